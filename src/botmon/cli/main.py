@@ -1,0 +1,64 @@
+"""The ``botmon`` command: one group whose sub-commands live in their own modules.
+
+Sub-commands are imported only when used, so ``botmon version`` does not pay for the server,
+the crawler or the database drivers, and each subsystem owns its command module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from botmon import __version__
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("botmon.cli.serve", "Run the API server and dashboard."),
+    "token": ("botmon.cli.tokens", "Create, list and revoke API tokens."),
+    "botnet": ("botmon.cli.botnets", "Create and list botnets."),
+    "import": ("botmon.cli.transfer_import", "Import replies, failed tries or edges from a file."),
+    "export": ("botmon.cli.transfer_export", "Export stored records to a file."),
+    "protocols": ("botmon.cli.protocols", "List installed protocol plugins."),
+    "crawl": ("botmon.cli.crawl", "Crawl a botnet and report to a server."),
+    "simulate": ("botmon.cli.simulate", "Run an emulated botnet on loopback."),
+    "demo": ("botmon.cli.demo", "Run server, emulated botnets and crawlers together."),
+}
+"""Sub-command name -> (module defining ``command``, one-line help)."""
+
+
+class LazyGroup(click.Group):
+    """A group that imports a sub-command's module the first time it is needed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *SUBCOMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in SUBCOMMANDS:
+            module = importlib.import_module(SUBCOMMANDS[cmd_name][0])
+            command: click.Command = module.command
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUBCOMMANDS[name][1]) for name in sorted(SUBCOMMANDS)]
+        rows.append(("version", "Print botmon's version."))
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=LazyGroup)
+def cli() -> None:
+    """botmon: monitor peer-to-peer botnets with crawlers, sensors and live dashboards."""
+
+
+@cli.command()
+def version() -> None:
+    """Print botmon's version."""
+    click.echo(f"botmon {__version__}")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the ``botmon`` script; errors become one line and a non-zero exit."""
+    return cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="botmon")

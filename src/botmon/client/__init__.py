@@ -1,0 +1,1 @@
+"""botmon.client."""

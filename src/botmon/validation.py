@@ -1,0 +1,468 @@
+"""The single validation path for every record that enters botmon.
+
+HTTP ingest, file import and any later transport hand raw JSON bytes of a batch (the shape of
+:class:`botmon.records.Batch`) to :func:`validate_batch`. It decodes with msgspec structs
+(fast, strict, size-capped), then runs the checks a schema cannot express (addresses,
+timestamp range, ``data`` being an object) and returns column lists ready for a bulk insert.
+Any problem raises :class:`BatchRejected` naming the kind, index and field of the *first* bad
+record, so callers can reject the whole batch and store nothing.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from botmon.ipaddr import V4_MAPPED_PREFIX, ip_to_int
+from botmon.records import RECORD_KINDS
+
+MAX_RECORDS_PER_KIND = 10_000
+MAX_BOT_ID_LENGTH = 256
+MAX_REASON_LENGTH = 128
+MAX_DATA_BYTES = 16_384
+MAX_BATCH_ID_LENGTH = 128
+MIN_TIMESTAMP = 946_684_800.0
+"""2000-01-01T00:00:00Z: no P2P botnet observation is older."""
+DEFAULT_FUTURE_SKEW_S = 300.0
+"""How far ahead of the server's clock a reporter's clock may run."""
+BOTNET_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+BotId = Annotated[str, msgspec.Meta(max_length=MAX_BOT_ID_LENGTH)]
+Reason = Annotated[str, msgspec.Meta(max_length=MAX_REASON_LENGTH)]
+Timestamp = float | Annotated[datetime, msgspec.Meta(tz=True)]
+IpText = Annotated[str, msgspec.Meta(max_length=64)]
+BotnetName = Annotated[str, msgspec.Meta(pattern=BOTNET_NAME_PATTERN)]
+BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_BATCH_ID_LENGTH)]
+
+
+_NULL = msgspec.Raw(b"null")
+_pton = socket.inet_pton
+_AF_INET = socket.AF_INET
+_from_bytes = int.from_bytes
+
+
+class _ReplyIn(msgspec.Struct, forbid_unknown_fields=True):
+    timestamp: Timestamp
+    ip: IpText
+    port: Port
+    bot_id: BotId | None = None
+    data: msgspec.Raw = _NULL
+
+
+class _FailedTryIn(msgspec.Struct, forbid_unknown_fields=True):
+    timestamp: Timestamp
+    ip: IpText
+    port: Port
+    bot_id: BotId | None = None
+    reason: Reason | None = None
+    data: msgspec.Raw = _NULL
+
+
+class _EdgeIn(msgspec.Struct, forbid_unknown_fields=True):
+    timestamp: Timestamp
+    src_ip: IpText
+    src_port: Port
+    dst_ip: IpText
+    dst_port: Port
+    src_id: BotId | None = None
+    dst_id: BotId | None = None
+
+
+class _BatchIn(msgspec.Struct, forbid_unknown_fields=True):
+    botnet: BotnetName
+    batch_id: BatchId
+    replies: Annotated[list[_ReplyIn], msgspec.Meta(max_length=MAX_RECORDS_PER_KIND)] = []
+    failed_tries: Annotated[
+        list[_FailedTryIn], msgspec.Meta(max_length=MAX_RECORDS_PER_KIND)
+    ] = []
+    edges: Annotated[list[_EdgeIn], msgspec.Meta(max_length=MAX_RECORDS_PER_KIND)] = []
+
+
+class _BatchLoose(msgspec.Struct):
+    """Used only on the error path, to find the first bad record in document order."""
+
+    botnet: Any = None
+    batch_id: Any = None
+    replies: list[msgspec.Raw] = []
+    failed_tries: list[msgspec.Raw] = []
+    edges: list[msgspec.Raw] = []
+
+
+_RECORD_TYPES: dict[str, type[msgspec.Struct]] = {
+    "replies": _ReplyIn,
+    "failed_tries": _FailedTryIn,
+    "edges": _EdgeIn,
+}
+_batch_decoder = msgspec.json.Decoder(_BatchIn)
+_loose_decoder = msgspec.json.Decoder(_BatchLoose)
+_record_decoders = {kind: msgspec.json.Decoder(t) for kind, t in _RECORD_TYPES.items()}
+
+
+class BatchRejected(ValueError):
+    """A batch that must not be stored, with where the first problem is.
+
+    ``reason`` is a short stable key (``malformed_json``, ``too_many_records``,
+    ``invalid_record``, ``invalid_batch``) used for the rejection metrics.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        kind: str | None = None,
+        index: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.kind = kind
+        self.index = index
+        self.field = field
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON error body the API answers with."""
+        return {
+            "error": self.message,
+            "reason": self.reason,
+            "kind": self.kind,
+            "index": self.index,
+            "field": self.field,
+        }
+
+
+@dataclass(slots=True)
+class ReplyColumns:
+    """Validated replies as columns; ``ts_us`` is UTC epoch microseconds, ``ip`` 128-bit."""
+
+    ts_us: list[int] = field(default_factory=list)
+    ip: list[int] = field(default_factory=list)
+    port: list[int] = field(default_factory=list)
+    bot_id: list[str | None] = field(default_factory=list)
+    data: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+
+@dataclass(slots=True)
+class FailedTryColumns:
+    """Validated failed tries as columns."""
+
+    ts_us: list[int] = field(default_factory=list)
+    ip: list[int] = field(default_factory=list)
+    port: list[int] = field(default_factory=list)
+    bot_id: list[str | None] = field(default_factory=list)
+    reason: list[str | None] = field(default_factory=list)
+    data: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+
+@dataclass(slots=True)
+class EdgeColumns:
+    """Validated edges as columns."""
+
+    ts_us: list[int] = field(default_factory=list)
+    src_ip: list[int] = field(default_factory=list)
+    src_port: list[int] = field(default_factory=list)
+    src_id: list[str | None] = field(default_factory=list)
+    dst_ip: list[int] = field(default_factory=list)
+    dst_port: list[int] = field(default_factory=list)
+    dst_id: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+
+@dataclass(slots=True)
+class ValidatedBatch:
+    """A batch that passed every check; what :meth:`botmon.store.base.Store.write_batch` takes."""
+
+    botnet: str
+    batch_id: str
+    replies: ReplyColumns
+    failed_tries: FailedTryColumns
+    edges: EdgeColumns
+
+    def counts(self) -> dict[str, int]:
+        """Records per kind, keyed as in :data:`botmon.records.RECORD_KINDS`."""
+        return {kind: len(getattr(self, kind)) for kind in RECORD_KINDS}
+
+
+class _RecordProblem(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _check_ts(value: float | datetime, latest: float) -> int:
+    ts = value.timestamp() if isinstance(value, datetime) else value
+    if not MIN_TIMESTAMP <= ts <= latest:
+        if ts > latest:
+            raise _RecordProblem("timestamp", "timestamp is in the future")
+        raise _RecordProblem("timestamp", "timestamp is before 2000-01-01 or not a number")
+    return round(ts * 1_000_000)
+
+
+def _check_ip(name: str, text: str) -> int:
+    try:
+        return ip_to_int(text)
+    except ValueError:
+        raise _RecordProblem(name, "not an IPv4 or IPv6 address") from None
+
+
+def _check_text(name: str, value: str | None) -> str | None:
+    # PostgreSQL cannot store NUL in text; reject it for both backends alike.
+    if value is not None and "\x00" in value:
+        raise _RecordProblem(name, "contains a NUL character")
+    return value
+
+
+def _check_data(raw: msgspec.Raw) -> str | None:
+    if raw == _NULL:
+        return None
+    body = bytes(raw)
+    if not body.startswith(b"{"):
+        raise _RecordProblem("data", "data must be a JSON object or null")
+    if len(body) > MAX_DATA_BYTES:
+        raise _RecordProblem("data", f"data is larger than {MAX_DATA_BYTES} bytes")
+    if b"\\u0000" in body:
+        raise _RecordProblem("data", "data contains a NUL character")
+    return body.decode()
+
+
+def _fill_replies(records: list[_ReplyIn], latest: float, out: ReplyColumns, start: int) -> None:
+    for i, r in enumerate(records):
+        try:
+            out.ts_us.append(_check_ts(r.timestamp, latest))
+            out.ip.append(_check_ip("ip", r.ip))
+            out.port.append(r.port)
+            out.bot_id.append(_check_text("bot_id", r.bot_id))
+            out.data.append(_check_data(r.data))
+        except _RecordProblem as p:
+            raise _record_rejected("replies", start + i, p) from None
+
+
+def _fill_failed(
+    records: list[_FailedTryIn], latest: float, out: FailedTryColumns, start: int
+) -> None:
+    for i, r in enumerate(records):
+        try:
+            out.ts_us.append(_check_ts(r.timestamp, latest))
+            out.ip.append(_check_ip("ip", r.ip))
+            out.port.append(r.port)
+            out.bot_id.append(_check_text("bot_id", r.bot_id))
+            out.reason.append(_check_text("reason", r.reason))
+            out.data.append(_check_data(r.data))
+        except _RecordProblem as p:
+            raise _record_rejected("failed_tries", start + i, p) from None
+
+
+def _fill_edges(records: list[_EdgeIn], latest: float, out: EdgeColumns, start: int) -> None:
+    for i, r in enumerate(records):
+        try:
+            out.ts_us.append(_check_ts(r.timestamp, latest))
+            out.src_ip.append(_check_ip("src_ip", r.src_ip))
+            out.src_port.append(r.src_port)
+            out.src_id.append(_check_text("src_id", r.src_id))
+            out.dst_ip.append(_check_ip("dst_ip", r.dst_ip))
+            out.dst_port.append(r.dst_port)
+            out.dst_id.append(_check_text("dst_id", r.dst_id))
+        except _RecordProblem as p:
+            raise _record_rejected("edges", start + i, p) from None
+
+
+class _Slow(Exception):
+    """The fast columnar path met something it does not handle; redo record by record."""
+
+
+def _ts_fast(values: list[float | datetime], latest: float) -> list[int]:
+    if not values:
+        return []
+    try:
+        low, high = min(values), max(values)  # type: ignore[type-var]
+    except TypeError:
+        raise _Slow from None
+    if not isinstance(low, float) or not MIN_TIMESTAMP <= low or not high <= latest:
+        raise _Slow
+    return [round(t * 1_000_000) for t in values]  # type: ignore[operator]
+
+
+def _ips_fast(values: list[str]) -> list[int]:
+    try:
+        return [V4_MAPPED_PREFIX | _from_bytes(_pton(_AF_INET, v), "big") for v in values]
+    except OSError:
+        pass
+    try:
+        return [ip_to_int(v) for v in values]
+    except ValueError:
+        raise _Slow from None
+
+
+def _texts_fast(values: list[str | None]) -> list[str | None]:
+    if "\x00" in "".join([v for v in values if v is not None]):
+        raise _Slow
+    return values
+
+
+def _data_fast(values: list[msgspec.Raw]) -> list[str | None]:
+    out: list[str | None] = [None] * len(values)
+    if values.count(_NULL) == len(values):
+        return out
+    for i, raw in enumerate(values):
+        if raw != _NULL:
+            body = bytes(raw)
+            if body[:1] != b"{" or len(body) > MAX_DATA_BYTES or b"\\u0000" in body:
+                raise _Slow
+            out[i] = body.decode()
+    return out
+
+
+def _replies(records: list[_ReplyIn], latest: float) -> ReplyColumns:
+    try:
+        return ReplyColumns(
+            ts_us=_ts_fast([r.timestamp for r in records], latest),
+            ip=_ips_fast([r.ip for r in records]),
+            port=[r.port for r in records],
+            bot_id=_texts_fast([r.bot_id for r in records]),
+            data=_data_fast([r.data for r in records]),
+        )
+    except _Slow:
+        out = ReplyColumns()
+        _fill_replies(records, latest, out, 0)
+        return out
+
+
+def _failed_tries(records: list[_FailedTryIn], latest: float) -> FailedTryColumns:
+    try:
+        return FailedTryColumns(
+            ts_us=_ts_fast([r.timestamp for r in records], latest),
+            ip=_ips_fast([r.ip for r in records]),
+            port=[r.port for r in records],
+            bot_id=_texts_fast([r.bot_id for r in records]),
+            reason=_texts_fast([r.reason for r in records]),
+            data=_data_fast([r.data for r in records]),
+        )
+    except _Slow:
+        out = FailedTryColumns()
+        _fill_failed(records, latest, out, 0)
+        return out
+
+
+def _edges(records: list[_EdgeIn], latest: float) -> EdgeColumns:
+    try:
+        return EdgeColumns(
+            ts_us=_ts_fast([r.timestamp for r in records], latest),
+            src_ip=_ips_fast([r.src_ip for r in records]),
+            src_port=[r.src_port for r in records],
+            src_id=_texts_fast([r.src_id for r in records]),
+            dst_ip=_ips_fast([r.dst_ip for r in records]),
+            dst_port=[r.dst_port for r in records],
+            dst_id=_texts_fast([r.dst_id for r in records]),
+        )
+    except _Slow:
+        out = EdgeColumns()
+        _fill_edges(records, latest, out, 0)
+        return out
+
+
+def _record_rejected(kind: str, index: int, problem: _RecordProblem) -> BatchRejected:
+    return BatchRejected(
+        f"{kind}[{index}].{problem.field}: {problem.message}",
+        reason="invalid_record",
+        kind=kind,
+        index=index,
+        field=problem.field,
+    )
+
+
+def _path_of(message: str) -> tuple[str | None, int | None, str | None]:
+    """Split msgspec's ``... - at `$.replies[3].port``` into (kind, index, field)."""
+    marker = "- at `$"
+    pos = message.rfind(marker)
+    if pos < 0:
+        return None, None, None
+    path = message[pos + len(marker) : -1].lstrip(".")
+    kind, index, fld = path, None, None
+    if "[" in path:
+        kind, rest = path.split("[", 1)
+        idx, _, tail = rest.partition("]")
+        index = int(idx) if idx.isdigit() else None
+        fld = tail.lstrip(".").split(".")[0].split("[")[0] or None
+    return kind or None, index, fld
+
+
+def _first_bad_record(body: bytes, latest: float, schema_error: str) -> BatchRejected:
+    """Re-read a batch record by record to name the first bad one in document order."""
+    try:
+        loose = _loose_decoder.decode(body)
+    except msgspec.ValidationError:
+        kind, index, fld = _path_of(schema_error)
+        return BatchRejected(schema_error, reason="invalid_batch", kind=kind, index=index, field=fld)
+    for kind in RECORD_KINDS:
+        count = len(getattr(loose, kind))
+        if count > MAX_RECORDS_PER_KIND:
+            return BatchRejected(
+                f"{kind}: {count} records, at most {MAX_RECORDS_PER_KIND} per kind in one batch",
+                reason="too_many_records",
+                kind=kind,
+            )
+    fillers = {
+        "replies": (_fill_replies, ReplyColumns),
+        "failed_tries": (_fill_failed, FailedTryColumns),
+        "edges": (_fill_edges, EdgeColumns),
+    }
+    for kind in RECORD_KINDS:
+        raws: list[msgspec.Raw] = getattr(loose, kind)
+        fill, columns = fillers[kind]
+        for i, raw in enumerate(raws):
+            try:
+                record = _record_decoders[kind].decode(raw)
+            except msgspec.ValidationError as exc:
+                _, _, fld = _path_of(str(exc).replace("- at `$", "- at `$.r[0]"))
+                return BatchRejected(
+                    f"{kind}[{i}]: {str(exc).split(' - at ')[0]}",
+                    reason="invalid_record",
+                    kind=kind,
+                    index=i,
+                    field=fld,
+                )
+            try:
+                fill([record], latest, columns(), i)  # type: ignore[operator]
+            except BatchRejected as rejected:
+                return rejected
+    kind, index, fld = _path_of(schema_error)
+    return BatchRejected(schema_error, reason="invalid_batch", kind=kind, index=index, field=fld)
+
+
+def validate_batch(
+    body: bytes,
+    *,
+    now: float | None = None,
+    future_skew_s: float = DEFAULT_FUTURE_SKEW_S,
+) -> ValidatedBatch:
+    """Decode and check a whole batch; raise :class:`BatchRejected` at the first problem."""
+    latest = (time.time() if now is None else now) + future_skew_s
+    try:
+        batch = _batch_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise _first_bad_record(body, latest, str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise BatchRejected(f"malformed JSON: {exc}", reason="malformed_json") from None
+    return ValidatedBatch(
+        batch.botnet,
+        batch.batch_id,
+        _replies(batch.replies, latest),
+        _failed_tries(batch.failed_tries, latest),
+        _edges(batch.edges, latest),
+    )
