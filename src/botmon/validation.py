@@ -147,6 +147,10 @@ class ReplyColumns:
     port: list[int] = field(default_factory=list)
     bot_id: list[str | None] = field(default_factory=list)
     data: list[str | None] = field(default_factory=list)
+    country: list[str | None] | None = None
+    """ISO 3166 alpha-2 per reply, filled by enrichment (:mod:`botmon.enrich`); None = not enriched."""
+    asn: list[int | None] | None = None
+    """AS number per reply, filled by enrichment; None = not enriched."""
 
     def __len__(self) -> int:
         return len(self.ts_us)
@@ -192,6 +196,8 @@ class ValidatedBatch:
     replies: ReplyColumns
     failed_tries: FailedTryColumns
     edges: EdgeColumns
+    as_names: dict[int, str] = field(default_factory=dict)
+    """Names of the ASes that enrichment found in this batch, for the store's AS table."""
 
     def counts(self) -> dict[str, int]:
         """Records per kind, keyed as in :data:`botmon.records.RECORD_KINDS`."""
