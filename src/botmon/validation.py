@@ -38,7 +38,11 @@ Reason = Annotated[str, msgspec.Meta(max_length=MAX_REASON_LENGTH)]
 Timestamp = float | Annotated[datetime, msgspec.Meta(tz=True)]
 IpText = Annotated[str, msgspec.Meta(max_length=64)]
 BotnetName = Annotated[str, msgspec.Meta(pattern=BOTNET_NAME_PATTERN)]
-BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_BATCH_ID_LENGTH)]
+BatchId = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=MAX_BATCH_ID_LENGTH, pattern=r"^[\x21-\x7e]+$"),
+]
+"""Printable ASCII without spaces: batch ids are keys in the store and in spool file names."""
 
 
 _NULL = msgspec.Raw(b"null")

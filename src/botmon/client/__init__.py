@@ -1,1 +1,47 @@
-"""botmon.client."""
+"""The report client used by crawlers and sensors: batches, spool, retries, heartbeats.
+
+Usage::
+
+    client = ReportClient(server_url, token, "hns", spool_dir=Path("spool"))
+    client.set_status_provider(engine.status)
+    client.on_command(engine.handle_command)
+    await client.start()          # ReportClientError if the server refuses the token
+    client.add(replies=[...], failed_tries=[...], edges=[...])   # never waits
+    await client.close(timeout=10.0)
+
+What it promises:
+
+- **Nothing acknowledged is lost, nothing is stored twice.** A batch (at most 10,000 records
+  per kind) gets its id when it is sealed and is fsync'd to ``spool_dir/pending`` before its
+  first send; it leaves the disk only when the server answered stored or duplicate. A
+  restarted client replays what an earlier one left, oldest first.
+- **Transient failures are retried for ever** (connection errors, timeouts, 5xx, 408) with
+  exponential back-off and jitter; 429 waits as long as ``Retry-After`` asks.
+- **Permanent refusals are not retried**: a 4xx batch moves to ``spool_dir/rejected`` with
+  the server's reason (413 splits the batch in two first); records that would make the
+  server refuse a whole batch are checked out before sending and kept there too. 401/403
+  stop sending (the records stay pending) and :attr:`ReportClient.error` says why.
+- **Bounded memory and disk**: one partly filled batch per kind plus a few sealed ones in
+  memory; the spool holds at most ``spool_max_bytes``. When it is full the OLDEST unsent
+  batches are dropped and an error is logged (once a minute, with counts in
+  ``stats["dropped_records"]``): ``add()`` must not block a crawl, and a monitor values
+  the newest observations most.
+- **Commands** from heartbeat answers reach the ``on_command`` callback once each, in order.
+"""
+
+from __future__ import annotations
+
+from botmon.client.client import STAT_KEYS, ReportClient
+from botmon.client.errors import ReportClientError, SpoolError
+from botmon.client.settings import ClientSettings, ClientSettingsError
+from botmon.store.base import Command
+
+__all__ = [
+    "STAT_KEYS",
+    "ClientSettings",
+    "ClientSettingsError",
+    "Command",
+    "ReportClient",
+    "ReportClientError",
+    "SpoolError",
+]

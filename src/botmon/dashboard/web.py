@@ -1,12 +1,184 @@
-"""Dashboard pages and static files served by ``botmon serve``."""
+"""Dashboard pages and static files served by ``botmon serve``.
+
+The dashboard is a static single page (``static/``) that reads the read API
+(:mod:`botmon.server.read_api`) with the browser's session cookie. Signing in is by token: the
+``/login`` form, or ``/login?token=...`` (the link ``botmon demo`` prints), checks the token and
+stores it in an HttpOnly cookie named :data:`botmon.server.state.SESSION_COOKIE`, which the
+server's authentication accepts where a Bearer header is absent. Everything the page loads
+(ECharts, map geometry) is served from ``static/vendor/``, installed by
+``scripts/assets-dashboard.sh``; nothing comes from outside the machine.
+"""
 
 from __future__ import annotations
 
+import html
+from pathlib import Path
 from typing import Any
 
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from botmon.server.openapi import describe, operation
+from botmon.server.state import SESSION_COOKIE, ApiError, ServerState
+
+STATIC_DIR = Path(__file__).parent / "static"
+DASHBOARD_PATH = "/dashboard/"
+COOKIE_MAX_AGE_S = 7 * 86400
+"""How long a dashboard sign-in lasts; the token itself stays valid until revoked."""
+MAX_FORM_BYTES = 4096
+READ_ROLES = ("viewer",)
+
+_LOGIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>botmon: sign in</title>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/dashboard/static/app.css">
+</head><body>
+<form class="login" method="post" action="/login">
+<h2>botmon dashboard</h2>
+<p class="note">Sign in with a viewer or admin token
+(<code>botmon token create --role viewer</code>).</p>
+{error}
+<label for="token">Token</label>
+<input id="token" name="token" type="password" autocomplete="off" autofocus required>
+<button type="submit">Sign in</button>
+</form></body></html>
+"""
+
+_SECURITY_HEADERS = {
+    # The page only ever talks to this server: a strict policy makes that a browser guarantee.
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _login_page(error: str = "", status: int = 200) -> HTMLResponse:
+    block = f'<p class="err">{html.escape(error)}</p>' if error else ""
+    return HTMLResponse(
+        _LOGIN_PAGE.format(error=block), status_code=status, headers=_SECURITY_HEADERS
+    )
+
+
+def _signed_in(request: Request, token: str) -> Response:
+    response = RedirectResponse(DASHBOARD_PATH, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=COOKIE_MAX_AGE_S,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
 
 
 def routes(state: Any) -> list[BaseRoute]:
-    """The dashboard's routes; ``state`` is the server's shared state (store, auth, settings)."""
-    return []
+    """The dashboard's routes; ``state`` is the server's :class:`ServerState`."""
+    st: ServerState = state
+
+    async def check(token: str) -> str | None:
+        """None when the token may read, else the reason to show."""
+        monitor = await st.monitor_for_token(token.strip())
+        if monitor is None:
+            return "That token is not valid (unknown or revoked)."
+        if monitor.role not in ("viewer", "admin"):
+            return f"A {monitor.role} token cannot open the dashboard; use a viewer or admin token."
+        return None
+
+    async def login(request: Request) -> Response:
+        """Sign in to the dashboard: a form, or ``?token=`` to set the session cookie."""
+        if request.method == "POST":
+            body = await request.body()
+            if len(body) > MAX_FORM_BYTES:
+                return _login_page("The form is too large.", 413)
+            from urllib.parse import parse_qs
+
+            token = (parse_qs(body.decode("utf-8", "replace")).get("token") or [""])[0]
+        else:
+            token = request.query_params.get("token", "")
+            if not token:
+                return _login_page()
+        problem = await check(token) if token else "Enter a token."
+        if problem:
+            return _login_page(problem, 401 if "not valid" in problem or not token else 403)
+        return _signed_in(request, token.strip())
+
+    async def logout(request: Request) -> Response:
+        """Sign out of the dashboard (clears the session cookie)."""
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def page(request: Request) -> Response:
+        """The dashboard page (signed-in users; others are sent to /login)."""
+        try:
+            await st.authenticate(request, READ_ROLES)
+        except ApiError:
+            return RedirectResponse("/login", status_code=303)
+        return FileResponse(STATIC_DIR / "index.html", headers=_SECURITY_HEADERS)
+
+    async def session(request: Request) -> Response:
+        """Who is signed in (name and role), for the page header."""
+        try:
+            monitor = await st.authenticate(request, READ_ROLES)
+        except ApiError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status_code)
+        return JSONResponse({"name": monitor.name, "role": monitor.role})
+
+    async def to_dashboard(request: Request) -> Response:
+        """Redirect to the dashboard."""
+        return RedirectResponse(DASHBOARD_PATH, status_code=307)
+
+    login_route = describe(
+        Route("/login", login, methods=["GET", "POST"]),
+        {
+            "get": operation(
+                "Dashboard sign-in: a form, or ?token= sets the session cookie and redirects.",
+                roles=None,
+                status=303,
+                tags=["dashboard"],
+            ),
+            "post": operation(
+                "Dashboard sign-in form (token=...): sets the session cookie and redirects.",
+                roles=None,
+                status=303,
+                tags=["dashboard"],
+            ),
+        },
+    )
+
+    def doc(route: Route, summary: str, status: int = 200, **kw: Any) -> Route:
+        return describe(
+            route,
+            {"get": operation(summary, roles=None, status=status, tags=["dashboard"], **kw)},
+        )
+
+    return [
+        login_route,
+        doc(Route("/logout", logout, methods=["GET"]), "Sign out (clears the cookie).", 303),
+        doc(Route("/", to_dashboard, methods=["GET"]), "Redirect to the dashboard.", 307),
+        doc(Route("/dashboard", to_dashboard, methods=["GET"]), "Redirect to /dashboard/.", 307),
+        doc(
+            Route("/dashboard/", page, methods=["GET"]),
+            "The dashboard page (needs the session cookie or a viewer token; else /login).",
+            content={"text/html": {"schema": {"type": "string"}}},
+        ),
+        describe(
+            Route("/dashboard/session", session, methods=["GET"]),
+            {
+                "get": operation(
+                    "The signed-in monitor's name and role.",
+                    roles=READ_ROLES,
+                    content={"application/json": {"schema": {"type": "object"}}},
+                    tags=["dashboard"],
+                )
+            },
+        ),
+        Mount("/dashboard/static", app=StaticFiles(directory=STATIC_DIR), name="dashboard-static"),
+    ]

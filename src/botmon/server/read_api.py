@@ -1,12 +1,430 @@
-"""Read API routes behind the dashboard (countries, ASes, comparison, ...)."""
+"""Read API behind the dashboard: one GET endpoint per table a view shows, JSON or CSV.
+
+Every endpoint needs a viewer (or admin) token, takes ``start``/``end`` (epoch seconds or RFC
+3339; default: the last 7 days) and, where it draws a time series, ``bucket`` in seconds. The
+answer is one table: JSON ``{"view", "params", "columns", "rows"}`` or, with ``?format=csv``,
+the same rows as CSV, so the dashboard's charts, tables and downloads come from one source.
+The SQL lives in :mod:`botmon.server.read_queries`; this module only parses, checks limits,
+runs the query in the store's worker threads and renders.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-from starlette.routing import BaseRoute
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from botmon.server import read_queries as q
+from botmon.server.http import JsonResponse, error_response, parse_int, parse_time
+from botmon.server.openapi import describe, operation, path_param, query_param
+from botmon.server.state import ApiError, ServerState
+from botmon.store.base import StoreError
+from botmon.validation import BOTNET_NAME_PATTERN
+
+PREFIX = "/api/v1/stats"
+DEFAULT_RANGE_S = 7 * 86400
+DEFAULT_BUCKET_S = 3600
+MIN_BUCKET_S = 60
+MAX_BUCKET_S = 31 * 86400
+DEFAULT_WINDOW_S = 3600
+"""What "current" means on the overview: the last hour before ``end``."""
+MAX_BUCKETS = 10_000
+"""Cap on buckets per series, so one request cannot ask for millions of rows."""
+MAX_RANGE_S = 400 * 86400
+MAX_COMPARED = 8
+VIEWER_ROLES = ("viewer",)
+TAG = "read"
+
+
+class ViewTable(msgspec.Struct):
+    """One table of a dashboard view. ``params`` echoes the resolved query (defaults filled);
+    ``rows`` are objects keyed by ``columns``. Times are epoch seconds (UTC); ``t`` is the
+    start of a bucket."""
+
+    view: str
+    params: dict[str, Any]
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Params:
+    """Resolved query parameters of one request."""
+
+    start: float
+    end: float
+    bucket: int
+    fmt: str
+    raw: dict[str, Any]
+
+
+_COMMON = [
+    query_param("start", "Range start: epoch seconds or RFC 3339 (default: end - 7 days)."),
+    query_param("end", "Range end, exclusive: epoch seconds or RFC 3339 (default: now)."),
+    query_param("format", "json (default) or csv.", {"type": "string", "enum": ["json", "csv"]}),
+]
+_BUCKET = query_param(
+    "bucket",
+    f"Bucket length in seconds ({MIN_BUCKET_S}..{MAX_BUCKET_S}; 3600, 86400, 604800 are the "
+    "dashboard's choices; weeks start on Monday 00:00 UTC).",
+    {"type": "integer", "default": DEFAULT_BUCKET_S},
+)
+_BOTNET_Q = query_param("botnet", "Limit to one botnet (default: all botnets).")
+_BOTNETS_Q = query_param(
+    "botnets", f"Comma-separated botnet names, 1..{MAX_COMPARED} (default: all, up to the cap)."
+)
+_LIMIT = query_param("limit", "Most rows to return (1..1000).", {"type": "integer"})
+_WINDOW = query_param(
+    "window",
+    "Seconds before end that count as 'current' (default 3600).",
+    {"type": "integer", "default": DEFAULT_WINDOW_S},
+)
+_BY = query_param("by", "Count bots by 'ip' (default) or 'id'.", {"enum": ["ip", "id"]})
+
+
+def _params(request: Request, *, bucket: bool) -> Params:
+    qp = request.query_params
+    now = time.time()
+    end = parse_time("end", qp.get("end"), now)
+    start = parse_time("start", qp.get("start"), end - DEFAULT_RANGE_S)
+    if end <= start:
+        raise ApiError(422, "end must be after start", "invalid_parameter", field="end")
+    if end - start > MAX_RANGE_S:
+        raise ApiError(
+            422,
+            f"the range may span at most {MAX_RANGE_S // 86400} days",
+            "invalid_parameter",
+            field="start",
+        )
+    size = parse_int("bucket", qp.get("bucket"), DEFAULT_BUCKET_S, MIN_BUCKET_S, MAX_BUCKET_S)
+    if bucket and (end - start) / size > MAX_BUCKETS:
+        raise ApiError(
+            422,
+            f"{(end - start) / size:.0f} buckets requested; at most {MAX_BUCKETS}: "
+            "choose a larger bucket or a shorter range",
+            "too_many_buckets",
+            field="bucket",
+        )
+    fmt = qp.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise ApiError(422, "format must be json or csv", "invalid_parameter", field="format")
+    raw: dict[str, Any] = {"start": start, "end": end}
+    if bucket:
+        raw["bucket"] = size
+    return Params(start, end, size, fmt, raw)
+
+
+def _botnet_name(name: str | None, field: str) -> str:
+    import re
+
+    if name is None or not re.match(BOTNET_NAME_PATTERN, name):
+        raise ApiError(422, f"{field} must be a botnet name", "invalid_parameter", field=field)
+    return name
+
+
+def _botnet_list(state: ServerState, text: str | None) -> list[str] | None:
+    """Names from ``botnets=a,b``; None means every botnet (resolved by the caller)."""
+    if not text:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not 1 <= len(names) <= MAX_COMPARED:
+        raise ApiError(
+            422,
+            f"botnets must name 1..{MAX_COMPARED} botnets",
+            "invalid_parameter",
+            field="botnets",
+        )
+    seen: list[str] = []
+    for n in names:
+        _botnet_name(n, "botnets")
+        if n not in seen:
+            seen.append(n)
+    return seen
+
+
+def _csv(table: q.Table) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(table.columns)
+    writer.writerows(["" if v is None else v for v in row] for row in table.rows)
+    return out.getvalue()
+
+
+def render(view: str, table: q.Table, params: Params) -> Response:
+    """The table as JSON (``ViewTable``) or CSV (attachment named after the view)."""
+    if params.fmt == "csv":
+        label = "-".join(str(params.raw[k]) for k in ("botnet",) if params.raw.get(k))
+        name = f"botmon-{view}{'-' + label if label else ''}-{int(params.start)}-{int(params.end)}"
+        return Response(
+            _csv(table),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    return JsonResponse(
+        ViewTable(view=view, params=params.raw, columns=list(table.columns), rows=table.dicts())
+    )
+
+
+Handler = Callable[[Request, Params], Awaitable[q.Table]]
+
+
+def _endpoint(state: ServerState, view: str, handler: Handler, *, bucket: bool) -> Any:
+    async def endpoint(request: Request) -> Response:
+        try:
+            await state.authenticate(request, VIEWER_ROLES)
+            params = _params(request, bucket=bucket)
+            table = await handler(request, params)
+            return render(view, table, params)
+        except ApiError as exc:
+            return error_response(exc)
+        except q.UnknownBotnet as exc:
+            return error_response(
+                ApiError(404, f"no botnet named {str(exc.args[0])[:80]!r}", "unknown_botnet")
+            )
+        except StoreError as exc:
+            return error_response(ApiError(503, f"store error: {exc}", "store_unavailable"))
+
+    endpoint.__name__ = f"stats_{view.replace('-', '_')}"
+    endpoint.__doc__ = f"Dashboard table '{view}'."
+    return endpoint
 
 
 def routes(state: Any) -> list[BaseRoute]:
-    """The read API's routes; ``state`` is the server's shared state (store, auth, settings)."""
-    return []
+    """The read API's routes; ``state`` is the server's :class:`ServerState`."""
+    st: ServerState = state
+    store = st.store
+
+    async def run(fn: Callable[..., q.Table], *args: Any) -> q.Table:
+        return await st.run_store(fn, store, *args)
+
+    async def all_botnets() -> list[str]:
+        ids = await st.run_store(q.botnet_ids, store)
+        return list(ids)[:MAX_COMPARED]
+
+    def limit(request: Request, default: int) -> int:
+        return parse_int("limit", request.query_params.get("limit"), default, 1, 1000)
+
+    def window(request: Request, p: Params) -> int:
+        w = parse_int("window", request.query_params.get("window"), DEFAULT_WINDOW_S, 60, 7 * 86400)
+        p.raw["window"] = w
+        return w
+
+    def one_botnet(request: Request, p: Params) -> str:
+        name = _botnet_name(
+            request.path_params.get("botnet") or request.query_params.get("botnet"), "botnet"
+        )
+        p.raw["botnet"] = name
+        return name
+
+    def maybe_botnet(request: Request, p: Params) -> str | None:
+        text = request.query_params.get("botnet")
+        if not text:
+            return None
+        name = _botnet_name(text, "botnet")
+        p.raw["botnet"] = name
+        return name
+
+    async def botnets(request: Request, p: Params) -> list[str]:
+        names = _botnet_list(st, request.query_params.get("botnets")) or await all_botnets()
+        p.raw["botnets"] = names
+        return names
+
+    async def overview(r: Request, p: Params) -> q.Table:
+        return await run(q.overview, p.end, window(r, p))
+
+    async def trend(r: Request, p: Params) -> q.Table:
+        return await run(q.trend, p.start, p.end, p.bucket)
+
+    async def monitors(r: Request, p: Params) -> q.Table:
+        return await run(q.monitors, p.end, window(r, p))
+
+    async def population(r: Request, p: Params) -> q.Table:
+        return await run(q.population, one_botnet(r, p), p.start, p.end, p.bucket)
+
+    async def returning(r: Request, p: Params) -> q.Table:
+        by = r.query_params.get("by", "ip")
+        if by not in ("ip", "id"):
+            raise ApiError(422, "by must be ip or id", "invalid_parameter", field="by")
+        p.raw["by"] = by
+        return await run(q.returning, one_botnet(r, p), p.start, p.end, p.bucket, by)
+
+    async def top_peers(r: Request, p: Params) -> q.Table:
+        n = limit(r, 20)
+        p.raw["limit"] = n
+        return await run(q.top_peers, one_botnet(r, p), p.start, p.end, n)
+
+    async def countries(r: Request, p: Params) -> q.Table:
+        return await run(q.countries, maybe_botnet(r, p), p.start, p.end)
+
+    async def ases_(r: Request, p: Params) -> q.Table:
+        n = limit(r, 25)
+        p.raw["limit"] = n
+        return await run(q.ases, maybe_botnet(r, p), p.start, p.end, n)
+
+    async def counting(r: Request, p: Params) -> q.Table:
+        return await run(q.counting, one_botnet(r, p), p.start, p.end, p.bucket)
+
+    async def cmp_population(r: Request, p: Params) -> q.Table:
+        return await run(q.compare_population, await botnets(r, p), p.start, p.end, p.bucket)
+
+    async def cmp_countries(r: Request, p: Params) -> q.Table:
+        n = limit(r, 10)
+        p.raw["limit"] = n
+        return await run(q.compare_countries, await botnets(r, p), p.start, p.end, n)
+
+    async def cmp_overlap(r: Request, p: Params) -> q.Table:
+        return await run(q.compare_overlap, await botnets(r, p), p.start, p.end)
+
+    async def cmp_hours(r: Request, p: Params) -> q.Table:
+        return await run(q.compare_hours, await botnets(r, p), p.start, p.end)
+
+    B = "/botnets/{botnet}"
+    bp = path_param("botnet", "Botnet name.")
+    specs: list[tuple[str, str, Handler, bool, list[dict[str, Any]], str]] = [
+        (
+            "/overview",
+            "overview",
+            overview,
+            False,
+            [_WINDOW],
+            "Every botnet: distinct IPs, IDs, replies and failed tries in the current window; "
+            "all-time first and last reply. Columns: botnet, description, ips, ids, replies, "
+            "failed_tries, first_seen, last_seen.",
+        ),
+        (
+            "/trend",
+            "trend",
+            trend,
+            True,
+            [_BUCKET],
+            "Distinct IPs and IDs per botnet and bucket (sparklines). "
+            "Columns: botnet, t, ips, ids.",
+        ),
+        (
+            "/monitors",
+            "monitors",
+            monitors,
+            False,
+            [_WINDOW],
+            "Every crawler and sensor: last heartbeat and its reported state, rate, replies and "
+            "errors, plus replies and failed tries stored from it in the window and tries per "
+            "second. Columns: source, last_heartbeat, heartbeat_age_s, state, "
+            "reported_requests_per_s, reported_replies, reported_errors, replies, failed_tries, "
+            "tries_per_s.",
+        ),
+        (
+            B + "/population",
+            "population",
+            population,
+            True,
+            [bp, _BUCKET],
+            "Per bucket: distinct IPs, bot IDs and ip:port pairs, replies and failed tries. "
+            "Columns: t, ips, ids, ip_ports, replies, failed_tries.",
+        ),
+        (
+            B + "/returning",
+            "returning",
+            returning,
+            True,
+            [bp, _BUCKET, _BY],
+            "Per bucket: bots seen, new ones (first reply ever in that bucket) and returning ones. "
+            "Columns: t, bots, new, returning.",
+        ),
+        (
+            B + "/top-peers",
+            "top-peers",
+            top_peers,
+            False,
+            [bp, _LIMIT],
+            "Peers listed by the most distinct bots (in-degree) in edges. Columns: ip, port, "
+            "bot_id, in_degree, mentions.",
+        ),
+        (
+            "/countries",
+            "countries",
+            countries,
+            False,
+            [_BOTNET_Q],
+            "Distinct IPs per country (ISO 3166 alpha-2, '??' unknown) and share. Columns: "
+            "country, ips, share.",
+        ),
+        (
+            "/ases",
+            "ases",
+            ases_,
+            False,
+            [_BOTNET_Q, _LIMIT],
+            "Top autonomous systems by distinct IPs, with name, share and main country. Columns: "
+            "asn, as_name, ips, share, country.",
+        ),
+        (
+            "/counting",
+            "counting",
+            counting,
+            True,
+            [query_param("botnet", "Botnet name (required)."), _BUCKET],
+            "IP-based vs ID-based counts per bucket and their ratio. Columns: t, ips, ids, "
+            "ips_per_id.",
+        ),
+        (
+            "/compare/population",
+            "compare-population",
+            cmp_population,
+            True,
+            [_BOTNETS_Q, _BUCKET],
+            "Distinct IPs per botnet and bucket, also normalised to each botnet's peak. Columns: "
+            "botnet, t, ips, normalised.",
+        ),
+        (
+            "/compare/countries",
+            "compare-countries",
+            cmp_countries,
+            False,
+            [_BOTNETS_Q, _LIMIT],
+            "Each botnet's top countries side by side. Columns: botnet, country, ips, share.",
+        ),
+        (
+            "/compare/overlap",
+            "compare-overlap",
+            cmp_overlap,
+            False,
+            [_BOTNETS_Q],
+            "Infected IPs shared by each pair of botnets. Columns: botnet_a, botnet_b, ips_a, "
+            "ips_b, shared_ips, jaccard.",
+        ),
+        (
+            "/compare/hours",
+            "compare-hours",
+            cmp_hours,
+            False,
+            [_BOTNETS_Q],
+            "Hour-of-day profile: mean distinct IPs per hour of day, by UTC hour and by the bots' "
+            "local hour (country time zone). Columns: botnet, hour, utc, local, utc_normalised, "
+            "local_normalised.",
+        ),
+    ]
+    out: list[BaseRoute] = []
+    for path, view, handler, bucket, extra, summary in specs:
+        route = Route(PREFIX + path, _endpoint(st, view, handler, bucket=bucket), methods=["GET"])
+        op = operation(
+            summary.split(". ")[0] + ".",
+            description=summary,
+            roles=VIEWER_ROLES,
+            params=[*extra, *_COMMON],
+            errors=(404, 422) if "{botnet}" in path or view in ("counting",) else (422,),
+            tags=[TAG],
+            content={
+                "application/json": {"schema": {"$ref": "#/components/schemas/ViewTable"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        )
+        out.append(describe(route, {"get": op}, [ViewTable]))
+    return out

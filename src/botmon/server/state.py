@@ -6,20 +6,55 @@ this surface, so they can be written and tested apart.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import time
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from botmon.auth import hash_token, looks_like_token
 from botmon.store.base import Monitor, Store
 
 T = TypeVar("T")
 
+SESSION_COOKIE = "botmon_token"
+"""Cookie the dashboard may set to the caller's token; read when there is no Bearer header."""
+
+_CACHE_LIMIT = 10_000
+"""Most token lookups kept; a flood of random tokens empties the cache instead of growing it."""
+
+
+class ApiError(HTTPException):
+    """An HTTP error with a stable ``reason`` key; rendered as the JSON ``Error`` body."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        reason: str,
+        headers: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(status_code, message, headers)
+        self.reason = reason
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.detail, "reason": self.reason, **self.details}
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, message, "unauthorized", {"WWW-Authenticate": 'Bearer realm="botmon"'})
+
 
 @dataclass
 class ServerState:
-    """Shared server state. The server engineer fills in the method bodies."""
+    """Shared server state: one per app, built by :func:`botmon.server.app.create_app`."""
 
     store: Store
     settings: Any
@@ -27,10 +62,48 @@ class ServerState:
     """A :class:`botmon.enrich.Enricher` (or None when enrichment is off)."""
     started_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    metrics: Any | None = None
+    """The app's :class:`botmon.server.metrics.Metrics` (its own Prometheus registry)."""
+    _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _tokens: dict[str, tuple[float, Monitor | None]] = field(default_factory=dict, repr=False)
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            threads = int(getattr(self.settings, "store_threads", 4))
+            self._executor = ThreadPoolExecutor(threads, thread_name_prefix="botmon-store")
+        return self._executor
 
     async def run_store(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking store call in the store's worker threads and return its result."""
-        raise NotImplementedError
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
+
+    def shutdown(self) -> None:
+        """Stop the worker threads (waiting for running store calls)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def forget_tokens(self) -> None:
+        """Drop cached token lookups, so a revocation made here takes effect at once."""
+        self._tokens.clear()
+
+    async def monitor_for_token(self, token: str) -> Monitor | None:
+        """The active monitor holding ``token``, cached for ``settings.token_cache_s``."""
+        if not looks_like_token(token):
+            return None
+        digest = hash_token(token)
+        now = time.monotonic()
+        hit = self._tokens.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        monitor = await self.run_store(self.store.monitor_by_token_hash, digest)
+        if len(self._tokens) >= _CACHE_LIMIT:
+            self._tokens.clear()
+        ttl = float(getattr(self.settings, "token_cache_s", 2.0))
+        self._tokens[digest] = (now + ttl, monitor)
+        return monitor
 
     async def authenticate(self, request: Request, roles: Collection[str]) -> Monitor:
         """The caller's monitor (Bearer header, or the dashboard's session cookie).
@@ -38,4 +111,25 @@ class ServerState:
         Raises starlette HTTPException 401 without a valid token and 403 when the token's role
         is not in ``roles`` (admin is always allowed).
         """
-        raise NotImplementedError
+        header = request.headers.get("authorization")
+        if header is not None:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise _unauthorized("the Authorization header must be 'Bearer <token>'")
+            token = token.strip()
+        else:
+            cookie = request.cookies.get(SESSION_COOKIE)
+            if not cookie:
+                raise _unauthorized("a token is required: send 'Authorization: Bearer <token>'")
+            token = cookie
+        monitor = await self.monitor_for_token(token)
+        if monitor is None:
+            raise _unauthorized("the token is not valid (unknown or revoked)")
+        if monitor.role != "admin" and monitor.role not in roles:
+            allowed = ", ".join(sorted({"admin", *roles}))
+            raise ApiError(
+                403,
+                f"role {monitor.role!r} may not do this; it needs one of: {allowed}",
+                "forbidden_role",
+            )
+        return monitor

@@ -1,1 +1,15 @@
-"""botmon.sim."""
+"""Emulated botnets on loopback (DESIGN §8): the test bed crawlers are measured against.
+
+- :mod:`botmon.sim.settings` — every setting, default and check (churn profiles too);
+- :mod:`botmon.sim.population` — bots, addresses, peer lists, NAT and hostile roles (pure);
+- :mod:`botmon.sim.churn` — online sessions as a pure function of seed, bot and time;
+- :mod:`botmon.sim.antiabuse` — per-bot, per-source rate limit and blacklist;
+- :mod:`botmon.sim.hns_core` / :mod:`botmon.sim.linenet_core` — answers, bytes in, bytes out;
+- :mod:`botmon.sim.hns` / :mod:`botmon.sim.linenet` — the asyncio layers (``HnsBotnet``,
+  ``LinenetBotnet``) on top of :mod:`botmon.sim.runtime` and :mod:`botmon.sim.udp`;
+- :mod:`botmon.sim.truth` — the ground-truth file; :mod:`botmon.sim.stats` — counters;
+- :mod:`botmon.sim.process` — run ``botmon simulate`` as a child process;
+- :mod:`botmon.sim.history` — generated history for the demo (a separate concern).
+
+Importing this package imports none of them, so ``botmon.sim.history`` stays light.
+"""

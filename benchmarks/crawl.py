@@ -1,0 +1,339 @@
+"""Crawl engine benchmarks (loopback only, bounded in time).
+
+(a) Requests per second and peak in flight of the engine against a fast loopback responder
+    running in a separate process (pinned to the other core), beside a minimal raw datagram
+    loop on the same uvloop event loop doing the same exchange in the same run; the ratio is
+    printed. Target: >= 50,000 requests in flight without drops, >= half the raw rate.
+(b) Time and memory to crawl a 50,000-bot emulated Hide'n'Seek botnet with 30 % silent (NAT)
+    bots (``botmon simulate hns`` in a subprocess); memory per known peer. Target: < 1 KiB.
+
+Usage: ``.venv/bin/python benchmarks/crawl.py [--part a|b|both] [--seconds S] [--targets N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import multiprocessing as mp
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from botmon.crawl.runner import CrawlRunner
+from botmon.crawl.settings import CrawlSettings
+from botmon.crawl.sink import CountingReporter
+from botmon.protocols.contract import Peer
+from botmon.protocols.registry import get_plugin
+from botmon.sim.udp import ANC_BUFSIZE, destination_of, open_socket, source_option
+
+RESPONDER_PORT = 46_123
+
+
+def _targets(n: int) -> list[Peer]:
+    """``n`` distinct loopback bot addresses 127.100.B.C ... (never 127.0.x.x)."""
+    out = []
+    for i in range(n):
+        a, rest = 100 + i // (254 * 254), i % (254 * 254)
+        out.append(Peer(f"127.{a}.{rest // 254 + 1}.{rest % 254 + 1}", RESPONDER_PORT))
+    return out
+
+
+def _responder(port: int, ready: Any, stop: Any, delay_s: float = 0.0) -> None:
+    """Answer every ``~`` with a ``^`` reply from the address it was sent to (one core).
+
+    With ``delay_s`` each answer is held that long, so every request of a burst is in
+    flight at once (the in-flight test).
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, {1})
+    sock = open_socket("0.0.0.0", port, 64 * 1024 * 1024)
+    sock.setblocking(True)
+    sock.settimeout(0.2)
+    ready.set()
+    reply = [b"^\x00" + port.to_bytes(2, "big") + socket.inet_aton("127.100.1.1")]
+    held: list[tuple[float, bytes, Any]] = []
+    while not stop.is_set():
+        if held and time.monotonic() - held[0][0] >= delay_s:
+            for _, src_ip, addr in held:
+                with contextlib.suppress(OSError):
+                    sock.sendmsg(reply, source_option(src_ip), 0, addr)
+            held.clear()
+        try:
+            data, anc, _, addr = sock.recvmsg(64, ANC_BUFSIZE)
+        except TimeoutError:
+            continue
+        if data != b"~" or not addr[0].startswith("127."):
+            continue
+        to = destination_of(anc)
+        if to is None:
+            continue
+        if delay_s > 0:
+            held.append((time.monotonic(), to, addr))
+            sock.settimeout(0.001)
+            continue
+        with contextlib.suppress(OSError):
+            sock.sendmsg(reply, source_option(to), 0, addr)
+    sock.close()
+
+
+class _Raw(asyncio.DatagramProtocol):
+    """The baseline: on each reply, ask the same address again; nothing else."""
+
+    def __init__(self) -> None:
+        self.transport: Any = None
+        self.replies = 0
+        self.sent = 0
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.replies += 1
+        self.sent += 1
+        self.transport.sendto(b"~", addr)
+
+
+async def _raw_loop(targets: list[Peer], seconds: float) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, 33, 64 * 1024 * 1024)
+    sock.bind(("127.0.0.1", 0))
+    transport, proto = await loop.create_datagram_endpoint(_Raw, sock=sock)
+    start = time.perf_counter()
+    cpu0 = time.process_time()
+    for i in range(0, len(targets), 4096):
+        for p in targets[i : i + 4096]:
+            transport.sendto(b"~", (p.ip, p.port))
+            proto.sent += 1
+        await asyncio.sleep(0)
+    await asyncio.sleep(seconds)
+    elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
+    transport.close()
+    return {
+        "replies_per_s": proto.replies / elapsed,
+        "cpu_us_per_reply": cpu / max(1, proto.replies) * 1e6,
+        "sent": proto.sent,
+        "replies": proto.replies,
+    }
+
+
+async def _engine(targets: list[Peer], seconds: float, per_bot: int = 1000) -> dict[str, Any]:
+    plugin = get_plugin("hns")
+    s = CrawlSettings.for_protocol(plugin.defaults)
+    n = len(targets)
+    s = s.replace("queues", discovery_capacity=n, tracking_capacity=n, max_known_peers=n + 10)
+    s = s.replace("rounds", rounds=1, requests_per_round=per_bot, stale_replies=1000)
+    s = s.replace("rate", per_target_rate=0.0)
+    reporter = CountingReporter()
+    runner = CrawlRunner(plugin, s, reporter)
+    runner.add_seeds(targets)
+    start = time.perf_counter()
+    cpu0 = time.process_time()
+    task = asyncio.ensure_future(runner.run())
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    status = runner.status()
+    elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
+    runner.stop()
+    await task
+    return {
+        "elapsed_s": elapsed,
+        "finished": bool(done),
+        "cpu_us_per_reply": cpu / max(1, status["bot_replies"]) * 1e6,
+        "replies_per_s": status["bot_replies"] / elapsed,
+        "requests_per_s": status["sent"] / elapsed,
+        "sent": status["sent"],
+        "replies": status["bot_replies"],
+        "peak_in_flight": status["peak_in_flight"],
+        "timeouts": status["timeouts"],
+        "retries": status["retries"],
+        "recv_buffer_bytes": status["recv_buffer_bytes"],
+        "records": reporter.counts,
+    }
+
+
+def _with_responder(delay_s: float, work: Any) -> Any:
+    ctx = mp.get_context("spawn")
+    ready, stop = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_responder, args=(RESPONDER_PORT, ready, stop, delay_s), daemon=True)
+    proc.start()
+    try:
+        if not ready.wait(20):
+            raise SystemExit("responder did not start")
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setaffinity(0, {0})
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as r:
+            return r.run(work())
+    finally:
+        stop.set()
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+
+
+def part_a(n_targets: int, seconds: float) -> None:
+    targets = _targets(n_targets)
+    print(f"(a) {n_targets} loopback targets, uvloop, responder process pinned to core 1")
+    print(f"    load average before: {os.getloadavg()[0]:.2f} (2 cores; other work skews rates)")
+
+    async def burst() -> dict[str, Any]:
+        return await _engine(targets, 60.0, per_bot=1)
+
+    b = _with_responder(2.0, burst)
+    print(
+        f"    burst: {n_targets} requests at once, answers held 2 s: peak in flight "
+        f"{b['peak_in_flight']:,}, answered {b['replies']:,}, timeouts {b['timeouts']}, "
+        f"round done in {b['elapsed_s']:.1f} s (target >= 50,000 in flight, no drops)"
+    )
+
+    async def both() -> tuple[dict[str, Any], dict[str, Any]]:
+        raw = await _raw_loop(targets, seconds)
+        await asyncio.sleep(1.0)  # let stragglers drain
+        eng = await _engine(targets, seconds)
+        return raw, eng
+
+    raw, eng = _with_responder(0.0, both)
+    ratio = eng["replies_per_s"] / raw["replies_per_s"] if raw["replies_per_s"] else 0.0
+    cpu_ratio = raw["cpu_us_per_reply"] / eng["cpu_us_per_reply"] if eng["replies"] else 0.0
+    print(f"    closed loop, {seconds:.0f} s each (every answer triggers the next request):")
+    print(
+        f"    raw datagram loop : {raw['replies_per_s']:>9,.0f} replies/s, "
+        f"{raw['cpu_us_per_reply']:.1f} CPU us/reply"
+    )
+    print(
+        f"    crawl engine      : {eng['replies_per_s']:>9,.0f} replies/s, "
+        f"{eng['cpu_us_per_reply']:.1f} CPU us/reply (plugin, records, queues, timers), "
+        f"peak in flight {eng['peak_in_flight']:,}, timeouts {eng['timeouts']}"
+    )
+    print(
+        f"    engine / raw      : {ratio:.2f} by wall-clock rate, {cpu_ratio:.2f} by CPU per "
+        "reply (target >= 0.50)"
+    )
+    print(f"    receive buffer    : {eng['recv_buffer_bytes']:,} bytes")
+    print("    " + json.dumps({"burst": b, "raw": raw, "engine": eng}))
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def part_b(bots: int, nat: float) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="botmon-bench-crawl-"))
+    seeds, truth = tmp / "seeds.txt", tmp / "truth.jsonl"
+    argv = [
+        sys.executable, "-m", "botmon", "simulate", "hns", "--bots", str(bots), "--nat", str(nat),
+        "--seed-rng", "7", "--seeds-file", str(seeds), "--truth", str(truth),
+        "--duration", "400",
+    ]  # fmt: skip
+    log = open(tmp / "sim.log", "wb")  # noqa: SIM115
+    sim = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_pin_core1)
+    try:
+        deadline = time.monotonic() + 120
+        while not seeds.exists() and time.monotonic() < deadline:
+            if sim.poll() is not None:
+                raise SystemExit(f"simulator stopped: {(tmp / 'sim.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        time.sleep(0.5)
+        seed_peers = [
+            Peer(line.split(":")[0], int(line.split(":")[1]))
+            for line in seeds.read_text().split()
+            if ":" in line
+        ]
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setaffinity(0, {0})
+        plugin = get_plugin("hns")
+        s = CrawlSettings.for_protocol(plugin.defaults)
+        s = s.replace("rounds", rounds=1)
+        gc.collect()
+        rss0 = _rss()
+        reporter = CountingReporter()
+        runner = CrawlRunner(plugin, s, reporter)
+        runner.add_seeds(seed_peers)
+        start = time.perf_counter()
+        cpu0 = time.process_time()
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as r:
+            status = r.run(asyncio.wait_for(runner.run(), 300))
+        elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu0
+        gc.collect()
+        rss1 = _rss()
+        known = status["known"]
+        table_bytes = _table_bytes(runner)
+    finally:
+        sim.terminate()
+        try:
+            sim.wait(30)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+        log.close()
+    lines = [json.loads(x) for x in truth.read_text().splitlines() if x.strip()]
+    truth_bots = len(lines)
+    truth_reachable = sum(1 for x in lines if not x.get("nat"))
+    nat_bots = truth_bots - truth_reachable
+    responsive = status["responsive_last_round"]
+    grew = rss1 - rss0
+    print(f"(b) emulated HNS botnet: {truth_bots} bots, {nat_bots} NAT (silent)")
+    print(
+        f"    one round: {elapsed:.1f} s, known {known} ({known / truth_bots:.1%} of the bots), "
+        f"responsive {responsive} ({responsive / max(1, truth_reachable):.1%} of reachable), "
+        f"sent {status['sent']:,}, bot replies {status['bot_replies']:,}, "
+        f"timeouts {status['timeouts']:,}, crawler CPU {cpu:.1f} s"
+    )
+    print(
+        f"    memory: RSS grew {grew / 2**20:.1f} MiB = {grew / max(1, known):.0f} bytes per "
+        f"known peer; peer table alone {table_bytes / max(1, known):.0f} bytes per peer "
+        "(target < 1024)"
+    )
+
+
+def _table_bytes(runner: CrawlRunner) -> int:
+    """Deep size of the peer table (dict, keys, states and their attributes)."""
+    seen: set[int] = set()
+    total = sys.getsizeof(runner.core.peers)
+    for key, st in runner.core.peers.items():
+        for obj in (key, key.ip, key.port, st):
+            if id(obj) not in seen:
+                seen.add(id(obj))
+                total += sys.getsizeof(obj)
+        for name in st.__slots__:
+            v = getattr(st, name)
+            if id(v) not in seen and not isinstance(v, (bool, type(None))):
+                seen.add(id(v))
+                total += sys.getsizeof(v)
+    return total
+
+
+def _pin_core1() -> None:
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, {1})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=["a", "b", "both"], default="both")
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--targets", type=int, default=60_000)
+    ap.add_argument("--bots", type=int, default=50_000)
+    ap.add_argument("--nat", type=float, default=0.3)
+    args = ap.parse_args()
+    if args.part in ("a", "both"):
+        part_a(args.targets, args.seconds)
+    if args.part in ("b", "both"):
+        part_b(args.bots, args.nat)
+
+
+if __name__ == "__main__":
+    main()

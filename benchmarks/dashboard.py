@@ -1,0 +1,350 @@
+"""Latency of every dashboard view's queries at 10 and 100 million replies, DuckDB and PostgreSQL.
+
+Run: ``.venv/bin/python benchmarks/dashboard.py [--sizes 10M,100M] [--backends duckdb,postgresql]
+[--repeat 7] [--keep DIR]``. PostgreSQL runs when BOTMON_TEST_PG_DSN is set (``make bench``
+sets it). Default sizes: 10M (100M takes a while to generate; ask for it).
+
+Data: replies over 28 days for three botnets (two with bot IDs), ~450,000 distinct bots,
+countries and ASes, in time order as crawlers deliver them, plus failed tries and edges (a
+fifth of the replies each). It is written by SQL inside the database (``range``/
+``generate_series``): the history generator is realistic but Python-speed, and what is
+measured here is the read side. Each view is then queried as the dashboard does by default
+(last 7 days, 1 h buckets; counting at 1 h, 1 day and 1 week) through
+:mod:`botmon.server.read_queries`, ``--repeat`` times after one warm-up; p50/p95 are per view
+(the sum of its queries, as the page waits for all of them). The baseline in the same run is a
+bare ``count(*)`` over the same 7 days (the cost of touching the rows at all).
+
+Three modes per view: cold (no cached answer: the first request after start), warm (the same
+request again, nothing new), live (1,000 new replies in the newest bucket before each request,
+as while a crawler reports). Targets: p95 < 300 ms at 10M and < 1 s at 100M on DuckDB, checked
+on the warm and live modes (what a person looking at the dashboard waits for); cold figures
+are reported beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from botmon.store import open_store
+from botmon.store.base import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from botmon.server import read_queries as q
+
+DAYS = 28
+BOTNETS = ("bench-hns", "bench-mozi", "bench-sality")
+POOL = 150_000
+"""Bots per botnet over the whole span."""
+COUNTRIES = ("CN", "IN", "BR", "KR", "RU", "VN", "US", "TR", "TH", "EG", "ID", "DE")
+TARGET_MS = {10_000_000: 300.0, 100_000_000: 1000.0}
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().upper()
+    scale = {"K": 1_000, "M": 1_000_000, "G": 1_000_000_000}.get(text[-1:], 1)
+    return int(float(text.rstrip("KMG")) * scale)
+
+
+def _prepare(store: Store) -> tuple[list[int], int]:
+    store.migrate()
+    for name in BOTNETS:
+        if store.get_botnet(name) is None:
+            store.create_botnet(name, "benchmark data")
+    ids = q.botnet_ids(store)
+    store.record_heartbeat("bench-crawler", time.time(), {"state": "crawling"})
+    source = store.query("SELECT id FROM sources WHERE name = 'bench-crawler'")[0][0]
+    return [ids[n] for n in BOTNETS], int(source)
+
+
+def fill_duckdb(path: str, n: int, end: float) -> None:
+    """``n`` replies (and n/5 failed tries, n/5 edges) straight into a DuckDB store file."""
+    import duckdb
+
+    store = open_store(path)
+    try:
+        ids, source = _prepare(store)
+    finally:
+        store.close()
+    start_us = int((end - DAYS * 86400) * 1e6)
+    step = DAYS * 86400 * 1e6 / n
+    countries = "[" + ",".join(f"'{c}'" for c in COUNTRIES) + "]"
+    con = duckdb.connect(
+        path, config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
+    # k: the bot (per botnet); b: the botnet; IPv4 addresses in the mapped range; bots of the
+    # first botnet have no ID; a tenth of the others change address every day.
+    bot = f"""
+        SELECT i, (i % 3) AS b, (hash(i) % {POOL})::BIGINT AS k,
+               {start_us} + (i * {step})::BIGINT AS ts_us
+        FROM range({n}) t(i)"""
+    ip = (
+        "(281470681743360 + 16777216 + ((b * 1000003 + k * 7919"
+        " + CASE WHEN k % 10 = 0 THEN (ts_us // 86400000000) * 131 ELSE 0 END)"
+        " % 3000000000))::UHUGEINT"
+    )
+    bot_id = "CASE WHEN b = 0 THEN NULL ELSE printf('%02d%010d', b, k) END"
+    con.execute("BEGIN")
+    con.execute(
+        f"""INSERT INTO replies SELECT
+              list_extract({ids}, b + 1)::SMALLINT, {source}, make_timestamp(ts_us), {ip},
+              (1024 + k % 60000)::USMALLINT, {bot_id}, NULL,
+              list_extract({countries}, (k % {len(COUNTRIES)})::INTEGER + 1),
+              (4000 + k % 700)::UINTEGER
+            FROM ({bot})"""
+    )
+    con.execute(
+        f"""INSERT INTO failed_tries SELECT
+              list_extract({ids}, b + 1)::SMALLINT, {source}, make_timestamp(ts_us), {ip},
+              (1024 + k % 60000)::USMALLINT, {bot_id}, 'timeout', NULL
+            FROM ({bot.replace(f"range({n})", f"range(0, {n}, 5)")})"""
+    )
+    con.execute(
+        f"""INSERT INTO edges SELECT
+              list_extract({ids}, b + 1)::SMALLINT, {source}, make_timestamp(ts_us), {ip},
+              (1024 + k % 60000)::USMALLINT, {bot_id},
+              (281470681743360 + 16777216 + ((b * 1000003 + (hash(k) % 2000) * 7919)
+                % 3000000000))::UHUGEINT,
+              (1024 + (hash(k) % 2000) % 60000)::USMALLINT, NULL
+            FROM ({bot.replace(f"range({n})", f"range(2, {n}, 5)")})"""
+    )
+    con.execute(
+        "INSERT INTO ases SELECT 4000 + i, 'Bench AS ' || i FROM range(700) t(i) "
+        "ON CONFLICT DO NOTHING"
+    )
+    con.execute("COMMIT")
+    con.execute("CHECKPOINT")
+    con.close()
+
+
+def fill_postgres(url: str, n: int, end: float) -> None:
+    """The same data set in PostgreSQL (generate_series inside the server)."""
+    import psycopg
+
+    store = open_store(url)
+    try:
+        ids, source = _prepare(store)
+    finally:
+        store.close()
+    start = end - DAYS * 86400
+    step = DAYS * 86400 / n
+    countries = "ARRAY[" + ",".join(f"'{c}'" for c in COUNTRIES) + "]"
+    bot = f"""
+        SELECT i, (i % 3) AS b, (abs(hashint8(i)) % {POOL}) AS k,
+               to_timestamp({start} + i * {step}) AS ts
+        FROM generate_series(0, {n - 1}) AS i"""
+    day = "floor(extract(epoch FROM ts) / 86400)::bigint"
+    ip = (
+        "('0.0.0.0'::inet + (16777216 + ((b * 1000003 + k * 7919"
+        f" + CASE WHEN k % 10 = 0 THEN {day} * 131 ELSE 0 END) % 3000000000)))"
+    )
+    bot_id = "CASE WHEN b = 0 THEN NULL ELSE lpad(b::text, 2, '0') || lpad(k::text, 10, '0') END"
+    idarr = "ARRAY[" + ",".join(str(i) for i in ids) + "]"
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute(
+            f"""INSERT INTO replies SELECT ({idarr})[b + 1], {source}, ts, {ip},
+                  1024 + k % 60000, {bot_id}, NULL, ({countries})[(k % {len(COUNTRIES)}) + 1],
+                  4000 + k % 700 FROM ({bot}) s"""
+        )
+        con.execute(
+            f"""INSERT INTO failed_tries SELECT ({idarr})[b + 1], {source}, ts, {ip},
+                  1024 + k % 60000, {bot_id}, 'timeout', NULL
+                FROM ({bot}) s WHERE i % 5 = 0"""
+        )
+        con.execute(
+            f"""INSERT INTO edges SELECT ({idarr})[b + 1], {source}, ts, {ip},
+                  1024 + k % 60000, {bot_id},
+                  '0.0.0.0'::inet + (16777216 + ((b * 1000003 + (abs(hashint8(k)) % 2000) * 7919)
+                    % 3000000000)),
+                  1024 + (abs(hashint8(k)) % 2000) % 60000, NULL
+                FROM ({bot}) s WHERE i % 5 = 2"""
+        )
+        con.execute(
+            "INSERT INTO ases SELECT 4000 + i, 'Bench AS ' || i FROM generate_series(0, 699) i "
+            "ON CONFLICT DO NOTHING"
+        )
+        con.execute("VACUUM ANALYZE")
+
+
+def views(end: float) -> dict[str, list[Callable[[Store], Any]]]:
+    """Each view's queries with the dashboard's default parameters."""
+    start = end - 7 * 86400
+    hour = 3600
+    b0, b1 = BOTNETS[0], BOTNETS[1]
+    return {
+        "overview": [
+            lambda s: q.overview(s, end, hour),
+            lambda s: q.trend(s, start, end, hour),
+            lambda s: q.monitors(s, end, hour),
+        ],
+        "single botnet": [
+            lambda s: q.population(s, b1, start, end, hour),
+            lambda s: q.returning(s, b1, start, end, hour, "id"),
+            lambda s: q.top_peers(s, b1, start, end, 15),
+        ],
+        "geolocations": [lambda s: q.countries(s, b1, start, end)],
+        "ases": [lambda s: q.ases(s, None, start, end, 25)],
+        "counting": [
+            lambda s, size=size: q.counting(s, b1, start, end, size)
+            for size in (hour, 86400, 604800)
+        ],
+        "botnet comparison": [
+            lambda s: q.compare_population(s, BOTNETS, start, end, hour),
+            lambda s: q.compare_countries(s, BOTNETS, start, end, 8),
+            lambda s: q.compare_overlap(s, BOTNETS, start, end),
+            lambda s: q.compare_hours(s, BOTNETS, start, end),
+        ],
+        "baseline count(*)": [
+            lambda s: s.query(
+                "SELECT count(*) FROM replies WHERE botnet_id = "
+                f"(SELECT id FROM botnets WHERE name = '{b0}')"
+                + (
+                    f" AND ts >= make_timestamp({int(start * 1e6)}::BIGINT)"
+                    if s.backend == "duckdb"
+                    else f" AND ts >= to_timestamp({start})"
+                )
+            )
+        ],
+    }
+
+
+def live_batch(end: float, seq: int) -> Any:
+    """A small crawler batch landing in the newest bucket (what a live view sees arrive)."""
+    from botmon.ipaddr import ip_to_int
+    from botmon.validation import EdgeColumns, FailedTryColumns, ReplyColumns, ValidatedBatch
+
+    n = 1000
+    ts = [int((end - 30 - i * 0.01) * 1e6) for i in range(n)]
+    replies = ReplyColumns(
+        ts,
+        [ip_to_int(f"127.50.{seq % 250}.{i % 250 + 1}") for i in range(n)],
+        [4000] * n,
+        [f"live{i:06d}" for i in range(n)],
+        [None] * n,
+        ["DE"] * n,
+        [64500] * n,
+    )
+    return ValidatedBatch(
+        BOTNETS[1], f"live-{seq}-{time.time()}", replies, FailedTryColumns(), EdgeColumns()
+    )
+
+
+def measure(store: Store, end: float, repeat: int, mode: str) -> dict[str, tuple[float, float]]:
+    """p50/p95 ms per view. cold: no cached answers; warm: the same request again (a page
+    refresh with no new data); live: 1,000 new replies in the newest bucket before each
+    request (a live view refreshing while a crawler reports)."""
+    out: dict[str, tuple[float, float]] = {}
+    seq = 0
+    for name, queries in views(end).items():
+        for fn in queries:  # warm-up: first touch of the file, plans
+            fn(store)
+        samples = []
+        for _ in range(repeat):
+            if mode == "cold":
+                q.clear_cache(store)
+            elif mode == "live":
+                seq += 1
+                store.write_batch(live_batch(end, seq), "bench-live")
+            t0 = time.perf_counter()
+            for fn in queries:
+                fn(store)
+            samples.append((time.perf_counter() - t0) * 1000)
+        samples.sort()
+        p50 = statistics.median(samples)
+        p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+        out[name] = (p50, p95)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10M", help="comma-separated, e.g. 10M,100M")
+    parser.add_argument("--backends", default="duckdb,postgresql")
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--keep", default=None, help="directory to keep DuckDB files in")
+    parser.add_argument("--modes", default="cold,warm,live", help="cold, warm, live")
+    args = parser.parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    pg_dsn = os.environ.get("BOTMON_TEST_PG_DSN", "").strip()
+    end = time.time()
+    failed = False
+    workdir = Path(args.keep or tempfile.mkdtemp(prefix="botmon-dashbench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    for size in sizes:
+        for backend in backends:
+            if backend == "postgresql" and not pg_dsn:
+                print(f"{backend} {size:,}: SKIPPED (BOTMON_TEST_PG_DSN not set)")
+                continue
+            t0 = time.monotonic()
+            if backend == "duckdb":
+                target = str(workdir / f"dash-{size}.duckdb")
+                if not Path(target).exists():
+                    fill_duckdb(target, size, end)
+            else:
+                target = _pg_database(pg_dsn, f"botmon_dashbench_{size}")
+                fill_postgres(target, size, end)
+            fill_s = time.monotonic() - t0
+            store = open_store(target)
+            try:
+                counts = store.count_records()
+                results = {m: measure(store, end, args.repeat, m) for m in modes}
+            finally:
+                store.close()
+            print(
+                f"\n== {backend}, {counts['replies']:,} replies, {counts['failed_tries']:,} "
+                f"failed tries, {counts['edges']:,} edges (generated in {fill_s:.0f} s)"
+            )
+            print(f"{'view':<22}" + "".join(f"{m + ' p50':>12}{m + ' p95':>12}" for m in modes))
+            target_ms = TARGET_MS.get(size)
+            for name in results[modes[0]]:
+                cells = "".join(
+                    f"{results[m][name][0]:>12.1f}{results[m][name][1]:>12.1f}" for m in modes
+                )
+                mark = ""
+                if target_ms and backend == "duckdb" and not name.startswith("baseline"):
+                    worst = max(results[m][name][1] for m in modes if m != "cold")
+                    ok = worst < target_ms
+                    failed |= not ok
+                    mark = f"  {'ok' if ok else 'OVER'} (target p95 < {target_ms:.0f} ms)"
+                print(f"{name:<22}{cells}{mark}")
+            if backend == "postgresql":
+                _pg_drop(pg_dsn, target)
+    if not args.keep:
+        for f in workdir.glob("*"):
+            f.unlink()
+        workdir.rmdir()
+    return 1 if failed else 0
+
+
+def _pg_database(dsn: str, name: str) -> str:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dsn, autocommit=True) as con:
+        con.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        con.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base = dsn.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+def _pg_drop(dsn: str, url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(dsn, autocommit=True) as con:
+        con.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""API tokens: how they are made and the only form in which botmon keeps them.
+
+A token is 256 random bits (as the original BMS's monitor tokens); the database holds only its
+SHA-256, so a leaked database does not leak working tokens. SHA-256 without a salt is enough
+here because the input is uniformly random and far too long to guess, unlike a password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+ROLES = ("admin", "crawler", "viewer")
+"""admin: everything; crawler: ingest and heartbeat (optionally some botnets); viewer: read."""
+
+MONITOR_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}$"
+"""Monitor names become the ``source`` of stored records, so they are short and plain."""
+_NAME_RE = re.compile(MONITOR_NAME_PATTERN)
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+TOKEN_PREFIX_LENGTH = 8
+
+
+def new_token() -> str:
+    """A fresh 256-bit token, URL-safe base64 (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest the store keeps and looks tokens up by."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_prefix(token: str) -> str:
+    """The first characters of a token, shown in listings to tell tokens apart."""
+    return token[:TOKEN_PREFIX_LENGTH]
+
+
+def looks_like_token(text: str) -> bool:
+    """Cheap shape check, so garbage headers never reach the database."""
+    return bool(_TOKEN_RE.match(text))
+
+
+def check_monitor_name(name: str) -> str:
+    """Return ``name`` when it is a valid monitor name, else raise ``ValueError``."""
+    if not _NAME_RE.match(name):
+        raise ValueError(
+            f"invalid monitor name {name[:80]!r}: 1-64 of letters, digits and _.@:- "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_role(role: str) -> str:
+    """Return ``role`` when it is one of :data:`ROLES`, else raise ``ValueError``."""
+    if role not in ROLES:
+        raise ValueError(f"invalid role {role[:40]!r}: one of {', '.join(ROLES)}")
+    return role

@@ -1,0 +1,300 @@
+"""``botmon crawl``: crawl one botnet with a protocol plugin and report to a botmon server.
+
+Runs forever by default; ``--rounds N`` exits 0 after N rounds and a final flush (what
+scripts and end-to-end tests use). Ctrl-C or SIGTERM stops cleanly: records gathered so far
+are flushed to the server or spooled. Bad input (an unknown protocol, a bad setting, no
+usable seed, a refused token) is one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from botmon.crawl.peerlist import PeerListError, parse_peer, read_peerlist
+from botmon.crawl.progress import Progress
+from botmon.crawl.runner import CrawlRunner, settings_for_plugin
+from botmon.crawl.scope import Scope
+from botmon.crawl.settings import CrawlSettings, SettingsError
+from botmon.crawl.sink import CountingReporter, Reporter
+from botmon.protocols.contract import Peer, Plugin
+from botmon.protocols.registry import PluginError, get_plugin
+
+T = TypeVar("T")
+
+
+def run_async(main: Callable[[], Awaitable[T]]) -> T:
+    """Run ``main`` on uvloop when it is installed, else on asyncio's default loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but stay usable without
+        return asyncio.run(main())  # type: ignore[arg-type]
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main())  # type: ignore[arg-type]
+
+
+def _timeouts(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise click.BadParameter(f"not a comma-separated list of seconds: {text!r}") from None
+    return values
+
+
+def build_settings(plugin: Plugin, **opts: Any) -> CrawlSettings:
+    """Plugin defaults, then command-line overrides; validated (SettingsError on bad ones)."""
+    s = CrawlSettings.for_protocol(plugin.defaults)
+    if opts.get("port") is not None:
+        s = dataclasses.replace(s, port=opts["port"])
+    rounds: dict[str, Any] = {}
+    if opts.get("rounds") is not None:
+        rounds["rounds"] = opts["rounds"]
+    if opts.get("interval") is not None:
+        rounds["interval_s"] = opts["interval"]
+    if opts.get("requests_per_round") is not None:
+        rounds["requests_per_round"] = opts["requests_per_round"]
+    if rounds:
+        s = s.replace("rounds", **rounds)
+    if opts.get("concurrency") is not None:
+        n = opts["concurrency"]
+        s = s.replace("queues", discovery_capacity=n, tracking_capacity=n)
+        s = s.replace("transport", tcp_max_connections=min(n, 15_000))
+    rate: dict[str, Any] = {}
+    if opts.get("rate") is not None:
+        rate["global_rate"] = opts["rate"]
+    if opts.get("per_target_rate") is not None:
+        rate["per_target_rate"] = opts["per_target_rate"]
+    if rate:
+        s = s.replace("rate", **rate)
+    if opts.get("timeouts"):
+        s = s.replace("retry", timeouts=opts["timeouts"])
+    if opts.get("scope"):
+        s = dataclasses.replace(s, scope=tuple(opts["scope"]))
+    if opts.get("plain_interval") is not None:
+        s = s.replace("progress", plain_interval_s=opts["plain_interval"])
+    return s.validate()
+
+
+def collect_seeds(seeds: tuple[str, ...], peerlist: Path | None, port: int) -> list[Peer]:
+    """Seeds from ``--seed`` and ``--peerlist``; bad file lines are reported and skipped."""
+    out: list[Peer] = []
+    for text in seeds:
+        try:
+            out.append(parse_peer(text, port))
+        except PeerListError as exc:
+            raise click.ClickException(f"--seed {text}: {exc}") from None
+    if peerlist is not None:
+        try:
+            peers, bad = read_peerlist(peerlist, port)
+        except PeerListError as exc:
+            raise click.ClickException(str(exc)) from None
+        for number, problem in bad[:100]:
+            click.echo(f"{peerlist}:{number}: {problem} (skipped)", err=True)
+        if len(bad) > 100:
+            click.echo(f"{peerlist}: {len(bad) - 100} more bad lines skipped", err=True)
+        out.extend(peers)
+    return list(dict.fromkeys(out))
+
+
+async def _crawl(
+    plugin: Plugin,
+    settings: CrawlSettings,
+    seeds: list[Peer],
+    reporter: Reporter,
+    progress_mode: str,
+    start: Callable[[CrawlRunner], Awaitable[None]] | None,
+    close: Callable[[], Awaitable[None]] | None,
+    stored: Callable[[], int | None],
+) -> dict[str, Any]:
+    runner = CrawlRunner(plugin, settings, reporter)
+    runner.add_seeds(seeds)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, runner.stop)
+    if start is not None:
+        await start(runner)
+    progress = Progress(
+        runner.status,
+        stored,
+        mode=progress_mode,
+        plain_interval_s=settings.progress.plain_interval_s,
+        title=f"botmon crawl {plugin.name}",
+    )
+    shown = asyncio.create_task(progress.run())
+    watch = asyncio.create_task(_watch_reporter(reporter, runner))
+    try:
+        status = await runner.run()
+    finally:
+        for task in (shown, watch):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if close is not None:
+            await close()
+    if progress_mode != "none":
+        print(progress.line(status), flush=True)
+    error = getattr(reporter, "error", None)
+    if error:
+        raise click.ClickException(f"the server stopped accepting records: {error}")
+    return status
+
+
+async def _watch_reporter(reporter: Reporter, runner: CrawlRunner) -> None:
+    """Stop crawling when the client gave up for good (a revoked token): nothing is stored."""
+    while True:
+        await asyncio.sleep(1.0)
+        if getattr(reporter, "error", None):
+            runner.stop()
+            return
+
+
+@click.command(name="crawl")
+@click.argument("protocol")
+@click.option("--botnet", required=True, help="Botnet name the records are stored under.")
+@click.option("--seed", "seeds", multiple=True, metavar="HOST:PORT", help="A peer to start from.")
+@click.option(
+    "--peerlist",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Bootstrap file, one ip:port per line (bad lines reported and skipped).",
+)
+@click.option("--server", default=None, help="botmon server URL, e.g. http://127.0.0.1:8470.")
+@click.option("--token", default=None, envvar="BOTMON_TOKEN", help="Crawler API token.")
+@click.option("--rounds", type=click.IntRange(min=0), default=None, help="Stop after N rounds.")
+@click.option("--interval", type=float, default=None, help="Seconds between round starts.")
+@click.option("--concurrency", type=int, default=None, help="Requests in flight per queue.")
+@click.option("--scope", multiple=True, metavar="CIDR", help="Widen the scope (default loopback).")
+@click.option("--rate", type=float, default=None, help="Global requests per second (0 = no cap).")
+@click.option("--per-target-rate", type=float, default=None, help="Requests/s to one peer.")
+@click.option("--requests-per-round", type=int, default=None, help="Most requests per bot/round.")
+@click.option("--timeouts", type=str, default=None, help="Try deadlines, e.g. 4,8,16,32.")
+@click.option("--port", type=int, default=None, help="Port for seeds given without one.")
+@click.option("--spool", type=click.Path(path_type=Path), default=None, help="Spool directory.")
+@click.option("--ca-file", type=click.Path(path_type=Path), default=None, help="CA for https.")
+@click.option("--dry-run", is_flag=True, help="Crawl without a server; records are counted.")
+@click.option(
+    "--progress",
+    "progress_mode",
+    type=click.Choice(["auto", "rich", "plain", "none"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--progress-interval", "plain_interval", type=float, default=None)
+def command(
+    protocol: str,
+    botnet: str,
+    seeds: tuple[str, ...],
+    peerlist: Path | None,
+    server: str | None,
+    token: str | None,
+    spool: Path | None,
+    ca_file: Path | None,
+    dry_run: bool,
+    progress_mode: str,
+    **opts: Any,
+) -> None:
+    """Crawl a botnet with protocol plugin PROTOCOL and report to a server."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        plugin = get_plugin(protocol)
+    except PluginError as exc:
+        raise click.ClickException(str(exc)) from None
+    if opts.get("timeouts") is not None:
+        opts["timeouts"] = _timeouts(opts["timeouts"])
+    try:
+        settings = settings_for_plugin(plugin, build_settings(plugin, **opts))
+    except SettingsError as exc:
+        raise click.ClickException(f"bad setting: {exc}") from None
+    peers = collect_seeds(seeds, peerlist, settings.port)
+    if not peers:
+        raise click.ClickException("no seeds: give --seed HOST:PORT or --peerlist FILE")
+    scope = Scope(settings.scope)
+    outside = [p for p in peers if not scope.allows(p.ip)]
+    if outside:
+        click.echo(
+            f"{len(outside)} seed(s) outside the scope {', '.join(settings.scope)} "
+            "are recorded as seen and never contacted",
+            err=True,
+        )
+    if len(outside) == len(peers):
+        raise click.ClickException("every seed is outside the scope; widen it with --scope")
+    if dry_run:
+        counting = CountingReporter()
+        status = run_async(
+            lambda: _crawl(
+                plugin,
+                settings,
+                peers,
+                counting,
+                progress_mode,
+                None,
+                None,
+                lambda: counting.stats["records_stored"],
+            )
+        )
+        _exit(status)
+        return
+    if not server or not token:
+        raise click.ClickException("--server and --token are required (or use --dry-run)")
+    from botmon.client import ReportClient, ReportClientError
+
+    try:
+        client = ReportClient(
+            server,
+            token,
+            botnet,
+            spool_dir=spool or Path(f"botmon-spool-{botnet}"),
+            ca_file=ca_file,
+        )
+    except (ReportClientError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def start(runner: CrawlRunner) -> None:
+        client.set_status_provider(runner.status)
+        client.on_command(runner.handle_command)
+        await client.start()
+
+    async def close() -> None:
+        await client.close(timeout=10.0)
+
+    try:
+        status = run_async(
+            lambda: _crawl(
+                plugin,
+                settings,
+                peers,
+                client,
+                progress_mode,
+                start,
+                close,
+                lambda: client.stats.get("records_stored", 0),
+            )
+        )
+    except ReportClientError as exc:
+        raise click.ClickException(f"server refused the crawler: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot crawl: {exc}") from None
+    stats = client.stats
+    if stats.get("spool_batches", 0):
+        click.echo(
+            f"{stats['spool_batches']} batch(es) left in the spool {client.spool_dir}; "
+            "they are sent on the next run",
+            err=True,
+        )
+    _exit(status)
+
+
+def _exit(status: dict[str, Any]) -> None:
+    if status.get("scope_blocked", 0):  # must never happen; make it loud if it does
+        click.echo(f"scope guard refused {status['scope_blocked']} sends", err=True)
+        sys.exit(2)

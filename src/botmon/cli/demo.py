@@ -1,0 +1,331 @@
+"""``botmon demo``: the whole system on one machine, on loopback, in one command.
+
+It prepares a DuckDB file (botnets, tokens and, once, weeks of generated history), then runs
+``botmon serve``, emulated botnets and crawlers as child processes that feed the server live,
+and prints the one address that opens the dashboard already signed in. Children log to files
+in the demo folder so the terminal stays readable; Ctrl-C (or ``--duration``) stops them all.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import httpx
+
+from botmon import auth
+from botmon.store import open_store
+from botmon.store.base import Role, Store
+
+LIVE_BOTNETS = {
+    "hns": "Hide'n'Seek (emulated on loopback, crawled live over UDP)",
+    "linenet": "linenet test net (emulated on loopback, crawled live over TCP)",
+}
+
+
+@dataclass
+class Child:
+    """A process the demo started, with the log file it writes to."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+
+@dataclass
+class DemoTokens:
+    """The tokens the demo creates once and keeps in its folder."""
+
+    admin: str
+    viewer: str
+    crawlers: dict[str, str] = field(default_factory=dict)
+
+
+def _botmon(*args: str) -> list[str]:
+    return [sys.executable, "-m", "botmon", *args]
+
+
+def _create_token(store: Store, name: str, role: Role, botnets: tuple[str, ...]) -> str:
+    token = auth.new_token()
+    store.create_monitor(name, role, botnets, auth.hash_token(token), auth.token_prefix(token))
+    return token
+
+
+def _ensure_tokens(store: Store, folder: Path) -> DemoTokens:
+    """Create the demo's tokens on first run; reuse them afterwards (only hashes are stored)."""
+    path = folder / "tokens.json"
+    if path.exists():
+        saved: dict[str, Any] = json.loads(path.read_text())
+        return DemoTokens(saved["admin"], saved["viewer"], saved["crawlers"])
+    tokens = DemoTokens(
+        admin=_create_token(store, "demo-admin", "admin", ()),
+        viewer=_create_token(store, "demo-viewer", "viewer", ()),
+    )
+    for botnet in LIVE_BOTNETS:
+        tokens.crawlers[botnet] = _create_token(
+            store, f"demo-crawler-{botnet}", "crawler", (botnet,)
+        )
+    path.write_text(json.dumps(tokens.__dict__, indent=2))
+    path.chmod(0o600)
+    return tokens
+
+
+def _prepare(db: Path, folder: Path, history: bool, weeks: int) -> DemoTokens:
+    store = open_store(str(db))
+    try:
+        store.migrate()
+        for name, description in LIVE_BOTNETS.items():
+            if store.get_botnet(name) is None:
+                store.create_botnet(name, description)
+        tokens = _ensure_tokens(store, folder)
+        marker = folder / "history.done"
+        if history and not marker.exists():
+            from botmon.sim import history as demo_history
+
+            click.echo(f"botmon demo: generating {weeks} weeks of history (first run only) ...")
+            started = time.monotonic()
+            demo_history.generate(store, now=time.time(), weeks=weeks, seed=7)
+            marker.write_text(f"{time.time()}\n")
+            click.echo(f"botmon demo: history ready in {time.monotonic() - started:.0f} s")
+        return tokens
+    finally:
+        store.close()
+
+
+def _start(name: str, argv: list[str], logs: Path) -> Child:
+    log = (logs / f"{name}.log").open("ab")
+    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return Child(name, process, log)
+
+
+def _wait_healthy(url: str, child: Child, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            raise click.ClickException(f"the server exited early; see {child.log.name}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise click.ClickException(f"the server did not answer within {timeout_s:.0f} s")
+
+
+def _wait_file(path: Path, child: Child, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size > 0:
+            return
+        if child.process.poll() is not None:
+            raise click.ClickException(f"{child.name} exited early; see {child.log.name}")
+        time.sleep(0.1)
+    raise click.ClickException(f"{child.name} wrote no seeds within {timeout_s:.0f} s")
+
+
+def _stop_all(children: list[Child]) -> None:
+    for child in reversed(children):
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 15
+    for child in reversed(children):
+        try:
+            child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait(timeout=5)
+        child.log.close()
+
+
+def _status_line(url: str, token: str) -> str:
+    try:
+        answer = httpx.get(
+            f"{url}/api/v1/botnets", headers={"Authorization": f"Bearer {token}"}, timeout=2.0
+        )
+        botnets = answer.json().get("botnets", [])
+    except (httpx.HTTPError, ValueError):
+        return "server not answering"
+    parts = [
+        f"{b['name']}: {b.get('recent_ips', 0)} IPs / {b.get('recent_replies', 0)} replies (1 h)"
+        for b in botnets
+        if b["name"] in LIVE_BOTNETS
+    ]
+    return " | ".join(parts) or "no live botnets yet"
+
+
+@click.command("demo")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path),
+    default=Path("botmon-demo"),
+    show_default=True,
+    help="Folder for the database, tokens and logs.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8470, show_default=True)
+@click.option(
+    "--bots",
+    type=click.IntRange(10, 50_000),
+    default=3000,
+    show_default=True,
+    help="Size of the emulated Hide'n'Seek botnet.",
+)
+@click.option(
+    "--history/--no-history",
+    default=True,
+    show_default=True,
+    help="Generate weeks of history for three more botnets on first run.",
+)
+@click.option("--weeks", type=click.IntRange(1, 12), default=4, show_default=True)
+@click.option(
+    "--duration",
+    type=float,
+    default=None,
+    help="Stop after this many seconds (default: run until Ctrl-C).",
+)
+@click.option(
+    "--interval", type=float, default=60.0, show_default=True, help="Seconds between crawl rounds."
+)
+def command(
+    folder: Path,
+    port: int,
+    bots: int,
+    history: bool,
+    weeks: int,
+    duration: float | None,
+    interval: float,
+) -> None:
+    """Run server, emulated botnets and crawlers together; print the dashboard's address."""
+    folder.mkdir(parents=True, exist_ok=True)
+    logs = folder / "logs"
+    logs.mkdir(exist_ok=True)
+    db = folder / "botmon.duckdb"
+    tokens = _prepare(db, folder, history, weeks)
+    url = f"http://127.0.0.1:{port}"
+    children: list[Child] = []
+    stop_requested = False
+
+    def on_signal(signum: int, frame: Any) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        server = _start("server", _botmon("serve", "--db", str(db), "--port", str(port)), logs)
+        children.append(server)
+        _wait_healthy(url, server, 60)
+        hns_seeds = folder / "hns-seeds.txt"
+        hns_seeds.unlink(missing_ok=True)
+        sim_hns = _start(
+            "simulate-hns",
+            _botmon(
+                "simulate",
+                "hns",
+                "--bots",
+                str(bots),
+                "--nat",
+                "0.2",
+                "--churn",
+                "light",
+                "--seed-rng",
+                "1",
+                "--truth",
+                str(folder / "hns-truth.jsonl"),
+                "--seeds-file",
+                str(hns_seeds),
+            ),
+            logs,
+        )
+        children.append(sim_hns)
+        line_seeds = folder / "linenet-seeds.txt"
+        line_seeds.unlink(missing_ok=True)
+        sim_line = _start(
+            "simulate-linenet",
+            _botmon(
+                "simulate",
+                "linenet",
+                "--bots",
+                "300",
+                "--nat",
+                "0.1",
+                "--ip-change",
+                "0.2",
+                "--seed-rng",
+                "2",
+                "--truth",
+                str(folder / "linenet-truth.jsonl"),
+                "--seeds-file",
+                str(line_seeds),
+            ),
+            logs,
+        )
+        children.append(sim_line)
+        _wait_file(hns_seeds, sim_hns, 60)
+        _wait_file(line_seeds, sim_line, 60)
+        for name, seeds in (("hns", hns_seeds), ("linenet", line_seeds)):
+            children.append(
+                _start(
+                    f"crawl-{name}",
+                    _botmon(
+                        "crawl",
+                        name,
+                        "--botnet",
+                        name,
+                        "--peerlist",
+                        str(seeds),
+                        "--server",
+                        url,
+                        "--token",
+                        tokens.crawlers[name],
+                        "--interval",
+                        str(interval),
+                        "--spool",
+                        str(folder / f"spool-{name}"),
+                    ),
+                    logs,
+                )
+            )
+        click.echo("")
+        click.echo("botmon demo is running:")
+        click.echo(f"  server      {url}  (DuckDB file {db})")
+        click.echo(
+            f"  hns         {bots} emulated Hide'n'Seek bots on 127.A.B.C (UDP), crawled live"
+        )
+        click.echo("  linenet     300 emulated linenet bots on 127.A.B.C (TCP), crawled live")
+        if history:
+            click.echo(f"  history     {weeks} weeks for three more botnets, generated once")
+        click.echo(f"  logs        {logs}/")
+        click.echo(f"  admin token {tokens.admin}")
+        click.echo("")
+        click.echo("Open the dashboard (already signed in):")
+        click.echo(f"  {url}/login?token={tokens.viewer}")
+        click.echo("")
+        click.echo("Press Ctrl-C to stop.")
+        started = time.monotonic()
+        next_status = started + 10
+        while not stop_requested:
+            if duration is not None and time.monotonic() - started >= duration:
+                break
+            for child in children:
+                if child.process.poll() is not None:
+                    raise click.ClickException(
+                        f"{child.name} stopped (exit {child.process.returncode}); "
+                        f"see {child.log.name}"
+                    )
+            if time.monotonic() >= next_status:
+                click.echo(f"[{time.strftime('%H:%M:%S')}] {_status_line(url, tokens.viewer)}")
+                next_status = time.monotonic() + 30
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("botmon demo: stopping ...")
+        _stop_all(children)
+    click.echo("botmon demo: stopped")

@@ -1,0 +1,390 @@
+"""``botmon simulate hns|linenet``: run an emulated botnet on loopback until stopped.
+
+It prints a few bot addresses to use as crawl seeds (and writes them to ``--seeds-file``,
+one ``ip:port`` a line, for scripts), keeps a small status line up to date, and stops
+cleanly on Ctrl-C, SIGTERM or after ``--duration`` seconds, writing the final ground truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from botmon.sim.runtime import Emulator, TruthFileError
+from botmon.sim.settings import (
+    DEFAULT_HNS_PORT,
+    DEFAULT_LINENET_PORT,
+    MAX_BOTS,
+    MIN_CHURN_SCALE,
+    HnsConfig,
+    LinenetConfig,
+    SimConfigError,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+TTY_STATUS_S = 1.0
+LOG_STATUS_S = 30.0
+"""Status every second on a terminal, every 30 s into a log file (the demo's child logs)."""
+
+
+def _peers_range(text: str) -> tuple[int, int]:
+    try:
+        if "-" in text:
+            low, high = (int(part) for part in text.split("-", 1))
+        else:
+            low = high = int(text)
+    except ValueError:
+        raise click.BadParameter(f"expected K or MIN-MAX, got {text!r}") from None
+    if not 0 <= low <= high <= 10_000:
+        raise click.BadParameter(f"expected 0 <= MIN <= MAX <= 10000, got {text!r}")
+    return low, high
+
+
+def _common_options(default_port: int) -> Callable[[F], F]:
+    fraction = click.FloatRange(0.0, 1.0)
+    options = [
+        click.option(
+            "--bots",
+            type=click.IntRange(1, MAX_BOTS),
+            default=1000,
+            show_default=True,
+            help="Number of bots.",
+        ),
+        click.option(
+            "--nat",
+            type=fraction,
+            default=0.0,
+            show_default=True,
+            help="Fraction of bots behind NAT: listed by others, never answering.",
+        ),
+        click.option(
+            "--churn",
+            type=click.Choice(["none", "light", "heavy"]),
+            default="none",
+            show_default=True,
+            help="light: online ~1 h (Weibull k=0.8), offline ~15 min; heavy: ~10 min each.",
+        ),
+        click.option(
+            "--churn-scale",
+            type=click.FloatRange(min=MIN_CHURN_SCALE),
+            default=1.0,
+            show_default=True,
+            help="Multiply every session length (0.01: fast churn).",
+        ),
+        click.option(
+            "--truth",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Ground-truth JSON-lines file, rewritten while sessions change.",
+        ),
+        click.option(
+            "--truth-interval",
+            type=click.FloatRange(min=0.0),
+            default=1.0,
+            show_default=True,
+            help="Least seconds between two truth rewrites.",
+        ),
+        click.option(
+            "--seed-rng",
+            type=click.IntRange(0, 2**63 - 1),
+            default=None,
+            help="Seed: the same seed gives the same botnet.",
+        ),
+        click.option(
+            "--port",
+            type=click.IntRange(1, 65535),
+            default=default_port,
+            show_default=True,
+            help="First port bots listen on.",
+        ),
+        click.option(
+            "--ports",
+            type=click.IntRange(1, 16),
+            default=1,
+            show_default=True,
+            help="Spread bots over this many ports (one socket each).",
+        ),
+        click.option(
+            "--peers-per-bot",
+            "peers",
+            default="8-32",
+            show_default=True,
+            help="Peer-list size: K or MIN-MAX.",
+        ),
+        click.option(
+            "--rate-limit",
+            type=click.FloatRange(min=0.0, min_open=True),
+            default=None,
+            help="Requests per second each bot answers per source IP.",
+        ),
+        click.option(
+            "--rate-burst",
+            type=click.FloatRange(min=1.0),
+            default=None,
+            help="Token-bucket depth of the rate limit (default: max(1, rate)).",
+        ),
+        click.option(
+            "--blacklist-after",
+            type=click.IntRange(min=1),
+            default=None,
+            help="A bot ignores a source IP after this many requests from it.",
+        ),
+        click.option(
+            "--duration",
+            type=click.FloatRange(min=0.0, min_open=True),
+            default=None,
+            help="Stop after this many seconds (default: run until Ctrl-C).",
+        ),
+        click.option(
+            "--seeds",
+            "seed_count",
+            type=click.IntRange(1, 1000),
+            default=5,
+            show_default=True,
+            help="How many seed addresses to print.",
+        ),
+        click.option(
+            "--seeds-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Write the seeds here, one ip:port a line.",
+        ),
+    ]
+
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def _common_settings(kw: dict[str, Any]) -> dict[str, Any]:
+    peers_min, peers_max = _peers_range(kw.pop("peers"))
+    return {
+        "bots": kw.pop("bots"),
+        "nat": kw.pop("nat"),
+        "churn": kw.pop("churn"),
+        "churn_scale": kw.pop("churn_scale"),
+        "truth": kw.pop("truth"),
+        "truth_interval_s": kw.pop("truth_interval"),
+        "seed_rng": kw.pop("seed_rng"),
+        "port": kw.pop("port"),
+        "ports": kw.pop("ports"),
+        "peers_min": peers_min,
+        "peers_max": peers_max,
+        "rate_limit": kw.pop("rate_limit"),
+        "rate_burst": kw.pop("rate_burst"),
+        "blacklist_after": kw.pop("blacklist_after"),
+    }
+
+
+@click.group("simulate")
+def command() -> None:
+    """Run an emulated botnet on loopback (127.A.B.C) until stopped."""
+
+
+@command.command("hns", short_help="An emulated Hide'n'Seek botnet (UDP).")
+@_common_options(DEFAULT_HNS_PORT)
+@click.option(
+    "--garbage",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    help="Fraction of bots answering garbage bytes.",
+)
+@click.option(
+    "--oversized",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    help="Fraction of bots answering oversized datagrams.",
+)
+@click.option(
+    "--oversized-bytes",
+    type=click.IntRange(9, 65_507),
+    default=65_000,
+    show_default=True,
+    help="Size of an oversized answer.",
+)
+@click.option(
+    "--flood",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    help="Fraction of bots flooding the sender with unsolicited replies.",
+)
+@click.option(
+    "--flood-count",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="Datagrams a flooding bot sends per request.",
+)
+@click.option(
+    "--out-of-scope",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    help="Fraction of bots announcing TEST-NET peers (data only, never contacted).",
+)
+def hns(**kw: Any) -> None:
+    """An emulated Hide'n'Seek botnet (UDP: `~` -> one `^` peer per reply)."""
+    from botmon.sim.hns import HnsBotnet
+
+    duration, seed_count, seeds_file = (
+        kw.pop("duration"),
+        kw.pop("seed_count"),
+        kw.pop("seeds_file"),
+    )
+    settings = _common_settings(kw)
+    try:
+        cfg = HnsConfig(**settings, **kw)
+        emulator: Emulator = HnsBotnet(cfg)
+    except SimConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    _run(emulator, "UDP", duration, seed_count, seeds_file)
+
+
+@command.command("linenet", short_help="An emulated linenet botnet (TCP).")
+@_common_options(DEFAULT_LINENET_PORT)
+@click.option(
+    "--peers-per-reply",
+    type=click.IntRange(0, 62),
+    default=62,
+    show_default=True,
+    help="Answer all peers up to this many, else a random subset of this size.",
+)
+@click.option(
+    "--benign",
+    type=click.IntRange(0, 1000),
+    default=0,
+    show_default=True,
+    help="Extra non-bot hosts answering HELLO (a few bots list them).",
+)
+@click.option(
+    "--ip-change",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    help="Fraction of bots taking a new IP with each new session (one ID, several IPs).",
+)
+def linenet(**kw: Any) -> None:
+    """An emulated linenet botnet (TCP: `PEERS` -> `BOT`, `PEER`..., `END`)."""
+    from botmon.sim.linenet import LinenetBotnet
+
+    duration, seed_count, seeds_file = (
+        kw.pop("duration"),
+        kw.pop("seed_count"),
+        kw.pop("seeds_file"),
+    )
+    settings = _common_settings(kw)
+    try:
+        cfg = LinenetConfig(**settings, **kw)
+        emulator: Emulator = LinenetBotnet(cfg)
+    except SimConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    _run(emulator, "TCP", duration, seed_count, seeds_file)
+
+
+def _write_seeds(path: Path, seeds: list[tuple[str, int]]) -> None:
+    """Replace ``path`` atomically so a script polling it never reads half a list."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("".join(f"{ip}:{port}\n" for ip, port in seeds))
+    os.replace(tmp, path)
+
+
+def _run(
+    emulator: Emulator,
+    transport: str,
+    duration: float | None,
+    seed_count: int,
+    seeds_file: Path | None,
+) -> None:
+    try:
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(_serve(emulator, transport, duration, seed_count, seeds_file))
+
+
+async def _serve(
+    emulator: Emulator,
+    transport: str,
+    duration: float | None,
+    seed_count: int,
+    seeds_file: Path | None,
+) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    cfg = emulator.cfg
+    name = emulator.protocol
+    try:
+        try:
+            await emulator.start()
+        except TruthFileError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot open {transport} port {cfg.port}"
+                f"{'' if cfg.ports == 1 else f'..{cfg.port + cfg.ports - 1}'}: "
+                f"{exc.strerror or exc}"
+            ) from None
+        seeds = emulator.seeds(seed_count)
+        click.echo(
+            f"botmon simulate {name}: {cfg.bots} bots on 127.A.B.C {transport} port "
+            f"{cfg.port}{'' if cfg.ports == 1 else f'..{cfg.port + cfg.ports - 1}'} "
+            f"(seed-rng {emulator.seed}, churn {cfg.churn}, nat {cfg.nat})"
+        )
+        if cfg.truth is not None:
+            click.echo(f"truth: {cfg.truth}")
+        click.echo("seeds:")
+        for ip, port in seeds:
+            click.echo(f"  {ip}:{port}")
+        if seeds_file is not None:
+            _write_seeds(seeds_file, seeds)
+            click.echo(f"seeds written to {seeds_file}")
+        sys.stdout.flush()
+        await _watch(emulator, stop, duration)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        try:
+            await emulator.stop()
+        except TruthFileError as exc:
+            raise click.ClickException(str(exc)) from None
+    if emulator.started_at is not None:
+        click.echo(f"stopped: {emulator.status_line()}")
+
+
+async def _watch(emulator: Emulator, stop: asyncio.Event, duration: float | None) -> None:
+    """Keep the status line fresh until a signal or the end of ``--duration``."""
+    tty = sys.stdout.isatty()
+    every = TTY_STATUS_S if tty else LOG_STATUS_S
+    loop = asyncio.get_running_loop()
+    end = None if duration is None else loop.time() + duration
+    while not stop.is_set():
+        wait = every if end is None else min(every, end - loop.time())
+        if wait <= 0:
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+        if stop.is_set() or (end is not None and loop.time() >= end):
+            break
+        line = emulator.status_line()
+        if tty:
+            sys.stdout.write(f"\r{line}\x1b[K")
+        else:
+            sys.stdout.write(f"{line}\n")
+        sys.stdout.flush()
+    if tty:
+        sys.stdout.write("\n")

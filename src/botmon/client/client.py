@@ -1,0 +1,768 @@
+"""The report client: crawlers and sensors hand it records; it gets them into the server.
+
+Path of a record::
+
+    add() -> Batcher (memory, < one batch per kind) -> sealed batch -> spool (disk, fsync)
+          -> sender (one batch in flight, oldest first) -> POST /api/v1/ingest -> acknowledged
+          -> removed from the spool
+
+A batch is on disk before its first send and leaves the disk only once the server answered
+"stored" or "duplicate", so neither a server outage nor a crawler restart loses records, and
+the idempotent batch id fixed at sealing means a re-send never stores them twice. Beside the
+sender run a flush timer (partly filled batches leave within ``flush_interval_s``) and the
+heartbeat loop (status out, commands in, each command delivered once).
+
+``add()`` is synchronous and cheap so the crawl loop never waits for the network; encoding,
+checking and the fsync'd write run in a worker thread. Memory is bounded: at most one
+partly filled batch per kind plus ``max_sealed_in_memory`` sealed ones; the disk spool is
+bounded by ``spool_max_bytes`` (the oldest batches are dropped, loudly, when it is full).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from botmon.client.batcher import Batcher
+from botmon.client.errors import ReportClientError
+from botmon.client.retry import Outcome, backoff_delay, classify, parse_retry_after
+from botmon.client.settings import ClientSettings
+from botmon.client.spool import Spool, SpoolEntry
+from botmon.client.transport import Answer, HttpTransport, Transport, TransportFailure
+from botmon.records import RECORD_KINDS, Batch, Edge, FailedTry, Reply
+from botmon.store.base import Command
+from botmon.validation import BOTNET_NAME_PATTERN, BatchRejected, validate_batch
+
+log = logging.getLogger("botmon.client")
+
+INGEST_PATH = "/api/v1/ingest"
+HEARTBEAT_PATH = "/api/v1/heartbeat"
+DROP_LOG_INTERVAL_S = 60.0
+"""A full spool is logged at most this often (with the drops since the last line)."""
+_MAX_QUEUED_COMMANDS = 1_000
+_MAX_REMEMBERED_COMMANDS = 10_000
+
+STAT_KEYS = (
+    "records_added",
+    "added_replies",
+    "added_failed_tries",
+    "added_edges",
+    "batches_sealed",
+    "spooled",
+    "spool_batches",
+    "spool_bytes",
+    "batches_sent",
+    "records_stored",
+    "stored_replies",
+    "stored_failed_tries",
+    "stored_edges",
+    "duplicates",
+    "replayed",
+    "retries",
+    "throttled",
+    "rejected",
+    "rejected_records",
+    "split_batches",
+    "invalid_records",
+    "dropped_batches",
+    "dropped_records",
+    "spool_write_errors",
+    "auth_errors",
+    "heartbeats",
+    "heartbeat_failures",
+    "commands",
+    "command_errors",
+)
+"""Stable keys of :attr:`ReportClient.stats` (all present from the start, all integers)."""
+
+
+class _Ack(msgspec.Struct):
+    batch_id: str | None = None
+    duplicate: bool = False
+    stored: dict[str, int] = {}
+
+
+class _CommandIn(msgspec.Struct):
+    # The server's answer names no ``source`` (it is the caller); lenient on extras.
+    id: int
+    command: str
+    args: dict[str, Any] = {}
+    created_at: float = 0.0
+    source: str = ""
+
+
+class _HeartbeatAnswer(msgspec.Struct):
+    commands: list[_CommandIn] = []
+
+
+_ack_decoder = msgspec.json.Decoder(_Ack)
+_heartbeat_decoder = msgspec.json.Decoder(_HeartbeatAnswer)
+_encoder = msgspec.json.Encoder()
+_batch_decoder = msgspec.json.Decoder(Batch)
+_ENCODE_ERRORS = (TypeError, ValueError, OverflowError, msgspec.MsgspecError)
+"""What encoding a record with odd ``data`` (an object, a huge int) can raise."""
+
+
+def _short(body: bytes, limit: int = 300) -> str:
+    text = body[:limit].decode("utf-8", "replace").strip()
+    return text + ("..." if len(body) > limit else "")
+
+
+def _listed(records: Iterable[Any], kind: type, name: str) -> list[Any]:
+    items = records if isinstance(records, list) else list(records)
+    for item in items:
+        if type(item) is not kind:
+            raise TypeError(f"{name} must hold {kind.__name__} records, got {type(item).__name__}")
+    return items
+
+
+class ReportClient:
+    """Batches, spools and sends one monitor's records; carries heartbeats and commands.
+
+    Call :meth:`add` from the event loop's thread (or any thread, before :meth:`start`);
+    every other method is a coroutine of that loop.
+    """
+
+    def __init__(
+        self,
+        server_url: str,
+        token: str,
+        botnet: str,
+        spool_dir: Path,
+        ca_file: str | Path | None = None,
+        batch_size: int | None = None,
+        flush_interval_s: float | None = None,
+        heartbeat_interval_s: float | None = None,
+        *,
+        settings: ClientSettings | None = None,
+        spool_max_bytes: int | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        # Explicit arguments override ``settings`` (defaults: batches of 10,000, flush every
+        # 2 s, heartbeat every 10 s, see ClientSettings).
+        overrides = {
+            "batch_size": batch_size,
+            "flush_interval_s": flush_interval_s,
+            "heartbeat_interval_s": heartbeat_interval_s,
+            "spool_max_bytes": spool_max_bytes,
+        }
+        self.settings = (settings or ClientSettings()).replace(
+            **{k: v for k, v in overrides.items() if v is not None}
+        )
+        if not server_url.startswith(("http://", "https://")):
+            raise ReportClientError(f"server URL must start with http:// or https://: {server_url}")
+        if not token:
+            raise ReportClientError("an API token is required")
+        if not all(33 <= ord(ch) < 127 for ch in token):
+            raise ReportClientError("the API token holds spaces or characters a header cannot")
+        if re.fullmatch(BOTNET_NAME_PATTERN, botnet) is None:
+            raise ReportClientError(
+                f"botnet name {botnet[:80]!r} is not valid (lowercase letters, digits, "
+                "'_', '.', '-'; at most 64)"
+            )
+        self.server_url = server_url.rstrip("/")
+        self.botnet = botnet
+        self._token = token
+        self._ca_file = str(ca_file) if ca_file is not None else None
+        self._transport = transport
+        self._batcher = Batcher(botnet, self.settings.batch_size)
+        self._spool = Spool(
+            Path(spool_dir), self.settings.spool_max_bytes, self.settings.rejected_max_files
+        )
+        self._stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
+        self._sealed: deque[Batch] = deque()
+        self._sealed_lock = threading.Lock()
+        self._status_provider: Callable[[], dict[str, Any]] | None = None
+        self._command_handler: Callable[[Command], Any] | None = None
+        self._queued_commands: deque[Command] = deque(maxlen=_MAX_QUEUED_COMMANDS)
+        self._seen_commands: set[int] = set()
+        self._seen_order: deque[int] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._work = asyncio.Event()  # sealed batches wait for the writer
+        self._spooled = asyncio.Event()  # the spool has batches for the sender
+        self._closing_event = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._started = False
+        self._closing = False
+        self._closed = False
+        self._auth_error: str | None = None
+        self._outage_attempts = 0
+        self._last_drop_log = -DROP_LOG_INTERVAL_S
+        self._unlogged_drops = [0, 0]
+
+    # -- public surface --------------------------------------------------------------------
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters under the stable keys of :data:`STAT_KEYS` (a copy)."""
+        out = dict(self._stats)
+        out["spool_batches"] = len(self._spool)
+        out["spool_bytes"] = self._spool.total_bytes
+        return out
+
+    @property
+    def error(self) -> str | None:
+        """Why the client stopped sending (a rejected token), or None while all is well."""
+        return self._auth_error
+
+    @property
+    def spool_dir(self) -> Path:
+        """The spool directory (``pending/`` and ``rejected/`` live under it)."""
+        return self._spool.directory
+
+    def add(
+        self,
+        replies: Iterable[Reply] = (),
+        failed_tries: Iterable[FailedTry] = (),
+        edges: Iterable[Edge] = (),
+    ) -> None:
+        """Queue records for the server. Never waits for the network; raises TypeError on
+        objects that are not botmon records (a bug in the caller, caught at its source)."""
+        if self._closing:
+            raise ReportClientError("report client is closed; records were not queued")
+        r = _listed(replies, Reply, "replies")
+        f = _listed(failed_tries, FailedTry, "failed_tries")
+        e = _listed(edges, Edge, "edges")
+        stats = self._stats
+        stats["added_replies"] += len(r)
+        stats["added_failed_tries"] += len(f)
+        stats["added_edges"] += len(e)
+        stats["records_added"] += len(r) + len(f) + len(e)
+        full = self._batcher.add(r, f, e)
+        if full:
+            self._queue_sealed(full)
+
+    def set_status_provider(self, fn: Callable[[], dict[str, Any]]) -> None:
+        """``fn()`` is called for each heartbeat; its JSON-able dict is the reported status."""
+        self._status_provider = fn
+
+    def on_command(self, fn: Callable[[Command], Any]) -> None:
+        """``fn(command)`` receives each server command once, in order (may be async)."""
+        self._command_handler = fn
+        if self._queued_commands and self._loop is not None and not self._closing:
+            self._tasks.append(self._task(self._deliver_queued(), "commands"))
+
+    async def start(self) -> None:
+        """Start sending; spooled batches left by an earlier run go first.
+
+        Sends one heartbeat first (bounded by ``start_check_timeout_s``): a token the server
+        refuses raises :class:`ReportClientError` here, while an unreachable server does not
+        (records are spooled until it is back).
+        """
+        if self._started:
+            raise ReportClientError("report client already started")
+        if self._closing:
+            raise ReportClientError("report client is closed")
+        self._started = True
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        if self._transport is None:
+            self._transport = HttpTransport(
+                self.server_url,
+                self._token,
+                ca_file=self._ca_file,
+                request_timeout_s=self.settings.request_timeout_s,
+                connect_timeout_s=self.settings.connect_timeout_s,
+            )
+        backlog = len(self._spool)
+        if backlog:
+            log.info(
+                "replaying %d spooled batches (%d bytes) from %s",
+                backlog,
+                self._spool.total_bytes,
+                self._spool.pending_dir,
+            )
+        await self._heartbeat_once(timeout_s=self.settings.start_check_timeout_s)
+        if self._auth_error is not None:
+            raise ReportClientError(self._auth_error)
+        self._writer = self._task(self._writer_loop(), "writer")
+        self._sender = self._task(self._sender_loop(), "sender")
+        self._tasks = [
+            self._task(self._flush_loop(), "flush"),
+            self._task(self._heartbeat_loop(), "heartbeat"),
+        ]
+        if self._sealed:
+            self._work.set()
+        if len(self._spool):
+            self._spooled.set()
+
+    def _task(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=f"botmon-client-{name}")
+        task.add_done_callback(self._crashed)
+        return task
+
+    def _crashed(self, task: asyncio.Task[None]) -> None:
+        # A bug, not a network problem: say so; the spool keeps the records for a restart.
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "report client task %s failed; records stay in %s",
+                task.get_name(),
+                self._spool.pending_dir,
+                exc_info=task.exception(),
+            )
+
+    async def flush(self, timeout: float = 10.0) -> bool:
+        """Seal what is pending and wait until the spool is empty; False on timeout."""
+        self._seal_pending()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._sealed and not len(self._spool) and not self._batcher.pending:
+                return True
+            if self._auth_error is not None:
+                return False
+            await asyncio.sleep(0.02)
+        return False
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Seal and spool what is pending, send what can be sent within ``timeout``.
+
+        Whatever is not acknowledged by then stays in the spool for the next client. Safe to
+        call twice, and after a failed :meth:`start`.
+        """
+        if self._closed:
+            return
+        self._closing = True
+        deadline = time.monotonic() + max(0.0, timeout)
+        self._seal_pending()
+        if self._writer is not None:
+            self._work.set()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # crashes are logged
+                await self._writer
+        self._persist_all_sealed()  # not started, or the writer stopped early
+        self._closing_event.set()
+        if self._sender is not None:
+            self._spooled.set()
+            remaining = max(0.0, deadline - time.monotonic())
+            done, _ = await asyncio.wait({self._sender}, timeout=remaining)
+            if not done:
+                self._sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._sender
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._transport is not None:
+            await self._transport.aclose()
+        left = len(self._spool)
+        if left:
+            log.warning(
+                "closing with %d batches (%d bytes) not yet acknowledged; they stay in %s "
+                "and are sent by the next client started on this spool",
+                left,
+                self._spool.total_bytes,
+                self._spool.pending_dir,
+            )
+        self._spool.close()
+        self._closed = True
+
+    # -- sealing and spooling --------------------------------------------------------------
+    def _seal_pending(self) -> None:
+        batch = self._batcher.seal()
+        if batch is not None:
+            self._queue_sealed([batch])
+
+    def _queue_sealed(self, batches: list[Batch]) -> None:
+        self._stats["batches_sealed"] += len(batches)
+        overflow: list[Batch] = []
+        with self._sealed_lock:
+            self._sealed.extend(batches)
+            while len(self._sealed) > self.settings.max_sealed_in_memory:
+                overflow.append(self._sealed.popleft())
+        for batch in overflow:
+            # The writer is behind (or not running): write here rather than grow memory.
+            self._persist(batch)
+        self._wake(self._work)
+
+    def _wake(self, event: asyncio.Event) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if threading.get_ident() == self._loop_thread:
+            event.set()
+        else:
+            loop.call_soon_threadsafe(event.set)
+
+    def _pop_sealed(self) -> Batch | None:
+        with self._sealed_lock:
+            return self._sealed.popleft() if self._sealed else None
+
+    def _persist_all_sealed(self) -> None:
+        while (batch := self._pop_sealed()) is not None:
+            self._persist(batch)
+
+    async def _writer_loop(self) -> None:
+        while True:
+            batch = self._pop_sealed()
+            if batch is None:
+                if self._closing:
+                    return
+                self._work.clear()
+                if self._sealed:
+                    continue
+                await self._work.wait()
+                continue
+            try:
+                await asyncio.to_thread(self._persist, batch)
+            except Exception:  # a bug; keep the writer alive for the batches after this one
+                self._stats["dropped_batches"] += 1
+                log.exception("could not spool batch %s; its records are lost", batch.batch_id)
+            self._spooled.set()
+
+    def _persist(self, batch: Batch) -> None:
+        """Encode, check and spool one batch (worker thread or, under pressure, the caller)."""
+        batch = self._checked(batch)
+        records = sum(len(getattr(batch, kind)) for kind in RECORD_KINDS)
+        if records == 0:
+            return
+        body = _encoder.encode(batch)
+        try:
+            _entry, dropped = self._spool.write(batch.batch_id, body, records)
+        except OSError as exc:
+            self._stats["spool_write_errors"] += 1
+            self._stats["dropped_batches"] += 1
+            self._stats["dropped_records"] += records
+            log.error(
+                "cannot write to the spool %s: %s; %d records of batch %s are LOST",
+                self._spool.pending_dir,
+                exc,
+                records,
+                batch.batch_id,
+            )
+            return
+        self._stats["spooled"] += 1
+        if dropped:
+            lost = sum(e.records for e in dropped)
+            self._stats["dropped_batches"] += len(dropped)
+            self._stats["dropped_records"] += lost
+            self._spool_full(len(dropped), lost)
+        self._wake(self._spooled)
+
+    def _spool_full(self, batches: int, records: int) -> None:
+        """Say loudly that records are being dropped, once a minute, not once a batch."""
+        self._unlogged_drops[0] += batches
+        self._unlogged_drops[1] += records
+        now = time.monotonic()
+        if now - self._last_drop_log < DROP_LOG_INTERVAL_S:
+            return
+        self._last_drop_log = now
+        batches, records = self._unlogged_drops
+        self._unlogged_drops = [0, 0]
+        log.error(
+            "SPOOL FULL (%d bytes max at %s): dropped the %d oldest unsent batches "
+            "(%d records) to make room, and keeps dropping the oldest while it is full "
+            "(see stats dropped_records); the server has been unreachable for too long or "
+            "is slower than the crawler",
+            self._spool.max_bytes,
+            self._spool.pending_dir,
+            batches,
+            records,
+        )
+
+    def _checked(self, batch: Batch) -> Batch:
+        """The batch without records the server would refuse; those go to ``rejected/``.
+
+        One bad record would make the server refuse the whole batch, losing up to 10,000
+        good ones; checking with the server's own validation first keeps the good ones.
+        """
+        try:
+            validate_batch(_encoder.encode(batch))
+            return batch
+        except (BatchRejected, *_ENCODE_ERRORS):
+            pass  # find the culprits one by one (rare, so the slow way is fine)
+        good: dict[str, list[Any]] = {kind: [] for kind in RECORD_KINDS}
+        bad: list[dict[str, Any]] = []
+        for kind in RECORD_KINDS:
+            for index, record in enumerate(getattr(batch, kind)):
+                single = Batch(batch.botnet, batch.batch_id, **{kind: [record]})
+                try:
+                    validate_batch(_encoder.encode(single))
+                except BatchRejected as exc:
+                    bad.append(
+                        {"kind": kind, "index": index, "error": exc.message, "record": record}
+                    )
+                except _ENCODE_ERRORS as exc:
+                    error = f"not JSON-encodable: {exc}"[:300]
+                    bad.append(
+                        {"kind": kind, "index": index, "error": error, "record": repr(record)}
+                    )
+                else:
+                    good[kind].append(record)
+        if bad:
+            self._stats["invalid_records"] += len(bad)
+            reason = (
+                f"{len(bad)} invalid records in batch {batch.batch_id}; first: {bad[0]['error']}"
+            )
+            log.error("not sending %s (kept in %s)", reason, self._spool.rejected_dir)
+            doc = {"botnet": batch.botnet, "batch_id": batch.batch_id, "invalid": bad}
+            try:
+                body = _encoder.encode(doc)
+            except _ENCODE_ERRORS:
+                for item in bad:
+                    item["record"] = repr(item["record"])[:4000]
+                body = _encoder.encode(doc)
+            try:
+                self._spool.reject_body(f"{batch.batch_id}-invalid", body, len(bad), reason)
+            except OSError as exc:
+                log.error("cannot keep the invalid records: %s", exc)
+        return Batch(batch.botnet, batch.batch_id, **good)
+
+    # -- sending ---------------------------------------------------------------------------
+    async def _sender_loop(self) -> None:
+        while True:
+            entry = self._spool.next_to_send()
+            if entry is None:
+                if self._closing_event.is_set():
+                    return  # closing, and the writer has spooled everything
+                self._spooled.clear()
+                entry = self._spool.next_to_send()
+                if entry is None:
+                    await self._spooled.wait()
+                    continue
+            try:
+                await self._deliver(entry)
+            finally:
+                if entry.in_flight:
+                    self._spool.release(entry)
+            if self._auth_error is not None:
+                await self._closing_event.wait()
+                return
+
+    async def _deliver(self, entry: SpoolEntry) -> None:
+        """Send one spooled batch until it is acknowledged, refused, or the token fails."""
+        assert self._transport is not None
+        try:
+            body = await asyncio.to_thread(self._spool.read, entry)
+        except OSError as exc:
+            log.error("spooled batch %s is unreadable (%s); dropping it", entry.path, exc)
+            self._stats["dropped_batches"] += 1
+            self._stats["dropped_records"] += entry.records
+            self._spool.remove(entry)
+            return
+        attempt = 0
+        while True:
+            try:
+                answer: Answer | None = await self._transport.post(INGEST_PATH, body)
+                failure = ""
+            except TransportFailure as exc:
+                answer, failure = None, str(exc)
+            outcome = Outcome.RETRY if answer is None else classify(answer.status)
+            if answer is not None and outcome is Outcome.ACK:
+                self._acknowledged(entry, answer)
+                return
+            if answer is not None and outcome is Outcome.REJECTED:
+                if answer.status == 413 and entry.records > 1:
+                    await asyncio.to_thread(self._split, entry, body)
+                else:
+                    self._rejected(entry, answer)
+                return
+            if answer is not None and outcome is Outcome.AUTH:
+                self._auth_failed(answer)
+                return
+            attempt += 1
+            self._stats["retries"] += 1
+            delay = backoff_delay(attempt, self.settings.retry_base_s, self.settings.retry_max_s)
+            if answer is not None and outcome is Outcome.THROTTLED:
+                self._stats["throttled"] += 1
+                asked = parse_retry_after(answer.retry_after, time.time())
+                if asked is not None:
+                    delay = min(asked, self.settings.retry_after_max_s)
+                failure = f"HTTP 429 (retry after {delay:.1f} s)"
+            elif answer is not None:
+                failure = f"HTTP {answer.status}: {_short(answer.body)}"
+            self._outage(failure, delay)
+            await asyncio.sleep(delay)
+
+    def _outage(self, failure: str, delay: float) -> None:
+        self._outage_attempts += 1
+        if self._outage_attempts == 1:
+            log.warning(
+                "cannot deliver to %s: %s; retrying with back-off (next in %.1f s), "
+                "records are safe in the spool %s",
+                self.server_url,
+                failure,
+                delay,
+                self._spool.pending_dir,
+            )
+        else:
+            log.debug("delivery attempt %d failed: %s", self._outage_attempts, failure)
+
+    def _acknowledged(self, entry: SpoolEntry, answer: Answer) -> None:
+        if self._outage_attempts:
+            log.info("server reachable again after %d failed attempts", self._outage_attempts)
+            self._outage_attempts = 0
+        try:
+            ack = _ack_decoder.decode(answer.body)
+        except msgspec.DecodeError:
+            log.warning("server acknowledged batch %s with an unreadable body", entry.batch_id)
+            ack = _Ack()
+        if ack.batch_id is not None and ack.batch_id != entry.batch_id:
+            log.warning("server acknowledged %s for batch %s", ack.batch_id, entry.batch_id)
+        self._spool.remove(entry)
+        stats = self._stats
+        stats["batches_sent"] += 1
+        if entry.replayed:
+            stats["replayed"] += 1
+        if ack.duplicate:
+            stats["duplicates"] += 1
+            return
+        for kind in RECORD_KINDS:
+            n = int(ack.stored.get(kind, 0))
+            stats[f"stored_{kind}"] += n
+            stats["records_stored"] += n
+
+    def _split(self, entry: SpoolEntry, body: bytes) -> None:
+        """A batch over the server's body limit becomes two halves, each with its own id.
+
+        The halves' ids derive from the original's, so a crash between writing them and
+        removing the original re-creates the same ids and the server still stores each once.
+        """
+        batch = _batch_decoder.decode(body)
+        first: dict[str, list[Any]] = {}
+        second: dict[str, list[Any]] = {}
+        for kind in RECORD_KINDS:
+            records = getattr(batch, kind)
+            cut = (len(records) + 1) // 2
+            first[kind], second[kind] = records[:cut], records[cut:]
+        for suffix, kinds in (("a", first), ("b", second)):
+            half = Batch(batch.botnet, f"{batch.batch_id}{suffix}", **kinds)
+            n = sum(len(v) for v in kinds.values())
+            if n:
+                self._spool.write(half.batch_id, _encoder.encode(half), n)
+        self._spool.remove(entry)
+        self._stats["split_batches"] += 1
+        log.warning(
+            "batch %s (%d bytes) is over the server's body limit; split in two",
+            entry.batch_id,
+            entry.size,
+        )
+        self._wake(self._spooled)
+
+    def _rejected(self, entry: SpoolEntry, answer: Answer) -> None:
+        reason = f"HTTP {answer.status}: {_short(answer.body, 4000)}"
+        path = self._spool.reject(entry, reason)
+        self._stats["rejected"] += 1
+        self._stats["rejected_records"] += entry.records
+        log.error(
+            "server REFUSED batch %s (%d records) for good: %s; kept in %s, not retried",
+            entry.batch_id,
+            entry.records,
+            _short(answer.body),
+            path,
+        )
+
+    def _auth_failed(self, answer: Answer) -> None:
+        self._stats["auth_errors"] += 1
+        if self._auth_error is None:
+            what = "not valid" if answer.status == 401 else "not allowed to do this"
+            self._auth_error = (
+                f"server {self.server_url} refused the token (HTTP {answer.status}: "
+                f"{what}; {_short(answer.body, 200)}); records stay in {self._spool.pending_dir}"
+            )
+            log.error("%s; sending stopped", self._auth_error)
+
+    # -- timers ----------------------------------------------------------------------------
+    async def _flush_loop(self) -> None:
+        interval = self.settings.flush_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            self._seal_pending()
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.settings.heartbeat_interval_s
+        while self._auth_error is None:
+            await asyncio.sleep(interval)
+            await self._heartbeat_once(timeout_s=None)
+
+    def _status_body(self) -> bytes:
+        status: dict[str, Any]
+        try:
+            provided = self._status_provider() if self._status_provider else {}
+            status = dict(provided) if isinstance(provided, dict) else {"status": provided}
+        except Exception as exc:  # the provider is the caller's code; report, do not die
+            log.warning("status provider failed: %r", exc)
+            status = {"status_error": repr(exc)[:500]}
+        status.setdefault("client", self.stats)
+        try:
+            body = _encoder.encode({"status": status})
+        except (TypeError, msgspec.EncodeError) as exc:
+            log.warning("status is not JSON-serialisable: %s", exc)
+            body = _encoder.encode({"status": {"status_error": str(exc)[:500]}})
+        if len(body) > self.settings.max_status_bytes:
+            body = _encoder.encode(
+                {"status": {"status_error": f"status too large ({len(body)} bytes)"}}
+            )
+        return body
+
+    async def _heartbeat_once(self, timeout_s: float | None) -> None:
+        assert self._transport is not None
+        try:
+            answer = await self._transport.post(HEARTBEAT_PATH, self._status_body(), timeout_s)
+        except TransportFailure as exc:
+            self._stats["heartbeat_failures"] += 1
+            log.debug("heartbeat failed: %s", exc)
+            return
+        outcome = classify(answer.status)
+        if outcome is Outcome.AUTH:
+            self._auth_failed(answer)
+            return
+        if outcome is not Outcome.ACK:
+            self._stats["heartbeat_failures"] += 1
+            log.warning("heartbeat answered HTTP %d: %s", answer.status, _short(answer.body))
+            return
+        try:
+            got = _heartbeat_decoder.decode(answer.body).commands
+        except msgspec.DecodeError as exc:
+            self._stats["heartbeat_failures"] += 1
+            log.warning("heartbeat answer unreadable: %s", exc)
+            return
+        self._stats["heartbeats"] += 1
+        commands = [Command(c.id, c.source, c.command, c.args, c.created_at) for c in got]
+        if commands:
+            await self._deliver_commands(commands)
+
+    async def _deliver_commands(self, commands: list[Command]) -> None:
+        for command in commands:
+            if command.id in self._seen_commands:
+                continue  # handed out twice (a retried heartbeat): deliver once
+            self._remember(command.id)
+            if self._command_handler is None:
+                self._queued_commands.append(command)  # delivered when a handler is set
+                continue
+            await self._call_handler(command)
+
+    async def _deliver_queued(self) -> None:
+        while self._queued_commands and self._command_handler is not None:
+            await self._call_handler(self._queued_commands.popleft())
+
+    async def _call_handler(self, command: Command) -> None:
+        handler = self._command_handler
+        assert handler is not None
+        self._stats["commands"] += 1
+        try:
+            result = handler(command)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            self._stats["command_errors"] += 1
+            log.exception("command handler failed on %s %s", command.command, command.args)
+
+    def _remember(self, command_id: int) -> None:
+        self._seen_commands.add(command_id)
+        self._seen_order.append(command_id)
+        if len(self._seen_order) > _MAX_REMEMBERED_COMMANDS:
+            self._seen_commands.discard(self._seen_order.popleft())

@@ -1,0 +1,61 @@
+"""The engine's counters under stable keys, read by the progress display, heartbeats and tests.
+
+Keys never change meaning: ``sent``, ``replies`` (answers from a peer with a request
+outstanding), ``bot_replies``, ``benign_replies``, ``malformed`` and ``malformed/<reason>``,
+``retries``, ``timeouts``, ``failed_tries``, ``unexpected_source``, ``out_of_scope``,
+``scope_blocked`` (a send the transport refused: must stay 0), ``discovered``, ``promoted``,
+``demoted``, ``removed``, ``peers_dropped``, ``rounds``, ``records_replies``,
+``records_edges``, ``send_errors``, ``connect_failed``; gauges such as ``known`` and
+``in_flight`` are added by :meth:`botmon.crawl.core.CrawlCore.status`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+STABLE_KEYS = (
+    "sent",
+    "replies",
+    "bot_replies",
+    "benign_replies",
+    "malformed",
+    "retries",
+    "timeouts",
+    "failed_tries",
+    "unexpected_source",
+    "out_of_scope",
+    "scope_blocked",
+    "discovered",
+    "promoted",
+    "demoted",
+    "removed",
+    "peers_dropped",
+    "rounds",
+    "records_replies",
+    "records_edges",
+    "send_errors",
+    "connect_failed",
+)
+"""Counters always present in a snapshot (0 when nothing happened)."""
+
+GAUGE_KEYS = (
+    "known",
+    "tracked",
+    "discovery",
+    "responsive",
+    "in_flight",
+    "queued",
+    "peak_in_flight",
+    "round",
+)
+"""Point-in-time values computed at snapshot time."""
+
+
+class Counters(Counter[str]):
+    """A :class:`collections.Counter` whose snapshot always carries the stable keys."""
+
+    def snapshot(self) -> dict[str, int]:
+        """A plain dict with every stable key plus any ``<key>/<reason>`` detail keys."""
+        out = dict.fromkeys(STABLE_KEYS, 0)
+        out.update(self)
+        return out

@@ -1,0 +1,311 @@
+"""The asyncio side of the engine: sockets, the send loop, TCP exchanges, server commands.
+
+:class:`CrawlRunner` owns a :class:`~botmon.crawl.core.CrawlCore` and does only I/O: one
+loop sends what the core releases, re-arms one wake-up timer (the core's next deadline, or
+the tick), and hands gathered records to the reporter. UDP replies go straight from the
+socket callback into the core. TCP exchanges are one task each under a connection limit,
+bounded by connect and read timeouts and the plugin's size cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from botmon.crawl.core import CrawlCore, Send
+from botmon.crawl.counters import Counters
+from botmon.crawl.peerlist import PeerListError, parse_peer
+from botmon.crawl.scope import Scope
+from botmon.crawl.settings import CrawlSettings, SettingsError
+from botmon.crawl.sink import Reporter
+from botmon.crawl.transport import DatagramTransport, UdpTransport
+from botmon.protocols.contract import Peer, Plugin
+
+Clock = Callable[[], float]
+
+
+def scope_is_loopback(cidrs: Iterable[str]) -> bool:
+    """True when every scope range is loopback (then sockets bind to loopback too)."""
+    return all(ipaddress.ip_network(c, strict=False).is_loopback for c in cidrs)
+
+
+def settings_for_plugin(plugin: Plugin, settings: CrawlSettings) -> CrawlSettings:
+    """Validate ``settings`` for this plugin's transport (SettingsError names the problem)."""
+    settings.validate()
+    if plugin.transport != "tcp":
+        return settings
+    t = settings.transport
+    if settings.retry.timeouts[0] < t.tcp_connect_timeout_s + t.tcp_read_timeout_s:
+        raise SettingsError(
+            "retry.timeouts: for TCP the first deadline must be at least the connect "
+            "timeout plus the read timeout"
+        )
+    # Every request in flight is an open connection: keep the queues within the limit so
+    # no request waits for a connection while its deadline runs.
+    per_queue = max(1, t.tcp_max_connections // 2)
+    q = settings.queues
+    return settings.replace(
+        "queues",
+        discovery_capacity=min(q.discovery_capacity, per_queue),
+        tracking_capacity=min(q.tracking_capacity, per_queue),
+    )
+
+
+class CrawlRunner:
+    """Runs a crawl until its rounds are done or :meth:`stop` is called."""
+
+    def __init__(
+        self,
+        plugin: Plugin,
+        settings: CrawlSettings,
+        reporter: Reporter,
+        *,
+        clock: Clock = time.time,
+        transport: DatagramTransport | None = None,
+    ) -> None:
+        self.plugin = plugin
+        self.settings = settings = settings_for_plugin(plugin, settings)
+        self.reporter = reporter
+        self.clock = clock
+        self.counters = Counters()
+        self.scope = Scope(settings.scope)
+        self.core = CrawlCore(plugin, settings, clock(), counters=self.counters, scope=self.scope)
+        self._transport: DatagramTransport | None = transport
+        self._udp: UdpTransport | None = None
+        self._stop = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._tcp_tasks: set[asyncio.Task[None]] = set()
+        self._tcp_slots: asyncio.Semaphore | None = None
+        self.started_at = clock()
+        self.recv_buffer = 0
+
+    # ----- control (server commands, signals) --------------------------------------------
+
+    def add_seeds(self, peers: Iterable[Peer]) -> int:
+        """Add peers to crawl (seeds or a server's ``add_seeds``)."""
+        added = self.core.add_peers(peers, self.clock())
+        self.wake()
+        return added
+
+    def stop(self) -> None:
+        """Finish the current pass and return from :meth:`run` (records are flushed)."""
+        self._stop = True
+        self.wake()
+
+    def pause(self) -> None:
+        """Send nothing new until :meth:`resume`; answers in flight are still read."""
+        self.core.paused = True
+
+    def resume(self) -> None:
+        """Undo :meth:`pause`."""
+        self.core.paused = False
+        self.wake()
+
+    def set_rate(self, rate: float) -> None:
+        """Change the global request rate (0 = unlimited)."""
+        self.core.set_rate(rate, self.clock())
+        self.wake()
+
+    def handle_command(self, command: Any) -> None:
+        """Apply a server command (``pause``, ``resume``, ``set_rate``, ``add_seeds``, ``stop``).
+
+        Unknown commands and bad arguments are counted, never raised: the server is trusted
+        to authenticate, not to be bug-free.
+        """
+        name = str(getattr(command, "command", "") or "")
+        args = getattr(command, "args", None) or {}
+        c = self.counters
+        try:
+            if name == "pause":
+                self.pause()
+            elif name == "resume":
+                self.resume()
+            elif name == "stop":
+                self.stop()
+            elif name == "set_rate":
+                rate = float(args["rate"])
+                if not rate >= 0 or rate == float("inf"):
+                    raise ValueError("rate must be a finite number >= 0")
+                self.set_rate(rate)
+            elif name == "add_seeds":
+                raw = args["peers"]
+                if not isinstance(raw, list) or len(raw) > 100_000:
+                    raise ValueError("peers must be a list of at most 100,000 HOST:PORT")
+                peers = [parse_peer(str(p), self.settings.port) for p in raw]
+                self.add_seeds(peers)
+            else:
+                c[f"commands/unknown/{name[:32]}"] += 1
+                return
+        except (KeyError, TypeError, ValueError, PeerListError):
+            c["command_errors"] += 1
+            return
+        c[f"commands/{name}"] += 1
+
+    def status(self) -> dict[str, Any]:
+        """The core's counters and gauges plus run time; the heartbeat's status."""
+        out = self.core.status()
+        out["protocol"] = self.plugin.name
+        out["uptime_s"] = round(self.clock() - self.started_at, 1)
+        out["recv_buffer_bytes"] = self.recv_buffer
+        return out
+
+    # ----- the loop ----------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Wake the send loop early (a reply arrived, a command changed something)."""
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def _open(self) -> None:
+        if self._transport is not None:
+            return
+        if self.plugin.transport == "udp":
+            t = self.settings.transport
+            self._udp = UdpTransport(
+                self.scope,
+                self.counters,
+                self.core.on_datagram,
+                sockets=t.udp_sockets,
+                recv_buffer=t.recv_buffer_bytes,
+                send_buffer=t.send_buffer_bytes,
+                max_datagram=t.max_datagram,
+                loopback_only=scope_is_loopback(self.settings.scope),
+                clock=self.clock,
+            )
+            self._udp.after_read = self.wake
+            await self._udp.open()
+            self.recv_buffer = self._udp.recv_buffer_granted
+            self._transport = self._udp
+        else:
+            self._tcp_slots = asyncio.Semaphore(self.settings.transport.tcp_max_connections)
+
+    def _send(self, sends: list[Send]) -> None:
+        transport = self._transport
+        if transport is not None:
+            for peer, data, _ in sends:
+                transport.send(data, peer)
+            return
+        for peer, data, token in sends:
+            task = asyncio.ensure_future(self._exchange(peer, data, token))
+            self._tcp_tasks.add(task)
+            task.add_done_callback(self._tcp_tasks.discard)
+
+    def _flush(self) -> None:
+        replies, failed, edges = self.core.drain_records()
+        if replies or failed or edges:
+            self.reporter.add(replies=replies, failed_tries=failed, edges=edges)
+
+    async def _sleep(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._waiter = fut
+        handle = loop.call_later(delay, _resolve, fut)
+        try:
+            await fut
+        finally:
+            handle.cancel()
+            self._waiter = None
+
+    async def run(self) -> dict[str, Any]:
+        """Crawl until the configured rounds are done or :meth:`stop`; return the final status."""
+        await self._open()
+        core = self.core
+        batch = self.settings.transport.send_batch
+        tick = self.settings.progress.tick_s
+        udp = self._udp
+        try:
+            while not self._stop:
+                if udp is not None:
+                    udp.drain()  # answers already here are read before deadlines expire
+                now = self.clock()
+                core.tick(now)
+                if core.finished:
+                    break
+                sends = core.take_sends(now, batch)
+                if sends:
+                    self._send(sends)
+                self._flush()
+                if len(sends) >= batch:
+                    await asyncio.sleep(0)  # let replies in before the next batch
+                    continue
+                wake_at = min(core.next_wakeup(now), now + tick)
+                await self._sleep(max(0.0, wake_at - self.clock()))
+        finally:
+            self._flush()
+            for task in list(self._tcp_tasks):
+                task.cancel()
+            if self._tcp_tasks:
+                await asyncio.gather(*self._tcp_tasks, return_exceptions=True)
+            if self._udp is not None:
+                self._udp.close()
+        return self.status()
+
+    # ----- TCP ---------------------------------------------------------------------------
+
+    async def _exchange(self, peer: Peer, data: bytes, token: int) -> None:
+        assert self._tcp_slots is not None
+        t = self.settings.transport
+        cap = t.max_reply_bytes
+        answer: bytes | None = None
+        error: str | None = None
+        async with self._tcp_slots:
+            if not self.scope.allows(peer.ip):
+                self.counters["scope_blocked"] += 1
+                error = "scope"
+            else:
+                answer, error = await _tcp_exchange(
+                    peer, data, t.tcp_connect_timeout_s, t.tcp_read_timeout_s, cap
+                )
+        self.core.on_stream(peer, token, answer, error, self.clock())
+        self.wake()
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+async def _tcp_exchange(
+    peer: Peer, request: bytes, connect_timeout: float, read_timeout: float, cap: int
+) -> tuple[bytes | None, str | None]:
+    """Connect, send, read until the bot closes (at most ``cap + 1`` bytes); never raises."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(peer.ip, peer.port, limit=cap + 1), connect_timeout
+        )
+    except TimeoutError:
+        return None, "connect_timeout"
+    except ConnectionRefusedError:
+        return None, "refused"
+    except OSError:
+        return None, "connect_error"
+    buf = bytearray()
+    error: str | None = None
+    try:
+        writer.write(request)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + read_timeout
+        while len(buf) <= cap:
+            left = end - loop.time()
+            if left <= 0:
+                raise TimeoutError
+            chunk = await asyncio.wait_for(reader.read(cap + 1 - len(buf)), left)
+            if not chunk:
+                break
+            buf += chunk
+    except TimeoutError:
+        error = None if buf else "read_timeout"  # a complete answer may just lack the close
+    except (ConnectionError, OSError):
+        error = None if buf else "reset"
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 1.0)
+    if error is not None:
+        return None, error
+    return bytes(buf), None

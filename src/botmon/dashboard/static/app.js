@@ -1,0 +1,472 @@
+/* botmon dashboard: six read-only views over the read API (/api/v1/stats/...).
+ * Every chart is drawn from one API table; the same table is shown on demand and offered as
+ * CSV from the same URL, so the numbers a person sees, copies and downloads are the API's.
+ * Views refresh on their own by polling while "live" is on. Times are UTC unless marked. */
+"use strict";
+
+const API = "/api/v1/stats";
+const PALETTE = ["#5fb3b3", "#e0a458", "#c594c5", "#98c379", "#6699cc", "#e06c75", "#d4c96a", "#7fb3d5"];
+const REFRESH_MS = Math.max(1, Number(new URLSearchParams(location.search).get("refresh")) || 15) * 1000;
+/* ?refresh=SECONDS changes how often live views poll (default 15 s). */
+const AXIS = { axisLine: { lineStyle: { color: "#3a4656" } }, splitLine: { lineStyle: { color: "#232d3a" } },
+  axisLabel: { color: "#9aa7b6" }, nameTextStyle: { color: "#9aa7b6" } };
+
+const S = { view: "overview", botnet: null, compare: null, botnets: [], descriptions: {}, charts: [],
+  update: null, timer: null, countryNames: {}, worldReady: false, busy: false, seq: 0 };
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, attrs = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+  }
+  for (const k of kids) e.append(k);
+  return e;
+};
+
+function colorOf(name) {
+  const i = S.botnets.indexOf(name);
+  return PALETTE[(i < 0 ? 0 : i) % PALETTE.length];
+}
+function fmtTime(t) {
+  if (t === null || t === undefined || t === "") return "";
+  return new Date(t * 1000).toISOString().slice(0, 16).replace("T", " ");
+}
+function fmtAge(s) {
+  if (s === null || s === undefined) return "never";
+  if (s < 90) return `${Math.round(s)} s ago`;
+  if (s < 5400) return `${Math.round(s / 60)} min ago`;
+  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} days ago`;
+}
+const TIME_COLUMNS = new Set(["t", "first_seen", "last_seen", "last_heartbeat"]);
+function cell(col, v) {
+  if (v === null || v === undefined) return "";
+  if (TIME_COLUMNS.has(col)) return fmtTime(v);
+  if (col === "share" || col.endsWith("normalised") || col === "jaccard") return String(v);
+  return String(v);
+}
+
+/* -- time range and bucket ------------------------------------------------------------------ */
+function rangeParams() {
+  const r = $("range").value;
+  let start, end;
+  if (r === "custom") {
+    start = Date.parse($("from").value + ":00Z") / 1000;
+    end = Date.parse($("to").value + ":00Z") / 1000;
+    if (!(end > start)) { end = Math.ceil(Date.now() / 60000) * 60; start = end - 604800; }
+  } else {
+    /* The end is rounded up to 5 minutes, so refreshes within that time ask for the same
+       range and the server answers from its validated cache. */
+    end = Math.ceil(Date.now() / 300000) * 300;
+    start = end - Number(r);
+  }
+  return { start, end };
+}
+function bucketFor(range, choice) {
+  const span = range.end - range.start;
+  let b = choice === "auto" ? (span <= 6 * 3600 ? 300 : span <= 45 * 86400 ? 3600 : 86400) : Number(choice);
+  while (span / b > 2000) b *= 2;  /* keep charts readable and inside the API's bucket cap */
+  return b;
+}
+function bucketLabel(b) {
+  if (b % 604800 === 0) return `${b / 604800} week`;
+  if (b % 86400 === 0) return `${b / 86400} day`;
+  if (b % 3600 === 0) return `${b / 3600} h`;
+  return `${Math.round(b / 60)} min`;
+}
+function query(extra = {}) {
+  const r = rangeParams();
+  const p = new URLSearchParams({ start: String(r.start), end: String(r.end) });
+  for (const [k, v] of Object.entries(extra)) if (v !== null && v !== undefined && v !== "") p.set(k, String(v));
+  return p;
+}
+class Stale extends Error {}
+async function getTable(path, params) {
+  /* A newer refresh started while this one waited: drop the answer so an older, slower
+     response never overwrites a newer one. */
+  const seq = S.seq;
+  const res = await fetch(`${API}${path}?${params}`, { headers: { Accept: "application/json" } });
+  if (seq !== S.seq) throw new Stale("stale");
+  if (res.status === 401) { location.href = "/login"; throw new Error("signed out"); }
+  if (!res.ok) {
+    let msg = `${res.status}`;
+    try { msg = (await res.json()).error || msg; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  const body = await res.json();
+  if (seq !== S.seq) throw new Stale("stale");
+  return body;
+}
+function csvUrl(path, params) {
+  const p = new URLSearchParams(params);
+  p.set("format", "csv");
+  return `${API}${path}?${p}`;
+}
+
+/* -- panels: a chart, its table and its CSV ------------------------------------------------- */
+function panel(title, note, opts = {}) {
+  const tools = el("span", { class: "tools" });
+  const tableBtn = el("button", { type: "button", class: "table-toggle", text: "Table" });
+  const csv = el("a", { class: "csv", text: "CSV", download: "" });
+  tools.append(tableBtn, csv);
+  const p = el("section", { class: "panel" + (opts.wide ? " wide" : ""), "data-panel": opts.id || title });
+  p.append(tools, el("h2", { text: title }), el("p", { class: "note", text: note }));
+  let chartEl = null, chart = null;
+  if (!opts.noChart) {
+    chartEl = el("div", { class: "chart " + (opts.chartClass || "") });
+    p.append(chartEl);
+  }
+  const wrap = el("div", { class: "tablewrap" });
+  wrap.hidden = !opts.tableOpen;
+  p.append(wrap);
+  tableBtn.addEventListener("click", () => { wrap.hidden = !wrap.hidden; });
+  $("view").append(p);
+  if (chartEl) { chart = echarts.init(chartEl, null, { renderer: "canvas" }); S.charts.push(chart); }
+  return {
+    el: p, chart,
+    setTable(data, columns) { wrap.replaceChildren(renderTable(data, columns)); },
+    setCsv(path, params) { csv.href = csvUrl(path, params); },
+    draw(option) { if (chart) chart.setOption(Object.assign({ useUTC: true, backgroundColor: "transparent",
+      textStyle: { color: "#c9d2dc" }, animation: false }, option), true); },
+  };
+}
+function renderTable(data, columns) {
+  const cols = columns || data.columns;
+  const t = el("table", { "data-view": data.view });
+  const numeric = (c) => data.rows.some((r) => typeof r[c] === "number") && !TIME_COLUMNS.has(c);
+  const isNum = Object.fromEntries(cols.map((c) => [c, numeric(c)]));
+  t.append(el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", { class: isNum[c] ? "num" : "", text: c })))));
+  const body = el("tbody");
+  for (const r of data.rows) {
+    body.append(el("tr", {}, ...cols.map((c) => el("td", { class: isNum[c] ? "num" : "", "data-col": c, text: cell(c, r[c]) }))));
+  }
+  t.append(body);
+  return t;
+}
+function timeAxis(name) { return Object.assign({ type: "time", name }, AXIS); }
+function valueAxis(name, extra = {}) { return Object.assign({ type: "value", name, minInterval: 1 }, AXIS, extra); }
+const LEGEND = { textStyle: { color: "#c9d2dc" }, top: 0 };
+const GRID = { left: 64, right: 56, top: 40, bottom: 40 };
+function tooltipAxis() { return { trigger: "axis", valueFormatter: (v) => (v === null ? "–" : String(v)) }; }
+
+/* -- views ----------------------------------------------------------------------------------- */
+const VIEWS = {};
+
+VIEWS.overview = function () {
+  const cards = panel("Botnets", "Distinct IPs and bot IDs that replied in the last hour; sparkline: distinct IPs per bucket over the range.", { wide: true, noChart: true, id: "botnets" });
+  const cardBox = el("div", { class: "cards" });
+  cards.el.insertBefore(cardBox, cards.el.querySelector(".tablewrap"));
+  const trend = panel("Population of every botnet", "Distinct IPs per bucket (UTC).", { wide: true, id: "trend" });
+  const mons = panel("Crawlers and sensors", "Last heartbeat and what it reported; replies and failed tries stored from each source in the last hour (measured).", { wide: true, noChart: true, tableOpen: true, id: "monitors" });
+  return async function update() {
+    const r = rangeParams();
+    const b = bucketFor(r, $("bucket").value);
+    const pOv = query({ window: 3600 });
+    const pTr = query({ bucket: b });
+    const [ov, tr, mo] = await Promise.all([getTable("/overview", pOv), getTable("/trend", pTr), getTable("/monitors", query({ window: 3600 }))]);
+    cards.setTable(ov); cards.setCsv("/overview", pOv);
+    for (const c of S.charts.splice(S.charts.indexOf(trend.chart) + 1)) c.dispose();
+    cardBox.replaceChildren();
+    const now = r.end;
+    for (const row of ov.rows) {
+      const spark = el("div", { class: "chart spark" });
+      const card = el("div", { class: "card", "data-botnet": row.botnet, style: `border-left-color:${colorOf(row.botnet)}` },
+        el("div", { class: "name", text: row.botnet }),
+        el("div", { class: "big", "data-col": "ips", text: String(row.ips) }),
+        el("div", { class: "small", text: `IPs now · ${row.ids} IDs · ${row.replies} replies · ${row.failed_tries} failed tries` }),
+        el("div", { class: "small", text: `last seen ${row.last_seen ? fmtAge(now - row.last_seen) : "never"}` }),
+        spark);
+      cardBox.append(card);
+      const ch = echarts.init(spark, null, { renderer: "canvas" });
+      S.charts.push(ch);
+      const pts = tr.rows.filter((x) => x.botnet === row.botnet).map((x) => [x.t * 1000, x.ips]);
+      ch.setOption({ animation: false, useUTC: true, grid: { left: 2, right: 2, top: 4, bottom: 4 },
+        xAxis: { type: "time", show: false }, yAxis: { type: "value", show: false, min: 0 },
+        series: [{ type: "line", data: pts, showSymbol: false, lineStyle: { width: 1.5, color: colorOf(row.botnet) },
+          areaStyle: { color: colorOf(row.botnet), opacity: 0.15 } }] });
+    }
+    trend.setTable(tr); trend.setCsv("/trend", pTr);
+    const names = [...new Set(tr.rows.map((x) => x.botnet))];
+    trend.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(),
+      xAxis: timeAxis("Time (UTC)"), yAxis: valueAxis(`Distinct IPs per ${bucketLabel(b)}`),
+      series: names.map((n) => ({ name: n, type: "line", showSymbol: false, color: colorOf(n),
+        data: tr.rows.filter((x) => x.botnet === n).map((x) => [x.t * 1000, x.ips]) })) });
+    mons.setCsv("/monitors", query({ window: 3600 }));
+    const health = (row) => (row.heartbeat_age_s === null ? "no heartbeat" : row.heartbeat_age_s < 120 ? "ok" : row.heartbeat_age_s < 900 ? "late" : "dead");
+    const t = renderTable(mo);
+    const head = t.querySelector("thead tr");
+    head.prepend(el("th", { text: "health" }));
+    t.querySelectorAll("tbody tr").forEach((tr2, i) => {
+      const h = health(mo.rows[i]);
+      tr2.prepend(el("td", {}, el("span", { class: `dot ${h.replace(" ", "-")}` }), h));
+    });
+    mons.el.querySelector(".tablewrap").replaceChildren(mo.rows.length ? t : el("p", { class: "note", text: "No crawler or sensor has reported yet." }));
+  };
+};
+
+VIEWS.botnet = function () {
+  const name = S.botnet;
+  const pop = panel(`${name}: population`, "Distinct IPs, bot IDs and ip:port pairs per bucket (UTC).", { id: "population" });
+  const tries = panel(`${name}: replies vs failed tries`, "Replies received and tries that got no answer, per bucket.", { id: "tries" });
+  const ret = panel(`${name}: new vs returning bots`, "New: first reply ever in that bucket; returning: seen before.", { id: "returning" });
+  const peers = panel(`${name}: top peers by in-degree`, "Peers listed by the most distinct bots in the range (from edges).", { id: "peers", chartClass: "tall" });
+  return async function update() {
+    const r = rangeParams();
+    const b = bucketFor(r, $("bucket").value);
+    const base = `/botnets/${encodeURIComponent(name)}`;
+    const pp = query({ bucket: b });
+    const data = await getTable(`${base}/population`, pp);
+    const hasIds = data.rows.some((x) => x.ids > 0);
+    const pr = query({ bucket: b, by: hasIds ? "id" : "ip" });
+    const pt = query({ limit: 15 });
+    const [rt, tp] = await Promise.all([getTable(`${base}/returning`, pr), getTable(`${base}/top-peers`, pt)]);
+    const ts = (k) => data.rows.map((x) => [x.t * 1000, x[k]]);
+    pop.setTable(data); pop.setCsv(`${base}/population`, pp);
+    pop.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
+      yAxis: valueAxis(`Distinct per ${bucketLabel(b)}`),
+      series: [
+        { name: "IPs", type: "line", showSymbol: false, data: ts("ips"), color: colorOf(name) },
+        { name: "bot IDs", type: "line", showSymbol: false, data: ts("ids"), color: "#e0a458" },
+        { name: "ip:port", type: "line", showSymbol: false, data: ts("ip_ports"), color: "#8b98a8", lineStyle: { type: "dashed" } }] });
+    tries.setTable(data, ["t", "replies", "failed_tries"]); tries.setCsv(`${base}/population`, pp);
+    tries.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
+      yAxis: valueAxis(`Records per ${bucketLabel(b)}`),
+      series: [
+        { name: "replies", type: "bar", stack: "t", data: ts("replies"), color: "#98c379", barMaxWidth: 18 },
+        { name: "failed tries", type: "bar", stack: "t", data: ts("failed_tries"), color: "#e06c75", barMaxWidth: 18 }] });
+    ret.setTable(rt); ret.setCsv(`${base}/returning`, pr);
+    ret.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
+      yAxis: valueAxis(`Bots (by ${hasIds ? "bot ID" : "IP"}) per ${bucketLabel(b)}`),
+      series: [
+        { name: "returning", type: "bar", stack: "b", data: rt.rows.map((x) => [x.t * 1000, x.returning]), color: "#6699cc", barMaxWidth: 18 },
+        { name: "new", type: "bar", stack: "b", data: rt.rows.map((x) => [x.t * 1000, x.new]), color: "#d4c96a", barMaxWidth: 18 }] });
+    peers.setTable(tp); peers.setCsv(`${base}/top-peers`, pt);
+    const rows = tp.rows.slice().reverse();
+    peers.draw({ grid: { left: 150, right: 30, top: 10, bottom: 40 }, tooltip: { trigger: "axis" },
+      xAxis: valueAxis("In-degree (distinct bots listing the peer)"),
+      yAxis: Object.assign({ type: "category", data: rows.map((x) => `${x.ip}:${x.port}`) }, AXIS),
+      series: [{ type: "bar", data: rows.map((x) => x.in_degree), color: colorOf(name), name: "in-degree" }] });
+  };
+};
+
+function geoBotnetParam() { return S.botnet === "*" ? null : S.botnet; }
+
+VIEWS.geo = function () {
+  const map = panel("Bots per country", "Distinct IPs per country in the range (enrichment at ingest).", { wide: true, chartClass: "tall", id: "map" });
+  const list = panel("Countries", "Distinct IPs and share of the botnet's IPs in the range; chart: top 15.", { tableOpen: true, id: "countries" });
+  return async function update() {
+    const p = query({ botnet: geoBotnetParam() });
+    const data = await getTable("/countries", p);
+    map.setTable(data); map.setCsv("/countries", p);
+    list.setTable({ view: data.view, columns: ["country", "name", "ips", "share"],
+      rows: data.rows.map((x) => Object.assign({ name: S.countryNames[x.country] || "" }, x)) });
+    list.setCsv("/countries", p);
+    const top = data.rows.slice(0, 15).reverse();
+    list.draw({ grid: { left: 170, right: 30, top: 10, bottom: 40 }, tooltip: { trigger: "axis" },
+      xAxis: valueAxis("Distinct IPs"),
+      yAxis: Object.assign({ type: "category", data: top.map((x) => `${x.country} ${(S.countryNames[x.country] || "").slice(0, 20)}`) }, AXIS),
+      series: [{ type: "bar", name: "IPs", data: top.map((x) => x.ips), color: S.botnet && S.botnet !== "*" ? colorOf(S.botnet) : "#5fb3b3" }] });
+    const max = Math.max(1, ...data.rows.map((x) => x.ips));
+    const option = { tooltip: { trigger: "item", formatter: (i) => `${S.countryNames[i.name] || i.name}: ${isNaN(i.value) ? 0 : i.value} IPs` },
+      visualMap: { min: 0, max, left: 10, bottom: 10, text: ["more IPs", "fewer"], calculable: true,
+        inRange: { color: ["#1f3a45", "#2f6f73", "#5fb3b3", "#e0a458", "#e06c75"] }, textStyle: { color: "#c9d2dc" } },
+      series: [{ type: "map", map: "world", name: "IPs", roam: true, nameProperty: "name",
+        itemStyle: { areaColor: "#1c2531", borderColor: "#2f3b4a" }, emphasis: { label: { show: false }, itemStyle: { areaColor: "#c594c5" } },
+        data: data.rows.filter((x) => x.country !== "??").map((x) => ({ name: x.country, value: x.ips })) }] };
+    if (S.worldReady) map.draw(option);
+    else map.el.querySelector(".note").textContent += " (World map geometry missing: run make install.)";
+  };
+};
+
+VIEWS.ases = function () {
+  const bars = panel("Top autonomous systems", "Distinct IPs per AS in the range; share of all the botnet's IPs.", { wide: true, chartClass: "tall", tableOpen: true, id: "ases" });
+  return async function update() {
+    const p = query({ botnet: geoBotnetParam(), limit: 25 });
+    const data = await getTable("/ases", p);
+    bars.setTable(data); bars.setCsv("/ases", p);
+    const rows = data.rows.slice(0, 20).reverse();
+    bars.draw({ grid: { left: 260, right: 40, top: 10, bottom: 40 }, tooltip: { trigger: "axis" },
+      xAxis: valueAxis("Distinct IPs"),
+      yAxis: Object.assign({ type: "category", data: rows.map((x) => `${x.asn === null ? "?" : "AS" + x.asn} ${String(x.as_name).slice(0, 28)}`) }, AXIS),
+      series: [{ type: "bar", name: "IPs", data: rows.map((x) => x.ips), color: S.botnet && S.botnet !== "*" ? colorOf(S.botnet) : "#5fb3b3" }] });
+  };
+};
+
+VIEWS.counting = function () {
+  const name = S.botnet;
+  const sizes = [[3600, "1 hour"], [86400, "1 day"], [604800, "1 week"]];
+  const panels = sizes.map(([b, label]) => [b, panel(`${name}: IPs vs IDs per ${label}`,
+    `Distinct IPs and distinct bot IDs per ${label} bucket; ratio = IPs per ID (right axis). Longer buckets gather more IPs per ID when addresses change.`,
+    { wide: b === 3600, id: `counting-${b}` })]);
+  return async function update() {
+    const r = rangeParams();
+    await Promise.all(panels.map(async ([b, pnl]) => {
+      const p = query({ botnet: name, bucket: b });
+      const data = await getTable("/counting", p);
+      pnl.setTable(data); pnl.setCsv("/counting", p);
+      const noIds = !data.rows.some((x) => x.ids > 0);
+      pnl.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
+        yAxis: [valueAxis("Distinct count"), valueAxis("IPs per ID", { minInterval: 0, splitLine: { show: false } })],
+        title: noIds ? { text: "this botnet reports no bot IDs", left: "center", top: "middle", textStyle: { color: "#8b98a8", fontSize: 13 } } : undefined,
+        series: [
+          { name: "IPs", type: b === 3600 ? "line" : "bar", showSymbol: false, data: data.rows.map((x) => [x.t * 1000, x.ips]), color: colorOf(name) },
+          { name: "IDs", type: b === 3600 ? "line" : "bar", showSymbol: false, data: data.rows.map((x) => [x.t * 1000, x.ids]), color: "#e0a458" },
+          { name: "IPs per ID", type: "line", yAxisIndex: 1, data: data.rows.map((x) => [x.t * 1000, x.ips_per_id]), color: "#c594c5", lineStyle: { type: "dashed" } }] });
+    }));
+    void r;
+  };
+};
+
+VIEWS.compare = function () {
+  const pop = panel("Normalised population", "Distinct IPs per bucket divided by each botnet's peak in the range, so shapes compare across sizes.", { wide: true, id: "cmp-population" });
+  const mix = panel("Country mix", "Share of each botnet's distinct IPs per country (top countries of each).", { id: "cmp-countries" });
+  const overlap = panel("Overlap of infected IPs", "IPs seen in both botnets of a pair in the range; Jaccard = shared / union.", { id: "cmp-overlap" });
+  const hUtc = panel("Hour of day (UTC)", "Mean distinct IPs online per hour of the day by UTC hour, normalised to each botnet's peak.", { id: "cmp-hours-utc" });
+  const hLoc = panel("Hour of day (bots' local time)", "The same, by each bot's local hour (its country's time zone).", { id: "cmp-hours-local" });
+  return async function update() {
+    const r = rangeParams();
+    const b = bucketFor(r, $("bucket").value);
+    const names = S.compare && S.compare.length ? S.compare : S.botnets.slice(0, 8);
+    const sel = names.join(",");
+    const pp = query({ botnets: sel, bucket: b }), pc = query({ botnets: sel, limit: 8 }), po = query({ botnets: sel }), ph = query({ botnets: sel });
+    const [dp, dc, dov, dh] = await Promise.all([getTable("/compare/population", pp), getTable("/compare/countries", pc),
+      getTable("/compare/overlap", po), getTable("/compare/hours", ph)]);
+    pop.setTable(dp); pop.setCsv("/compare/population", pp);
+    pop.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
+      yAxis: valueAxis("Share of peak", { minInterval: 0, max: 1 }),
+      series: names.map((n) => ({ name: n, type: "line", showSymbol: false, color: colorOf(n),
+        data: dp.rows.filter((x) => x.botnet === n).map((x) => [x.t * 1000, x.normalised]) })) });
+    mix.setTable(dc); mix.setCsv("/compare/countries", pc);
+    const ccs = [...new Set(dc.rows.map((x) => x.country))];
+    mix.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(),
+      xAxis: Object.assign({ type: "category", data: ccs, name: "Country" }, AXIS),
+      yAxis: valueAxis("Share of IPs (%)", { minInterval: 0 }),
+      series: names.map((n) => ({ name: n, type: "bar", color: colorOf(n),
+        data: ccs.map((c) => { const x = dc.rows.find((y) => y.botnet === n && y.country === c); return x ? Math.round(x.share * 1000) / 10 : 0; }) })) });
+    overlap.setTable(dov); overlap.setCsv("/compare/overlap", po);
+    overlap.draw({ grid: { left: 200, right: 30, top: 10, bottom: 40 }, tooltip: { trigger: "axis" },
+      xAxis: valueAxis("Shared distinct IPs"),
+      yAxis: Object.assign({ type: "category", data: dov.rows.map((x) => `${x.botnet_a} ∩ ${x.botnet_b}`) }, AXIS),
+      series: [{ type: "bar", name: "shared IPs", data: dov.rows.map((x) => x.shared_ips), color: "#c594c5" }] });
+    hUtc.setTable(dh, ["botnet", "hour", "utc", "utc_normalised"]); hUtc.setCsv("/compare/hours", ph);
+    hLoc.setTable(dh, ["botnet", "hour", "local", "local_normalised"]); hLoc.setCsv("/compare/hours", ph);
+    const hours = [...Array(24).keys()].map((h) => String(h).padStart(2, "0"));
+    for (const [pnl, key, label] of [[hUtc, "utc_normalised", "Hour of day (UTC)"], [hLoc, "local_normalised", "Hour of day (local time)"]]) {
+      pnl.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(),
+        xAxis: Object.assign({ type: "category", data: hours, name: label, nameLocation: "middle", nameGap: 26 }, AXIS),
+        yAxis: valueAxis("Share of peak hour", { minInterval: 0, max: 1 }),
+        series: names.map((n) => ({ name: n, type: "line", color: colorOf(n), smooth: true,
+          data: dh.rows.filter((x) => x.botnet === n).map((x) => x[key]) })) });
+    }
+  };
+};
+
+/* -- controls, routing, refresh ------------------------------------------------------------- */
+function parseHash() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const view = VIEWS[parts[0]] ? parts[0] : "overview";
+  return { view, arg: parts[1] || null };
+}
+function setStatus(text, err = false) { const s = $("status"); s.textContent = text; s.className = "status" + (err ? " err" : ""); }
+
+function showControls(view) {
+  const pick = $("botnet-pick"), sel = $("botnet");
+  const needsOne = view === "botnet" || view === "counting";
+  const allowsAll = view === "geo" || view === "ases";
+  pick.hidden = !(needsOne || allowsAll);
+  sel.replaceChildren(...(allowsAll ? [el("option", { value: "*", text: "all botnets" })] : []),
+    ...S.botnets.map((n) => el("option", { value: n, text: n })));
+  if (needsOne && (!S.botnet || S.botnet === "*")) S.botnet = S.botnets[0] || null;
+  if (allowsAll && !S.botnet) S.botnet = "*";
+  if (S.botnet) sel.value = S.botnet;
+  $("bucket").parentElement.hidden = view === "counting" || view === "geo" || view === "ases";
+  const cmp = $("compare-pick");
+  cmp.hidden = view !== "compare";
+  if (view === "compare") {
+    if (!S.compare) S.compare = S.botnets.slice(0, 8);
+    cmp.replaceChildren(el("span", { class: "checks" }, ...S.botnets.map((n) => {
+      const box = el("input", { type: "checkbox", value: n });
+      box.checked = S.compare.includes(n);
+      box.addEventListener("change", () => {
+        S.compare = [...cmp.querySelectorAll("input:checked")].map((x) => x.value);
+        refresh();
+      });
+      return el("label", { style: `color:${colorOf(n)}` }, box, n);
+    })));
+  }
+}
+
+function openView() {
+  const { view, arg } = parseHash();
+  if (arg && S.botnets.includes(arg)) S.botnet = arg;
+  S.view = view;
+  document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === view));
+  for (const c of S.charts) c.dispose();
+  S.charts = [];
+  $("view").replaceChildren();
+  showControls(view);
+  if ((view === "botnet" || view === "counting") && !S.botnet) {
+    $("view").append(el("p", { class: "note", text: "No botnet yet: create one and start a crawler." }));
+    S.update = null;
+    return;
+  }
+  S.update = VIEWS[view]();
+  refresh();
+}
+
+async function refresh() {
+  if (!S.update) return;
+  const seq = ++S.seq;
+  setStatus("loading…");
+  try {
+    await S.update();
+    if (seq === S.seq) setStatus(`updated ${new Date().toISOString().slice(11, 19)} UTC${$("live").checked ? " · live" : ""}`);
+  } catch (e) {
+    if (!(e instanceof Stale) && seq === S.seq) setStatus(`error: ${e.message}`, true);
+  }
+}
+
+async function loadBotnets() {
+  const ov = await getTable("/overview", query({ window: 3600 }));
+  S.botnets = ov.rows.map((x) => x.botnet);
+  for (const r of ov.rows) S.descriptions[r.botnet] = r.description;
+}
+
+async function loadAssets() {
+  try {
+    const [world, names] = await Promise.all([fetch("/dashboard/static/vendor/world.geo.json"), fetch("/dashboard/static/vendor/countries.json")]);
+    if (names.ok) S.countryNames = await names.json();
+    if (world.ok) { echarts.registerMap("world", await world.json()); S.worldReady = true; }
+  } catch (e) { S.worldReady = false; }
+}
+
+async function main() {
+  if (typeof echarts === "undefined") {
+    const b = $("banner");
+    b.hidden = false;
+    b.textContent = "Chart library missing: run `make install` (scripts/assets-dashboard.sh) to install the dashboard assets.";
+    return;
+  }
+  const r = new Date(Date.now() - 86400000).toISOString().slice(0, 16);
+  $("from").value = r; $("to").value = new Date().toISOString().slice(0, 16);
+  fetch("/dashboard/session").then((x) => (x.ok ? x.json() : null)).then((w) => { if (w) $("who").textContent = `${w.name} (${w.role})`; }).catch(() => {});
+  await Promise.all([loadAssets(), loadBotnets()]);
+  $("range").addEventListener("change", () => { $("custom").hidden = $("range").value !== "custom"; refresh(); });
+  $("from").addEventListener("change", refresh);
+  $("to").addEventListener("change", refresh);
+  $("bucket").addEventListener("change", refresh);
+  $("botnet").addEventListener("change", () => {
+    S.botnet = $("botnet").value;
+    if (S.view === "botnet" || S.view === "counting") location.hash = `#/${S.view}/${encodeURIComponent(S.botnet)}`;
+    else refresh();
+  });
+  window.addEventListener("hashchange", openView);
+  window.addEventListener("resize", () => S.charts.forEach((c) => c.resize()));
+  S.timer = setInterval(() => {
+    if ($("live").checked && $("range").value !== "custom" && !document.hidden) refresh();
+  }, REFRESH_MS);
+  openView();
+}
+
+main().catch((e) => setStatus(`error: ${e.message}`, true));

@@ -1,0 +1,153 @@
+"""Find protocol plugins through the ``botmon.protocols`` entry points and check each one.
+
+Built-in plugins are registered in botmon's own ``pyproject.toml`` under the same group, so
+they are found exactly like third-party ones and nothing here names a botnet. Tests build a
+:class:`Registry` with ``discover=False`` and register modules by hand.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from importlib.metadata import entry_points
+from types import ModuleType
+
+from botmon.protocols.contract import HOOKS, TRANSPORTS, Plugin, ProtocolDefaults
+
+ENTRY_POINT_GROUP = "botmon.protocols"
+
+
+class PluginError(Exception):
+    """A plugin that cannot be used, with one line saying why."""
+
+
+def check_defaults(name: str, d: ProtocolDefaults) -> None:
+    """Refuse defaults the engine could not run with (no tries, negative times, ...)."""
+    if not 0 < d.port <= 65535:
+        raise PluginError(f"plugin {name}: default port {d.port} is not in 1..65535")
+    if not d.timeouts or any(not t > 0 for t in d.timeouts):
+        raise PluginError(f"plugin {name}: timeouts must be a non-empty list of positive seconds")
+    if list(d.timeouts) != sorted(d.timeouts):
+        raise PluginError(f"plugin {name}: timeouts must not decrease")
+    if d.connect_timeout <= 0 or d.read_timeout <= 0:
+        raise PluginError(f"plugin {name}: connect and read timeouts must be positive")
+    if not 1 <= d.max_reply_bytes <= 1 << 20:
+        raise PluginError(f"plugin {name}: max_reply_bytes must be in 1..1 MiB")
+    if not 1 <= d.peers_per_reply <= 10_000:
+        raise PluginError(f"plugin {name}: peers_per_reply must be in 1..10000")
+    if not 1 <= d.requests_per_round <= 1000:
+        raise PluginError(f"plugin {name}: requests_per_round must be in 1..1000")
+    if d.stale_replies < 1:
+        raise PluginError(f"plugin {name}: stale_replies must be at least 1")
+
+
+def plugin_from_module(name: str, module: ModuleType) -> Plugin:
+    """Check ``module`` against the contract's hooks and wrap it as a :class:`Plugin`."""
+    for hook in HOOKS:
+        if hook.required and not hasattr(module, hook.name):
+            raise PluginError(f"plugin {name} ({module.__name__}) lacks {hook.name}")
+    transport = module.TRANSPORT
+    if transport not in TRANSPORTS:
+        raise PluginError(
+            f"plugin {name}: TRANSPORT must be one of {TRANSPORTS}, not {transport!r}"
+        )
+    defaults = module.DEFAULTS
+    if not isinstance(defaults, ProtocolDefaults):
+        raise PluginError(f"plugin {name}: DEFAULTS must be a ProtocolDefaults")
+    check_defaults(name, defaults)
+    for fn in ("peer_request", "read_reply"):
+        if not callable(getattr(module, fn)):
+            raise PluginError(f"plugin {name}: {fn} is not callable")
+    handle = getattr(module, "handle_request", None)
+    if handle is not None and not callable(handle):
+        raise PluginError(f"plugin {name}: handle_request is not callable")
+    doc = (module.__doc__ or "").strip().splitlines()
+    description = str(getattr(module, "DESCRIPTION", doc[0] if doc else ""))
+    return Plugin(
+        name=name,
+        transport=transport,
+        defaults=defaults,
+        peer_request=module.peer_request,
+        read_reply=module.read_reply,
+        handle_request=handle,
+        description=description,
+        module=module.__name__,
+    )
+
+
+class Registry:
+    """Installed plugins by name; entry points are read lazily, once."""
+
+    def __init__(self, *, discover: bool = True) -> None:
+        self._discover = discover
+        self._loaded = False
+        self._plugins: dict[str, Plugin] = {}
+        self._errors: dict[str, str] = {}
+
+    def register(self, name: str, module: ModuleType | str) -> Plugin:
+        """Add one plugin by module (or dotted module name); a broken one raises PluginError."""
+        if isinstance(module, str):
+            try:
+                module = importlib.import_module(module)
+            except Exception as exc:  # a third-party plugin may fail in any way on import
+                raise PluginError(f"plugin {name}: cannot import {module}: {exc}") from None
+        plugin = plugin_from_module(name, module)
+        self._plugins[name] = plugin
+        return plugin
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        if not self._discover:
+            return
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in self._plugins:
+                continue
+            try:
+                self.register(ep.name, ep.load())
+            except PluginError as exc:
+                self._errors[ep.name] = str(exc)
+            except Exception as exc:  # keep one broken plugin from hiding the others
+                self._errors[ep.name] = f"plugin {ep.name}: cannot load {ep.value}: {exc}"
+
+    def names(self) -> list[str]:
+        """Sorted names of the plugins that loaded."""
+        self._load()
+        return sorted(self._plugins)
+
+    def plugins(self) -> Iterable[Plugin]:
+        """Every plugin that loaded, by name."""
+        self._load()
+        return [self._plugins[n] for n in sorted(self._plugins)]
+
+    def errors(self) -> dict[str, str]:
+        """Plugins that were found but could not be loaded, with the reason."""
+        self._load()
+        return dict(self._errors)
+
+    def get(self, name: str) -> Plugin:
+        """The plugin called ``name``; PluginError naming the installed ones otherwise."""
+        self._load()
+        if name in self._plugins:
+            return self._plugins[name]
+        if name in self._errors:
+            raise PluginError(self._errors[name])
+        known = ", ".join(sorted(self._plugins)) or "none"
+        raise PluginError(f"unknown protocol {name!r} (installed: {known})")
+
+
+_default: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The process-wide registry fed by entry points."""
+    global _default
+    if _default is None:
+        _default = Registry()
+    return _default
+
+
+def get_plugin(name: str) -> Plugin:
+    """Shortcut for ``default_registry().get(name)``."""
+    return default_registry().get(name)

@@ -1,0 +1,148 @@
+"""The Starlette application of ``botmon serve``: every route, error handling and metrics.
+
+The app is built from a :class:`ServerState` (store, settings, enrichment); route modules add
+their routes from that state, the read API and the dashboard included, and the OpenAPI
+document is generated from the finished route list so it names every route the app serves.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from botmon.dashboard import web
+from botmon.server import admin, ingest, queries, read_api, schemas
+from botmon.server.http import JsonResponse, error_response
+from botmon.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
+from botmon.server.openapi import build_document, describe, operation
+from botmon.server.state import ApiError, ServerState
+
+log = logging.getLogger("botmon.server")
+
+_REASONS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ApiError):
+        return error_response(exc)
+    assert isinstance(exc, HTTPException)
+    body = {"error": exc.detail, "reason": _REASONS.get(exc.status_code, "error")}
+    return JsonResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JsonResponse(
+        {"error": "internal server error (see the server log)", "reason": "internal_error"},
+        status_code=500,
+    )
+
+
+def _service_routes(state: ServerState, app_routes: list[BaseRoute]) -> list[BaseRoute]:
+    metrics = state.metrics
+    assert metrics is not None
+    document: dict[str, Any] = {}
+
+    async def healthz(request: Request) -> Response:
+        """Liveness and store reachability; no token needed."""
+        try:
+            await state.run_store(state.store.schema_version)
+        except Exception as exc:  # any store failure means "not healthy"
+            return JsonResponse(
+                {"error": f"store unavailable: {exc}", "reason": "store_unavailable"},
+                status_code=503,
+            )
+        uptime = time.time() - state.started_at if state.started_at else 0.0
+        return JsonResponse(schemas.Health("ok", state.store.backend, round(uptime, 3)))
+
+    async def prometheus(request: Request) -> Response:
+        """Prometheus text format; no token needed (bind to loopback or filter in front)."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    async def openapi(request: Request) -> Response:
+        """The OpenAPI 3.1 document of this server."""
+        if not document:
+            document.update(build_document(app_routes, schemas.SCHEMA_TYPES))
+        return JsonResponse(document)
+
+    tag = ("service",)
+    return [
+        describe(
+            Route("/healthz", healthz, methods=["GET"]),
+            {
+                "get": operation(
+                    "Health", response=schemas.Health, roles=None, errors=(503,), tags=tag
+                )
+            },
+        ),
+        describe(
+            Route("/metrics", prometheus, methods=["GET"]),
+            {
+                "get": operation(
+                    "Prometheus metrics",
+                    roles=None,
+                    content={"text/plain": {"schema": {"type": "string"}}},
+                    tags=tag,
+                )
+            },
+        ),
+        describe(
+            Route("/openapi.json", openapi, methods=["GET"]),
+            {
+                "get": operation(
+                    "This OpenAPI document",
+                    roles=None,
+                    content={"application/json": {"schema": {"type": "object"}}},
+                    tags=tag,
+                )
+            },
+        ),
+    ]
+
+
+def create_app(state: ServerState) -> Starlette:
+    """The whole server app for ``state``; the caller owns (opens and closes) the store."""
+    if state.metrics is None:
+        state.metrics = Metrics()
+    if not state.started_at:
+        state.started_at = time.time()
+    all_routes: list[BaseRoute] = []
+    all_routes.extend(_service_routes(state, all_routes))
+    all_routes.extend(ingest.routes(state))
+    all_routes.extend(admin.routes(state))
+    all_routes.extend(queries.routes(state))
+    all_routes.extend(read_api.routes(state))
+    all_routes.extend(web.routes(state))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            state.shutdown()
+
+    app = Starlette(
+        routes=all_routes,
+        middleware=[Middleware(LatencyMiddleware, metrics=state.metrics)],
+        exception_handlers={HTTPException: _http_error, Exception: _crash},
+        lifespan=lifespan,
+    )
+    app.state.botmon = state
+    return app

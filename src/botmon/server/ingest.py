@@ -1,0 +1,178 @@
+"""``POST /api/v1/ingest`` and ``POST /api/v1/heartbeat``: what crawlers and sensors call.
+
+Ingest is the hot path (hundreds of thousands of records a second), so it reads the raw body,
+hands it to :func:`botmon.validation.validate_batch` and writes the columns in one hop to a
+store thread: no per-record Python objects beyond msgspec's, no per-request timers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from botmon.auth import check_monitor_name
+from botmon.records import RECORD_KINDS, Batch
+from botmon.server import schemas
+from botmon.server.http import JsonResponse, decode_json, read_body
+from botmon.server.openapi import describe, operation, query_param
+from botmon.server.state import ApiError, ServerState
+from botmon.settings import one_line
+from botmon.store.base import Monitor, StoreError
+from botmon.validation import BatchRejected, validate_batch
+
+
+class _BotnetCache:
+    """Botnet names known to exist, each trusted for a short time (botnets are never deleted)."""
+
+    def __init__(self, state: ServerState, ttl: float) -> None:
+        self._state = state
+        self._ttl = ttl
+        self._known: dict[str, float] = {}
+
+    def exists(self, name: str) -> bool:
+        """Called from a store thread; dict reads and writes are atomic under the GIL."""
+        now = time.monotonic()
+        until = self._known.get(name)
+        if until is not None and until > now:
+            return True
+        if self._state.store.get_botnet(name) is None:
+            return False
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[name] = now + self._ttl
+        return True
+
+
+def _store_batch(
+    state: ServerState, cache: _BotnetCache, body: bytes, monitor: Monitor, source: str
+) -> schemas.IngestResult:
+    """Validate, authorise and store one batch; runs in a store thread."""
+    settings = state.settings
+    try:
+        batch = validate_batch(body, future_skew_s=settings.future_skew_s)
+    except BatchRejected as exc:
+        status = 400 if exc.reason == "malformed_json" else 422
+        details = {k: v for k, v in exc.to_dict().items() if k not in ("error", "reason")}
+        if details["kind"] is not None and details["kind"] not in RECORD_KINDS:
+            # A batch-level field (botnet, batch_id): name it as the field, not as a kind.
+            details["field"], details["kind"] = details["field"] or details["kind"], None
+        raise ApiError(status, exc.message, exc.reason, **details) from None
+    if monitor.role != "admin" and monitor.botnets and batch.botnet not in monitor.botnets:
+        raise ApiError(
+            403,
+            f"token {monitor.name!r} may not write botnet {batch.botnet!r} "
+            f"(allowed: {', '.join(monitor.botnets)})",
+            "forbidden_botnet",
+            field="botnet",
+        )
+    if not cache.exists(batch.botnet):
+        raise _unknown_botnet(batch.botnet)
+    if state.enricher is not None:
+        state.enricher.enrich_batch(batch)
+    try:
+        result = state.store.write_batch(batch, source)
+    except StoreError as exc:
+        if state.store.get_botnet(batch.botnet) is None:
+            raise _unknown_botnet(batch.botnet) from None
+        # Not the batch's fault: answer 5xx so the reporter keeps the batch and retries.
+        raise ApiError(
+            503, f"the store could not write: {one_line(exc)}", "store_unavailable"
+        ) from None
+    return schemas.IngestResult(batch.batch_id, result.duplicate, dict(result.stored))
+
+
+def _unknown_botnet(name: str) -> ApiError:
+    return ApiError(
+        422,
+        f"unknown botnet {name!r}: create it first (botmon botnet create {name})",
+        "unknown_botnet",
+        field="botnet",
+    )
+
+
+def routes(state: ServerState) -> list[BaseRoute]:
+    """The ingest and heartbeat routes."""
+    settings = state.settings
+    cache = _BotnetCache(state, settings.botnet_cache_s)
+    metrics = state.metrics
+
+    async def ingest(request: Request) -> Response:
+        """Store a batch of replies, failed tries and edges."""
+        try:
+            monitor = await state.authenticate(request, ("crawler",))
+            source = monitor.name
+            on_behalf = request.query_params.get("source")
+            if on_behalf is not None:
+                if monitor.role != "admin":
+                    raise ApiError(403, "only an admin token may set source", "forbidden_role")
+                try:
+                    source = check_monitor_name(on_behalf)
+                except ValueError as exc:
+                    raise ApiError(422, str(exc), "invalid_parameter", field="source") from None
+            body = await read_body(request, settings.max_body_bytes)
+            result = await state.run_store(_store_batch, state, cache, body, monitor, source)
+        except ApiError as exc:
+            if metrics is not None:
+                metrics.count_rejected(exc.reason)
+            raise
+        if metrics is not None:
+            metrics.count_stored(result.stored, result.duplicate)
+        return JsonResponse(result)
+
+    async def heartbeat(request: Request) -> Response:
+        """Report a monitor's status; answer with the commands queued for it."""
+        monitor = await state.authenticate(request, ("crawler",))
+        body = await read_body(request, settings.max_heartbeat_bytes)
+        status = decode_json(body, schemas.HeartbeatIn).status
+        commands = await state.run_store(_beat, state, monitor.name, status)
+        if metrics is not None:
+            metrics.heartbeats.inc()
+        return JsonResponse(schemas.HeartbeatOut(commands))
+
+    ingest_doc = operation(
+        "Store a batch of records",
+        description=(
+            "The whole batch is validated before anything is written; the first bad record "
+            "is named by kind, index and field. A batch id already stored answers "
+            "duplicate=true and stores nothing. The records' source is the token's name "
+            "(an admin token may set it with ?source=). At most 10,000 records per kind."
+        ),
+        response=schemas.IngestResult,
+        roles=("crawler",),
+        params=[query_param("source", "Admin only: store the records under this source.")],
+        errors=(400, 413, 422),
+        tags=("ingest",),
+    )
+    ingest_doc["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Batch"}}},
+    }
+    return [
+        describe(Route("/api/v1/ingest", ingest, methods=["POST"]), {"post": ingest_doc}, [Batch]),
+        describe(
+            Route("/api/v1/heartbeat", heartbeat, methods=["POST"]),
+            {
+                "post": operation(
+                    "Report status, receive commands",
+                    description="Each queued command is handed out exactly once.",
+                    body=schemas.HeartbeatIn,
+                    response=schemas.HeartbeatOut,
+                    roles=("crawler",),
+                    errors=(400, 413, 422),
+                    tags=("ingest",),
+                )
+            },
+        ),
+    ]
+
+
+def _beat(state: ServerState, source: str, status: dict[str, Any]) -> list[schemas.CommandOut]:
+    state.store.record_heartbeat(source, time.time(), status)
+    return [
+        schemas.CommandOut(c.id, c.command, c.args, c.created_at)
+        for c in state.store.take_commands(source)
+    ]

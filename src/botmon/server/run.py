@@ -1,0 +1,186 @@
+"""Run the server: open the store, advertise the server, serve with uvicorn, clean up.
+
+While it runs, ``botmon serve`` holds a DuckDB file's lock, so it writes ``<db>.server.json``
+(mode 0600: url, pid and an admin token made for this run) beside the file; the CLI reads it
+to administer through the admin API instead. The token is revoked and the file removed on
+exit, also on Ctrl-C and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from botmon.auth import hash_token, new_token, token_prefix
+from botmon.server.app import create_app
+from botmon.server.state import ServerState
+from botmon.settings import (
+    ServerSettings,
+    SettingsError,
+    one_line,
+    redact,
+    server_file_for,
+)
+from botmon.store.base import Store, StoreError
+
+
+class ServeError(Exception):
+    """Start-up failed for a reason the user can fix; the message is one line."""
+
+
+def open_server_store(db: str) -> Store:
+    """Open and migrate the store, turning driver errors into one clear line."""
+    from botmon.store import is_locked_duckdb_error, open_store
+
+    try:
+        store = open_store(db)
+    except Exception as exc:
+        if is_locked_duckdb_error(exc):
+            where = server_file_for(db)
+            hint = f" (see {where})" if where is not None and where.exists() else ""
+            raise ServeError(f"{db} is in use by another process{hint}") from None
+        if isinstance(exc, StoreError):
+            raise ServeError(one_line(exc)) from None
+        raise ServeError(f"cannot open the store {redact(db)}: {one_line(exc)}") from None
+    try:
+        store.migrate()
+    except Exception as exc:
+        store.close()
+        raise ServeError(f"cannot migrate the store {redact(db)}: {one_line(exc)}") from None
+    return store
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def write_server_file(path: Path, info: dict[str, Any]) -> None:
+    """Write the advertisement atomically, readable by its owner only."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f)
+    os.replace(tmp, path)
+
+
+def _remove_own_server_file(path: Path) -> None:
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if info.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+class _Stop(Exception):
+    """Raised by our SIGTERM handler so clean-up runs (the default action would skip it)."""
+
+
+def _on_term(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def serve(settings: ServerSettings, echo: Callable[[str], None] = print) -> None:
+    """Serve until Ctrl-C or SIGTERM; raise :class:`ServeError` when start-up fails."""
+    try:
+        settings.validate()
+    except SettingsError as exc:
+        raise ServeError(one_line(exc)) from None
+    store = open_server_store(settings.db)
+    server_file = server_file_for(settings.db) if settings.write_server_file else None
+    admin_name = f"serve-{os.getpid()}-{secrets.token_hex(3)}"
+    admin_token = new_token()
+    sock: socket.socket | None = None
+    enricher: Any | None = None
+    try:
+        store.create_monitor(
+            admin_name, "admin", [], hash_token(admin_token), token_prefix(admin_token)
+        )
+        sock = _bind(settings.host, settings.port)
+        port = sock.getsockname()[1]
+        url = settings.url(port)
+        enricher = load_enricher(echo)
+        state = ServerState(store=store, settings=settings, enricher=enricher)
+        state.started_at = time.time()
+        app = create_app(state)
+        config = uvicorn.Config(
+            app,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            ssl_certfile=settings.tls_cert,
+            ssl_keyfile=settings.tls_key,
+            timeout_graceful_shutdown=5,
+            server_header=False,
+        )
+        server = uvicorn.Server(config)
+        if server_file is not None:
+            info = {
+                "url": url,
+                "pid": os.getpid(),
+                "admin_token": admin_token,
+                "admin_name": admin_name,
+                "db": settings.db,
+                "tls_cert": settings.tls_cert and str(Path(settings.tls_cert).resolve()),
+            }
+            write_server_file(server_file, info)
+        echo(f"botmon: serving {url} (store: {store.backend} {redact(settings.db)})")
+        echo(f"botmon: API documentation at {url}/openapi.json; Ctrl-C stops")
+        previous = signal.signal(signal.SIGTERM, _on_term)
+        try:
+            server.run(sockets=[sock])
+        except (KeyboardInterrupt, _Stop):
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        echo("botmon: stopped")
+    finally:
+        if server_file is not None:
+            _remove_own_server_file(server_file)
+        if sock is not None:
+            sock.close()
+        # The store may be the reason we stop; the token must still not outlive its run.
+        with contextlib.suppress(Exception):
+            store.revoke_monitor(admin_name)
+        store.close()
+        if enricher is not None:
+            with contextlib.suppress(Exception):
+                enricher.close()
+
+
+def load_enricher(echo: Callable[[str], None] | None = None) -> Any | None:
+    """The default enrichment (country, AS), or None with a warning when it cannot load.
+
+    Enrichment is optional: a missing or broken geolocation database must not stop ingest.
+    """
+    try:
+        from botmon.enrich.enricher import default_enricher
+
+        return default_enricher()
+    except Exception as exc:
+        if echo is not None:
+            echo(f"botmon: warning: enrichment is off ({exc})")
+        return None

@@ -1,0 +1,141 @@
+"""Bodies of the core API's requests and answers, as msgspec structs.
+
+The same structs decode requests (strict, fast) and feed :mod:`botmon.server.openapi`, so the
+published schema cannot drift from what the server accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from botmon.store.base import (
+    Botnet,
+    BotnetSummary,
+    Command,
+    Monitor,
+    PopulationPoint,
+)
+from botmon.validation import BOTNET_NAME_PATTERN
+
+RoleName = Literal["admin", "crawler", "viewer"]
+BotnetName = Annotated[str, msgspec.Meta(pattern=BOTNET_NAME_PATTERN)]
+MonitorName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}$")]
+
+
+class Error(msgspec.Struct):
+    """Every error answer: a message a person can act on and a stable reason key."""
+
+    error: str
+    reason: str
+    kind: str | None = None
+    index: int | None = None
+    field: str | None = None
+
+
+class IngestResult(msgspec.Struct):
+    """What ``POST /api/v1/ingest`` stored; ``duplicate`` when the batch id was seen before."""
+
+    batch_id: str
+    duplicate: bool
+    stored: dict[str, int]
+
+
+class HeartbeatIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A monitor's status: counters, campaign, state; any JSON object."""
+
+    status: dict[str, Any]
+
+
+class CommandOut(msgspec.Struct):
+    """One instruction for a monitor, handed out exactly once."""
+
+    id: int
+    command: str
+    args: dict[str, Any]
+    created_at: float
+
+
+class HeartbeatOut(msgspec.Struct):
+    commands: list[CommandOut]
+
+
+class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
+    """An admin's instruction for the monitor named ``source``."""
+
+    source: MonitorName
+    command: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    args: dict[str, Any] = {}
+
+
+class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: MonitorName
+    role: RoleName
+    botnets: list[BotnetName] = []
+
+
+class TokenCreated(msgspec.Struct):
+    """The new token, shown once; only its hash is stored."""
+
+    token: str
+    monitor: Monitor
+
+
+class TokenList(msgspec.Struct):
+    tokens: list[Monitor]
+
+
+class BotnetIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: BotnetName
+    description: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+
+
+class BotnetList(msgspec.Struct):
+    botnets: list[Botnet]
+
+
+class BotnetSummaries(msgspec.Struct):
+    botnets: list[BotnetSummary]
+
+
+class Population(msgspec.Struct):
+    """Distinct IPs, bot IDs and ip:port pairs per bucket; ``t`` is the bucket start."""
+
+    botnet: str
+    bucket: int
+    start: float
+    end: float
+    series: list[PopulationPoint]
+
+
+class Counts(msgspec.Struct):
+    counts: dict[str, int]
+
+
+class Health(msgspec.Struct):
+    status: str
+    backend: str
+    uptime_s: float
+
+
+SCHEMA_TYPES: tuple[type, ...] = (
+    Error,
+    IngestResult,
+    HeartbeatIn,
+    HeartbeatOut,
+    CommandIn,
+    CommandOut,
+    Command,
+    TokenIn,
+    TokenCreated,
+    TokenList,
+    BotnetIn,
+    Botnet,
+    BotnetList,
+    BotnetSummaries,
+    Population,
+    Counts,
+    Health,
+)
+"""Every struct the core API documents in ``components/schemas``."""

@@ -1,0 +1,647 @@
+"""Weeks of plausible monitoring history for three botnets, written straight into a store.
+
+The demo and the dashboard need data with the shapes researchers look for in real
+measurements, and live emulation cannot produce weeks of it in seconds. This generator models
+each botnet as a population of bots with lifetimes (churn), an online probability that follows
+the bot's *local* hour (diurnal patterns), optional bot IDs whose IP address changes every few
+hours or days (dynamic residential addresses), NATed bots that only ever appear as peers in
+others' peer lists, and, for ``mozi-history``, a regional daily dip: Chinese bots vanish for a
+few hours each evening, as in the talk's Mozi anomaly. Crawl rounds then turn that ground
+truth into replies, failed tries and edges.
+
+Addresses are public IPs sampled from the default geolocation database so that countries and
+ASes look real; they are only data here and nothing is ever sent to them. Country and AS
+columns are filled by the same enrichment lookup ingest uses. Rows go through the store's bulk
+path (:meth:`botmon.store.base.Store.write_batch`) in large batches, so a few million replies
+take seconds, and batch ids derived from the seed make a second run a no-op.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import click
+
+from botmon.ipaddr import ip_to_int
+from botmon.store.base import Store, StoreError
+from botmon.validation import (
+    EdgeColumns,
+    FailedTryColumns,
+    ReplyColumns,
+    ValidatedBatch,
+)
+
+
+class HistoryError(RuntimeError):
+    """History cannot be generated here (for example, no geolocation data installed)."""
+
+
+SOURCE = "history-generator"
+"""The ``source`` of every generated record, so history can be told from live data."""
+
+HOUR = 3600
+DAY = 24 * HOUR
+ROWS_PER_BATCH = 250_000
+"""Rows per store write: large enough for the bulk path, small enough to bound memory."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one simulated botnet behaves; the numbers are chosen to resemble published counts
+    in shape (not in absolute size, which is scaled to a laptop)."""
+
+    name: str
+    description: str
+    bots: int
+    """Bots alive at any one time (steady state)."""
+    mean_lifetime_days: float
+    """Mean infection lifetime; arrivals replace departures, so this sets the churn."""
+    growth: float
+    """Arrival rate relative to steady state (1.1 grows the botnet by churn alone)."""
+    id_hex_chars: int
+    """Length of the bot ID in hex characters; 0 for a botnet whose bots have no ID."""
+    dynamic_ip_share: float
+    """Share of bots whose address changes over time (one ID, several IPs)."""
+    ip_period_h: tuple[float, float]
+    """Range of hours between address changes of a dynamic bot."""
+    nat_share: float
+    """Share of bots behind NAT: listed by others, never answering a crawler."""
+    countries: dict[str, float]
+    """Country mix (ISO 3166 alpha-2 -> weight)."""
+    base_online: float
+    """Mean probability that a bot is online in a given hour."""
+    diurnal_amplitude: float
+    """How strongly being online follows the local hour (0 = not at all)."""
+    peak_local_hour: float
+    """Local hour of the day with the most bots online."""
+    round_s: int
+    """Seconds between crawl rounds."""
+    answer_rate: float
+    """Probability that an online bot answers a try (packet loss, rate limits)."""
+    retry_offline: float
+    """Probability that an offline bot the crawler knows is tried in a round."""
+    peers_per_reply: int
+    """Peers listed per answer (edges)."""
+    edge_every: int
+    """Edges are recorded every this many rounds (peer lists change slowly)."""
+    dip: tuple[str, int, int] | None = None
+    """(country, first local hour, end local hour): those bots vanish in that window daily."""
+    shared_share: float = 0.0
+    """Share of bots on an address a botnet generated before also uses (co-infection)."""
+
+
+PROFILES: tuple[Profile, ...] = (
+    Profile(
+        name="hns-history",
+        description="Hide'n'Seek (generated history: IoT, no bot IDs, weak daily cycle)",
+        bots=1000,
+        mean_lifetime_days=9.0,
+        growth=1.0,
+        id_hex_chars=0,
+        dynamic_ip_share=0.0,
+        ip_period_h=(24.0, 24.0),
+        nat_share=0.15,
+        countries={
+            "KR": 18,
+            "CN": 14,
+            "BR": 12,
+            "TH": 9,
+            "RU": 8,
+            "IN": 8,
+            "VN": 7,
+            "TW": 6,
+            "US": 6,
+            "IT": 4,
+            "MX": 4,
+            "TR": 4,
+        },
+        base_online=0.78,
+        diurnal_amplitude=0.06,
+        peak_local_hour=20.0,
+        round_s=1800,
+        answer_rate=0.92,
+        retry_offline=0.35,
+        peers_per_reply=2,
+        edge_every=6,
+    ),
+    Profile(
+        name="mozi-history",
+        description="Mozi (generated history: DHT IoT botnet, daily dip of Chinese bots)",
+        bots=1900,
+        mean_lifetime_days=6.0,
+        growth=1.05,
+        id_hex_chars=40,
+        dynamic_ip_share=0.45,
+        ip_period_h=(8.0, 72.0),
+        nat_share=0.2,
+        countries={"CN": 58, "IN": 30, "AL": 2, "RU": 2, "BR": 2, "KR": 2, "TW": 2, "US": 2},
+        base_online=0.8,
+        diurnal_amplitude=0.05,
+        peak_local_hour=21.0,
+        round_s=1800,
+        answer_rate=0.9,
+        retry_offline=0.25,
+        peers_per_reply=3,
+        edge_every=8,
+        dip=("CN", 18, 23),
+        shared_share=0.08,
+    ),
+    Profile(
+        name="sality-history",
+        description="Sality v3 (generated history: Windows PCs, strong office-hours cycle)",
+        bots=900,
+        mean_lifetime_days=45.0,
+        growth=0.97,
+        id_hex_chars=8,
+        dynamic_ip_share=0.3,
+        ip_period_h=(20.0, 96.0),
+        nat_share=0.3,
+        countries={
+            "IN": 16,
+            "VN": 12,
+            "TR": 10,
+            "BR": 9,
+            "EG": 8,
+            "ID": 8,
+            "IR": 7,
+            "TH": 6,
+            "PK": 6,
+            "RU": 5,
+            "DZ": 5,
+            "US": 4,
+            "MA": 4,
+        },
+        base_online=0.45,
+        diurnal_amplitude=0.38,
+        peak_local_hour=14.0,
+        round_s=1800,
+        answer_rate=0.93,
+        retry_offline=0.2,
+        peers_per_reply=4,
+        edge_every=6,
+        shared_share=0.02,
+    ),
+)
+"""The demo's three history botnets."""
+
+BOTNET_NAMES = tuple(p.name for p in PROFILES)
+
+
+# -- geolocation -------------------------------------------------------------------------------
+
+
+class Geo:
+    """Public addresses per country and their enrichment, from :mod:`botmon.enrich`.
+
+    Isolated here so the generator depends on the enrichment package at one place only.
+    """
+
+    def __init__(self) -> None:
+        from botmon import enrich
+
+        self._enrich = enrich
+        self.enricher = enrich.Enricher.default()
+        self._cache: dict[str, tuple[str | None, int | None]] = {}
+        self.as_names: dict[int, str] = {}
+        self._written: set[int] = set()
+        self.used: dict[str, list[str]] = {}
+        """Static addresses of botnets generated so far, per country (for co-infections)."""
+
+    def sample(self, country: str, n: int, rng: random.Random) -> list[str]:
+        """``n`` distinct public addresses located in ``country`` (fewer if it has few)."""
+        return list(self._enrich.sample_public_ips(country, n, rng))
+
+    def offset_hours(self, country: str, at: float) -> float:
+        """The country's UTC offset in hours at ``at`` (0 for unknown countries)."""
+        tz = self._enrich.timezone_for_country(country, "")
+        if not tz:
+            return 0.0
+        offset = datetime.fromtimestamp(at, UTC).astimezone(ZoneInfo(str(tz))).utcoffset()
+        return offset.total_seconds() / 3600 if offset is not None else 0.0
+
+    def take_new_as_names(self) -> dict[int, str]:
+        """AS names found since the last call (each is written to the store once)."""
+        new = {asn: name for asn, name in self.as_names.items() if asn not in self._written}
+        self._written.update(new)
+        return new
+
+    def lookup(self, ip: str) -> tuple[str | None, int | None]:
+        """(country, asn) of an address, as ingest would store them."""
+        hit = self._cache.get(ip)
+        if hit is None:
+            info = self.enricher.lookup(ip)
+            country = getattr(info, "country", None)
+            asn = getattr(info, "asn", None)
+            as_name = getattr(info, "as_name", None)
+            if asn is not None and as_name:
+                self.as_names[int(asn)] = str(as_name)
+            hit = (country, asn)
+            self._cache[ip] = hit
+        return hit
+
+
+# -- the model ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Bot:
+    """One simulated infection: where it is, when it lives and which addresses it uses."""
+
+    country: str
+    offset_h: float
+    join: float
+    leave: float
+    port: int
+    bot_id: str | None
+    nat: bool
+    ips: list[str]
+    ip_period_s: float
+    phase_s: float
+    popularity: float
+    jitter_s: float
+    online: list[bool] = field(default_factory=list)
+    """Online state per hour of the window (filled by :func:`_sessions`)."""
+    ip_ints: list[int] = field(default_factory=list)
+    """``ips`` as stored integers."""
+    geos: list[tuple[str | None, int | None]] = field(default_factory=list)
+    """(country, asn) of each of ``ips``, as enrichment places them."""
+
+    def ip_index(self, t: float) -> int:
+        """Which of ``ips`` the bot uses at time ``t``."""
+        if len(self.ips) == 1:
+            return 0
+        k = int((t - self.join + self.phase_s) // self.ip_period_s)
+        return min(max(k, 0), len(self.ips) - 1)
+
+    def ip_at(self, t: float) -> str:
+        """The address the bot uses at time ``t``."""
+        return self.ips[self.ip_index(t)]
+
+
+def _weighted(rng: random.Random, weights: dict[str, float]) -> Callable[[], str]:
+    keys = list(weights)
+    cum: list[float] = []
+    total = 0.0
+    for k in keys:
+        total += weights[k]
+        cum.append(total)
+    return lambda: keys[bisect.bisect_left(cum, rng.random() * total)]
+
+
+def _population(
+    profile: Profile, start: float, end: float, rng: random.Random, geo: Geo
+) -> list[Bot]:
+    """Bots alive at ``start`` plus the arrivals until ``end``, with lifetimes (churn)."""
+    mean_life = profile.mean_lifetime_days * DAY
+    days = (end - start) / DAY
+    pick_country = _weighted(rng, profile.countries)
+    joins = [start - rng.random() * mean_life for _ in range(profile.bots)]
+    arrivals = int(profile.bots * profile.growth * days / profile.mean_lifetime_days)
+    joins += [start + rng.random() * (end - start) for _ in range(arrivals)]
+    specs: list[tuple[str, float, float, bool, float]] = []
+    need: dict[str, int] = {}
+    for join in joins:
+        leave = join + rng.expovariate(1.0 / mean_life)
+        if leave <= start:
+            leave = start + rng.expovariate(1.0 / mean_life)
+        country = pick_country()
+        dynamic = rng.random() < profile.dynamic_ip_share
+        period = rng.uniform(*profile.ip_period_h) * HOUR if dynamic else 0.0
+        n_ips = 1
+        if dynamic:
+            n_ips = 1 + int((min(leave, end) - max(join, start) + period) // period) + 1
+        need[country] = need.get(country, 0) + n_ips
+        specs.append((country, join, leave, dynamic, period))
+    pools = {c: geo.sample(c, n, rng) for c, n in sorted(need.items())}
+    offsets = {c: geo.offset_hours(c, (start + end) / 2) for c in pools}
+    bots: list[Bot] = []
+    for country, join, leave, dynamic, period in specs:
+        pool = pools[country]
+        if not pool:
+            continue
+        n_ips = 1
+        if dynamic:
+            n_ips = 1 + int((min(leave, end) - max(join, start) + period) // period) + 1
+        earlier = geo.used.get(country)
+        if not dynamic and earlier and rng.random() < profile.shared_share:
+            ips = [rng.choice(earlier)]
+        else:
+            ips = [pool.pop() if len(pool) > 1 else pool[0] for _ in range(n_ips)]
+        bot_id = None
+        if profile.id_hex_chars:
+            bot_id = f"{rng.getrandbits(4 * profile.id_hex_chars):0{profile.id_hex_chars}x}"
+        bots.append(
+            Bot(
+                country=country,
+                offset_h=offsets[country],
+                join=join,
+                leave=leave,
+                port=rng.randint(1024, 65535),
+                bot_id=bot_id,
+                nat=rng.random() < profile.nat_share,
+                ips=ips,
+                ip_ints=[ip_to_int(ip) for ip in ips],
+                geos=[geo.lookup(ip) for ip in ips],
+                ip_period_s=period or 1.0,
+                phase_s=rng.random() * (period or 1.0),
+                popularity=rng.paretovariate(1.3),
+                jitter_s=rng.random() * profile.round_s * 0.6,
+            )
+        )
+    for bot in bots:
+        if len(bot.ips) == 1:
+            geo.used.setdefault(bot.country, []).append(bot.ips[0])
+    return bots
+
+
+def online_probability(profile: Profile, country: str, local_hour: float) -> float:
+    """Chance that a bot of ``profile`` in ``country`` is online at that local hour."""
+    if profile.dip is not None:
+        dip_country, first, last = profile.dip
+        if country == dip_country and first <= local_hour % 24 < last:
+            return 0.02
+    swing = math.cos(2 * math.pi * (local_hour - profile.peak_local_hour) / 24)
+    return min(0.99, max(0.01, profile.base_online + profile.diurnal_amplitude * swing))
+
+
+def _sessions(
+    profile: Profile, bots: list[Bot], start: float, hours: int, rng: random.Random
+) -> None:
+    """Decide each bot's online state per hour; states persist so sessions last hours."""
+    start_hour = start / HOUR
+    tables: dict[tuple[str, float], list[float]] = {}
+    random_ = rng.random
+    for bot in bots:
+        key = (bot.country, bot.offset_h)
+        table = tables.get(key)
+        if table is None:
+            # Probability by hour index modulo 24 (the window starts at a fixed hour).
+            table = tables[key] = [
+                online_probability(profile, bot.country, (start_hour + h + bot.offset_h) % 24)
+                for h in range(24)
+            ]
+        first = max(0, int((bot.join - start) // HOUR))
+        last = min(hours, math.ceil((bot.leave - start) / HOUR))
+        online = [False] * hours
+        redraw_always = profile.dip is not None and bot.country == profile.dip[0]
+        state = random_() < profile.base_online
+        for h in range(first, last):
+            p = table[h % 24]
+            # Sticky sessions: most hours keep the previous state, the rest redraw from p.
+            if redraw_always or random_() < 0.35:
+                state = random_() < p
+            elif state and random_() > p + 0.2:
+                state = False
+            online[h] = state
+        bot.online = online
+
+
+@dataclass
+class _Columns:
+    replies: ReplyColumns = field(default_factory=ReplyColumns)
+    failed: FailedTryColumns = field(default_factory=FailedTryColumns)
+    edges: EdgeColumns = field(default_factory=EdgeColumns)
+
+    def rows(self) -> int:
+        return len(self.replies) + len(self.failed) + len(self.edges)
+
+
+def _rounds(
+    profile: Profile, bots: list[Bot], start: float, end: float, rng: random.Random
+) -> Iterator[_Columns]:
+    """Crawl rounds over the window: yields column chunks of about ROWS_PER_BATCH rows."""
+    n_rounds = int((end - start) // profile.round_s)
+    current_day = -1
+    crawlable: list[Bot] = []
+    peers: list[Bot] = []
+    cum: list[float] = []
+    random_ = rng.random
+    bisect_left = bisect.bisect_left
+    answer_rate, retry_offline = profile.answer_rate, profile.retry_offline
+    r_ts: list[int] = []
+    r_ip: list[int] = []
+    r_port: list[int] = []
+    r_id: list[str | None] = []
+    r_cc: list[str | None] = []
+    r_asn: list[int | None] = []
+    f_ts: list[int] = []
+    f_ip: list[int] = []
+    f_port: list[int] = []
+    f_id: list[str | None] = []
+    edges = EdgeColumns()
+    e_ts, e_sip, e_sport, e_sid = edges.ts_us, edges.src_ip, edges.src_port, edges.src_id
+    e_dip, e_dport, e_did = edges.dst_ip, edges.dst_port, edges.dst_id
+    for r in range(n_rounds):
+        t0 = start + r * profile.round_s
+        hour = int((t0 - start) // HOUR)
+        day = int((t0 - start) // DAY)
+        if day != current_day:
+            # Bots alive at some time this day; the per-bot check below is then cheap.
+            current_day = day
+            day_start, day_end = start + day * DAY, start + (day + 1) * DAY
+            peers = [b for b in bots if b.join < day_end and b.leave > day_start]
+            crawlable = [b for b in peers if not b.nat]
+            cum = list(_accumulate(b.popularity for b in peers))
+        with_edges = r % profile.edge_every == 0 and bool(cum)
+        for bot in crawlable:
+            if t0 < bot.join or t0 >= bot.leave:
+                continue
+            online = bot.online[hour]
+            if not online and random_() >= retry_offline:
+                continue
+            t = t0 + bot.jitter_s
+            if t >= end:
+                continue
+            i = 0 if len(bot.ips) == 1 else bot.ip_index(t)
+            ts_us = int(t * 1_000_000)
+            if online and random_() < answer_rate:
+                ip_int = bot.ip_ints[i]
+                country, asn = bot.geos[i]
+                r_ts.append(ts_us)
+                r_ip.append(ip_int)
+                r_port.append(bot.port)
+                r_id.append(bot.bot_id)
+                r_cc.append(country)
+                r_asn.append(asn)
+                if with_edges:
+                    total = cum[-1]
+                    for _ in range(profile.peers_per_reply):
+                        peer = peers[bisect_left(cum, random_() * total)]
+                        if peer is bot or not peer.join <= t < peer.leave:
+                            continue
+                        e_ts.append(ts_us)
+                        e_sip.append(ip_int)
+                        e_sport.append(bot.port)
+                        e_sid.append(bot.bot_id)
+                        e_dip.append(peer.ip_ints[peer.ip_index(t)])
+                        e_dport.append(peer.port)
+                        e_did.append(peer.bot_id)
+            else:
+                f_ts.append(ts_us)
+                f_ip.append(bot.ip_ints[i])
+                f_port.append(bot.port)
+                f_id.append(bot.bot_id)
+        last = r == n_rounds - 1
+        if len(r_ts) + len(f_ts) + len(e_ts) >= ROWS_PER_BATCH or (last and (r_ts or f_ts or e_ts)):
+            yield _Columns(
+                ReplyColumns(r_ts, r_ip, r_port, r_id, [None] * len(r_ts), r_cc, r_asn),
+                FailedTryColumns(
+                    f_ts, f_ip, f_port, f_id, ["timeout"] * len(f_ts), [None] * len(f_ts)
+                ),
+                edges,
+            )
+            r_ts, r_ip, r_port, r_id, r_cc, r_asn = [], [], [], [], [], []
+            f_ts, f_ip, f_port, f_id = [], [], [], []
+            edges = EdgeColumns()
+            e_ts, e_sip, e_sport, e_sid = edges.ts_us, edges.src_ip, edges.src_port, edges.src_id
+            e_dip, e_dport, e_did = edges.dst_ip, edges.dst_port, edges.dst_id
+
+
+def _accumulate(values: Iterator[float]) -> Iterator[float]:
+    total = 0.0
+    for v in values:
+        total += v
+        yield total
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What one botnet's history holds, for logs and tests."""
+
+    botnet: str
+    bots: int
+    replies: int
+    failed_tries: int
+    edges: int
+    batches: int
+    duplicate_batches: int
+
+
+def generate_botnet(
+    store: Store,
+    profile: Profile,
+    now: float,
+    weeks: float,
+    seed: int,
+    geo: Geo | None = None,
+) -> Generated:
+    """Write ``weeks`` of history for one profile, ending at ``now``; idempotent per seed."""
+    geo = geo or Geo()
+    rng = random.Random(seed * 1_000_003 + zlib.crc32(profile.name.encode()))
+    end = math.floor(now / profile.round_s) * profile.round_s
+    start = end - int(weeks * 7 * DAY)
+    if store.get_botnet(profile.name) is None:
+        try:
+            store.create_botnet(profile.name, profile.description)
+        except StoreError:
+            if store.get_botnet(profile.name) is None:
+                raise
+    bots = _population(profile, start, end, rng, geo)
+    hours = math.ceil((end - start) / HOUR) + 1
+    _sessions(profile, bots, start, hours, rng)
+    counts = {"replies": 0, "failed_tries": 0, "edges": 0}
+    batches = duplicates = 0
+    for i, cols in enumerate(_rounds(profile, bots, start, end, rng)):
+        batch = ValidatedBatch(
+            botnet=profile.name,
+            batch_id=f"history-{profile.name}-s{seed}-e{int(end)}-w{weeks}-{i}",
+            replies=cols.replies,
+            failed_tries=cols.failed,
+            edges=cols.edges,
+            as_names=geo.take_new_as_names(),
+        )
+        result = store.write_batch(batch, SOURCE)
+        batches += 1
+        duplicates += result.duplicate
+        counts["replies"] += len(cols.replies)
+        counts["failed_tries"] += len(cols.failed)
+        counts["edges"] += len(cols.edges)
+    return Generated(
+        profile.name,
+        len(bots),
+        counts["replies"],
+        counts["failed_tries"],
+        counts["edges"],
+        batches,
+        duplicates,
+    )
+
+
+def generate(
+    store: Store,
+    now: float,
+    weeks: float = 4,
+    seed: int = 1,
+    profiles: tuple[Profile, ...] = PROFILES,
+    scale: float = 1.0,
+) -> list[Generated]:
+    """Write demo history for every profile (creating the botnets); the demo's hook.
+
+    ``scale`` multiplies the number of bots (tests use a small one).
+    """
+    if weeks <= 0 or scale <= 0:
+        raise ValueError("weeks and scale must be positive")
+    from botmon.enrich import GeoDataError
+
+    try:
+        geo = Geo()
+        for profile in profiles[:1]:
+            geo.sample(next(iter(profile.countries)), 1, random.Random(0))
+    except GeoDataError as exc:
+        raise HistoryError(
+            f"demo history needs the default geolocation data ({exc}); run `make install`"
+        ) from None
+    out = []
+    for profile in profiles:
+        if scale != 1.0:
+            profile = _scaled(profile, scale)
+        out.append(generate_botnet(store, profile, now, weeks, seed, geo))
+    return out
+
+
+def _scaled(profile: Profile, scale: float) -> Profile:
+    from dataclasses import replace
+
+    return replace(profile, bots=max(10, int(profile.bots * scale)))
+
+
+@click.command("history")
+@click.option("--db", required=True, help="DuckDB file or postgresql:// URL to write into.")
+@click.option("--weeks", type=click.FloatRange(0.01, 12), default=4.0, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--scale",
+    type=click.FloatRange(0.01, 50),
+    default=1.0,
+    show_default=True,
+    help="Multiply the number of bots (10 gives tens of millions of replies).",
+)
+def command(db: str, weeks: float, seed: int, scale: float) -> None:
+    """Generate weeks of demo history for three botnets into a store."""
+    from botmon.store import open_store
+
+    store = open_store(db)
+    try:
+        store.migrate()
+        started = time.monotonic()
+        for g in generate(store, time.time(), weeks=weeks, seed=seed, scale=scale):
+            click.echo(
+                f"{g.botnet}: {g.bots} bots, {g.replies} replies, {g.failed_tries} failed tries, "
+                f"{g.edges} edges ({g.duplicate_batches}/{g.batches} batches already stored)"
+            )
+        click.echo(f"history ready in {time.monotonic() - started:.1f} s")
+    except (HistoryError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()

@@ -1,0 +1,123 @@
+"""What an emulated Hide'n'Seek bot answers: bytes in, bytes out, no sockets, no clock.
+
+Wire format (PROTOCOLS.md §4, botmon's 8-byte reading): a request is the single byte ``~``;
+a reply is ``^``, one byte not interpreted (0 here), the peer's port (2 bytes) and IPv4
+address (4 bytes), big-endian. One random peer from the bot's list per request.
+
+Hostile roles (by bot): ``garbage`` answers bytes that are not a reply (random bytes not
+starting with ``^``, or a ``^`` reply cut short); ``oversized`` pads a valid reply to
+``oversized_bytes``; ``flood`` answers each request with ``flood_count`` valid replies
+(capped per bot by ``flood_total_max``); ``out_of_scope`` answers normally from a list that
+also holds TEST-NET addresses.
+"""
+
+from __future__ import annotations
+
+import random
+
+from botmon.sim.antiabuse import AntiAbuse
+from botmon.sim.population import ENTRY_BYTES, Bot
+from botmon.sim.settings import HnsConfig
+from botmon.sim.stats import Stats
+
+REQUEST = b"~"
+REPLY_HEAD = b"^\x00"
+REPLY_BYTES = 8
+_NOT_MARKER = [b for b in range(256) if b != REPLY_HEAD[0]]
+
+
+def reply_for(entry: bytes) -> bytes:
+    """The 8-byte reply announcing one packed peer entry."""
+    return REPLY_HEAD + entry
+
+
+class HnsCore:
+    """Decides each bot's answer from its state, the time and a seeded generator."""
+
+    def __init__(
+        self,
+        cfg: HnsConfig,
+        bots: list[Bot],
+        online: bytearray,
+        antiabuse: AntiAbuse,
+        stats: Stats,
+        rng: random.Random,
+    ) -> None:
+        self.cfg = cfg
+        self.bots = bots
+        self.online = online
+        self.antiabuse = antiabuse
+        self.stats = stats
+        self.rng = rng
+        self.by_address = {(bot.ip4, bot.port): bot for bot in bots}
+        self._pad = rng.randbytes(cfg.oversized_bytes)
+        self._flood_sent = [0] * len(bots) if cfg.flood > 0 else []
+
+    def random_reply(self, bot: Bot) -> bytes | None:
+        """One valid reply with a random peer of ``bot``, or None for an empty list."""
+        count = len(bot.peers) // ENTRY_BYTES
+        if count == 0:
+            return None
+        pos = self.rng.randrange(count) * ENTRY_BYTES
+        return REPLY_HEAD + bot.peers[pos : pos + ENTRY_BYTES]
+
+    def handle(
+        self, src_ip: str, dst_ip4: bytes, dst_port: int, data: bytes, now: float
+    ) -> tuple[Bot | None, list[bytes]]:
+        """The bot called and the datagrams it sends back to the source (maybe none)."""
+        stats = self.stats.request(src_ip)
+        if not src_ip.startswith("127."):
+            self.stats.drop("not_loopback", stats)
+            return None, []
+        bot = self.by_address.get((dst_ip4, dst_port))
+        if bot is None:
+            self.stats.drop("unknown_destination", stats)
+            return None, []
+        if data != REQUEST:
+            self.stats.drop("malformed", stats)
+            return bot, []
+        if not self.online[bot.index]:
+            self.stats.drop("offline", stats)
+            return bot, []
+        if bot.nat:
+            self.stats.drop("nat", stats)
+            return bot, []
+        verdict = self.antiabuse.check(bot.index, src_ip, now)
+        if verdict is not None:
+            self.stats.drop(verdict, stats)
+            return bot, []
+        out = self._answer(bot)
+        if not out:
+            self.stats.drop("empty_peer_list", stats)
+            return bot, []
+        self.stats.answer(stats, len(out))
+        return bot, out
+
+    def _answer(self, bot: Bot) -> list[bytes]:
+        mode = bot.mode
+        reply = self.random_reply(bot)
+        if reply is None:
+            return []
+        if mode == "normal" or mode == "out_of_scope":
+            if mode == "out_of_scope":
+                self.stats.counters["hostile/out_of_scope"] += 1
+            return [reply]
+        self.stats.counters[f"hostile/{mode}"] += 1
+        if mode == "garbage":
+            return [self._garbage()]
+        if mode == "oversized":
+            return [reply + self._pad[: self.cfg.oversized_bytes - REPLY_BYTES]]
+        # flood: the asked-for reply plus unsolicited ones, bounded per request and per bot.
+        room = self.cfg.flood_total_max - self._flood_sent[bot.index]
+        extra = max(0, min(self.cfg.flood_count - 1, room))
+        self._flood_sent[bot.index] += extra
+        self.stats.counters["hostile/flood_datagrams"] += extra
+        return [reply] + [self.random_reply(bot) or reply for _ in range(extra)]
+
+    def _garbage(self) -> bytes:
+        rng = self.rng
+        if rng.random() < 0.5:
+            # A reply cut short: right marker, too few bytes.
+            return REPLY_HEAD[:1] + rng.randbytes(rng.randint(0, REPLY_BYTES - 2))
+        first = rng.choice(_NOT_MARKER)
+        return bytes([first]) + rng.randbytes(rng.randint(0, 63))

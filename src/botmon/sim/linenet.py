@@ -1,0 +1,193 @@
+"""An emulated linenet botnet on loopback: TCP, one listening socket per port for every bot.
+
+Each accepted connection's local address says which bot was called. A bot that is offline,
+behind NAT, rate-limiting or blacklisting the caller resets the connection without a byte
+(the crawler sees "no reply"); a benign host answers ``HELLO``; a bot answers its peers.
+Connections are capped and every read has a timeout, so a slow or hostile caller cannot
+hold the emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+
+from botmon.sim.churn import uniform
+from botmon.sim.linenet_core import BENIGN_ANSWER, MAX_REQUEST_BYTES, bot_answer, is_request
+from botmon.sim.population import Bot
+from botmon.sim.runtime import Emulator
+from botmon.sim.settings import LinenetConfig, validate_linenet
+
+MAX_CONNECTIONS = 2_000
+"""Open connections at once; the rest are reset (the open-file limit is 20,000)."""
+CLOSE_TIMEOUT_S = 2.0
+_LINGER_RESET = struct.pack("ii", 1, 0)
+_MOVE_SALT = 0x1DC4A96E
+
+
+class LinenetBotnet(Emulator):
+    """The emulated linenet botnet; see :class:`botmon.sim.settings.LinenetConfig`."""
+
+    protocol = "linenet"
+
+    def __init__(self, cfg: LinenetConfig, *, clock: Callable[[], float] = time.time) -> None:
+        validate_linenet(cfg)
+        super().__init__(cfg, clock=clock)
+        self.linenet_cfg = cfg
+        self.servers: list[asyncio.Server] = []
+        self.by_address: dict[tuple[str, int], Bot] = {b.address: b for b in self.bots}
+        self.benign: set[tuple[str, int]] = set(self.population.benign)
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.address_history: dict[int, list[list[float | str | None]]] = {}
+        """For bots with ``ip_change``: ``[[since, "ip:port"], ...]`` (since = session start)."""
+        self._used_ips = {b.ip for b in self.bots} | {ip for ip, _ in self.population.benign}
+        self._moves = [0] * len(self.bots)
+
+    async def _open(self) -> None:
+        cfg = self.linenet_cfg
+        self.address_history = {
+            b.index: [[self.churn.start, f"{b.ip}:{b.port}"]] for b in self.bots if b.ip_change
+        }
+        try:
+            for port in range(cfg.port, cfg.port + cfg.ports):
+                server = await asyncio.start_server(
+                    self._handle,
+                    cfg.host,
+                    port,
+                    limit=MAX_REQUEST_BYTES,
+                    backlog=4096,
+                    reuse_address=True,
+                )
+                self.servers.append(server)
+        except BaseException:
+            await self._close()
+            raise
+
+    async def _close(self) -> None:
+        for server in self.servers:
+            server.close()
+        for writer in list(self._writers):
+            _reset(writer)
+        for task in list(self._handlers):
+            task.cancel()
+        if self._handlers:
+            await asyncio.gather(*self._handlers, return_exceptions=True)
+        for server in self.servers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), CLOSE_TIMEOUT_S)
+        self.servers.clear()
+
+    def _on_flips(self, flipped: list[int]) -> None:
+        moved = False
+        for i in flipped:
+            bot = self.bots[i]
+            if bot.ip_change and self.churn.online[i]:
+                moved = self._move(bot) or moved
+        if moved:
+            self._truth_stale()
+
+    def _move(self, bot: Bot) -> bool:
+        """Give ``bot`` a fresh 127.A.x.y (same A); deterministic from the seed."""
+        first = bot.ip.split(".")[1]
+        self._moves[bot.index] += 1
+        for attempt in range(100):
+            draw = self._moves[bot.index] * 1000 + attempt * 2
+            b = 1 + int(uniform(self.seed ^ _MOVE_SALT, bot.index, draw) * 254)
+            c = 1 + int(uniform(self.seed ^ _MOVE_SALT, bot.index, draw + 1) * 254)
+            ip = f"127.{first}.{b}.{c}"
+            if ip in self._used_ips:
+                continue
+            self._used_ips.add(ip)
+            del self.by_address[bot.address]
+            bot.ip, bot.ip4 = ip, socket.inet_aton(ip)
+            self.by_address[bot.address] = bot
+            text = f"{ip}:{bot.port}"
+            self.population.entry_texts[bot.index] = text
+            since = self.churn.sessions[bot.index][-1][0]
+            self.address_history.setdefault(bot.index, []).append([since, text])
+            self.stats.counters["ip_changes"] += 1
+            return True
+        return False
+
+    def _truth_extras(self, bot: Bot) -> dict[str, Any]:
+        if not bot.ip_change:
+            return {}
+        return {"ip_change": True, "addresses": self.address_history.get(bot.index, [])}
+
+    def _refusal(self, src: str, local: tuple[str, int]) -> str | None:
+        """Why a connection gets no answer, or None to serve it."""
+        if len(self._writers) > MAX_CONNECTIONS:
+            return "busy"
+        if not src.startswith("127."):
+            return "not_loopback"
+        bot = self.by_address.get(local)
+        if bot is None:
+            return None if local in self.benign else "unknown_destination"
+        if not self.churn.online[bot.index]:
+            return "offline"
+        if bot.nat:
+            return "nat"
+        return self.antiabuse.check(bot.index, src, self.clock())
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        self._writers.add(writer)
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, TimeoutError, OSError):
+            self.stats.counters["send_errors"] += 1
+            _reset(writer)
+        finally:
+            self._writers.discard(writer)
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        sockname = writer.get_extra_info("sockname")
+        src = str(peer[0]) if peer else ""
+        local = (str(sockname[0]), int(sockname[1])) if sockname else ("", 0)
+        stats = self.stats.request(src)
+        refusal = self._refusal(src, local)
+        if refusal is not None:
+            self.stats.drop(refusal, stats)
+            _reset(writer)
+            return
+        try:
+            line = await asyncio.wait_for(reader.readline(), self.linenet_cfg.read_timeout_s)
+        except (TimeoutError, ValueError, asyncio.IncompleteReadError):
+            self.stats.drop("malformed", stats)
+            _reset(writer)
+            return
+        if not is_request(line):
+            self.stats.drop("malformed", stats)
+            _reset(writer)
+            return
+        bot = self.by_address.get(local)
+        if bot is None:
+            writer.write(BENIGN_ANSWER)
+            self.stats.counters["benign"] += 1
+        else:
+            texts = self.population.entry_texts
+            writer.write(bot_answer(bot, texts, self.linenet_cfg.peers_per_reply, self.rng))
+            self.stats.answer(stats)
+        await asyncio.wait_for(writer.drain(), CLOSE_TIMEOUT_S)
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT_S)
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP reset: the caller reads no byte, as from a host that is not there."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+    writer.transport.abort()

@@ -1,0 +1,59 @@
+"""One UDP socket that plays any number of loopback addresses (IP_PKTINFO).
+
+The socket is bound to ``host:port`` (0.0.0.0 by default); ``IP_PKTINFO`` makes each
+received datagram carry the address it was sent to, and the same option on ``sendmsg``
+makes the answer leave from that address. So one file descriptor serves 50,000 bots where a
+socket per bot would hit the open-file limit (20,000 here, NOTES.md).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+_PKTINFO = struct.Struct("=I4s4s")
+"""struct in_pktinfo: interface index, local (spec_dst) address, header destination."""
+ANC_BUFSIZE = socket.CMSG_SPACE(_PKTINFO.size)
+
+
+def set_buffer(sock: socket.socket, size: int, *, receive: bool) -> int:
+    """Ask for a ``size``-byte buffer (forced when root, else up to rmem/wmem_max)."""
+    force, plain = (
+        (SO_RCVBUFFORCE, socket.SO_RCVBUF) if receive else (SO_SNDBUFFORCE, socket.SO_SNDBUF)
+    )
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, force, size)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, plain, size)
+    return sock.getsockopt(socket.SOL_SOCKET, plain)
+
+
+def open_socket(host: str, port: int, buffer_bytes: int) -> socket.socket:
+    """A bound, non-blocking UDP socket with ``IP_PKTINFO`` on and large buffers."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        set_buffer(sock, buffer_bytes, receive=True)
+        set_buffer(sock, min(buffer_bytes, 16 * 1024 * 1024), receive=False)
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def destination_of(ancdata: list[tuple[int, int, bytes]]) -> bytes | None:
+    """The 4-byte destination address of a received datagram, from its ancillary data."""
+    for level, kind, data in ancdata:
+        if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= _PKTINFO.size:
+            return data[8:12]
+    return None
+
+
+def source_option(ip4: bytes) -> list[tuple[int, int, bytes]]:
+    """Ancillary data that makes ``sendmsg`` send from ``ip4``."""
+    return [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(0, ip4, b"\0\0\0\0"))]

@@ -1,0 +1,211 @@
+"""What both store backends share: input checks, migrations on disk, JSON and export shapes.
+
+Keeping these in one place is what makes the two backends answer alike: the same names are
+refused, the same JSON comes back, and exports have one Arrow schema whatever the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+
+from botmon.store.base import RecordKind, StoreError
+from botmon.validation import BOTNET_NAME_PATTERN
+
+ROLES = ("admin", "crawler", "viewer")
+MAX_NAME_LENGTH = 128
+MAX_TEXT_LENGTH = 4096
+MAX_JSON_BYTES = 65_536
+"""Cap on one heartbeat status, command argument set or campaign settings document."""
+MAX_BUCKETS = 1_000_000
+"""A population query spanning more buckets than this is refused (bad input, not work)."""
+EXPORT_BATCH_ROWS = 65_536
+"""Rows per Arrow batch that export() yields: bounded memory whatever the table size."""
+
+_BOTNET_NAME = re.compile(BOTNET_NAME_PATTERN)
+_json_encoder = msgspec.json.Encoder()
+_json_decoder = msgspec.json.Decoder()
+
+TIMESTAMP_UTC = pa.timestamp("us", tz="UTC")
+EXPORT_SCHEMAS: dict[str, pa.Schema] = {
+    "replies": pa.schema(
+        [
+            ("timestamp", TIMESTAMP_UTC),
+            ("ip", pa.string()),
+            ("port", pa.int32()),
+            ("bot_id", pa.string()),
+            ("data", pa.string()),
+            ("country", pa.string()),
+            ("asn", pa.int64()),
+            ("botnet", pa.string()),
+            ("source", pa.string()),
+        ]
+    ),
+    "failed_tries": pa.schema(
+        [
+            ("timestamp", TIMESTAMP_UTC),
+            ("ip", pa.string()),
+            ("port", pa.int32()),
+            ("bot_id", pa.string()),
+            ("reason", pa.string()),
+            ("data", pa.string()),
+            ("botnet", pa.string()),
+            ("source", pa.string()),
+        ]
+    ),
+    "edges": pa.schema(
+        [
+            ("timestamp", TIMESTAMP_UTC),
+            ("src_ip", pa.string()),
+            ("src_port", pa.int32()),
+            ("src_id", pa.string()),
+            ("dst_ip", pa.string()),
+            ("dst_port", pa.int32()),
+            ("dst_id", pa.string()),
+            ("botnet", pa.string()),
+            ("source", pa.string()),
+        ]
+    ),
+}
+"""The Arrow schema of :meth:`Store.export` per record kind, identical for both backends."""
+
+
+def migrations(backend: str) -> list[tuple[int, str]]:
+    """The ordered ``(version, sql)`` migrations shipped for a backend.
+
+    Files are ``migrations/<backend>/NNNN_name.sql``; the number is the schema version the
+    file brings the database to, so adding a file is all a schema change needs.
+    """
+    folder = resources.files("botmon.store").joinpath("migrations", backend)
+    found: list[tuple[int, str]] = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise StoreError(f"{backend} migrations are not numbered 1..n: {versions}")
+    return found
+
+
+def check_kind(kind: str) -> RecordKind:
+    """A record kind from outside; StoreError for anything else."""
+    if kind not in EXPORT_SCHEMAS:
+        raise StoreError(f"unknown record kind {kind!r}; use replies, failed_tries or edges")
+    return kind  # type: ignore[return-value]
+
+
+def check_text(what: str, value: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
+    """Refuse text PostgreSQL cannot store (NUL) or that is absurdly long, for both backends."""
+    if not isinstance(value, str):
+        raise StoreError(f"{what} must be text")
+    if "\x00" in value:
+        raise StoreError(f"{what} contains a NUL character")
+    if len(value) > max_length:
+        raise StoreError(f"{what} is longer than {max_length} characters")
+    return value
+
+
+def check_name(what: str, value: str) -> str:
+    """A monitor or source name: non-empty, NUL-free, bounded."""
+    check_text(what, value, max_length=MAX_NAME_LENGTH)
+    if not value.strip():
+        raise StoreError(f"{what} must not be empty")
+    return value
+
+
+def check_botnet_name(name: str) -> str:
+    """A botnet name as batches and URLs use it (lower-case, digits, ``_.-``)."""
+    if not isinstance(name, str) or not _BOTNET_NAME.match(name):
+        raise StoreError(
+            f"invalid botnet name {str(name)[:70]!r}: use 1-64 of a-z, 0-9, '_', '.', '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_role(role: str) -> str:
+    """One of the token roles."""
+    if role not in ROLES:
+        raise StoreError(f"invalid role {str(role)[:32]!r}; use one of {', '.join(ROLES)}")
+    return role
+
+
+def check_time(what: str, value: float) -> float:
+    """An epoch-seconds instant that a database can hold."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise StoreError(f"{what} must be epoch seconds")
+    if not 0.0 <= float(value) < 32_503_680_000.0:  # 3000-01-01
+        raise StoreError(f"{what} is out of range: {value!r}")
+    return float(value)
+
+
+def to_micros(value: float) -> int:
+    """Epoch seconds to integer microseconds, the resolution both backends store."""
+    return round(value * 1_000_000)
+
+
+def encode_json(what: str, value: Any) -> str:
+    """JSON text for a status, arguments or settings document; StoreError when it cannot be."""
+    if not isinstance(value, dict):
+        raise StoreError(f"{what} must be a JSON object")
+    try:
+        text = _json_encoder.encode(value).decode()
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise StoreError(f"{what} is not JSON-serialisable: {exc}") from None
+    if "\\u0000" in text:
+        raise StoreError(f"{what} contains a NUL character")
+    if len(text) > MAX_JSON_BYTES:
+        raise StoreError(f"{what} is larger than {MAX_JSON_BYTES} bytes")
+    return text
+
+
+def decode_json(value: Any) -> Any:
+    """A JSON column as Python objects (DuckDB gives text, psycopg gives objects)."""
+    if value is None or isinstance(value, dict | list):
+        return value
+    return _json_decoder.decode(value)
+
+
+def check_population_args(bucket_s: int, start: float, end: float) -> None:
+    """Refuse a bucket size or range that is wrong or would produce unbounded output."""
+    if isinstance(bucket_s, bool) or not isinstance(bucket_s, int) or bucket_s < 1:
+        raise StoreError("bucket_s must be a whole number of seconds >= 1")
+    check_time("start", start)
+    check_time("end", end)
+    if end <= start:
+        raise StoreError("end must be after start")
+    if (end - start) / bucket_s > MAX_BUCKETS:
+        raise StoreError(f"more than {MAX_BUCKETS} buckets requested; use a larger bucket")
+
+
+def plain_value(value: Any) -> Any:
+    """One query result value in the shape both backends agree on.
+
+    Timestamps become UTC epoch seconds (naive ones are UTC by the schema's convention) and
+    decimals become int or float, so dashboard code does not depend on the engine.
+    """
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.timestamp()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def check_params(params: Sequence[Any]) -> list[Any]:
+    """Query parameters as a list; strings must be NUL-free for PostgreSQL's sake."""
+    out = list(params)
+    for value in out:
+        if isinstance(value, str) and "\x00" in value:
+            raise StoreError("query parameter contains a NUL character")
+    return out

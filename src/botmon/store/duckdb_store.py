@@ -1,0 +1,795 @@
+"""The embedded DuckDB store: one file, no server, the default backend.
+
+Schema: ``migrations/duckdb/*.sql`` (times are UTC TIMESTAMP, IPs UHUGEINT, botnet and source
+small integer ids). One DuckDB connection per store; every call gets its own cursor, so the
+server's worker threads can read concurrently (MVCC), while one lock serialises writes on a
+dedicated writer cursor. Ingest goes through Arrow tables registered on that cursor and
+inserted in one transaction per batch: DuckDB copies Arrow columns in bulk, about 100 times
+faster than row inserts (NOTES.md). Known extensions are never installed or auto-loaded, so
+nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from botmon.ipaddr import int_to_ip
+from botmon.records import RECORD_KINDS
+from botmon.store import common
+from botmon.store.base import (
+    Botnet,
+    BotnetSummary,
+    Command,
+    Heartbeat,
+    Monitor,
+    PopulationPoint,
+    RecordKind,
+    Role,
+    StoreError,
+    WriteResult,
+)
+from botmon.validation import EdgeColumns, FailedTryColumns, ReplyColumns, ValidatedBatch
+
+DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+"""No extension is ever fetched: json, parquet and icu are built in (NOTES.md)."""
+
+_U64 = (1 << 64) - 1
+_TS = pa.timestamp("us")
+
+# Insert statements read the Arrow table registered as ``batch_rows``; botnet and source ids
+# are parameters. IPs arrive as two UBIGINT halves because Arrow has no 128-bit integer.
+_INSERT = {
+    "replies": """
+        INSERT INTO replies
+            (botnet_id, source_id, ts, ip, port, bot_id, data, country, asn)
+        SELECT $1, $2, ts,
+            (coalesce(ip_hi, 0)::UHUGEINT << 64) | ip_lo::UHUGEINT,
+            port, bot_id, data, country, asn
+        FROM batch_rows""",
+    "failed_tries": """
+        INSERT INTO failed_tries
+            (botnet_id, source_id, ts, ip, port, bot_id, reason, data)
+        SELECT $1, $2, ts,
+            (coalesce(ip_hi, 0)::UHUGEINT << 64) | ip_lo::UHUGEINT,
+            port, bot_id, reason, data
+        FROM batch_rows""",
+    "edges": """
+        INSERT INTO edges
+            (botnet_id, source_id, ts, src_ip, src_port, src_id, dst_ip, dst_port, dst_id)
+        SELECT $1, $2, ts,
+            (coalesce(src_ip_hi, 0)::UHUGEINT << 64) | src_ip_lo::UHUGEINT,
+            src_port, src_id,
+            (coalesce(dst_ip_hi, 0)::UHUGEINT << 64) | dst_ip_lo::UHUGEINT,
+            dst_port, dst_id
+        FROM batch_rows""",
+}
+
+_EXPORT_COLUMNS = {
+    "replies": "t.ts AS timestamp, {ip}, t.port, t.bot_id, t.data::VARCHAR AS data, "
+    "t.country, t.asn",
+    "failed_tries": "t.ts AS timestamp, {ip}, t.port, t.bot_id, t.reason, t.data::VARCHAR AS data",
+    "edges": "t.ts AS timestamp, {src_ip}, t.src_port, t.src_id, {dst_ip}, t.dst_port, t.dst_id",
+}
+"""Export columns per kind, named as in :data:`common.EXPORT_SCHEMAS`."""
+
+
+def _ip_halves(values: list[int]) -> tuple[pa.Array, pa.Array]:
+    """Split 128-bit IPs into (hi, lo) UBIGINT columns; hi is all-null for IPv4-only batches.
+
+    IPv4-mapped addresses are below 2**64, so the common case costs one ``max`` and one
+    Arrow conversion instead of two Python passes.
+    """
+    n = len(values)
+    if not values or max(values) <= _U64:
+        return pa.nulls(n, pa.uint64()), pa.array(values, pa.uint64())
+    return (
+        pa.array([v >> 64 for v in values], pa.uint64()),
+        pa.array([v & _U64 for v in values], pa.uint64()),
+    )
+
+
+def _replies_table(c: ReplyColumns) -> pa.Table:
+    hi, lo = _ip_halves(c.ip)
+    n = len(c)
+    return pa.table(
+        {
+            "ts": pa.array(c.ts_us, _TS),
+            "ip_hi": hi,
+            "ip_lo": lo,
+            "port": pa.array(c.port, pa.uint16()),
+            "bot_id": pa.array(c.bot_id, pa.string()),
+            "data": pa.array(c.data, pa.string()),
+            "country": pa.array(c.country, pa.string())
+            if c.country is not None
+            else pa.nulls(n, pa.string()),
+            "asn": pa.array(c.asn, pa.uint32()) if c.asn is not None else pa.nulls(n, pa.uint32()),
+        }
+    )
+
+
+def _failed_table(c: FailedTryColumns) -> pa.Table:
+    hi, lo = _ip_halves(c.ip)
+    return pa.table(
+        {
+            "ts": pa.array(c.ts_us, _TS),
+            "ip_hi": hi,
+            "ip_lo": lo,
+            "port": pa.array(c.port, pa.uint16()),
+            "bot_id": pa.array(c.bot_id, pa.string()),
+            "reason": pa.array(c.reason, pa.string()),
+            "data": pa.array(c.data, pa.string()),
+        }
+    )
+
+
+def _edges_table(c: EdgeColumns) -> pa.Table:
+    src_hi, src_lo = _ip_halves(c.src_ip)
+    dst_hi, dst_lo = _ip_halves(c.dst_ip)
+    return pa.table(
+        {
+            "ts": pa.array(c.ts_us, _TS),
+            "src_ip_hi": src_hi,
+            "src_ip_lo": src_lo,
+            "src_port": pa.array(c.src_port, pa.uint16()),
+            "src_id": pa.array(c.src_id, pa.string()),
+            "dst_ip_hi": dst_hi,
+            "dst_ip_lo": dst_lo,
+            "dst_port": pa.array(c.dst_port, pa.uint16()),
+            "dst_id": pa.array(c.dst_id, pa.string()),
+        }
+    )
+
+
+def _as_table(as_names: dict[int, str]) -> pa.Table:
+    """AS numbers and names from enrichment, NUL characters dropped (PostgreSQL parity)."""
+    asns = sorted(as_names)
+    return pa.table(
+        {
+            "asn": pa.array(asns, pa.uint32()),
+            "name": pa.array([as_names[a].replace("\x00", "") for a in asns], pa.string()),
+        }
+    )
+
+
+def _ip_halves_sql(name: str) -> str:
+    """Select a UHUGEINT IP as two UBIGINT halves: DuckDB exports UHUGEINT to Arrow as
+    decimal128(38, 0), which cannot hold the top of the IPv6 range."""
+    return (
+        f"(t.{name} >> 64)::UBIGINT AS {name}_hi, "
+        f"(t.{name} & {_U64}::UHUGEINT)::UBIGINT AS {name}_lo"
+    )
+
+
+def _ip_texts(hi: pa.Array, lo: pa.Array) -> pa.Array:
+    """Canonical text of IPs given as UBIGINT halves."""
+    return pa.array(
+        [int_to_ip((h << 64) | v) for h, v in zip(hi.to_pylist(), lo.to_pylist(), strict=True)],
+        pa.string(),
+    )
+
+
+_FILE_LOCKS: dict[str, threading.Lock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path: str) -> threading.Lock:
+    """The write lock of a database file, shared by every store of this process on it.
+
+    DuckDB lets connections of one process share a file (another process is locked out), so
+    two stores on one file must also share the lock that serialises their writes; otherwise
+    their transactions race and the loser fails on a unique key instead of waiting.
+    """
+    if path == ":memory:":
+        return threading.Lock()  # every in-memory connection is its own database
+    key = str(Path(path).resolve())
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(key, threading.Lock())
+
+
+def _first(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row of a result, reading it to the end.
+
+    DuckDB refuses a new statement on a cursor whose last result is not fully fetched, so
+    ``fetchone`` would break the next call on the same cursor.
+    """
+    rows = result.fetchall()
+    return rows[0] if rows else None
+
+
+def _ts(value: float) -> Any:
+    """An epoch-seconds value as the micros DuckDB's ``make_timestamp`` takes."""
+    return common.to_micros(value)
+
+
+class DuckDBStore:
+    """A :class:`botmon.store.base.Store` on one DuckDB file (or ``:memory:``)."""
+
+    backend = "duckdb"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            self._con = duckdb.connect(path, config=DUCKDB_CONFIG)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open DuckDB database {path!r}: {exc}") from exc
+        self._write_lock = _file_lock(path)
+        self._cursor_lock = threading.Lock()
+        self._writer = self._con.cursor()
+        self._closed = False
+        self._botnet_ids: dict[str, int] = {}
+        self._source_ids: dict[str, int] = {}
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._cursor_lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            return self._con.cursor()
+
+    @contextmanager
+    def _read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cur = self._cursor()
+        try:
+            yield cur
+        except duckdb.Error as exc:
+            raise StoreError(f"DuckDB read failed: {exc}") from exc
+        finally:
+            cur.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The writer cursor inside one transaction, under the write lock."""
+        with self._write_lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            cur = self._writer
+            cur.begin()
+            try:
+                yield cur
+            except BaseException:
+                cur.rollback()
+                raise
+            cur.commit()
+
+    def _botnet_id(self, cur: duckdb.DuckDBPyConnection, name: str) -> int:
+        found = self._botnet_ids.get(name)
+        if found is not None:
+            return found
+        if not isinstance(name, str):
+            raise StoreError(f"unknown botnet {str(name)[:70]!r}")
+        row = _first(cur.execute("SELECT id FROM botnets WHERE name = ?", [name]))
+        if row is None:
+            raise StoreError(f"unknown botnet {name[:70]!r}")
+        self._botnet_ids[name] = int(row[0])
+        return int(row[0])
+
+    def _source_id(self, name: str, *, create: bool = True) -> int | None:
+        """The id of a source name, created on first use in its own small transaction."""
+        found = self._source_ids.get(name)
+        if found is not None:
+            return found
+        common.check_name("source", name)
+        with self._read() as cur:
+            row = _first(cur.execute("SELECT id FROM sources WHERE name = ?", [name]))
+        if row is None:
+            if not create:
+                return None
+            with self._write() as cur:
+                cur.execute(
+                    "INSERT INTO sources (name) VALUES (?) ON CONFLICT (name) DO NOTHING", [name]
+                )
+                row = _first(cur.execute("SELECT id FROM sources WHERE name = ?", [name]))
+            assert row is not None
+        self._source_ids[name] = int(row[0])
+        return int(row[0])
+
+    # -- life cycle ------------------------------------------------------------------------
+    @staticmethod
+    def _version(cur: duckdb.DuckDBPyConnection) -> int:
+        exists = _first(
+            cur.execute(
+                "SELECT count(*) FROM duckdb_tables() "
+                "WHERE table_name = 'schema_version' AND schema_name = 'main'"
+            )
+        )
+        if not exists or not exists[0]:
+            return 0
+        row = _first(cur.execute("SELECT max(version) FROM schema_version"))
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def schema_version(self) -> int:
+        with self._read() as cur:
+            return self._version(cur)
+
+    def migrate(self) -> int:
+        steps = common.migrations("duckdb")
+        newest = steps[-1][0]
+        # The write lock spans the version check and every step: concurrent callers in this
+        # process wait and then find nothing left to do (other processes cannot open the file).
+        with self._write_lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            cur = self._writer
+            current = self._version(cur)
+            if current > newest:
+                raise StoreError(
+                    f"the database is at schema version {current}, newer than this botmon "
+                    f"({newest}); upgrade botmon"
+                )
+            for version, sql in steps:
+                if version <= current:
+                    continue
+                cur.begin()
+                try:
+                    cur.execute(sql)
+                    cur.execute(
+                        "INSERT INTO schema_version VALUES (?, make_timestamp(?))",
+                        [version, _ts(time.time())],
+                    )
+                    cur.commit()
+                except duckdb.Error as exc:
+                    cur.rollback()
+                    raise StoreError(f"DuckDB migration {version} failed: {exc}") from exc
+        return max(current, newest)
+
+    def close(self) -> None:
+        with self._write_lock, self._cursor_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._writer.close()
+            self._con.close()
+
+    # -- botnets ---------------------------------------------------------------------------
+    def create_botnet(self, name: str, description: str = "") -> Botnet:
+        common.check_botnet_name(name)
+        common.check_text("description", description)
+        try:
+            with self._write() as cur:
+                row = _first(
+                    cur.execute(
+                        "INSERT INTO botnets (name, description, created_at) "
+                        "VALUES (?, ?, make_timestamp(?)) "
+                        "RETURNING id, name, description, epoch(created_at)",
+                        [name, description, _ts(time.time())],
+                    )
+                )
+        except duckdb.ConstraintException:
+            raise StoreError(f"a botnet named {name!r} exists already") from None
+        assert row is not None
+        return Botnet(int(row[0]), row[1], row[2], float(row[3]))
+
+    def get_botnet(self, name: str) -> Botnet | None:
+        with self._read() as cur:
+            row = _first(
+                cur.execute(
+                    "SELECT id, name, description, epoch(created_at) FROM botnets WHERE name = ?",
+                    [name],
+                )
+            )
+        return None if row is None else Botnet(int(row[0]), row[1], row[2], float(row[3]))
+
+    def list_botnets(self) -> list[Botnet]:
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT id, name, description, epoch(created_at) FROM botnets ORDER BY name"
+            ).fetchall()
+        return [Botnet(int(r[0]), r[1], r[2], float(r[3])) for r in rows]
+
+    # -- monitors --------------------------------------------------------------------------
+    _MONITOR_COLUMNS = "id, name, role, botnets, epoch(created_at), revoked, token_prefix"
+
+    @staticmethod
+    def _monitor(row: tuple[Any, ...]) -> Monitor:
+        return Monitor(
+            id=int(row[0]),
+            name=row[1],
+            role=row[2],
+            botnets=list(row[3]),
+            created_at=float(row[4]),
+            revoked=bool(row[5]),
+            token_prefix=row[6],
+        )
+
+    def create_monitor(
+        self, name: str, role: Role, botnets: Sequence[str], token_hash: str, token_prefix: str
+    ) -> Monitor:
+        common.check_name("monitor name", name)
+        common.check_role(role)
+        common.check_name("token hash", token_hash)
+        common.check_text("token prefix", token_prefix, max_length=common.MAX_NAME_LENGTH)
+        wanted = sorted(set(botnets))
+        try:
+            with self._write() as cur:
+                for b in wanted:
+                    self._botnet_id(cur, b)
+                row = _first(
+                    cur.execute(
+                        "INSERT INTO monitors (name, role, token_hash, token_prefix, botnets, "
+                        "created_at) VALUES (?, ?, ?, ?, ?::VARCHAR[], make_timestamp(?)) "
+                        f"RETURNING {self._MONITOR_COLUMNS}",
+                        [name, role, token_hash, token_prefix, wanted, _ts(time.time())],
+                    )
+                )
+        except duckdb.ConstraintException as exc:
+            if "token_hash" in str(exc):
+                raise StoreError("a monitor with that token exists already") from None
+            raise StoreError(f"a monitor named {name!r} exists already") from None
+        assert row is not None
+        return self._monitor(row)
+
+    def list_monitors(self) -> list[Monitor]:
+        with self._read() as cur:
+            rows = cur.execute(
+                f"SELECT {self._MONITOR_COLUMNS} FROM monitors ORDER BY name"
+            ).fetchall()
+        return [self._monitor(r) for r in rows]
+
+    def revoke_monitor(self, name: str) -> bool:
+        with self._write() as cur:
+            rows = cur.execute(
+                "UPDATE monitors SET revoked = true, revoked_at = make_timestamp(?) "
+                "WHERE name = ? AND NOT revoked RETURNING id",
+                [_ts(time.time()), name],
+            ).fetchall()
+        return bool(rows)
+
+    def monitor_by_token_hash(self, token_hash: str) -> Monitor | None:
+        with self._read() as cur:
+            row = _first(
+                cur.execute(
+                    f"SELECT {self._MONITOR_COLUMNS} FROM monitors "
+                    "WHERE token_hash = ? AND NOT revoked",
+                    [token_hash],
+                )
+            )
+        return None if row is None else self._monitor(row)
+
+    # -- ingest ----------------------------------------------------------------------------
+    def write_batch(self, batch: ValidatedBatch, source: str) -> WriteResult:
+        counts = batch.counts()
+        common.check_text("batch id", batch.batch_id)
+        try:
+            tables = {
+                "replies": _replies_table(batch.replies) if counts["replies"] else None,
+                "failed_tries": _failed_table(batch.failed_tries)
+                if counts["failed_tries"]
+                else None,
+                "edges": _edges_table(batch.edges) if counts["edges"] else None,
+            }
+            as_table = _as_table(batch.as_names) if batch.as_names else None
+        except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
+            # Only a batch that bypassed botmon.validation gets here.
+            raise StoreError(f"batch columns do not fit the schema: {exc}") from exc
+        source_id = self._source_id(source)
+        try:
+            with self._write() as cur:
+                botnet_id = self._botnet_id(cur, batch.botnet)
+                seen = _first(
+                    cur.execute(
+                        "SELECT 1 FROM batches WHERE source_id = ? AND batch_id = ?",
+                        [source_id, batch.batch_id],
+                    )
+                )
+                if seen is not None:
+                    return WriteResult(duplicate=True, stored=dict.fromkeys(RECORD_KINDS, 0))
+                cur.execute(
+                    "INSERT INTO batches VALUES (?, ?, ?, make_timestamp(?), ?, ?, ?)",
+                    [
+                        source_id,
+                        batch.batch_id,
+                        botnet_id,
+                        _ts(time.time()),
+                        counts["replies"],
+                        counts["failed_tries"],
+                        counts["edges"],
+                    ],
+                )
+                for kind, table in tables.items():
+                    if table is None:
+                        continue
+                    cur.register("batch_rows", table)
+                    try:
+                        cur.execute(_INSERT[kind], [botnet_id, source_id])
+                    finally:
+                        cur.unregister("batch_rows")
+                if as_table is not None:
+                    cur.register("as_rows", as_table)
+                    try:
+                        cur.execute(
+                            "INSERT INTO ases SELECT asn, name FROM as_rows "
+                            "ON CONFLICT (asn) DO UPDATE SET name = excluded.name"
+                        )
+                    finally:
+                        cur.unregister("as_rows")
+        except duckdb.Error as exc:
+            # Two stores opened on one file in one process share the database but not the
+            # lock; the loser of such a race fails on the primary key: it is a duplicate.
+            if self._batch_stored(source_id, batch.batch_id):
+                return WriteResult(duplicate=True, stored=dict.fromkeys(RECORD_KINDS, 0))
+            raise StoreError(f"DuckDB write failed: {exc}") from exc
+        return WriteResult(duplicate=False, stored=counts)
+
+    def _batch_stored(self, source_id: int | None, batch_id: str) -> bool:
+        with self._read() as cur:
+            row = _first(
+                cur.execute(
+                    "SELECT 1 FROM batches WHERE source_id = ? AND batch_id = ?",
+                    [source_id, batch_id],
+                )
+            )
+        return row is not None
+
+    # -- reads -----------------------------------------------------------------------------
+    def count_records(self, botnet: str | None = None) -> dict[str, int]:
+        out: dict[str, int] = {}
+        with self._read() as cur:
+            where, params = "", []
+            if botnet is not None:
+                row = _first(cur.execute("SELECT id FROM botnets WHERE name = ?", [botnet]))
+                if row is None:
+                    raise StoreError(f"unknown botnet {botnet[:70]!r}")
+                where, params = " WHERE botnet_id = ?", [row[0]]
+            for table in (*RECORD_KINDS, "batches"):
+                got = _first(cur.execute(f"SELECT count(*) FROM {table}{where}", params))
+                out[table] = int(got[0]) if got else 0
+        return out
+
+    def population(
+        self, botnet: str, bucket_s: int, start: float, end: float
+    ) -> list[PopulationPoint]:
+        common.check_population_args(bucket_s, start, end)
+        with self._read() as cur:
+            botnet_id = self._botnet_id(cur, botnet)
+            rows = cur.execute(
+                """
+                SELECT epoch_us(ts) // $1 AS b,
+                       count(DISTINCT ip), count(DISTINCT bot_id),
+                       count(DISTINCT (ip, port)), count(*)
+                FROM replies
+                WHERE botnet_id = $2 AND ts >= make_timestamp($3) AND ts < make_timestamp($4)
+                GROUP BY b ORDER BY b
+                """,
+                [bucket_s * 1_000_000, botnet_id, _ts(start), _ts(end)],
+            ).fetchall()
+        return [
+            PopulationPoint(
+                t=float(r[0] * bucket_s), ips=r[1], ids=r[2], ip_ports=r[3], replies=r[4]
+            )
+            for r in rows
+        ]
+
+    def botnet_summaries(self, now: float, recent_window_s: int = 3600) -> list[BotnetSummary]:
+        common.check_time("now", now)
+        with self._read() as cur:
+            rows = cur.execute(
+                """
+                WITH span AS (
+                    SELECT botnet_id, epoch(min(ts)) AS first_seen, epoch(max(ts)) AS last_seen
+                    FROM replies GROUP BY botnet_id
+                ), recent AS (
+                    SELECT botnet_id, count(DISTINCT ip) AS ips, count(DISTINCT bot_id) AS ids,
+                           count(*) AS n
+                    FROM replies
+                    WHERE ts >= make_timestamp($1) AND ts < make_timestamp($2)
+                    GROUP BY botnet_id
+                )
+                SELECT b.name, b.description, s.first_seen, s.last_seen,
+                       coalesce(r.ips, 0), coalesce(r.ids, 0), coalesce(r.n, 0)
+                FROM botnets b
+                LEFT JOIN span s ON s.botnet_id = b.id
+                LEFT JOIN recent r ON r.botnet_id = b.id
+                ORDER BY b.name
+                """,
+                [_ts(now - recent_window_s), _ts(now) + 1],
+            ).fetchall()
+        return [
+            BotnetSummary(
+                name=r[0],
+                description=r[1],
+                first_seen=None if r[2] is None else float(r[2]),
+                last_seen=None if r[3] is None else float(r[3]),
+                recent_window_s=recent_window_s,
+                recent_ips=int(r[4]),
+                recent_ids=int(r[5]),
+                recent_replies=int(r[6]),
+            )
+            for r in rows
+        ]
+
+    def export(
+        self, kind: RecordKind, botnet: str, start: float | None = None, end: float | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        common.check_kind(kind)
+        schema = common.EXPORT_SCHEMAS[kind]
+        cur = self._cursor()
+        try:
+            botnet_id = self._botnet_id(cur, botnet)
+            where, params = ["t.botnet_id = ?"], [botnet_id]
+            if start is not None:
+                where.append("t.ts >= make_timestamp(?)")
+                params.append(_ts(common.check_time("start", start)))
+            if end is not None:
+                where.append("t.ts < make_timestamp(?)")
+                params.append(_ts(common.check_time("end", end)))
+            columns = _EXPORT_COLUMNS[kind].format(
+                ip=_ip_halves_sql("ip"),
+                src_ip=_ip_halves_sql("src_ip"),
+                dst_ip=_ip_halves_sql("dst_ip"),
+            )
+            sql = (
+                f"SELECT {columns}, s.name AS source FROM {kind} t "
+                f"JOIN sources s ON s.id = t.source_id WHERE {' AND '.join(where)}"
+            )
+            reader = cur.sql(sql, params=params).to_arrow_reader(common.EXPORT_BATCH_ROWS)
+            for chunk in reader:
+                yield self._export_batch(schema, chunk, botnet)
+        except duckdb.Error as exc:
+            raise StoreError(f"DuckDB export failed: {exc}") from exc
+        finally:
+            cur.close()
+
+    @staticmethod
+    def _export_batch(schema: pa.Schema, chunk: pa.RecordBatch, botnet: str) -> pa.RecordBatch:
+        n = chunk.num_rows
+        arrays: list[pa.Array] = []
+        for field in schema:
+            if field.name == "botnet":
+                arrays.append(pa.array([botnet] * n, pa.string()))
+                continue
+            if field.name.endswith("ip"):
+                hi = chunk.column(f"{field.name}_hi")
+                lo = chunk.column(f"{field.name}_lo")
+                arrays.append(_ip_texts(hi, lo))
+            else:
+                arrays.append(chunk.column(field.name).cast(field.type))
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-only SELECT (DuckDB SQL, ``?`` or ``$n`` parameters).
+
+        Results are made engine-neutral: UHUGEINT columns become canonical IP text (only IP
+        columns have that type; cast any other 128-bit arithmetic, such as ``ip >> 8``, to
+        HUGEINT first), TIMESTAMP columns epoch seconds, JSON columns Python objects. For
+        trusted callers (analyses, the read API's own queries); never pass SQL from a request.
+        """
+        values = common.check_params(params)
+        with self._read() as cur:
+            try:
+                statements = cur.extract_statements(sql)
+            except duckdb.Error as exc:
+                raise StoreError(f"invalid query: {exc}") from None
+            if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+                raise StoreError("query() runs exactly one read-only SELECT statement")
+            result = cur.execute(sql, values)
+            kinds = [str(d[1]) for d in result.description or []]
+            rows = result.fetchall()
+        convert = [_converter(k) for k in kinds]
+        return [tuple(f(v) for f, v in zip(convert, row, strict=True)) for row in rows]
+
+    # -- coordination ----------------------------------------------------------------------
+    def record_heartbeat(self, source: str, at: float, status: dict[str, Any]) -> None:
+        common.check_time("at", at)
+        text = common.encode_json("status", status)
+        source_id = self._source_id(source)
+        with self._write() as cur:
+            cur.execute(
+                "INSERT INTO heartbeats VALUES (?, make_timestamp(?), ?) "
+                "ON CONFLICT (source_id) DO UPDATE "
+                "SET reported_at = excluded.reported_at, status = excluded.status "
+                "WHERE excluded.reported_at >= heartbeats.reported_at",
+                [source_id, _ts(at), text],
+            )
+
+    def heartbeats(self) -> list[Heartbeat]:
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT s.name, epoch(h.reported_at), h.status FROM heartbeats h "
+                "JOIN sources s ON s.id = h.source_id ORDER BY s.name"
+            ).fetchall()
+        return [Heartbeat(r[0], float(r[1]), common.decode_json(r[2])) for r in rows]
+
+    def add_command(self, source: str, command: str, args: dict[str, Any], at: float) -> Command:
+        common.check_name("command", command)
+        common.check_time("at", at)
+        text = common.encode_json("args", args)
+        source_id = self._source_id(source)
+        with self._write() as cur:
+            row = _first(
+                cur.execute(
+                    "INSERT INTO commands (source_id, command, args, created_at) "
+                    "VALUES (?, ?, ?, make_timestamp(?)) RETURNING id, epoch(created_at)",
+                    [source_id, command, text, _ts(at)],
+                )
+            )
+        assert row is not None
+        return Command(int(row[0]), source, command, common.decode_json(text), float(row[1]))
+
+    def take_commands(self, source: str) -> list[Command]:
+        if "\x00" in source:
+            return []
+        source_id = self._source_id(source, create=False)
+        if source_id is None:
+            return []
+        with self._write() as cur:
+            rows = cur.execute(
+                "UPDATE commands SET delivered_at = make_timestamp(?) "
+                "WHERE source_id = ? AND delivered_at IS NULL "
+                "RETURNING id, command, args, epoch(created_at)",
+                [_ts(time.time()), source_id],
+            ).fetchall()
+        rows.sort(key=lambda r: int(r[0]))
+        return [
+            Command(int(r[0]), source, r[1], common.decode_json(r[2]), float(r[3])) for r in rows
+        ]
+
+    # -- campaigns (additive to the Store protocol) -----------------------------------------
+    def start_campaign(self, botnet: str, source: str, settings: dict[str, Any], at: float) -> int:
+        """Record the start of a crawl or sensor run; returns the campaign id."""
+        common.check_time("at", at)
+        text = common.encode_json("settings", settings)
+        source_id = self._source_id(source)
+        with self._write() as cur:
+            botnet_id = self._botnet_id(cur, botnet)
+            row = _first(
+                cur.execute(
+                    "INSERT INTO campaigns (botnet_id, source_id, started_at, settings) "
+                    "VALUES (?, ?, make_timestamp(?), ?) RETURNING id",
+                    [botnet_id, source_id, _ts(at), text],
+                )
+            )
+        assert row is not None
+        return int(row[0])
+
+    def end_campaign(self, campaign_id: int, at: float) -> bool:
+        """Mark a campaign ended; False when there is no such running campaign."""
+        common.check_time("at", at)
+        with self._write() as cur:
+            rows = cur.execute(
+                "UPDATE campaigns SET ended_at = make_timestamp(?) "
+                "WHERE id = ? AND ended_at IS NULL RETURNING id",
+                [_ts(at), campaign_id],
+            ).fetchall()
+        return bool(rows)
+
+
+def _converter(kind: str) -> Any:
+    if kind == "UHUGEINT":
+        return lambda v: None if v is None else int_to_ip(v)
+    if kind == "JSON":
+        return common.decode_json
+    return common.plain_value
+
+
+def is_locked_error(exc: BaseException) -> bool:
+    """True when DuckDB refused a file because another process holds its lock."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, duckdb.IOException) and "lock" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def open_duckdb(path: str) -> DuckDBStore:
+    """Open (creating) a DuckDB store at ``path``; StoreError when the path cannot be one."""
+    if path != ":memory:":
+        p = Path(path)
+        if p.is_dir():
+            raise StoreError(f"{path!r} is a directory, not a DuckDB file")
+        if not p.parent.is_dir():
+            raise StoreError(f"directory {str(p.parent)!r} does not exist")
+    return DuckDBStore(path)

@@ -1,0 +1,585 @@
+"""The PostgreSQL store: several server workers or machines sharing one database.
+
+Schema: ``migrations/postgresql/*.sql`` (timestamptz, inet, jsonb; botnet and source small
+integer ids). Connections come from a psycopg_pool pool, one per call, so the server's worker
+threads run concurrently. A batch is one transaction: its ``batches`` row first (the unique key
+on (source, batch_id) makes a concurrent duplicate wait, then see the conflict and store
+nothing), then one text COPY per record kind (:mod:`botmon.store.pg_copy`). Migrations run
+under a transaction-scoped advisory lock so that servers starting together migrate once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+from psycopg import errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from botmon.ipaddr import int_to_ip
+from botmon.records import RECORD_KINDS
+from botmon.store import common, pg_copy
+from botmon.store.base import (
+    Botnet,
+    BotnetSummary,
+    Command,
+    Heartbeat,
+    Monitor,
+    PopulationPoint,
+    RecordKind,
+    Role,
+    StoreError,
+    WriteResult,
+)
+from botmon.validation import ValidatedBatch
+
+MIGRATION_LOCK_KEY = 0x626F746D6F6E  # "botmon"
+"""The advisory lock id every botmon server takes while migrating."""
+CONNECT_TIMEOUT_S = 10
+POOL_TIMEOUT_S = 30.0
+QUERY_TIMEOUT_MS = 120_000
+"""query() statements are cancelled after this long: a runaway analysis must not pin a worker."""
+
+_INET_OID = 869
+_EXPORT_COLUMNS = {
+    "replies": "floor(extract(epoch FROM t.ts) * 1000000)::bigint AS timestamp, t.ip, t.port, "
+    "t.bot_id, t.data::text AS data, t.country, t.asn",
+    "failed_tries": "floor(extract(epoch FROM t.ts) * 1000000)::bigint AS timestamp, t.ip, "
+    "t.port, t.bot_id, t.reason, t.data::text AS data",
+    "edges": "floor(extract(epoch FROM t.ts) * 1000000)::bigint AS timestamp, t.src_ip, "
+    "t.src_port, t.src_id, t.dst_ip, t.dst_port, t.dst_id",
+}
+"""Export columns per kind, named as in :data:`common.EXPORT_SCHEMAS` (time as epoch micros)."""
+
+
+def _ip_text(value: Any) -> str | None:
+    """An ``inet`` value as botmon's canonical text (the same text DuckDB exports)."""
+    if value is None:
+        return None
+    if isinstance(value, ipaddress.IPv4Address):
+        return str(value)
+    if isinstance(value, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
+        value = value.ip
+        if isinstance(value, ipaddress.IPv4Address):
+            return str(value)
+    return int_to_ip(int(value))
+
+
+class PostgresStore:
+    """A :class:`botmon.store.base.Store` on a PostgreSQL database."""
+
+    backend = "postgresql"
+
+    def __init__(self, dsn: str, pool_size: int = 10) -> None:
+        self._pool = ConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=max(1, pool_size),
+            open=False,
+            name="botmon-store",
+            # A connection broken by a PostgreSQL restart is replaced before use, so one
+            # restart costs a reconnect rather than a failed batch per pooled connection.
+            check=ConnectionPool.check_connection,
+            kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "botmon"},
+        )
+        try:
+            self._pool.open(wait=True, timeout=POOL_TIMEOUT_S)
+        except PoolTimeout as exc:
+            self._pool.close()
+            raise StoreError("PostgreSQL did not accept connections in time") from exc
+        self._closed = False
+        self._botnet_ids: dict[str, int] = {}
+        self._source_ids: dict[str, int] = {}
+
+    # -- plumbing --------------------------------------------------------------------------
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection inside one transaction (committed on success)."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        try:
+            with self._pool.connection(timeout=POOL_TIMEOUT_S) as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise StoreError("no PostgreSQL connection free in time") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL error: {str(exc).strip()}") from exc
+
+    def _botnet_id(self, conn: psycopg.Connection[Any], name: str) -> int:
+        found = self._botnet_ids.get(name)
+        if found is not None:
+            return found
+        if not isinstance(name, str) or "\x00" in name:
+            raise StoreError(f"unknown botnet {str(name)[:70]!r}")
+        row = conn.execute("SELECT id FROM botnets WHERE name = %s", [name]).fetchone()
+        if row is None:
+            raise StoreError(f"unknown botnet {str(name)[:70]!r}")
+        self._botnet_ids[name] = int(row[0])
+        return int(row[0])
+
+    def _source_id(self, name: str, *, create: bool = True) -> int | None:
+        """The id of a source name, created on first use in its own small transaction."""
+        found = self._source_ids.get(name)
+        if found is not None:
+            return found
+        common.check_name("source", name)
+        with self._conn() as conn:
+            if create:
+                conn.execute(
+                    "INSERT INTO sources (name) VALUES (%s) ON CONFLICT (name) DO NOTHING", [name]
+                )
+            row = conn.execute("SELECT id FROM sources WHERE name = %s", [name]).fetchone()
+        if row is None:
+            return None
+        self._source_ids[name] = int(row[0])
+        return int(row[0])
+
+    # -- life cycle ------------------------------------------------------------------------
+    @staticmethod
+    def _version(conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+        if not row or not row[0]:
+            return 0
+        got = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(got[0]) if got and got[0] is not None else 0
+
+    def schema_version(self) -> int:
+        with self._conn() as conn:
+            return self._version(conn)
+
+    def migrate(self) -> int:
+        steps = common.migrations("postgresql")
+        newest = steps[-1][0]
+        with self._conn() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK_KEY])
+            current = self._version(conn)
+            if current > newest:
+                raise StoreError(
+                    f"the database is at schema version {current}, newer than this botmon "
+                    f"({newest}); upgrade botmon"
+                )
+            for version, sql in steps:
+                if version > current:
+                    conn.execute(sql.encode())
+                    conn.execute("INSERT INTO schema_version (version) VALUES (%s)", [version])
+        return max(current, newest)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.close()
+
+    # -- botnets ---------------------------------------------------------------------------
+    def create_botnet(self, name: str, description: str = "") -> Botnet:
+        common.check_botnet_name(name)
+        common.check_text("description", description)
+        try:
+            with self._conn() as conn:
+                row = conn.execute(
+                    "INSERT INTO botnets (name, description, created_at) "
+                    "VALUES (%s, %s, to_timestamp(%s)) "
+                    "RETURNING id, name, description, extract(epoch FROM created_at)::float8",
+                    [name, description, time.time()],
+                ).fetchone()
+        except StoreError as exc:
+            if isinstance(exc.__cause__, errors.UniqueViolation):
+                raise StoreError(f"a botnet named {name!r} exists already") from None
+            raise
+        assert row is not None
+        return Botnet(int(row[0]), row[1], row[2], float(row[3]))
+
+    def get_botnet(self, name: str) -> Botnet | None:
+        if "\x00" in name:
+            return None
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT id, name, description, extract(epoch FROM created_at)::float8 "
+                "FROM botnets WHERE name = %s",
+                [name],
+            ).fetchone()
+        return None if row is None else Botnet(int(row[0]), row[1], row[2], float(row[3]))
+
+    def list_botnets(self) -> list[Botnet]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT id, name, description, extract(epoch FROM created_at)::float8 "
+                'FROM botnets ORDER BY name COLLATE "C"'
+            ).fetchall()
+        return [Botnet(int(r[0]), r[1], r[2], float(r[3])) for r in rows]
+
+    # -- monitors --------------------------------------------------------------------------
+    _MONITOR_COLUMNS = (
+        "id, name, role, botnets, extract(epoch FROM created_at)::float8, revoked, token_prefix"
+    )
+
+    @staticmethod
+    def _monitor(row: tuple[Any, ...]) -> Monitor:
+        return Monitor(
+            id=int(row[0]),
+            name=row[1],
+            role=row[2],
+            botnets=list(row[3]),
+            created_at=float(row[4]),
+            revoked=bool(row[5]),
+            token_prefix=row[6],
+        )
+
+    def create_monitor(
+        self, name: str, role: Role, botnets: Sequence[str], token_hash: str, token_prefix: str
+    ) -> Monitor:
+        common.check_name("monitor name", name)
+        common.check_role(role)
+        common.check_name("token hash", token_hash)
+        common.check_text("token prefix", token_prefix, max_length=common.MAX_NAME_LENGTH)
+        wanted = sorted(set(botnets))
+        for b in wanted:
+            common.check_text("botnet", b)
+        try:
+            with self._conn() as conn:
+                for b in wanted:
+                    self._botnet_id(conn, b)
+                row = conn.execute(
+                    "INSERT INTO monitors (name, role, token_hash, token_prefix, botnets, "
+                    "created_at) VALUES (%s, %s, %s, %s, %s::text[], to_timestamp(%s)) "
+                    f"RETURNING {self._MONITOR_COLUMNS}",
+                    [name, role, token_hash, token_prefix, wanted, time.time()],
+                ).fetchone()
+        except StoreError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, errors.UniqueViolation):
+                if "token_hash" in str(cause):
+                    raise StoreError("a monitor with that token exists already") from None
+                raise StoreError(f"a monitor named {name!r} exists already") from None
+            raise
+        assert row is not None
+        return self._monitor(row)
+
+    def list_monitors(self) -> list[Monitor]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                f'SELECT {self._MONITOR_COLUMNS} FROM monitors ORDER BY name COLLATE "C"'
+            ).fetchall()
+        return [self._monitor(r) for r in rows]
+
+    def revoke_monitor(self, name: str) -> bool:
+        if "\x00" in name:
+            return False
+        with self._conn() as conn:
+            rows = conn.execute(
+                "UPDATE monitors SET revoked = true, revoked_at = now() "
+                "WHERE name = %s AND NOT revoked RETURNING id",
+                [name],
+            ).fetchall()
+        return bool(rows)
+
+    def monitor_by_token_hash(self, token_hash: str) -> Monitor | None:
+        if "\x00" in token_hash:
+            return None
+        with self._conn() as conn:
+            row = conn.execute(
+                f"SELECT {self._MONITOR_COLUMNS} FROM monitors "
+                "WHERE token_hash = %s AND NOT revoked",
+                [token_hash],
+            ).fetchone()
+        return None if row is None else self._monitor(row)
+
+    # -- ingest ----------------------------------------------------------------------------
+    def write_batch(self, batch: ValidatedBatch, source: str) -> WriteResult:
+        counts = batch.counts()
+        common.check_text("batch id", batch.batch_id)
+        source_id = self._source_id(source)
+        assert source_id is not None
+        with self._conn() as conn:
+            botnet_id = self._botnet_id(conn, batch.botnet)
+            try:
+                payloads = {
+                    "replies": pg_copy.replies(batch.replies, botnet_id, source_id),
+                    "failed_tries": pg_copy.failed_tries(batch.failed_tries, botnet_id, source_id),
+                    "edges": pg_copy.edges(batch.edges, botnet_id, source_id),
+                }
+            except (OverflowError, TypeError, ValueError, AttributeError) as exc:
+                # Only a batch that bypassed botmon.validation gets here.
+                raise StoreError(f"batch columns do not fit the schema: {exc}") from exc
+            inserted = conn.execute(
+                "INSERT INTO batches VALUES (%s, %s, %s, now(), %s, %s, %s) "
+                "ON CONFLICT (source_id, batch_id) DO NOTHING RETURNING 1",
+                [
+                    source_id,
+                    batch.batch_id,
+                    botnet_id,
+                    counts["replies"],
+                    counts["failed_tries"],
+                    counts["edges"],
+                ],
+            ).fetchone()
+            if inserted is None:
+                return WriteResult(duplicate=True, stored=dict.fromkeys(RECORD_KINDS, 0))
+            with conn.cursor() as cur:
+                for kind, payload in payloads.items():
+                    if payload:
+                        with cur.copy(pg_copy.COPY_SQL[kind]) as copy:
+                            copy.write(payload)
+                if batch.as_names:
+                    # One statement, rows in asn order: concurrent batches lock the same rows
+                    # in the same order and cannot deadlock.
+                    asns = sorted(batch.as_names)
+                    cur.execute(
+                        "INSERT INTO ases SELECT * FROM unnest(%s::bigint[], %s::text[]) "
+                        "ON CONFLICT (asn) DO UPDATE SET name = excluded.name "
+                        "WHERE ases.name <> excluded.name",
+                        [asns, [batch.as_names[a].replace("\x00", "") for a in asns]],
+                    )
+        return WriteResult(duplicate=False, stored=counts)
+
+    # -- reads -----------------------------------------------------------------------------
+    def count_records(self, botnet: str | None = None) -> dict[str, int]:
+        out: dict[str, int] = {}
+        with self._conn() as conn:
+            where, params = "", []
+            if botnet is not None:
+                where, params = " WHERE botnet_id = %s", [self._botnet_id(conn, botnet)]
+            for table in (*RECORD_KINDS, "batches"):
+                got = conn.execute(f"SELECT count(*) FROM {table}{where}", params).fetchone()
+                out[table] = int(got[0]) if got else 0
+        return out
+
+    def population(
+        self, botnet: str, bucket_s: int, start: float, end: float
+    ) -> list[PopulationPoint]:
+        common.check_population_args(bucket_s, start, end)
+        with self._conn() as conn:
+            botnet_id = self._botnet_id(conn, botnet)
+            rows = conn.execute(
+                """
+                SELECT extract(epoch FROM date_bin(make_interval(secs => %s), ts,
+                                                   timestamptz 'epoch'))::float8 AS t,
+                       count(DISTINCT ip), count(DISTINCT bot_id),
+                       count(DISTINCT (ip, port)), count(*)
+                FROM replies
+                WHERE botnet_id = %s AND ts >= to_timestamp(%s) AND ts < to_timestamp(%s)
+                GROUP BY 1 ORDER BY 1
+                """,
+                [bucket_s, botnet_id, start, end],
+            ).fetchall()
+        return [
+            PopulationPoint(t=float(r[0]), ips=r[1], ids=r[2], ip_ports=r[3], replies=r[4])
+            for r in rows
+        ]
+
+    def botnet_summaries(self, now: float, recent_window_s: int = 3600) -> list[BotnetSummary]:
+        common.check_time("now", now)
+        with self._conn() as conn:
+            # Per-botnet subqueries so min/max and the recent window use (botnet_id, ts).
+            rows = conn.execute(
+                """
+                SELECT b.name, b.description,
+                       extract(epoch FROM (SELECT min(ts) FROM replies WHERE botnet_id = b.id)),
+                       extract(epoch FROM (SELECT max(ts) FROM replies WHERE botnet_id = b.id)),
+                       r.ips, r.ids, r.n
+                FROM botnets b
+                CROSS JOIN LATERAL (
+                    SELECT count(DISTINCT ip) AS ips, count(DISTINCT bot_id) AS ids,
+                           count(*) AS n
+                    FROM replies
+                    WHERE botnet_id = b.id AND ts >= to_timestamp(%s) AND ts <= to_timestamp(%s)
+                ) r
+                ORDER BY b.name COLLATE "C"
+                """,
+                [now - recent_window_s, now],
+            ).fetchall()
+        return [
+            BotnetSummary(
+                name=r[0],
+                description=r[1],
+                first_seen=None if r[2] is None else float(r[2]),
+                last_seen=None if r[3] is None else float(r[3]),
+                recent_window_s=recent_window_s,
+                recent_ips=int(r[4]),
+                recent_ids=int(r[5]),
+                recent_replies=int(r[6]),
+            )
+            for r in rows
+        ]
+
+    def export(
+        self, kind: RecordKind, botnet: str, start: float | None = None, end: float | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        common.check_kind(kind)
+        schema = common.EXPORT_SCHEMAS[kind]
+        with self._conn() as conn:
+            botnet_id = self._botnet_id(conn, botnet)
+            where: list[str] = ["t.botnet_id = %s"]
+            params: list[float] = [botnet_id]
+            if start is not None:
+                where.append("t.ts >= to_timestamp(%s)")
+                params.append(common.check_time("start", start))
+            if end is not None:
+                where.append("t.ts < to_timestamp(%s)")
+                params.append(common.check_time("end", end))
+            sql = (
+                f"SELECT {_EXPORT_COLUMNS[kind]}, s.name AS source FROM {kind} t "
+                f"JOIN sources s ON s.id = t.source_id WHERE {' AND '.join(where)} "
+                "ORDER BY t.ts"
+            )
+            # A named (server-side) cursor streams rows in bounded chunks.
+            with conn.cursor(name="botmon_export") as cur:
+                cur.itersize = common.EXPORT_BATCH_ROWS
+                cur.execute(sql, params)
+                names = [d.name for d in cur.description or []]
+                while True:
+                    rows = cur.fetchmany(common.EXPORT_BATCH_ROWS)
+                    if not rows:
+                        break
+                    yield self._export_batch(schema, names, rows, botnet)
+
+    @staticmethod
+    def _export_batch(
+        schema: pa.Schema, names: list[str], rows: list[tuple[Any, ...]], botnet: str
+    ) -> pa.RecordBatch:
+        columns = dict(zip(names, zip(*rows, strict=True), strict=True))
+        arrays: list[pa.Array] = []
+        for field in schema:
+            if field.name == "botnet":
+                arrays.append(pa.array([botnet] * len(rows), pa.string()))
+            elif field.name == "timestamp":
+                arrays.append(pa.array(columns["timestamp"], pa.int64()).cast(field.type))
+            elif field.name.endswith("ip"):
+                arrays.append(pa.array([_ip_text(v) for v in columns[field.name]], pa.string()))
+            else:
+                arrays.append(pa.array(columns[field.name], field.type))
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-only query (PostgreSQL SQL, ``%s`` parameters) in a READ ONLY transaction.
+
+        Results are made engine-neutral: inet columns become canonical IP text, timestamps
+        epoch seconds, numerics int or float, jsonb Python objects. For trusted callers
+        (analyses, the read API's own queries); never pass SQL from a request.
+        """
+        values = common.check_params(params)
+        with self._conn() as conn:
+            conn.execute("SET TRANSACTION READ ONLY")
+            conn.execute(f"SET LOCAL statement_timeout = {QUERY_TIMEOUT_MS}")
+            try:
+                cur = conn.execute(sql, values or None)
+            except psycopg.Error as exc:
+                conn.rollback()
+                raise StoreError(f"query failed: {str(exc).strip()}") from exc
+            if cur.description is None:
+                conn.rollback()
+                raise StoreError("query() runs exactly one read-only SELECT statement")
+            inet = [d.type_code == _INET_OID for d in cur.description]
+            rows = cur.fetchall()
+            conn.rollback()
+        return [
+            tuple(
+                _ip_text(v) if is_ip else common.plain_value(v)
+                for is_ip, v in zip(inet, row, strict=True)
+            )
+            for row in rows
+        ]
+
+    # -- coordination ----------------------------------------------------------------------
+    def record_heartbeat(self, source: str, at: float, status: dict[str, Any]) -> None:
+        common.check_time("at", at)
+        text = common.encode_json("status", status)
+        source_id = self._source_id(source)
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO heartbeats VALUES (%s, to_timestamp(%s), %s::jsonb) "
+                "ON CONFLICT (source_id) DO UPDATE "
+                "SET reported_at = excluded.reported_at, status = excluded.status "
+                "WHERE excluded.reported_at >= heartbeats.reported_at",
+                [source_id, at, text],
+            )
+
+    def heartbeats(self) -> list[Heartbeat]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT s.name, extract(epoch FROM h.reported_at)::float8, h.status "
+                "FROM heartbeats h "
+                'JOIN sources s ON s.id = h.source_id ORDER BY s.name COLLATE "C"'
+            ).fetchall()
+        return [Heartbeat(r[0], float(r[1]), common.decode_json(r[2])) for r in rows]
+
+    def add_command(self, source: str, command: str, args: dict[str, Any], at: float) -> Command:
+        common.check_name("command", command)
+        common.check_time("at", at)
+        text = common.encode_json("args", args)
+        source_id = self._source_id(source)
+        with self._conn() as conn:
+            row = conn.execute(
+                "INSERT INTO commands (source_id, command, args, created_at) "
+                "VALUES (%s, %s, %s::jsonb, to_timestamp(%s)) "
+                "RETURNING id, args, extract(epoch FROM created_at)::float8",
+                [source_id, command, text, at],
+            ).fetchone()
+        assert row is not None
+        return Command(int(row[0]), source, command, common.decode_json(row[1]), float(row[2]))
+
+    def take_commands(self, source: str) -> list[Command]:
+        if "\x00" in source:
+            return []
+        source_id = self._source_id(source, create=False)
+        if source_id is None:
+            return []
+        with self._conn() as conn:
+            # SKIP LOCKED: two heartbeats of one source at once each get distinct commands.
+            rows = conn.execute(
+                """
+                UPDATE commands SET delivered_at = now()
+                WHERE id IN (
+                    SELECT id FROM commands WHERE source_id = %s AND delivered_at IS NULL
+                    ORDER BY id FOR UPDATE SKIP LOCKED
+                )
+                RETURNING id, command, args, extract(epoch FROM created_at)::float8
+                """,
+                [source_id],
+            ).fetchall()
+        rows.sort(key=lambda r: int(r[0]))
+        return [
+            Command(int(r[0]), source, r[1], common.decode_json(r[2]), float(r[3])) for r in rows
+        ]
+
+    # -- campaigns (additive to the Store protocol) -----------------------------------------
+    def start_campaign(self, botnet: str, source: str, settings: dict[str, Any], at: float) -> int:
+        """Record the start of a crawl or sensor run; returns the campaign id."""
+        common.check_time("at", at)
+        text = common.encode_json("settings", settings)
+        source_id = self._source_id(source)
+        with self._conn() as conn:
+            botnet_id = self._botnet_id(conn, botnet)
+            row = conn.execute(
+                "INSERT INTO campaigns (botnet_id, source_id, started_at, settings) "
+                "VALUES (%s, %s, to_timestamp(%s), %s::jsonb) RETURNING id",
+                [botnet_id, source_id, at, text],
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def end_campaign(self, campaign_id: int, at: float) -> bool:
+        """Mark a campaign ended; False when there is no such running campaign."""
+        common.check_time("at", at)
+        with self._conn() as conn:
+            rows = conn.execute(
+                "UPDATE campaigns SET ended_at = to_timestamp(%s) "
+                "WHERE id = %s AND ended_at IS NULL RETURNING id",
+                [at, campaign_id],
+            ).fetchall()
+        return bool(rows)
+
+
+def open_postgres(dsn: str, *, pool_size: int = 10) -> PostgresStore:
+    """Connect once (a clear StoreError when the server is unreachable), then build the pool."""
+    try:
+        psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S).close()
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(f"cannot connect to PostgreSQL: {first}") from exc
+    return PostgresStore(dsn, pool_size=pool_size)

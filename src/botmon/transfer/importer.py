@@ -1,0 +1,130 @@
+"""Turn file rows into validated batches, through the same check as HTTP ingest.
+
+Rows are grouped 10,000 at a time into the JSON body of an ingest batch and handed to
+:func:`botmon.validation.validate_batch`, so a file can never store what the API would refuse.
+When a batch is refused, its rows are checked one by one to name *every* bad row by its line,
+not just the first. Batch ids are derived from the batch's content, so importing the same file
+twice stores it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import msgspec
+
+from botmon.transfer.readers import SourceRow
+from botmon.validation import MAX_RECORDS_PER_KIND, BatchRejected, ValidatedBatch, validate_batch
+
+_encode = msgspec.json.encode
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row that will not be stored, and why."""
+
+    where: str
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class CheckedBatch:
+    """Up to 10,000 good rows as an ingest body and its validated form, plus the bad rows."""
+
+    body: bytes
+    batch: ValidatedBatch | None
+    rows: int
+    bad: list[BadRow] = field(default_factory=list)
+
+
+def _position(row: BadRow) -> int:
+    """Where a row is in the file ("line 12", "row 7"), for listing bad rows in file order."""
+    number = row.where.rsplit(" ", 1)[-1]
+    return int(number) if number.isdigit() else 0
+
+
+def _body(botnet: str, kind: str, records: list[bytes]) -> bytes:
+    joined = b"[" + b",".join(records) + b"]"
+    digest = hashlib.sha256(botnet.encode() + b"\0" + kind.encode() + b"\0" + joined).hexdigest()
+    head = _encode({"botnet": botnet, "batch_id": f"import-{digest[:40]}"})
+    return head[:-1] + b',"' + kind.encode() + b'":' + joined + b"}"
+
+
+def _check_rows(
+    botnet: str, kind: str, rows: list[SourceRow], now: float | None
+) -> tuple[list[bytes], list[BadRow]]:
+    """Validate each row alone; the slow path, taken only for a refused batch."""
+    good: list[bytes] = []
+    bad: list[BadRow] = []
+    for row in rows:
+        encoded = _encode(row.record)
+        try:
+            validate_batch(_body(botnet, kind, [encoded]), now=now)
+        except BatchRejected as exc:
+            if exc.index is None:
+                raise
+            detail = exc.message.split(": ", 1)[-1]
+            label = f"{exc.field}: " if exc.field and not detail.startswith(exc.field) else ""
+            bad.append(BadRow(row.where, exc.field, f"{label}{detail}"))
+            continue
+        good.append(encoded)
+    return good, bad
+
+
+def check_batches(
+    rows: Iterable[SourceRow],
+    botnet: str,
+    kind: str,
+    *,
+    now: float | None = None,
+    batch_size: int = MAX_RECORDS_PER_KIND,
+) -> Iterator[CheckedBatch]:
+    """Group rows into validated batches; ``BatchRejected`` only for batch-wide problems."""
+    pending: list[SourceRow] = []
+    early_bad: list[BadRow] = []
+
+    def flush() -> CheckedBatch:
+        encoded = [_encode(r.record) for r in pending]
+        body = _body(botnet, kind, encoded)
+        bad = list(early_bad)
+        try:
+            checked = validate_batch(body, now=now)
+        except BatchRejected as exc:
+            if exc.index is None and exc.reason != "invalid_record":
+                raise
+            good, more = _check_rows(botnet, kind, pending, now)
+            bad.extend(more)
+            bad.sort(key=_position)
+            body = _body(botnet, kind, good)
+            again = validate_batch(body, now=now) if good else None
+            out = CheckedBatch(body, again, len(good), bad)
+        else:
+            out = CheckedBatch(body, checked, len(pending), bad)
+        pending.clear()
+        early_bad.clear()
+        return out
+
+    for row in rows:
+        if row.record is None:
+            problem = row.problem
+            message = problem.message if problem is not None else "unreadable row"
+            early_bad.append(BadRow(row.where, problem.field if problem else None, message))
+            continue
+        pending.append(row)
+        if len(pending) >= batch_size:
+            yield flush()
+    if pending or early_bad:
+        if pending:
+            yield flush()
+        else:
+            yield CheckedBatch(b"", None, 0, list(early_bad))
+
+
+Writer = Callable[[CheckedBatch], tuple[bool, dict[str, int]]]
+"""Stores one checked batch; returns (duplicate, stored counts)."""

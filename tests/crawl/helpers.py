@@ -1,0 +1,61 @@
+"""Shared helpers for the crawl tests: HNS bytes, in-memory bots and a core factory."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections.abc import Iterator
+
+from botmon.crawl.core import CrawlCore
+from botmon.crawl.memnet import Responder, VirtualNet
+from botmon.crawl.settings import CrawlSettings
+from botmon.protocols.contract import Peer
+from botmon.protocols.registry import Registry
+
+T0 = 1_700_000_000.0
+
+
+def registry() -> Registry:
+    """Plugins registered by hand: no entry-point discovery in tests."""
+    r = Registry(discover=False)
+    r.register("hns", "botmon.protocols.hns")
+    r.register("linenet", "botmon.protocols.linenet")
+    return r
+
+
+def hns_reply(peer: Peer) -> bytes:
+    """A ``^`` reply announcing ``peer``."""
+    return b"^\x00" + peer.port.to_bytes(2, "big") + socket.inet_aton(peer.ip)
+
+
+def cycling_bot(peers: list[Peer]) -> Responder:
+    """An HNS bot answering each ``~`` with the next peer of its list."""
+    it: Iterator[Peer] = itertools.cycle(peers)
+
+    def answer(data: bytes, now: float) -> bytes | None:
+        return hns_reply(next(it)) if data == b"~" else None
+
+    return answer
+
+
+def hns_settings(**rounds: object) -> CrawlSettings:
+    s = CrawlSettings.for_protocol(registry().get("hns").defaults)
+    if rounds:
+        s = s.replace("rounds", **rounds)
+    return s
+
+
+def make_net(
+    bots: dict[Peer, Responder],
+    seeds: list[Peer],
+    settings: CrawlSettings | None = None,
+    **kw: object,
+) -> VirtualNet:
+    core = CrawlCore(registry().get("hns"), settings or hns_settings(), T0)
+    core.add_peers(seeds, T0)
+    return VirtualNet(core, bots, start=T0, **kw)  # type: ignore[arg-type]
+
+
+def ring(n: int, base: str = "127.1.0.", port: int = 6000) -> list[Peer]:
+    """``n`` loopback peers 127.1.0.1 ... on one port."""
+    return [Peer(f"{base}{i}", port) for i in range(1, n + 1)]

@@ -1,0 +1,240 @@
+"""``botmon crawl`` as a user runs it: seeds, peer lists, bad settings, a live server, commands."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from botmon.cli.crawl import command
+from botmon.crawl.counters import GAUGE_KEYS, STABLE_KEYS
+from botmon.crawl.runner import CrawlRunner
+from botmon.crawl.sink import ListReporter
+from botmon.protocols.contract import Peer
+from botmon.store.base import Command
+from tests.crawl.helpers import hns_reply, registry
+
+
+class ThreadBots:
+    """A few HNS bots on 127.35.0.x answered from a plain thread (the CLI owns its own loop)."""
+
+    def __init__(self, n: int, port: int) -> None:
+        self.peers = [Peer(f"127.35.0.{i}", port) for i in range(1, n + 1)]
+        self.socks = []
+        for p in self.peers:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((p.ip, p.port))
+            s.settimeout(0.1)
+            self.socks.append(s)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        n = len(self.peers)
+        while not self.stop.is_set():
+            for i, s in enumerate(self.socks):
+                try:
+                    data, addr = s.recvfrom(2048)
+                except (TimeoutError, OSError):
+                    continue
+                if data == b"~":
+                    s.sendto(hns_reply(self.peers[(i + 1) % n]), addr)
+
+    def __enter__(self) -> ThreadBots:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        for s in self.socks:
+            s.close()
+
+
+@pytest.fixture
+def bots() -> Iterator[ThreadBots]:
+    with ThreadBots(4, 16300) as b:
+        yield b
+
+
+def test_dry_run_crawl_with_a_peerlist_reports_bad_lines_and_exits_0(
+    tmp_path: Path, bots: ThreadBots
+) -> None:
+    peerlist = tmp_path / "peers.txt"
+    peerlist.write_text(
+        f"# bootstrap\n{bots.peers[0].ip}:{bots.peers[0].port}\nnot-a-peer\n"
+        "127.35.0.9:99999\n192.0.2.1:6000\n"
+    )
+    result = CliRunner().invoke(
+        command,
+        [
+            "hns",
+            "--botnet",
+            "hns",
+            "--peerlist",
+            str(peerlist),
+            "--dry-run",
+            "--rounds",
+            "1",
+            "--timeouts",
+            "0.5",
+            "--progress",
+            "plain",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"{peerlist}:3: " in result.output
+    assert f"{peerlist}:4: " in result.output
+    assert "outside the scope" in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert "known 4 responsive 4" in last
+    assert "out_of_scope 1" in last
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nosuch", "--botnet", "x", "--seed", "127.0.0.1:1", "--dry-run"], "unknown protocol"),
+        (["hns", "--botnet", "x", "--dry-run"], "no seeds"),
+        (["hns", "--botnet", "x", "--seed", "nope", "--dry-run"], "--seed nope"),
+        (
+            ["hns", "--botnet", "x", "--seed", "127.0.0.1:1", "--timeouts", "8,4", "--dry-run"],
+            "retry.timeouts must not decrease",
+        ),
+        (
+            [
+                "hns",
+                "--botnet",
+                "x",
+                "--seed",
+                "127.0.0.1:1",
+                "--scope",
+                "10.0.0.0/33",
+                "--dry-run",
+            ],
+            "not a CIDR",
+        ),
+        (["hns", "--botnet", "x", "--seed", "192.0.2.1:1", "--dry-run"], "every seed is outside"),
+        (["hns", "--botnet", "x", "--seed", "127.0.0.1:1"], "--server and --token"),
+        (["hns", "--botnet", "x", "--peerlist", "/nonexistent/p", "--dry-run"], "cannot read"),
+    ],
+)
+def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(command, args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_crawl_reports_to_a_live_server_and_exits_after_n_rounds(
+    duckdb_server: Any, tmp_path: Path, bots: ThreadBots
+) -> None:
+    duckdb_server.create_botnet("hns")
+    token = duckdb_server.token("crawler", ["hns"])
+    argv = [
+        sys.executable,
+        "-m",
+        "botmon",
+        "crawl",
+        "hns",
+        "--botnet",
+        "hns",
+        "--seed",
+        f"{bots.peers[0].ip}:{bots.peers[0].port}",
+        "--server",
+        duckdb_server.url,
+        "--token",
+        token,
+        "--rounds",
+        "2",
+        "--interval",
+        "0.5",
+        "--timeouts",
+        "0.5",
+        "--spool",
+        str(tmp_path / "spool"),
+        "--progress",
+        "plain",
+    ]
+    done = subprocess.run(argv, capture_output=True, timeout=60, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    counts = duckdb_server.counts("hns")
+    assert counts["replies"] >= 8  # 4 bots, 2 rounds
+    assert counts["edges"] >= 8
+
+
+def test_server_commands_reach_the_engine() -> None:
+    runner = CrawlRunner(registry().get("hns"), _settings(), ListReporter())
+
+    def cmd(name: str, args: dict[str, Any]) -> None:
+        runner.handle_command(Command(1, "server", name, args, 0.0))
+
+    cmd("pause", {})
+    assert runner.core.paused
+    cmd("resume", {})
+    assert not runner.core.paused
+    cmd("set_rate", {"rate": 25})
+    assert runner.core.bucket.rate == 25
+    cmd("set_rate", {"rate": "fast"})
+    cmd("set_rate", {"rate": -1})
+    assert runner.core.bucket.rate == 25
+    cmd("add_seeds", {"peers": ["127.36.0.1:6000", "127.36.0.2", "192.0.2.1:6000", "bad:x"]})
+    assert runner.counters["command_errors"] == 3  # "fast", -1 and the list with a bad peer
+    cmd("add_seeds", {"peers": ["127.36.0.1:6000", "127.36.0.2", "192.0.2.1:6000"]})
+    assert set(runner.core.peers) == {Peer("127.36.0.1", 6000), Peer("127.36.0.2", 6000)}
+    assert runner.counters["out_of_scope"] == 1
+    cmd("reboot", {})
+    assert runner.counters["commands/unknown/reboot"] == 1
+    cmd("stop", {})
+    assert runner._stop
+    status = runner.status()
+    assert status["commands/pause"] == 1 and status["commands/add_seeds"] == 1
+    # the heartbeat's status carries every stable counter and gauge, JSON-ready
+    assert set(STABLE_KEYS) | set(GAUGE_KEYS) <= set(status)
+    assert json.loads(json.dumps(status)) == status
+
+
+def _settings() -> Any:
+    from botmon.crawl.settings import CrawlSettings
+
+    return CrawlSettings.for_protocol(registry().get("hns").defaults)
+
+
+def test_ctrl_c_stops_a_forever_crawl_cleanly(bots: ThreadBots) -> None:
+    argv = [sys.executable, "-m", "botmon", "crawl", "hns", "--botnet", "hns",
+            "--seed", f"{bots.peers[0].ip}:{bots.peers[0].port}", "--dry-run",
+            "--interval", "0.2", "--timeouts", "0.5", "--progress", "plain",
+            "--progress-interval", "0.5"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(3.0)
+        assert proc.poll() is None  # runs until stopped
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out
+    lines = [x for x in out.splitlines() if "known" in x]
+    assert len(lines) >= 3  # periodic plain lines when stdout is not a terminal
+    assert "known 4 responsive 4" in lines[-1] or "known 4 " in lines[-1]
+
+
+def test_tcp_deadline_shorter_than_connect_plus_read_is_refused() -> None:
+    result = CliRunner().invoke(
+        command,
+        ["linenet", "--botnet", "x", "--seed", "127.0.0.1:7070", "--timeouts", "3", "--dry-run"],
+    )
+    assert result.exit_code == 1
+    assert "for TCP the first deadline" in result.output

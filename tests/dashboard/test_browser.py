@@ -1,0 +1,358 @@
+"""The dashboard in a real browser (Debian's chromium, headless, driven by Playwright).
+
+Given a server holding two weeks of generated history, each of the six views loads with data,
+draws non-empty charts, follows time-range and bucket changes, shows the same numbers as the
+read API, downloads CSV equal to the API's, logs no console errors, refreshes live, and never
+makes a request that leaves 127.0.0.1 (every request is recorded and checked; anything else is
+aborted as well as reported). Screenshots land in test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+
+from botmon.auth import hash_token, new_token, token_prefix
+from botmon.sim import history
+from botmon.store import open_store
+from tests.fixtures.server import LiveServer, start_live_server
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+TIMEOUT_MS = 30_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        shutil.which("chromium") is None and not Path(CHROMIUM).exists(),
+        reason="LOUD SKIP: Debian's chromium is not installed (apt-get install -y chromium); "
+        "the dashboard's browser tests did NOT run",
+    ),
+]
+
+
+@dataclass
+class Site:
+    server: LiveServer
+    viewer: str
+    crawler: str
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def api(self, url: str) -> httpx.Response:
+        with httpx.Client(timeout=30, trust_env=False) as c:
+            return c.get(url, headers={"Authorization": f"Bearer {self.viewer}"})
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    workdir = tmp_path_factory.mktemp("dashboard")
+    db = str(workdir / "botmon.duckdb")
+    store = open_store(db)
+    try:
+        store.migrate()
+        history.generate(store, time.time() - 120, weeks=2, seed=3, scale=0.12)
+        viewer, crawler = new_token(), new_token()
+        store.create_monitor("viewer-ui", "viewer", [], hash_token(viewer), token_prefix(viewer))
+        store.create_monitor(
+            "crawler-ui", "crawler", [], hash_token(crawler), token_prefix(crawler)
+        )
+    finally:
+        store.close()
+    server = start_live_server(db, workdir)
+    try:
+        yield Site(server, viewer, crawler)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+    site.requests.clear()
+    site.errors.clear()
+
+    def guard(route: Any) -> None:
+        url = route.request.url
+        site.requests.append(url)
+        parts = urlsplit(url)
+        if parts.scheme in ("data", "blob") or parts.hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            route.abort()
+
+    context.route("**/*", guard)
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.on("console", lambda m: site.errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: site.errors.append(str(e)))
+    try:
+        yield pg
+    finally:
+        context.close()
+    outside = [
+        u
+        for u in site.requests
+        if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != "127.0.0.1"
+    ]
+    assert not outside, f"the page made requests leaving 127.0.0.1: {outside}"
+    assert not site.errors, f"console errors: {site.errors}"
+
+
+def sign_in(page: Any, site: Site, query: str = "") -> None:
+    page.goto(f"{site.server.url}/login?token={site.viewer}")
+    page.wait_for_url("**/dashboard/")
+    if query:
+        page.goto(f"{site.server.url}/dashboard/{query}")
+
+
+def wait_loaded(page: Any) -> None:
+    page.wait_for_function(
+        "() => document.getElementById('status').textContent.startsWith('updated')"
+    )
+
+
+def wait_rows(page: Any, panel: str, low: int, high: int) -> None:
+    """Wait until the panel's table has between ``low`` and ``high`` rows."""
+    page.wait_for_function(
+        f"""() => {{
+            const n = document.querySelectorAll('section[data-panel="{panel}"] tbody tr').length;
+            return n >= {low} && n <= {high};
+        }}"""
+    )
+
+
+def charts_drawn(page: Any) -> int:
+    """How many chart canvases have visible pixels (ECharts draws on canvas)."""
+    count: int = page.evaluate(
+        """() => [...document.querySelectorAll('main .chart canvas')].filter((c) => {
+               if (!c.width || !c.height) return false;
+               const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+               for (let i = 3; i < d.length; i += 16) if (d[i] > 0) return true;
+               return false;
+           }).length"""
+    )
+    return count
+
+
+def panel_matches_api(page: Any, site: Site, panel: str) -> dict[str, Any]:
+    """The panel's table shows exactly the numbers of the API table its CSV link names."""
+    sel = f'section[data-panel="{panel}"]'
+    href = page.get_attribute(f"{sel} a.csv", "href")
+    assert href and href.startswith("/api/v1/stats/"), href
+    params = [(k, v) for k, v in parse_qsl(urlsplit(href).query) if k != "format"]
+    answer = site.api(f"{site.server.url}{urlsplit(href).path}?{httpx.QueryParams(params)}")
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    shown = page.evaluate(
+        f"""() => [...document.querySelectorAll('{sel} table tbody tr')].map((tr) =>
+               Object.fromEntries([...tr.querySelectorAll('td[data-col]')]
+                 .map((td) => [td.dataset.col, td.textContent])))"""
+    )
+    assert len(shown) == len(body["rows"]), (panel, len(shown), len(body["rows"]))
+    for row_shown, row_api in zip(shown, body["rows"], strict=True):
+        for col, text in row_shown.items():
+            if col not in row_api:
+                continue  # a column the page adds (country names)
+            value = row_api[col]
+            if isinstance(value, int | float) and col not in (
+                "t",
+                "first_seen",
+                "last_seen",
+                "last_heartbeat",
+            ):
+                assert text == str(value) or float(text) == float(value), (panel, col, text, value)
+    return body
+
+
+def shoot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_login_by_form_and_bad_token(page: Any, site: Site) -> None:
+    page.goto(f"{site.server.url}/dashboard/")
+    page.wait_for_url("**/login")
+    page.fill("#token", "not-a-valid-token-at-all")
+    page.click("button[type=submit]")
+    assert "not valid" in page.text_content(".login .err")
+    page.fill("#token", site.viewer)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/dashboard/")
+    wait_loaded(page)
+    site.errors[:] = [e for e in site.errors if "401" not in e]  # the refused sign-in
+
+
+def test_overview_shows_every_botnet_and_refreshes_live(page: Any, site: Site) -> None:
+    sign_in(page, site, "?refresh=1#/overview")
+    wait_loaded(page)
+    assert page.locator(".card").count() == len(history.BOTNET_NAMES)
+    assert charts_drawn(page) >= 1 + len(history.BOTNET_NAMES)  # trend + sparklines
+    body = panel_matches_api(page, site, "botnets")
+    assert {r["botnet"] for r in body["rows"]} == set(history.BOTNET_NAMES)
+    panel_matches_api(page, site, "trend")
+    shoot(page, "overview")
+    # Live: new replies and a heartbeat appear without reloading the page.
+    card = page.locator('.card[data-botnet="hns-history"] [data-col="ips"]')
+    before = int(card.text_content())
+    now = time.time()
+    batch = {
+        "botnet": "hns-history",
+        "batch_id": f"live-{now}",
+        "replies": [
+            {"timestamp": now - 5, "ip": f"127.99.0.{i}", "port": 4000} for i in range(1, 51)
+        ],
+    }
+    with httpx.Client(
+        base_url=site.server.url,
+        timeout=10,
+        trust_env=False,
+        headers={"Authorization": f"Bearer {site.crawler}"},
+    ) as c:
+        assert c.post("/api/v1/ingest", json=batch).status_code == 200
+        assert (
+            c.post("/api/v1/heartbeat", json={"status": {"state": "crawling"}}).status_code == 200
+        )
+    page.wait_for_function(
+        f"""() => Number(document.querySelector('.card[data-botnet="hns-history"] [data-col="ips"]')
+                 .textContent) === {before + 50}"""
+    )
+    page.wait_for_selector(
+        'section[data-panel="monitors"] td[data-col="source"]:text("crawler-ui")'
+    )
+
+
+def test_single_botnet_follows_range_and_bucket(page: Any, site: Site) -> None:
+    sign_in(page, site, "#/botnet/mozi-history")
+    wait_loaded(page)
+    assert charts_drawn(page) == 4
+    rows_7d_hourly = len(panel_matches_api(page, site, "population")["rows"])
+    assert 168 <= rows_7d_hourly <= 170
+    panel_matches_api(page, site, "returning")
+    peers = panel_matches_api(page, site, "peers")
+    assert peers["rows"] and peers["rows"][0]["in_degree"] >= peers["rows"][-1]["in_degree"]
+    shoot(page, "single-botnet")
+    page.select_option("#bucket", "86400")
+    wait_rows(page, "population", 7, 8)
+    wait_loaded(page)
+    assert len(panel_matches_api(page, site, "population")["rows"]) in (7, 8)
+    page.select_option("#range", "86400")
+    page.select_option("#bucket", "3600")
+    wait_rows(page, "population", 24, 25)
+    wait_loaded(page)
+    assert len(panel_matches_api(page, site, "population")["rows"]) in (24, 25)
+    assert charts_drawn(page) == 4
+    # CSV download equals the API's CSV.
+    with page.expect_download() as download:
+        page.click('section[data-panel="population"] a.csv')
+    got = Path(download.value.path()).read_text()
+    href = page.get_attribute('section[data-panel="population"] a.csv', "href")
+    assert got == site.api(f"{site.server.url}{href}").text
+    assert got.splitlines()[0] == "t,ips,ids,ip_ports,replies,failed_tries"
+
+
+def test_geolocations_map_and_table(page: Any, site: Site) -> None:
+    sign_in(page, site, "#/geo")
+    wait_loaded(page)
+    assert charts_drawn(page) == 2
+    body = panel_matches_api(page, site, "countries")
+    assert len(body["rows"]) >= 5
+    page.select_option("#botnet", "mozi-history")
+    page.wait_for_function(
+        "() => document.querySelector('section[data-panel=\"map\"] a.csv').href.includes('mozi')"
+    )
+    wait_loaded(page)
+    mozi = panel_matches_api(page, site, "countries")
+    assert mozi["rows"][0]["country"] == "CN"
+    shoot(page, "geolocations")
+
+
+def test_ases(page: Any, site: Site) -> None:
+    sign_in(page, site, "#/ases")
+    wait_loaded(page)
+    assert charts_drawn(page) == 1
+    body = panel_matches_api(page, site, "ases")
+    assert len(body["rows"]) >= 5 and all(r["as_name"] for r in body["rows"])
+    shoot(page, "ases")
+
+
+def test_counting_comparison(page: Any, site: Site) -> None:
+    sign_in(page, site, "#/counting/sality-history")
+    page.select_option("#range", "1209600") if page.locator(
+        "#range option[value='1209600']"
+    ).count() else page.select_option("#range", "2419200")
+    wait_loaded(page)
+    page.wait_for_function("() => document.querySelectorAll('main .chart canvas').length === 3")
+    assert charts_drawn(page) == 3
+    hourly = panel_matches_api(page, site, "counting-3600")
+    daily = panel_matches_api(page, site, "counting-86400")
+    weekly = panel_matches_api(page, site, "counting-604800")
+
+    def ratio(body: dict[str, Any]) -> float:
+        return sum(r["ips"] for r in body["rows"]) / sum(r["ids"] for r in body["rows"])
+
+    # Addresses change under one ID, so longer buckets gather more IPs per ID.
+    assert ratio(weekly) > ratio(daily) > ratio(hourly) >= 1.0
+    shoot(page, "counting-comparison")
+
+
+def test_botnet_comparison(page: Any, site: Site) -> None:
+    sign_in(page, site, "#/compare")
+    wait_loaded(page)
+    assert charts_drawn(page) == 5
+    for name in (
+        "cmp-population",
+        "cmp-countries",
+        "cmp-overlap",
+        "cmp-hours-utc",
+        "cmp-hours-local",
+    ):
+        body = panel_matches_api(page, site, name)
+    overlap = panel_matches_api(page, site, "cmp-overlap")
+    assert any(r["shared_ips"] > 0 for r in overlap["rows"])  # co-infected addresses
+    hours = panel_matches_api(page, site, "cmp-hours-utc")["rows"]
+    mozi = [r["utc"] for r in hours if r["botnet"] == "mozi-history"]
+    assert min(mozi) < 0.6 * max(mozi)  # the daily dip of Chinese bots
+    assert body["rows"]
+    shoot(page, "botnet-comparison")
+    page.uncheck("#compare-pick input[value='hns-history']")
+    page.wait_for_function(
+        "() => !document.querySelector('section[data-panel=\"cmp-overlap\"] a.csv')"
+        ".href.includes('hns')"
+    )
+    wait_loaded(page)
+    overlap = panel_matches_api(page, site, "cmp-overlap")
+    assert [(r["botnet_a"], r["botnet_b"]) for r in overlap["rows"]] == [
+        ("mozi-history", "sality-history")
+    ]

@@ -1,0 +1,44 @@
+"""Signing in to the dashboard: by link or form, into an HttpOnly cookie the read API accepts;
+wrong, revoked-looking or non-reading tokens are refused with a page, never a crash."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.fixtures.server import LiveServer
+
+
+def test_login_sets_a_cookie_the_read_api_accepts(duckdb_server: LiveServer) -> None:
+    viewer = duckdb_server.token("viewer")
+    crawler = duckdb_server.token("crawler")
+    with httpx.Client(base_url=duckdb_server.url, timeout=10, trust_env=False) as c:
+        page = c.get("/dashboard/")
+        assert page.status_code == 303 and page.headers["location"] == "/login"
+        assert c.get("/").headers["location"] == "/dashboard/"
+        form = c.get("/login")
+        assert form.status_code == 200 and 'name="token"' in form.text
+        assert c.get("/login", params={"token": "x" * 43}).status_code == 401
+        refused = c.get("/login", params={"token": crawler})
+        assert refused.status_code == 403 and "crawler token cannot" in refused.text
+        assert c.post("/login", content=b"token=" + b"a" * 5000).status_code == 413
+        assert c.get("/api/v1/stats/overview").status_code == 401
+
+        signed = c.get("/login", params={"token": viewer})
+        assert signed.status_code == 303 and signed.headers["location"] == "/dashboard/"
+        cookie = signed.headers["set-cookie"]
+        assert "botmon_token=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+        page = c.get("/dashboard/")
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert c.get("/api/v1/stats/overview").status_code == 200
+        assert c.get("/dashboard/session").json()["role"] == "viewer"
+        assert c.get("/dashboard/static/vendor/echarts.min.js").status_code == 200
+        assert c.get("/dashboard/static/vendor/world.geo.json").status_code == 200
+
+        out = c.get("/logout")
+        assert out.status_code == 303
+        assert c.get("/api/v1/stats/overview").status_code == 401
+
+        by_form = c.post("/login", data={"token": viewer})
+        assert by_form.status_code == 303
+        assert c.get("/dashboard/").status_code == 200

@@ -1,0 +1,66 @@
+"""`botmon demo` brings up server, emulated botnets and crawlers, and the numbers move."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None:
+    port = _free_port()
+    folder = tmp_path / "demo"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "botmon", "demo", "--dir", str(folder), "--port", str(port),
+         "--bots", "300", "--no-history", "--interval", "5", "--duration", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    output: list[str] = []
+    login_url = None
+    assert process.stdout is not None
+    deadline = time.monotonic() + 90
+    for line in process.stdout:
+        output.append(line)
+        match = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", line)
+        if match:
+            login_url = match.group(1)
+            break
+        assert time.monotonic() < deadline, "".join(output)
+    assert login_url, "".join(output)
+    viewer_token = login_url.split("token=", 1)[1]
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {viewer_token}"}
+    seen: dict[str, int] = {}
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline and not (seen.get("hns") and seen.get("linenet")):
+        time.sleep(2)
+        now = time.time()
+        for botnet in ("hns", "linenet"):
+            answer = httpx.get(
+                f"{base}/api/v1/botnets/{botnet}/population",
+                params={"bucket": 3600, "start": now - 7200, "end": now + 60},
+                headers=headers, timeout=5,
+            )
+            assert answer.status_code == 200, answer.text
+            seen[botnet] = sum(point["replies"] for point in answer.json()["series"])
+    with httpx.Client(base_url=base, timeout=5, follow_redirects=True) as browser:
+        page = browser.get(login_url)
+        assert page.status_code == 200
+        assert "text/html" in page.headers["content-type"]
+    rest, _ = process.communicate(timeout=60)
+    output.append(rest)
+    assert process.returncode == 0, "".join(output)
+    assert seen.get("hns", 0) > 0, (seen, "".join(output))
+    assert seen.get("linenet", 0) > 0, (seen, "".join(output))
+    assert "stopped" in "".join(output)
