@@ -303,7 +303,9 @@ def _ts_fast(values: list[float | datetime], latest: float) -> list[int]:
         low, high = min(values), max(values)  # type: ignore[type-var]
     except TypeError:
         raise _Slow from None
-    if not isinstance(low, float) or not MIN_TIMESTAMP <= low or not high <= latest:
+    if not isinstance(low, float) or not isinstance(high, float):
+        raise _Slow
+    if not MIN_TIMESTAMP <= low or not high <= latest:
         raise _Slow
     return [round(t * 1_000_000) for t in values]  # type: ignore[operator]
 
@@ -404,6 +406,8 @@ def _path_of(message: str) -> tuple[str | None, int | None, str | None]:
         return None, None, None
     path = message[pos + len(marker) : -1].lstrip(".")
     kind, index, fld = path, None, None
+    if "[" not in path:
+        return None, None, path or None
     if "[" in path:
         kind, rest = path.split("[", 1)
         idx, _, tail = rest.partition("]")

@@ -45,4 +45,5 @@ def test_a_stop_command_from_the_server_ends_an_endless_crawl(
         assert finish(run, timeout_s=40) == 0, run.output[-3000:]
         took = time.monotonic() - queued
     assert took < 25, took
+    assert "Traceback" not in run.output, run.output[:3000]
     assert not list((tmp_path / "spool" / "pending").glob("*.json"))

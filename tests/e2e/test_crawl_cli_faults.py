@@ -66,6 +66,7 @@ def test_records_of_a_run_during_an_outage_arrive_with_the_next_run(
         second = start_crawl(tmp_path, *args, name="crawl-2")
         assert finish(second, timeout_s=90) == 0, second.output[-3000:]
     assert not list((spool / "pending").glob("*.json"))
+    assert "Traceback" not in first.output + second.output
     produced = final_count(first.output, "bot_replies") + final_count(second.output, "bot_replies")
     assert produced > 300
     assert server.counts("hns")["replies"] == produced

@@ -66,6 +66,7 @@ def test_churning_botnet_is_measured_as_it_was(duckdb_server: Any, tmp_path: Pat
         sim.stop()  # the final truth, with every session closed or open as it stands
         truth = sim.truth()
     assert rc == 0, run.output[-3000:]
+    assert "Traceback" not in run.output, run.output[:3000]  # no crash, even a caught one
 
     bots = {f"{b['ip']}:{b['port']}": b for b in truth}
     natted = {a for a, b in bots.items() if b["nat"]}

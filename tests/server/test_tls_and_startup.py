@@ -82,6 +82,9 @@ def test_serve_writes_its_server_file_and_removes_it_on_stop(tmp_path: Path) -> 
                 headers={"Authorization": f"Bearer {info['admin_token']}"},
             )
         assert r.status_code == 200
+        server.create_botnet("hns")
+        token = server.token("crawler")
+        assert post_batch(server, token, batch(replies=7, batch_id="kept")).status_code == 200
     finally:
         server.stop()
     assert not advert.exists()
@@ -89,6 +92,9 @@ def test_serve_writes_its_server_file_and_removes_it_on_stop(tmp_path: Path) -> 
     server.start()  # the same port and file again, for fault tests
     try:
         assert advert.exists()
+        assert server.counts("hns")["replies"] == 7  # stored data and tokens survive a restart
+        again = post_batch(server, token, batch(replies=7, batch_id="kept"))
+        assert again.status_code == 200 and again.json()["duplicate"] is True
     finally:
         server.stop()
 

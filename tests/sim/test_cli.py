@@ -149,7 +149,7 @@ def test_bad_input_is_one_line_and_a_nonzero_exit() -> None:
     ):
         done = _botmon("simulate", "hns", *args, "--duration", "1")
         assert done.returncode == 2, (args, done.stdout, done.stderr)
-        assert "Error:" in done.stderr and "Traceback" not in done.stderr
+        assert "error:" in done.stderr.lower() and "Traceback" not in done.stderr
 
 
 def test_port_in_use_is_a_clean_error() -> None:

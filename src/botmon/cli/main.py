@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "crawl": ("botmon.cli.crawl", "Crawl a botnet and report to a server."),
     "simulate": ("botmon.cli.simulate", "Run an emulated botnet on loopback."),
     "demo": ("botmon.cli.demo", "Run server, emulated botnets and crawlers together."),
+    "history": ("botmon.sim.history", "Generate weeks of demo history for three botnets."),
 }
 """Sub-command name -> (module defining ``command``, one-line help)."""
 
@@ -61,4 +62,24 @@ def version() -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the ``botmon`` script; errors become one line and a non-zero exit."""
-    return cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="botmon")
+    try:
+        result = cli.main(
+            args=argv if argv is not None else sys.argv[1:],
+            prog_name="botmon",
+            standalone_mode=False,
+        )
+    except click.UsageError as exc:
+        where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
+        click.echo(f"botmon: error: {where}{exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"botmon: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("botmon: aborted", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    if isinstance(result, int):
+        sys.exit(result)
+    return result

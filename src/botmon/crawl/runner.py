@@ -300,7 +300,8 @@ async def _tcp_exchange(
             buf += chunk
     except TimeoutError:
         error = None if buf else "read_timeout"  # a complete answer may just lack the close
-    except (ConnectionError, OSError):
+    except (ConnectionError, OSError, RuntimeError):
+        # uvloop raises RuntimeError("... handler is closed") when the peer resets at once.
         error = None if buf else "reset"
     finally:
         writer.close()

@@ -144,7 +144,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
         response=schemas.IngestResult,
         roles=("crawler",),
         params=[query_param("source", "Admin only: store the records under this source.")],
-        errors=(400, 413, 422),
+        errors=(400, 413, 422, 503),
         tags=("ingest",),
     )
     ingest_doc["requestBody"] = {
@@ -173,6 +173,6 @@ def routes(state: ServerState) -> list[BaseRoute]:
 def _beat(state: ServerState, source: str, status: dict[str, Any]) -> list[schemas.CommandOut]:
     state.store.record_heartbeat(source, time.time(), status)
     return [
-        schemas.CommandOut(c.id, c.command, c.args, c.created_at)
+        schemas.CommandOut(c.id, c.command, c.args, c.created_at, c.source)
         for c in state.store.take_commands(source)
     ]

@@ -84,7 +84,7 @@ class Sql:
         b = int(bucket_s)
         if self.duck:
             return f"((epoch_us({column}) - {BUCKET_ORIGIN * 1_000_000}) // {b * 1_000_000})"
-        return f"floor((extract(epoch FROM {column}) - {BUCKET_ORIGIN}) / {b})::bigint"
+        return f"floor((date_part('epoch', {column}) - {BUCKET_ORIGIN}) / {b})::bigint"
 
     def run(self, store: Store, sql: str) -> list[tuple[Any, ...]]:
         return store.query(sql, self.params)
@@ -796,24 +796,31 @@ def compare_overlap(store: Store, names: Sequence[str], start: float, end: float
     by_id = _ids_for(store, names)
     ids = list(by_id)
 
-    def compute() -> list[Any]:
+    def compute() -> list[tuple[int, int]]:
+        # One pass: for each address, the set of botnets that have it as a bit mask; then
+        # addresses per mask. Sizes and pairwise overlaps follow from the masks in Python.
         sql = Sql(store.backend)
-        members = _where(sql, ids, start, end)
+        bits = " ".join(f"WHEN {sql.p(b)} THEN {1 << i}" for i, b in enumerate(ids))
         rows = sql.run(
             store,
             f"""
-            WITH s AS (SELECT DISTINCT botnet_id, ip FROM replies WHERE {members})
-            SELECT botnet_id, botnet_id, count(*) FROM s GROUP BY 1
-            UNION ALL
-            SELECT x.botnet_id, y.botnet_id, count(*) FROM s x
-            JOIN s y ON x.ip = y.ip AND x.botnet_id < y.botnet_id GROUP BY 1, 2
+            SELECT m, count(*) FROM (
+                SELECT ip, bit_or(CASE botnet_id {bits} ELSE 0 END) AS m FROM replies
+                WHERE {_where(sql, ids, start, end)} GROUP BY ip
+            ) d GROUP BY m
             """,
         )
-        return list(rows)
+        return [(int(m), int(n)) for m, n in rows]
 
-    raw = _whole(store, ("overlap", tuple(ids)), ("replies",), ids, start, end, compute)
-    sizes = {int(a): int(n) for a, b, n in raw if a == b}
-    shared = {(int(a), int(b)): int(n) for a, b, n in raw if a != b}
+    masks = _whole(store, ("overlap", tuple(ids)), ("replies",), ids, start, end, compute)
+    sizes: dict[int, int] = defaultdict(int)
+    shared: dict[tuple[int, int], int] = defaultdict(int)
+    for mask, n in masks:
+        members = [b for i, b in enumerate(ids) if mask >> i & 1]
+        for j, a in enumerate(members):
+            sizes[a] += n
+            for b in members[j + 1 :]:
+                shared[(min(a, b), max(a, b))] += n
     rows = []
     for i, a in enumerate(ids):
         for b in ids[i + 1 :]:

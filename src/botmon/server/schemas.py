@@ -55,6 +55,8 @@ class CommandOut(msgspec.Struct):
     command: str
     args: dict[str, Any]
     created_at: float
+    source: str = ""
+    """The monitor the command is for (the caller itself)."""
 
 
 class HeartbeatOut(msgspec.Struct):
