@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 
 V4_MAPPED_PREFIX = 0xFFFF_0000_0000
-"""The integer of ``::ffff:0.0.0.0``; an IPv4 address ``a`` is stored as ``V4_MAPPED_PREFIX | a``."""
+"""The integer of ``::ffff:0.0.0.0``; IPv4 address ``a`` is stored as ``V4_MAPPED_PREFIX | a``."""
 
 _V4_MASK_HIGH = ~0xFFFF_FFFF & ((1 << 128) - 1)
 

@@ -82,9 +82,7 @@ class _BatchIn(msgspec.Struct, forbid_unknown_fields=True):
     botnet: BotnetName
     batch_id: BatchId
     replies: Annotated[list[_ReplyIn], msgspec.Meta(max_length=MAX_RECORDS_PER_KIND)] = []
-    failed_tries: Annotated[
-        list[_FailedTryIn], msgspec.Meta(max_length=MAX_RECORDS_PER_KIND)
-    ] = []
+    failed_tries: Annotated[list[_FailedTryIn], msgspec.Meta(max_length=MAX_RECORDS_PER_KIND)] = []
     edges: Annotated[list[_EdgeIn], msgspec.Meta(max_length=MAX_RECORDS_PER_KIND)] = []
 
 
@@ -152,7 +150,7 @@ class ReplyColumns:
     bot_id: list[str | None] = field(default_factory=list)
     data: list[str | None] = field(default_factory=list)
     country: list[str | None] | None = None
-    """ISO 3166 alpha-2 per reply, filled by enrichment (:mod:`botmon.enrich`); None = not enriched."""
+    """ISO 3166 alpha-2 per reply, from enrichment (:mod:`botmon.enrich`); None: not enriched."""
     asn: list[int | None] | None = None
     """AS number per reply, filled by enrichment; None = not enriched."""
 
@@ -305,7 +303,7 @@ def _ts_fast(values: list[float | datetime], latest: float) -> list[int]:
         raise _Slow from None
     if not isinstance(low, float) or not isinstance(high, float):
         raise _Slow
-    if not MIN_TIMESTAMP <= low or not high <= latest:
+    if not low >= MIN_TIMESTAMP or not high <= latest:
         raise _Slow
     return [round(t * 1_000_000) for t in values]  # type: ignore[operator]
 
@@ -422,7 +420,9 @@ def _first_bad_record(body: bytes, latest: float, schema_error: str) -> BatchRej
         loose = _loose_decoder.decode(body)
     except msgspec.ValidationError:
         kind, index, fld = _path_of(schema_error)
-        return BatchRejected(schema_error, reason="invalid_batch", kind=kind, index=index, field=fld)
+        return BatchRejected(
+            schema_error, reason="invalid_batch", kind=kind, index=index, field=fld
+        )
     for kind in RECORD_KINDS:
         count = len(getattr(loose, kind))
         if count > MAX_RECORDS_PER_KIND:

@@ -22,9 +22,26 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
     port = _free_port()
     folder = tmp_path / "demo"
     process = subprocess.Popen(
-        [sys.executable, "-m", "botmon", "demo", "--dir", str(folder), "--port", str(port),
-         "--bots", "300", "--no-history", "--interval", "5", "--duration", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "botmon",
+            "demo",
+            "--dir",
+            str(folder),
+            "--port",
+            str(port),
+            "--bots",
+            "300",
+            "--no-history",
+            "--interval",
+            "5",
+            "--duration",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     output: list[str] = []
     login_url = None
@@ -50,7 +67,8 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
             answer = httpx.get(
                 f"{base}/api/v1/botnets/{botnet}/population",
                 params={"bucket": 3600, "start": now - 7200, "end": now + 60},
-                headers=headers, timeout=5,
+                headers=headers,
+                timeout=5,
             )
             assert answer.status_code == 200, answer.text
             seen[botnet] = sum(point["replies"] for point in answer.json()["series"])
