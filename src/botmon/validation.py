@@ -51,7 +51,7 @@ _AF_INET = socket.AF_INET
 _from_bytes = int.from_bytes
 
 
-class _ReplyIn(msgspec.Struct, forbid_unknown_fields=True):
+class _ReplyIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     timestamp: Timestamp
     ip: IpText
     port: Port
@@ -59,7 +59,7 @@ class _ReplyIn(msgspec.Struct, forbid_unknown_fields=True):
     data: msgspec.Raw = _NULL
 
 
-class _FailedTryIn(msgspec.Struct, forbid_unknown_fields=True):
+class _FailedTryIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     timestamp: Timestamp
     ip: IpText
     port: Port
@@ -68,7 +68,7 @@ class _FailedTryIn(msgspec.Struct, forbid_unknown_fields=True):
     data: msgspec.Raw = _NULL
 
 
-class _EdgeIn(msgspec.Struct, forbid_unknown_fields=True):
+class _EdgeIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     timestamp: Timestamp
     src_ip: IpText
     src_port: Port
