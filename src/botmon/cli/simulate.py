@@ -236,18 +236,7 @@ def hns(**kw: Any) -> None:
     """An emulated Hide'n'Seek botnet (UDP: `~` -> one `^` peer per reply)."""
     from botmon.sim.hns import HnsBotnet
 
-    duration, seed_count, seeds_file = (
-        kw.pop("duration"),
-        kw.pop("seed_count"),
-        kw.pop("seeds_file"),
-    )
-    settings = _common_settings(kw)
-    try:
-        cfg = HnsConfig(**settings, **kw)
-        emulator: Emulator = HnsBotnet(cfg)
-    except SimConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    _run(emulator, "UDP", duration, seed_count, seeds_file)
+    _launch(kw, lambda settings: HnsBotnet(HnsConfig(**settings)), "UDP")
 
 
 @command.command("linenet", short_help="An emulated linenet botnet (TCP).")
@@ -276,18 +265,23 @@ def linenet(**kw: Any) -> None:
     """An emulated linenet botnet (TCP: `PEERS` -> `BOT`, `PEER`..., `END`)."""
     from botmon.sim.linenet import LinenetBotnet
 
+    _launch(kw, lambda settings: LinenetBotnet(LinenetConfig(**settings)), "TCP")
+
+
+def _launch(
+    kw: dict[str, Any], build: Callable[[dict[str, Any]], Emulator], transport: str
+) -> None:
+    """Split the run options from the emulator's settings, build it and run it until stopped."""
     duration, seed_count, seeds_file = (
         kw.pop("duration"),
         kw.pop("seed_count"),
         kw.pop("seeds_file"),
     )
-    settings = _common_settings(kw)
     try:
-        cfg = LinenetConfig(**settings, **kw)
-        emulator: Emulator = LinenetBotnet(cfg)
+        emulator = build({**_common_settings(kw), **kw})
     except SimConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    _run(emulator, "TCP", duration, seed_count, seeds_file)
+    _run(emulator, transport, duration, seed_count, seeds_file)
 
 
 def _write_seeds(path: Path, seeds: list[tuple[str, int]]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import pyarrow as pa
 
-from botmon.store.base import RecordKind, StoreError
+from botmon.store.base import Botnet, Monitor, RecordKind, StoreError
 from botmon.validation import BOTNET_NAME_PATTERN
 
 ROLES = ("admin", "crawler", "viewer")
@@ -209,3 +209,35 @@ def check_params(params: Sequence[Any]) -> list[Any]:
         if isinstance(value, str) and "\x00" in value:
             raise StoreError("query parameter contains a NUL character")
     return out
+
+
+def botnet_from_row(row: Sequence[Any]) -> Botnet:
+    """A :class:`Botnet` from ``id, name, description, created_at (epoch s)``."""
+    return Botnet(int(row[0]), row[1], row[2], float(row[3]))
+
+
+def monitor_from_row(row: Sequence[Any]) -> Monitor:
+    """A :class:`Monitor` from ``id, name, role, botnets, created_at, revoked, token_prefix``."""
+    return Monitor(
+        id=int(row[0]),
+        name=row[1],
+        role=row[2],
+        botnets=list(row[3]),
+        created_at=float(row[4]),
+        revoked=bool(row[5]),
+        token_prefix=row[6],
+    )
+
+
+def check_monitor(
+    name: str, role: str, botnets: Sequence[str], token_hash: str, token_prefix: str
+) -> list[str]:
+    """Check a new monitor's fields (both backends alike); its botnets, sorted and unique."""
+    check_name("monitor name", name)
+    check_role(role)
+    check_name("token hash", token_hash)
+    check_text("token prefix", token_prefix, max_length=MAX_NAME_LENGTH)
+    wanted = sorted(set(botnets))
+    for b in wanted:
+        check_text("botnet", b)
+    return wanted

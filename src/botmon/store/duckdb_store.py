@@ -368,7 +368,7 @@ class DuckDBStore:
         except duckdb.ConstraintException:
             raise StoreError(f"a botnet named {name!r} exists already") from None
         assert row is not None
-        return Botnet(int(row[0]), row[1], row[2], float(row[3]))
+        return common.botnet_from_row(row)
 
     def get_botnet(self, name: str) -> Botnet | None:
         with self._read() as cur:
@@ -378,38 +378,22 @@ class DuckDBStore:
                     [name],
                 )
             )
-        return None if row is None else Botnet(int(row[0]), row[1], row[2], float(row[3]))
+        return None if row is None else common.botnet_from_row(row)
 
     def list_botnets(self) -> list[Botnet]:
         with self._read() as cur:
             rows = cur.execute(
                 "SELECT id, name, description, epoch(created_at) FROM botnets ORDER BY name"
             ).fetchall()
-        return [Botnet(int(r[0]), r[1], r[2], float(r[3])) for r in rows]
+        return [common.botnet_from_row(r) for r in rows]
 
     # -- monitors --------------------------------------------------------------------------
     _MONITOR_COLUMNS = "id, name, role, botnets, epoch(created_at), revoked, token_prefix"
 
-    @staticmethod
-    def _monitor(row: tuple[Any, ...]) -> Monitor:
-        return Monitor(
-            id=int(row[0]),
-            name=row[1],
-            role=row[2],
-            botnets=list(row[3]),
-            created_at=float(row[4]),
-            revoked=bool(row[5]),
-            token_prefix=row[6],
-        )
-
     def create_monitor(
         self, name: str, role: Role, botnets: Sequence[str], token_hash: str, token_prefix: str
     ) -> Monitor:
-        common.check_name("monitor name", name)
-        common.check_role(role)
-        common.check_name("token hash", token_hash)
-        common.check_text("token prefix", token_prefix, max_length=common.MAX_NAME_LENGTH)
-        wanted = sorted(set(botnets))
+        wanted = common.check_monitor(name, role, botnets, token_hash, token_prefix)
         try:
             with self._write() as cur:
                 for b in wanted:
@@ -427,14 +411,14 @@ class DuckDBStore:
                 raise StoreError("a monitor with that token exists already") from None
             raise StoreError(f"a monitor named {name!r} exists already") from None
         assert row is not None
-        return self._monitor(row)
+        return common.monitor_from_row(row)
 
     def list_monitors(self) -> list[Monitor]:
         with self._read() as cur:
             rows = cur.execute(
                 f"SELECT {self._MONITOR_COLUMNS} FROM monitors ORDER BY name"
             ).fetchall()
-        return [self._monitor(r) for r in rows]
+        return [common.monitor_from_row(r) for r in rows]
 
     def revoke_monitor(self, name: str) -> bool:
         with self._write() as cur:
@@ -454,7 +438,7 @@ class DuckDBStore:
                     [token_hash],
                 )
             )
-        return None if row is None else self._monitor(row)
+        return None if row is None else common.monitor_from_row(row)
 
     # -- ingest ----------------------------------------------------------------------------
     def write_batch(self, batch: ValidatedBatch, source: str) -> WriteResult:

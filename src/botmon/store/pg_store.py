@@ -192,7 +192,7 @@ class PostgresStore:
                 raise StoreError(f"a botnet named {name!r} exists already") from None
             raise
         assert row is not None
-        return Botnet(int(row[0]), row[1], row[2], float(row[3]))
+        return common.botnet_from_row(row)
 
     def get_botnet(self, name: str) -> Botnet | None:
         if "\x00" in name:
@@ -203,7 +203,7 @@ class PostgresStore:
                 "FROM botnets WHERE name = %s",
                 [name],
             ).fetchone()
-        return None if row is None else Botnet(int(row[0]), row[1], row[2], float(row[3]))
+        return None if row is None else common.botnet_from_row(row)
 
     def list_botnets(self) -> list[Botnet]:
         with self._conn() as conn:
@@ -211,35 +211,17 @@ class PostgresStore:
                 "SELECT id, name, description, extract(epoch FROM created_at)::float8 "
                 'FROM botnets ORDER BY name COLLATE "C"'
             ).fetchall()
-        return [Botnet(int(r[0]), r[1], r[2], float(r[3])) for r in rows]
+        return [common.botnet_from_row(r) for r in rows]
 
     # -- monitors --------------------------------------------------------------------------
     _MONITOR_COLUMNS = (
         "id, name, role, botnets, extract(epoch FROM created_at)::float8, revoked, token_prefix"
     )
 
-    @staticmethod
-    def _monitor(row: tuple[Any, ...]) -> Monitor:
-        return Monitor(
-            id=int(row[0]),
-            name=row[1],
-            role=row[2],
-            botnets=list(row[3]),
-            created_at=float(row[4]),
-            revoked=bool(row[5]),
-            token_prefix=row[6],
-        )
-
     def create_monitor(
         self, name: str, role: Role, botnets: Sequence[str], token_hash: str, token_prefix: str
     ) -> Monitor:
-        common.check_name("monitor name", name)
-        common.check_role(role)
-        common.check_name("token hash", token_hash)
-        common.check_text("token prefix", token_prefix, max_length=common.MAX_NAME_LENGTH)
-        wanted = sorted(set(botnets))
-        for b in wanted:
-            common.check_text("botnet", b)
+        wanted = common.check_monitor(name, role, botnets, token_hash, token_prefix)
         try:
             with self._conn() as conn:
                 for b in wanted:
@@ -258,14 +240,14 @@ class PostgresStore:
                 raise StoreError(f"a monitor named {name!r} exists already") from None
             raise
         assert row is not None
-        return self._monitor(row)
+        return common.monitor_from_row(row)
 
     def list_monitors(self) -> list[Monitor]:
         with self._conn() as conn:
             rows = conn.execute(
                 f'SELECT {self._MONITOR_COLUMNS} FROM monitors ORDER BY name COLLATE "C"'
             ).fetchall()
-        return [self._monitor(r) for r in rows]
+        return [common.monitor_from_row(r) for r in rows]
 
     def revoke_monitor(self, name: str) -> bool:
         if "\x00" in name:
@@ -287,7 +269,7 @@ class PostgresStore:
                 "WHERE token_hash = %s AND NOT revoked",
                 [token_hash],
             ).fetchone()
-        return None if row is None else self._monitor(row)
+        return None if row is None else common.monitor_from_row(row)
 
     # -- ingest ----------------------------------------------------------------------------
     def write_batch(self, batch: ValidatedBatch, source: str) -> WriteResult:
