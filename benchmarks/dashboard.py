@@ -16,7 +16,9 @@ bare ``count(*)`` over the same 7 days (the cost of touching the rows at all).
 
 Three modes per view: cold (no cached answer: the first request after start), warm (the same
 request again, nothing new), live (1,000 new replies in the newest bucket before each request,
-as while a crawler reports). Targets: p95 < 300 ms at 10M and < 1 s at 100M on DuckDB, checked
+as while a crawler reports; the time includes bringing the summary tables up to date with
+them). The summary tables (``seen_ips``/``seen_ids``) are built once after generating, and
+that time is printed: generated rows bypass the ingest path that keeps them current. Targets: p95 < 300 ms at 10M and < 1 s at 100M on DuckDB, checked
 on the warm and live modes (what a person looking at the dashboard waits for); cold figures
 are reported beside them.
 """
@@ -296,13 +298,20 @@ def main(argv: list[str] | None = None) -> int:
             fill_s = time.monotonic() - t0
             store = open_store(target)
             try:
+                store.migrate()  # a kept file from an older botmon
+                # The rows were generated inside the database, not ingested through botmon, so
+                # the summary tables are built once here, as after an upgrade of a full store.
+                t0 = time.monotonic()
+                store.refresh_summaries(full=True)
+                summary_s = time.monotonic() - t0
                 counts = store.count_records()
                 results = {m: measure(store, end, args.repeat, m) for m in modes}
             finally:
                 store.close()
             print(
                 f"\n== {backend}, {counts['replies']:,} replies, {counts['failed_tries']:,} "
-                f"failed tries, {counts['edges']:,} edges (generated in {fill_s:.0f} s)"
+                f"failed tries, {counts['edges']:,} edges (generated in {fill_s:.0f} s;"
+                f" summaries built in {summary_s:.1f} s)"
             )
             print(f"{'view':<22}" + "".join(f"{m + ' p50':>12}{m + ' p95':>12}" for m in modes))
             target_ms = TARGET_MS.get(size)

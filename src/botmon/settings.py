@@ -91,6 +91,10 @@ class ServerSettings:
     """Cap on buckets per population query, so one request cannot ask for millions of rows."""
     default_population_window_s: int = 24 * 3600
     default_population_bucket_s: int = 3600
+    summary_refresh_s: float = 30.0
+    """How often the server brings the dashboard's summary tables up to date in the
+    background (0: only when a dashboard asks). Each refresh merges what arrived since the
+    last one, so this bounds the work a dashboard request can find waiting."""
     store_threads: int = 4
     """Worker threads for blocking store calls (the event loop never waits on the database)."""
     write_server_file: bool = True

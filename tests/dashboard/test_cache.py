@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from botmon import enrich
 from botmon.server import read_queries as q
 from botmon.store.base import Store
 from botmon.validation import validate_batch
@@ -19,7 +20,9 @@ from tests.dashboard.data import HOUR, DataSet, Reference, make
 
 def write(store: Store, botnet: str, batch_id: str, replies: list[dict[str, Any]]) -> None:
     body = msgspec.json.encode({"botnet": botnet, "batch_id": batch_id, "replies": replies})
-    store.write_batch(validate_batch(body, now=time.time() + 3600), "cache-test")
+    batch = validate_batch(body, now=time.time() + 3600)
+    enrich.Enricher.default().enrich_batch(batch)  # as the server does
+    store.write_batch(batch, "cache-test")
 
 
 def check_views(store: Store, data: DataSet, start: float, end: float) -> None:
@@ -49,6 +52,23 @@ def check_views(store: Store, data: DataSet, start: float, end: float) -> None:
     for name in ("alpha", "beta"):
         for t, v in ref.population(name, start, end, HOUR).items():
             assert trend[(name, t)] == v[0]
+    for size in (HOUR, 86400, 604800):
+        counting = {r[0]: r[1:3] for r in q.counting(store, "alpha", start, end, size).rows}
+        expected_counts = {t: v[:2] for t, v in ref.population("alpha", start, end, size).items()}
+        assert counting == expected_counts
+    for botnet in ("alpha", None):
+        got_cc = {r[0]: r[1] for r in q.countries(store, botnet, start, end).rows}
+        assert got_cc == ref.countries(botnet, start, end)
+    got_as = {r[0]: r[2] for r in q.ases(store, "alpha", start, end, 1000).rows}
+    assert got_as == ref.ases("alpha", start, end)
+
+
+def check_windows(store: Store, data: DataSet, start: float, end: float) -> None:
+    """A window that ends before the newest rows (answered from the replies) and one that
+    reaches past them (answered from the seen tables where it can): both exact."""
+    check_views(store, data, start, end)
+    newest = max(r["timestamp"] for rows in data.replies.values() for r in rows)
+    check_views(store, data, start, newest + 1)
 
 
 def test_cached_answers_follow_new_rows(store: Store) -> None:
@@ -58,8 +78,8 @@ def test_cached_answers_follow_new_rows(store: Store) -> None:
         write(store, name, f"first-{name}", data.replies[name])
     # A range that cuts buckets at both edges, like the dashboard's sliding window.
     start, end = data.t0 + 1800, data.end - 600
-    check_views(store, data, start, end)
-    check_views(store, data, start, end)  # answered from the cache, same numbers
+    check_windows(store, data, start, end)
+    check_windows(store, data, start, end)  # answered from the cache, same numbers
     cache = q._cache(store)
     assert cache is not None and len(cache.data) > 0
 
@@ -70,16 +90,16 @@ def test_cached_answers_follow_new_rows(store: Store) -> None:
     ]
     data.replies["alpha"].extend(late)
     write(store, "alpha", "late", late)
-    check_views(store, data, start, end)
+    check_windows(store, data, start, end)
 
     # Live rows in the newest (partial) bucket.
     live = [{"timestamp": end - 60, "ip": "100.64.8.8", "port": 3, "bot_id": "live"}]
     data.replies["alpha"].extend(live)
     write(store, "alpha", "live", live)
-    check_views(store, data, start, end)
+    check_windows(store, data, start, end)
 
     # An import of older history: 'new' bots in the range are no longer new.
     old = [dict(r, timestamp=data.t0 - 3 * 86400) for r in data.replies["alpha"][:40]]
     data.replies["alpha"].extend(old)
     write(store, "alpha", "import", old)
-    check_views(store, data, start, end)
+    check_windows(store, data, start, end)

@@ -20,7 +20,10 @@ TABLES = [
     "monitors",
     "replies",
     "schema_version",
+    "seen_ids",
+    "seen_ips",
     "sources",
+    "summary_state",
 ]
 
 

@@ -25,6 +25,14 @@ from botmon.settings import DEFAULT_DB, DEFAULT_HOST, DEFAULT_MAX_BODY_MB, DEFAU
     type=float,
     help="Largest ingest request body in MB (bigger ones get 413).",
 )
+@click.option(
+    "--summary-refresh",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds between background refreshes of the dashboard's summary tables "
+    "(0: refresh only when a dashboard asks).",
+)
 def command(
     db: str,
     host: str,
@@ -32,6 +40,7 @@ def command(
     tls_cert: str | None,
     tls_key: str | None,
     max_body_mb: float,
+    summary_refresh: float,
 ) -> None:
     """Run the API server and dashboard until Ctrl-C."""
     from botmon.server.run import ServeError, serve
@@ -44,6 +53,7 @@ def command(
         tls_cert=tls_cert,
         tls_key=tls_key,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        summary_refresh_s=summary_refresh,
     )
     try:
         serve(settings, echo=lambda line: click.echo(line, err=False))

@@ -7,6 +7,8 @@ document is generated from the finished route list so it names every route the a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +28,8 @@ from botmon.server.http import JsonResponse, error_response
 from botmon.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from botmon.server.openapi import build_document, describe, operation
 from botmon.server.state import ApiError, ServerState
+from botmon.settings import one_line
+from botmon.store.base import StoreError
 
 log = logging.getLogger("botmon.server")
 
@@ -117,6 +121,28 @@ def _service_routes(state: ServerState, app_routes: list[BaseRoute]) -> list[Bas
     ]
 
 
+async def _refresh_summaries(state: ServerState) -> None:
+    """Keep the dashboard's summary tables current: once at start (after an upgrade this is
+    the full build, done before anyone opens the dashboard), then every
+    ``summary_refresh_s``. A failure is logged and retried on the next round."""
+    interval = state.settings.summary_refresh_s
+    metrics = state.metrics
+    while True:
+        started = time.perf_counter()
+        try:
+            merged = await state.run_store(state.store.refresh_summaries)
+            outcome = "merged" if merged else "idle"
+        except (StoreError, RuntimeError) as exc:  # RuntimeError: executor shut down
+            log.warning("summary refresh failed: %s", one_line(exc))
+            outcome = "failed"
+        if metrics is not None:
+            metrics.summary_refreshes.labels(outcome).inc()
+            metrics.summary_seconds.observe(time.perf_counter() - started)
+        if interval <= 0:
+            return
+        await asyncio.sleep(interval)
+
+
 def create_app(state: ServerState) -> Starlette:
     """The whole server app for ``state``; the caller owns (opens and closes) the store."""
     if state.metrics is None:
@@ -133,9 +159,13 @@ def create_app(state: ServerState) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        refresher = asyncio.create_task(_refresh_summaries(state))
         try:
             yield
         finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
             state.shutdown()
 
     app = Starlette(

@@ -55,6 +55,21 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.summary_refreshes = Counter(
+            "botmon_summary_refreshes",
+            "Background refreshes of the dashboard's summary tables, by outcome "
+            "(merged: new batches merged, idle: nothing new, failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.summary_seconds = Histogram(
+            "botmon_summary_refresh_duration_seconds",
+            "Time one background summary refresh took.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        for outcome in ("merged", "idle", "failed"):
+            self.summary_refreshes.labels(outcome).inc(0)
         self._by_kind = {kind: self.ingested.labels(kind) for kind in RECORD_KINDS}
         for kind in RECORD_KINDS:
             self._by_kind[kind].inc(0)

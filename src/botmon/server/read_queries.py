@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from botmon.ipaddr import int_to_ip
 from botmon.store.base import Store
+from botmon.store.summaries import SEEN_STATE
 
 BUCKET_ORIGIN = 4 * 86400
 """Monday 1970-01-05 00:00 UTC: buckets of an hour, a day or a week all start on boundaries."""
@@ -143,12 +144,52 @@ def _filter(sql: Sql, botnet_id: int | None, start: float, end: float) -> str:
     return where + sql.range(start, end)
 
 
+# -- summaries ---------------------------------------------------------------------------------
+
+
+def _latest(sql: Sql, column: str, order: str) -> str:
+    """The value of ``column`` on the row with the greatest ``order`` that has one."""
+    if sql.duck:
+        return f"arg_max({column}, {order})"
+    return f"(array_agg({column} ORDER BY {order} DESC) FILTER (WHERE {column} IS NOT NULL))[1]"
+
+
+def _refresh(store: Store) -> None:
+    """Bring the seen tables up to date (milliseconds when a few batches are new)."""
+    store.refresh_summaries()
+
+
+def _reaches_newest(store: Store, ids: Sequence[int] | None, end: float) -> bool:
+    """True when no reply of these botnets is at or after ``end``: the window reaches the
+    newest data, so "seen in [start, end)" is "last seen at or after start" (exact), and the
+    seen tables answer instead of a DISTINCT over every reply in the range.
+
+    The newest reply per botnet is cached under the summaries' watermark, which moves with
+    every refresh that merged something."""
+    watermark = store.query(
+        "SELECT watermark FROM summary_state WHERE name = "
+        + ("?" if store.backend == "duckdb" else "%s"),
+        [SEEN_STATE],
+    )
+    cache = _cache(store)
+    key = ("newest",)
+    ok, cached = cache.get(key, watermark) if cache is not None else (False, None)
+    newest: dict[int, float | None] = cached if ok and cached is not None else {}
+    if not ok:
+        newest = {
+            int(b): epoch(t)
+            for b, t in store.query("SELECT botnet_id, max(last_ts) FROM seen_ips GROUP BY 1")
+        }
+        if cache is not None:
+            cache.put(key, watermark, newest)
+    found = [t for b, t in newest.items() if t is not None and (ids is None or b in ids)]
+    return not found or max(found) < end
+
+
 # -- validated cache -------------------------------------------------------------------------
 
 CACHE_ENTRIES = 20_000
 """Most cached values per store (per-bucket values are small tuples)."""
-CHECK_BUCKET_S = 3600
-"""Granularity of the row-count check behind cached whole-range answers."""
 
 
 class _Cache:
@@ -202,27 +243,34 @@ def _where(sql: Sql, ids: Sequence[int] | None, start: float, end: float) -> str
     return head + sql.range(start, end)
 
 
-def _bucket_counts(
-    store: Store, table: str, ids: Sequence[int] | None, start: float, end: float, bucket_s: int
+def _batch_spans(
+    store: Store, kind: str, ids: Sequence[int] | None, start: float, end: float, bucket_s: int
+) -> list[tuple[int, int, int, int]]:
+    """Stored batches with records of ``kind`` whose time span meets [start, end), grouped as
+    (botnet id, first bucket, last bucket, how many). The ``batches`` table is small, and
+    every stored batch adds a row there, so these counts change whenever rows arrive in a
+    bucket: the check behind every cached value."""
+    sql = Sql(store.backend)
+    head = f"botnet_id IN {_in(sql, list(ids))} AND " if ids is not None else ""
+    rows = sql.run(
+        store,
+        f"SELECT botnet_id, {sql.bucket(bucket_s, 'first_ts')}, {sql.bucket(bucket_s, 'last_ts')},"
+        f" count(*) FROM batches WHERE {head}{kind} > 0 AND last_ts >= {sql.ts(start)}"
+        f" AND first_ts < {sql.ts(end)} GROUP BY 1, 2, 3",
+    )
+    return [(int(b), int(lo), int(hi), int(n)) for b, lo, hi, n in rows]
+
+
+def _bucket_checks(
+    store: Store, kind: str, ids: Sequence[int], start: float, end: float, bucket_s: int
 ) -> dict[tuple[int, int], int]:
-    """Rows per (botnet id, bucket index) in [start, end): the cache's check."""
-    sql = Sql(store.backend)
-    rows = sql.run(
-        store,
-        f"SELECT botnet_id, {sql.bucket(bucket_s)}, count(*) FROM {table}"
-        f" WHERE {_where(sql, ids, start, end)} GROUP BY 1, 2",
-    )
-    return {(int(a), int(b)): int(n) for a, b, n in rows}
-
-
-def _rows_before(store: Store, table: str, ids: Sequence[int], start: float) -> dict[int, int]:
-    sql = Sql(store.backend)
-    rows = sql.run(
-        store,
-        f"SELECT botnet_id, count(*) FROM {table} WHERE botnet_id IN {_in(sql, list(ids))}"
-        f" AND ts < {sql.ts(start)} GROUP BY 1",
-    )
-    return {int(a): int(n) for a, n in rows}
+    """Per (botnet id, bucket): how many stored batches of ``kind`` touch it."""
+    first, last = first_bucket(start, bucket_s), first_bucket(end - 1e-6, bucket_s)
+    checks: dict[tuple[int, int], int] = defaultdict(int)
+    for botnet_id, lo, hi, n in _batch_spans(store, kind, ids, start, end, bucket_s):
+        for i in range(max(lo, first), min(hi, last) + 1):
+            checks[(botnet_id, i)] += n
+    return checks
 
 
 Compute = Callable[[float, float], dict[tuple[int, int], Any]]
@@ -231,54 +279,49 @@ Compute = Callable[[float, float], dict[tuple[int, int], Any]]
 def _per_bucket(
     store: Store,
     view: str,
+    kind: str,
     ids: Sequence[int],
     start: float,
     end: float,
     bucket_s: int,
     compute: Compute,
-    *,
-    counts: dict[tuple[int, int], int],
-    cumulative: bool = False,
 ) -> dict[tuple[int, int], Any]:
-    """Values per (botnet id, bucket) for buckets holding rows, from the cache where valid.
+    """Values per (botnet id, bucket) in [start, end), from the cache where still valid.
 
-    ``counts`` are the rows per bucket now. A cached bucket is valid when its count (or, with
-    ``cumulative``, the count of all the botnet's rows up to the bucket's end, for values that
-    depend on earlier data) is unchanged. Invalid buckets are recomputed by
-    ``compute(lo, hi)`` over as few contiguous spans as possible.
+    A cached bucket is valid while the number of stored batches touching it is unchanged
+    (records are never changed in place, and every write is a batch). Invalid buckets are
+    recomputed by ``compute(lo, hi)`` over as few contiguous spans as possible; buckets it
+    returns nothing for hold no rows (None).
     """
+    if end <= start:
+        return {}
     cache = _cache(store)
-    before = _rows_before(store, "replies", ids, start) if cumulative else {}
+    checks = _bucket_checks(store, kind, ids, start, end, bucket_s)
     first, last = first_bucket(start, bucket_s), first_bucket(end - 1e-6, bucket_s)
     result: dict[tuple[int, int], Any] = {}
-    checks: dict[tuple[int, int], int] = {}
     dirty: set[int] = set()
     for bid in ids:
-        running = before.get(bid, 0)
         for i in range(first, last + 1):
-            n = counts.get((bid, i), 0)
-            running += n
-            if n == 0:
-                continue
-            check = running if cumulative else n
             if cache is not None:
-                checks[(bid, i)] = check
-                ok, value = cache.get(_bucket_key(view, bid, bucket_s, i, start, end), check)
+                key = _bucket_key(view, bid, bucket_s, i, start, end)
+                ok, value = cache.get(key, checks.get((bid, i), 0))
                 if ok:
-                    result[(bid, i)] = value
+                    if value is not None:
+                        result[(bid, i)] = value
                     continue
             dirty.add(i)
     for lo_i, hi_i in _spans(sorted(dirty)):
         lo = max(start, bucket_start(lo_i, bucket_s))
         hi = min(end, bucket_start(hi_i + 1, bucket_s))
-        for key, value in compute(lo, hi).items():
-            if key[1] not in dirty or key[0] not in ids:
-                continue
-            result[key] = value
-            if cache is not None and key in checks:
-                cache.put(
-                    _bucket_key(view, key[0], bucket_s, key[1], start, end), checks[key], value
-                )
+        found = compute(lo, hi)
+        for bid in ids:
+            for i in range(lo_i, hi_i + 1):
+                value = found.get((bid, i))
+                if value is not None:
+                    result[(bid, i)] = value
+                if cache is not None:
+                    key = _bucket_key(view, bid, bucket_s, i, start, end)
+                    cache.put(key, checks.get((bid, i), 0), value)
     return result
 
 
@@ -305,18 +348,15 @@ def _spans(indexes: list[int]) -> list[tuple[int, int]]:
 def _whole(
     store: Store,
     key: tuple[Any, ...],
-    tables: Sequence[str],
+    kinds: Sequence[str],
     ids: Sequence[int] | None,
     start: float,
     end: float,
     compute: Callable[[], Any],
 ) -> Any:
-    """A whole-range answer, reused while the rows per hour of every table it reads match."""
+    """A whole-range answer, reused while the stored batches touching the range are the same."""
     cache = _cache(store)
-    check = tuple(
-        tuple(sorted(_bucket_counts(store, t, ids, start, end, CHECK_BUCKET_S).items()))
-        for t in tables
-    )
+    check = tuple(tuple(sorted(_batch_spans(store, kind, ids, start, end, 3600))) for kind in kinds)
     full_key = (*key, start, end)
     if cache is not None:
         ok, value = cache.get(full_key, check)
@@ -349,6 +389,50 @@ def _distinct_per_bucket(
     return {(int(g), int(b)): int(n) for g, b, n in rows}
 
 
+def _seen_since(store: Store, ids: Sequence[int], since: float) -> dict[int, tuple[int, int]]:
+    """Per botnet: addresses and bot IDs last seen at or after ``since`` (seen tables)."""
+    out: dict[int, list[int]] = {b: [0, 0] for b in ids}
+    for i, table in enumerate(("seen_ips", "seen_ids")):
+        sql = Sql(store.backend)
+        rows = sql.run(
+            store,
+            f"SELECT botnet_id, count(*) FROM {table} WHERE botnet_id IN {_in(sql, list(ids))}"
+            f" AND last_ts >= {sql.ts(since)} GROUP BY 1",
+        )
+        for botnet_id, n in rows:
+            out[int(botnet_id)][i] = int(n)
+    return {b: (v[0], v[1]) for b, v in out.items()}
+
+
+def _ips_and_ids(
+    store: Store, view: str, ids: Sequence[int], start: float, end: float, bucket_s: int
+) -> dict[tuple[int, int], tuple[int, int]]:
+    """Distinct IPs and bot IDs per (botnet id, bucket) with any reply.
+
+    Closed buckets come from the validated cache (or are computed once); when the range
+    reaches the newest data, its last bucket (the one a live view sees grow) is counted in
+    the seen tables instead of over every reply in it, which for a week's bucket is the
+    difference between milliseconds and seconds.
+    """
+
+    def compute(lo: float, hi: float) -> dict[tuple[int, int], Any]:
+        ips = _distinct_per_bucket(store, ids, lo, hi, bucket_s, "ip")
+        bots = _distinct_per_bucket(store, ids, lo, hi, bucket_s, "bot_id", "bot_id")
+        return {k: (n, bots.get(k, 0)) for k, n in ips.items()}
+
+    _refresh(store)
+    cut = end
+    last = first_bucket(end - 1e-6, bucket_s)
+    if _reaches_newest(store, ids, end):
+        cut = max(start, bucket_start(last, bucket_s))
+    values = _per_bucket(store, view, "replies", ids, start, cut, bucket_s, compute)
+    if cut < end:
+        for botnet_id, (n_ips, n_ids) in _seen_since(store, ids, cut).items():
+            if n_ips:
+                values[(botnet_id, last)] = (n_ips, n_ids)
+    return values
+
+
 def _dense(
     counts: dict[int, tuple[Any, ...]], start: float, end: float, bucket_s: int, width: int
 ) -> list[tuple[Any, ...]]:
@@ -366,39 +450,56 @@ def _dense(
 
 
 def overview(store: Store, end: float, window_s: int) -> Table:
-    """Every botnet: distinct IPs and IDs in the last ``window_s`` before ``end``, all-time
-    first and last reply."""
+    """Every botnet: distinct IPs and IDs in the last ``window_s`` before ``end``, replies and
+    failed tries in it, and the all-time first and last reply (from the seen tables)."""
     ids = botnet_ids(store)
     start = end - window_s
+    _refresh(store)
+    recent = dict.fromkeys(ids.values(), (0, 0))
+    if ids and _reaches_newest(store, None, end):
+        recent.update(_seen_since(store, list(ids.values()), start))
+    elif ids:
 
-    def compute() -> list[list[tuple[Any, ...]]]:
+        def compute() -> list[tuple[Any, ...]]:
+            sql = Sql(store.backend)
+            return sql.run(
+                store,
+                "SELECT botnet_id, count(DISTINCT ip), count(DISTINCT bot_id)"
+                f" FROM replies WHERE {sql.range(start, end)} GROUP BY 1",
+            )
+
+        rows = _whole(store, ("overview", window_s), ("replies",), None, start, end, compute)
+        recent.update({int(b): (int(n_ips), int(n_ids)) for b, n_ips, n_ids in rows})
+    counts: list[dict[int, int]] = []
+    for table in ("replies", "failed_tries"):
         sql = Sql(store.backend)
-        recent = sql.run(
+        rows = sql.run(
             store,
-            "SELECT botnet_id, count(DISTINCT ip), count(DISTINCT bot_id), count(*)"
-            f" FROM replies WHERE {sql.range(start, end)} GROUP BY 1",
+            f"SELECT botnet_id, count(*) FROM {table} WHERE {sql.range(start, end)} GROUP BY 1",
         )
-        sql2 = Sql(store.backend)
-        failed = sql2.run(
-            store,
-            f"SELECT botnet_id, count(*) FROM failed_tries WHERE {sql2.range(start, end)}"
-            " GROUP BY 1",
+        counts.append({int(b): int(n) for b, n in rows})
+    seen = {
+        int(b): (epoch(lo), epoch(hi))
+        for b, lo, hi in store.query(
+            "SELECT botnet_id, min(first_ts), max(last_ts) FROM seen_ips GROUP BY 1"
         )
-        return [recent, failed]
-
-    recent, failed = _whole(
-        store, ("overview", window_s), ("replies", "failed_tries"), None, start, end, compute
-    )
-    by_id = {int(r[0]): r[1:] for r in recent}
-    failed_by = {int(a): int(n) for a, n in failed}
-    seen = _first_last(store)
+    }
     rows = []
     for name, desc in store.query("SELECT name, description FROM botnets ORDER BY name"):
         bid = ids[str(name)]
-        ips, n_ids, replies = by_id.get(bid, (0, 0, 0))
+        n_ips, n_ids = recent.get(bid, (0, 0))
         first, last = seen.get(bid, (None, None))
         rows.append(
-            (name, desc, int(ips), int(n_ids), int(replies), failed_by.get(bid, 0), first, last)
+            (
+                name,
+                desc,
+                n_ips,
+                n_ids,
+                counts[0].get(bid, 0),
+                counts[1].get(bid, 0),
+                first,
+                last,
+            )
         )
     return Table(
         (
@@ -415,71 +516,10 @@ def overview(store: Store, end: float, window_s: int) -> Table:
     )
 
 
-def _first_last(store: Store) -> dict[int, tuple[float | None, float | None]]:
-    """All-time first and last reply per botnet.
-
-    Checked by the ``batches`` table (one row per stored batch with its reply count: tiny),
-    and when it changed, updated from the rows older than the known firsts and newer than the
-    known lasts only (zonemaps/indexes skip the rest), instead of scanning every reply.
-    """
-    check = tuple(
-        tuple(int(v or 0) for v in row)
-        for row in store.query(
-            "SELECT botnet_id, count(*), sum(replies) FROM batches GROUP BY 1 ORDER BY 1"
-        )
-    )
-    cache = _cache(store)
-    previous: dict[int, tuple[float | None, float | None]] | None = None
-    if cache is not None:
-        ok, value = cache.get(("first_last",), check)
-        if ok:
-            return dict(value)
-        with cache.lock:
-            hit = cache.data.get(("first_last",))
-        previous = dict(hit[1]) if hit is not None else None
-    firsts = [f for f, _ in (previous or {}).values() if f is not None]
-    lasts = [last for _, last in (previous or {}).values() if last is not None]
-    if previous and firsts and lasts:
-        sql = Sql(store.backend)
-        lows = sql.run(
-            store,
-            f"SELECT botnet_id, min(ts) FROM replies WHERE ts <= {sql.ts(max(firsts))} GROUP BY 1",
-        )
-        sql = Sql(store.backend)
-        highs = sql.run(
-            store,
-            f"SELECT botnet_id, max(ts) FROM replies WHERE ts >= {sql.ts(min(lasts))} GROUP BY 1",
-        )
-        low = {int(b): epoch(v) for b, v in lows}
-        high = {int(b): epoch(v) for b, v in highs}
-        out = {b: (low.get(b), high.get(b)) for b in set(low) | set(high)}
-        with_rows = {row[0] for row in check if row[2]}
-        if with_rows - set(out) or any(v[0] is None or v[1] is None for v in out.values()):
-            out = _scan_first_last(store)  # a botnet new since: scan once
-    else:
-        out = _scan_first_last(store)
-    if cache is not None:
-        cache.put(("first_last",), check, out)
-    return out
-
-
-def _scan_first_last(store: Store) -> dict[int, tuple[float | None, float | None]]:
-    rows = store.query("SELECT botnet_id, min(ts), max(ts) FROM replies GROUP BY 1")
-    return {int(b): (epoch(lo), epoch(hi)) for b, lo, hi in rows}
-
-
 def trend(store: Store, start: float, end: float, bucket_s: int) -> Table:
     """Distinct IPs and IDs per botnet and bucket (the overview's sparklines)."""
     names = botnet_ids(store)
-    ids = list(names.values())
-    counts = _bucket_counts(store, "replies", ids, start, end, bucket_s)
-
-    def compute(lo: float, hi: float) -> dict[tuple[int, int], Any]:
-        ips = _distinct_per_bucket(store, ids, lo, hi, bucket_s, "ip")
-        bots = _distinct_per_bucket(store, ids, lo, hi, bucket_s, "bot_id", "bot_id")
-        return {k: (n, bots.get(k, 0)) for k, n in ips.items()}
-
-    values = _per_bucket(store, "trend", ids, start, end, bucket_s, compute, counts=counts)
+    values = _ips_and_ids(store, "trend", list(names.values()), start, end, bucket_s)
     out = []
     for name, botnet_id in names.items():
         per = {i: v for (b, i), v in values.items() if b == botnet_id}
@@ -564,19 +604,22 @@ def population(store: Store, botnet: str, start: float, end: float, bucket_s: in
     """Per bucket: distinct IPs, bot IDs and ip:port pairs, replies and failed tries."""
     botnet_id = _botnet_id(store, botnet)
     ids = [botnet_id]
-    counts = _bucket_counts(store, "replies", ids, start, end, bucket_s)
-    failed = _bucket_counts(store, "failed_tries", ids, start, end, bucket_s)
 
     def compute(lo: float, hi: float) -> dict[tuple[int, int], Any]:
         ips = _distinct_per_bucket(store, ids, lo, hi, bucket_s, "ip")
         bots = _distinct_per_bucket(store, ids, lo, hi, bucket_s, "bot_id", "bot_id")
         pairs = _distinct_per_bucket(store, ids, lo, hi, bucket_s, "ip, port")
-        return {k: (n, bots.get(k, 0), pairs.get(k, 0)) for k, n in ips.items()}
+        replies = _rows_per_bucket(store, "replies", ids, lo, hi, bucket_s)
+        return {k: (n, bots.get(k, 0), pairs.get(k, 0), replies.get(k, 0)) for k, n in ips.items()}
 
-    values = _per_bucket(store, "population", ids, start, end, bucket_s, compute, counts=counts)
+    def compute_failed(lo: float, hi: float) -> dict[tuple[int, int], Any]:
+        return _rows_per_bucket(store, "failed_tries", ids, lo, hi, bucket_s)
+
+    values = _per_bucket(store, "population", "replies", ids, start, end, bucket_s, compute)
+    failed = _per_bucket(store, "failed", "failed_tries", ids, start, end, bucket_s, compute_failed)
     rows: dict[int, tuple[Any, ...]] = {}
-    for (_, i), (ips, n_ids, pairs) in values.items():
-        rows[i] = (ips, n_ids, pairs, counts.get((botnet_id, i), 0), failed.get((botnet_id, i), 0))
+    for (_, i), value in values.items():
+        rows[i] = (*value, failed.get((botnet_id, i), 0))
     for (_, i), n in failed.items():
         if i not in rows:
             rows[i] = (0, 0, 0, 0, n)
@@ -586,55 +629,45 @@ def population(store: Store, botnet: str, start: float, end: float, bucket_s: in
     )
 
 
+def _rows_per_bucket(
+    store: Store, table: str, ids: Sequence[int], lo: float, hi: float, bucket_s: int
+) -> dict[tuple[int, int], int]:
+    sql = Sql(store.backend)
+    rows = sql.run(
+        store,
+        f"SELECT botnet_id, {sql.bucket(bucket_s)}, count(*) FROM {table}"
+        f" WHERE {_where(sql, ids, lo, hi)} GROUP BY 1, 2",
+    )
+    return {(int(g), int(b)): int(n) for g, b, n in rows}
+
+
 def returning(
     store: Store, botnet: str, start: float, end: float, bucket_s: int, by: str = "ip"
 ) -> Table:
     """Per bucket: bots seen, of which new (first reply ever, in this bucket) and returning
-    (seen in an earlier bucket, possibly before ``start``). ``by`` is ``ip`` or ``id``."""
+    (seen in an earlier bucket, possibly before ``start``). ``by`` is ``ip`` or ``id``.
+
+    A bot's first reply ever is its ``first_ts`` in the seen tables, so "new" needs no scan
+    of the history before the range.
+    """
     botnet_id = _botnet_id(store, botnet)
-    key = "ip" if by == "ip" else "bot_id"
-    ids = [botnet_id]
-    counts = _bucket_counts(store, "replies", ids, start, end, bucket_s)
-
-    def compute(lo: float, hi: float) -> dict[tuple[int, int], Any]:
-        sql = Sql(store.backend)
-        bucket = sql.bucket(bucket_s)
-        seen_where = _where(sql, ids, lo, hi)
-        bid = sql.p(botnet_id)
-        before = sql.ts(lo)
-        rows = sql.run(
+    seen = _ips_and_ids(store, "ips-ids", [botnet_id], start, end, bucket_s)
+    table, column = ("seen_ips", 0) if by == "ip" else ("seen_ids", 1)
+    sql = Sql(store.backend)
+    new = {
+        int(b): int(n)
+        for b, n in sql.run(
             store,
-            f"""
-            WITH seen AS (
-                SELECT DISTINCT {bucket} AS b, {key} AS k FROM replies
-                WHERE {seen_where} AND {key} IS NOT NULL
-            ), firsts AS (
-                SELECT k, min(b) AS fb FROM seen GROUP BY k
-            ), old AS (
-                SELECT DISTINCT {key} AS k FROM replies
-                WHERE botnet_id = {bid} AND ts < {before}
-                  AND {key} IN (SELECT k FROM firsts)
-            )
-            SELECT s.b, count(*),
-                   sum(CASE WHEN f.fb = s.b AND o.k IS NULL THEN 1 ELSE 0 END)
-            FROM seen s JOIN firsts f ON f.k = s.k LEFT JOIN old o ON o.k = s.k
-            GROUP BY 1
-            """,
+            f"SELECT {sql.bucket(bucket_s, 'first_ts')}, count(*) FROM {table}"
+            f" WHERE botnet_id = {sql.p(botnet_id)} AND {sql.range(start, end, 'first_ts')}"
+            " GROUP BY 1",
         )
-        return {(botnet_id, int(b)): (int(n), int(new)) for b, n, new in rows}
-
-    values = _per_bucket(
-        store,
-        f"returning-{key}",
-        ids,
-        start,
-        end,
-        bucket_s,
-        compute,
-        counts=counts,
-        cumulative=True,
-    )
-    rows = {i: (n, new, n - new) for (_, i), (n, new) in values.items()}
+    }
+    rows: dict[int, tuple[Any, ...]] = {}
+    for (_, i), value in seen.items():
+        n = value[column]
+        if n:
+            rows[i] = (n, new.get(i, 0), n - new.get(i, 0))
     return Table(("t", "bots", "new", "returning"), _dense(rows, start, end, bucket_s, 3))
 
 
@@ -669,21 +702,41 @@ def top_peers(store: Store, botnet: str, start: float, end: float, limit: int) -
 # -- geolocation and ASes -----------------------------------------------------------------------
 
 
+def _located_ips(
+    store: Store, sql: Sql, ids: Sequence[int] | None, start: float, end: float
+) -> tuple[str, bool]:
+    """A subquery of (ip, country, asn): each address seen in [start, end), once per botnet,
+    located where that botnet's latest located reply from it was; and whether one address
+    may appear more than once (several botnets). From the seen tables when the range reaches
+    the newest data, otherwise from the replies."""
+    several = ids is None or len(ids) > 1
+    head = f"botnet_id IN {_in(sql, list(ids))} AND " if ids is not None else ""
+    if _reaches_newest(store, ids, end):
+        query = f"SELECT ip, country, asn FROM seen_ips WHERE {head}last_ts >= {sql.ts(start)}"
+    else:
+        query = (
+            f"SELECT ip, {_latest(sql, 'country', 'ts')} AS country,"
+            f" {_latest(sql, 'asn', 'ts')} AS asn FROM replies"
+            f" WHERE {_where(sql, ids, start, end)} GROUP BY botnet_id, ip"
+        )
+    return query, several
+
+
 def countries(store: Store, botnet: str | None, start: float, end: float) -> Table:
-    """Distinct IPs per country in the range, and each country's share of them."""
+    """Distinct IPs per country in the range, and each country's share of them. An address
+    counts in the country its latest located reply came from (per botnet, when several)."""
     botnet_id = _botnet_id(store, botnet) if botnet else None
     ids = [botnet_id] if botnet_id is not None else None
+    _refresh(store)
 
     def compute() -> list[tuple[Any, ...]]:
         sql = Sql(store.backend)
+        located, several = _located_ips(store, sql, ids, start, end)
+        country = f"coalesce(country, '{UNKNOWN_COUNTRY}')"
+        pairs = f"SELECT DISTINCT {country} AS c, ip" if several else f"SELECT {country} AS c"
         return sql.run(
             store,
-            f"""
-            SELECT c, count(*) FROM (
-                SELECT DISTINCT coalesce(country, '{UNKNOWN_COUNTRY}') AS c, ip FROM replies
-                WHERE {_filter(sql, botnet_id, start, end)}
-            ) d GROUP BY 1 ORDER BY 2 DESC, 1
-            """,
+            f"SELECT c, count(*) FROM ({pairs} FROM ({located}) l) d GROUP BY 1 ORDER BY 2 DESC, 1",
         )
 
     rows = _whole(store, ("countries", botnet_id), ("replies",), ids, start, end, compute)
@@ -695,20 +748,23 @@ def countries(store: Store, botnet: str | None, start: float, end: float) -> Tab
 
 
 def ases(store: Store, botnet: str | None, start: float, end: float, limit: int) -> Table:
-    """The ASes with most distinct IPs in the range, with name, main country and share."""
+    """The ASes with most distinct IPs in the range, with name, main country and share. An
+    address counts in the AS its latest located reply came from (per botnet, when several)."""
     botnet_id = _botnet_id(store, botnet) if botnet else None
     ids = [botnet_id] if botnet_id is not None else None
+    _refresh(store)
 
     def compute() -> list[tuple[Any, ...]]:
         sql = Sql(store.backend)
+        located, several = _located_ips(store, sql, ids, start, end)
+        if several:
+            located = f"SELECT asn, ip, max(country) AS country FROM ({located}) l GROUP BY asn, ip"
         return sql.run(
             store,
             f"""
             WITH per AS (
-                SELECT asn, count(*) AS ips, max(country) AS country FROM (
-                    SELECT asn, ip, max(country) AS country FROM replies
-                    WHERE {_filter(sql, botnet_id, start, end)} GROUP BY asn, ip
-                ) d GROUP BY asn
+                SELECT asn, count(*) AS ips, max(country) AS country FROM ({located}) d
+                GROUP BY asn
             )
             SELECT per.asn, a.name, per.ips, per.country, (SELECT sum(ips) FROM per) AS total
             FROM per LEFT JOIN ases a ON a.asn = per.asn
@@ -737,9 +793,10 @@ def ases(store: Store, botnet: str | None, start: float, end: float, limit: int)
 
 def counting(store: Store, botnet: str, start: float, end: float, bucket_s: int) -> Table:
     """IP-based vs ID-based counts per bucket and their ratio (IPs per ID; None without IDs)."""
-    pop = population(store, botnet, start, end, bucket_s)
+    botnet_id = _botnet_id(store, botnet)
+    values = _ips_and_ids(store, "ips-ids", [botnet_id], start, end, bucket_s)
     rows = []
-    for t, ips, ids, _pairs, _replies, _failed in pop.rows:
+    for t, ips, ids in _dense({i: v for (_, i), v in values.items()}, start, end, bucket_s, 2):
         rows.append((t, ips, ids, round(ips / ids, 4) if ids else None))
     return Table(("t", "ips", "ids", "ips_per_id"), rows)
 
@@ -764,16 +821,10 @@ def compare_population(
 ) -> Table:
     """Distinct IPs per botnet and bucket, and the same normalised to each botnet's peak."""
     by_id = _ids_for(store, names)
-    ids = list(by_id)
-    counts = _bucket_counts(store, "replies", ids, start, end, bucket_s)
-
-    def compute(lo: float, hi: float) -> dict[tuple[int, int], Any]:
-        return dict(_distinct_per_bucket(store, ids, lo, hi, bucket_s, "ip"))
-
-    values = _per_bucket(store, "ips", ids, start, end, bucket_s, compute, counts=counts)
+    values = _ips_and_ids(store, "ips-ids", list(by_id), start, end, bucket_s)
     out: list[tuple[Any, ...]] = []
     for botnet_id, name in by_id.items():
-        per = {i: (v,) for (b, i), v in values.items() if b == botnet_id}
+        per = {i: (v[0],) for (b, i), v in values.items() if b == botnet_id}
         series = _dense(per, start, end, bucket_s, 1)
         peak = max((r[1] for r in series), default=0) or 1
         out.extend((name, t, ips, round(ips / peak, 4)) for t, ips in series)
@@ -796,17 +847,23 @@ def compare_overlap(store: Store, names: Sequence[str], start: float, end: float
     by_id = _ids_for(store, names)
     ids = list(by_id)
 
+    _refresh(store)
+
     def compute() -> list[tuple[int, int]]:
         # One pass: for each address, the set of botnets that have it as a bit mask; then
         # addresses per mask. Sizes and pairwise overlaps follow from the masks in Python.
         sql = Sql(store.backend)
         bits = " ".join(f"WHEN {sql.p(b)} THEN {1 << i}" for i, b in enumerate(ids))
+        if _reaches_newest(store, ids, end):
+            source = f"seen_ips WHERE botnet_id IN {_in(sql, ids)} AND last_ts >= {sql.ts(start)}"
+        else:
+            source = f"replies WHERE {_where(sql, ids, start, end)}"
         rows = sql.run(
             store,
             f"""
             SELECT m, count(*) FROM (
-                SELECT ip, bit_or(CASE botnet_id {bits} ELSE 0 END) AS m FROM replies
-                WHERE {_where(sql, ids, start, end)} GROUP BY ip
+                SELECT ip, bit_or(CASE botnet_id {bits} ELSE 0 END) AS m FROM {source}
+                GROUP BY ip
             ) d GROUP BY m
             """,
         )
@@ -859,7 +916,6 @@ def compare_hours(store: Store, names: Sequence[str], start: float, end: float) 
     """
     by_id = _ids_for(store, names)
     ids = list(by_id)
-    counts = _bucket_counts(store, "replies", ids, start, end, 3600)
 
     def compute(lo: float, hi: float) -> dict[tuple[int, int], Any]:
         sql = Sql(store.backend)
@@ -877,7 +933,7 @@ def compare_hours(store: Store, names: Sequence[str], start: float, end: float) 
             out[(int(g), int(b))].append((str(c) if c else "", int(n)))
         return dict(out)
 
-    values = _per_bucket(store, "hours", ids, start, end, 3600, compute, counts=counts)
+    values = _per_bucket(store, "hours", "replies", ids, start, end, 3600, compute)
     mid = (start + end) / 2
     offsets: dict[str, float | None] = {}
     utc: dict[int, list[float]] = {b: [0.0] * 24 for b in by_id}

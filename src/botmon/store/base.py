@@ -162,6 +162,13 @@ class Store(Protocol):
     ) -> Iterator[pa.RecordBatch]:
         """Stored records of one kind as Arrow batches, IPs as text, timestamps as UTC."""
 
+    def refresh_summaries(self, *, full: bool = False) -> int:
+        """Bring the dashboard's summary tables (``seen_ips``, ``seen_ids``) up to date with
+        every stored batch; return the spans merged (0: nothing new, -1: a full build).
+
+        Rows written behind botmon's back (not by :meth:`write_batch`) are only picked up by
+        a full build: ``full=True`` rebuilds the tables from every reply."""
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """A read-only query for analyses and the dashboard's read API (backend SQL)."""
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from botmon.ipaddr import int_to_ip
 from botmon.records import RECORD_KINDS
-from botmon.store import common
+from botmon.store import common, summaries
 from botmon.store.base import (
     Botnet,
     BotnetSummary,
@@ -469,7 +469,10 @@ class DuckDBStore:
                 if seen is not None:
                     return WriteResult(duplicate=True, stored=dict.fromkeys(RECORD_KINDS, 0))
                 cur.execute(
-                    "INSERT INTO batches VALUES (?, ?, ?, make_timestamp(?), ?, ?, ?)",
+                    "INSERT INTO batches (source_id, batch_id, botnet_id, received_at, replies,"
+                    " failed_tries, edges, seq, first_ts, last_ts) VALUES (?, ?, ?,"
+                    " make_timestamp(?), ?, ?, ?, nextval('batches_seq'), make_timestamp(?),"
+                    " make_timestamp(?))",
                     [
                         source_id,
                         batch.batch_id,
@@ -478,6 +481,9 @@ class DuckDBStore:
                         counts["replies"],
                         counts["failed_tries"],
                         counts["edges"],
+                        *summaries.batch_span(
+                            batch.replies.ts_us, batch.failed_tries.ts_us, batch.edges.ts_us
+                        ),
                     ],
                 )
                 for kind, table in tables.items():
@@ -504,6 +510,54 @@ class DuckDBStore:
                 return WriteResult(duplicate=True, stored=dict.fromkeys(RECORD_KINDS, 0))
             raise StoreError(f"DuckDB write failed: {exc}") from exc
         return WriteResult(duplicate=False, stored=counts)
+
+    def refresh_summaries(self, *, full: bool = False) -> int:
+        """Merge the replies of batches stored since the last refresh into the seen tables.
+
+        Returns the number of spans merged (0: already up to date; -1: a full build). Runs
+        under the write lock, so ingest waits for it; a refresh after a few seconds of ingest
+        takes milliseconds, the first full build of a large database takes seconds.
+        """
+        state_sql = (
+            "SELECT (SELECT watermark FROM summary_state WHERE name = ?), (SELECT max(seq) FROM"
+            " batches)"
+        )
+        with self._read() as cur:
+            row = _first(cur.execute(state_sql, [summaries.SEEN_STATE]))
+        if row is not None and summaries.is_current(row[0], row[1]) and not full:
+            return 0
+        try:
+            with self._write() as cur:
+                row = _first(cur.execute(state_sql, [summaries.SEEN_STATE]))
+                watermark, top = (row[0], row[1]) if row is not None else (None, None)
+                if full:
+                    watermark = None
+                elif summaries.is_current(watermark, top):
+                    return 0
+                if watermark is None:
+                    cur.execute("DELETE FROM seen_ips")
+                    cur.execute("DELETE FROM seen_ids")
+                    for sql in summaries.merge_statements("duckdb", "true", upsert=False):
+                        cur.execute(sql)
+                    merged = -1
+                else:
+                    spans = cur.execute(
+                        "SELECT botnet_id, epoch_us(first_ts), epoch_us(last_ts) FROM batches"
+                        " WHERE seq >= ? AND replies > 0 AND first_ts IS NOT NULL",
+                        [watermark],
+                    ).fetchall()
+                    joined = summaries.coalesce_spans(spans)
+                    wheres = [summaries.span_where("duckdb", b, lo, hi) for b, lo, hi in joined]
+                    for sql in summaries.duckdb_merge_statements(wheres) if wheres else []:
+                        cur.execute(sql)
+                    merged = len(joined)
+                cur.execute(
+                    "UPDATE summary_state SET watermark = ? WHERE name = ?",
+                    [int(top or 0) + 1, summaries.SEEN_STATE],
+                )
+        except duckdb.Error as exc:
+            raise StoreError(f"DuckDB summary refresh failed: {exc}") from exc
+        return merged
 
     def _batch_stored(self, source_id: int | None, batch_id: str) -> bool:
         with self._read() as cur:

@@ -23,7 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from botmon.ipaddr import int_to_ip
 from botmon.records import RECORD_KINDS
-from botmon.store import common, pg_copy
+from botmon.store import common, pg_copy, summaries
 from botmon.store.base import (
     Botnet,
     BotnetSummary,
@@ -39,6 +39,8 @@ from botmon.store.base import (
 from botmon.validation import ValidatedBatch
 
 MIGRATION_LOCK_KEY = 0x626F746D6F6E  # "botmon"
+SUMMARY_LOCK_KEY = MIGRATION_LOCK_KEY + 1
+"""Advisory lock held by a summary refresh (one at a time per database)."""
 """The advisory lock id every botmon server takes while migrating."""
 CONNECT_TIMEOUT_S = 10
 POOL_TIMEOUT_S = 30.0
@@ -288,9 +290,15 @@ class PostgresStore:
             except (OverflowError, TypeError, ValueError, AttributeError) as exc:
                 # Only a batch that bypassed botmon.validation gets here.
                 raise StoreError(f"batch columns do not fit the schema: {exc}") from exc
+            first_us, last_us = summaries.batch_span(
+                batch.replies.ts_us, batch.failed_tries.ts_us, batch.edges.ts_us
+            )
             inserted = conn.execute(
-                "INSERT INTO batches VALUES (%s, %s, %s, now(), %s, %s, %s) "
-                "ON CONFLICT (source_id, batch_id) DO NOTHING RETURNING 1",
+                "INSERT INTO batches (source_id, batch_id, botnet_id, received_at, replies,"
+                " failed_tries, edges, seq, first_ts, last_ts)"
+                " VALUES (%s, %s, %s, now(), %s, %s, %s, pg_current_xact_id()::text::bigint,"
+                " to_timestamp(%s::float8 / 1e6), to_timestamp(%s::float8 / 1e6))"
+                " ON CONFLICT (source_id, batch_id) DO NOTHING RETURNING 1",
                 [
                     source_id,
                     batch.batch_id,
@@ -298,6 +306,8 @@ class PostgresStore:
                     counts["replies"],
                     counts["failed_tries"],
                     counts["edges"],
+                    first_us,
+                    last_us,
                 ],
             ).fetchone()
             if inserted is None:
@@ -436,6 +446,58 @@ class PostgresStore:
             else:
                 arrays.append(pa.array(columns[field.name], field.type))
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    def refresh_summaries(self, *, full: bool = False) -> int:
+        """Merge the replies of batches stored since the last refresh into the seen tables.
+
+        The new watermark is the oldest transaction running when the refresh starts
+        (``pg_snapshot_xmin``), read before the batches are: a batch whose transaction was
+        still open then has a seq at or above it and is merged by the next refresh. One
+        refresh at a time (an advisory lock); merges are idempotent, so re-merging is safe.
+        """
+        state_sql = "SELECT watermark FROM summary_state WHERE name = %s"
+        with self._conn() as conn:
+            row = conn.execute(
+                f"SELECT ({state_sql}), (SELECT max(seq) FROM batches)", [summaries.SEEN_STATE]
+            ).fetchone()
+        if row is not None and summaries.is_current(row[0], row[1]) and not full:
+            return 0
+        with self._conn() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [SUMMARY_LOCK_KEY])
+            found = conn.execute(
+                f"SELECT ({state_sql}), pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"
+                " (SELECT max(seq) FROM batches)",
+                [summaries.SEEN_STATE],
+            ).fetchone()
+            assert found is not None
+            watermark, horizon, top = found
+            if full:
+                watermark = None
+            elif summaries.is_current(watermark, top):
+                return 0
+            if watermark is None:
+                conn.execute("TRUNCATE seen_ips, seen_ids")
+                for sql in summaries.merge_statements("postgresql", "true", upsert=False):
+                    conn.execute(sql.encode())
+                merged = -1
+            else:
+                spans = conn.execute(
+                    "SELECT botnet_id, (extract(epoch FROM first_ts) * 1e6)::bigint,"
+                    " (extract(epoch FROM last_ts) * 1e6)::bigint FROM batches"
+                    " WHERE seq >= %s AND replies > 0 AND first_ts IS NOT NULL",
+                    [watermark],
+                ).fetchall()
+                joined = summaries.coalesce_spans(spans)
+                for botnet_id, lo, hi in joined:
+                    where = summaries.span_where("postgresql", botnet_id, lo, hi)
+                    for sql in summaries.merge_statements("postgresql", where):
+                        conn.execute(sql.encode())
+                merged = len(joined)
+            conn.execute(
+                "UPDATE summary_state SET watermark = %s WHERE name = %s",
+                [int(horizon), summaries.SEEN_STATE],
+            )
+        return merged
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read-only query (PostgreSQL SQL, ``%s`` parameters) in a READ ONLY transaction.
