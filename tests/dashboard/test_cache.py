@@ -5,6 +5,7 @@ the cache."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -103,3 +104,32 @@ def test_cached_answers_follow_new_rows(store: Store) -> None:
     data.replies["alpha"].extend(old)
     write(store, "alpha", "import", old)
     check_windows(store, data, start, end)
+
+
+def test_the_warm_up_leaves_the_default_views_answered_from_the_cache(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = time.time()
+    data = make(now)
+    for name in ("alpha", "beta"):
+        store.create_botnet(name)
+        write(store, name, f"first-{name}", data.replies[name])
+    steps = q.warm_up(store, now)
+    assert steps >= 2 + 2 * 6 + 2
+    queries: list[str] = []
+    real_query = store.query
+
+    def counted(sql: str, params: Any = ()) -> Any:
+        queries.append(sql)
+        return real_query(sql, params)
+
+    monkeypatch.setattr(store, "query", counted)
+    end = math.ceil(now / 300) * 300
+    start = end - q.WARM_RANGE_S
+    q.trend(store, start, end, HOUR)
+    q.population(store, "alpha", start, end, HOUR)
+    q.counting(store, "beta", start, end, 86400)
+    scans = [s for s in queries if "FROM replies" in s or "FROM failed_tries" in s]
+    assert scans == []  # every bucket came from the cache or the seen tables
+    # And the warm-up gives up cleanly at its deadline.
+    assert q.warm_up(store, now, deadline_s=-1.0) == 0

@@ -150,9 +150,9 @@ def test_the_server_refreshes_the_dashboard_summaries_in_the_background(
                     return float(line.split()[-1])
             return 0.0
 
-        assert wait_until(lambda: merged() >= 1)  # the start-up build
+        assert wait_until(lambda: merged() >= 1, timeout=30)  # the start-up build
         before = merged()
         assert post_batch(server, token, batch(replies=50)).status_code == 200
-        assert wait_until(lambda: merged() > before)
+        assert wait_until(lambda: merged() > before, timeout=30)
     finally:
         server.stop()

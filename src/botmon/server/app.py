@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from botmon.dashboard import web
-from botmon.server import admin, ingest, queries, read_api, schemas
+from botmon.server import admin, ingest, queries, read_api, read_queries, schemas
 from botmon.server.http import JsonResponse, error_response
 from botmon.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from botmon.server.openapi import build_document, describe, operation
@@ -124,9 +124,12 @@ def _service_routes(state: ServerState, app_routes: list[BaseRoute]) -> list[Bas
 async def _refresh_summaries(state: ServerState) -> None:
     """Keep the dashboard's summary tables current: once at start (after an upgrade this is
     the full build, done before anyone opens the dashboard), then every
-    ``summary_refresh_s``. A failure is logged and retried on the next round."""
+    ``summary_refresh_s``. After the first refresh, the dashboard's default views are
+    computed once (:func:`read_queries.warm_up`), so its first visitor does not wait for them.
+    A failure is logged and retried on the next round."""
     interval = state.settings.summary_refresh_s
     metrics = state.metrics
+    warmed = False
     while True:
         started = time.perf_counter()
         try:
@@ -138,6 +141,15 @@ async def _refresh_summaries(state: ServerState) -> None:
         if metrics is not None:
             metrics.summary_refreshes.labels(outcome).inc()
             metrics.summary_seconds.observe(time.perf_counter() - started)
+        if not warmed and outcome != "failed":
+            warmed = True
+            started = time.perf_counter()
+            try:
+                await state.run_store(read_queries.warm_up, state.store, time.time())
+            except (StoreError, RuntimeError) as exc:
+                log.warning("dashboard warm-up failed: %s", one_line(exc))
+            if metrics is not None:
+                metrics.warm_up_seconds.set(time.perf_counter() - started)
         if interval <= 0:
             return
         await asyncio.sleep(interval)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from botmon.records import RECORD_KINDS
@@ -66,6 +66,11 @@ class Metrics:
             "botmon_summary_refresh_duration_seconds",
             "Time one background summary refresh took.",
             buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.warm_up_seconds = Gauge(
+            "botmon_dashboard_warm_up_seconds",
+            "How long computing the dashboard's default views after start took (0: not yet).",
             registry=self.registry,
         )
         for outcome in ("merged", "idle", "failed"):

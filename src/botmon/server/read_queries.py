@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import weakref
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -519,7 +521,7 @@ def overview(store: Store, end: float, window_s: int) -> Table:
 def trend(store: Store, start: float, end: float, bucket_s: int) -> Table:
     """Distinct IPs and IDs per botnet and bucket (the overview's sparklines)."""
     names = botnet_ids(store)
-    values = _ips_and_ids(store, "trend", list(names.values()), start, end, bucket_s)
+    values = _ips_and_ids(store, "ips-ids", list(names.values()), start, end, bucket_s)
     out = []
     for name, botnet_id in names.items():
         per = {i: v for (b, i), v in values.items() if b == botnet_id}
@@ -969,3 +971,47 @@ def compare_hours(store: Store, names: Sequence[str], start: float, end: float) 
                 )
             )
     return Table(("botnet", "hour", "utc", "local", "utc_normalised", "local_normalised"), out)
+
+
+# -- warm-up ---------------------------------------------------------------------------------
+
+WARM_RANGE_S = 7 * 86400
+"""The dashboard's default range, which the warm-up computes."""
+WARM_BUCKETS = (3600, 86400, 604800)
+
+
+def warm_up(store: Store, now: float, deadline_s: float = 600.0) -> int:
+    """Compute what the dashboard shows by default (the last 7 days, per hour, day and week,
+    for every botnet) so the first person to open it after a start does not wait for the
+    per-bucket counts over every reply. Later refreshes then recompute only new buckets.
+
+    Stops after ``deadline_s`` (what is done stays cached). Returns the queries run.
+    """
+    began = time.monotonic()
+    end = math.ceil(now / 300) * 300  # as the dashboard rounds its range
+    start = end - WARM_RANGE_S
+    names = list(botnet_ids(store))
+    steps: list[Callable[[], Any]] = [
+        partial(overview, store, end, 3600),
+        partial(trend, store, start, end, 3600),
+    ]
+    for name in names:
+        steps += [
+            partial(population, store, name, start, end, 3600),
+            partial(returning, store, name, start, end, 3600, "id"),
+            partial(top_peers, store, name, start, end, 15),
+        ]
+        steps += [partial(counting, store, name, start, end, size) for size in WARM_BUCKETS]
+    if names:
+        compared = names[:8]
+        steps += [
+            partial(compare_population, store, compared, start, end, 3600),
+            partial(compare_hours, store, compared, start, end),
+        ]
+    done = 0
+    for step in steps:
+        if time.monotonic() - began > deadline_s:
+            break
+        step()
+        done += 1
+    return done
