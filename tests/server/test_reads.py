@@ -143,16 +143,22 @@ def test_the_server_refreshes_the_dashboard_summaries_in_the_background(
         token = server.token("crawler", name="crawler-bg")
         metrics = client(server)
 
-        def merged() -> float:
+        def metric(name: str) -> float:
             text = metrics.get("/metrics").text
             for line in text.splitlines():
-                if line.startswith('botmon_summary_refreshes_total{outcome="merged"}'):
+                if line.startswith(name + " "):
                     return float(line.split()[-1])
             return 0.0
 
+        def merged() -> float:
+            return metric('botmon_summary_refreshes_total{outcome="merged"}')
+
         assert wait_until(lambda: merged() >= 1, timeout=30)  # the start-up build
+        # The dashboard's default views were computed once after it (a new botnet included).
+        assert wait_until(lambda: metric("botmon_dashboard_warm_up_seconds") > 0, timeout=30)
         before = merged()
         assert post_batch(server, token, batch(replies=50)).status_code == 200
         assert wait_until(lambda: merged() > before, timeout=30)
+        assert metric('botmon_summary_refreshes_total{outcome="failed"}') == 0
     finally:
         server.stop()

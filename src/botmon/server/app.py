@@ -29,7 +29,6 @@ from botmon.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from botmon.server.openapi import build_document, describe, operation
 from botmon.server.state import ApiError, ServerState
 from botmon.settings import one_line
-from botmon.store.base import StoreError
 
 log = logging.getLogger("botmon.server")
 
@@ -135,7 +134,7 @@ async def _refresh_summaries(state: ServerState) -> None:
         try:
             merged = await state.run_store(state.store.refresh_summaries)
             outcome = "merged" if merged else "idle"
-        except (StoreError, RuntimeError) as exc:  # RuntimeError: executor shut down
+        except Exception as exc:
             log.warning("summary refresh failed: %s", one_line(exc))
             outcome = "failed"
         if metrics is not None:
@@ -146,7 +145,7 @@ async def _refresh_summaries(state: ServerState) -> None:
             started = time.perf_counter()
             try:
                 await state.run_store(read_queries.warm_up, state.store, time.time())
-            except (StoreError, RuntimeError) as exc:
+            except Exception as exc:
                 log.warning("dashboard warm-up failed: %s", one_line(exc))
             if metrics is not None:
                 metrics.warm_up_seconds.set(time.perf_counter() - started)

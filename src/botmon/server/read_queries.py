@@ -454,7 +454,8 @@ def _dense(
 def overview(store: Store, end: float, window_s: int) -> Table:
     """Every botnet: distinct IPs and IDs in the last ``window_s`` before ``end``, replies and
     failed tries in it, and the all-time first and last reply (from the seen tables)."""
-    ids = botnet_ids(store)
+    botnets = store.query("SELECT name, description, id FROM botnets ORDER BY name")
+    ids = {str(name): int(i) for name, _, i in botnets}  # one read: botnets may be added now
     start = end - window_s
     _refresh(store)
     recent = dict.fromkeys(ids.values(), (0, 0))
@@ -487,8 +488,7 @@ def overview(store: Store, end: float, window_s: int) -> Table:
         )
     }
     rows = []
-    for name, desc in store.query("SELECT name, description FROM botnets ORDER BY name"):
-        bid = ids[str(name)]
+    for name, desc, bid in botnets:
         n_ips, n_ids = recent.get(bid, (0, 0))
         first, last = seen.get(bid, (None, None))
         rows.append(
