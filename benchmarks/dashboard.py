@@ -14,13 +14,15 @@ measured here is the read side. Each view is then queried as the dashboard does 
 (the sum of its queries, as the page waits for all of them). The baseline in the same run is a
 bare ``count(*)`` over the same 7 days (the cost of touching the rows at all).
 
-Three modes per view: cold (no cached answer: the first request after start), warm (the same
-request again, nothing new), live (1,000 new replies in the newest bucket before each request,
-as while a crawler reports; the time includes bringing the summary tables up to date with
-them). The summary tables (``seen_ips``/``seen_ids``) are built once after generating, and
-that time is printed: generated rows bypass the ingest path that keeps them current. Targets: p95 < 300 ms at 10M and < 1 s at 100M on DuckDB, checked
-on the warm and live modes (what a person looking at the dashboard waits for); cold figures
-are reported beside them.
+Three modes per view: cold (no cached answer: a range or bucket asked for the first time;
+after a start, ``botmon serve`` computes the default views in the background so its first
+visitor does not see this), warm (the same request again, nothing new), live (1,000 new
+replies in the newest bucket before each request, as while a crawler reports; the time
+includes bringing the summary tables up to date with them). The summary tables
+(``seen_ips``/``seen_ids``) are built once after generating, and that time is printed:
+generated rows bypass the ingest path that keeps them current. Targets: p95 < 300 ms at 10M
+and < 1 s at 100M on DuckDB, checked on the warm and live modes (what a person looking at the
+dashboard waits for); cold figures are reported beside them.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import compress
+from operator import itemgetter
 from typing import Annotated, Any
 
 import msgspec
@@ -46,9 +48,12 @@ BatchId = Annotated[
 
 
 _NULL = msgspec.Raw(b"null")
+_ABSENT = msgspec.Raw(b"")
+"""Default of ``data``: empty, hence falsy, unlike any JSON value a record can carry."""
 _pton = socket.inet_pton
 _AF_INET = socket.AF_INET
 _from_bytes = int.from_bytes
+_first_byte = itemgetter(0)
 
 
 class _ReplyIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -56,7 +61,7 @@ class _ReplyIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     ip: IpText
     port: Port
     bot_id: BotId | None = None
-    data: msgspec.Raw = _NULL
+    data: msgspec.Raw = _ABSENT
 
 
 class _FailedTryIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -65,7 +70,7 @@ class _FailedTryIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     port: Port
     bot_id: BotId | None = None
     reason: Reason | None = None
-    data: msgspec.Raw = _NULL
+    data: msgspec.Raw = _ABSENT
 
 
 class _EdgeIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -237,7 +242,7 @@ def _check_text(name: str, value: str | None) -> str | None:
 
 
 def _check_data(raw: msgspec.Raw) -> str | None:
-    if raw == _NULL:
+    if not raw or raw == _NULL:
         return None
     body = bytes(raw)
     if not body.startswith(b"{"):
@@ -297,15 +302,22 @@ class _Slow(Exception):
 def _ts_fast(values: list[float | datetime], latest: float) -> list[int]:
     if not values:
         return []
+    # Imported here: pyarrow.compute takes ~70 ms to load, and most CLI commands that import
+    # this module (for its constants) never validate a batch.
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     try:
-        low, high = min(values), max(values)  # type: ignore[type-var]
-    except TypeError:
+        seconds = pa.array(values, pa.float64())  # a datetime among them: the slow path
+    except (pa.ArrowException, TypeError, ValueError):
         raise _Slow from None
-    if not isinstance(low, float) or not isinstance(high, float):
+    bounds = pc.min_max(seconds).as_py()
+    if not bounds["min"] >= MIN_TIMESTAMP or not bounds["max"] <= latest:
         raise _Slow
-    if not low >= MIN_TIMESTAMP or not high <= latest:
-        raise _Slow
-    return [round(t * 1_000_000) for t in values]  # type: ignore[operator]
+    # The same IEEE product and the same half-to-even rounding as round(t * 1_000_000),
+    # in one C pass instead of a Python call per record.
+    micros = pc.round(pc.multiply(seconds, 1_000_000.0), round_mode="half_to_even")
+    return pc.cast(micros, pa.int64()).to_pylist()  # type: ignore[no-any-return]
 
 
 def _ips_fast(values: list[str]) -> list[int]:
@@ -320,21 +332,32 @@ def _ips_fast(values: list[str]) -> list[int]:
 
 
 def _texts_fast(values: list[str | None]) -> list[str | None]:
-    if "\x00" in "".join([v for v in values if v is not None]):
+    if "\x00" in "".join(filter(None, values)):
         raise _Slow
     return values
 
 
 def _data_fast(values: list[msgspec.Raw]) -> list[str | None]:
     out: list[str | None] = [None] * len(values)
-    if values.count(_NULL) == len(values):
+    present = list(compress(range(len(values)), values))  # absent data is empty, so falsy
+    if not present:
         return out
-    for i, raw in enumerate(values):
-        if raw != _NULL:
-            body = bytes(raw)
-            if body[:1] != b"{" or len(body) > MAX_DATA_BYTES or b"\\u0000" in body:
-                raise _Slow
-            out[i] = body.decode()
+    bodies = list(map(bytes, map(values.__getitem__, present)))
+    if b"null" in bodies:  # an explicit null is stored as None, like absent data
+        kept = [(i, body) for i, body in zip(present, bodies, strict=True) if body != b"null"]
+        present = [i for i, _ in kept]
+        bodies = [body for _, body in kept]
+        if not bodies:
+            return out
+    # Whole-column checks; any hit (even a false one) goes the exact record-by-record way.
+    if (
+        bytes(map(_first_byte, bodies)).count(b"{") != len(bodies)
+        or max(map(len, bodies)) > MAX_DATA_BYTES
+        or b"\\u0000" in b"".join(bodies)
+    ):
+        raise _Slow
+    for i, text in zip(present, map(bytes.decode, bodies), strict=True):
+        out[i] = text
     return out
 
 

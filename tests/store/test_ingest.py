@@ -249,3 +249,25 @@ def test_a_batch_id_with_nul_is_refused_by_both_backends(store: Store) -> None:
     with pytest.raises(StoreError, match="NUL"):
         store.write_batch(batch, "s")
     assert store.count_records() == EMPTY
+
+
+def test_as_names_follow_the_latest_batch_and_are_not_rewritten_needlessly(store: Store) -> None:
+    store.create_botnet("hns")
+
+    def send(batch_id: str, names: dict[int, str]) -> None:
+        batch = make_batch("hns", batch_id, replies=simple_replies(3))
+        batch.as_names = dict(names)
+        store.write_batch(batch, "t")
+
+    send("a", {64500: "First Name", 64501: "Other"})
+    send("b", {64500: "First Name"})  # known: nothing to write
+    assert dict(store.query("SELECT asn, name FROM ases ORDER BY asn")) == {
+        64500: "First Name",
+        64501: "Other",
+    }
+    send("c", {64500: "Renamed"})  # a newer enrichment database renamed it
+    send("c", {64501: "Ignored"})  # a duplicate batch writes nothing, names included
+    assert dict(store.query("SELECT asn, name FROM ases ORDER BY asn")) == {
+        64500: "Renamed",
+        64501: "Other",
+    }
