@@ -161,30 +161,38 @@ def _refresh(store: Store) -> None:
     store.refresh_summaries()
 
 
+def _seen_bounds(store: Store) -> dict[int, tuple[float | None, float | None]]:
+    """First and last reply per botnet, from the seen tables, cached under the summaries'
+    watermark (which moves with every refresh that merged something)."""
+    placeholder = "?" if store.backend == "duckdb" else "%s"
+    watermark = store.query(
+        f"SELECT watermark FROM summary_state WHERE name = {placeholder}", [SEEN_STATE]
+    )
+    cache = _cache(store)
+    key = ("seen-bounds",)
+    ok, cached = cache.get(key, watermark) if cache is not None else (False, None)
+    if ok and cached is not None:
+        return dict(cached)
+    bounds = {
+        int(b): (epoch(lo), epoch(hi))
+        for b, lo, hi in store.query(
+            "SELECT botnet_id, min(first_ts), max(last_ts) FROM seen_ips GROUP BY 1"
+        )
+    }
+    if cache is not None:
+        cache.put(key, watermark, bounds)
+    return bounds
+
+
 def _reaches_newest(store: Store, ids: Sequence[int] | None, end: float) -> bool:
     """True when no reply of these botnets is at or after ``end``: the window reaches the
     newest data, so "seen in [start, end)" is "last seen at or after start" (exact), and the
-    seen tables answer instead of a DISTINCT over every reply in the range.
-
-    The newest reply per botnet is cached under the summaries' watermark, which moves with
-    every refresh that merged something."""
-    watermark = store.query(
-        "SELECT watermark FROM summary_state WHERE name = "
-        + ("?" if store.backend == "duckdb" else "%s"),
-        [SEEN_STATE],
-    )
-    cache = _cache(store)
-    key = ("newest",)
-    ok, cached = cache.get(key, watermark) if cache is not None else (False, None)
-    newest: dict[int, float | None] = cached if ok and cached is not None else {}
-    if not ok:
-        newest = {
-            int(b): epoch(t)
-            for b, t in store.query("SELECT botnet_id, max(last_ts) FROM seen_ips GROUP BY 1")
-        }
-        if cache is not None:
-            cache.put(key, watermark, newest)
-    found = [t for b, t in newest.items() if t is not None and (ids is None or b in ids)]
+    seen tables answer instead of a DISTINCT over every reply in the range."""
+    found = [
+        last
+        for b, (_, last) in _seen_bounds(store).items()
+        if last is not None and (ids is None or b in ids)
+    ]
     return not found or max(found) < end
 
 
@@ -475,18 +483,17 @@ def overview(store: Store, end: float, window_s: int) -> Table:
         recent.update({int(b): (int(n_ips), int(n_ids)) for b, n_ips, n_ids in rows})
     counts: list[dict[int, int]] = []
     for table in ("replies", "failed_tries"):
-        sql = Sql(store.backend)
+        if not ids:
+            counts.append({})
+            continue
+        sql = Sql(store.backend)  # botnet_id first: PostgreSQL's (botnet_id, ts) index
         rows = sql.run(
             store,
-            f"SELECT botnet_id, count(*) FROM {table} WHERE {sql.range(start, end)} GROUP BY 1",
+            f"SELECT botnet_id, count(*) FROM {table}"
+            f" WHERE {_where(sql, list(ids.values()), start, end)} GROUP BY 1",
         )
         counts.append({int(b): int(n) for b, n in rows})
-    seen = {
-        int(b): (epoch(lo), epoch(hi))
-        for b, lo, hi in store.query(
-            "SELECT botnet_id, min(first_ts), max(last_ts) FROM seen_ips GROUP BY 1"
-        )
-    }
+    seen = _seen_bounds(store)
     rows = []
     for name, desc, bid in botnets:
         n_ips, n_ids = recent.get(bid, (0, 0))
@@ -555,12 +562,16 @@ def monitors(store: Store, end: float, window_s: int) -> Table:
     reported, so a crawler that stopped sending records shows it even if it still beats)."""
     beats = {h.source: h for h in store.heartbeats()}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    ids = list(botnet_ids(store).values())
     for i, table in enumerate(("replies", "failed_tries")):
-        sql = Sql(store.backend)
+        if not ids:
+            break
+        sql = Sql(store.backend)  # botnet_id first: PostgreSQL's (botnet_id, ts) index
         for name, n in sql.run(
             store,
             f"SELECT s.name, count(*) FROM {table} t JOIN sources s ON s.id = t.source_id"
-            f" WHERE {sql.range(end - window_s, end, 't.ts')} GROUP BY s.name",
+            f" WHERE t.botnet_id IN {_in(sql, ids)}"
+            f" AND {sql.range(end - window_s, end, 't.ts')} GROUP BY s.name",
         ):
             counts[str(name)][i] = int(n)
     rows = []
