@@ -16,10 +16,10 @@ from typing import Any
 import msgspec
 import pyarrow as pa
 
-from botmon.store.base import Botnet, Monitor, RecordKind, StoreError
+from botmon import auth
+from botmon.store.base import Botnet, BotnetSummary, Monitor, RecordKind, StoreError
 from botmon.validation import BOTNET_NAME_PATTERN
 
-ROLES = ("admin", "crawler", "viewer")
 MAX_NAME_LENGTH = 128
 MAX_TEXT_LENGTH = 4096
 MAX_JSON_BYTES = 65_536
@@ -133,10 +133,11 @@ def check_botnet_name(name: str) -> str:
 
 
 def check_role(role: str) -> str:
-    """One of the token roles."""
-    if role not in ROLES:
-        raise StoreError(f"invalid role {str(role)[:32]!r}; use one of {', '.join(ROLES)}")
-    return role
+    """One of the token roles (the rule is :func:`botmon.auth.check_role`'s)."""
+    try:
+        return auth.check_role(role)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
 
 
 def check_time(what: str, value: float) -> float:
@@ -214,6 +215,22 @@ def check_params(params: Sequence[Any]) -> list[Any]:
 def botnet_from_row(row: Sequence[Any]) -> Botnet:
     """A :class:`Botnet` from ``id, name, description, created_at (epoch s)``."""
     return Botnet(int(row[0]), row[1], row[2], float(row[3]))
+
+
+def botnet_summary_from_row(row: Sequence[Any], recent_window_s: int) -> BotnetSummary:
+    """A :class:`BotnetSummary` from (name, description, first seen, last seen, recent IPs,
+    recent IDs, recent replies), times in epoch seconds; both backends select that shape."""
+    name, description, first, last, ips, ids, replies = row
+    return BotnetSummary(
+        name=name,
+        description=description,
+        first_seen=None if first is None else float(first),
+        last_seen=None if last is None else float(last),
+        recent_window_s=recent_window_s,
+        recent_ips=int(ips),
+        recent_ids=int(ids),
+        recent_replies=int(replies),
+    )
 
 
 def monitor_from_row(row: Sequence[Any]) -> Monitor:

@@ -385,19 +385,7 @@ class PostgresStore:
                 """,
                 [now - recent_window_s, now],
             ).fetchall()
-        return [
-            BotnetSummary(
-                name=r[0],
-                description=r[1],
-                first_seen=None if r[2] is None else float(r[2]),
-                last_seen=None if r[3] is None else float(r[3]),
-                recent_window_s=recent_window_s,
-                recent_ips=int(r[4]),
-                recent_ids=int(r[5]),
-                recent_replies=int(r[6]),
-            )
-            for r in rows
-        ]
+        return [common.botnet_summary_from_row(r, recent_window_s) for r in rows]
 
     def export(
         self, kind: RecordKind, botnet: str, start: float | None = None, end: float | None = None
