@@ -723,8 +723,9 @@ def _located_ips(
     may appear more than once (several botnets). From the seen tables when the range reaches
     the newest data, otherwise from the replies."""
     several = ids is None or len(ids) > 1
-    head = f"botnet_id IN {_in(sql, list(ids))} AND " if ids is not None else ""
     if _reaches_newest(store, ids, end):
+        # Placeholders bind in text order: build the filter only on the path that uses it.
+        head = f"botnet_id IN {_in(sql, list(ids))} AND " if ids is not None else ""
         query = f"SELECT ip, country, asn FROM seen_ips WHERE {head}last_ts >= {sql.ts(start)}"
     else:
         query = (
@@ -735,12 +736,18 @@ def _located_ips(
     return query, several
 
 
+def _one_or_all(store: Store, botnet: str | None) -> tuple[int | None, list[int] | None]:
+    """The botnet id and id filter of a view over one botnet or all (None), with the summary
+    tables brought up to date for it."""
+    botnet_id = _botnet_id(store, botnet) if botnet else None
+    _refresh(store)
+    return botnet_id, ([botnet_id] if botnet_id is not None else None)
+
+
 def countries(store: Store, botnet: str | None, start: float, end: float) -> Table:
     """Distinct IPs per country in the range, and each country's share of them. An address
     counts in the country its latest located reply came from (per botnet, when several)."""
-    botnet_id = _botnet_id(store, botnet) if botnet else None
-    ids = [botnet_id] if botnet_id is not None else None
-    _refresh(store)
+    botnet_id, ids = _one_or_all(store, botnet)
 
     def compute() -> list[tuple[Any, ...]]:
         sql = Sql(store.backend)
@@ -763,9 +770,7 @@ def countries(store: Store, botnet: str | None, start: float, end: float) -> Tab
 def ases(store: Store, botnet: str | None, start: float, end: float, limit: int) -> Table:
     """The ASes with most distinct IPs in the range, with name, main country and share. An
     address counts in the AS its latest located reply came from (per botnet, when several)."""
-    botnet_id = _botnet_id(store, botnet) if botnet else None
-    ids = [botnet_id] if botnet_id is not None else None
-    _refresh(store)
+    botnet_id, ids = _one_or_all(store, botnet)
 
     def compute() -> list[tuple[Any, ...]]:
         sql = Sql(store.backend)
