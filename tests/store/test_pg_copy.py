@@ -62,8 +62,9 @@ def test_a_reply_row_has_every_column_in_copy_order() -> None:
         bot_id=["a\tb"],
         data=['{"k":"v"}'],
     )
-    payload = pg_copy.replies(cols, 3, 7).decode()
+    payload = pg_copy.with_ids(pg_copy.replies(cols), 3, 7).decode()
     assert payload == (
         '3\t7\t2025-06-15 15:06:40.000000+00\t127.0.0.1\t80\ta\\tb\t{"k":"v"}\t\\N\t\\N\n'
     )
-    assert pg_copy.replies(ReplyColumns(), 3, 7) == b""
+    assert pg_copy.replies(ReplyColumns()) == b""
+    assert pg_copy.with_ids(b"", 3, 7) == b""

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 import pyarrow as pa
 
+from botmon.store.prepared import PreparedBatch
 from botmon.validation import ValidatedBatch
 
 Role = Literal["admin", "crawler", "viewer"]
@@ -142,8 +143,13 @@ class Store(Protocol):
     def write_batch(self, batch: ValidatedBatch, source: str) -> WriteResult:
         """Store a whole batch atomically, once per batch id (per source).
 
-        The botnet must exist (StoreError otherwise). Bulk writes only.
+        The botnet must exist (StoreError otherwise). Bulk writes only. The same as
+        :meth:`write_prepared` of :func:`botmon.store.prepared.prepare_batch`'s result.
         """
+
+    def write_prepared(self, batch: PreparedBatch, source: str) -> WriteResult:
+        """Store a batch whose rows were built for this backend (possibly in another
+        process); as :meth:`write_batch` in every other respect."""
 
     # -- reads -----------------------------------------------------------------------------
     def count_records(self, botnet: str | None = None) -> dict[str, int]:

@@ -18,7 +18,8 @@ import pyarrow as pa
 
 from botmon import auth
 from botmon.store.base import Botnet, BotnetSummary, Monitor, RecordKind, StoreError
-from botmon.validation import BOTNET_NAME_PATTERN
+from botmon.store.prepared import PreparedBatch, prepare_batch
+from botmon.validation import BOTNET_NAME_PATTERN, ValidatedBatch
 
 MAX_NAME_LENGTH = 128
 MAX_TEXT_LENGTH = 4096
@@ -94,6 +95,15 @@ def migrations(backend: str) -> list[tuple[int, str]]:
     if versions != list(range(1, len(versions) + 1)):
         raise StoreError(f"{backend} migrations are not numbered 1..n: {versions}")
     return found
+
+
+def prepare(backend: str, batch: ValidatedBatch) -> PreparedBatch:
+    """``backend``'s rows for a batch, or StoreError when its columns do not fit the schema
+    (only a batch that bypassed :mod:`botmon.validation` can fail here)."""
+    try:
+        return prepare_batch(backend, batch)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError, AttributeError) as exc:
+        raise StoreError(f"batch columns do not fit the schema: {exc}") from exc
 
 
 def check_kind(kind: str) -> RecordKind:

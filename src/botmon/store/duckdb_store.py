@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from botmon.ipaddr import int_to_ip
 from botmon.records import RECORD_KINDS
-from botmon.store import common, summaries
+from botmon.store import common, duckdb_rows, summaries
 from botmon.store.base import (
     Botnet,
     BotnetSummary,
@@ -36,7 +36,8 @@ from botmon.store.base import (
     StoreError,
     WriteResult,
 )
-from botmon.validation import EdgeColumns, FailedTryColumns, ReplyColumns, ValidatedBatch
+from botmon.store.prepared import PreparedBatch
+from botmon.validation import ValidatedBatch
 
 DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,
@@ -44,8 +45,7 @@ DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
 }
 """No extension is ever fetched: json, parquet and icu are built in (NOTES.md)."""
 
-_U64 = (1 << 64) - 1
-_TS = pa.timestamp("us")
+_U64 = duckdb_rows.U64
 
 # Insert statements read the Arrow table registered as ``batch_rows``; botnet and source ids
 # are parameters. IPs arrive as two UBIGINT halves because Arrow has no 128-bit integer.
@@ -82,84 +82,6 @@ _EXPORT_COLUMNS = {
     "edges": "t.ts AS timestamp, {src_ip}, t.src_port, t.src_id, {dst_ip}, t.dst_port, t.dst_id",
 }
 """Export columns per kind, named as in :data:`common.EXPORT_SCHEMAS`."""
-
-
-def _ip_halves(values: list[int]) -> tuple[pa.Array, pa.Array]:
-    """Split 128-bit IPs into (hi, lo) UBIGINT columns; hi is all-null for IPv4-only batches.
-
-    IPv4-mapped addresses are below 2**64, so the common case costs one ``max`` and one
-    Arrow conversion instead of two Python passes.
-    """
-    n = len(values)
-    if not values or max(values) <= _U64:
-        return pa.nulls(n, pa.uint64()), pa.array(values, pa.uint64())
-    return (
-        pa.array([v >> 64 for v in values], pa.uint64()),
-        pa.array([v & _U64 for v in values], pa.uint64()),
-    )
-
-
-def _replies_table(c: ReplyColumns) -> pa.Table:
-    hi, lo = _ip_halves(c.ip)
-    n = len(c)
-    return pa.table(
-        {
-            "ts": pa.array(c.ts_us, _TS),
-            "ip_hi": hi,
-            "ip_lo": lo,
-            "port": pa.array(c.port, pa.uint16()),
-            "bot_id": pa.array(c.bot_id, pa.string()),
-            "data": pa.array(c.data, pa.string()),
-            "country": pa.array(c.country, pa.string())
-            if c.country is not None
-            else pa.nulls(n, pa.string()),
-            "asn": pa.array(c.asn, pa.uint32()) if c.asn is not None else pa.nulls(n, pa.uint32()),
-        }
-    )
-
-
-def _failed_table(c: FailedTryColumns) -> pa.Table:
-    hi, lo = _ip_halves(c.ip)
-    return pa.table(
-        {
-            "ts": pa.array(c.ts_us, _TS),
-            "ip_hi": hi,
-            "ip_lo": lo,
-            "port": pa.array(c.port, pa.uint16()),
-            "bot_id": pa.array(c.bot_id, pa.string()),
-            "reason": pa.array(c.reason, pa.string()),
-            "data": pa.array(c.data, pa.string()),
-        }
-    )
-
-
-def _edges_table(c: EdgeColumns) -> pa.Table:
-    src_hi, src_lo = _ip_halves(c.src_ip)
-    dst_hi, dst_lo = _ip_halves(c.dst_ip)
-    return pa.table(
-        {
-            "ts": pa.array(c.ts_us, _TS),
-            "src_ip_hi": src_hi,
-            "src_ip_lo": src_lo,
-            "src_port": pa.array(c.src_port, pa.uint16()),
-            "src_id": pa.array(c.src_id, pa.string()),
-            "dst_ip_hi": dst_hi,
-            "dst_ip_lo": dst_lo,
-            "dst_port": pa.array(c.dst_port, pa.uint16()),
-            "dst_id": pa.array(c.dst_id, pa.string()),
-        }
-    )
-
-
-def _as_table(as_names: dict[int, str]) -> pa.Table:
-    """AS numbers and names from enrichment, NUL characters dropped (PostgreSQL parity)."""
-    asns = sorted(as_names)
-    return pa.table(
-        {
-            "asn": pa.array(asns, pa.uint32()),
-            "name": pa.array([as_names[a].replace("\x00", "") for a in asns], pa.string()),
-        }
-    )
 
 
 def _ip_halves_sql(name: str) -> str:
@@ -444,27 +366,22 @@ class DuckDBStore:
 
     # -- ingest ----------------------------------------------------------------------------
     def write_batch(self, batch: ValidatedBatch, source: str) -> WriteResult:
-        counts = batch.counts()
+        return self.write_prepared(common.prepare(self.backend, batch), source)
+
+    def write_prepared(self, batch: PreparedBatch, source: str) -> WriteResult:
+        if batch.backend != self.backend:
+            raise StoreError(f"a batch prepared for {batch.backend} cannot go into DuckDB")
+        counts = batch.counts
         common.check_text("batch id", batch.batch_id)
+        # AS names this store wrote before are not written again (most batches bring the
+        # same few ASes; re-writing them cost about a tenth of a batch's write time).
+        new_as_names = {
+            asn: name for asn, name in batch.as_names.items() if self._as_written.get(asn) != name
+        }
         try:
-            tables = {
-                "replies": _replies_table(batch.replies) if counts["replies"] else None,
-                "failed_tries": _failed_table(batch.failed_tries)
-                if counts["failed_tries"]
-                else None,
-                "edges": _edges_table(batch.edges) if counts["edges"] else None,
-            }
-            # AS names this store wrote before are not written again (most batches bring the
-            # same few ASes; re-writing them cost about a tenth of a batch's write time).
-            new_as_names = {
-                asn: name
-                for asn, name in batch.as_names.items()
-                if self._as_written.get(asn) != name
-            }
-            as_table = _as_table(new_as_names) if new_as_names else None
+            as_rows = duckdb_rows.as_table(new_as_names) if new_as_names else None
         except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
-            # Only a batch that bypassed botmon.validation gets here.
-            raise StoreError(f"batch columns do not fit the schema: {exc}") from exc
+            raise StoreError(f"AS numbers do not fit the schema: {exc}") from exc
         source_id = self._source_id(source)
         try:
             with self._write() as cur:
@@ -482,14 +399,13 @@ class DuckDBStore:
                         counts["replies"],
                         counts["failed_tries"],
                         counts["edges"],
-                        *summaries.batch_span(
-                            batch.replies.ts_us, batch.failed_tries.ts_us, batch.edges.ts_us
-                        ),
+                        batch.first_us,
+                        batch.last_us,
                     ],
                 )
                 if _first(inserted) is None:  # this source sent this batch id before
                     return WriteResult(duplicate=True, stored=dict.fromkeys(RECORD_KINDS, 0))
-                for kind, table in tables.items():
+                for kind, table in batch.rows.items():
                     if table is None:
                         continue
                     cur.register("batch_rows", table)
@@ -497,8 +413,8 @@ class DuckDBStore:
                         cur.execute(_INSERT[kind], [botnet_id, source_id])
                     finally:
                         cur.unregister("batch_rows")
-                if as_table is not None:
-                    cur.register("as_rows", as_table)
+                if as_rows is not None:
+                    cur.register("as_rows", as_rows)
                     try:
                         cur.execute(
                             "INSERT INTO ases SELECT asn, name FROM as_rows "

@@ -5,6 +5,11 @@ Text COPY lets one Python pass per column produce the whole payload with ``str.j
 encoding is the limit). Escaping follows the COPY text format: backslash, tab, newline and
 carriage return are backslash-escaped and NULL is ``\\N``; a batch with none of those
 characters (the usual case) skips the escaping pass entirely.
+
+Rows are built without their botnet and source ids, so the server's ingest workers can build
+them before the ids are known (:mod:`botmon.store.prepared`); :func:`with_ids` puts the two
+ids in front of every row in one ``bytes.replace``: escaping leaves no raw newline inside a
+field, so every newline ends a row.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import datetime as dt
 import socket
 
 from botmon.ipaddr import int_to_ip
-from botmon.validation import EdgeColumns, FailedTryColumns, ReplyColumns
+from botmon.validation import EdgeColumns, FailedTryColumns, ReplyColumns, ValidatedBatch
 
 NULL = "\\N"
 _V4_HIGH = 0xFFFF_0000_0000
@@ -80,14 +85,11 @@ def _payload(columns: list[list[str]]) -> bytes:
     return ("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n").encode()
 
 
-def replies(c: ReplyColumns, botnet_id: int, source_id: int) -> bytes:
-    """Rows for ``COPY replies`` in the column order of :data:`COPY_SQL`."""
-    n = len(c)
-    nulls = [NULL] * n
+def replies(c: ReplyColumns) -> bytes:
+    """Rows for ``COPY replies`` in the column order of :data:`COPY_SQL`, ids left out."""
+    nulls = [NULL] * len(c)
     return _payload(
         [
-            [str(botnet_id)] * n,
-            [str(source_id)] * n,
             timestamps(c.ts_us),
             ips(c.ip),
             ints(c.port),
@@ -99,13 +101,10 @@ def replies(c: ReplyColumns, botnet_id: int, source_id: int) -> bytes:
     )
 
 
-def failed_tries(c: FailedTryColumns, botnet_id: int, source_id: int) -> bytes:
-    """Rows for ``COPY failed_tries`` in the column order of :data:`COPY_SQL`."""
-    n = len(c)
+def failed_tries(c: FailedTryColumns) -> bytes:
+    """Rows for ``COPY failed_tries`` in the column order of :data:`COPY_SQL`, ids left out."""
     return _payload(
         [
-            [str(botnet_id)] * n,
-            [str(source_id)] * n,
             timestamps(c.ts_us),
             ips(c.ip),
             ints(c.port),
@@ -116,13 +115,10 @@ def failed_tries(c: FailedTryColumns, botnet_id: int, source_id: int) -> bytes:
     )
 
 
-def edges(c: EdgeColumns, botnet_id: int, source_id: int) -> bytes:
-    """Rows for ``COPY edges`` in the column order of :data:`COPY_SQL`."""
-    n = len(c)
+def edges(c: EdgeColumns) -> bytes:
+    """Rows for ``COPY edges`` in the column order of :data:`COPY_SQL`, ids left out."""
     return _payload(
         [
-            [str(botnet_id)] * n,
-            [str(source_id)] * n,
             timestamps(c.ts_us),
             ips(c.src_ip),
             ints(c.src_port),
@@ -132,6 +128,23 @@ def edges(c: EdgeColumns, botnet_id: int, source_id: int) -> bytes:
             texts(c.dst_id),
         ]
     )
+
+
+def batch_rows(batch: ValidatedBatch) -> dict[str, bytes | None]:
+    """``COPY`` rows per record kind, without ids; None for a kind the batch does not hold."""
+    return {
+        "replies": replies(batch.replies) if len(batch.replies) else None,
+        "failed_tries": failed_tries(batch.failed_tries) if len(batch.failed_tries) else None,
+        "edges": edges(batch.edges) if len(batch.edges) else None,
+    }
+
+
+def with_ids(rows: bytes, botnet_id: int, source_id: int) -> bytes:
+    """``rows`` with the botnet and source id as the first two fields of every row."""
+    if not rows:
+        return rows
+    head = f"{int(botnet_id)}\t{int(source_id)}\t".encode()
+    return head + rows[:-1].replace(b"\n", b"\n" + head) + b"\n"
 
 
 COPY_SQL = {

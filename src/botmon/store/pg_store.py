@@ -36,6 +36,7 @@ from botmon.store.base import (
     StoreError,
     WriteResult,
 )
+from botmon.store.prepared import PreparedBatch
 from botmon.validation import ValidatedBatch
 
 MIGRATION_LOCK_KEY = 0x626F746D6F6E  # "botmon"
@@ -275,24 +276,17 @@ class PostgresStore:
 
     # -- ingest ----------------------------------------------------------------------------
     def write_batch(self, batch: ValidatedBatch, source: str) -> WriteResult:
-        counts = batch.counts()
+        return self.write_prepared(common.prepare(self.backend, batch), source)
+
+    def write_prepared(self, batch: PreparedBatch, source: str) -> WriteResult:
+        if batch.backend != self.backend:
+            raise StoreError(f"a batch prepared for {batch.backend} cannot go into PostgreSQL")
+        counts = batch.counts
         common.check_text("batch id", batch.batch_id)
         source_id = self._source_id(source)
         assert source_id is not None
         with self._conn() as conn:
             botnet_id = self._botnet_id(conn, batch.botnet)
-            try:
-                payloads = {
-                    "replies": pg_copy.replies(batch.replies, botnet_id, source_id),
-                    "failed_tries": pg_copy.failed_tries(batch.failed_tries, botnet_id, source_id),
-                    "edges": pg_copy.edges(batch.edges, botnet_id, source_id),
-                }
-            except (OverflowError, TypeError, ValueError, AttributeError) as exc:
-                # Only a batch that bypassed botmon.validation gets here.
-                raise StoreError(f"batch columns do not fit the schema: {exc}") from exc
-            first_us, last_us = summaries.batch_span(
-                batch.replies.ts_us, batch.failed_tries.ts_us, batch.edges.ts_us
-            )
             inserted = conn.execute(
                 "INSERT INTO batches (source_id, batch_id, botnet_id, received_at, replies,"
                 " failed_tries, edges, seq, first_ts, last_ts)"
@@ -306,17 +300,17 @@ class PostgresStore:
                     counts["replies"],
                     counts["failed_tries"],
                     counts["edges"],
-                    first_us,
-                    last_us,
+                    batch.first_us,
+                    batch.last_us,
                 ],
             ).fetchone()
             if inserted is None:
                 return WriteResult(duplicate=True, stored=dict.fromkeys(RECORD_KINDS, 0))
             with conn.cursor() as cur:
-                for kind, payload in payloads.items():
-                    if payload:
+                for kind, rows in batch.rows.items():
+                    if rows:
                         with cur.copy(pg_copy.COPY_SQL[kind]) as copy:
-                            copy.write(payload)
+                            copy.write(pg_copy.with_ids(rows, botnet_id, source_id))
                 if batch.as_names:
                     # One statement, rows in asn order: concurrent batches lock the same rows
                     # in the same order and cannot deadlock.

@@ -189,10 +189,3 @@ def coalesce_spans(
         botnet_id, lo, _ = joined[i]
         joined[i : i + 2] = [(botnet_id, lo, joined[i + 1][2])]
     return joined
-
-
-def batch_span(*ts_columns: Sequence[int]) -> tuple[int | None, int | None]:
-    """First and last timestamp (microseconds) over a batch's record columns."""
-    lows = [min(c) for c in ts_columns if len(c)]
-    highs = [max(c) for c in ts_columns if len(c)]
-    return (min(lows), max(highs)) if lows else (None, None)
