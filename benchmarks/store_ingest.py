@@ -4,6 +4,12 @@ Baselines measured in the same run: DuckDB, a bare Arrow insert of the same colu
 5-column table (the engine's ceiling here); PostgreSQL, psycopg's per-row ``COPY.write_row``.
 Targets (issue "Foundation", item 3): DuckDB >= 600k replies/s, PostgreSQL >= 100k replies/s.
 PostgreSQL runs only when BOTMON_TEST_PG_DSN is set (``make bench`` starts a cluster).
+
+The concurrent part has N threads call ``write_prepared`` on one DuckDB store at once, as the
+server's store threads do, and reports process CPU and wall time per batch: with several
+writers the DuckDB store commits the waiting batches in one transaction (group commit), so the
+cost per batch should fall as writers are added. ``BOTMON_BENCH_THREADS`` picks the counts,
+``BOTMON_BENCH_REPEATS`` how many runs each (the median is shown).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -23,10 +30,12 @@ import pyarrow as pa
 from psycopg import sql
 
 from botmon.records import Batch, Reply
-from botmon.store import open_store
+from botmon.store import common, open_store
 from botmon.validation import ValidatedBatch, validate_batch
 
 BATCHES = int(os.environ.get("BOTMON_BENCH_BATCHES", "30"))
+REPEATS = int(os.environ.get("BOTMON_BENCH_REPEATS", "3"))
+THREADS = [int(n) for n in os.environ.get("BOTMON_BENCH_THREADS", "1,2,4").split(",") if n]
 NOW = 1_750_000_000.0
 
 
@@ -61,6 +70,39 @@ def store_rate(target: str, batches: list[ValidatedBatch]) -> float:
         return len(batches) * 10_000 / (time.perf_counter() - started)
     finally:
         store.close()
+
+
+def concurrent_cost(path: str, batches: list[ValidatedBatch], threads: int) -> tuple[float, ...]:
+    """CPU and wall milliseconds per batch, and transactions, with ``threads`` writers at once.
+
+    Batches are prepared beforehand, as the server's ingest workers do, so only the write path
+    is timed, up to and including ``close`` (which checkpoints the WAL into the file: commits
+    that write more at once should not win by leaving the checkpoint out of the timing).
+    Each thread writes every ``threads``-th batch.
+    """
+    prepared = [common.prepare("duckdb", b) for b in batches]
+    store = open_store(path)
+    store.migrate()
+    store.create_botnet("hns")
+    store.record_heartbeat("bench", NOW, {})  # the source exists before the clock starts
+    barrier = threading.Barrier(threads + 1)
+
+    def writer(k: int) -> None:
+        barrier.wait()
+        for p in prepared[k::threads]:
+            assert not store.write_prepared(p, "bench").duplicate
+
+    workers = [threading.Thread(target=writer, args=(k,)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    cpu, wall = time.process_time(), time.perf_counter()
+    barrier.wait()
+    for w in workers:
+        w.join()
+    groups = getattr(getattr(store, "group_commit", None), "groups", len(prepared))
+    store.close()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return cpu * 1000 / len(prepared), wall * 1000 / len(prepared), groups
 
 
 def duckdb_baseline(path: str, batches: list[ValidatedBatch]) -> float:
@@ -121,6 +163,17 @@ def main() -> None:
         print(
             f"duckdb      write_batch {rate:>11,.0f} replies/s   bare Arrow insert {base:>11,.0f}/s"
         )
+        for n in THREADS:
+            runs = sorted(
+                concurrent_cost(str(Path(tmp) / f"t{n}-{r}.duckdb"), batches, n)
+                for r in range(REPEATS)
+            )
+            cpu, wall, groups = runs[len(runs) // 2]  # the run of median CPU
+            print(
+                f"duckdb      {n} writer thread(s): {cpu:6.1f} ms CPU, {wall:6.1f} ms wall"
+                f" per batch; {groups:.0f} transactions for {len(batches)} batches"
+                f" (median of {REPEATS})"
+            )
     dsn = os.environ.get("BOTMON_TEST_PG_DSN")
     if not dsn:
         print("postgresql  skipped (BOTMON_TEST_PG_DSN not set)")

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from botmon.store.base import (
     StoreError,
     WriteResult,
 )
+from botmon.store.group_commit import GroupCommit
 from botmon.store.prepared import PreparedBatch
 from botmon.validation import ValidatedBatch
 
@@ -48,32 +50,98 @@ DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
 _U64 = duckdb_rows.U64
 
 # Insert statements read the Arrow table registered as ``batch_rows``; botnet and source ids
-# are parameters. IPs arrive as two UBIGINT halves because Arrow has no 128-bit integer.
+# ({ids}) are parameters for one batch, columns of the table for a group of batches. IPs
+# arrive as two UBIGINT halves because Arrow has no 128-bit integer.
 _INSERT = {
     "replies": """
         INSERT INTO replies
             (botnet_id, source_id, ts, ip, port, bot_id, data, country, asn)
-        SELECT $1, $2, ts,
+        SELECT {ids}, ts,
             (coalesce(ip_hi, 0)::UHUGEINT << 64) | ip_lo::UHUGEINT,
             port, bot_id, data, country, asn
         FROM batch_rows""",
     "failed_tries": """
         INSERT INTO failed_tries
             (botnet_id, source_id, ts, ip, port, bot_id, reason, data)
-        SELECT $1, $2, ts,
+        SELECT {ids}, ts,
             (coalesce(ip_hi, 0)::UHUGEINT << 64) | ip_lo::UHUGEINT,
             port, bot_id, reason, data
         FROM batch_rows""",
     "edges": """
         INSERT INTO edges
             (botnet_id, source_id, ts, src_ip, src_port, src_id, dst_ip, dst_port, dst_id)
-        SELECT $1, $2, ts,
+        SELECT {ids}, ts,
             (coalesce(src_ip_hi, 0)::UHUGEINT << 64) | src_ip_lo::UHUGEINT,
             src_port, src_id,
             (coalesce(dst_ip_hi, 0)::UHUGEINT << 64) | dst_ip_lo::UHUGEINT,
             dst_port, dst_id
         FROM batch_rows""",
 }
+
+_INSERT_ONE = {kind: sql.format(ids="$1, $2") for kind, sql in _INSERT.items()}
+_INSERT_GROUP = {kind: sql.format(ids="botnet_id, source_id") for kind, sql in _INSERT.items()}
+
+_BATCH_COLUMNS = (
+    "(source_id, batch_id, botnet_id, received_at, replies, failed_tries, edges, seq,"
+    " first_ts, last_ts)"
+)
+_BATCH_VALUES = (
+    "(?, ?, ?, make_timestamp(?), ?, ?, ?, nextval('batches_seq'), make_timestamp(?),"
+    " make_timestamp(?))"
+)
+"""One ``batches`` row; its parameters come from :func:`_batch_params`."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A batch checked and ready to write, waiting for its group (or writing alone)."""
+
+    batch: PreparedBatch
+    botnet_id: int
+    source_id: int
+    as_names: dict[int, str]
+    """AS names of the batch this store has not written yet."""
+    as_rows: pa.Table | None
+    """``as_names`` as the Arrow table the single-batch path inserts."""
+
+
+def _batch_params(p: _Pending, received_us: int) -> list[Any]:
+    counts = p.batch.counts
+    return [
+        p.source_id,
+        p.batch.batch_id,
+        p.botnet_id,
+        received_us,
+        counts["replies"],
+        counts["failed_tries"],
+        counts["edges"],
+        p.batch.first_us,
+        p.batch.last_us,
+    ]
+
+
+def _duplicate() -> WriteResult:
+    return WriteResult(duplicate=True, stored=dict.fromkeys(RECORD_KINDS, 0))
+
+
+def _tagged_rows(group: Sequence[_Pending], kind: str) -> pa.Table | None:
+    """The rows of one kind over a group, each tagged with its batch's botnet and source ids.
+
+    ``concat_tables`` only chains the batches' buffers, and the id columns are run-length
+    cheap to build, so a group costs one register and one insert per kind, not one per batch.
+    """
+    tables = []
+    for p in group:
+        table = p.batch.rows.get(kind)
+        if table is None:
+            continue
+        n = table.num_rows
+        table = table.append_column(
+            "botnet_id", pa.repeat(pa.scalar(p.botnet_id, pa.int16()), n)
+        ).append_column("source_id", pa.repeat(pa.scalar(p.source_id, pa.int32()), n))
+        tables.append(table)
+    return pa.concat_tables(tables) if tables else None
+
 
 _EXPORT_COLUMNS = {
     "replies": "t.ts AS timestamp, {ip}, t.port, t.bot_id, t.data::VARCHAR AS data, "
@@ -153,6 +221,10 @@ class DuckDBStore:
         self._source_ids: dict[str, int] = {}
         self._as_written: dict[int, str] = {}
         """AS names this store has written (and committed): not written again."""
+        self.group_commit: GroupCommit[_Pending, WriteResult] = GroupCommit(
+            self._write_lock, self._write_group, max_items=16, max_weight=200_000
+        )
+        """Batches written concurrently share a transaction; its counters show how."""
 
     # -- plumbing --------------------------------------------------------------------------
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -174,17 +246,22 @@ class DuckDBStore:
     @contextmanager
     def _write(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The writer cursor inside one transaction, under the write lock."""
-        with self._write_lock:
-            if self._closed:
-                raise StoreError("the store is closed")
-            cur = self._writer
-            cur.begin()
-            try:
-                yield cur
-            except BaseException:
-                cur.rollback()
-                raise
-            cur.commit()
+        with self._write_lock, self._transaction() as cur:
+            yield cur
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The writer cursor inside one transaction; the caller holds the write lock."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        cur = self._writer
+        cur.begin()
+        try:
+            yield cur
+        except BaseException:
+            cur.rollback()
+            raise
+        cur.commit()
 
     def _botnet_id(self, cur: duckdb.DuckDBPyConnection, name: str) -> int:
         found = self._botnet_ids.get(name)
@@ -369,9 +446,14 @@ class DuckDBStore:
         return self.write_prepared(common.prepare(self.backend, batch), source)
 
     def write_prepared(self, batch: PreparedBatch, source: str) -> WriteResult:
+        """Store a batch once per (source, batch id); concurrent callers share a transaction.
+
+        Everything that can fail for this batch alone (backend, batch id, AS numbers, source,
+        unknown botnet) is checked here, in the caller's thread, before the batch joins a
+        group (:mod:`botmon.store.group_commit`).
+        """
         if batch.backend != self.backend:
             raise StoreError(f"a batch prepared for {batch.backend} cannot go into DuckDB")
-        counts = batch.counts
         common.check_text("batch id", batch.batch_id)
         # AS names this store wrote before are not written again (most batches bring the
         # same few ASes; re-writing them cost about a tenth of a batch's write time).
@@ -383,53 +465,121 @@ class DuckDBStore:
         except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
             raise StoreError(f"AS numbers do not fit the schema: {exc}") from exc
         source_id = self._source_id(source)
-        try:
-            with self._write() as cur:
+        assert source_id is not None
+        botnet_id = self._botnet_ids.get(batch.botnet)
+        if botnet_id is None:  # botnets are never deleted: a known id stays valid
+            with self._read() as cur:
                 botnet_id = self._botnet_id(cur, batch.botnet)
+        pending = _Pending(batch, botnet_id, source_id, new_as_names, as_rows)
+        return self.group_commit.submit(pending, max(1, sum(batch.counts.values())))
+
+    def _write_group(self, group: Sequence[_Pending]) -> list[WriteResult | BaseException]:
+        """Write a group in one transaction; on a DuckDB error, each batch on its own.
+
+        Runs under the write lock (the group commit's leader holds it). A lone batch takes
+        the single-batch path, with the statements and cost of a write without grouping.
+        """
+        if len(group) > 1:
+            try:
+                return list(self._write_many(group))
+            except (duckdb.Error, pa.ArrowException, OverflowError, TypeError, ValueError):
+                pass  # rolled back: retry one by one, so one bad batch fails only its caller
+        out: list[WriteResult | BaseException] = []
+        for p in group:
+            try:
+                out.append(self._write_one(p))
+            except StoreError as exc:
+                out.append(exc)
+        return out
+
+    def _write_one(self, p: _Pending) -> WriteResult:
+        batch = p.batch
+        try:
+            with self._transaction() as cur:
                 inserted = cur.execute(
-                    "INSERT INTO batches (source_id, batch_id, botnet_id, received_at, replies,"
-                    " failed_tries, edges, seq, first_ts, last_ts) VALUES (?, ?, ?,"
-                    " make_timestamp(?), ?, ?, ?, nextval('batches_seq'), make_timestamp(?),"
-                    " make_timestamp(?)) ON CONFLICT DO NOTHING RETURNING 1",
-                    [
-                        source_id,
-                        batch.batch_id,
-                        botnet_id,
-                        _ts(time.time()),
-                        counts["replies"],
-                        counts["failed_tries"],
-                        counts["edges"],
-                        batch.first_us,
-                        batch.last_us,
-                    ],
+                    f"INSERT INTO batches {_BATCH_COLUMNS} VALUES {_BATCH_VALUES}"
+                    " ON CONFLICT DO NOTHING RETURNING 1",
+                    _batch_params(p, _ts(time.time())),
                 )
                 if _first(inserted) is None:  # this source sent this batch id before
-                    return WriteResult(duplicate=True, stored=dict.fromkeys(RECORD_KINDS, 0))
+                    return _duplicate()
                 for kind, table in batch.rows.items():
                     if table is None:
                         continue
                     cur.register("batch_rows", table)
                     try:
-                        cur.execute(_INSERT[kind], [botnet_id, source_id])
+                        cur.execute(_INSERT_ONE[kind], [p.botnet_id, p.source_id])
                     finally:
                         cur.unregister("batch_rows")
-                if as_rows is not None:
-                    cur.register("as_rows", as_rows)
-                    try:
-                        cur.execute(
-                            "INSERT INTO ases SELECT asn, name FROM as_rows "
-                            "ON CONFLICT (asn) DO UPDATE SET name = excluded.name"
-                        )
-                    finally:
-                        cur.unregister("as_rows")
+                if p.as_rows is not None:
+                    self._insert_as_names(cur, p.as_rows)
         except duckdb.Error as exc:
             # Two stores opened on one file in one process share the database but not the
             # lock; the loser of such a race fails on the primary key: it is a duplicate.
-            if self._batch_stored(source_id, batch.batch_id):
-                return WriteResult(duplicate=True, stored=dict.fromkeys(RECORD_KINDS, 0))
+            if self._batch_stored(p.source_id, batch.batch_id):
+                return _duplicate()
             raise StoreError(f"DuckDB write failed: {exc}") from exc
-        self._as_written.update(new_as_names)
-        return WriteResult(duplicate=False, stored=counts)
+        self._as_written.update(p.as_names)
+        return WriteResult(duplicate=False, stored=batch.counts)
+
+    def _write_many(self, group: Sequence[_Pending]) -> list[WriteResult]:
+        """Several batches in one transaction: one ``batches`` insert, one insert per kind.
+
+        A batch id that comes twice in the group is a duplicate from its second time on, as
+        it would be one by one; each batch keeps its own ``batches`` row, ``seq`` and span.
+        """
+        keys: set[tuple[int, str]] = set()
+        firsts: list[_Pending] = []
+        for p in group:
+            if (p.source_id, p.batch.batch_id) not in keys:
+                keys.add((p.source_id, p.batch.batch_id))
+                firsts.append(p)
+        now = _ts(time.time())
+        with self._transaction() as cur:
+            stored_keys = {
+                (int(r[0]), str(r[1]))
+                for r in cur.execute(
+                    f"INSERT INTO batches {_BATCH_COLUMNS} VALUES "
+                    + ", ".join([_BATCH_VALUES] * len(firsts))
+                    + " ON CONFLICT DO NOTHING RETURNING source_id, batch_id",
+                    [v for p in firsts for v in _batch_params(p, now)],
+                ).fetchall()
+            }
+            stored = [p for p in firsts if (p.source_id, p.batch.batch_id) in stored_keys]
+            for kind in RECORD_KINDS:
+                table = _tagged_rows(stored, kind)
+                if table is None:
+                    continue
+                cur.register("batch_rows", table)
+                try:
+                    cur.execute(_INSERT_GROUP[kind])
+                finally:
+                    cur.unregister("batch_rows")
+            as_names: dict[int, str] = {}
+            for p in stored:  # in arrival order: the newest name of an AS wins
+                as_names.update(p.batch.as_names)
+            as_names = {a: n for a, n in as_names.items() if self._as_written.get(a) != n}
+            if as_names:
+                self._insert_as_names(cur, duckdb_rows.as_table(as_names))
+        self._as_written.update(as_names)
+        stored_ids = {id(p) for p in stored}
+        return [
+            WriteResult(duplicate=False, stored=p.batch.counts)
+            if id(p) in stored_ids
+            else _duplicate()
+            for p in group
+        ]
+
+    @staticmethod
+    def _insert_as_names(cur: duckdb.DuckDBPyConnection, as_rows: pa.Table) -> None:
+        cur.register("as_rows", as_rows)
+        try:
+            cur.execute(
+                "INSERT INTO ases SELECT asn, name FROM as_rows "
+                "ON CONFLICT (asn) DO UPDATE SET name = excluded.name"
+            )
+        finally:
+            cur.unregister("as_rows")
 
     def refresh_summaries(self, *, full: bool = False) -> int:
         """Merge the replies of batches stored since the last refresh into the seen tables.
