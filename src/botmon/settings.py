@@ -66,6 +66,9 @@ def server_file_for(db: str) -> Path | None:
     return Path(path).resolve().with_name(Path(path).name + ".server.json")
 
 
+MAX_INGEST_WORKERS = 32
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """Everything ``botmon serve`` can be told, with the defaults a fresh install uses."""
@@ -97,6 +100,10 @@ class ServerSettings:
     last one, so this bounds the work a dashboard request can find waiting."""
     store_threads: int = 4
     """Worker threads for blocking store calls (the event loop never waits on the database)."""
+    ingest_workers: int | None = None
+    """Processes that decode, check, enrich and build rows for ingest batches, so the server
+    process only writes (0: do it in the store threads; None: one per core beyond the
+    first, at most 4)."""
     write_server_file: bool = True
     """Write ``<db>.server.json`` so the CLI can administer a DuckDB file the server holds."""
 
@@ -139,6 +146,9 @@ class ServerSettings:
             raise SettingsError("cache lifetimes must not be negative")
         if self.store_threads < 1:
             raise SettingsError("store_threads must be at least 1")
+        workers = self.ingest_workers
+        if workers is not None and not 0 <= workers <= MAX_INGEST_WORKERS:
+            raise SettingsError(f"--ingest-workers must be 0..{MAX_INGEST_WORKERS}, not {workers}")
         if self.max_population_buckets < 1:
             raise SettingsError("max_population_buckets must be at least 1")
         return self

@@ -134,6 +134,11 @@ class BatchRejected(ValueError):
         self.index = index
         self.field = field
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only fields: the default exception pickling (cls(*args)) would drop them,
+        # and the server's ingest workers send rejections back to the server pickled.
+        return (_rejected, (self.message, self.reason, self.kind, self.index, self.field))
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON error body the API answers with."""
         return {
@@ -143,6 +148,12 @@ class BatchRejected(ValueError):
             "index": self.index,
             "field": self.field,
         }
+
+
+def _rejected(
+    message: str, reason: str, kind: str | None, index: int | None, field: str | None
+) -> BatchRejected:
+    return BatchRejected(message, reason=reason, kind=kind, index=index, field=field)
 
 
 @dataclass(slots=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 
-from tests.fixtures.server import LiveServer
+from tests.fixtures.server import LiveServer, start_live_server
 from tests.server.helpers import batch, client, post_batch, reply
 
 
@@ -167,6 +169,25 @@ def _rejections(server: LiveServer) -> list[tuple[str, Callable[[], Any], int, s
 
 
 def test_every_rejection_stores_nothing(live_server: LiveServer) -> None:
+    _check_every_rejection(live_server)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_every_rejection_is_the_same_with_and_without_ingest_workers(
+    tmp_path: Path, workers: int
+) -> None:
+    """The default server (``live_server``) runs as many workers as this machine's cores
+    suggest; both ways of preparing a batch must refuse alike."""
+    server = start_live_server(
+        str(tmp_path / "r.duckdb"), tmp_path, ["--ingest-workers", str(workers)]
+    )
+    try:
+        _check_every_rejection(server)
+    finally:
+        server.stop()
+
+
+def _check_every_rejection(live_server: LiveServer) -> None:
     cases = _rejections(live_server)
     token = live_server.token("crawler")
     seed = post_batch(live_server, token, batch(replies=5, edges=2, batch_id="seed"))

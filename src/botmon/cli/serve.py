@@ -5,7 +5,13 @@ from __future__ import annotations
 import click
 
 from botmon.server.control import DB_OPTION_HELP, CliError, Command
-from botmon.settings import DEFAULT_DB, DEFAULT_HOST, DEFAULT_MAX_BODY_MB, DEFAULT_PORT
+from botmon.settings import (
+    DEFAULT_DB,
+    DEFAULT_HOST,
+    DEFAULT_MAX_BODY_MB,
+    DEFAULT_PORT,
+    MAX_INGEST_WORKERS,
+)
 
 
 @click.command("serve", cls=Command)
@@ -33,6 +39,14 @@ from botmon.settings import DEFAULT_DB, DEFAULT_HOST, DEFAULT_MAX_BODY_MB, DEFAU
     help="Seconds between background refreshes of the dashboard's summary tables "
     "(0: refresh only when a dashboard asks).",
 )
+@click.option(
+    "--ingest-workers",
+    type=click.IntRange(0, MAX_INGEST_WORKERS),
+    default=None,
+    help="Processes that validate, enrich and build rows for ingest batches, so the server "
+    "process only writes (0: none, all in the server; default: one per core beyond the "
+    "first, at most 4).",
+)
 def command(
     db: str,
     host: str,
@@ -41,6 +55,7 @@ def command(
     tls_key: str | None,
     max_body_mb: float,
     summary_refresh: float,
+    ingest_workers: int | None,
 ) -> None:
     """Run the API server and dashboard until Ctrl-C."""
     from botmon.server.run import ServeError, serve
@@ -54,6 +69,7 @@ def command(
         tls_key=tls_key,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         summary_refresh_s=summary_refresh,
+        ingest_workers=ingest_workers,
     )
     try:
         serve(settings, echo=lambda line: click.echo(line, err=False))

@@ -170,6 +170,9 @@ def create_app(state: ServerState) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = state.ingest_pool
+        pool.start()
+        state.metrics.ingest_workers.set(pool.workers)  # type: ignore[union-attr]
         refresher = asyncio.create_task(_refresh_summaries(state))
         try:
             yield

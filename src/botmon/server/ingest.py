@@ -1,8 +1,9 @@
 """``POST /api/v1/ingest`` and ``POST /api/v1/heartbeat``: what crawlers and sensors call.
 
-Ingest is the hot path (hundreds of thousands of records a second), so it reads the raw body,
-hands it to :func:`botmon.validation.validate_batch` and writes the columns in one hop to a
-store thread: no per-record Python objects beyond msgspec's, no per-request timers.
+Ingest is the hot path (hundreds of thousands of records a second), so it reads the raw body
+and hands it to the ingest workers (:mod:`botmon.server.ingest_pool`), which validate it,
+enrich it and build the store's rows in other processes; a store thread then only authorises
+the botnet and writes. No per-request timers.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from botmon.server.openapi import describe, operation, query_param
 from botmon.server.state import ApiError, ServerState
 from botmon.settings import one_line
 from botmon.store.base import Monitor, StoreError
-from botmon.validation import BatchRejected, validate_batch
+from botmon.store.prepared import PreparedBatch
+from botmon.validation import BatchRejected
 
 
 class _BotnetCache:
@@ -47,20 +49,19 @@ class _BotnetCache:
         return True
 
 
+def _rejected(exc: BatchRejected) -> ApiError:
+    status = 400 if exc.reason == "malformed_json" else 422
+    details = {k: v for k, v in exc.to_dict().items() if k not in ("error", "reason")}
+    if details["kind"] is not None and details["kind"] not in RECORD_KINDS:
+        # A batch-level field (botnet, batch_id): name it as the field, not as a kind.
+        details["field"], details["kind"] = details["field"] or details["kind"], None
+    return ApiError(status, exc.message, exc.reason, **details)
+
+
 def _store_batch(
-    state: ServerState, cache: _BotnetCache, body: bytes, monitor: Monitor, source: str
+    state: ServerState, cache: _BotnetCache, batch: PreparedBatch, monitor: Monitor, source: str
 ) -> schemas.IngestResult:
-    """Validate, authorise and store one batch; runs in a store thread."""
-    settings = state.settings
-    try:
-        batch = validate_batch(body, future_skew_s=settings.future_skew_s)
-    except BatchRejected as exc:
-        status = 400 if exc.reason == "malformed_json" else 422
-        details = {k: v for k, v in exc.to_dict().items() if k not in ("error", "reason")}
-        if details["kind"] is not None and details["kind"] not in RECORD_KINDS:
-            # A batch-level field (botnet, batch_id): name it as the field, not as a kind.
-            details["field"], details["kind"] = details["field"] or details["kind"], None
-        raise ApiError(status, exc.message, exc.reason, **details) from None
+    """Authorise and store one prepared batch; runs in a store thread."""
     if monitor.role != "admin" and monitor.botnets and batch.botnet not in monitor.botnets:
         raise ApiError(
             403,
@@ -71,10 +72,8 @@ def _store_batch(
         )
     if not cache.exists(batch.botnet):
         raise _unknown_botnet(batch.botnet)
-    if state.enricher is not None:
-        state.enricher.enrich_batch(batch)
     try:
-        result = state.store.write_batch(batch, source)
+        result = state.store.write_prepared(batch, source)
     except StoreError as exc:
         if state.store.get_botnet(batch.botnet) is None:
             raise _unknown_botnet(batch.botnet) from None
@@ -114,7 +113,11 @@ def routes(state: ServerState) -> list[BaseRoute]:
                 except ValueError as exc:
                     raise ApiError(422, str(exc), "invalid_parameter", field="source") from None
             body = await read_body(request, settings.max_body_bytes)
-            result = await state.run_store(_store_batch, state, cache, body, monitor, source)
+            try:
+                batch = await state.ingest_pool.prepare(body)
+            except BatchRejected as exc:
+                raise _rejected(exc) from None
+            result = await state.run_store(_store_batch, state, cache, batch, monitor, source)
         except ApiError as exc:
             if metrics is not None:
                 metrics.count_rejected(exc.reason)

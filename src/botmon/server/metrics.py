@@ -73,6 +73,16 @@ class Metrics:
             "How long computing the dashboard's default views after start took (0: not yet).",
             registry=self.registry,
         )
+        self.ingest_workers = Gauge(
+            "botmon_ingest_workers",
+            "Processes that validate, enrich and build rows for ingest (0: in the server).",
+            registry=self.registry,
+        )
+        self.ingest_worker_restarts = Counter(
+            "botmon_ingest_worker_restarts",
+            "Times the ingest workers were replaced because one died.",
+            registry=self.registry,
+        )
         for outcome in ("merged", "idle", "failed"):
             self.summary_refreshes.labels(outcome).inc(0)
         self._by_kind = {kind: self.ingested.labels(kind) for kind in RECORD_KINDS}

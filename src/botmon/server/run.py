@@ -23,6 +23,7 @@ from typing import Any
 import uvicorn
 
 from botmon.auth import hash_token, new_token, token_prefix
+from botmon.enrich.enricher import default_enricher
 from botmon.server.app import create_app
 from botmon.server.state import ServerState
 from botmon.settings import (
@@ -121,7 +122,12 @@ def serve(settings: ServerSettings, echo: Callable[[str], None] = print) -> None
         port = sock.getsockname()[1]
         url = settings.url(port)
         enricher = load_enricher(echo)
-        state = ServerState(store=store, settings=settings, enricher=enricher)
+        state = ServerState(
+            store=store,
+            settings=settings,
+            enricher=enricher,
+            enricher_factory=default_enricher if enricher is not None else None,
+        )
         state.started_at = time.time()
         app = create_app(state)
         config = uvicorn.Config(
@@ -177,8 +183,6 @@ def load_enricher(echo: Callable[[str], None] | None = None) -> Any | None:
     Enrichment is optional: a missing or broken geolocation database must not stop ingest.
     """
     try:
-        from botmon.enrich.enricher import default_enricher
-
         return default_enricher()
     except Exception as exc:
         if echo is not None:

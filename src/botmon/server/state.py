@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from botmon.auth import hash_token, looks_like_token
+from botmon.server.ingest_pool import IngestPool, WorkerSetup, default_worker_count
 from botmon.store.base import Monitor, Store
 
 T = TypeVar("T")
@@ -60,11 +61,15 @@ class ServerState:
     settings: Any
     enricher: Any | None = None
     """A :class:`botmon.enrich.Enricher` (or None when enrichment is off)."""
+    enricher_factory: Callable[[], Any] | None = None
+    """Builds an enricher like ``enricher`` in an ingest worker process (picklable); None:
+    workers do not enrich."""
     started_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     metrics: Any | None = None
     """The app's :class:`botmon.server.metrics.Metrics` (its own Prometheus registry)."""
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _ingest_pool: IngestPool | None = field(default=None, repr=False)
     _tokens: dict[str, tuple[float, Monitor | None]] = field(default_factory=dict, repr=False)
 
     @property
@@ -74,13 +79,35 @@ class ServerState:
             self._executor = ThreadPoolExecutor(threads, thread_name_prefix="botmon-store")
         return self._executor
 
+    @property
+    def ingest_pool(self) -> IngestPool:
+        """Where ingest bodies are validated, enriched and turned into rows."""
+        if self._ingest_pool is None:
+            workers = getattr(self.settings, "ingest_workers", None)
+            metrics = self.metrics
+            self._ingest_pool = IngestPool(
+                default_worker_count() if workers is None else int(workers),
+                WorkerSetup(
+                    backend=self.store.backend,
+                    future_skew_s=float(getattr(self.settings, "future_skew_s", 300.0)),
+                    enricher_factory=self.enricher_factory if self.enricher is not None else None,
+                ),
+                self.executor,
+                local_enricher=self.enricher,
+                on_restart=metrics.ingest_worker_restarts.inc if metrics is not None else None,
+            )
+        return self._ingest_pool
+
     async def run_store(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking store call in the store's worker threads and return its result."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
 
     def shutdown(self) -> None:
-        """Stop the worker threads (waiting for running store calls)."""
+        """Stop the ingest workers and the store threads (waiting for running calls)."""
+        if self._ingest_pool is not None:
+            self._ingest_pool.close()
+            self._ingest_pool = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
