@@ -374,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"start {start_kb / 1024:.0f} MB, peak {peak / 1024:.0f} MB, "
                 f"end {end_kb / 1024:.0f} MB"
             )
+            if samples:
+                steps = [samples[min(len(samples) - 1, len(samples) * q // 4)] for q in range(5)]
+                path = " -> ".join(f"{kb / 1024:.0f}" for kb in steps)
+                print(f"memory: RSS over the run, at each quarter: {path} MB")
     return 0
 
 
