@@ -194,6 +194,10 @@ def test_the_server_runs_the_workers_it_is_told(tmp_path: Path, workers: int) ->
         with client(server, server.admin_token) as c:
             metrics = c.get("/metrics").text
         assert f"botmon_ingest_workers {float(workers)}" in metrics
+        # The one batch went through the DuckDB store's group commit: one transaction.
+        assert "botmon_store_write_transactions_total 1.0" in metrics
+        assert "botmon_store_grouped_batches_total 1.0" in metrics
+        assert "botmon_store_largest_write_group 1.0" in metrics
         assert server.counts("hns")["replies"] == 50
     finally:
         server.stop()

@@ -158,6 +158,9 @@ def create_app(state: ServerState) -> Starlette:
     """The whole server app for ``state``; the caller owns (opens and closes) the store."""
     if state.metrics is None:
         state.metrics = Metrics()
+        group_commit = getattr(state.store, "group_commit", None)
+        if group_commit is not None:  # DuckDB; PostgreSQL commits batches concurrently
+            state.metrics.watch_group_commit(group_commit)
     if not state.started_at:
         state.started_at = time.time()
     all_routes: list[BaseRoute] = []

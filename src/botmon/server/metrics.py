@@ -11,6 +11,8 @@ import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from botmon.records import RECORD_KINDS
@@ -89,6 +91,12 @@ class Metrics:
         for kind in RECORD_KINDS:
             self._by_kind[kind].inc(0)
 
+    def watch_group_commit(self, group_commit: Any) -> None:
+        """Export a store's group-commit counters (:mod:`botmon.store.group_commit`), read
+        at each scrape; how many batches share a transaction shows whether ingest is
+        commit-bound."""
+        self.registry.register(_GroupCommitCollector(group_commit))
+
     def count_stored(self, stored: dict[str, int], duplicate: bool) -> None:
         if duplicate:
             self.duplicates.inc()
@@ -104,6 +112,30 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _GroupCommitCollector(Collector):
+    def __init__(self, group_commit: Any) -> None:
+        self._group_commit = group_commit
+
+    def collect(self) -> Any:
+        g = self._group_commit
+        yield CounterMetricFamily(
+            "botmon_store_write_transactions",
+            "Write transactions that stored ingest batches (a group of batches is one).",
+            value=g.groups,
+        )
+        yield CounterMetricFamily(
+            "botmon_store_grouped_batches",
+            "Batches written through group commit; divided by the transactions, the mean "
+            "group size.",
+            value=g.items,
+        )
+        yield GaugeMetricFamily(
+            "botmon_store_largest_write_group",
+            "Most batches one write transaction has held since the server started.",
+            value=g.largest,
+        )
 
 
 class LatencyMiddleware:
