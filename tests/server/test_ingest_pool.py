@@ -224,3 +224,26 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_an_enricher_workers_cannot_rebuild_keeps_preparing_in_the_server() -> None:
+    """Workers would store batches unenriched where the server enriches them: never split."""
+    from botmon.server.state import ServerState
+    from botmon.settings import ServerSettings
+    from botmon.store import open_store
+
+    store = open_store(":memory:")
+    enricher = default_enricher()
+    try:
+        settings = ServerSettings(ingest_workers=2)
+        without_factory = ServerState(store=store, settings=settings, enricher=enricher)
+        with_factory = ServerState(
+            store=store, settings=settings, enricher=enricher, enricher_factory=default_enricher
+        )
+        assert without_factory.ingest_pool.workers == 0
+        assert with_factory.ingest_pool.workers == 2
+        without_factory.shutdown()
+        with_factory.shutdown()
+    finally:
+        enricher.close()
+        store.close()

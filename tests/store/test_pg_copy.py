@@ -68,3 +68,26 @@ def test_a_reply_row_has_every_column_in_copy_order() -> None:
     )
     assert pg_copy.replies(ReplyColumns()) == b""
     assert pg_copy.with_ids(b"", 3, 7) == b""
+
+
+_TEXT = st.one_of(st.none(), st.text(alphabet=st.characters(blacklist_characters="\x00")))
+
+
+@given(st.lists(st.tuples(_TEXT, _TEXT), min_size=1, max_size=20))
+def test_ids_go_in_front_of_every_row_whatever_the_text(rows: list[tuple[str | None, ...]]) -> None:
+    """with_ids splits rows at raw newlines: escaping must leave none inside a field."""
+    cols = ReplyColumns(
+        ts_us=[1_750_000_000_000_000] * len(rows),
+        ip=[ip_to_int("127.0.0.1")] * len(rows),
+        port=[80] * len(rows),
+        bot_id=[bot_id for bot_id, _ in rows],
+        data=[data for _, data in rows],
+    )
+    lines = pg_copy.with_ids(pg_copy.replies(cols), 12, 345).decode().split("\n")
+    assert lines[-1] == ""  # the payload ends with a newline
+    assert len(lines[:-1]) == len(rows)
+    for line, (bot_id, data) in zip(lines[:-1], rows, strict=True):
+        fields = line.split("\t")
+        assert fields[:2] == ["12", "345"]
+        assert len(fields) == 9
+        assert (_unescape(fields[5]), _unescape(fields[6])) == (bot_id, data)

@@ -161,6 +161,7 @@ def create_app(state: ServerState) -> Starlette:
         group_commit = getattr(state.store, "group_commit", None)
         if group_commit is not None:  # DuckDB; PostgreSQL commits batches concurrently
             state.metrics.watch_group_commit(group_commit)
+    metrics = state.metrics
     if not state.started_at:
         state.started_at = time.time()
     all_routes: list[BaseRoute] = []
@@ -173,9 +174,8 @@ def create_app(state: ServerState) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = state.ingest_pool
-        pool.start()
-        state.metrics.ingest_workers.set(pool.workers)  # type: ignore[union-attr]
+        state.ingest_pool.start()
+        metrics.ingest_workers.set(state.ingest_pool.workers)
         refresher = asyncio.create_task(_refresh_summaries(state))
         try:
             yield

@@ -84,9 +84,12 @@ class ServerState:
         """Where ingest bodies are validated, enriched and turned into rows."""
         if self._ingest_pool is None:
             workers = getattr(self.settings, "ingest_workers", None)
+            workers = default_worker_count() if workers is None else int(workers)
+            if self.enricher is not None and self.enricher_factory is None:
+                workers = 0  # workers could not enrich as the server does: prepare here
             metrics = self.metrics
             self._ingest_pool = IngestPool(
-                default_worker_count() if workers is None else int(workers),
+                workers,
                 WorkerSetup(
                     backend=self.store.backend,
                     future_skew_s=float(getattr(self.settings, "future_skew_s", 300.0)),
