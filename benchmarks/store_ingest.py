@@ -29,7 +29,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from botmon.records import Batch, Reply
+from botmon.wire import Batch, Reply
 from botmon.store import common, open_store
 from botmon.validation import ValidatedBatch, validate_batch
 

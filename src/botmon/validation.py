@@ -1,7 +1,7 @@
 """The single validation path for every record that enters botmon.
 
 HTTP ingest, file import and any later transport hand raw JSON bytes of a batch (the shape of
-:class:`botmon.records.Batch`) to :func:`validate_batch`. It decodes with msgspec structs
+:class:`botmon.wire.Batch`) to :func:`validate_batch`. It decodes with msgspec structs
 (fast, strict, size-capped), then runs the checks a schema cannot express (addresses,
 timestamp range, ``data`` being an object) and returns column lists ready for a bulk insert.
 Any problem raises :class:`BatchRejected` naming the kind, index and field of the *first* bad
@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import msgspec
 
 from botmon.ipaddr import V4_MAPPED_PREFIX, ip_to_int
-from botmon.records import RECORD_KINDS
+from botmon.wire import RECORD_KINDS
 
 MAX_RECORDS_PER_KIND = 10_000
 MAX_BOT_ID_LENGTH = 256
@@ -218,7 +218,7 @@ class ValidatedBatch:
     """Names of the ASes that enrichment found in this batch, for the store's AS table."""
 
     def counts(self) -> dict[str, int]:
-        """Records per kind, keyed as in :data:`botmon.records.RECORD_KINDS`."""
+        """Records per kind, keyed as in :data:`botmon.wire.RECORD_KINDS`."""
         return {kind: len(getattr(self, kind)) for kind in RECORD_KINDS}
 
 

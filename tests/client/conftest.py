@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from botmon.client.transport import Answer, HttpTransport, TransportFailure
-from botmon.records import Edge, FailedTry, Reply
+from botmon.wire import Edge, FailedTry, Reply
 
 T0 = time.time() - 3600
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from botmon.client import ClientSettings, Command, ReportClient, ReportClientError
-from botmon.records import Reply
+from botmon.wire import Reply
 from tests.client.conftest import (
     FaultTransport,
     make_edges,

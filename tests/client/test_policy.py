@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from botmon.client.batcher import Batcher
 from botmon.client.retry import Outcome, backoff_delay, classify, parse_retry_after
 from botmon.client.settings import ClientSettings, ClientSettingsError
-from botmon.records import Batch, Edge, FailedTry, Reply
+from botmon.wire import Batch, Edge, FailedTry, Reply
 
 T0 = 1_700_000_000.0
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from botmon.records import Batch, Edge, FailedTry, Reply
+from botmon.wire import Batch, Edge, FailedTry, Reply
 from botmon.validation import ValidatedBatch, validate_batch
 
 NOW = 1_750_000_000.0

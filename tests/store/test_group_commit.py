@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from botmon.records import Edge, FailedTry, Reply
+from botmon.wire import Edge, FailedTry, Reply
 from botmon.store import common
 from botmon.store.base import StoreError, WriteResult
 from botmon.store.duckdb_store import DuckDBStore

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from botmon.records import Edge, FailedTry, Reply
+from botmon.wire import Edge, FailedTry, Reply
 from botmon.store import open_store
 from botmon.store.base import Store, StoreError, WriteResult
 from botmon.validation import ValidatedBatch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from botmon.records import Reply
+from botmon.wire import Reply
 from botmon.store import open_store
 from tests.store.helpers import NOW, make_batch
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from botmon.records import Reply
+from botmon.wire import Reply
 from botmon.store import open_store, summaries
 from botmon.store.base import Store
 from botmon.validation import ValidatedBatch

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 
-from botmon.records import Batch, Edge, FailedTry, Reply
+from botmon.wire import Batch, Edge, FailedTry, Reply
 
 
 def new_batch_id() -> str:

@@ -26,7 +26,7 @@ from botmon.crawl.retry import next_attempt, tries_for
 from botmon.crawl.scope import Scope
 from botmon.crawl.settings import CrawlSettings
 from botmon.protocols.contract import CrawlResult, Peer, Plugin, Status
-from botmon.records import Edge, FailedTry, Reply
+from botmon.wire import Edge, FailedTry, Reply
 
 Send = tuple[Peer, bytes, int]
 """A request to put on the wire: destination, bytes, token (echoed back for TCP results)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from botmon.records import Edge, FailedTry, Reply
+from botmon.wire import Edge, FailedTry, Reply
 
 
 class Reporter(Protocol):

@@ -4,7 +4,7 @@ Writing a plugin for a new botnet::
 
     # mybotnet.py
     from botmon.protocols.contract import CrawlResult, Peer, ProtocolDefaults, Status, no_reply
-    from botmon.records import Edge, Reply
+    from botmon.wire import Edge, Reply
 
     TRANSPORT = "udp"
     DEFAULTS = ProtocolDefaults(port=4444)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from botmon.records import Edge, FailedTry, Reply
+from botmon.wire import Edge, FailedTry, Reply
 
 
 class Peer(NamedTuple):

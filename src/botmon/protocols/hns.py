@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 
 from botmon.protocols.contract import CrawlResult, Peer, ProtocolDefaults, Status, no_reply
-from botmon.records import Edge, Reply
+from botmon.wire import Edge, Reply
 
 DESCRIPTION = "Hide'n'Seek IoT botnet: '~' peer request, '^' reply with one IPv4 peer"
 TRANSPORT = "udp"

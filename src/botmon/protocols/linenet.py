@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 
 from botmon.protocols.contract import CrawlResult, Peer, ProtocolDefaults, Status, no_reply
-from botmon.records import Edge, Reply
+from botmon.wire import Edge, Reply
 
 DESCRIPTION = "linenet test net (TCP): PEERS request, BOT/PEER/END line answer"
 TRANSPORT = "tcp"

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from botmon.auth import check_monitor_name
-from botmon.records import RECORD_KINDS, Batch
+from botmon.wire import RECORD_KINDS, Batch
 from botmon.server import schemas
 from botmon.server.http import JsonResponse, decode_json, read_body
 from botmon.server.openapi import describe, operation, query_param

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from botmon.records import RECORD_KINDS
+from botmon.wire import RECORD_KINDS
 from botmon.server import schemas
 from botmon.server.http import JsonResponse, parse_int, parse_time
 from botmon.server.openapi import describe, operation, path_param, query_param

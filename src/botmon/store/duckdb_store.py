@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from botmon.ipaddr import int_to_ip
-from botmon.records import RECORD_KINDS
+from botmon.wire import RECORD_KINDS
 from botmon.store import common, duckdb_rows, summaries
 from botmon.store.base import (
     Botnet,

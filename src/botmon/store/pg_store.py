@@ -22,7 +22,7 @@ from psycopg import errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from botmon.ipaddr import int_to_ip
-from botmon.records import RECORD_KINDS
+from botmon.wire import RECORD_KINDS
 from botmon.store import common, pg_copy, summaries
 from botmon.store.base import (
     Botnet,

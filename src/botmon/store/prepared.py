@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from botmon.records import RECORD_KINDS
+from botmon.wire import RECORD_KINDS
 from botmon.validation import ValidatedBatch
 
 
@@ -25,7 +25,7 @@ class PreparedBatch:
     botnet: str
     batch_id: str
     counts: dict[str, int]
-    """Records per kind, keyed as in :data:`botmon.records.RECORD_KINDS`."""
+    """Records per kind, keyed as in :data:`botmon.wire.RECORD_KINDS`."""
     first_us: int | None
     """Earliest record timestamp (UTC epoch microseconds); None for an empty batch."""
     last_us: int | None

@@ -1,6 +1,6 @@
 """Which formats and record fields a file may carry, and how a format is chosen.
 
-The field lists mirror :mod:`botmon.records`; exports may add context columns (``botnet``,
+The field lists mirror :mod:`botmon.wire`; exports may add context columns (``botnet``,
 ``source``, enrichment) that an import ignores, so an export can be imported again as is.
 """
 

@@ -1,4 +1,4 @@
-"""The three observation records botmon stores, and the batch that carries them over HTTP.
+"""botmon's wire contract: the records it stores and the batch that carries them over HTTP.
 
 These frozen msgspec structs are what protocol plugins produce, what the crawler client
 batches and encodes, and (once decoded by :mod:`botmon.validation`) what the store writes.
