@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import msgspec
 
-from botmon.wire import Batch, Edge, FailedTry, Reply
 from botmon.validation import ValidatedBatch, validate_batch
+from botmon.wire import Batch, Edge, FailedTry, Reply
 
 NOW = 1_750_000_000.0
 """A fixed 'now' (2025-06-15) so timestamps are reproducible and never 'in the future'."""

@@ -18,12 +18,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from botmon.wire import Edge, FailedTry, Reply
 from botmon.store import common
 from botmon.store.base import StoreError, WriteResult
 from botmon.store.duckdb_store import DuckDBStore
 from botmon.store.group_commit import GroupCommit
 from botmon.store.prepared import PreparedBatch
+from botmon.wire import Edge, FailedTry, Reply
 from tests.store.helpers import NOW, make_batch
 from tests.store.test_summaries import actual_seen, expected_seen, located
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from botmon.wire import Edge, FailedTry, Reply
 from botmon.store import open_store
 from botmon.store.base import Store, StoreError, WriteResult
 from botmon.validation import ValidatedBatch
+from botmon.wire import Edge, FailedTry, Reply
 from tests.store.helpers import NOW, make_batch, simple_replies
 
 EMPTY = {"replies": 0, "failed_tries": 0, "edges": 0, "batches": 0}

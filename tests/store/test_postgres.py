@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from botmon.wire import Reply
 from botmon.store import open_store
+from botmon.wire import Reply
 from tests.store.helpers import NOW, make_batch
 
 pytestmark = pytest.mark.postgres

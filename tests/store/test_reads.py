@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from botmon.ipaddr import normalise_ip
-from botmon.wire import Edge, FailedTry, Reply
 from botmon.store import open_store
 from botmon.store.base import PopulationPoint, Store, StoreError
 from botmon.store.common import EXPORT_SCHEMAS
+from botmon.wire import Edge, FailedTry, Reply
 from tests.store.helpers import NOW, make_batch, simple_replies
 
 IPS = [

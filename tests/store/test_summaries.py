@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from botmon.wire import Reply
 from botmon.store import open_store, summaries
 from botmon.store.base import Store
 from botmon.validation import ValidatedBatch
+from botmon.wire import Reply
 from tests.store.helpers import NOW, make_batch
 
 

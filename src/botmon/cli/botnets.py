@@ -7,7 +7,7 @@ import time
 
 import click
 
-from botmon.server.control import DB_OPTION_HELP, AdminError, CliError, Group, open_admin
+from botmon.cli.admin import DB_OPTION_HELP, AdminError, CliError, Group, open_admin
 from botmon.settings import DEFAULT_DB
 from botmon.validation import BOTNET_NAME_PATTERN
 

@@ -24,7 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "crawl": ("botmon.cli.crawl", "Crawl a botnet and report to a server."),
     "simulate": ("botmon.cli.simulate", "Run an emulated botnet on loopback."),
     "demo": ("botmon.cli.demo", "Run server, emulated botnets and crawlers together."),
-    "history": ("botmon.sim.history", "Generate weeks of demo history for three botnets."),
+    "history": ("botmon.cli.history", "Generate weeks of demo history for three botnets."),
 }
 """Sub-command name -> (module defining ``command``, one-line help)."""
 

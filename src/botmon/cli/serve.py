@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from botmon.server.control import DB_OPTION_HELP, CliError, Command
+from botmon.cli.admin import DB_OPTION_HELP, CliError, Command
 from botmon.settings import (
     DEFAULT_DB,
     DEFAULT_HOST,

@@ -7,7 +7,7 @@ import time
 import click
 
 from botmon.auth import ROLES, check_monitor_name
-from botmon.server.control import DB_OPTION_HELP, AdminError, CliError, Group, open_admin
+from botmon.cli.admin import DB_OPTION_HELP, AdminError, CliError, Group, open_admin
 from botmon.settings import DEFAULT_DB
 
 db_option = click.option("--db", default=DEFAULT_DB, envvar="BOTMON_DB", help=DB_OPTION_HELP)

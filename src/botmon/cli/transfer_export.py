@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from botmon.server.control import DB_OPTION_HELP, AdminError, CliError, Command, open_admin
+from botmon.cli.admin import DB_OPTION_HELP, AdminError, CliError, Command, open_admin
 from botmon.server.http import parse_time
 from botmon.server.state import ApiError
 from botmon.settings import DEFAULT_DB

@@ -17,7 +17,7 @@ import tempfile
 import click
 
 from botmon.auth import check_monitor_name
-from botmon.server.control import DB_OPTION_HELP, Admin, AdminError, CliError, Command, open_admin
+from botmon.cli.admin import DB_OPTION_HELP, Admin, AdminError, CliError, Command, open_admin
 from botmon.settings import DEFAULT_DB
 from botmon.transfer.formats import FORMATS, KIND_FIELDS, TransferError, choose_format
 from botmon.transfer.importer import BadRow, check_batches

@@ -40,9 +40,9 @@ from botmon.client.retry import Outcome, backoff_delay, classify, parse_retry_af
 from botmon.client.settings import ClientSettings
 from botmon.client.spool import Spool, SpoolEntry
 from botmon.client.transport import Answer, HttpTransport, Transport, TransportFailure
-from botmon.wire import RECORD_KINDS, Batch, Edge, FailedTry, Reply
 from botmon.store.base import Command
 from botmon.validation import BOTNET_NAME_PATTERN, BatchRejected, validate_batch
+from botmon.wire import RECORD_KINDS, Batch, Edge, FailedTry, Reply
 
 log = logging.getLogger("botmon.client")
 

@@ -16,7 +16,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from botmon.auth import check_monitor_name
-from botmon.wire import RECORD_KINDS, Batch
 from botmon.server import schemas
 from botmon.server.http import JsonResponse, decode_json, read_body
 from botmon.server.openapi import describe, operation, query_param
@@ -25,6 +24,7 @@ from botmon.settings import one_line
 from botmon.store.base import Monitor, StoreError
 from botmon.store.prepared import PreparedBatch
 from botmon.validation import BatchRejected
+from botmon.wire import RECORD_KINDS, Batch
 
 
 class _BotnetCache:

@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from botmon.wire import RECORD_KINDS
 from botmon.server import schemas
 from botmon.server.http import JsonResponse, parse_int, parse_time
 from botmon.server.openapi import describe, operation, path_param, query_param
@@ -23,6 +22,7 @@ from botmon.server.state import ApiError, ServerState
 from botmon.store.base import RecordKind
 from botmon.transfer.formats import FORMATS, MEDIA_TYPES
 from botmon.transfer.writers import writer_for
+from botmon.wire import RECORD_KINDS
 
 VIEW = ("viewer",)
 

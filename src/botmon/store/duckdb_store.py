@@ -23,7 +23,6 @@ import duckdb
 import pyarrow as pa
 
 from botmon.ipaddr import int_to_ip
-from botmon.wire import RECORD_KINDS
 from botmon.store import common, duckdb_rows, summaries
 from botmon.store.base import (
     Botnet,
@@ -40,6 +39,7 @@ from botmon.store.base import (
 from botmon.store.group_commit import GroupCommit
 from botmon.store.prepared import PreparedBatch
 from botmon.validation import ValidatedBatch
+from botmon.wire import RECORD_KINDS
 
 DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,

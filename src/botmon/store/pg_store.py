@@ -22,7 +22,6 @@ from psycopg import errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from botmon.ipaddr import int_to_ip
-from botmon.wire import RECORD_KINDS
 from botmon.store import common, pg_copy, summaries
 from botmon.store.base import (
     Botnet,
@@ -38,6 +37,7 @@ from botmon.store.base import (
 )
 from botmon.store.prepared import PreparedBatch
 from botmon.validation import ValidatedBatch
+from botmon.wire import RECORD_KINDS
 
 MIGRATION_LOCK_KEY = 0x626F746D6F6E  # "botmon"
 SUMMARY_LOCK_KEY = MIGRATION_LOCK_KEY + 1

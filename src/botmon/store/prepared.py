@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from botmon.wire import RECORD_KINDS
 from botmon.validation import ValidatedBatch
+from botmon.wire import RECORD_KINDS
 
 
 @dataclass(frozen=True, slots=True)
