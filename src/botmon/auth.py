@@ -10,6 +10,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from botmon.store.base import Monitor, Role, Store
 
 ROLES = ("admin", "crawler", "viewer")
 """admin: everything; crawler: ingest and heartbeat (optionally some botnets); viewer: read."""
@@ -56,3 +61,38 @@ def check_role(role: str) -> str:
     if role not in ROLES:
         raise ValueError(f"invalid role {role[:40]!r}: one of {', '.join(ROLES)}")
     return role
+
+
+class TokenRefused(ValueError):
+    """A token cannot be issued as asked; ``kind`` and ``field`` say why, for API answers."""
+
+    def __init__(self, message: str, kind: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        """``unknown_botnet``, ``invalid_request`` or ``conflict`` (name taken)."""
+        self.field = field
+
+
+def issue_token(
+    store: Store, name: str, role: Role, botnets: Sequence[str] = ()
+) -> tuple[str, Monitor]:
+    """Create a monitor holding a fresh token; return the token (shown once) and the monitor.
+
+    Every path that makes a token (the API, the CLI, ``serve``'s own admin token, the demo)
+    goes through here, so the rules (known botnets, only crawler tokens limited to botnets,
+    only the hash kept) hold everywhere."""
+    from botmon.store.base import StoreError
+
+    for botnet in botnets:
+        if store.get_botnet(botnet) is None:
+            raise TokenRefused(f"unknown botnet {botnet!r}", "unknown_botnet", "botnets")
+    if botnets and role != "crawler":
+        raise TokenRefused("only crawler tokens are limited to botnets", "invalid_request")
+    token = new_token()
+    try:
+        monitor = store.create_monitor(
+            name, role, list(botnets), hash_token(token), token_prefix(token)
+        )
+    except StoreError as exc:
+        raise TokenRefused(str(exc), "conflict", "name") from None
+    return token, monitor

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from botmon.crawl.ratelimit import TokenBucket
-from botmon.crawl.retry import deadline, next_attempt, tries_for
+from botmon.crawl.retry import next_attempt, tries_for
 
 TIMEOUTS = (4.0, 8.0, 16.0, 32.0)
 
@@ -15,8 +15,7 @@ def test_tracked_bots_get_every_deadline_discovery_peers_one() -> None:
     assert tries_for(False, TIMEOUTS) == 1
 
 
-def test_deadlines_count_from_the_first_send() -> None:
-    assert [deadline(100.0, a, TIMEOUTS) for a in range(4)] == [104.0, 108.0, 116.0, 132.0]
+def test_a_request_gets_its_tries_and_then_none() -> None:
     assert [next_attempt(a, 4) for a in range(4)] == [1, 2, 3, None]
     assert next_attempt(0, 1) is None
 

@@ -18,7 +18,7 @@ import click
 import httpx
 import msgspec
 
-from botmon.auth import hash_token, new_token, token_prefix
+from botmon.auth import TokenRefused, issue_token
 from botmon.settings import one_line, redact, server_file_for
 from botmon.store.base import Botnet, Monitor, Role, Store, StoreError
 from botmon.transfer.writers import writer_for
@@ -72,19 +72,10 @@ class StoreAdmin:
             self._enricher.enrich_batch(batch)
 
     def create_token(self, name: str, role: Role, botnets: list[str]) -> tuple[str, Monitor]:
-        for b in botnets:
-            if self.store.get_botnet(b) is None:
-                raise AdminError(f"unknown botnet {b!r}")
-        if botnets and role != "crawler":
-            raise AdminError("only crawler tokens are limited to botnets")
-        token = new_token()
         try:
-            monitor = self.store.create_monitor(
-                name, role, botnets, hash_token(token), token_prefix(token)
-            )
-        except StoreError as exc:
+            return issue_token(self.store, name, role, botnets)
+        except TokenRefused as exc:
             raise AdminError(one_line(exc)) from None
-        return token, monitor
 
     def list_tokens(self) -> list[Monitor]:
         return self.store.list_monitors()

@@ -53,9 +53,7 @@ def _botmon(*args: str) -> list[str]:
 
 
 def _create_token(store: Store, name: str, role: Role, botnets: tuple[str, ...]) -> str:
-    token = auth.new_token()
-    store.create_monitor(name, role, botnets, auth.hash_token(token), auth.token_prefix(token))
-    return token
+    return auth.issue_token(store, name, role, botnets)[0]
 
 
 def _ensure_tokens(store: Store, folder: Path) -> DemoTokens:

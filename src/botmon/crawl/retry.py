@@ -13,11 +13,6 @@ def tries_for(tracked: bool, timeouts: tuple[float, ...]) -> int:
     return len(timeouts) if tracked else 1
 
 
-def deadline(first_sent: float, attempt: int, timeouts: tuple[float, ...]) -> float:
-    """When try ``attempt`` (0-based) of a request first sent at ``first_sent`` times out."""
-    return first_sent + timeouts[attempt]
-
-
 def next_attempt(attempt: int, tries: int) -> int | None:
     """The try after ``attempt``, or None when that was the last."""
     return attempt + 1 if attempt + 1 < tries else None

@@ -36,7 +36,6 @@ from botmon.ipaddr import V4_MAPPED_PREFIX, ip_to_int, is_v4
 MAGIC = b"BMRT1\n"
 _U32 = "I"
 _MAX_HEADER = 64 * 1024 * 1024
-_V4_LIMIT = 1 << 32
 _V6_LIMIT = 1 << 128
 
 if array(_U32).itemsize != 4:  # pragma: no cover - every platform botmon targets has 4

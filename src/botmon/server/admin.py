@@ -13,31 +13,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from botmon.auth import hash_token, new_token, token_prefix
+from botmon.auth import TokenRefused, issue_token
 from botmon.server import schemas
 from botmon.server.http import JsonResponse, decode_json, read_body
 from botmon.server.openapi import describe, operation, path_param, query_param
 from botmon.server.state import ApiError, ServerState
-from botmon.store.base import Botnet, Command, Monitor, Role, StoreError
+from botmon.store.base import Botnet, Command, Monitor, StoreError
 
 ADMIN = ("admin",)
 
 
 def _create_token(state: ServerState, spec: schemas.TokenIn) -> schemas.TokenCreated:
-    store = state.store
-    unknown = [b for b in spec.botnets if store.get_botnet(b) is None]
-    if unknown:
-        raise ApiError(422, f"unknown botnet {unknown[0]!r}", "unknown_botnet", field="botnets")
-    if spec.botnets and spec.role != "crawler":
-        raise ApiError(422, "only crawler tokens are limited to botnets", "invalid_request")
-    token = new_token()
-    role: Role = spec.role
     try:
-        monitor = store.create_monitor(
-            spec.name, role, list(spec.botnets), hash_token(token), token_prefix(token)
-        )
-    except StoreError as exc:
-        raise ApiError(409, str(exc), "conflict", field="name") from None
+        token, monitor = issue_token(state.store, spec.name, spec.role, spec.botnets)
+    except TokenRefused as exc:
+        status = 409 if exc.kind == "conflict" else 422
+        raise ApiError(status, str(exc), exc.kind, field=exc.field) from None
     return schemas.TokenCreated(token, monitor)
 
 

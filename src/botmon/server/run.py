@@ -22,7 +22,7 @@ from typing import Any
 
 import uvicorn
 
-from botmon.auth import hash_token, new_token, token_prefix
+from botmon.auth import issue_token
 from botmon.enrich.enricher import default_enricher
 from botmon.server.app import create_app
 from botmon.server.state import ServerState
@@ -111,13 +111,10 @@ def serve(settings: ServerSettings, echo: Callable[[str], None] = print) -> None
     store = open_server_store(settings.db)
     server_file = server_file_for(settings.db) if settings.write_server_file else None
     admin_name = f"serve-{os.getpid()}-{secrets.token_hex(3)}"
-    admin_token = new_token()
     sock: socket.socket | None = None
     enricher: Any | None = None
     try:
-        store.create_monitor(
-            admin_name, "admin", [], hash_token(admin_token), token_prefix(admin_token)
-        )
+        admin_token, _ = issue_token(store, admin_name, "admin")
         sock = _bind(settings.host, settings.port)
         port = sock.getsockname()[1]
         url = settings.url(port)

@@ -65,7 +65,6 @@ class ServerState:
     """Builds an enricher like ``enricher`` in an ingest worker process (picklable); None:
     workers do not enrich."""
     started_at: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
     metrics: Any | None = None
     """The app's :class:`botmon.server.metrics.Metrics` (its own Prometheus registry)."""
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)

@@ -278,10 +278,6 @@ class Bot:
         k = int((t - self.join + self.phase_s) // self.ip_period_s)
         return min(max(k, 0), len(self.ips) - 1)
 
-    def ip_at(self, t: float) -> str:
-        """The address the bot uses at time ``t``."""
-        return self.ips[self.ip_index(t)]
-
 
 def _weighted(rng: random.Random, weights: dict[str, float]) -> Callable[[], str]:
     keys = list(weights)

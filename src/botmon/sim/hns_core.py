@@ -26,11 +26,6 @@ REPLY_BYTES = 8
 _NOT_MARKER = [b for b in range(256) if b != REPLY_HEAD[0]]
 
 
-def reply_for(entry: bytes) -> bytes:
-    """The 8-byte reply announcing one packed peer entry."""
-    return REPLY_HEAD + entry
-
-
 class HnsCore:
     """Decides each bot's answer from its state, the time and a seeded generator."""
 

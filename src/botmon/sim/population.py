@@ -51,11 +51,6 @@ class Bot:
         """``(ip, port)`` to send a request to."""
         return (self.ip, self.port)
 
-    @property
-    def peer_count(self) -> int:
-        """Entries in the peer list."""
-        return len(self.peers) // ENTRY_BYTES
-
 
 @dataclass(slots=True)
 class Population:

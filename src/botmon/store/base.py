@@ -19,7 +19,6 @@ from botmon.store.prepared import PreparedBatch
 from botmon.validation import ValidatedBatch
 
 Role = Literal["admin", "crawler", "viewer"]
-MonitorKind = Literal["crawler", "sensor", "person"]
 RecordKind = Literal["replies", "failed_tries", "edges"]
 
 

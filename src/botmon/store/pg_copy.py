@@ -21,7 +21,6 @@ from botmon.ipaddr import int_to_ip
 from botmon.validation import EdgeColumns, FailedTryColumns, ReplyColumns, ValidatedBatch
 
 NULL = "\\N"
-_V4_HIGH = 0xFFFF_0000_0000
 _AF_INET = socket.AF_INET
 _ntop = socket.inet_ntop
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

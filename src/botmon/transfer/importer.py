@@ -10,7 +10,7 @@ twice stores it once.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import msgspec
@@ -124,7 +124,3 @@ def check_batches(
             yield flush()
         else:
             yield CheckedBatch(b"", None, 0, list(early_bad))
-
-
-Writer = Callable[[CheckedBatch], tuple[bool, dict[str, int]]]
-"""Stores one checked batch; returns (duplicate, stored counts)."""
