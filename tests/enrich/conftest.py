@@ -100,3 +100,24 @@ def default_enricher() -> Enricher:
     if not {"country", "asn"} <= kinds:
         pytest.fail("default geo data is missing: run `make install` (scripts/assets-geo.sh)")
     return enricher
+
+
+def dated_copy(source: Path, dest: Path, data_date: str) -> Path:
+    """A folder of default data like ``source`` whose manifest gives every source ``data_date``.
+
+    The large files are symbolic links, so a test can age the installed data in a few
+    milliseconds without touching the real install.
+    """
+    import msgspec
+
+    from botmon.enrich.defaults import MANIFEST_NAME
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        if item.name != MANIFEST_NAME:
+            (dest / item.name).symlink_to(item.resolve())
+    manifest = msgspec.json.decode((source / MANIFEST_NAME).read_bytes())
+    for entry in manifest:
+        entry["data_date"] = data_date
+    (dest / MANIFEST_NAME).write_bytes(msgspec.json.encode(manifest))
+    return dest

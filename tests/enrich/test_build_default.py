@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
 
 from botmon.enrich import Enricher, GeoInfo
-from botmon.enrich.build_default import BuildError, build, is_current, main
+from botmon.enrich.build_default import ASN_FILES, BuildError, build, is_current, main
 from botmon.enrich.defaults import ASN_PACKAGE, COUNTRY_PACKAGE, read_manifest
 from botmon.enrich.ranges import RangeTable
+from botmon.enrich.special import is_special
 from botmon.ipaddr import ip_to_int
 
 from .conftest import write_mmdb
+
+INSTALLED_PACKAGES = Path(__file__).resolve().parents[2] / "build" / "npm-geo" / "node_modules"
+"""Where ``scripts/assets-geo.sh`` installs the pinned npm packages."""
 
 
 def _packages(root: Path) -> Path:
@@ -79,3 +84,39 @@ def test_enricher_without_default_data_still_serves_the_lab(tmp_path: Path) -> N
     assert [s.kind for s in enricher.sources()] == ["lab"]
     assert enricher.lookup("127.1.1.1").country == "CN"
     assert enricher.lookup("1.1.1.1").country is None
+
+
+def test_build_from_the_real_packages_files(tmp_path: Path) -> None:
+    """The packages as npm installed them (country database whole, the first rows of each AS
+    file): the build reads their real layout, and every AS row comes back by lookup."""
+    real = INSTALLED_PACKAGES
+    if not (real / ASN_PACKAGE.name / ASN_FILES[0]).is_file():
+        pytest.fail(f"npm packages missing under {real}: run `make install`")
+    modules = tmp_path / "node_modules"
+    (modules / COUNTRY_PACKAGE.name).parent.mkdir(parents=True)
+    (modules / COUNTRY_PACKAGE.name).symlink_to(real / COUNTRY_PACKAGE.name)
+    asn = modules / ASN_PACKAGE.name
+    asn.mkdir()
+    rows: list[list[str]] = []
+    for name in ASN_FILES:
+        with (real / ASN_PACKAGE.name / name).open() as f:
+            head = [next(f) for _ in range(300)]
+        (asn / name).write_text("".join(head))
+        rows.extend(next(csv.reader([line])) for line in head[::37])
+    out = tmp_path / "default"
+    build(modules, out, log=False)
+    assert is_current(out)
+    assert {s.kind: s.package for s in read_manifest(out)} == {
+        "country": COUNTRY_PACKAGE.name,
+        "asn": ASN_PACKAGE.name,
+    }
+    checked = 0
+    with Enricher.open(default_dir=out, use_lab=False) as enricher:
+        for first, last, number, name in rows:
+            for ip in (first, last):
+                info = enricher.lookup(ip)
+                if info.asn is not None or not is_special(ip_to_int(ip)):
+                    assert (info.asn, info.as_name) == (int(number), name.strip() or None)
+                    checked += 1
+        assert enricher.lookup("1.1.1.1").country == "AU"
+    assert checked >= 10

@@ -7,6 +7,7 @@ bed's 127.A.0.0/16 addresses). ``DATA.md`` beside this file names every data sou
 
 from botmon.enrich.defaults import data_sources
 from botmon.enrich.enricher import DEFAULT_CACHE_SIZE, Enricher, default_enricher
+from botmon.enrich.freshness import GeoStatus, geo_status
 from botmon.enrich.labplan import LAB_PLAN, LabNet, lab_net, octets_for_country
 from botmon.enrich.sampling import sample_ases, sample_public_ips
 from botmon.enrich.sources import GeoDataError, geo_from_record
@@ -21,10 +22,12 @@ __all__ = [
     "Enricher",
     "GeoDataError",
     "GeoInfo",
+    "GeoStatus",
     "LabNet",
     "data_sources",
     "default_enricher",
     "geo_from_record",
+    "geo_status",
     "lab_net",
     "octets_for_country",
     "sample_ases",

@@ -9,6 +9,7 @@ about box shows, and ``DATA.md`` says the same for people.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import msgspec
@@ -24,6 +25,9 @@ COUNTRY_TABLE_NAME = "country-v4.ranges"
 MANIFEST_NAME = "SOURCES.json"
 FORMAT_VERSION = 1
 """Bumped when the installed files' layout changes, so ``make install`` rebuilds them."""
+GEO_DIR_ENV = "BOTMON_GEO_DIR"
+"""Environment variable naming another folder of default data built by ``build_default``
+(for example one a package manager installs under ``/usr/share``); unset: ``data/default``."""
 
 
 class NpmPackage(msgspec.Struct, frozen=True):
@@ -74,13 +78,18 @@ LAB_SOURCE = DataSource(
 
 
 def default_dir() -> Path:
-    """The installed default data's folder."""
-    return DEFAULT_DIR
+    """The installed default data's folder: ``BOTMON_GEO_DIR`` when set, else ``data/default``.
+
+    Read at each call, so ingest worker processes (which inherit the environment) and the
+    server agree on one folder.
+    """
+    override = os.environ.get(GEO_DIR_ENV, "").strip()
+    return Path(override) if override else DEFAULT_DIR
 
 
 def read_manifest(directory: Path | None = None) -> list[DataSource]:
     """The installed default data's sources; empty when ``make install`` has not run."""
-    folder = directory or DEFAULT_DIR
+    folder = directory or default_dir()
     try:
         sources = msgspec.json.decode((folder / MANIFEST_NAME).read_bytes(), type=list[DataSource])
     except (OSError, msgspec.DecodeError):

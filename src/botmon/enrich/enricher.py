@@ -21,12 +21,12 @@ from botmon.enrich.cache import CacheInfo, GenerationalCache
 from botmon.enrich.defaults import (
     ASN_TABLE_NAME,
     COUNTRY_DB_NAME,
-    DEFAULT_DIR,
     LAB_DB,
     LAB_SOURCE,
     iso_date,
     read_manifest,
 )
+from botmon.enrich.defaults import default_dir as installed_dir
 from botmon.enrich.sources import GeoSource, MmdbSource, open_source
 from botmon.enrich.special import is_special
 from botmon.enrich.types import UNKNOWN, DataSource, GeoInfo
@@ -80,7 +80,7 @@ class Enricher:
         *,
         use_default: bool = True,
         use_lab: bool = True,
-        default_dir: Path = DEFAULT_DIR,
+        default_dir: Path | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> Enricher:
         """An enricher over the user's databases, backed by the default data and the lab one.
@@ -88,7 +88,9 @@ class Enricher:
         ``country_db`` and ``asn_db`` are ``.mmdb`` files (GeoLite2/GeoIP2 Country or City,
         GeoLite2-ASN, DB-IP lite, ip-location-db; one file may serve both). A missing or
         invalid file raises :class:`~botmon.enrich.sources.GeoDataError` with its path.
+        ``default_dir`` defaults to the installed data (``BOTMON_GEO_DIR`` or ``data/default``).
         """
+        default_dir = default_dir or installed_dir()
         opened: dict[str, GeoSource] = {}
         descriptions: list[DataSource] = []
 

@@ -14,7 +14,7 @@ from bisect import bisect_right
 from itertools import accumulate
 from pathlib import Path
 
-from botmon.enrich.defaults import ASN_TABLE_NAME, COUNTRY_TABLE_NAME, DEFAULT_DIR
+from botmon.enrich.defaults import ASN_TABLE_NAME, COUNTRY_TABLE_NAME, default_dir
 from botmon.enrich.ranges import RangeTable, RangeTableError
 from botmon.enrich.sources import GeoDataError, RangeSource
 from botmon.enrich.special import is_special
@@ -49,9 +49,10 @@ def _country_ranges(path: Path, country: str) -> tuple[list[int], list[int]]:
     return starts, list(accumulate(sizes))
 
 
-def countries(data_dir: Path = DEFAULT_DIR) -> list[str]:
+def countries(data_dir: Path | None = None) -> list[str]:
     """Every country the default data has IPv4 ranges for."""
-    return sorted({v for _, _, v in _table(data_dir / COUNTRY_TABLE_NAME).v4_ranges()})
+    folder = data_dir or default_dir()
+    return sorted({v for _, _, v in _table(folder / COUNTRY_TABLE_NAME).v4_ranges()})
 
 
 def _draw(country: str, rng: random.Random, data_dir: Path) -> int | None:
@@ -70,7 +71,7 @@ def _draw(country: str, rng: random.Random, data_dir: Path) -> int | None:
 
 
 def sample_public_ips(
-    country: str, n: int, rng: random.Random, *, data_dir: Path = DEFAULT_DIR
+    country: str, n: int, rng: random.Random, *, data_dir: Path | None = None
 ) -> list[str]:
     """``n`` distinct IPv4 addresses that the default database places in ``country``.
 
@@ -81,18 +82,19 @@ def sample_public_ips(
     """
     if not 0 <= n <= MAX_SAMPLE:
         raise ValueError(f"n must be between 0 and {MAX_SAMPLE}")
+    folder = data_dir or default_dir()
     found: dict[int, None] = {}
     for _ in range(max(n * _TRIES_PER_ADDRESS, 100)):
         if len(found) >= n:
             break
-        ip = _draw(country, rng, data_dir)
+        ip = _draw(country, rng, folder)
         if ip is not None:
             found[ip] = None
     return [int_to_ip(ip) for ip in found]
 
 
 def sample_ases(
-    country: str, n: int, rng: random.Random, *, data_dir: Path = DEFAULT_DIR
+    country: str, n: int, rng: random.Random, *, data_dir: Path | None = None
 ) -> list[tuple[int, str | None]]:
     """Up to ``n`` distinct (AS number, name) of ASes announcing addresses in ``country``.
 
@@ -102,12 +104,13 @@ def sample_ases(
     """
     if not 0 <= n <= 10_000:
         raise ValueError("n must be between 0 and 10000")
-    asn_source = _asn_source(data_dir / ASN_TABLE_NAME)
+    folder = data_dir or default_dir()
+    asn_source = _asn_source(folder / ASN_TABLE_NAME)
     out: dict[int, str | None] = {}
     for _ in range(n * 50):
         if len(out) >= n:
             break
-        ip = _draw(country, rng, data_dir)
+        ip = _draw(country, rng, folder)
         info = asn_source.get(ip) if ip is not None else None
         if info is not None and info.asn is not None and info.asn not in out:
             out[info.asn] = info.as_name

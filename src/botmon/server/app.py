@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from botmon.dashboard import web
+from botmon.enrich.freshness import geo_status
 from botmon.server import admin, ingest, queries, read_api, read_queries, schemas
 from botmon.server.http import JsonResponse, error_response
 from botmon.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
@@ -73,7 +74,9 @@ def _service_routes(state: ServerState, app_routes: list[BaseRoute]) -> list[Bas
                 status_code=503,
             )
         uptime = time.time() - state.started_at if state.started_at else 0.0
-        return JsonResponse(schemas.Health("ok", state.store.backend, round(uptime, 3)))
+        return JsonResponse(
+            schemas.Health("ok", state.store.backend, round(uptime, 3), geo_status())
+        )
 
     async def prometheus(request: Request) -> Response:
         """Prometheus text format; no token needed (bind to loopback or filter in front)."""
@@ -161,6 +164,7 @@ def create_app(state: ServerState) -> Starlette:
         group_commit = getattr(state.store, "group_commit", None)
         if group_commit is not None:  # DuckDB; PostgreSQL commits batches concurrently
             state.metrics.watch_group_commit(group_commit)
+        state.metrics.watch_geo_age(lambda: geo_status().age_days)
     metrics = state.metrics
     if not state.started_at:
         state.started_at = time.time()

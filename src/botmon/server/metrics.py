@@ -8,6 +8,7 @@ middleware with two clock reads per request; no timers are armed on the event lo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -97,6 +98,11 @@ class Metrics:
         commit-bound."""
         self.registry.register(_GroupCommitCollector(group_commit))
 
+    def watch_geo_age(self, age_days: Callable[[], int | None]) -> None:
+        """Export the geolocation data's age in days, asked at each scrape (it grows while
+        the server runs); absent while no default data is installed."""
+        self.registry.register(_GeoAgeCollector(age_days))
+
     def count_stored(self, stored: dict[str, int], duplicate: bool) -> None:
         if duplicate:
             self.duplicates.inc()
@@ -136,6 +142,21 @@ class _GroupCommitCollector(Collector):
             "Most batches one write transaction has held since the server started.",
             value=g.largest,
         )
+
+
+class _GeoAgeCollector(Collector):
+    def __init__(self, age_days: Callable[[], int | None]) -> None:
+        self._age_days = age_days
+
+    def collect(self) -> Any:
+        age = self._age_days()
+        if age is not None:
+            yield GaugeMetricFamily(
+                "botmon_geo_data_age_days",
+                "Days since the date of the default geolocation data (stale past "
+                "BOTMON_GEO_STALE_DAYS, default 180).",
+                value=age,
+            )
 
 
 class LatencyMiddleware:

@@ -24,6 +24,7 @@ import uvicorn
 
 from botmon.auth import issue_token
 from botmon.enrich.enricher import default_enricher
+from botmon.enrich.freshness import geo_status, stale_warning
 from botmon.server.app import create_app
 from botmon.server.state import ServerState
 from botmon.settings import (
@@ -106,6 +107,7 @@ def serve(settings: ServerSettings, echo: Callable[[str], None] = print) -> None
     """Serve until Ctrl-C or SIGTERM; raise :class:`ServeError` when start-up fails."""
     try:
         settings.validate()
+        geo = geo_status()
     except SettingsError as exc:
         raise ServeError(one_line(exc)) from None
     store = open_server_store(settings.db)
@@ -119,6 +121,9 @@ def serve(settings: ServerSettings, echo: Callable[[str], None] = print) -> None
         port = sock.getsockname()[1]
         url = settings.url(port)
         enricher = load_enricher(echo)
+        stale = stale_warning(geo) if enricher is not None else None
+        if stale is not None:
+            echo(stale)
         state = ServerState(
             store=store,
             settings=settings,

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from botmon.enrich.freshness import GeoStatus
 from botmon.store.base import (
     Botnet,
     BotnetSummary,
@@ -119,6 +120,8 @@ class Health(msgspec.Struct):
     status: str
     backend: str
     uptime_s: float
+    geo: GeoStatus | None = None
+    """Age of the default geolocation data (a warning when ``stale``, never unhealthy)."""
 
 
 SCHEMA_TYPES: tuple[type, ...] = (
