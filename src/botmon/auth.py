@@ -11,11 +11,8 @@ import hashlib
 import re
 import secrets
 
-ROLES = ("admin", "crawler", "viewer")
-"""admin: everything; crawler: ingest and heartbeat (optionally some botnets); viewer: read."""
+from botmon.limits import MONITOR_NAME_PATTERN, ROLES
 
-MONITOR_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}$"
-"""Monitor names become the ``source`` of stored records, so they are short and plain."""
 _NAME_RE = re.compile(MONITOR_NAME_PATTERN)
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 TOKEN_PREFIX_LENGTH = 8

@@ -14,11 +14,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from botmon.auth import hash_token, new_token, token_prefix
+from botmon.limits import Role
 from botmon.server import schemas
 from botmon.server.http import JsonResponse, decode_json, read_body
 from botmon.server.openapi import describe, operation, path_param, query_param
 from botmon.server.state import ApiError, ServerState
-from botmon.store.base import Botnet, Command, Monitor, Role, StoreError
+from botmon.store.base import Botnet, Command, Monitor, StoreError
 
 ADMIN = ("admin",)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
+from botmon.limits import BOTNET_NAME_PATTERN
 from botmon.settings.loader import Settings, setting
-from botmon.validation import BOTNET_NAME_PATTERN
 
 PROTOCOL_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 """A protocol plugin's entry-point name (``hns``, ``linenet``)."""

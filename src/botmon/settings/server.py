@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, ClassVar
 
+from botmon.limits import MAX_BUCKETS
 from botmon.settings.loader import Settings, setting
 
 DEFAULT_DB = "botmon.duckdb"
@@ -143,7 +144,7 @@ class ServerSettings(Settings, frozen=True, kw_only=True):
             "Cap on buckets per population query, so one request cannot ask for millions of rows.",
             ge=1,
         ),
-    ] = 10_000
+    ] = MAX_BUCKETS
     default_population_window_s: Annotated[
         int, setting("Population range when a query gives no start (seconds).", ge=1)
     ] = 24 * 3600
