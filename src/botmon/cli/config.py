@@ -26,10 +26,11 @@ def command() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
-    help="text: one block per section; json: {section: {setting: {value, source, env, ...}}}.",
+    help="text: one block per section; json: {section: {setting: {value, source, env, ...}}}; "
+    "markdown: the settings table of docs/settings.md.",
 )
 def show(fmt: str) -> None:
     """Print every setting in effect, per section, with where its value came from."""
@@ -53,12 +54,39 @@ def show(fmt: str) -> None:
         }
         click.echo(json.dumps(out, indent=2))
         return
+    if fmt == "markdown":
+        click.echo(_markdown(loaded), nl=False)
+        return
     for section, section_leaves, (settings, sources) in loaded:
         click.echo(f"[{section}]")
         width = max(len(leaf.key) for leaf in section_leaves)
         for leaf in section_leaves:
             source = "env " + leaf.env if sources[leaf.key] == "env" else sources[leaf.key]
             click.echo(f"  {leaf.key:<{width}}  {leaf.show(leaf.get(settings))}  ({source})")
+
+
+def _markdown(loaded: list[tuple[str, tuple[Leaf, ...], Any]]) -> str:
+    """One table per section: setting, variable, option, value in effect, limits, reason."""
+    out = []
+    for section, section_leaves, (settings, _sources) in loaded:
+        out += [
+            f"### `{section}`",
+            "",
+            "| setting | variable | option | value | limits | what for |",
+            "|---|---|---|---|---|---|",
+        ]
+        for leaf in section_leaves:
+            cells = [
+                f"`{leaf.key}`",
+                f"`{leaf.env}`",
+                f"`{leaf.option}`" if leaf.option else "",
+                f"`{leaf.show(leaf.get(settings))}`",
+                leaf.limits,
+                leaf.description,
+            ]
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        out.append("")
+    return "\n".join(out)
 
 
 def _plain(leaf: Leaf, value: Any) -> Any:

@@ -133,6 +133,11 @@ class Leaf:
         """True for tokens and passwords: never printed."""
         return bool(self.extra.get("secret"))
 
+    @property
+    def limits(self) -> str:
+        """The limits of its annotation in words (``>= 1, <= 65535``), for the settings table."""
+        return _limits(self.type)
+
     def get(self, obj: object) -> Any:
         for part in self.path:
             obj = getattr(obj, part)
@@ -144,6 +149,8 @@ class Leaf:
             return "***"
         if value is None:
             return "none"
+        if isinstance(value, bool):
+            return "true" if value else "false"
         shown: Callable[[Any], str] | None = self.extra.get("shown")
         if shown is not None:
             return shown(value)
@@ -299,6 +306,33 @@ def _problem(value: Any, t: mi.Type) -> str | None:
     if isinstance(t, mi.VarTupleType | mi.TupleType):
         return _tuple_problem(value, t)
     return None
+
+
+def _limits(t: mi.Type) -> str:
+    if isinstance(t, mi.Metadata):
+        return _limits(t.type)
+    if isinstance(t, mi.UnionType):
+        inner = [_limits(x) for x in t.types if not isinstance(x, mi.NoneType)]
+        return ", ".join(filter(None, [*inner, "or none"]))
+    parts: list[str] = []
+    if isinstance(t, mi.IntType | mi.FloatType):
+        parts = [f"{word} {getattr(t, a)}" for a, word, _ in _BOUNDS if getattr(t, a) is not None]
+    elif isinstance(t, mi.StrType):
+        if t.min_length:
+            parts.append("not empty" if t.min_length == 1 else f"{t.min_length}+ characters")
+        if t.pattern:
+            parts.append(f"matches `{t.pattern}`")
+    elif isinstance(t, mi.LiteralType):
+        parts.append("one of " + ", ".join(map(str, t.values)))
+    elif isinstance(t, mi.VarTupleType):
+        low, high = t.min_length or 0, t.max_length
+        parts.append(f"{low}..{high} values" if high else f"at least {low} value(s)")
+        item = _limits(t.item_type)
+        if item:
+            parts.append(f"each {item}")
+    elif isinstance(t, mi.TupleType):
+        parts.append(f"{len(t.item_types)} values")
+    return ", ".join(parts)
 
 
 def _tuple_problem(value: Any, t: mi.VarTupleType | mi.TupleType) -> str | None:
