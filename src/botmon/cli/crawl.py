@@ -161,7 +161,7 @@ async def _watch_reporter(reporter: Reporter, runner: CrawlRunner) -> None:
 )
 @click.option("--server", default=None, help="botmon server URL, e.g. http://127.0.0.1:8470.")
 @click.option("--token", default=None, envvar="BOTMON_TOKEN", help="Crawler API token.")
-@click.option("--rounds", type=click.IntRange(min=0), default=None, help="Stop after N rounds.")
+@click.option("--rounds", type=int, default=None, help="Stop after N rounds.")
 @click.option("--interval", type=float, default=None, help="Seconds between round starts.")
 @click.option("--concurrency", type=int, default=None, help="Requests in flight per queue.")
 @click.option("--scope", multiple=True, metavar="CIDR", help="Widen the scope (default loopback).")
