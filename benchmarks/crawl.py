@@ -30,10 +30,10 @@ from typing import Any
 import uvloop
 
 from botmon.crawl.runner import CrawlRunner
-from botmon.crawl.settings import CrawlSettings
 from botmon.crawl.sink import CountingReporter
 from botmon.protocols.contract import Peer
 from botmon.protocols.registry import get_plugin
+from botmon.settings.crawl import CrawlSettings
 from botmon.sim.udp import ANC_BUFSIZE, destination_of, open_socket, source_option
 
 RESPONDER_PORT = 46_123

@@ -14,13 +14,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from botmon.store.base import Monitor, Role, Store
+    from botmon.store.base import Monitor, Store
 
-ROLES = ("admin", "crawler", "viewer")
-"""admin: everything; crawler: ingest and heartbeat (optionally some botnets); viewer: read."""
+from botmon.limits import MONITOR_NAME_PATTERN, ROLES, Role
 
-MONITOR_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}$"
-"""Monitor names become the ``source`` of stored records, so they are short and plain."""
 _NAME_RE = re.compile(MONITOR_NAME_PATTERN)
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 TOKEN_PREFIX_LENGTH = 8

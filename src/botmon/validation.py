@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import msgspec
 
 from botmon.ipaddr import V4_MAPPED_PREFIX, ip_to_int
+from botmon.limits import MIN_TIMESTAMP, BotnetName
 from botmon.wire import RECORD_KINDS
 
 MAX_RECORDS_PER_KIND = 10_000
@@ -28,18 +29,14 @@ MAX_BOT_ID_LENGTH = 256
 MAX_REASON_LENGTH = 128
 MAX_DATA_BYTES = 16_384
 MAX_BATCH_ID_LENGTH = 128
-MIN_TIMESTAMP = 946_684_800.0
-"""2000-01-01T00:00:00Z: no P2P botnet observation is older."""
 DEFAULT_FUTURE_SKEW_S = 300.0
 """How far ahead of the server's clock a reporter's clock may run."""
-BOTNET_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 BotId = Annotated[str, msgspec.Meta(max_length=MAX_BOT_ID_LENGTH)]
 Reason = Annotated[str, msgspec.Meta(max_length=MAX_REASON_LENGTH)]
 Timestamp = float | Annotated[datetime, msgspec.Meta(tz=True)]
 IpText = Annotated[str, msgspec.Meta(max_length=64)]
-BotnetName = Annotated[str, msgspec.Meta(pattern=BOTNET_NAME_PATTERN)]
 BatchId = Annotated[
     str,
     msgspec.Meta(min_length=1, max_length=MAX_BATCH_ID_LENGTH, pattern=r"^[\x21-\x7e]+$"),

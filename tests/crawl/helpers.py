@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 from botmon.crawl.core import CrawlCore
 from botmon.crawl.memnet import Responder, VirtualNet
-from botmon.crawl.settings import CrawlSettings
 from botmon.protocols.contract import Peer
 from botmon.protocols.registry import Registry
+from botmon.settings.crawl import CrawlSettings
 
 T0 = 1_700_000_000.0
 

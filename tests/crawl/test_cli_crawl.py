@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from botmon.cli.crawl import command
+from botmon.cli.crawl import build_settings, command
 from botmon.crawl.counters import GAUGE_KEYS, STABLE_KEYS
 from botmon.crawl.runner import CrawlRunner
 from botmon.crawl.sink import ListReporter
@@ -107,23 +107,6 @@ def test_dry_run_crawl_with_a_peerlist_reports_bad_lines_and_exits_0(
         (["nosuch", "--botnet", "x", "--seed", "127.0.0.1:1", "--dry-run"], "unknown protocol"),
         (["hns", "--botnet", "x", "--dry-run"], "no seeds"),
         (["hns", "--botnet", "x", "--seed", "nope", "--dry-run"], "--seed nope"),
-        (
-            ["hns", "--botnet", "x", "--seed", "127.0.0.1:1", "--timeouts", "8,4", "--dry-run"],
-            "retry.timeouts must not decrease",
-        ),
-        (
-            [
-                "hns",
-                "--botnet",
-                "x",
-                "--seed",
-                "127.0.0.1:1",
-                "--scope",
-                "10.0.0.0/33",
-                "--dry-run",
-            ],
-            "not a CIDR",
-        ),
         (["hns", "--botnet", "x", "--seed", "192.0.2.1:1", "--dry-run"], "every seed is outside"),
         (["hns", "--botnet", "x", "--seed", "127.0.0.1:1"], "--server and --token"),
         (["hns", "--botnet", "x", "--peerlist", "/nonexistent/p", "--dry-run"], "cannot read"),
@@ -134,6 +117,55 @@ def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
     assert result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--timeouts", "8,4"],
+            "crawl.retry.timeouts: must not decrease (got 8.0,4.0); set with --timeouts or "
+            "BOTMON_CRAWL_RETRY_TIMEOUTS",
+        ),
+        (["--scope", "10.0.0.0/33"], "crawl.scope: '10.0.0.0/33' is not a CIDR network"),
+        (
+            ["--concurrency", "0"],
+            "crawl.queues.discovery_capacity: must be >= 1 (got 0); set with --concurrency or "
+            "BOTMON_CRAWL_QUEUES_DISCOVERY_CAPACITY",
+        ),
+        (
+            ["--interval", "-1"],
+            "crawl.rounds.interval_s: must be >= 0 (got -1.0); set with --interval",
+        ),
+    ],
+)
+def test_a_bad_setting_is_a_usage_error_naming_it(args: list[str], message: str) -> None:
+    argv = ["hns", "--botnet", "x", "--seed", "127.0.0.1:1", "--dry-run", *args]
+    result = CliRunner().invoke(command, argv)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_crawl_variable_names_itself_and_its_source() -> None:
+    env = {"BOTMON_CRAWL_ROUNDS_INTERVAL_S": "-5"}
+    result = CliRunner().invoke(command, ["hns", "--botnet", "x", "--seed", "127.0.0.1:1"], env=env)
+    assert result.exit_code == 2
+    assert (
+        "crawl.rounds.interval_s: must be >= 0 (got -5.0 from BOTMON_CRAWL_ROUNDS_INTERVAL_S); "
+        "set with --interval or BOTMON_CRAWL_ROUNDS_INTERVAL_S" in result.output
+    )
+
+
+def test_an_option_beats_the_variable_which_beats_the_plugin_default() -> None:
+    plugin = registry().get("hns")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BOTMON_CRAWL_ROUNDS_INTERVAL_S", "42")
+        mp.setenv("BOTMON_CRAWL_RETRY_TIMEOUTS", "1,2")
+        s = build_settings(plugin, interval=7.0)
+    assert s.rounds.interval_s == 7.0  # option over variable
+    assert s.retry.timeouts == (1.0, 2.0)  # variable over the plugin's default
+    assert s.rounds.requests_per_round == plugin.defaults.requests_per_round  # plugin default
 
 
 def test_crawl_reports_to_a_live_server_and_exits_after_n_rounds(
@@ -205,7 +237,7 @@ def test_server_commands_reach_the_engine() -> None:
 
 
 def _settings() -> Any:
-    from botmon.crawl.settings import CrawlSettings
+    from botmon.settings.crawl import CrawlSettings
 
     return CrawlSettings.for_protocol(registry().get("hns").defaults)
 
@@ -236,5 +268,5 @@ def test_tcp_deadline_shorter_than_connect_plus_read_is_refused() -> None:
         command,
         ["linenet", "--botnet", "x", "--seed", "127.0.0.1:7070", "--timeouts", "3", "--dry-run"],
     )
-    assert result.exit_code == 1
-    assert "for TCP the first deadline" in result.output
+    assert result.exit_code == 2
+    assert "crawl.retry.timeouts: for TCP the first deadline" in result.output

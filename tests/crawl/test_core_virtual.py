@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
+
+import msgspec
 
 from botmon.crawl.memnet import Responder
 from botmon.crawl.peers import DISCOVERY, TRACKING
@@ -171,7 +172,7 @@ def test_wider_scope_is_explicit() -> None:
     bot = Peer("127.1.0.1", 6000)
     far = Peer("192.0.2.7", 6000)  # TEST-NET: only ever "contacted" in memory here
     settings = hns_settings(rounds=1, interval_s=10, requests_per_round=1)
-    wide = dataclasses.replace(settings, scope=("127.0.0.0/8", "192.0.2.0/24"))
+    wide = msgspec.structs.replace(settings, scope=("127.0.0.0/8", "192.0.2.0/24"))
     net = make_net({bot: cycling_bot([far])}, [bot], wide)
     net.run(T0 + 60)
     assert far in net.core.peers

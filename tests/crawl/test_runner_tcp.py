@@ -9,9 +9,9 @@ from typing import Any
 import uvloop
 
 from botmon.crawl.runner import CrawlRunner
-from botmon.crawl.settings import CrawlSettings
 from botmon.crawl.sink import ListReporter
 from botmon.protocols.contract import Peer
+from botmon.settings.crawl import CrawlSettings
 from tests.crawl.helpers import registry
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -12,9 +12,9 @@ import uvloop
 
 from botmon.crawl import transport as transport_mod
 from botmon.crawl.runner import CrawlRunner
-from botmon.crawl.settings import CrawlSettings
 from botmon.crawl.sink import ListReporter
 from botmon.protocols.contract import Peer
+from botmon.settings.crawl import CrawlSettings
 from tests.crawl.helpers import hns_reply, registry
 from tests.crawl.responders import flooder, garbage, honest, oversized, udp_bot
 

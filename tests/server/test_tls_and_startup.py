@@ -102,12 +102,15 @@ def test_serve_writes_its_server_file_and_removes_it_on_stop(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--port", "70000"], "--port must be 0..65535"),
+        (["--port", "70000"], "server.port: must be <= 65535 (got 70000); set with --port"),
         (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], "cannot read"),
         (["--tls-cert", "/etc/hostname"], "must be given together"),
         (["--db", "/nonexistent-dir/x.duckdb"], "does not exist"),
         (["--db", "mysql://x/y"], "unknown database scheme"),
-        (["--max-body-mb", "0"], "--max-body-mb"),
+        (
+            ["--max-body-mb", "0"],
+            "server.max_body_bytes: must be >= 1024 (got 0); set with --max-body-mb",
+        ),
     ],
 )
 def test_bad_settings_stop_start_up_with_one_line(

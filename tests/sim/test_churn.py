@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import statistics
 
-from botmon.sim.churn import ChurnModel, offline_length, online_length, uniform
-from botmon.sim.settings import CHURN_PROFILES, ChurnProfile
+from botmon.sim.churn import (
+    CHURN_PROFILES,
+    ChurnModel,
+    ChurnProfile,
+    offline_length,
+    online_length,
+    uniform,
+)
 
 LIGHT = CHURN_PROFILES["light"]
 HEAVY = CHURN_PROFILES["heavy"]

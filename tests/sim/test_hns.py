@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from botmon.settings.sim import HnsConfig
 from botmon.sim.hns import HnsBotnet
 from botmon.sim.population import iter_peers
-from botmon.sim.settings import HnsConfig
 from botmon.sim.truth import read_truth
 from tests.sim.helpers import (
     Address,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 import socket
 
+from botmon.settings.sim import HnsConfig
 from botmon.sim.antiabuse import AntiAbuse
 from botmon.sim.hns_core import HnsCore
 from botmon.sim.population import build_population, iter_peers
-from botmon.sim.settings import HnsConfig
 from botmon.sim.stats import Stats
 
 

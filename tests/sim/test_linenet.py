@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from botmon.settings.sim import LinenetConfig
 from botmon.sim.linenet import LinenetBotnet
 from botmon.sim.population import iter_peers
-from botmon.sim.settings import LinenetConfig
 from botmon.sim.truth import read_truth
 from tests.sim.helpers import (
     Address,

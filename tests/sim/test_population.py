@@ -6,14 +6,12 @@ import ipaddress
 
 import pytest
 
-from botmon.sim.population import HOSTILE_MODES, build_population, iter_peers
-from botmon.sim.settings import (
+from botmon.settings import SettingsError
+from botmon.settings.sim import (
     HnsConfig,
     LinenetConfig,
-    SimConfigError,
-    validate_hns,
-    validate_linenet,
 )
+from botmon.sim.population import HOSTILE_MODES, build_population, iter_peers
 
 
 def test_same_seed_same_botnet_and_other_seed_differs() -> None:
@@ -117,11 +115,11 @@ def test_hns_bots_have_no_id() -> None:
     ],
 )
 def test_bad_settings_are_one_clear_error(cfg: HnsConfig) -> None:
-    with pytest.raises(SimConfigError) as info:
-        validate_hns(cfg)
+    with pytest.raises(SettingsError, match=r"^sim\.hns\.\w+: ") as info:
+        cfg.validate()
     assert "\n" not in str(info.value) and str(info.value)
 
 
 def test_bad_linenet_settings_are_rejected() -> None:
-    with pytest.raises(SimConfigError):
-        validate_linenet(LinenetConfig(bots=10, peers_per_reply=63))
+    with pytest.raises(SettingsError, match=r"sim\.linenet\.peers_per_reply: must be <= 62"):
+        LinenetConfig(bots=10, peers_per_reply=63).validate()

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from botmon import validation
-from botmon.validation import MIN_TIMESTAMP, BatchRejected, ReplyColumns, validate_batch
+from botmon.limits import MIN_TIMESTAMP
+from botmon.validation import BatchRejected, ReplyColumns, validate_batch
 
 NOW = 1_750_000_000.0
 SKEW = 300.0

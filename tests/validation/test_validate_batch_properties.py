@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from botmon.ipaddr import int_to_ip, ip_to_int
+from botmon.limits import MIN_TIMESTAMP
 from botmon.validation import (
     MAX_RECORDS_PER_KIND,
-    MIN_TIMESTAMP,
     BatchRejected,
     validate_batch,
 )

@@ -19,8 +19,9 @@ import httpx
 import msgspec
 
 from botmon.auth import TokenRefused, issue_token
+from botmon.limits import Role
 from botmon.settings import one_line, redact, server_file_for
-from botmon.store.base import Botnet, Monitor, Role, Store, StoreError
+from botmon.store.base import Botnet, Monitor, Store, StoreError
 from botmon.transfer.writers import writer_for
 from botmon.validation import ValidatedBatch
 

@@ -8,8 +8,8 @@ import time
 import click
 
 from botmon.cli.admin import DB_OPTION_HELP, AdminError, CliError, Group, open_admin
+from botmon.limits import BOTNET_NAME_PATTERN
 from botmon.settings import DEFAULT_DB
-from botmon.validation import BOTNET_NAME_PATTERN
 
 db_option = click.option("--db", default=DEFAULT_DB, envvar="BOTMON_DB", help=DB_OPTION_HELP)
 

@@ -2,15 +2,15 @@
 
 Runs forever by default; ``--rounds N`` exits 0 after N rounds and a final flush (what
 scripts and end-to-end tests use). Ctrl-C or SIGTERM stops cleanly: records gathered so far
-are flushed to the server or spooled. Bad input (an unknown protocol, a bad setting, no
-usable seed, a refused token) is one line on stderr and exit status 1.
+are flushed to the server or spooled. Bad input (an unknown protocol, no usable seed, a
+refused token) is one line on stderr and exit status 1; a bad setting (an option or a
+``BOTMON_CRAWL_*``/``BOTMON_CLIENT_*`` variable) is one line naming it, exit status 2.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 import sys
@@ -20,14 +20,15 @@ from typing import Any, TypeVar
 
 import click
 
+from botmon.cli.loading import load_settings
 from botmon.crawl.peerlist import PeerListError, parse_peer, read_peerlist
 from botmon.crawl.progress import Progress
-from botmon.crawl.runner import CrawlRunner, settings_for_plugin
+from botmon.crawl.runner import CrawlRunner, seed_port, settings_for_plugin
 from botmon.crawl.scope import Scope
-from botmon.crawl.settings import CrawlSettings, SettingsError
 from botmon.crawl.sink import CountingReporter, Reporter
 from botmon.protocols.contract import Peer, Plugin
 from botmon.protocols.registry import PluginError, get_plugin
+from botmon.settings import ClientSettings, CrawlSettings, SettingsError
 
 T = TypeVar("T")
 
@@ -51,37 +52,27 @@ def _timeouts(text: str) -> tuple[float, ...]:
 
 
 def build_settings(plugin: Plugin, **opts: Any) -> CrawlSettings:
-    """Plugin defaults, then command-line overrides; validated (SettingsError on bad ones)."""
-    s = CrawlSettings.for_protocol(plugin.defaults)
-    if opts.get("port") is not None:
-        s = dataclasses.replace(s, port=opts["port"])
-    rounds: dict[str, Any] = {}
-    if opts.get("rounds") is not None:
-        rounds["rounds"] = opts["rounds"]
-    if opts.get("interval") is not None:
-        rounds["interval_s"] = opts["interval"]
-    if opts.get("requests_per_round") is not None:
-        rounds["requests_per_round"] = opts["requests_per_round"]
-    if rounds:
-        s = s.replace("rounds", **rounds)
-    if opts.get("concurrency") is not None:
-        n = opts["concurrency"]
-        s = s.replace("queues", discovery_capacity=n, tracking_capacity=n)
-        s = s.replace("transport", tcp_max_connections=min(n, 15_000))
-    rate: dict[str, Any] = {}
-    if opts.get("rate") is not None:
-        rate["global_rate"] = opts["rate"]
-    if opts.get("per_target_rate") is not None:
-        rate["per_target_rate"] = opts["per_target_rate"]
-    if rate:
-        s = s.replace("rate", **rate)
-    if opts.get("timeouts"):
-        s = s.replace("retry", timeouts=opts["timeouts"])
-    if opts.get("scope"):
-        s = dataclasses.replace(s, scope=tuple(opts["scope"]))
-    if opts.get("plain_interval") is not None:
-        s = s.replace("progress", plain_interval_s=opts["plain_interval"])
-    return s.validate()
+    """Plugin defaults, then ``BOTMON_CRAWL_*`` variables, then options; validated.
+
+    A bad value, from either, raises :class:`click.UsageError` naming the setting.
+    """
+    n = opts.get("concurrency")
+    options = {
+        "port": opts.get("port"),
+        "rounds.rounds": opts.get("rounds"),
+        "rounds.interval_s": opts.get("interval"),
+        "rounds.requests_per_round": opts.get("requests_per_round"),
+        "queues.discovery_capacity": n,
+        "queues.tracking_capacity": n,
+        # every request in flight may be a connection; the TCP cap follows, within its limit
+        "transport.tcp_max_connections": None if n is None else min(n, 15_000),
+        "rate.global_rate": opts.get("rate"),
+        "rate.per_target_rate": opts.get("per_target_rate"),
+        "retry.timeouts": opts.get("timeouts") or None,
+        "scope": tuple(opts["scope"]) if opts.get("scope") else None,
+        "progress.plain_interval_s": opts.get("plain_interval"),
+    }
+    return load_settings(CrawlSettings, options, base=CrawlSettings.for_protocol(plugin.defaults))
 
 
 def collect_seeds(seeds: tuple[str, ...], peerlist: Path | None, port: int) -> list[Peer]:
@@ -170,7 +161,7 @@ async def _watch_reporter(reporter: Reporter, runner: CrawlRunner) -> None:
 )
 @click.option("--server", default=None, help="botmon server URL, e.g. http://127.0.0.1:8470.")
 @click.option("--token", default=None, envvar="BOTMON_TOKEN", help="Crawler API token.")
-@click.option("--rounds", type=click.IntRange(min=0), default=None, help="Stop after N rounds.")
+@click.option("--rounds", type=int, default=None, help="Stop after N rounds.")
 @click.option("--interval", type=float, default=None, help="Seconds between round starts.")
 @click.option("--concurrency", type=int, default=None, help="Requests in flight per queue.")
 @click.option("--scope", multiple=True, metavar="CIDR", help="Widen the scope (default loopback).")
@@ -178,7 +169,12 @@ async def _watch_reporter(reporter: Reporter, runner: CrawlRunner) -> None:
 @click.option("--per-target-rate", type=float, default=None, help="Requests/s to one peer.")
 @click.option("--requests-per-round", type=int, default=None, help="Most requests per bot/round.")
 @click.option("--timeouts", type=str, default=None, help="Try deadlines, e.g. 4,8,16,32.")
-@click.option("--port", type=int, default=None, help="Port for seeds given without one.")
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Port for seeds given without one (default: the plugin's).",
+)
 @click.option("--spool", type=click.Path(path_type=Path), default=None, help="Spool directory.")
 @click.option("--ca-file", type=click.Path(path_type=Path), default=None, help="CA for https.")
 @click.option("--dry-run", is_flag=True, help="Crawl without a server; records are counted.")
@@ -214,8 +210,8 @@ def command(
     try:
         settings = settings_for_plugin(plugin, build_settings(plugin, **opts))
     except SettingsError as exc:
-        raise click.ClickException(f"bad setting: {exc}") from None
-    peers = collect_seeds(seeds, peerlist, settings.port)
+        raise click.UsageError(str(exc)) from None
+    peers = collect_seeds(seeds, peerlist, seed_port(plugin, settings))
     if not peers:
         raise click.ClickException("no seeds: give --seed HOST:PORT or --peerlist FILE")
     scope = Scope(settings.scope)
@@ -248,6 +244,7 @@ def command(
         raise click.ClickException("--server and --token are required (or use --dry-run)")
     from botmon.client import ReportClient, ReportClientError
 
+    client_settings = load_settings(ClientSettings)
     try:
         client = ReportClient(
             server,
@@ -255,6 +252,7 @@ def command(
             botnet,
             spool_dir=spool or Path(f"botmon-spool-{botnet}"),
             ca_file=ca_file,
+            settings=client_settings,
         )
     except (ReportClientError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

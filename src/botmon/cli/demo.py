@@ -21,8 +21,9 @@ import click
 import httpx
 
 from botmon import auth
+from botmon.limits import Role
 from botmon.store import open_store
-from botmon.store.base import Role, Store
+from botmon.store.base import Store
 
 LIVE_BOTNETS = {
     "hns": "Hide'n'Seek (emulated on loopback, crawled live over UDP)",

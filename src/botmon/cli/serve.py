@@ -5,71 +5,68 @@ from __future__ import annotations
 import click
 
 from botmon.cli.admin import DB_OPTION_HELP, CliError, Command
-from botmon.settings import (
-    DEFAULT_DB,
-    DEFAULT_HOST,
-    DEFAULT_MAX_BODY_MB,
-    DEFAULT_PORT,
-    MAX_INGEST_WORKERS,
-)
+from botmon.cli.loading import default_help, load_settings
+from botmon.settings import ServerSettings
+
+_MB = 1024 * 1024
 
 
 @click.command("serve", cls=Command)
+@click.option("--db", default=None, help=DB_OPTION_HELP)
+@click.option("--host", help=f"Address to listen on ({default_help(ServerSettings, 'host')}).")
 @click.option(
-    "--db", default=DEFAULT_DB, envvar="BOTMON_DB", show_envvar=False, help=DB_OPTION_HELP
-)
-@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
-@click.option(
-    "--port", default=DEFAULT_PORT, show_default=True, type=int, help="TCP port (0: any free port)."
+    "--port",
+    type=int,
+    help=f"TCP port, 0: any free port ({default_help(ServerSettings, 'port')}).",
 )
 @click.option("--tls-cert", type=click.Path(dir_okay=False), help="PEM certificate: serve HTTPS.")
 @click.option("--tls-key", type=click.Path(dir_okay=False), help="PEM private key of --tls-cert.")
 @click.option(
     "--max-body-mb",
-    default=DEFAULT_MAX_BODY_MB,
-    show_default=True,
     type=float,
-    help="Largest ingest request body in MB (bigger ones get 413).",
+    help="Largest ingest request body in MB, bigger ones get 413 "
+    f"({default_help(ServerSettings, 'max_body_bytes')} in bytes).",
 )
 @click.option(
     "--summary-refresh",
-    default=30.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
+    type=float,
     help="Seconds between background refreshes of the dashboard's summary tables "
-    "(0: refresh only when a dashboard asks).",
+    "(0: refresh only when a dashboard asks; "
+    f"{default_help(ServerSettings, 'summary_refresh_s')}).",
 )
 @click.option(
     "--ingest-workers",
-    type=click.IntRange(0, MAX_INGEST_WORKERS),
+    type=int,
     default=None,
     help="Processes that validate, enrich and build rows for ingest batches, so the server "
     "process only writes (0: none, all in the server; default: one per core beyond the "
     "first, at most 4).",
 )
 def command(
-    db: str,
-    host: str,
-    port: int,
+    db: str | None,
+    host: str | None,
+    port: int | None,
     tls_cert: str | None,
     tls_key: str | None,
-    max_body_mb: float,
-    summary_refresh: float,
+    max_body_mb: float | None,
+    summary_refresh: float | None,
     ingest_workers: int | None,
 ) -> None:
     """Run the API server and dashboard until Ctrl-C."""
     from botmon.server.run import ServeError, serve
-    from botmon.settings import ServerSettings
 
-    settings = ServerSettings(
-        db=db,
-        host=host,
-        port=port,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        max_body_bytes=int(max_body_mb * 1024 * 1024),
-        summary_refresh_s=summary_refresh,
-        ingest_workers=ingest_workers,
+    settings = load_settings(
+        ServerSettings,
+        {
+            "db": db,
+            "host": host,
+            "port": port,
+            "tls_cert": tls_cert,
+            "tls_key": tls_key,
+            "max_body_bytes": None if max_body_mb is None else int(max_body_mb * _MB),
+            "summary_refresh_s": summary_refresh,
+            "ingest_workers": ingest_workers,
+        },
     )
     try:
         serve(settings, echo=lambda line: click.echo(line, err=False))

@@ -18,24 +18,23 @@ from typing import Any, TypeVar
 
 import click
 
+from botmon.cli.loading import default_help, load_settings
+from botmon.settings import HnsConfig, LinenetConfig, Settings
+from botmon.settings.loader import find_leaf
+from botmon.settings.sim import CommonConfig
 from botmon.sim.runtime import Emulator, TruthFileError
-from botmon.sim.settings import (
-    DEFAULT_HNS_PORT,
-    DEFAULT_LINENET_PORT,
-    MAX_BOTS,
-    MIN_CHURN_SCALE,
-    HnsConfig,
-    LinenetConfig,
-    SimConfigError,
-)
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=CommonConfig)
 TTY_STATUS_S = 1.0
 LOG_STATUS_S = 30.0
 """Status every second on a terminal, every 30 s into a log file (the demo's child logs)."""
 
 
-def _peers_range(text: str) -> tuple[int, int]:
+def _peers_range(text: str | None) -> tuple[int | None, int | None]:
+    """``K`` or ``MIN-MAX`` as (min, max); the loader checks the numbers."""
+    if text is None:
+        return None, None
     try:
         if "-" in text:
             low, high = (int(part) for part in text.split("-", 1))
@@ -43,99 +42,94 @@ def _peers_range(text: str) -> tuple[int, int]:
             low = high = int(text)
     except ValueError:
         raise click.BadParameter(f"expected K or MIN-MAX, got {text!r}") from None
-    if not 0 <= low <= high <= 10_000:
-        raise click.BadParameter(f"expected 0 <= MIN <= MAX <= 10000, got {text!r}")
     return low, high
 
 
-def _common_options(default_port: int) -> Callable[[F], F]:
-    fraction = click.FloatRange(0.0, 1.0)
+def _setting(cls: type[Settings], key: str, *decls: str, text: str, **kw: Any) -> Callable[[F], F]:
+    """An option that sets ``key`` of ``cls``: no click default, the loader's in the help."""
+    return click.option(*decls, default=None, help=f"{text} ({default_help(cls, key)}).", **kw)
+
+
+def _common_options(cls: type[CommonConfig]) -> Callable[[F], F]:
     options = [
-        click.option(
-            "--bots",
-            type=click.IntRange(1, MAX_BOTS),
-            default=1000,
-            show_default=True,
-            help="Number of bots.",
-        ),
-        click.option(
+        _setting(cls, "bots", "--bots", type=int, text="Number of bots"),
+        _setting(
+            cls,
+            "nat",
             "--nat",
-            type=fraction,
-            default=0.0,
-            show_default=True,
-            help="Fraction of bots behind NAT: listed by others, never answering.",
+            type=float,
+            text="Fraction of bots behind NAT: listed by others, never answering",
         ),
-        click.option(
+        _setting(
+            cls,
+            "churn",
             "--churn",
-            type=click.Choice(["none", "light", "heavy"]),
-            default="none",
-            show_default=True,
-            help="light: online ~1 h (Weibull k=0.8), offline ~15 min; heavy: ~10 min each.",
+            metavar="none|light|heavy",
+            text="light: online ~1 h (Weibull k=0.8), offline ~15 min; heavy: ~10 min each",
         ),
-        click.option(
+        _setting(
+            cls,
+            "churn_scale",
             "--churn-scale",
-            type=click.FloatRange(min=MIN_CHURN_SCALE),
-            default=1.0,
-            show_default=True,
-            help="Multiply every session length (0.01: fast churn).",
+            type=float,
+            text="Multiply every session length (0.01: fast churn)",
         ),
-        click.option(
+        _setting(
+            cls,
+            "truth",
             "--truth",
             type=click.Path(dir_okay=False, path_type=Path),
-            default=None,
-            help="Ground-truth JSON-lines file, rewritten while sessions change.",
+            text="Ground-truth JSON-lines file, rewritten while sessions change",
         ),
-        click.option(
+        _setting(
+            cls,
+            "truth_interval_s",
             "--truth-interval",
-            type=click.FloatRange(min=0.0),
-            default=1.0,
-            show_default=True,
-            help="Least seconds between two truth rewrites.",
+            type=float,
+            text="Least seconds between two truth rewrites",
         ),
-        click.option(
+        _setting(
+            cls,
+            "seed_rng",
             "--seed-rng",
-            type=click.IntRange(0, 2**63 - 1),
-            default=None,
-            help="Seed: the same seed gives the same botnet.",
+            type=int,
+            text="Seed: the same seed gives the same botnet",
         ),
-        click.option(
-            "--port",
-            type=click.IntRange(1, 65535),
-            default=default_port,
-            show_default=True,
-            help="First port bots listen on.",
-        ),
-        click.option(
+        _setting(cls, "port", "--port", type=int, text="First port bots listen on"),
+        _setting(
+            cls,
+            "ports",
             "--ports",
-            type=click.IntRange(1, 16),
-            default=1,
-            show_default=True,
-            help="Spread bots over this many ports (one socket each).",
+            type=int,
+            text="Spread bots over this many ports (one socket each)",
         ),
         click.option(
             "--peers-per-bot",
             "peers",
-            default="8-32",
-            show_default=True,
-            help="Peer-list size: K or MIN-MAX.",
+            default=None,
+            help="Peer-list size: K or MIN-MAX (default: 8-32; env "
+            f"{find_leaf(cls, 'peers_min').env} and {find_leaf(cls, 'peers_max').env}).",
         ),
-        click.option(
+        _setting(
+            cls,
+            "rate_limit",
             "--rate-limit",
-            type=click.FloatRange(min=0.0, min_open=True),
-            default=None,
-            help="Requests per second each bot answers per source IP.",
+            type=float,
+            text="Requests per second each bot answers per source IP",
         ),
-        click.option(
+        _setting(
+            cls,
+            "rate_burst",
             "--rate-burst",
-            type=click.FloatRange(min=1.0),
-            default=None,
-            help="Token-bucket depth of the rate limit (default: max(1, rate)).",
+            type=float,
+            text="Token-bucket depth of the rate limit",
         ),
-        click.option(
+        _setting(
+            cls,
+            "blacklist_after",
             "--blacklist-after",
-            type=click.IntRange(min=1),
-            default=None,
-            help="A bot ignores a source IP after this many requests from it.",
+            type=int,
+            text="A bot ignores a source IP after this many requests from it",
         ),
         click.option(
             "--duration",
@@ -193,95 +187,90 @@ def command() -> None:
 
 
 @command.command("hns", short_help="An emulated Hide'n'Seek botnet (UDP).")
-@_common_options(DEFAULT_HNS_PORT)
-@click.option(
-    "--garbage",
-    type=click.FloatRange(0.0, 1.0),
-    default=0.0,
-    help="Fraction of bots answering garbage bytes.",
-)
-@click.option(
+@_common_options(HnsConfig)
+@_setting(HnsConfig, "garbage", "--garbage", type=float, text="Fraction of bots answering garbage")
+@_setting(
+    HnsConfig,
+    "oversized",
     "--oversized",
-    type=click.FloatRange(0.0, 1.0),
-    default=0.0,
-    help="Fraction of bots answering oversized datagrams.",
+    type=float,
+    text="Fraction of bots answering oversized datagrams",
 )
-@click.option(
-    "--oversized-bytes",
-    type=click.IntRange(9, 65_507),
-    default=65_000,
-    show_default=True,
-    help="Size of an oversized answer.",
+@_setting(
+    HnsConfig, "oversized_bytes", "--oversized-bytes", type=int, text="Size of an oversized answer"
 )
-@click.option(
+@_setting(
+    HnsConfig,
+    "flood",
     "--flood",
-    type=click.FloatRange(0.0, 1.0),
-    default=0.0,
-    help="Fraction of bots flooding the sender with unsolicited replies.",
+    type=float,
+    text="Fraction of bots flooding the sender with unsolicited replies",
 )
-@click.option(
+@_setting(
+    HnsConfig,
+    "flood_count",
     "--flood-count",
-    type=click.IntRange(1, 1000),
-    default=50,
-    show_default=True,
-    help="Datagrams a flooding bot sends per request.",
+    type=int,
+    text="Datagrams a flooding bot sends per request",
 )
-@click.option(
+@_setting(
+    HnsConfig,
+    "out_of_scope",
     "--out-of-scope",
-    type=click.FloatRange(0.0, 1.0),
-    default=0.0,
-    help="Fraction of bots announcing TEST-NET peers (data only, never contacted).",
+    type=float,
+    text="Fraction of bots announcing TEST-NET peers (data only, never contacted)",
 )
 def hns(**kw: Any) -> None:
     """An emulated Hide'n'Seek botnet (UDP: `~` -> one `^` peer per reply)."""
     from botmon.sim.hns import HnsBotnet
 
-    _launch(kw, lambda settings: HnsBotnet(HnsConfig(**settings)), "UDP")
+    _launch(kw, HnsConfig, lambda cfg: HnsBotnet(cfg), "UDP")
 
 
 @command.command("linenet", short_help="An emulated linenet botnet (TCP).")
-@_common_options(DEFAULT_LINENET_PORT)
-@click.option(
+@_common_options(LinenetConfig)
+@_setting(
+    LinenetConfig,
+    "peers_per_reply",
     "--peers-per-reply",
-    type=click.IntRange(0, 62),
-    default=62,
-    show_default=True,
-    help="Answer all peers up to this many, else a random subset of this size.",
+    type=int,
+    text="Answer all peers up to this many, else a random subset of this size",
 )
-@click.option(
+@_setting(
+    LinenetConfig,
+    "benign",
     "--benign",
-    type=click.IntRange(0, 1000),
-    default=0,
-    show_default=True,
-    help="Extra non-bot hosts answering HELLO (a few bots list them).",
+    type=int,
+    text="Extra non-bot hosts answering HELLO (a few bots list them)",
 )
-@click.option(
+@_setting(
+    LinenetConfig,
+    "ip_change",
     "--ip-change",
-    type=click.FloatRange(0.0, 1.0),
-    default=0.0,
-    help="Fraction of bots taking a new IP with each new session (one ID, several IPs).",
+    type=float,
+    text="Fraction of bots taking a new IP with each new session (one ID, several IPs)",
 )
 def linenet(**kw: Any) -> None:
     """An emulated linenet botnet (TCP: `PEERS` -> `BOT`, `PEER`..., `END`)."""
     from botmon.sim.linenet import LinenetBotnet
 
-    _launch(kw, lambda settings: LinenetBotnet(LinenetConfig(**settings)), "TCP")
+    _launch(kw, LinenetConfig, lambda cfg: LinenetBotnet(cfg), "TCP")
 
 
 def _launch(
-    kw: dict[str, Any], build: Callable[[dict[str, Any]], Emulator], transport: str
+    kw: dict[str, Any],
+    cls: type[C],
+    build: Callable[[C], Emulator],
+    transport: str,
 ) -> None:
-    """Split the run options from the emulator's settings, build it and run it until stopped."""
+    """Split the run options from the emulator's settings, load them, run it until stopped."""
     duration, seed_count, seeds_file = (
         kw.pop("duration"),
         kw.pop("seed_count"),
         kw.pop("seeds_file"),
     )
-    try:
-        emulator = build({**_common_settings(kw), **kw})
-    except SimConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    _run(emulator, transport, duration, seed_count, seeds_file)
+    cfg = load_settings(cls, {**_common_settings(kw), **kw})
+    _run(build(cfg), transport, duration, seed_count, seeds_file)
 
 
 def _write_seeds(path: Path, seeds: list[tuple[str, int]]) -> None:

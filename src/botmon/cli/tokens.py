@@ -6,8 +6,9 @@ import time
 
 import click
 
-from botmon.auth import ROLES, check_monitor_name
+from botmon.auth import check_monitor_name
 from botmon.cli.admin import DB_OPTION_HELP, AdminError, CliError, Group, open_admin
+from botmon.limits import ROLES
 from botmon.settings import DEFAULT_DB
 
 db_option = click.option("--db", default=DEFAULT_DB, envvar="BOTMON_DB", help=DB_OPTION_HELP)

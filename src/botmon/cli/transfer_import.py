@@ -18,11 +18,12 @@ import click
 
 from botmon.auth import check_monitor_name
 from botmon.cli.admin import DB_OPTION_HELP, Admin, AdminError, CliError, Command, open_admin
+from botmon.limits import BOTNET_NAME_PATTERN
 from botmon.settings import DEFAULT_DB
 from botmon.transfer.formats import FORMATS, KIND_FIELDS, TransferError, choose_format
 from botmon.transfer.importer import BadRow, check_batches
 from botmon.transfer.readers import read_rows
-from botmon.validation import BOTNET_NAME_PATTERN, BatchRejected
+from botmon.validation import BatchRejected
 
 MAX_SHOWN = 50
 """Bad rows listed one per line; beyond this only their number is given."""

@@ -33,13 +33,12 @@ from __future__ import annotations
 
 from botmon.client.client import STAT_KEYS, ReportClient
 from botmon.client.errors import ReportClientError, SpoolError
-from botmon.client.settings import ClientSettings, ClientSettingsError
+from botmon.settings.client import ClientSettings
 from botmon.store.base import Command
 
 __all__ = [
     "STAT_KEYS",
     "ClientSettings",
-    "ClientSettingsError",
     "Command",
     "ReportClient",
     "ReportClientError",

@@ -37,11 +37,12 @@ import msgspec
 from botmon.client.batcher import Batcher
 from botmon.client.errors import ReportClientError
 from botmon.client.retry import Outcome, backoff_delay, classify, parse_retry_after
-from botmon.client.settings import ClientSettings
 from botmon.client.spool import Spool, SpoolEntry
 from botmon.client.transport import Answer, HttpTransport, Transport, TransportFailure
+from botmon.limits import BOTNET_NAME_PATTERN
+from botmon.settings.client import ClientSettings
 from botmon.store.base import Command
-from botmon.validation import BOTNET_NAME_PATTERN, BatchRejected, validate_batch
+from botmon.validation import BatchRejected, validate_batch
 from botmon.wire import RECORD_KINDS, Batch, Edge, FailedTry, Reply
 
 log = logging.getLogger("botmon.client")

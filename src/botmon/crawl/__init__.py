@@ -2,7 +2,7 @@
 
 Parts, one concern each:
 
-- :mod:`~botmon.crawl.settings` — every default, by subsystem, validated at start.
+- :class:`botmon.settings.CrawlSettings` — every default, by subsystem, validated at start.
 - :mod:`~botmon.crawl.core` — the sans-I/O state machine: peer table, discovery and tracking
   queues, rounds, the retry policy (:mod:`~botmon.crawl.retry`), pacing
   (:mod:`~botmon.crawl.ratelimit`), the scope guard (:mod:`~botmon.crawl.scope`) and the

@@ -24,8 +24,8 @@ from botmon.crawl.peers import DISCOVERY, TRACKING, PeerState
 from botmon.crawl.ratelimit import TokenBucket
 from botmon.crawl.retry import next_attempt, tries_for
 from botmon.crawl.scope import Scope
-from botmon.crawl.settings import CrawlSettings
 from botmon.protocols.contract import CrawlResult, Peer, Plugin, Status
+from botmon.settings.crawl import CrawlSettings
 from botmon.wire import Edge, FailedTry, Reply
 
 Send = tuple[Peer, bytes, int]

@@ -20,10 +20,11 @@ from botmon.crawl.core import CrawlCore, Send
 from botmon.crawl.counters import Counters
 from botmon.crawl.peerlist import PeerListError, parse_peer
 from botmon.crawl.scope import Scope
-from botmon.crawl.settings import CrawlSettings, SettingsError
 from botmon.crawl.sink import Reporter
 from botmon.crawl.transport import DatagramTransport, UdpTransport
 from botmon.protocols.contract import Peer, Plugin
+from botmon.settings.crawl import CrawlSettings
+from botmon.settings.loader import find_leaf
 
 Clock = Callable[[], float]
 
@@ -33,6 +34,11 @@ def scope_is_loopback(cidrs: Iterable[str]) -> bool:
     return all(ipaddress.ip_network(c, strict=False).is_loopback for c in cidrs)
 
 
+def seed_port(plugin: Plugin, settings: CrawlSettings) -> int:
+    """The port of seeds given without one: ``crawl.port`` when set, else the plugin's own."""
+    return plugin.defaults.port if settings.port is None else settings.port
+
+
 def settings_for_plugin(plugin: Plugin, settings: CrawlSettings) -> CrawlSettings:
     """Validate ``settings`` for this plugin's transport (SettingsError names the problem)."""
     settings.validate()
@@ -40,9 +46,10 @@ def settings_for_plugin(plugin: Plugin, settings: CrawlSettings) -> CrawlSetting
         return settings
     t = settings.transport
     if settings.retry.timeouts[0] < t.tcp_connect_timeout_s + t.tcp_read_timeout_s:
-        raise SettingsError(
-            "retry.timeouts: for TCP the first deadline must be at least the connect "
-            "timeout plus the read timeout"
+        raise find_leaf(CrawlSettings, "retry.timeouts").error(
+            "for TCP the first deadline must be at least the connect timeout plus the read "
+            f"timeout ({t.tcp_connect_timeout_s + t.tcp_read_timeout_s:g} s)",
+            settings.retry.timeouts,
         )
     # Every request in flight is an open connection: keep the queues within the limit so
     # no request waits for a connection while its deadline runs.
@@ -72,6 +79,7 @@ class CrawlRunner:
         self.reporter = reporter
         self.clock = clock
         self.counters = Counters()
+        self.seed_port = seed_port(plugin, settings)
         self.scope = Scope(settings.scope)
         self.core = CrawlCore(plugin, settings, clock(), counters=self.counters, scope=self.scope)
         self._transport: DatagramTransport | None = transport
@@ -135,7 +143,7 @@ class CrawlRunner:
                 raw = args["peers"]
                 if not isinstance(raw, list) or len(raw) > 100_000:
                     raise ValueError("peers must be a list of at most 100,000 HOST:PORT")
-                peers = [parse_peer(str(p), self.settings.port) for p in raw]
+                peers = [parse_peer(str(p), self.seed_port) for p in raw]
                 self.add_seeds(peers)
             else:
                 c[f"commands/unknown/{name[:32]}"] += 1

@@ -10,8 +10,9 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 
-from botmon.crawl.settings import DEFAULT_SCOPE, SettingsError
 from botmon.ipaddr import V4_MAPPED_PREFIX, ip_to_int
+from botmon.settings.crawl import DEFAULT_SCOPE, CrawlSettings
+from botmon.settings.loader import find_leaf
 
 _pton = socket.inet_pton
 _AF_INET = socket.AF_INET
@@ -34,7 +35,8 @@ class Scope:
             try:
                 net = ipaddress.ip_network(cidr, strict=False)
             except ValueError:
-                raise SettingsError(f"scope: {cidr!r} is not a CIDR network") from None
+                leaf = find_leaf(CrawlSettings, "scope")
+                raise leaf.error(f"{cidr!r} is not a CIDR network", self.cidrs) from None
             low, high = int(net.network_address), int(net.broadcast_address)
             if net.version == 4:
                 v4.append((low, high))

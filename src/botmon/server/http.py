@@ -15,13 +15,12 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from botmon.limits import MAX_TIMESTAMP, MIN_TIMESTAMP
 from botmon.server.state import ApiError
 
 T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
-MIN_TIME = 946_684_800.0
-"""2000-01-01: the earliest instant botmon stores, also the earliest a query may name."""
 
 
 class JsonResponse(Response):
@@ -95,7 +94,7 @@ def parse_time(name: str, text: str | None, default: float) -> float:
                 422, f"{name} needs a time zone (Z or +hh:mm)", "invalid_parameter", field=name
             ) from None
         value = parsed.timestamp()
-    if not math.isfinite(value) or not MIN_TIME <= value <= 32_503_680_000:
+    if not math.isfinite(value) or not MIN_TIMESTAMP <= value <= MAX_TIMESTAMP:
         raise ApiError(
             422, f"{name} is out of range (2000 to 3000)", "invalid_parameter", field=name
         )

@@ -22,12 +22,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from botmon.limits import BOTNET_NAME_PATTERN, MAX_BUCKETS
 from botmon.server import read_queries as q
 from botmon.server.http import JsonResponse, error_response, parse_int, parse_time
 from botmon.server.openapi import describe, operation, path_param, query_param
 from botmon.server.state import ApiError, ServerState
 from botmon.store.base import StoreError
-from botmon.validation import BOTNET_NAME_PATTERN
 
 PREFIX = "/api/v1/stats"
 DEFAULT_RANGE_S = 7 * 86400
@@ -36,8 +36,6 @@ MIN_BUCKET_S = 60
 MAX_BUCKET_S = 31 * 86400
 DEFAULT_WINDOW_S = 3600
 """What "current" means on the overview: the last hour before ``end``."""
-MAX_BUCKETS = 10_000
-"""Cap on buckets per series, so one request cannot ask for millions of rows."""
 MAX_RANGE_S = 400 * 86400
 MAX_COMPARED = 8
 VIEWER_ROLES = ("viewer",)

@@ -6,11 +6,12 @@ published schema cannot drift from what the server accepts.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 
 from botmon.enrich.freshness import GeoStatus
+from botmon.limits import BotnetName, MonitorName, Role
 from botmon.store.base import (
     Botnet,
     BotnetSummary,
@@ -18,11 +19,6 @@ from botmon.store.base import (
     Monitor,
     PopulationPoint,
 )
-from botmon.validation import BOTNET_NAME_PATTERN
-
-RoleName = Literal["admin", "crawler", "viewer"]
-BotnetName = Annotated[str, msgspec.Meta(pattern=BOTNET_NAME_PATTERN)]
-MonitorName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}$")]
 
 
 class Error(msgspec.Struct):
@@ -74,7 +70,7 @@ class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
     name: MonitorName
-    role: RoleName
+    role: Role
     botnets: list[BotnetName] = []
 
 

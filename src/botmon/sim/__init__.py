@@ -1,8 +1,9 @@
 """Emulated botnets on loopback (DESIGN §8): the test bed crawlers are measured against.
 
-- :mod:`botmon.sim.settings` — every setting, default and check (churn profiles too);
+- settings: :class:`botmon.settings.HnsConfig` and :class:`botmon.settings.LinenetConfig`;
 - :mod:`botmon.sim.population` — bots, addresses, peer lists, NAT and hostile roles (pure);
-- :mod:`botmon.sim.churn` — online sessions as a pure function of seed, bot and time;
+- :mod:`botmon.sim.churn` — churn profiles, and online sessions as a pure function of seed,
+  bot and time;
 - :mod:`botmon.sim.antiabuse` — per-bot, per-source rate limit and blacklist;
 - :mod:`botmon.sim.hns_core` / :mod:`botmon.sim.linenet_core` — answers, bytes in, bytes out;
 - :mod:`botmon.sim.hns` / :mod:`botmon.sim.linenet` — the asyncio layers (``HnsBotnet``,

@@ -5,7 +5,7 @@ Sans-I/O: :class:`ChurnModel` never reads a clock; the emulator calls :meth:`adv
 counter-based generator (a hash of seed, bot and period number), so the schedule is the same
 for the same seed however the ticks fall and whatever else consumed random numbers.
 
-Model (see :data:`botmon.sim.settings.CHURN_PROFILES`): a bot alternates online sessions
+Model (see :data:`CHURN_PROFILES`): a bot alternates online sessions
 (Weibull, shape < 1) and offline gaps (exponential), each at least ``min_period_s``; every
 length is multiplied by ``scale``. At ``start`` a bot is online with the stationary
 probability of that alternation. Sessions are recorded at their scheduled times; the
@@ -18,8 +18,31 @@ import hashlib
 import heapq
 import math
 import struct
+from dataclasses import dataclass
 
-from botmon.sim.settings import ChurnProfile
+
+@dataclass(frozen=True, slots=True)
+class ChurnProfile:
+    """Session model of one churn level (seconds before scaling).
+
+    Online sessions are Weibull-distributed (shape ``online_shape`` below 1: many short
+    sessions and a long tail, as measured for P2P networks); offline gaps are exponential.
+    Every drawn duration is at least ``min_period_s``. A bot starts online with the
+    stationary probability ``online_mean / (online_mean + offline_mean)``.
+    """
+
+    online_mean_s: float
+    online_shape: float
+    offline_mean_s: float
+    min_period_s: float = 5.0
+
+
+CHURN_PROFILES: dict[str, ChurnProfile | None] = {
+    "none": None,
+    "light": ChurnProfile(online_mean_s=3600.0, online_shape=0.8, offline_mean_s=900.0),
+    "heavy": ChurnProfile(online_mean_s=600.0, online_shape=0.6, offline_mean_s=600.0),
+}
+"""The levels of ``--churn``; ``none``: every bot online for the whole run (one session)."""
 
 Session = list[float | None]
 """``[start, end]`` in epoch seconds; ``end`` is None while the session is open."""

@@ -15,11 +15,13 @@ import socket
 import time
 from collections.abc import Callable
 
+from botmon.settings.sim import HnsConfig
 from botmon.sim.hns_core import HnsCore
 from botmon.sim.runtime import Emulator
-from botmon.sim.settings import RECEIVE_BUFFER_BYTES, HnsConfig, validate_hns
 from botmon.sim.udp import ANC_BUFSIZE, destination_of, open_socket, source_option
 
+RECEIVE_BUFFER_BYTES = 64 * 1024 * 1024
+"""Asked with SO_RCVBUFFORCE (root) or SO_RCVBUF; bursts of 20k+ requests must not drop."""
 READ_BATCH = 512
 """Datagrams handled per wake-up before yielding to the loop (keeps the tick on time)."""
 RECEIVE_BYTES = 2048
@@ -27,12 +29,12 @@ RECEIVE_BYTES = 2048
 
 
 class HnsBotnet(Emulator):
-    """The emulated Hide'n'Seek botnet; see :class:`botmon.sim.settings.HnsConfig`."""
+    """The emulated Hide'n'Seek botnet; see :class:`botmon.settings.HnsConfig`."""
 
     protocol = "hns"
 
     def __init__(self, cfg: HnsConfig, *, clock: Callable[[], float] = time.time) -> None:
-        validate_hns(cfg)
+        cfg.validate()
         super().__init__(cfg, clock=clock)
         self.hns_cfg = cfg
         self.sockets: list[socket.socket] = []

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import random
 
+from botmon.settings.sim import HnsConfig
 from botmon.sim.antiabuse import AntiAbuse
 from botmon.sim.population import ENTRY_BYTES, Bot
-from botmon.sim.settings import HnsConfig
 from botmon.sim.stats import Stats
 
 REQUEST = b"~"

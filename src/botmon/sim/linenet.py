@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from botmon.settings.sim import LinenetConfig
 from botmon.sim.churn import uniform
 from botmon.sim.linenet_core import BENIGN_ANSWER, MAX_REQUEST_BYTES, bot_answer, is_request
 from botmon.sim.population import Bot
 from botmon.sim.runtime import Emulator
-from botmon.sim.settings import LinenetConfig, validate_linenet
 
 MAX_CONNECTIONS = 2_000
 """Open connections at once; the rest are reset (the open-file limit is 20,000)."""
@@ -31,12 +31,12 @@ _MOVE_SALT = 0x1DC4A96E
 
 
 class LinenetBotnet(Emulator):
-    """The emulated linenet botnet; see :class:`botmon.sim.settings.LinenetConfig`."""
+    """The emulated linenet botnet; see :class:`botmon.settings.LinenetConfig`."""
 
     protocol = "linenet"
 
     def __init__(self, cfg: LinenetConfig, *, clock: Callable[[], float] = time.time) -> None:
-        validate_linenet(cfg)
+        cfg.validate()
         super().__init__(cfg, clock=clock)
         self.linenet_cfg = cfg
         self.servers: list[asyncio.Server] = []

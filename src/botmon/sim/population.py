@@ -16,7 +16,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from botmon.sim.settings import CommonConfig, HnsConfig, LinenetConfig
+from botmon.settings.sim import CommonConfig, HnsConfig, LinenetConfig
 
 ENTRY_BYTES = 6
 NORMAL = "normal"

@@ -15,12 +15,15 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from botmon.settings.sim import CommonConfig
 from botmon.sim.antiabuse import AntiAbuse
-from botmon.sim.churn import ChurnModel
+from botmon.sim.churn import CHURN_PROFILES, ChurnModel
 from botmon.sim.population import Bot, Population, build_population
-from botmon.sim.settings import CHURN_PROFILES, TICK_S, CommonConfig
 from botmon.sim.stats import SourceStats, Stats
 from botmon.sim.truth import TruthWriter, truth_records
+
+TICK_S = 0.05
+"""How often churn events are applied; bounds how late a bot goes on- or offline."""
 
 
 class TruthFileError(RuntimeError):

@@ -15,10 +15,10 @@ from typing import Any, Literal, Protocol
 import msgspec
 import pyarrow as pa
 
+from botmon.limits import Role
 from botmon.store.prepared import PreparedBatch
 from botmon.validation import ValidatedBatch
 
-Role = Literal["admin", "crawler", "viewer"]
 RecordKind = Literal["replies", "failed_tries", "edges"]
 
 

@@ -17,9 +17,10 @@ import msgspec
 import pyarrow as pa
 
 from botmon import auth
+from botmon.limits import BOTNET_NAME_PATTERN, MAX_TIMESTAMP
 from botmon.store.base import Botnet, BotnetSummary, Monitor, RecordKind, StoreError
 from botmon.store.prepared import PreparedBatch, prepare_batch
-from botmon.validation import BOTNET_NAME_PATTERN, ValidatedBatch
+from botmon.validation import ValidatedBatch
 
 MAX_NAME_LENGTH = 128
 MAX_TEXT_LENGTH = 4096
@@ -154,7 +155,7 @@ def check_time(what: str, value: float) -> float:
     """An epoch-seconds instant that a database can hold."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise StoreError(f"{what} must be epoch seconds")
-    if not 0.0 <= float(value) < 32_503_680_000.0:  # 3000-01-01
+    if not 0.0 <= float(value) < MAX_TIMESTAMP:
         raise StoreError(f"{what} is out of range: {value!r}")
     return float(value)
 

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from botmon.ipaddr import int_to_ip
+from botmon.limits import Role
 from botmon.store import common, duckdb_rows, summaries
 from botmon.store.base import (
     Botnet,
@@ -32,7 +33,6 @@ from botmon.store.base import (
     Monitor,
     PopulationPoint,
     RecordKind,
-    Role,
     StoreError,
     WriteResult,
 )

@@ -22,6 +22,7 @@ from psycopg import errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from botmon.ipaddr import int_to_ip
+from botmon.limits import Role
 from botmon.store import common, pg_copy, summaries
 from botmon.store.base import (
     Botnet,
@@ -31,7 +32,6 @@ from botmon.store.base import (
     Monitor,
     PopulationPoint,
     RecordKind,
-    Role,
     StoreError,
     WriteResult,
 )

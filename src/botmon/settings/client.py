@@ -1,0 +1,92 @@
+"""The ``client`` section: every tunable of the report client, checked when a client is built.
+
+Defaults follow the original BMS (batches of at most 10,000 records per kind) and what a
+crawler needs on a flaky link: a disk spool big enough for hours of an outage, back-off that
+stops hammering a struggling server, and short enough timers that records reach the server
+within seconds of being measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, ClassVar
+
+import msgspec
+
+from botmon.settings.loader import Settings, setting
+from botmon.validation import MAX_RECORDS_PER_KIND
+
+
+class ClientSettings(Settings, frozen=True, kw_only=True):
+    """Settings of :class:`botmon.client.ReportClient`; times in seconds, sizes in bytes."""
+
+    section: ClassVar[str] = "client"
+
+    batch_size: Annotated[
+        int,
+        setting(
+            "Records per kind in one batch (the server accepts at most 10,000).",
+            ge=1,
+            le=MAX_RECORDS_PER_KIND,
+        ),
+    ] = MAX_RECORDS_PER_KIND
+    flush_interval_s: Annotated[
+        float, setting("A partly filled batch is sealed and sent after at most this long.", gt=0)
+    ] = 2.0
+    heartbeat_interval_s: Annotated[
+        float, setting("Time between two heartbeats (status out, commands in).", gt=0)
+    ] = 10.0
+    spool_max_bytes: Annotated[
+        int,
+        setting(
+            "Bound of the disk spool. When a new batch would not fit, the OLDEST unsent batches "
+            "are dropped (counted and logged as an error): recent observations matter most to "
+            "a monitor and add() must never block the crawl loop.",
+            ge=1 << 20,
+        ),
+    ] = 1 << 30
+    rejected_max_files: Annotated[
+        int,
+        setting(
+            "Batches the server refused for good kept for inspection, at most this many.", ge=1
+        ),
+    ] = 200
+    max_sealed_in_memory: Annotated[
+        int,
+        setting(
+            "Sealed batches waiting for the spool writer; beyond this add() writes them itself.",
+            ge=1,
+        ),
+    ] = 4
+    request_timeout_s: Annotated[
+        float, setting("Read/write timeout of one HTTP request.", gt=0)
+    ] = 30.0
+    connect_timeout_s: Annotated[float, setting("Connect timeout of one HTTP request.", gt=0)] = 5.0
+    retry_base_s: Annotated[
+        float, setting("First back-off delay; doubles per attempt, with jitter.", gt=0)
+    ] = 0.5
+    retry_max_s: Annotated[
+        float, setting("Longest back-off delay between two attempts of one batch.", gt=0)
+    ] = 30.0
+    retry_after_max_s: Annotated[
+        float, setting("Longest wait a server's Retry-After may impose.", gt=0)
+    ] = 300.0
+    start_check_timeout_s: Annotated[
+        float,
+        setting(
+            "How long start() waits for its first heartbeat, which catches a bad token early.", gt=0
+        ),
+    ] = 5.0
+    max_status_bytes: Annotated[
+        int,
+        setting("A status larger than this (encoded) is replaced by a short error note.", ge=1),
+    ] = 60_000
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        """The longest back-off cannot be shorter than the first."""
+        if self.retry_max_s < self.retry_base_s:
+            yield "retry_max_s", f"must be at least retry_base_s ({self.retry_base_s})"
+
+    def replace(self, **changes: object) -> ClientSettings:
+        """A copy with some settings changed, validated again."""
+        return msgspec.structs.replace(self, **changes).validate()
