@@ -77,7 +77,7 @@ def test_stale_geo_data_is_a_warning_and_a_missing_default_db_is_not_created(
     assert not (tmp_path / "botmon.duckdb").exists()
     tighter = doctor(tmp_path, geo_dir=old, env={"BOTMON_GEO_STALE_DAYS": "zero"})
     assert tighter.returncode == 1
-    assert lines(tighter)["geo data"].startswith("fail  BOTMON_GEO_STALE_DAYS must be")
+    assert lines(tighter)["geo data"].startswith("fail  geo.stale_days: not an integer")
 
 
 @pytest.mark.parametrize("how", ["option", "environment"])

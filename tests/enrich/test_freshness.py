@@ -11,7 +11,6 @@ import pytest
 from botmon.enrich import Enricher
 from botmon.enrich.defaults import DEFAULT_DIR, GEO_DIR_ENV, MANIFEST_NAME, default_dir
 from botmon.enrich.freshness import (
-    STALE_AFTER_DAYS,
     STALE_DAYS_ENV,
     GeoStatus,
     geo_status,
@@ -20,6 +19,7 @@ from botmon.enrich.freshness import (
 )
 from botmon.enrich.types import DataSource
 from botmon.settings import SettingsError
+from botmon.settings.geo import STALE_AFTER_DAYS
 
 from .conftest import dated_copy
 

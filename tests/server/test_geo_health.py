@@ -76,5 +76,7 @@ def test_a_bad_threshold_stops_start_up_with_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BOTMON_GEO_STALE_DAYS", "half a year")
-    with pytest.raises(RuntimeError, match="botmon: error: BOTMON_GEO_STALE_DAYS must be a"):
+    with pytest.raises(
+        RuntimeError, match=r"botmon: error: geo\.stale_days: not an integer .*BOTMON_GEO_STALE"
+    ):
         start_live_server(str(tmp_path / "bad.duckdb"), tmp_path)

@@ -47,8 +47,8 @@ def check_geo(now: dt.datetime | None = None, directory: Path | None = None) -> 
     from botmon.settings import SettingsError
 
     name = "geo data"
-    folder = directory or default_dir()
     try:
+        folder = directory or default_dir()
         status = geo_status(now, directory=folder)
     except SettingsError as exc:
         return Check(name, "fail", str(exc))

@@ -9,7 +9,6 @@ about box shows, and ``DATA.md`` says the same for people.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import msgspec
@@ -83,7 +82,9 @@ def default_dir() -> Path:
     Read at each call, so ingest worker processes (which inherit the environment) and the
     server agree on one folder.
     """
-    override = os.environ.get(GEO_DIR_ENV, "").strip()
+    from botmon.settings import GeoSettings, load
+
+    override = load(GeoSettings).settings.dir
     return Path(override) if override else DEFAULT_DIR
 
 

@@ -11,23 +11,16 @@ read and follows a re-install without a restart. ``botmon serve`` warns at start
 from __future__ import annotations
 
 import datetime as dt
-import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
 
 from botmon.enrich.defaults import read_manifest
-from botmon.settings import SettingsError
-
-STALE_AFTER_DAYS = 180
-"""Default age (days since the data's own date) past which the data counts as stale. The
-upstream projects rebuild daily to monthly; half a year leaves room for a release cycle of
-botmon's pins while still flagging an install nobody has refreshed."""
+from botmon.settings import GeoSettings, load
 
 STALE_DAYS_ENV = "BOTMON_GEO_STALE_DAYS"
-"""Environment variable overriding :data:`STALE_AFTER_DAYS` (whole days, at least 1)."""
-
-_MAX_STALE_DAYS = 36_500
+"""The variable of setting ``geo.stale_days`` (:class:`botmon.settings.GeoSettings`)."""
 
 
 class GeoStatus(msgspec.Struct, frozen=True):
@@ -46,20 +39,12 @@ class GeoStatus(msgspec.Struct, frozen=True):
     stale_after_days: int
 
 
-def stale_after_days(environ: dict[str, str] | None = None) -> int:
-    """The staleness threshold in effect: ``BOTMON_GEO_STALE_DAYS`` or the default.
+def stale_after_days(environ: Mapping[str, str] | None = None) -> int:
+    """The staleness threshold in effect (setting ``geo.stale_days``).
 
-    Raises :class:`~botmon.settings.SettingsError` naming the variable for a bad value.
+    Raises :class:`~botmon.settings.SettingsError` naming the setting for a bad value.
     """
-    raw = (os.environ if environ is None else environ).get(STALE_DAYS_ENV, "").strip()
-    if not raw:
-        return STALE_AFTER_DAYS
-    if not raw.isdigit() or not 1 <= int(raw) <= _MAX_STALE_DAYS:
-        raise SettingsError(
-            f"{STALE_DAYS_ENV} must be a whole number of days from 1 to {_MAX_STALE_DAYS}, "
-            f"not {raw[:20]!r}"
-        )
-    return int(raw)
+    return load(GeoSettings, env=environ).settings.stale_days
 
 
 def _parse_date(text: str | None) -> dt.date | None:

@@ -7,6 +7,7 @@ server     ServerSettings        ``botmon serve``
 crawl      CrawlSettings         ``botmon crawl`` (the engine; the plugin fills in)
 client     ClientSettings        the report client of crawlers and sensors
 sensor     SensorSettings        ``botmon sensor`` (passive sensors)
+geo        GeoSettings           enrichment (server, ingest workers, import, doctor)
 sim.hns    HnsConfig             ``botmon simulate hns``
 sim.linenet LinenetConfig        ``botmon simulate linenet``
 ========== ===================== ==================================================
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from botmon.settings.client import ClientSettings
 from botmon.settings.crawl import CrawlSettings
+from botmon.settings.geo import GeoSettings
 from botmon.settings.loader import (
     Leaf,
     Loaded,
@@ -48,6 +50,7 @@ SECTIONS: tuple[type[Settings], ...] = (
     CrawlSettings,
     ClientSettings,
     SensorSettings,
+    GeoSettings,
     HnsConfig,
     LinenetConfig,
 )
@@ -59,6 +62,7 @@ __all__ = [
     "SECTIONS",
     "ClientSettings",
     "CrawlSettings",
+    "GeoSettings",
     "HnsConfig",
     "Leaf",
     "LinenetConfig",
