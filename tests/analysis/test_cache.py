@@ -5,7 +5,6 @@ the cache."""
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -13,7 +12,10 @@ import msgspec
 import pytest
 
 from botmon import enrich
-from botmon.server import read_queries as q
+from botmon.analysis import compare, geo, overview, population
+from botmon.analysis.cache import cache_of
+from botmon.analysis.defaults import default_range, default_requests
+from botmon.analysis.warmup import compute, planned, warm_up
 from botmon.store.base import Store
 from botmon.validation import validate_batch
 from tests.dashboard.data import HOUR, DataSet, Reference, make
@@ -29,38 +31,44 @@ def write(store: Store, botnet: str, batch_id: str, replies: list[dict[str, Any]
 def check_views(store: Store, data: DataSet, start: float, end: float) -> None:
     ref = Reference(data)
     for size in (HOUR, 86400):
-        table = q.population(store, "alpha", start, end, size)
+        table = population.population(store, "alpha", start, end, size)
         got = {r[0]: r[1:4] for r in table.rows}
         expected = {t: v[:3] for t, v in ref.population("alpha", start, end, size).items()}
         assert got == expected
     got_ret = {
-        r[0]: (r[1], r[2]) for r in q.returning(store, "alpha", start, end, HOUR).rows if r[1]
+        r[0]: (r[1], r[2])
+        for r in population.returning(store, "alpha", start, end, HOUR).rows
+        if r[1]
     }
     assert got_ret == ref.returning("alpha", start, end, HOUR, "ip")
     got_ret = {
-        r[0]: (r[1], r[2]) for r in q.returning(store, "alpha", start, end, HOUR, "id").rows if r[1]
+        r[0]: (r[1], r[2])
+        for r in population.returning(store, "alpha", start, end, HOUR, "id").rows
+        if r[1]
     }
     assert got_ret == ref.returning("alpha", start, end, HOUR, "bot_id")
-    overlap = q.compare_overlap(store, ["alpha", "beta"], start, end).rows[0]
+    overlap = compare.compare_overlap(store, ["alpha", "beta"], start, end).rows[0]
     a, b = ref.ips("alpha", start, end), ref.ips("beta", start, end)
     assert overlap[2:5] == (len(a), len(b), len(a & b))
-    overview = {r[0]: r for r in q.overview(store, end, HOUR).rows}
+    cards = {r[0]: r for r in overview.overview(store, end, HOUR).rows}
     for name in ("alpha", "beta"):
         stamps = [r["timestamp"] for r in data.replies[name]]
-        assert overview[name][6] == pytest.approx(min(stamps), abs=1e-3)
-        assert overview[name][7] == pytest.approx(max(stamps), abs=1e-3)
-    trend = {(r[0], r[1]): r[2] for r in q.trend(store, start, end, HOUR).rows}
+        assert cards[name][6] == pytest.approx(min(stamps), abs=1e-3)
+        assert cards[name][7] == pytest.approx(max(stamps), abs=1e-3)
+    trend = {(r[0], r[1]): r[2] for r in population.trend(store, start, end, HOUR).rows}
     for name in ("alpha", "beta"):
         for t, v in ref.population(name, start, end, HOUR).items():
             assert trend[(name, t)] == v[0]
     for size in (HOUR, 86400, 604800):
-        counting = {r[0]: r[1:3] for r in q.counting(store, "alpha", start, end, size).rows}
+        counting = {
+            r[0]: r[1:3] for r in population.counting(store, "alpha", start, end, size).rows
+        }
         expected_counts = {t: v[:2] for t, v in ref.population("alpha", start, end, size).items()}
         assert counting == expected_counts
     for botnet in ("alpha", None):
-        got_cc = {r[0]: r[1] for r in q.countries(store, botnet, start, end).rows}
+        got_cc = {r[0]: r[1] for r in geo.countries(store, botnet, start, end).rows}
         assert got_cc == ref.countries(botnet, start, end)
-    got_as = {r[0]: r[2] for r in q.ases(store, "alpha", start, end, 1000).rows}
+    got_as = {r[0]: r[2] for r in geo.ases(store, "alpha", start, end, 1000).rows}
     assert got_as == ref.ases("alpha", start, end)
 
 
@@ -82,7 +90,7 @@ def test_cached_answers_follow_new_rows(store: Store) -> None:
     start, end = data.t0 + 1800, data.end - 600
     check_windows(store, data, start, end)
     check_windows(store, data, start, end)  # answered from the cache, same numbers
-    cache = q._cache(store)
+    cache = cache_of(store)
     assert cache is not None and len(cache.data) > 0
 
     # Late rows in an old, whole bucket: a new IP and an old IP of beta seen by alpha.
@@ -107,30 +115,41 @@ def test_cached_answers_follow_new_rows(store: Store) -> None:
     check_windows(store, data, start, end)
 
 
-def test_the_warm_up_leaves_the_default_views_answered_from_the_cache(
+SCANS = ("bucket_counts", "range_counts", "hour_profile", "top_peers", "ip_overlap")
+"""Read-port methods that read the replies, failed tries or edges themselves."""
+
+
+def test_the_warm_up_computes_the_pages_default_requests(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """After the warm-up, every request the page makes by default is answered from the cache
+    or the seen tables: none reads the replies again, except the overview's live counts of
+    the last hour's records (an index range, never cached)."""
     now = time.time()
     data = make(now)
     for name in ("alpha", "beta"):
         store.create_botnet(name)
         write(store, name, f"first-{name}", data.replies[name])
-    steps = q.warm_up(store, now)
-    assert steps >= 2 + 2 * 6 + 2
-    queries: list[str] = []
-    real_query = store.query
+    plan = planned(store, now)
+    # alpha reports bot IDs, beta does not: the page counts alpha's returning bots by ID.
+    assert plan == default_requests(now, ["alpha", "beta"], with_ids=["alpha"])
+    assert warm_up(store, now) == len(plan)
+    scans: list[str] = []
+    for name in SCANS:
+        real = getattr(store, name)
 
-    def counted(sql: str, params: Any = ()) -> Any:
-        queries.append(sql)
-        return real_query(sql, params)
+        def counted(*args: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            if not (_name == "range_counts" and tuple(args[-1]) == ("rows",)):
+                scans.append(_name)
+            return _real(*args, **kw)
 
-    monkeypatch.setattr(store, "query", counted)
-    end = math.ceil(now / 300) * 300
-    start = end - q.WARM_RANGE_S
-    q.trend(store, start, end, HOUR)
-    q.population(store, "alpha", start, end, HOUR)
-    q.counting(store, "beta", start, end, 86400)
-    scans = [s for s in queries if "FROM replies" in s or "FROM failed_tries" in s]
-    assert scans == []  # every bucket came from the cache or the seen tables
+        monkeypatch.setattr(store, name, counted)
+    for request in plan:
+        if request.path != "/monitors":  # the health table is live, never cached
+            compute(store, request)
+    assert scans == []
+    start, end = default_range(now)
+    population.counting(store, "beta", start, end, 86400)
+    assert scans == []
     # And the warm-up gives up cleanly at its deadline.
-    assert q.warm_up(store, now, deadline_s=-1.0) == 0
+    assert warm_up(store, now, deadline_s=-1.0) == 0
