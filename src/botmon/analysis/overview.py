@@ -9,6 +9,7 @@ from botmon.analysis.cache import whole
 from botmon.analysis.scope import botnet_ids, reaches_newest, seen_bounds
 from botmon.analysis.table import Table
 from botmon.store.base import Store
+from botmon.store.reads import CountedKind
 
 
 def overview(store: Store, end: float, window_s: int) -> Table:
@@ -27,10 +28,8 @@ def overview(store: Store, end: float, window_s: int) -> Table:
             return store.range_counts("replies", None, start, end, ("ips", "ids"))
 
         recent.update(whole(store, ("overview", window_s), ("replies",), None, start, end, compute))
-    counts = [
-        store.range_counts(kind, ids, start, end, ("rows",)) if ids else {}
-        for kind in ("replies", "failed_tries")
-    ]
+    kinds: tuple[CountedKind, ...] = ("replies", "failed_tries")
+    counts = [store.range_counts(kind, ids, start, end, ("rows",)) if ids else {} for kind in kinds]
     seen = seen_bounds(store)
     rows = []
     for b in botnets:
@@ -68,10 +67,11 @@ def monitors(store: Store, end: float, window_s: int) -> Table:
     beats = {h.source: h for h in store.heartbeats()}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     ids = list(botnet_ids(store).values())
-    for i, table in enumerate(("replies", "failed_tries")):
+    kinds: tuple[CountedKind, ...] = ("replies", "failed_tries")
+    for i, kind in enumerate(kinds):
         if not ids:
             break
-        for name, n in store.source_counts(table, ids, end - window_s, end).items():  # type: ignore[arg-type]
+        for name, n in store.source_counts(kind, ids, end - window_s, end).items():
             counts[name][i] = n
     rows = []
     for source in sorted(set(beats) | set(counts)):
