@@ -1,4 +1,4 @@
-"""The read queries' cache never serves stale numbers: after rows arrive in a bucket already
+"""The views' cache never serves stale numbers: after rows arrive in a bucket already
 answered (late data), in the newest bucket (live data) or before the range (history import),
 every view equals the plain-Python reference again; and a repeated request is answered from
 the cache."""
@@ -6,26 +6,13 @@ the cache."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
-import msgspec
 import pytest
 
-from botmon import enrich
 from botmon.analysis import compare, geo, overview, population
 from botmon.analysis.cache import cache_of
-from botmon.analysis.defaults import default_range, default_requests
-from botmon.analysis.warmup import compute, planned, warm_up
 from botmon.store.base import Store
-from botmon.validation import validate_batch
-from tests.dashboard.data import HOUR, DataSet, Reference, make
-
-
-def write(store: Store, botnet: str, batch_id: str, replies: list[dict[str, Any]]) -> None:
-    body = msgspec.json.encode({"botnet": botnet, "batch_id": batch_id, "replies": replies})
-    batch = validate_batch(body, now=time.time() + 3600)
-    enrich.Enricher.default().enrich_batch(batch)  # as the server does
-    store.write_batch(batch, "cache-test")
+from tests.dashboard.data import HOUR, DataSet, Reference, make, write
 
 
 def check_views(store: Store, data: DataSet, start: float, end: float) -> None:
@@ -113,43 +100,3 @@ def test_cached_answers_follow_new_rows(store: Store) -> None:
     data.replies["alpha"].extend(old)
     write(store, "alpha", "import", old)
     check_windows(store, data, start, end)
-
-
-SCANS = ("bucket_counts", "range_counts", "hour_profile", "top_peers", "ip_overlap")
-"""Read-port methods that read the replies, failed tries or edges themselves."""
-
-
-def test_the_warm_up_computes_the_pages_default_requests(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """After the warm-up, every request the page makes by default is answered from the cache
-    or the seen tables: none reads the replies again, except the overview's live counts of
-    the last hour's records (an index range, never cached)."""
-    now = time.time()
-    data = make(now)
-    for name in ("alpha", "beta"):
-        store.create_botnet(name)
-        write(store, name, f"first-{name}", data.replies[name])
-    plan = planned(store, now)
-    # alpha reports bot IDs, beta does not: the page counts alpha's returning bots by ID.
-    assert plan == default_requests(now, ["alpha", "beta"], with_ids=["alpha"])
-    assert warm_up(store, now) == len(plan)
-    scans: list[str] = []
-    for name in SCANS:
-        real = getattr(store, name)
-
-        def counted(*args: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
-            if not (_name == "range_counts" and tuple(args[-1]) == ("rows",)):
-                scans.append(_name)
-            return _real(*args, **kw)
-
-        monkeypatch.setattr(store, name, counted)
-    for request in plan:
-        if request.path != "/monitors":  # the health table is live, never cached
-            compute(store, request)
-    assert scans == []
-    start, end = default_range(now)
-    population.counting(store, "beta", start, end, 86400)
-    assert scans == []
-    # And the warm-up gives up cleanly at its deadline.
-    assert warm_up(store, now, deadline_s=-1.0) == 0
