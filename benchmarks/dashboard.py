@@ -10,7 +10,7 @@ fifth of the replies each). It is written by SQL inside the database (``range``/
 ``generate_series``): the history generator is realistic but Python-speed, and what is
 measured here is the read side. Each view is then queried as the dashboard does by default
 (last 7 days, 1 h buckets; counting at 1 h, 1 day and 1 week) through
-:mod:`botmon.server.read_queries`, ``--repeat`` times after one warm-up; p50/p95 are per view
+:mod:`botmon.analysis`, ``--repeat`` times after one warm-up; p50/p95 are per view
 (the sum of its queries, as the page waits for all of them). The baseline in the same run is a
 bare ``count(*)`` over the same 7 days (the cost of touching the rows at all).
 
@@ -42,7 +42,9 @@ from botmon.store.base import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from botmon.server import read_queries as q
+from botmon.analysis import compare, geo, overview, peers, population
+from botmon.analysis.cache import clear_cache
+from botmon.analysis.scope import botnet_ids
 
 DAYS = 28
 BOTNETS = ("bench-hns", "bench-mozi", "bench-sality")
@@ -63,7 +65,7 @@ def _prepare(store: Store) -> tuple[list[int], int]:
     for name in BOTNETS:
         if store.get_botnet(name) is None:
             store.create_botnet(name, "benchmark data")
-    ids = q.botnet_ids(store)
+    ids = botnet_ids(store)
     store.record_heartbeat("bench-crawler", time.time(), {"state": "crawling"})
     source = store.query("SELECT id FROM sources WHERE name = 'bench-crawler'")[0][0]
     return [ids[n] for n in BOTNETS], int(source)
@@ -185,26 +187,26 @@ def views(end: float) -> dict[str, list[Callable[[Store], Any]]]:
     b0, b1 = BOTNETS[0], BOTNETS[1]
     return {
         "overview": [
-            lambda s: q.overview(s, end, hour),
-            lambda s: q.trend(s, start, end, hour),
-            lambda s: q.monitors(s, end, hour),
+            lambda s: overview.overview(s, end, hour),
+            lambda s: population.trend(s, start, end, hour),
+            lambda s: overview.monitors(s, end, hour),
         ],
         "single botnet": [
-            lambda s: q.population(s, b1, start, end, hour),
-            lambda s: q.returning(s, b1, start, end, hour, "id"),
-            lambda s: q.top_peers(s, b1, start, end, 15),
+            lambda s: population.population(s, b1, start, end, hour),
+            lambda s: population.returning(s, b1, start, end, hour, "id"),
+            lambda s: peers.top_peers(s, b1, start, end, 15),
         ],
-        "geolocations": [lambda s: q.countries(s, b1, start, end)],
-        "ases": [lambda s: q.ases(s, None, start, end, 25)],
+        "geolocations": [lambda s: geo.countries(s, b1, start, end)],
+        "ases": [lambda s: geo.ases(s, None, start, end, 25)],
         "counting": [
-            lambda s, size=size: q.counting(s, b1, start, end, size)
+            lambda s, size=size: population.counting(s, b1, start, end, size)
             for size in (hour, 86400, 604800)
         ],
         "botnet comparison": [
-            lambda s: q.compare_population(s, BOTNETS, start, end, hour),
-            lambda s: q.compare_countries(s, BOTNETS, start, end, 8),
-            lambda s: q.compare_overlap(s, BOTNETS, start, end),
-            lambda s: q.compare_hours(s, BOTNETS, start, end),
+            lambda s: population.compare_population(s, BOTNETS, start, end, hour),
+            lambda s: geo.compare_countries(s, BOTNETS, start, end, 8),
+            lambda s: compare.compare_overlap(s, BOTNETS, start, end),
+            lambda s: compare.compare_hours(s, BOTNETS, start, end),
         ],
         "baseline count(*)": [
             lambda s: s.query(
@@ -253,7 +255,7 @@ def measure(store: Store, end: float, repeat: int, mode: str) -> dict[str, tuple
         samples = []
         for _ in range(repeat):
             if mode == "cold":
-                q.clear_cache(store)
+                clear_cache(store)
             elif mode == "live":
                 seq += 1
                 store.write_batch(live_batch(end, seq), "bench-live")

@@ -11,18 +11,31 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from botmon import enrich
+from botmon.store.base import Store
+from botmon.validation import validate_batch
 
 HOUR = 3600
 ORIGIN = 4 * 86400
 """Monday 1970-01-05 00:00 UTC, where the API's buckets are aligned (documented)."""
 COUNTRIES = ("CN", "DE", "US", "BR", "IN")
+
+
+def write(store: Store, botnet: str, batch_id: str, replies: list[dict[str, Any]]) -> None:
+    """Store replies straight into ``store``, validated and enriched as the server does."""
+    body = msgspec.json.encode({"botnet": botnet, "batch_id": batch_id, "replies": replies})
+    batch = validate_batch(body, now=time.time() + 3600)
+    enrich.Enricher.default().enrich_batch(batch)
+    store.write_batch(batch, "direct")
 
 
 def bucket_of(t: float, size: int) -> float:

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
+from botmon.analysis.defaults import default_requests, page_config
 from botmon.auth import hash_token, new_token, token_prefix
 from botmon.sim import history
 from botmon.store import open_store
@@ -325,6 +326,16 @@ def test_counting_comparison(page: Any, site: Site) -> None:
     # Addresses change under one ID, so longer buckets gather more IPs per ID.
     assert ratio(weekly) > ratio(daily) > ratio(hourly) >= 1.0
     shoot(page, "counting-comparison")
+    # Each week's bars stand over their ISO week: centred on Thursday 12:00 UTC, half a week
+    # after the Monday 00:00 the API labels the week with.
+    for b, body in ((86400, daily), (604800, weekly)):
+        xs = page.evaluate(
+            f"""() => echarts.getInstanceByDom(document.querySelector(
+                   'section[data-panel="counting-{b}"] .chart')).getOption().series[0].data
+                   .map((d) => d[0] / 1000)"""
+        )
+        assert [x - b / 2 for x in xs] == [r["t"] for r in body["rows"]]
+    assert all(time.gmtime(r["t"]).tm_wday == 0 for r in weekly["rows"])  # Mondays
 
 
 def test_botnet_comparison(page: Any, site: Site) -> None:
@@ -356,3 +367,51 @@ def test_botnet_comparison(page: Any, site: Site) -> None:
     assert [(r["botnet_a"], r["botnet_b"]) for r in overlap["rows"]] == [
         ("mozi-history", "sality-history")
     ]
+
+
+def _stats_requests(urls: list[str]) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """The read API requests among ``urls``, with the range checked and left out (its end
+    moves with the clock)."""
+    cfg = page_config()
+    out = set()
+    for url in urls:
+        parts = urlsplit(url)
+        if not parts.path.startswith("/api/v1/stats/"):
+            continue
+        params = dict(parse_qsl(parts.query))
+        if params.pop("format", None) == "csv":
+            continue
+        start, end = float(params.pop("start")), float(params.pop("end"))
+        assert end - start == cfg["default_range_s"] and end % cfg["range_round_s"] == 0, url
+        out.add((parts.path.removeprefix("/api/v1/stats"), tuple(sorted(params.items()))))
+    return out
+
+
+def test_the_server_warms_exactly_what_the_page_asks_by_default(page: Any, site: Site) -> None:
+    """Every view opened with untouched controls asks for exactly the requests the server's
+    warm-up computes (botmon.analysis.defaults), and the page's controls come from the
+    served defaults."""
+    cfg = site.api(f"{site.server.url}/dashboard/config").json()
+    assert cfg == page_config()
+    names = sorted(history.BOTNET_NAMES)
+    views = ["overview", *(f"botnet/{n}" for n in names), "geo", "ases"]
+    views += [*(f"counting/{n}" for n in names), "compare"]
+    for view in views:
+        sign_in(page, site, f"#/{view}")
+        page.reload()
+        wait_loaded(page)
+    ranges = page.evaluate(
+        "() => [...document.querySelectorAll('#range option')].map((o) => o.value)"
+    )
+    assert ranges == [str(r["seconds"]) for r in cfg["ranges"]] + ["custom"]
+    assert page.input_value("#range") == str(cfg["default_range_s"])
+    with_ids = []
+    for name in names:
+        rows = site.api(
+            f"{site.server.url}/api/v1/stats/botnets/{name}/population?bucket=3600"
+        ).json()["rows"]
+        if any(r["ids"] for r in rows):
+            with_ids.append(name)
+    plan = default_requests(time.time(), names, with_ids)
+    expected = {(r.path, tuple(p for p in r.params if p[0] not in ("start", "end"))) for r in plan}
+    assert _stats_requests(site.requests) == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 
+from botmon.analysis.defaults import page_config
 from tests.fixtures.server import LiveServer
 
 
@@ -22,6 +23,7 @@ def test_login_sets_a_cookie_the_read_api_accepts(duckdb_server: LiveServer) -> 
         assert refused.status_code == 403 and "crawler token cannot" in refused.text
         assert c.post("/login", content=b"token=" + b"a" * 5000).status_code == 413
         assert c.get("/api/v1/stats/overview").status_code == 401
+        assert c.get("/dashboard/config").status_code == 401
 
         signed = c.get("/login", params={"token": viewer})
         assert signed.status_code == 303 and signed.headers["location"] == "/dashboard/"
@@ -32,6 +34,7 @@ def test_login_sets_a_cookie_the_read_api_accepts(duckdb_server: LiveServer) -> 
         assert "default-src 'self'" in page.headers["content-security-policy"]
         assert c.get("/api/v1/stats/overview").status_code == 200
         assert c.get("/dashboard/session").json()["role"] == "viewer"
+        assert c.get("/dashboard/config").json() == page_config()  # the page's defaults
         assert c.get("/dashboard/static/vendor/echarts.min.js").status_code == 200
         assert c.get("/dashboard/static/vendor/world.geo.json").status_code == 200
 

@@ -13,6 +13,7 @@ from botmon.enrich.timezones import (
     MAIN_ZONES,
     country_zones,
     timezone_for_country,
+    utc_offset_hours,
 )
 
 
@@ -66,3 +67,15 @@ def test_every_country_of_the_default_data_has_a_zone() -> None:
     without = {cc for cc in data_countries if timezone_for_country(cc, default="") == ""}
     # Bouvet Island and Heard Island have no people and no zone in the tz database.
     assert without <= {"BV", "HM"}
+
+
+def test_utc_offsets_follow_daylight_saving_and_know_what_they_do_not_know() -> None:
+    """The one UTC-offset function the dashboard's local-time profile and the demo history
+    generator both use."""
+    summer, winter = 1_750_000_000.0, 1_735_000_000.0  # June 2025, December 2024
+    assert utc_offset_hours("DE", summer) == 2.0
+    assert utc_offset_hours("de", winter) == 1.0
+    assert utc_offset_hours("IN", summer) == 5.5
+    assert utc_offset_hours("US", winter) == -5.0
+    assert utc_offset_hours("ZZ", summer) is None
+    assert utc_offset_hours(None, summer) is None

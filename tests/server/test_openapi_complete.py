@@ -8,11 +8,11 @@ from starlette.routing import Mount, Route
 
 from botmon.server import admin, ingest, queries
 from botmon.server.app import create_app
-from botmon.server.openapi import build_document
 from botmon.server.schemas import SCHEMA_TYPES
 from botmon.server.state import ServerState
 from botmon.settings import ServerSettings
 from botmon.store import open_store
+from botmon.web.openapi import build_document
 
 
 def test_every_route_is_documented(tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def test_reads_run_while_writes_go_on(store: Store) -> None:
     def reader() -> None:
         try:
             for _ in range(200):
-                store.population("hns", 60, NOW - 60, NOW + 7200)
+                store.bucket_counts("replies", None, NOW - 60, NOW + 7200, 60, "ips")
                 store.botnet_summaries(NOW)
                 if done.is_set():
                     break

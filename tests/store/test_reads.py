@@ -1,20 +1,16 @@
-"""Reads: population equals counts computed independently, summaries, exports, query()."""
+"""Reads: summaries, exports, the read port on a fresh store, and the debugging query()."""
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections import defaultdict
 from collections.abc import Callable
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from botmon.ipaddr import normalise_ip
 from botmon.store import open_store
-from botmon.store.base import PopulationPoint, Store, StoreError
+from botmon.store.base import Store, StoreError
 from botmon.store.common import EXPORT_SCHEMAS
 from botmon.wire import Edge, FailedTry, Reply
 from tests.store.helpers import NOW, make_batch, simple_replies
@@ -34,99 +30,9 @@ IPS = [
     "0.0.0.0",
     "255.255.255.255",
 ]
-_counter = itertools.count()
-
-reply_strategy = st.builds(
-    Reply,
-    timestamp=st.integers(0, 40 * 3600 * 1000).map(lambda ms: NOW + ms / 1000),
-    ip=st.sampled_from(IPS),
-    port=st.sampled_from([0, 1, 80, 65535]),
-    bot_id=st.one_of(st.none(), st.sampled_from(["a", "b", "c", "dd"])),
-)
-
-
-def _expected(
-    replies: list[Reply], bucket_s: int, start: float, end: float
-) -> list[PopulationPoint]:
-    """The population series computed in plain Python from the records themselves."""
-    buckets: dict[int, list[Reply]] = defaultdict(list)
-    start_us, end_us = round(start * 1e6), round(end * 1e6)
-    for r in replies:
-        us = round(r.timestamp * 1e6)
-        if start_us <= us < end_us:
-            buckets[us // (bucket_s * 1_000_000)].append(r)
-    return [
-        PopulationPoint(
-            t=float(b * bucket_s),
-            ips=len({normalise_ip(r.ip) for r in rs}),
-            ids=len({r.bot_id for r in rs if r.bot_id is not None}),
-            ip_ports=len({(normalise_ip(r.ip), r.port) for r in rs}),
-            replies=len(rs),
-        )
-        for b, rs in sorted(buckets.items())
-    ]
-
-
-@settings(
-    max_examples=20,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(
-    replies=st.lists(reply_strategy, max_size=300),
-    bucket_s=st.sampled_from([1, 60, 300, 3600, 86400]),
-    window=st.tuples(st.integers(-3600, 20 * 3600), st.integers(1, 48 * 3600)),
-)
-def test_population_equals_counts_computed_from_the_records(
-    store: Store, replies: list[Reply], bucket_s: int, window: tuple[int, int]
-) -> None:
-    botnet = f"net{next(_counter)}"  # one fresh botnet per example, same database
-    store.create_botnet(botnet)
-    half = len(replies) // 2  # two batches from two sources: counts span both
-    store.write_batch(make_batch(botnet, f"{botnet}-1", replies[:half]), "crawler")
-    store.write_batch(make_batch(botnet, f"{botnet}-2", replies[half:]), "sensor")
-    start = NOW + window[0]
-    end = start + window[1]
-    assert store.population(botnet, bucket_s, start, end) == _expected(
-        replies, bucket_s, start, end
-    )
-
-
-def test_population_only_counts_its_own_botnet_and_omits_empty_buckets(store: Store) -> None:
-    store.create_botnet("hns")
-    store.create_botnet("mozi")
-    early = [Reply(NOW + 10, "127.0.0.1", 1, "x"), Reply(NOW + 20, "127.0.0.1", 2, "x")]
-    late = [Reply(NOW + 7200 + 5, "::1", 1)]
-    store.write_batch(make_batch("hns", "b", early + late), "s")
-    store.write_batch(make_batch("mozi", "b", simple_replies(50)), "s")
-    base = NOW - NOW % 3600
-    assert store.population("hns", 3600, NOW - 86400, NOW + 86400) == [
-        PopulationPoint(t=base, ips=1, ids=1, ip_ports=2, replies=2),
-        PopulationPoint(t=base + 7200, ips=1, ids=0, ip_ports=1, replies=1),
-    ]
-    assert store.population("hns", 60, NOW + 10.5, NOW + 20) == []  # [start, end)
-
-
-BAD_POPULATION_ARGS = [
-    (0, NOW, NOW + 1),
-    (-5, NOW, NOW + 1),
-    (60, NOW, NOW),
-    (1, NOW, NOW + 10**7),
-    (60, -1, 1),
-    (60, float("nan"), NOW),
-]
-
-
-def test_bad_population_arguments_are_refused(store: Store) -> None:
-    store.create_botnet("hns")
-    for bucket_s, start, end in BAD_POPULATION_ARGS:
-        with pytest.raises(StoreError):
-            store.population("hns", bucket_s, start, end)
 
 
 def test_reads_of_an_unknown_botnet_are_store_errors(store: Store) -> None:
-    with pytest.raises(StoreError, match="unknown botnet"):
-        store.population("nope", 60, NOW, NOW + 60)
     with pytest.raises(StoreError, match="unknown botnet"):
         store.count_records("nope")
     with pytest.raises(StoreError, match="unknown botnet"):
@@ -259,7 +165,7 @@ def test_reads_work_on_a_freshly_opened_store(store_url: str) -> None:
     writer.close()
     reads: list[Callable[[Store], int]] = [
         lambda s: sum(b.num_rows for b in s.export("replies", "hns")),
-        lambda s: sum(p.replies for p in s.population("hns", 60, NOW - 60, NOW + 60)),
+        lambda s: sum(s.bucket_counts("replies", None, NOW - 60, NOW + 60, 60, "rows").values()),
         lambda s: s.count_records("hns")["replies"],
     ]
     for read in reads:

@@ -10,10 +10,9 @@ import click
 
 from botmon.cli.admin import DB_OPTION_HELP, AdminError, CliError, Command, open_admin
 from botmon.limits import BOTNET_NAME_PATTERN
-from botmon.server.http import parse_time
-from botmon.server.state import ApiError
 from botmon.settings import DEFAULT_DB
 from botmon.transfer.formats import FORMATS, KIND_FIELDS, TransferError, choose_format
+from botmon.web.http import ApiError, parse_time
 
 
 def _time(name: str, text: str | None) -> float | None:

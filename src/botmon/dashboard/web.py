@@ -1,10 +1,12 @@
 """Dashboard pages and static files served by ``botmon serve``.
 
-The dashboard is a static single page (``static/``) that reads the read API
-(:mod:`botmon.server.read_api`) with the browser's session cookie. Signing in is by token: the
-``/login`` form, or ``/login?token=...`` (the link ``botmon demo`` prints), checks the token and
-stores it in an HttpOnly cookie named :data:`botmon.server.state.SESSION_COOKIE`, which the
-server's authentication accepts where a Bearer header is absent. Everything the page loads
+The dashboard is a static single page (``static/``) that reads its data API
+(:mod:`botmon.dashboard.api`) with the browser's session cookie, and its defaults (ranges,
+buckets, limits) from ``/dashboard/config`` (:mod:`botmon.analysis.defaults`). Signing in is
+by token: the ``/login`` form, or ``/login?token=...`` (the link ``botmon demo`` prints),
+checks the token and stores it in an HttpOnly cookie named
+:data:`botmon.web.access.SESSION_COOKIE`, which the server's authentication accepts where a
+Bearer header is absent. Everything the page loads
 (ECharts, map geometry) is served from ``static/vendor/``, installed by
 ``scripts/assets-dashboard.sh``; nothing comes from outside the machine.
 """
@@ -20,8 +22,10 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Redire
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from botmon.server.openapi import describe, operation
-from botmon.server.state import SESSION_COOKIE, ApiError, ServerState
+from botmon.analysis.defaults import page_config
+from botmon.web.access import SESSION_COOKIE, Access
+from botmon.web.http import ApiError
+from botmon.web.openapi import describe, operation
 
 STATIC_DIR = Path(__file__).parent / "static"
 DASHBOARD_PATH = "/dashboard/"
@@ -78,9 +82,8 @@ def _signed_in(request: Request, token: str) -> Response:
     return response
 
 
-def routes(state: Any) -> list[BaseRoute]:
-    """The dashboard's routes; ``state`` is the server's :class:`ServerState`."""
-    st: ServerState = state
+def routes(st: Access) -> list[BaseRoute]:
+    """The dashboard page's routes (sign-in, page, session, defaults, static files)."""
 
     async def check(token: str) -> str | None:
         """None when the token may read, else the reason to show."""
@@ -131,6 +134,14 @@ def routes(state: Any) -> list[BaseRoute]:
             return JSONResponse(exc.body(), status_code=exc.status_code)
         return JSONResponse({"name": monitor.name, "role": monitor.role})
 
+    async def config(request: Request) -> Response:
+        """The dashboard's defaults, which the page reads instead of hard-coding them."""
+        try:
+            await st.authenticate(request, READ_ROLES)
+        except ApiError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status_code)
+        return JSONResponse(page_config())
+
     async def to_dashboard(request: Request) -> Response:
         """Redirect to the dashboard."""
         return RedirectResponse(DASHBOARD_PATH, status_code=307)
@@ -159,6 +170,20 @@ def routes(state: Any) -> list[BaseRoute]:
             {"get": operation(summary, roles=None, status=status, tags=["dashboard"], **kw)},
         )
 
+    def json_doc(route: Route, summary: str) -> Route:
+        """A JSON route for signed-in viewers."""
+        return describe(
+            route,
+            {
+                "get": operation(
+                    summary,
+                    roles=READ_ROLES,
+                    content={"application/json": {"schema": {"type": "object"}}},
+                    tags=["dashboard"],
+                )
+            },
+        )
+
     return [
         login_route,
         doc(Route("/logout", logout, methods=["GET"]), "Sign out (clears the cookie).", 303),
@@ -169,16 +194,13 @@ def routes(state: Any) -> list[BaseRoute]:
             "The dashboard page (needs the session cookie or a viewer token; else /login).",
             content={"text/html": {"schema": {"type": "string"}}},
         ),
-        describe(
+        json_doc(
             Route("/dashboard/session", session, methods=["GET"]),
-            {
-                "get": operation(
-                    "The signed-in monitor's name and role.",
-                    roles=READ_ROLES,
-                    content={"application/json": {"schema": {"type": "object"}}},
-                    tags=["dashboard"],
-                )
-            },
+            "The signed-in monitor's name and role.",
+        ),
+        json_doc(
+            Route("/dashboard/config", config, methods=["GET"]),
+            "The dashboard's defaults: ranges, buckets, limits, refresh interval.",
         ),
         Mount("/dashboard/static", app=StaticFiles(directory=STATIC_DIR), name="dashboard-static"),
     ]

@@ -11,7 +11,7 @@ from botmon.enrich.freshness import GeoStatus, geo_status
 from botmon.enrich.labplan import LAB_PLAN, LabNet, lab_net, octets_for_country
 from botmon.enrich.sampling import sample_ases, sample_public_ips
 from botmon.enrich.sources import GeoDataError, geo_from_record
-from botmon.enrich.timezones import timezone_for_country
+from botmon.enrich.timezones import timezone_for_country, utc_offset_hours
 from botmon.enrich.types import UNKNOWN, DataSource, GeoInfo
 
 __all__ = [
@@ -33,4 +33,5 @@ __all__ = [
     "sample_ases",
     "sample_public_ips",
     "timezone_for_country",
+    "utc_offset_hours",
 ]

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_ZONE = "UTC"
 
@@ -90,3 +92,16 @@ def timezone_for_country(country: str | None, default: str = DEFAULT_ZONE) -> st
     if not country:
         return default
     return main_zones().get(country.upper(), default)
+
+
+def utc_offset_hours(country: str | None, at: float) -> float | None:
+    """The UTC offset in hours of ``country``'s main zone at the instant ``at`` (epoch
+    seconds), daylight saving included; None when the country or its zone is unknown."""
+    zone = timezone_for_country(country, "")
+    if not zone:
+        return None
+    try:
+        offset = datetime.fromtimestamp(at, UTC).astimezone(ZoneInfo(zone)).utcoffset()
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return offset.total_seconds() / 3600 if offset is not None else None

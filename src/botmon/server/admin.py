@@ -15,10 +15,10 @@ from starlette.routing import BaseRoute, Route
 
 from botmon.auth import TokenRefused, issue_token
 from botmon.server import schemas
-from botmon.server.http import JsonResponse, decode_json, read_body
-from botmon.server.openapi import describe, operation, path_param, query_param
-from botmon.server.state import ApiError, ServerState
+from botmon.server.state import ServerState
 from botmon.store.base import Botnet, Command, Monitor, StoreError
+from botmon.web.http import ApiError, JsonResponse, decode_json, read_body
+from botmon.web.openapi import describe, operation, path_param, query_param
 
 ADMIN = ("admin",)
 

@@ -1,8 +1,10 @@
 """The Starlette application of ``botmon serve``: every route, error handling and metrics.
 
 The app is built from a :class:`ServerState` (store, settings, enrichment); route modules add
-their routes from that state, the read API and the dashboard included, and the OpenAPI
-document is generated from the finished route list so it names every route the app serves.
+their routes from that state, and the OpenAPI document is generated from the finished route
+list so it names every route the app serves. This module composes: the dashboard (its page
+and its data API, :mod:`botmon.dashboard`) is written against :mod:`botmon.web` only and
+never imports the server.
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from botmon.dashboard import web
+from botmon.analysis.warmup import warm_up
+from botmon.dashboard import api as dashboard_api
+from botmon.dashboard import web as dashboard_web
 from botmon.enrich.freshness import geo_status
-from botmon.server import admin, ingest, queries, read_api, read_queries, schemas
-from botmon.server.http import JsonResponse, error_response
+from botmon.server import admin, ingest, queries, schemas
 from botmon.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
-from botmon.server.openapi import build_document, describe, operation
-from botmon.server.state import ApiError, ServerState
+from botmon.server.state import ServerState
 from botmon.settings import one_line
+from botmon.web.http import ApiError, JsonResponse, error_response
+from botmon.web.openapi import build_document, describe, operation
 
 log = logging.getLogger("botmon.server")
 
@@ -127,8 +131,8 @@ async def _refresh_summaries(state: ServerState) -> None:
     """Keep the dashboard's summary tables current: once at start (after an upgrade this is
     the full build, done before anyone opens the dashboard), then every
     ``summary_refresh_s``. After the first refresh, the dashboard's default views are
-    computed once (:func:`read_queries.warm_up`), so its first visitor does not wait for them.
-    A failure is logged and retried on the next round."""
+    computed once (:func:`botmon.analysis.warmup.warm_up`), so its first visitor does not
+    wait for them. A failure is logged and retried on the next round."""
     interval = state.settings.summary_refresh_s
     metrics = state.metrics
     warmed = False
@@ -147,7 +151,7 @@ async def _refresh_summaries(state: ServerState) -> None:
             warmed = True
             started = time.perf_counter()
             try:
-                await state.run_store(read_queries.warm_up, state.store, time.time())
+                await state.run_store(warm_up, state.store, time.time())
             except Exception as exc:
                 log.warning("dashboard warm-up failed: %s", one_line(exc))
             if metrics is not None:
@@ -173,8 +177,8 @@ def create_app(state: ServerState) -> Starlette:
     all_routes.extend(ingest.routes(state))
     all_routes.extend(admin.routes(state))
     all_routes.extend(queries.routes(state))
-    all_routes.extend(read_api.routes(state))
-    all_routes.extend(web.routes(state))
+    all_routes.extend(dashboard_api.routes(state))
+    all_routes.extend(dashboard_web.routes(state))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -17,13 +17,13 @@ from starlette.routing import BaseRoute, Route
 
 from botmon.auth import check_monitor_name
 from botmon.server import schemas
-from botmon.server.http import JsonResponse, decode_json, read_body
-from botmon.server.openapi import describe, operation, query_param
-from botmon.server.state import ApiError, ServerState
+from botmon.server.state import ServerState
 from botmon.settings import one_line
 from botmon.store.base import Monitor, StoreError
 from botmon.store.prepared import PreparedBatch
 from botmon.validation import BatchRejected
+from botmon.web.http import ApiError, JsonResponse, decode_json, read_body
+from botmon.web.openapi import describe, operation, query_param
 from botmon.wire import RECORD_KINDS, Batch
 
 

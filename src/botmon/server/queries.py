@@ -15,13 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from botmon.analysis.population import population_points
 from botmon.server import schemas
-from botmon.server.http import JsonResponse, parse_int, parse_time
-from botmon.server.openapi import describe, operation, path_param, query_param
-from botmon.server.state import ApiError, ServerState
+from botmon.server.state import ServerState
 from botmon.store.base import RecordKind
 from botmon.transfer.formats import FORMATS, MEDIA_TYPES
 from botmon.transfer.writers import writer_for
+from botmon.web.http import ApiError, JsonResponse, parse_int, parse_time
+from botmon.web.openapi import describe, operation, path_param, query_param
 from botmon.wire import RECORD_KINDS
 
 VIEW = ("viewer",)
@@ -70,7 +71,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
                 field="bucket",
             )
         await _botnet_or_404(state, name)
-        series = await state.run_store(state.store.population, name, bucket, start, end)
+        series = await state.run_store(population_points, state.store, name, start, end, bucket)
         return JsonResponse(schemas.Population(name, bucket, start, end, series))
 
     async def records(request: Request) -> Response:
@@ -144,7 +145,11 @@ def routes(state: ServerState) -> list[BaseRoute]:
             {
                 "get": operation(
                     "Population per time bucket",
-                    description="Defaults: the last 24 hours in 1-hour buckets.",
+                    description=(
+                        "Buckets holding replies, each labelled with its start: hours on the "
+                        "hour, days at 00:00 UTC, weeks from Monday 00:00 UTC (ISO weeks), as "
+                        "every botmon series. Defaults: the last 24 hours in 1-hour buckets."
+                    ),
                     response=schemas.Population,
                     roles=VIEW,
                     params=[

@@ -1,6 +1,6 @@
 """Bodies of the core API's requests and answers, as msgspec structs.
 
-The same structs decode requests (strict, fast) and feed :mod:`botmon.server.openapi`, so the
+The same structs decode requests (strict, fast) and feed :mod:`botmon.web.openapi`, so the
 published schema cannot drift from what the server accepts.
 """
 

@@ -14,39 +14,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from botmon.auth import hash_token, looks_like_token
 from botmon.server.ingest_pool import IngestPool, WorkerSetup, default_worker_count
 from botmon.store.base import Monitor, Store
+from botmon.web.access import SESSION_COOKIE
+from botmon.web.http import ApiError
 
 T = TypeVar("T")
 
-SESSION_COOKIE = "botmon_token"
-"""Cookie the dashboard may set to the caller's token; read when there is no Bearer header."""
-
 _CACHE_LIMIT = 10_000
 """Most token lookups kept; a flood of random tokens empties the cache instead of growing it."""
-
-
-class ApiError(HTTPException):
-    """An HTTP error with a stable ``reason`` key; rendered as the JSON ``Error`` body."""
-
-    def __init__(
-        self,
-        status_code: int,
-        message: str,
-        reason: str,
-        headers: dict[str, str] | None = None,
-        **details: Any,
-    ) -> None:
-        super().__init__(status_code, message, headers)
-        self.reason = reason
-        self.details = details
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.detail, "reason": self.reason, **self.details}
 
 
 def _unauthorized(message: str) -> ApiError:

@@ -24,8 +24,6 @@ import random
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from botmon.ipaddr import ip_to_int
 from botmon.store.base import Store, StoreError
@@ -218,11 +216,8 @@ class Geo:
 
     def offset_hours(self, country: str, at: float) -> float:
         """The country's UTC offset in hours at ``at`` (0 for unknown countries)."""
-        tz = self._enrich.timezone_for_country(country, "")
-        if not tz:
-            return 0.0
-        offset = datetime.fromtimestamp(at, UTC).astimezone(ZoneInfo(str(tz))).utcoffset()
-        return offset.total_seconds() / 3600 if offset is not None else 0.0
+        offset = self._enrich.utc_offset_hours(country, at)
+        return 0.0 if offset is None else offset
 
     def take_new_as_names(self) -> dict[int, str]:
         """AS names found since the last call (each is written to the store once)."""

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from botmon.limits import Role
 from botmon.store.prepared import PreparedBatch
+from botmon.store.reads import CountedKind, Ids, Measure, SpanKind
 from botmon.validation import ValidatedBatch
 
 RecordKind = Literal["replies", "failed_tries", "edges"]
@@ -154,11 +155,6 @@ class Store(Protocol):
     def count_records(self, botnet: str | None = None) -> dict[str, int]:
         """Stored rows per record kind (and ``batches``), for tests and metrics."""
 
-    def population(
-        self, botnet: str, bucket_s: int, start: float, end: float
-    ) -> list[PopulationPoint]:
-        """Distinct IPs, IDs, ip:port pairs and reply counts per bucket in [start, end)."""
-
     def botnet_summaries(self, now: float, recent_window_s: int = 3600) -> list[BotnetSummary]:
         """Every botnet with first/last seen and counts over the last ``recent_window_s``."""
 
@@ -174,8 +170,66 @@ class Store(Protocol):
         Rows written behind botmon's back (not by :meth:`write_batch`) are only picked up by
         a full build: ``full=True`` rebuilds the tables from every reply."""
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """A read-only query for analyses and the dashboard's read API (backend SQL)."""
+    # -- the read port of analyses (SQL in store/reads.py; buckets as botmon.buckets) -----
+    def batch_spans(
+        self, kind: SpanKind, ids: Ids, start: float, end: float, bucket_s: int
+    ) -> list[tuple[int, int, int, int]]:
+        """(botnet id, first bucket, last bucket, batches) of the stored batches holding
+        records of ``kind`` within [start, end): the check behind every cached answer."""
+
+    def summary_watermark(self) -> int | None:
+        """The seen tables' watermark (moves with every refresh that merged something)."""
+
+    def bucket_counts(
+        self, kind: CountedKind, ids: Ids, start: float, end: float, bucket_s: int, measure: Measure
+    ) -> dict[tuple[int, int], int]:
+        """``measure`` per (botnet id, bucket) over the records of ``kind`` in [start, end)."""
+
+    def range_counts(
+        self, kind: CountedKind, ids: Ids, start: float, end: float, measures: Sequence[Measure]
+    ) -> dict[int, tuple[int, ...]]:
+        """``measures`` per botnet id over the records of ``kind`` in [start, end)."""
+
+    def source_counts(
+        self, kind: CountedKind, ids: Ids, start: float, end: float
+    ) -> dict[str, int]:
+        """Records of ``kind`` in [start, end) per source name."""
+
+    def top_peers(
+        self, botnet_id: int, start: float, end: float, limit: int
+    ) -> list[tuple[str, int, str | None, int, int]]:
+        """Most listed peers: (ip, port, bot ID, distinct bots listing it, mentions)."""
+
+    def hour_profile(
+        self, ids: Sequence[int], start: float, end: float
+    ) -> dict[tuple[int, int], list[tuple[str | None, int]]]:
+        """Per (botnet id, hour bucket): distinct addresses per country."""
+
+    def seen_bounds(self) -> dict[int, tuple[float | None, float | None]]:
+        """First and last reply per botnet id (seen tables)."""
+
+    def seen_since(self, ids: Sequence[int], since: float) -> dict[int, tuple[int, int]]:
+        """Per botnet id: addresses and bot IDs last seen at or after ``since``."""
+
+    def first_seen_counts(
+        self, botnet_id: int, by: Literal["ip", "id"], start: float, end: float, bucket_s: int
+    ) -> dict[int, int]:
+        """Per bucket: addresses or bot IDs whose first reply ever falls in it."""
+
+    def ips_per_country(
+        self, ids: Ids, start: float, end: float, *, from_seen: bool
+    ) -> list[tuple[str | None, int]]:
+        """Distinct addresses per country (None: not located) seen in [start, end)."""
+
+    def ips_per_as(
+        self, ids: Ids, start: float, end: float, limit: int, *, from_seen: bool
+    ) -> list[tuple[int | None, str | None, int, str | None, int]]:
+        """Top ASes: (asn, name, ips, main country, total addresses over every AS)."""
+
+    def ip_overlap(
+        self, ids: Sequence[int], start: float, end: float, *, from_seen: bool
+    ) -> dict[frozenset[int], int]:
+        """Addresses seen in [start, end) per exact set of these botnets having them."""
 
     # -- coordination ----------------------------------------------------------------------
     def record_heartbeat(self, source: str, at: float, status: dict[str, Any]) -> None:

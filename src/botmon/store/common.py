@@ -26,8 +26,6 @@ MAX_NAME_LENGTH = 128
 MAX_TEXT_LENGTH = 4096
 MAX_JSON_BYTES = 65_536
 """Cap on one heartbeat status, command argument set or campaign settings document."""
-MAX_BUCKETS = 1_000_000
-"""A population query spanning more buckets than this is refused (bad input, not work)."""
 EXPORT_BATCH_ROWS = 65_536
 """Rows per Arrow batch that export() yields: bounded memory whatever the table size."""
 
@@ -185,18 +183,6 @@ def decode_json(value: Any) -> Any:
     if value is None or isinstance(value, dict | list):
         return value
     return _json_decoder.decode(value)
-
-
-def check_population_args(bucket_s: int, start: float, end: float) -> None:
-    """Refuse a bucket size or range that is wrong or would produce unbounded output."""
-    if isinstance(bucket_s, bool) or not isinstance(bucket_s, int) or bucket_s < 1:
-        raise StoreError("bucket_s must be a whole number of seconds >= 1")
-    check_time("start", start)
-    check_time("end", end)
-    if end <= start:
-        raise StoreError("end must be after start")
-    if (end - start) / bucket_s > MAX_BUCKETS:
-        raise StoreError(f"more than {MAX_BUCKETS} buckets requested; use a larger bucket")
 
 
 def plain_value(value: Any) -> Any:

@@ -31,13 +31,13 @@ from botmon.store.base import (
     Command,
     Heartbeat,
     Monitor,
-    PopulationPoint,
     RecordKind,
     StoreError,
     WriteResult,
 )
 from botmon.store.group_commit import GroupCommit
 from botmon.store.prepared import PreparedBatch
+from botmon.store.reads import ReadPort
 from botmon.validation import ValidatedBatch
 from botmon.wire import RECORD_KINDS
 
@@ -202,7 +202,7 @@ def _ts(value: float) -> Any:
     return common.to_micros(value)
 
 
-class DuckDBStore:
+class DuckDBStore(ReadPort):
     """A :class:`botmon.store.base.Store` on one DuckDB file (or ``:memory:``)."""
 
     backend = "duckdb"
@@ -654,30 +654,6 @@ class DuckDBStore:
                 out[table] = int(got[0]) if got else 0
         return out
 
-    def population(
-        self, botnet: str, bucket_s: int, start: float, end: float
-    ) -> list[PopulationPoint]:
-        common.check_population_args(bucket_s, start, end)
-        with self._read() as cur:
-            botnet_id = self._botnet_id(cur, botnet)
-            rows = cur.execute(
-                """
-                SELECT epoch_us(ts) // $1 AS b,
-                       count(DISTINCT ip), count(DISTINCT bot_id),
-                       count(DISTINCT (ip, port)), count(*)
-                FROM replies
-                WHERE botnet_id = $2 AND ts >= make_timestamp($3) AND ts < make_timestamp($4)
-                GROUP BY b ORDER BY b
-                """,
-                [bucket_s * 1_000_000, botnet_id, _ts(start), _ts(end)],
-            ).fetchall()
-        return [
-            PopulationPoint(
-                t=float(r[0] * bucket_s), ips=r[1], ids=r[2], ip_ports=r[3], replies=r[4]
-            )
-            for r in rows
-        ]
-
     def botnet_summaries(self, now: float, recent_window_s: int = 3600) -> list[BotnetSummary]:
         common.check_time("now", now)
         with self._read() as cur:
@@ -753,13 +729,16 @@ class DuckDBStore:
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run one read-only SELECT (DuckDB SQL, ``?`` or ``$n`` parameters).
+        """Debugging and tests only: run one read-only SELECT (DuckDB SQL, ``?`` or ``$n``
+        parameters). botmon's own code reads through the named methods of the read port
+        (:mod:`botmon.store.reads`); a test checks nothing outside ``store/`` calls this."""
+        return self._select(sql, params)
 
-        Results are made engine-neutral: UHUGEINT columns become canonical IP text (only IP
-        columns have that type; cast any other 128-bit arithmetic, such as ``ip >> 8``, to
-        HUGEINT first), TIMESTAMP columns epoch seconds, JSON columns Python objects. For
-        trusted callers (analyses, the read API's own queries); never pass SQL from a request.
-        """
+    def _select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-only SELECT, results made engine-neutral: UHUGEINT columns become
+        canonical IP text (only IP columns have that type; cast any other 128-bit
+        arithmetic, such as ``ip >> 8``, to HUGEINT first), TIMESTAMP columns epoch seconds,
+        JSON columns Python objects."""
         values = common.check_params(params)
         with self._read() as cur:
             try:

@@ -30,12 +30,12 @@ from botmon.store.base import (
     Command,
     Heartbeat,
     Monitor,
-    PopulationPoint,
     RecordKind,
     StoreError,
     WriteResult,
 )
 from botmon.store.prepared import PreparedBatch
+from botmon.store.reads import ReadPort
 from botmon.validation import ValidatedBatch
 from botmon.wire import RECORD_KINDS
 
@@ -73,7 +73,7 @@ def _ip_text(value: Any) -> str | None:
     return int_to_ip(int(value))
 
 
-class PostgresStore:
+class PostgresStore(ReadPort):
     """A :class:`botmon.store.base.Store` on a PostgreSQL database."""
 
     backend = "postgresql"
@@ -335,29 +335,6 @@ class PostgresStore:
                 out[table] = int(got[0]) if got else 0
         return out
 
-    def population(
-        self, botnet: str, bucket_s: int, start: float, end: float
-    ) -> list[PopulationPoint]:
-        common.check_population_args(bucket_s, start, end)
-        with self._conn() as conn:
-            botnet_id = self._botnet_id(conn, botnet)
-            rows = conn.execute(
-                """
-                SELECT extract(epoch FROM date_bin(make_interval(secs => %s), ts,
-                                                   timestamptz 'epoch'))::float8 AS t,
-                       count(DISTINCT ip), count(DISTINCT bot_id),
-                       count(DISTINCT (ip, port)), count(*)
-                FROM replies
-                WHERE botnet_id = %s AND ts >= to_timestamp(%s) AND ts < to_timestamp(%s)
-                GROUP BY 1 ORDER BY 1
-                """,
-                [bucket_s, botnet_id, start, end],
-            ).fetchall()
-        return [
-            PopulationPoint(t=float(r[0]), ips=r[1], ids=r[2], ip_ports=r[3], replies=r[4])
-            for r in rows
-        ]
-
     def botnet_summaries(self, now: float, recent_window_s: int = 3600) -> list[BotnetSummary]:
         common.check_time("now", now)
         with self._conn() as conn:
@@ -482,12 +459,15 @@ class PostgresStore:
         return merged
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run one read-only query (PostgreSQL SQL, ``%s`` parameters) in a READ ONLY transaction.
+        """Debugging and tests only: run one read-only query (PostgreSQL SQL, ``%s``
+        parameters). botmon's own code reads through the named methods of the read port
+        (:mod:`botmon.store.reads`); a test checks nothing outside ``store/`` calls this."""
+        return self._select(sql, params)
 
-        Results are made engine-neutral: inet columns become canonical IP text, timestamps
-        epoch seconds, numerics int or float, jsonb Python objects. For trusted callers
-        (analyses, the read API's own queries); never pass SQL from a request.
-        """
+    def _select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-only query in a READ ONLY transaction, results made engine-neutral:
+        inet columns become canonical IP text, timestamps epoch seconds, numerics int or
+        float, jsonb Python objects."""
         values = common.check_params(params)
         with self._conn() as conn:
             conn.execute("SET TRANSACTION READ ONLY")

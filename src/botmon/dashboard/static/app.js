@@ -5,9 +5,12 @@
 "use strict";
 
 const API = "/api/v1/stats";
+/* Every default (ranges, rounding, buckets, limits, refresh) comes from the server
+   (GET /dashboard/config, botmon.analysis.defaults), which warms its cache with the same. */
+let CFG = null;
 const PALETTE = ["#5fb3b3", "#e0a458", "#c594c5", "#98c379", "#6699cc", "#e06c75", "#d4c96a", "#7fb3d5"];
-const REFRESH_MS = Math.max(1, Number(new URLSearchParams(location.search).get("refresh")) || 15) * 1000;
-/* ?refresh=SECONDS changes how often live views poll (default 15 s). */
+/* ?refresh=SECONDS changes how often live views poll (default: the server's refresh_s). */
+const refreshMs = () => Math.max(1, Number(new URLSearchParams(location.search).get("refresh")) || CFG.refresh_s) * 1000;
 const AXIS = { axisLine: { lineStyle: { color: "#3a4656" } }, splitLine: { lineStyle: { color: "#232d3a" } },
   axisLabel: { color: "#9aa7b6" }, nameTextStyle: { color: "#9aa7b6" } };
 
@@ -54,19 +57,24 @@ function rangeParams() {
   if (r === "custom") {
     start = Date.parse($("from").value + ":00Z") / 1000;
     end = Date.parse($("to").value + ":00Z") / 1000;
-    if (!(end > start)) { end = Math.ceil(Date.now() / 60000) * 60; start = end - 604800; }
+    if (!(end > start)) { end = Math.ceil(Date.now() / 60000) * 60; start = end - CFG.default_range_s; }
   } else {
-    /* The end is rounded up to 5 minutes, so refreshes within that time ask for the same
+    /* The end is rounded up (5 minutes), so refreshes within that time ask for the same
        range and the server answers from its validated cache. */
-    end = Math.ceil(Date.now() / 300000) * 300;
+    const round = CFG.range_round_s;
+    end = Math.ceil(Date.now() / (round * 1000)) * round;
     start = end - Number(r);
   }
   return { start, end };
 }
 function bucketFor(range, choice) {
   const span = range.end - range.start;
-  let b = choice === "auto" ? (span <= 6 * 3600 ? 300 : span <= 45 * 86400 ? 3600 : 86400) : Number(choice);
-  while (span / b > 2000) b *= 2;  /* keep charts readable and inside the API's bucket cap */
+  let b = Number(choice);
+  if (choice === "auto") {
+    const fit = CFG.auto_buckets.find((x) => span <= x.up_to_s);
+    b = fit ? fit.bucket_s : CFG.auto_longest_s;
+  }
+  while (span / b > CFG.max_points) b *= 2;  /* keep charts readable and inside the API's bucket cap */
   return b;
 }
 function bucketLabel(b) {
@@ -74,6 +82,19 @@ function bucketLabel(b) {
   if (b % 86400 === 0) return `${b / 86400} day`;
   if (b % 3600 === 0) return `${b / 3600} h`;
   return `${Math.round(b / 60)} min`;
+}
+/* A bar for a bucket is drawn across its bucket (centred on its middle), so a week's bar
+   covers its ISO week (Monday 00:00 UTC to Sunday 24:00) and a day's bar its UTC day; the
+   tooltip names the bucket by its start, as the API's t does. */
+function barData(rows, key, b) { return rows.map((x) => [(x.t + b / 2) * 1000, x[key]]); }
+function bucketTooltip(b) {
+  return { trigger: "axis", axisPointer: { type: "shadow" }, formatter: (items) => {
+    const list = Array.isArray(items) ? items : [items];
+    if (!list.length) return "";
+    const t = list[0].value[0] / 1000 - b / 2;
+    const head = b % 86400 === 0 ? `${fmtTime(t).slice(0, 10)} – ${fmtTime(t + b - 86400).slice(0, 10)}` : `${fmtTime(t)} (+${bucketLabel(b)})`;
+    return [head, ...list.map((i) => `${i.marker}${i.seriesName}: ${i.value[1] === null ? "–" : i.value[1]}`)].join("<br>");
+  } };
 }
 function query(extra = {}) {
   const r = rangeParams();
@@ -162,9 +183,9 @@ VIEWS.overview = function () {
   return async function update() {
     const r = rangeParams();
     const b = bucketFor(r, $("bucket").value);
-    const pOv = query({ window: 3600 });
+    const pOv = query({ window: CFG.window_s });
     const pTr = query({ bucket: b });
-    const [ov, tr, mo] = await Promise.all([getTable("/overview", pOv), getTable("/trend", pTr), getTable("/monitors", query({ window: 3600 }))]);
+    const [ov, tr, mo] = await Promise.all([getTable("/overview", pOv), getTable("/trend", pTr), getTable("/monitors", query({ window: CFG.window_s }))]);
     cards.setTable(ov); cards.setCsv("/overview", pOv);
     for (const c of S.charts.splice(S.charts.indexOf(trend.chart) + 1)) c.dispose();
     cardBox.replaceChildren();
@@ -192,7 +213,7 @@ VIEWS.overview = function () {
       xAxis: timeAxis("Time (UTC)"), yAxis: valueAxis(`Distinct IPs per ${bucketLabel(b)}`),
       series: names.map((n) => ({ name: n, type: "line", showSymbol: false, color: colorOf(n),
         data: tr.rows.filter((x) => x.botnet === n).map((x) => [x.t * 1000, x.ips]) })) });
-    mons.setCsv("/monitors", query({ window: 3600 }));
+    mons.setCsv("/monitors", query({ window: CFG.window_s }));
     const health = (row) => (row.heartbeat_age_s === null ? "no heartbeat" : row.heartbeat_age_s < 120 ? "ok" : row.heartbeat_age_s < 900 ? "late" : "dead");
     const t = renderTable(mo);
     const head = t.querySelector("thead tr");
@@ -219,7 +240,7 @@ VIEWS.botnet = function () {
     const data = await getTable(`${base}/population`, pp);
     const hasIds = data.rows.some((x) => x.ids > 0);
     const pr = query({ bucket: b, by: hasIds ? "id" : "ip" });
-    const pt = query({ limit: 15 });
+    const pt = query({ limit: CFG.top_peers });
     const [rt, tp] = await Promise.all([getTable(`${base}/returning`, pr), getTable(`${base}/top-peers`, pt)]);
     const ts = (k) => data.rows.map((x) => [x.t * 1000, x[k]]);
     pop.setTable(data); pop.setCsv(`${base}/population`, pp);
@@ -230,17 +251,17 @@ VIEWS.botnet = function () {
         { name: "bot IDs", type: "line", showSymbol: false, data: ts("ids"), color: "#e0a458" },
         { name: "ip:port", type: "line", showSymbol: false, data: ts("ip_ports"), color: "#8b98a8", lineStyle: { type: "dashed" } }] });
     tries.setTable(data, ["t", "replies", "failed_tries"]); tries.setCsv(`${base}/population`, pp);
-    tries.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
+    tries.draw({ legend: LEGEND, grid: GRID, tooltip: bucketTooltip(b), xAxis: timeAxis("Time (UTC)"),
       yAxis: valueAxis(`Records per ${bucketLabel(b)}`),
       series: [
-        { name: "replies", type: "bar", stack: "t", data: ts("replies"), color: "#98c379", barMaxWidth: 18 },
-        { name: "failed tries", type: "bar", stack: "t", data: ts("failed_tries"), color: "#e06c75", barMaxWidth: 18 }] });
+        { name: "replies", type: "bar", stack: "t", data: barData(data.rows, "replies", b), color: "#98c379", barMaxWidth: 18 },
+        { name: "failed tries", type: "bar", stack: "t", data: barData(data.rows, "failed_tries", b), color: "#e06c75", barMaxWidth: 18 }] });
     ret.setTable(rt); ret.setCsv(`${base}/returning`, pr);
-    ret.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
+    ret.draw({ legend: LEGEND, grid: GRID, tooltip: bucketTooltip(b), xAxis: timeAxis("Time (UTC)"),
       yAxis: valueAxis(`Bots (by ${hasIds ? "bot ID" : "IP"}) per ${bucketLabel(b)}`),
       series: [
-        { name: "returning", type: "bar", stack: "b", data: rt.rows.map((x) => [x.t * 1000, x.returning]), color: "#6699cc", barMaxWidth: 18 },
-        { name: "new", type: "bar", stack: "b", data: rt.rows.map((x) => [x.t * 1000, x.new]), color: "#d4c96a", barMaxWidth: 18 }] });
+        { name: "returning", type: "bar", stack: "b", data: barData(rt.rows, "returning", b), color: "#6699cc", barMaxWidth: 18 },
+        { name: "new", type: "bar", stack: "b", data: barData(rt.rows, "new", b), color: "#d4c96a", barMaxWidth: 18 }] });
     peers.setTable(tp); peers.setCsv(`${base}/top-peers`, pt);
     const rows = tp.rows.slice().reverse();
     peers.draw({ grid: { left: 150, right: 30, top: 10, bottom: 40 }, tooltip: { trigger: "axis" },
@@ -282,7 +303,7 @@ VIEWS.geo = function () {
 VIEWS.ases = function () {
   const bars = panel("Top autonomous systems", "Distinct IPs per AS in the range; share of all the botnet's IPs.", { wide: true, chartClass: "tall", tableOpen: true, id: "ases" });
   return async function update() {
-    const p = query({ botnet: geoBotnetParam(), limit: 25 });
+    const p = query({ botnet: geoBotnetParam(), limit: CFG.top_ases });
     const data = await getTable("/ases", p);
     bars.setTable(data); bars.setCsv("/ases", p);
     const rows = data.rows.slice(0, 20).reverse();
@@ -295,10 +316,10 @@ VIEWS.ases = function () {
 
 VIEWS.counting = function () {
   const name = S.botnet;
-  const sizes = [[3600, "1 hour"], [86400, "1 day"], [604800, "1 week"]];
-  const panels = sizes.map(([b, label]) => [b, panel(`${name}: IPs vs IDs per ${label}`,
-    `Distinct IPs and distinct bot IDs per ${label} bucket; ratio = IPs per ID (right axis). Longer buckets gather more IPs per ID when addresses change.`,
-    { wide: b === 3600, id: `counting-${b}` })]);
+  const sizes = CFG.counting_buckets;
+  const panels = sizes.map((b) => [b, panel(`${name}: IPs vs IDs per ${bucketLabel(b)}`,
+    `Distinct IPs and distinct bot IDs per ${bucketLabel(b)} bucket (weeks: Monday to Sunday, UTC); ratio = IPs per ID (right axis). Longer buckets gather more IPs per ID when addresses change.`,
+    { wide: b === sizes[0], id: `counting-${b}` })]);
   return async function update() {
     const r = rangeParams();
     await Promise.all(panels.map(async ([b, pnl]) => {
@@ -306,13 +327,15 @@ VIEWS.counting = function () {
       const data = await getTable("/counting", p);
       pnl.setTable(data); pnl.setCsv("/counting", p);
       const noIds = !data.rows.some((x) => x.ids > 0);
-      pnl.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
+      const bars = b !== sizes[0];
+      const pts = (k) => (bars ? barData(data.rows, k, b) : data.rows.map((x) => [x.t * 1000, x[k]]));
+      pnl.draw({ legend: LEGEND, grid: GRID, tooltip: bars ? bucketTooltip(b) : tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
         yAxis: [valueAxis("Distinct count"), valueAxis("IPs per ID", { minInterval: 0, splitLine: { show: false } })],
         title: noIds ? { text: "this botnet reports no bot IDs", left: "center", top: "middle", textStyle: { color: "#8b98a8", fontSize: 13 } } : undefined,
         series: [
-          { name: "IPs", type: b === 3600 ? "line" : "bar", showSymbol: false, data: data.rows.map((x) => [x.t * 1000, x.ips]), color: colorOf(name) },
-          { name: "IDs", type: b === 3600 ? "line" : "bar", showSymbol: false, data: data.rows.map((x) => [x.t * 1000, x.ids]), color: "#e0a458" },
-          { name: "IPs per ID", type: "line", yAxisIndex: 1, data: data.rows.map((x) => [x.t * 1000, x.ips_per_id]), color: "#c594c5", lineStyle: { type: "dashed" } }] });
+          { name: "IPs", type: bars ? "bar" : "line", showSymbol: false, data: pts("ips"), color: colorOf(name) },
+          { name: "IDs", type: bars ? "bar" : "line", showSymbol: false, data: pts("ids"), color: "#e0a458" },
+          { name: "IPs per ID", type: "line", yAxisIndex: 1, data: pts("ips_per_id"), color: "#c594c5", lineStyle: { type: "dashed" } }] });
     }));
     void r;
   };
@@ -327,9 +350,9 @@ VIEWS.compare = function () {
   return async function update() {
     const r = rangeParams();
     const b = bucketFor(r, $("bucket").value);
-    const names = S.compare && S.compare.length ? S.compare : S.botnets.slice(0, 8);
+    const names = S.compare && S.compare.length ? S.compare : S.botnets.slice(0, CFG.max_compared);
     const sel = names.join(",");
-    const pp = query({ botnets: sel, bucket: b }), pc = query({ botnets: sel, limit: 8 }), po = query({ botnets: sel }), ph = query({ botnets: sel });
+    const pp = query({ botnets: sel, bucket: b }), pc = query({ botnets: sel, limit: CFG.compared_countries }), po = query({ botnets: sel }), ph = query({ botnets: sel });
     const [dp, dc, dov, dh] = await Promise.all([getTable("/compare/population", pp), getTable("/compare/countries", pc),
       getTable("/compare/overlap", po), getTable("/compare/hours", ph)]);
     pop.setTable(dp); pop.setCsv("/compare/population", pp);
@@ -384,7 +407,7 @@ function showControls(view) {
   const cmp = $("compare-pick");
   cmp.hidden = view !== "compare";
   if (view === "compare") {
-    if (!S.compare) S.compare = S.botnets.slice(0, 8);
+    if (!S.compare) S.compare = S.botnets.slice(0, CFG.max_compared);
     cmp.replaceChildren(el("span", { class: "checks" }, ...S.botnets.map((n) => {
       const box = el("input", { type: "checkbox", value: n });
       box.checked = S.compare.includes(n);
@@ -428,7 +451,7 @@ async function refresh() {
 }
 
 async function loadBotnets() {
-  const ov = await getTable("/overview", query({ window: 3600 }));
+  const ov = await getTable("/overview", query({ window: CFG.window_s }));
   S.botnets = ov.rows.map((x) => x.botnet);
   for (const r of ov.rows) S.descriptions[r.botnet] = r.description;
 }
@@ -441,6 +464,20 @@ async function loadAssets() {
   } catch (e) { S.worldReady = false; }
 }
 
+async function loadConfig() {
+  const res = await fetch("/dashboard/config", { headers: { Accept: "application/json" } });
+  if (res.status === 401) { location.href = "/login"; throw new Error("signed out"); }
+  if (!res.ok) throw new Error(`dashboard config: ${res.status}`);
+  CFG = await res.json();
+  const range = $("range"), bucket = $("bucket");
+  range.replaceChildren(...CFG.ranges.map((r) => el("option", { value: String(r.seconds), text: r.label })),
+    el("option", { value: "custom", text: "custom (UTC)" }));
+  range.value = String(CFG.default_range_s);
+  bucket.replaceChildren(el("option", { value: "auto", text: "auto" }),
+    ...CFG.buckets.map((b) => el("option", { value: String(b.seconds), text: b.label })));
+  bucket.value = "auto";
+}
+
 async function main() {
   if (typeof echarts === "undefined") {
     const b = $("banner");
@@ -448,6 +485,7 @@ async function main() {
     b.textContent = "Chart library missing: run `make install` (scripts/assets-dashboard.sh) to install the dashboard assets.";
     return;
   }
+  await loadConfig();
   const r = new Date(Date.now() - 86400000).toISOString().slice(0, 16);
   $("from").value = r; $("to").value = new Date().toISOString().slice(0, 16);
   fetch("/dashboard/session").then((x) => (x.ok ? x.json() : null)).then((w) => { if (w) $("who").textContent = `${w.name} (${w.role})`; }).catch(() => {});
@@ -465,7 +503,7 @@ async function main() {
   window.addEventListener("resize", () => S.charts.forEach((c) => c.resize()));
   S.timer = setInterval(() => {
     if ($("live").checked && $("range").value !== "custom" && !document.hidden) refresh();
-  }, REFRESH_MS);
+  }, refreshMs());
   openView();
 }
 

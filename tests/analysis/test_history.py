@@ -8,7 +8,7 @@ import time
 from collections import Counter
 
 from botmon import enrich
-from botmon.server import read_queries as q
+from botmon.analysis import compare, geo, population
 from botmon.sim import history
 from botmon.store.base import Store
 
@@ -40,14 +40,14 @@ def test_history_has_the_shapes_the_dashboard_shows(store: Store) -> None:
         assert 0 < n_ids < n_ips  # IP churn under one ID
 
     # Countries come from enrichment and agree with it; Mozi is mostly Chinese.
-    mozi = q.countries(store, "mozi-history", start, end).rows
+    mozi = geo.countries(store, "mozi-history", start, end).rows
     assert mozi[0][0] == "CN"
     enricher = enrich.Enricher.default()
     sample = store.query("SELECT ip, country, asn FROM replies LIMIT 200")
     for ip, country, asn in sample:
         info = enricher.lookup(ip)
         assert (info.country, info.asn) == (country, asn)
-    assert len(q.ases(store, None, start, end, 50).rows) >= 20
+    assert len(geo.ases(store, None, start, end, 50).rows) >= 20
 
     # The regional dip: Chinese Mozi bots vanish 18:00-23:00 China time (10-15 UTC).
     hourly: Counter[int] = Counter()
@@ -65,17 +65,17 @@ def test_history_has_the_shapes_the_dashboard_shows(store: Store) -> None:
     assert dip < 0.2 * normal
 
     # Diurnal: Sality (office PCs) peaks in the afternoon of its bots' local time.
-    hours = [r for r in q.compare_hours(store, ["sality-history"], start, end).rows]
+    hours = [r for r in compare.compare_hours(store, ["sality-history"], start, end).rows]
     local = [r[3] for r in hours]
     assert max(local) > 2 * min(local)
     assert 10 <= max(range(24), key=lambda h: local[h]) <= 18
 
     # Co-infection: some Mozi addresses also run Hide'n'Seek.
-    overlap = q.compare_overlap(store, ["hns-history", "mozi-history"], start, end).rows[0]
+    overlap = compare.compare_overlap(store, ["hns-history", "mozi-history"], start, end).rows[0]
     assert overlap[4] > 0
 
     # Churn: bots come and go, so new bots keep appearing after the first day.
-    ret = q.returning(store, "hns-history", start + 86400, end, 86400).rows
+    ret = population.returning(store, "hns-history", start + 86400, end, 86400).rows
     assert all(r[2] > 0 for r in ret[1:-1])
 
     # Idempotent: the same seed and window store nothing twice.

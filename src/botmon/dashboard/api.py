@@ -4,8 +4,8 @@ Every endpoint needs a viewer (or admin) token, takes ``start``/``end`` (epoch s
 3339; default: the last 7 days) and, where it draws a time series, ``bucket`` in seconds. The
 answer is one table: JSON ``{"view", "params", "columns", "rows"}`` or, with ``?format=csv``,
 the same rows as CSV, so the dashboard's charts, tables and downloads come from one source.
-The SQL lives in :mod:`botmon.server.read_queries`; this module only parses, checks limits,
-runs the query in the store's worker threads and renders.
+The numbers come from :mod:`botmon.analysis`; this module only parses, checks limits, runs
+the view in the store's worker threads and renders.
 """
 
 from __future__ import annotations
@@ -22,22 +22,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from botmon.analysis import compare as compare_views
+from botmon.analysis import defaults
+from botmon.analysis import geo as geo_views
+from botmon.analysis import overview as overview_views
+from botmon.analysis import peers as peer_views
+from botmon.analysis import population as population_views
+from botmon.analysis.table import Table, UnknownBotnet
 from botmon.limits import BOTNET_NAME_PATTERN, MAX_BUCKETS
-from botmon.server import read_queries as q
-from botmon.server.http import JsonResponse, error_response, parse_int, parse_time
-from botmon.server.openapi import describe, operation, path_param, query_param
-from botmon.server.state import ApiError, ServerState
 from botmon.store.base import StoreError
+from botmon.web.access import Access
+from botmon.web.http import ApiError, JsonResponse, error_response, parse_int, parse_time
+from botmon.web.openapi import describe, operation, path_param, query_param
 
 PREFIX = "/api/v1/stats"
-DEFAULT_RANGE_S = 7 * 86400
+DEFAULT_RANGE_S = defaults.DEFAULT_RANGE_S
 DEFAULT_BUCKET_S = 3600
 MIN_BUCKET_S = 60
 MAX_BUCKET_S = 31 * 86400
-DEFAULT_WINDOW_S = 3600
-"""What "current" means on the overview: the last hour before ``end``."""
+DEFAULT_WINDOW_S = defaults.WINDOW_S
 MAX_RANGE_S = 400 * 86400
-MAX_COMPARED = 8
+MAX_COMPARED = defaults.MAX_COMPARED
 VIEWER_ROLES = ("viewer",)
 TAG = "read"
 
@@ -128,7 +133,7 @@ def _botnet_name(name: str | None, field: str) -> str:
     return name
 
 
-def _botnet_list(state: ServerState, text: str | None) -> list[str] | None:
+def _botnet_list(text: str | None) -> list[str] | None:
     """Names from ``botnets=a,b``; None means every botnet (resolved by the caller)."""
     if not text:
         return None
@@ -148,7 +153,7 @@ def _botnet_list(state: ServerState, text: str | None) -> list[str] | None:
     return seen
 
 
-def _csv(table: q.Table) -> str:
+def _csv(table: Table) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(table.columns)
@@ -156,7 +161,7 @@ def _csv(table: q.Table) -> str:
     return out.getvalue()
 
 
-def render(view: str, table: q.Table, params: Params) -> Response:
+def render(view: str, table: Table, params: Params) -> Response:
     """The table as JSON (``ViewTable``) or CSV (attachment named after the view)."""
     if params.fmt == "csv":
         label = "-".join(str(params.raw[k]) for k in ("botnet",) if params.raw.get(k))
@@ -171,10 +176,10 @@ def render(view: str, table: q.Table, params: Params) -> Response:
     )
 
 
-Handler = Callable[[Request, Params], Awaitable[q.Table]]
+Handler = Callable[[Request, Params], Awaitable[Table]]
 
 
-def _endpoint(state: ServerState, view: str, handler: Handler, *, bucket: bool) -> Any:
+def _endpoint(state: Access, view: str, handler: Handler, *, bucket: bool) -> Any:
     async def endpoint(request: Request) -> Response:
         try:
             await state.authenticate(request, VIEWER_ROLES)
@@ -183,7 +188,7 @@ def _endpoint(state: ServerState, view: str, handler: Handler, *, bucket: bool) 
             return render(view, table, params)
         except ApiError as exc:
             return error_response(exc)
-        except q.UnknownBotnet as exc:
+        except UnknownBotnet as exc:
             return error_response(
                 ApiError(404, f"no botnet named {str(exc.args[0])[:80]!r}", "unknown_botnet")
             )
@@ -195,17 +200,16 @@ def _endpoint(state: ServerState, view: str, handler: Handler, *, bucket: bool) 
     return endpoint
 
 
-def routes(state: Any) -> list[BaseRoute]:
-    """The read API's routes; ``state`` is the server's :class:`ServerState`."""
-    st: ServerState = state
+def routes(st: Access) -> list[BaseRoute]:
+    """The read API's routes."""
     store = st.store
 
-    async def run(fn: Callable[..., q.Table], *args: Any) -> q.Table:
+    async def run(fn: Callable[..., Table], *args: Any) -> Table:
         return await st.run_store(fn, store, *args)
 
     async def all_botnets() -> list[str]:
-        ids = await st.run_store(q.botnet_ids, store)
-        return list(ids)[:MAX_COMPARED]
+        found = await st.run_store(store.list_botnets)
+        return [b.name for b in found][:MAX_COMPARED]
 
     def limit(request: Request, default: int) -> int:
         return parse_int("limit", request.query_params.get("limit"), default, 1, 1000)
@@ -231,58 +235,60 @@ def routes(state: Any) -> list[BaseRoute]:
         return name
 
     async def botnets(request: Request, p: Params) -> list[str]:
-        names = _botnet_list(st, request.query_params.get("botnets")) or await all_botnets()
+        names = _botnet_list(request.query_params.get("botnets")) or await all_botnets()
         p.raw["botnets"] = names
         return names
 
-    async def overview(r: Request, p: Params) -> q.Table:
-        return await run(q.overview, p.end, window(r, p))
+    async def overview(r: Request, p: Params) -> Table:
+        return await run(overview_views.overview, p.end, window(r, p))
 
-    async def trend(r: Request, p: Params) -> q.Table:
-        return await run(q.trend, p.start, p.end, p.bucket)
+    async def trend(r: Request, p: Params) -> Table:
+        return await run(population_views.trend, p.start, p.end, p.bucket)
 
-    async def monitors(r: Request, p: Params) -> q.Table:
-        return await run(q.monitors, p.end, window(r, p))
+    async def monitors(r: Request, p: Params) -> Table:
+        return await run(overview_views.monitors, p.end, window(r, p))
 
-    async def population(r: Request, p: Params) -> q.Table:
-        return await run(q.population, one_botnet(r, p), p.start, p.end, p.bucket)
+    async def population(r: Request, p: Params) -> Table:
+        return await run(population_views.population, one_botnet(r, p), p.start, p.end, p.bucket)
 
-    async def returning(r: Request, p: Params) -> q.Table:
+    async def returning(r: Request, p: Params) -> Table:
         by = r.query_params.get("by", "ip")
         if by not in ("ip", "id"):
             raise ApiError(422, "by must be ip or id", "invalid_parameter", field="by")
         p.raw["by"] = by
-        return await run(q.returning, one_botnet(r, p), p.start, p.end, p.bucket, by)
+        return await run(population_views.returning, one_botnet(r, p), p.start, p.end, p.bucket, by)
 
-    async def top_peers(r: Request, p: Params) -> q.Table:
+    async def top_peers(r: Request, p: Params) -> Table:
         n = limit(r, 20)
         p.raw["limit"] = n
-        return await run(q.top_peers, one_botnet(r, p), p.start, p.end, n)
+        return await run(peer_views.top_peers, one_botnet(r, p), p.start, p.end, n)
 
-    async def countries(r: Request, p: Params) -> q.Table:
-        return await run(q.countries, maybe_botnet(r, p), p.start, p.end)
+    async def countries(r: Request, p: Params) -> Table:
+        return await run(geo_views.countries, maybe_botnet(r, p), p.start, p.end)
 
-    async def ases_(r: Request, p: Params) -> q.Table:
+    async def ases_(r: Request, p: Params) -> Table:
         n = limit(r, 25)
         p.raw["limit"] = n
-        return await run(q.ases, maybe_botnet(r, p), p.start, p.end, n)
+        return await run(geo_views.ases, maybe_botnet(r, p), p.start, p.end, n)
 
-    async def counting(r: Request, p: Params) -> q.Table:
-        return await run(q.counting, one_botnet(r, p), p.start, p.end, p.bucket)
+    async def counting(r: Request, p: Params) -> Table:
+        return await run(population_views.counting, one_botnet(r, p), p.start, p.end, p.bucket)
 
-    async def cmp_population(r: Request, p: Params) -> q.Table:
-        return await run(q.compare_population, await botnets(r, p), p.start, p.end, p.bucket)
+    async def cmp_population(r: Request, p: Params) -> Table:
+        return await run(
+            population_views.compare_population, await botnets(r, p), p.start, p.end, p.bucket
+        )
 
-    async def cmp_countries(r: Request, p: Params) -> q.Table:
+    async def cmp_countries(r: Request, p: Params) -> Table:
         n = limit(r, 10)
         p.raw["limit"] = n
-        return await run(q.compare_countries, await botnets(r, p), p.start, p.end, n)
+        return await run(geo_views.compare_countries, await botnets(r, p), p.start, p.end, n)
 
-    async def cmp_overlap(r: Request, p: Params) -> q.Table:
-        return await run(q.compare_overlap, await botnets(r, p), p.start, p.end)
+    async def cmp_overlap(r: Request, p: Params) -> Table:
+        return await run(compare_views.compare_overlap, await botnets(r, p), p.start, p.end)
 
-    async def cmp_hours(r: Request, p: Params) -> q.Table:
-        return await run(q.compare_hours, await botnets(r, p), p.start, p.end)
+    async def cmp_hours(r: Request, p: Params) -> Table:
+        return await run(compare_views.compare_hours, await botnets(r, p), p.start, p.end)
 
     B = "/botnets/{botnet}"
     bp = path_param("botnet", "Botnet name.")

@@ -1,4 +1,5 @@
-"""Small HTTP helpers shared by the core routes: capped body reads, msgspec JSON, time params.
+"""Small HTTP helpers every route module shares: errors, capped body reads, msgspec JSON,
+time params.
 
 Bodies are read against a byte cap: a declared Content-Length over the cap is refused before
 a byte is read, and a chunked body is cut off as soon as it passes the cap, so one caller can
@@ -12,15 +13,34 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from botmon.limits import MAX_TIMESTAMP, MIN_TIMESTAMP
-from botmon.server.state import ApiError
 
 T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
+
+
+class ApiError(HTTPException):
+    """An HTTP error with a stable ``reason`` key; rendered as the JSON ``Error`` body."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        reason: str,
+        headers: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(status_code, message, headers)
+        self.reason = reason
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.detail, "reason": self.reason, **self.details}
 
 
 class JsonResponse(Response):

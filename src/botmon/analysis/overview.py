@@ -1,0 +1,109 @@
+"""The overview: every botnet's current counts, and the health of every crawler and sensor."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from botmon.analysis.cache import whole
+from botmon.analysis.scope import botnet_ids, reaches_newest, seen_bounds
+from botmon.analysis.table import Table
+from botmon.store.base import Store
+from botmon.store.reads import CountedKind
+
+
+def overview(store: Store, end: float, window_s: int) -> Table:
+    """Every botnet: distinct IPs and IDs in the last ``window_s`` before ``end``, replies and
+    failed tries in it, and the all-time first and last reply (from the seen tables)."""
+    botnets = store.list_botnets()  # one read: botnets may be added meanwhile
+    ids = [b.id for b in botnets]
+    start = end - window_s
+    store.refresh_summaries()
+    recent: dict[int, tuple[int, ...]] = dict.fromkeys(ids, (0, 0))
+    if ids and reaches_newest(store, None, end):
+        recent.update(store.seen_since(ids, start))
+    elif ids:
+
+        def compute() -> dict[int, tuple[int, ...]]:
+            return store.range_counts("replies", None, start, end, ("ips", "ids"))
+
+        recent.update(whole(store, ("overview", window_s), ("replies",), None, start, end, compute))
+    kinds: tuple[CountedKind, ...] = ("replies", "failed_tries")
+    counts = [store.range_counts(kind, ids, start, end, ("rows",)) if ids else {} for kind in kinds]
+    seen = seen_bounds(store)
+    rows = []
+    for b in botnets:
+        n_ips, n_ids = recent.get(b.id, (0, 0))
+        first, last = seen.get(b.id, (None, None))
+        replies, failed = (c.get(b.id, (0,))[0] for c in counts)
+        rows.append((b.name, b.description, n_ips, n_ids, replies, failed, first, last))
+    columns = ("botnet", "description", "ips", "ids", "replies", "failed_tries")
+    return Table((*columns, "first_seen", "last_seen"), rows)
+
+
+_STATUS_KEYS: dict[str, tuple[str, ...]] = {
+    "state": ("state", "status", "phase"),
+    "requests_per_s": ("requests_per_s", "request_rate", "rate", "sent_per_s", "send_rate"),
+    "replies_total": ("replies", "replies_total", "bot_replies", "received"),
+    "errors_total": ("errors", "errors_total", "failures", "failed", "no_reply"),
+}
+
+
+def _status_value(status: dict[str, Any], names: tuple[str, ...]) -> Any:
+    """The first of ``names`` found in a heartbeat status, also inside a ``counters`` object."""
+    for scope in (status, status.get("counters"), status.get("stats")):
+        if isinstance(scope, dict):
+            for name in names:
+                value = scope.get(name)
+                if isinstance(value, int | float | str) and not isinstance(value, bool):
+                    return value
+    return None
+
+
+def monitors(store: Store, end: float, window_s: int) -> Table:
+    """Every crawler's and sensor's health: last heartbeat and what it said, plus the replies
+    and failed tries the store received from it in the last ``window_s`` (measured, not
+    reported, so a crawler that stopped sending records shows it even if it still beats)."""
+    beats = {h.source: h for h in store.heartbeats()}
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    ids = list(botnet_ids(store).values())
+    kinds: tuple[CountedKind, ...] = ("replies", "failed_tries")
+    for i, kind in enumerate(kinds):
+        if not ids:
+            break
+        for name, n in store.source_counts(kind, ids, end - window_s, end).items():
+            counts[name][i] = n
+    rows = []
+    for source in sorted(set(beats) | set(counts)):
+        beat = beats.get(source)
+        status = beat.status if beat is not None else {}
+        replies, failed = counts.get(source, [0, 0])
+        rows.append(
+            (
+                source,
+                beat.at if beat is not None else None,
+                round(end - beat.at, 1) if beat is not None else None,
+                _status_value(status, _STATUS_KEYS["state"]),
+                _status_value(status, _STATUS_KEYS["requests_per_s"]),
+                _status_value(status, _STATUS_KEYS["replies_total"]),
+                _status_value(status, _STATUS_KEYS["errors_total"]),
+                replies,
+                failed,
+                round((replies + failed) / window_s, 3),
+            )
+        )
+    return Table(
+        (
+            "source",
+            "last_heartbeat",
+            "heartbeat_age_s",
+            "state",
+            "reported_requests_per_s",
+            "reported_replies",
+            "reported_errors",
+            "replies",
+            "failed_tries",
+            "tries_per_s",
+        ),
+        rows,
+    )

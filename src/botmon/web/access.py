@@ -1,0 +1,37 @@
+"""What a route module needs of the running server: who is calling, and the store's threads.
+
+:class:`botmon.server.state.ServerState` provides it; the dashboard's routes are written
+against this protocol only, so they need nothing else of the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any, Protocol, TypeVar
+
+from starlette.requests import Request
+
+from botmon.store.base import Monitor, Store
+
+T = TypeVar("T")
+
+SESSION_COOKIE = "botmon_token"
+"""Cookie the dashboard may set to the caller's token; read when there is no Bearer header."""
+
+
+class Access(Protocol):
+    """The store, authentication and the store's worker threads."""
+
+    store: Store
+
+    async def authenticate(self, request: Request, roles: Collection[str]) -> Monitor:
+        """The caller's monitor; ApiError 401/403 when it may not use a route of ``roles``."""
+        ...
+
+    async def monitor_for_token(self, token: str) -> Monitor | None:
+        """The active monitor holding ``token``, if any."""
+        ...
+
+    async def run_store(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking store call in the store's worker threads."""
+        ...
