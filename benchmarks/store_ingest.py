@@ -29,9 +29,9 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from botmon.wire import Batch, Reply
 from botmon.store import common, open_store
 from botmon.validation import ValidatedBatch, validate_batch
+from botmon.wire import Batch, Reply
 
 BATCHES = int(os.environ.get("BOTMON_BENCH_BATCHES", "30"))
 REPEATS = int(os.environ.get("BOTMON_BENCH_REPEATS", "3"))

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from botmon.client import ClientSettings, Command, ReportClient, ReportClientError
-from botmon.wire import Reply
+from botmon.wire import HeartbeatStatus, Reply
 from tests.client.conftest import (
     FaultTransport,
     make_edges,
@@ -289,7 +289,7 @@ def test_commands_reach_the_crawler_once_each_in_order(server: Any, spool: Path)
             heartbeat_interval_s=0.2,
             settings=FAST,
         )
-        client.set_status_provider(lambda: {"round": len(statuses)})
+        client.set_status_provider(lambda: HeartbeatStatus(counters={"round": len(statuses)}))
         client.on_command(got.append)
         await client.start()
         for i in range(3):

@@ -241,9 +241,7 @@ def test_overview_shows_every_botnet_and_refreshes_live(page: Any, site: Site) -
         headers={"Authorization": f"Bearer {site.crawler}"},
     ) as c:
         assert c.post("/api/v1/ingest", json=batch).status_code == 200
-        assert (
-            c.post("/api/v1/heartbeat", json={"status": {"state": "crawling"}}).status_code == 200
-        )
+        assert c.post("/api/v1/heartbeat", json={"status": {"state": "running"}}).status_code == 200
     page.wait_for_function(
         f"""() => Number(document.querySelector('.card[data-botnet="hns-history"] [data-col="ips"]')
                  .textContent) === {before + 50}"""

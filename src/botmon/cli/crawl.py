@@ -3,7 +3,9 @@
 Runs forever by default; ``--rounds N`` exits 0 after N rounds and a final flush (what
 scripts and end-to-end tests use). Ctrl-C or SIGTERM stops cleanly: records gathered so far
 are flushed to the server or spooled. Bad input (an unknown protocol, a bad setting, no
-usable seed, a refused token) is one line on stderr and exit status 1.
+usable seed, a refused token) is one line on stderr and exit status 1. Each run registers a
+campaign with its parameters on the server, reports the engine's state in its heartbeats and
+ends the campaign when it ends.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import click
 
 from botmon.crawl.peerlist import PeerListError, parse_peer, read_peerlist
 from botmon.crawl.progress import Progress
-from botmon.crawl.runner import CrawlRunner, settings_for_plugin
+from botmon.crawl.runner import CrawlRunner, campaign_settings, settings_for_plugin
 from botmon.crawl.scope import Scope
 from botmon.crawl.settings import CrawlSettings, SettingsError
 from botmon.crawl.sink import CountingReporter, Reporter
@@ -255,12 +257,13 @@ def command(
             botnet,
             spool_dir=spool or Path(f"botmon-spool-{botnet}"),
             ca_file=ca_file,
+            campaign=campaign_settings(plugin, settings, len(peers)),
         )
     except (ReportClientError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 
     async def start(runner: CrawlRunner) -> None:
-        client.set_status_provider(runner.status)
+        client.set_status_provider(runner.heartbeat)
         client.on_command(runner.handle_command)
         await client.start()
 

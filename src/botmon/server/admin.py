@@ -18,7 +18,8 @@ from botmon.server import schemas
 from botmon.server.http import JsonResponse, decode_json, read_body
 from botmon.server.openapi import describe, operation, path_param, query_param
 from botmon.server.state import ApiError, ServerState
-from botmon.store.base import Botnet, Command, Monitor, Role, StoreError
+from botmon.store.base import Botnet, Monitor, Role, StoreError
+from botmon.wire import Command, CommandError, command_args
 
 ADMIN = ("admin",)
 
@@ -42,6 +43,10 @@ def _create_token(state: ServerState, spec: schemas.TokenIn) -> schemas.TokenCre
 
 
 def _queue_command(state: ServerState, spec: schemas.CommandIn) -> Command:
+    try:
+        command_args(spec.command, spec.args)
+    except CommandError as exc:
+        raise ApiError(422, str(exc), "invalid_request", field="args") from None
     active = {m.name for m in state.store.list_monitors() if not m.revoked}
     if spec.source not in active:
         raise ApiError(
@@ -152,6 +157,10 @@ def routes(state: ServerState) -> list[BaseRoute]:
             {
                 "post": operation(
                     "Queue a command for a monitor",
+                    description=(
+                        "The monitor receives it with its next heartbeat answer. An unknown "
+                        "command or arguments that do not fit it answer 422."
+                    ),
                     body=schemas.CommandIn,
                     response=Command,
                     status=201,
