@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
+from botmon.wire import COMMAND_ARGS, CommandName
 from tests.fixtures.server import LiveServer
 from tests.server.helpers import client
 
@@ -167,3 +170,7 @@ def test_a_heartbeat_may_carry_keys_botmon_does_not_read(live_server: LiveServer
         rows = v.get("/api/v1/stats/monitors", params={"window": 3600}).json()["rows"]
     row = next(r for r in rows if r["source"] == "c-extra")
     assert (row["state"], row["reported_requests"], row["kind"]) == ("paused", 7, "crawler")
+
+
+def test_the_vocabulary_and_the_argument_types_name_the_same_commands() -> None:
+    assert set(get_args(CommandName)) == set(COMMAND_ARGS)
