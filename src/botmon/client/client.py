@@ -374,7 +374,7 @@ class ReportClient:
             # The run's last word: its final state, then the end of its campaign.
             await self._heartbeat_once(timeout_s=left)
             if self._campaign is not None:
-                await self._end_campaign(max(0.1, deadline - time.monotonic()))
+                await self._end_campaign(deadline - time.monotonic())
         if self._transport is not None:
             await self._transport.aclose()
         left = len(self._spool)
@@ -750,6 +750,9 @@ class ReportClient:
     async def _end_campaign(self, timeout_s: float) -> None:
         assert self._transport is not None and self._campaign is not None
         path = f"{CAMPAIGNS_PATH}/{self._campaign.id}/end"
+        if timeout_s <= 0:
+            log.warning("no time left to end campaign %d; it stays open", self._campaign.id)
+            return
         try:
             answer = await self._transport.post(path, b"", timeout_s)
         except TransportFailure as exc:
