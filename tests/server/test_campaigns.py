@@ -79,3 +79,21 @@ def test_campaign_refusals(live_server: LiveServer) -> None:
     with client(live_server, viewer) as v:
         r = v.post("/api/v1/campaigns", json={"botnet": "hns", "settings": SETTINGS})
         assert r.status_code == 403
+
+
+def test_the_wire_contract_is_in_the_openapi_document(live_server: LiveServer) -> None:
+    with client(live_server) as c:
+        doc = c.get("/openapi.json").json()
+    paths, schemas = doc["paths"], doc["components"]["schemas"]
+    assert paths["/api/v1/campaigns"]["post"]["responses"].keys() >= {"201", "403", "422"}
+    assert paths["/api/v1/campaigns/{id}/end"]["post"]["responses"].keys() >= {"200", "404"}
+    assert schemas["CommandIn"]["properties"]["command"]["enum"] == [
+        "add_seeds",
+        "pause",
+        "resume",
+        "set_rate",
+        "stop",
+    ]
+    assert {"NoArgs", "SetRate", "AddSeeds", "SeedAddress", "CampaignSettings"} <= schemas.keys()
+    state = schemas["HeartbeatStatus"]["properties"]["state"]["anyOf"][0]["enum"]
+    assert state == ["paused", "running", "stopped", "stopping"]

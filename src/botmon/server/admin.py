@@ -19,7 +19,7 @@ from botmon.server.http import JsonResponse, decode_json, read_body
 from botmon.server.openapi import describe, operation, path_param, query_param
 from botmon.server.state import ApiError, ServerState
 from botmon.store.base import Botnet, Monitor, Role, StoreError
-from botmon.wire import Command, CommandError, command_args
+from botmon.wire import COMMAND_ARGS, Command, CommandError, command_args
 
 ADMIN = ("admin",)
 
@@ -158,8 +158,10 @@ def routes(state: ServerState) -> list[BaseRoute]:
                 "post": operation(
                     "Queue a command for a monitor",
                     description=(
-                        "The monitor receives it with its next heartbeat answer. An unknown "
-                        "command or arguments that do not fit it answer 422."
+                        "The monitor receives it with its next heartbeat answer. args must fit "
+                        "the command: pause, resume and stop take none (NoArgs), set_rate "
+                        "takes SetRate, add_seeds takes AddSeeds. An unknown command or "
+                        "arguments that do not fit it answer 422."
                     ),
                     body=schemas.CommandIn,
                     response=Command,
@@ -168,6 +170,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
                     tags=tag,
                 )
             },
+            sorted(set(COMMAND_ARGS.values()), key=lambda t: t.__name__),
         ),
         describe(
             Route("/api/v1/admin/counts", counts, methods=["GET"]),
