@@ -19,10 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from botmon.client import ClientSettings, Command, ReportClient, ReportClientError
-from botmon.wire import Reply
+from botmon.wire import CampaignSettings, HeartbeatStatus, Reply
 from tests.client.conftest import (
     FaultTransport,
     make_edges,
@@ -289,7 +290,7 @@ def test_commands_reach_the_crawler_once_each_in_order(server: Any, spool: Path)
             heartbeat_interval_s=0.2,
             settings=FAST,
         )
-        client.set_status_provider(lambda: {"round": len(statuses)})
+        client.set_status_provider(lambda: HeartbeatStatus(counters={"round": len(statuses)}))
         client.on_command(got.append)
         await client.start()
         for i in range(3):
@@ -487,3 +488,76 @@ def test_a_second_client_on_a_spool_in_use_is_refused(spool: Path) -> None:
     with pytest.raises(ReportClientError, match="in use by another report client"):
         ReportClient("http://127.0.0.1:9", "t", "hns", spool_dir=spool)
     asyncio.run(first.close(timeout=0))
+
+
+def test_a_campaign_is_registered_once_the_server_is_reachable_and_ended_on_close(
+    own_server: Any, spool: Path
+) -> None:
+    server = own_server
+    token = server.token(name="crawler-later")
+    settings = CampaignSettings(protocol="hns", rounds=0, seeds=3)
+    server.stop()
+    sent: list[int | None] = []
+
+    async def run() -> ReportClient:
+        client = ReportClient(
+            server.url,
+            token,
+            server.botnet,
+            spool_dir=spool,
+            heartbeat_interval_s=0.2,
+            settings=FAST,
+            campaign=settings,
+        )
+        client.set_status_provider(lambda: HeartbeatStatus(state="running"))
+        await client.start()  # the server is down: no campaign yet, the run goes on
+        assert client.campaign is None
+        await asyncio.to_thread(server.start)
+        assert await wait_for(lambda: client.stats["heartbeats"] >= 2, timeout=15)
+        assert client.campaign is not None
+        sent.append(client.campaign.id)
+        await client.close(timeout=10)
+        return client
+
+    client = asyncio.run(run())
+    assert client.campaign is not None and sent == [client.campaign.id]
+    viewer = server.token("viewer")
+    answer = httpx.get(
+        f"{server.url}/api/v1/stats/monitors",
+        headers={"Authorization": f"Bearer {viewer}"},
+        trust_env=False,
+    )
+    row = next(r for r in answer.json()["rows"] if r["source"] == "crawler-later")
+    assert (row["campaign"], row["campaign_settings"]) == (
+        client.campaign.id,
+        "hns: until stopped, 3 seeds",
+    )
+    assert row["campaign_ended_at"] is not None and row["botnet"] == server.botnet
+
+
+def test_a_refused_campaign_is_not_asked_again_and_records_still_flow(
+    server: Any, spool: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = server.token(botnets=(server.botnet,))
+
+    async def run() -> ReportClient:
+        client = ReportClient(
+            server.url,
+            token,
+            server.botnet,
+            spool_dir=spool,
+            heartbeat_interval_s=0.2,
+            settings=FAST,
+            campaign=CampaignSettings(protocol="hns", scope=["x" * 65]),  # too long a label
+        )
+        await client.start()
+        client.add(replies=make_replies(10))
+        assert await wait_for(lambda: client.stats["heartbeats"] >= 3, timeout=10)
+        await client.close(timeout=10)
+        return client
+
+    with caplog.at_level(logging.ERROR, logger="botmon.client"):
+        client = asyncio.run(run())
+    assert client.campaign is None and client.error is None
+    assert sum("refused the campaign" in r.message for r in caplog.records) == 1
+    assert counts(server)["replies"] == 10

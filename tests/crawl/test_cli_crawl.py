@@ -13,15 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
 from botmon.cli.crawl import build_settings, command
-from botmon.crawl.counters import GAUGE_KEYS, STABLE_KEYS
+from botmon.crawl.counters import STABLE_KEYS
 from botmon.crawl.runner import CrawlRunner
 from botmon.crawl.sink import ListReporter
 from botmon.protocols.contract import Peer
-from botmon.store.base import Command
+from botmon.wire import Command, HeartbeatStatus
 from tests.crawl.helpers import hns_reply, registry
 
 
@@ -172,7 +173,7 @@ def test_crawl_reports_to_a_live_server_and_exits_after_n_rounds(
     duckdb_server: Any, tmp_path: Path, bots: ThreadBots
 ) -> None:
     duckdb_server.create_botnet("hns")
-    token = duckdb_server.token("crawler", ["hns"])
+    token = duckdb_server.token("crawler", ["hns"], name="cli-crawler")
     argv = [
         sys.executable,
         "-m",
@@ -203,13 +204,28 @@ def test_crawl_reports_to_a_live_server_and_exits_after_n_rounds(
     counts = duckdb_server.counts("hns")
     assert counts["replies"] >= 8  # 4 bots, 2 rounds
     assert counts["edges"] >= 8
+    # The run registered its campaign with its parameters, said "stopped" last, ended it.
+    viewer = duckdb_server.token("viewer")
+    answer = httpx.get(
+        f"{duckdb_server.url}/api/v1/stats/monitors",
+        params={"window": 3600},
+        headers={"Authorization": f"Bearer {viewer}"},
+        trust_env=False,
+    )
+    row = next(r for r in answer.json()["rows"] if r["source"] == "cli-crawler")
+    assert row["state"] == "stopped" and row["botnet"] == "hns" and row["kind"] == "crawler"
+    assert row["reported_replies"] >= 8 and row["campaign"] is not None
+    assert (
+        row["campaign_settings"] == "hns: 2 rounds every 0.5 s, 1 seed, scope 127.0.0.0/8 ::1/128"
+    )
+    assert row["campaign_ended_at"] >= row["campaign_started_at"]
 
 
 def test_server_commands_reach_the_engine() -> None:
     runner = CrawlRunner(registry().get("hns"), _settings(), ListReporter())
 
     def cmd(name: str, args: dict[str, Any]) -> None:
-        runner.handle_command(Command(1, "server", name, args, 0.0))
+        runner.handle_command(Command(id=1, source="server", command=name, args=args))
 
     cmd("pause", {})
     assert runner.core.paused
@@ -231,9 +247,13 @@ def test_server_commands_reach_the_engine() -> None:
     assert runner._stop
     status = runner.status()
     assert status["commands/pause"] == 1 and status["commands/add_seeds"] == 1
-    # the heartbeat's status carries every stable counter and gauge, JSON-ready
-    assert set(STABLE_KEYS) | set(GAUGE_KEYS) <= set(status)
+    assert set(STABLE_KEYS) <= set(status)
     assert json.loads(json.dumps(status)) == status
+    # the heartbeat: typed fields from the same counters, and all of them for people
+    beat = runner.heartbeat()
+    assert isinstance(beat, HeartbeatStatus) and beat.state == "stopping"
+    assert (beat.requests, beat.replies, beat.in_flight) == (0, 0, 0)
+    assert beat.discovery_queue == 2 and beat.counters.keys() == status.keys()
 
 
 def _settings() -> Any:

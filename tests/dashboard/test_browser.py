@@ -242,9 +242,7 @@ def test_overview_shows_every_botnet_and_refreshes_live(page: Any, site: Site) -
         headers={"Authorization": f"Bearer {site.crawler}"},
     ) as c:
         assert c.post("/api/v1/ingest", json=batch).status_code == 200
-        assert (
-            c.post("/api/v1/heartbeat", json={"status": {"state": "crawling"}}).status_code == 200
-        )
+        assert c.post("/api/v1/heartbeat", json={"status": {"state": "running"}}).status_code == 200
     page.wait_for_function(
         f"""() => Number(document.querySelector('.card[data-botnet="hns-history"] [data-col="ips"]')
                  .textContent) === {before + 50}"""
@@ -252,6 +250,19 @@ def test_overview_shows_every_botnet_and_refreshes_live(page: Any, site: Site) -
     page.wait_for_selector(
         'section[data-panel="monitors"] td[data-col="source"]:text("crawler-ui")'
     )
+
+
+def test_overview_says_how_old_the_geolocation_data_is(page: Any, site: Site) -> None:
+    geo = site.api(f"{site.server.url}/healthz").json()["geo"]
+    sign_in(page, site, "#/overview")
+    wait_loaded(page)
+    note = page.locator('section[data-panel="monitors"] [data-geo]')
+    note.wait_for()
+    if geo["age_days"] is None:
+        assert note.get_attribute("data-geo") == "none"
+    else:
+        assert note.get_attribute("data-geo") == ("stale" if geo["stale"] else "current")
+        assert f"dated {geo['data_date']} ({geo['age_days']} days old" in note.text_content()
 
 
 def test_single_botnet_follows_range_and_bucket(page: Any, site: Site) -> None:

@@ -35,7 +35,7 @@ def loaded(live_server: LiveServer) -> Iterator[tuple[LiveServer, DataSet, httpx
         answer = c.post(
             "/api/v1/heartbeat",
             json={
-                "status": {"state": "crawling", "requests_per_s": 12.5, "replies": 321, "errors": 4}
+                "status": {"state": "running", "requests_per_s": 12.5, "replies": 321, "errors": 4}
             },
             headers={"Authorization": f"Bearer {crawler}"},
         )
@@ -184,7 +184,7 @@ def test_every_view_matches_the_raw_records(
         }
     rows = get(client, "/monitors", end=end, window=24 * HOUR)
     crawler = next(r for r in rows if r["source"] == "crawler-test")
-    assert crawler["state"] == "crawling"
+    assert crawler["state"] == "running"
     assert crawler["reported_requests_per_s"] == 12.5
     assert crawler["reported_errors"] == 4
     n_replies = sum(len(v) for v in data.replies.values())

@@ -66,7 +66,7 @@ def test_server_killed_mid_crawl_loses_nothing_and_doubles_nothing(
             )
             runner = CrawlRunner(plugin, settings, client)
             runner.add_seeds(seeds)
-            client.set_status_provider(runner.status)
+            client.set_status_provider(runner.heartbeat)
             await client.start()
             crawling = asyncio.create_task(runner.run())
             assert await wait_for(lambda: client.stats["records_stored"] > 0, 20)

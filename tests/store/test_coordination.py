@@ -79,15 +79,29 @@ def test_concurrent_heartbeats_never_hand_out_a_command_twice(store: Store) -> N
 
 def test_campaigns_start_and_end(store: Store) -> None:
     store.create_botnet("hns")
-    start = store.start_campaign  # type: ignore[attr-defined]  # additive to the protocol
-    end = store.end_campaign  # type: ignore[attr-defined]
-    cid = start("hns", "crawler-1", {"rounds": 3, "scope": ["127.0.0.0/8"]}, NOW)
-    assert end(cid, NOW + 60) is True
-    assert end(cid, NOW + 70) is False
+    store.create_botnet("mozi")
+    settings = {"protocol": "hns", "rounds": 3, "scope": ["127.0.0.0/8"]}
+    first = store.start_campaign("hns", "crawler-1", settings, NOW)
+    assert (first.botnet, first.source, first.started_at) == ("hns", "crawler-1", NOW)
+    assert (first.ended_at, first.settings) == (None, settings)
+    other = store.start_campaign("mozi", "crawler-2", {"protocol": "mozi"}, NOW + 1)
+    assert store.latest_campaigns() == [first, other]
+
+    assert store.end_campaign(first.id, "crawler-2", NOW + 60) is None  # not its campaign
+    assert store.end_campaign(2**40, "crawler-1", NOW + 60) is None
+    assert store.end_campaign(first.id, "nobody", NOW + 60) is None
+    ended = store.end_campaign(first.id, "crawler-1", NOW + 60)
+    assert ended is not None and ended.ended_at == NOW + 60 and ended.settings == settings
+    assert store.end_campaign(first.id, "crawler-1", NOW + 70) is None  # ended before
+
+    second = store.start_campaign("hns", "crawler-1", {"protocol": "hns"}, NOW + 100)
+    assert second.id > other.id
+    assert store.latest_campaigns() == [other, second]  # each source's newest
     with pytest.raises(StoreError, match="unknown botnet"):
-        start("nope", "crawler-1", {}, NOW)
-    rows = store.query("SELECT id, started_at, ended_at, settings FROM campaigns")
-    assert rows == [(cid, NOW, NOW + 60, {"rounds": 3, "scope": ["127.0.0.0/8"]})]
+        store.start_campaign("nope", "crawler-1", {}, NOW)
+    with pytest.raises(StoreError, match="larger"):
+        store.start_campaign("hns", "crawler-1", {"x": "y" * 100_000}, NOW)
+    assert len(store.latest_campaigns()) == 2
 
 
 def test_reads_run_while_writes_go_on(store: Store) -> None:

@@ -54,15 +54,18 @@ def _slow(records: list[dict[str, Any]]) -> ReplyColumns:
     return out
 
 
-def _fast(records: list[dict[str, Any]]) -> ReplyColumns:
+def _fast(records: list[dict[str, Any]], arrow: bool = True) -> ReplyColumns:
     body = msgspec.json.encode({"botnet": "b", "batch_id": "x", "replies": records})
-    return validate_batch(body, now=NOW, future_skew_s=SKEW).replies
+    return validate_batch(body, now=NOW, future_skew_s=SKEW, arrow=arrow).replies
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(replies)
-def test_the_fast_path_stores_what_the_record_path_stores(records: list[dict[str, Any]]) -> None:
-    fast, slow = _fast(records), _slow(records)
+@given(replies, st.booleans())
+def test_the_fast_path_stores_what_the_record_path_stores(
+    records: list[dict[str, Any]], arrow: bool
+) -> None:
+    """With Arrow (the server) or without (the report client, which must not load it)."""
+    fast, slow = _fast(records, arrow), _slow(records)
     for name in ("ts_us", "ip", "port", "bot_id", "data"):
         assert getattr(fast, name) == getattr(slow, name), name
 

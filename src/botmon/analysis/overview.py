@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from botmon.analysis.cache import whole
 from botmon.analysis.scope import botnet_ids, reaches_newest, seen_bounds
 from botmon.analysis.table import Table
 from botmon.store.base import Store
 from botmon.store.reads import CountedKind
+from botmon.wire import HeartbeatStatus, read_status
 
 
 def overview(store: Store, end: float, window_s: int) -> Table:
@@ -41,30 +41,14 @@ def overview(store: Store, end: float, window_s: int) -> Table:
     return Table((*columns, "first_seen", "last_seen"), rows)
 
 
-_STATUS_KEYS: dict[str, tuple[str, ...]] = {
-    "state": ("state", "status", "phase"),
-    "requests_per_s": ("requests_per_s", "request_rate", "rate", "sent_per_s", "send_rate"),
-    "replies_total": ("replies", "replies_total", "bot_replies", "received"),
-    "errors_total": ("errors", "errors_total", "failures", "failed", "no_reply"),
-}
-
-
-def _status_value(status: dict[str, Any], names: tuple[str, ...]) -> Any:
-    """The first of ``names`` found in a heartbeat status, also inside a ``counters`` object."""
-    for scope in (status, status.get("counters"), status.get("stats")):
-        if isinstance(scope, dict):
-            for name in names:
-                value = scope.get(name)
-                if isinstance(value, int | float | str) and not isinstance(value, bool):
-                    return value
-    return None
-
-
 def monitors(store: Store, end: float, window_s: int) -> Table:
-    """Every crawler's and sensor's health: last heartbeat and what it said, plus the replies
-    and failed tries the store received from it in the last ``window_s`` (measured, not
-    reported, so a crawler that stopped sending records shows it even if it still beats)."""
+    """Every crawler's and sensor's health: its last heartbeat (a typed
+    :class:`~botmon.wire.HeartbeatStatus`, read leniently so statuses of older monitors still
+    show what fits), its latest campaign, and the replies and failed tries the store received
+    from it in the last ``window_s`` (measured, not reported, so a crawler that stopped
+    sending records shows it even if it still beats)."""
     beats = {h.source: h for h in store.heartbeats()}
+    campaigns = {c.source: c for c in store.latest_campaigns()}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     ids = list(botnet_ids(store).values())
     kinds: tuple[CountedKind, ...] = ("replies", "failed_tries")
@@ -74,19 +58,31 @@ def monitors(store: Store, end: float, window_s: int) -> Table:
         for name, n in store.source_counts(kind, ids, end - window_s, end).items():
             counts[name][i] = n
     rows = []
-    for source in sorted(set(beats) | set(counts)):
+    for source in sorted(set(beats) | set(counts) | set(campaigns)):
         beat = beats.get(source)
-        status = beat.status if beat is not None else {}
+        status = read_status(beat.status) if beat is not None else HeartbeatStatus()
+        campaign = campaigns.get(source)
         replies, failed = counts.get(source, [0, 0])
         rows.append(
             (
                 source,
+                status.kind if beat is not None else None,
                 beat.at if beat is not None else None,
                 round(end - beat.at, 1) if beat is not None else None,
-                _status_value(status, _STATUS_KEYS["state"]),
-                _status_value(status, _STATUS_KEYS["requests_per_s"]),
-                _status_value(status, _STATUS_KEYS["replies_total"]),
-                _status_value(status, _STATUS_KEYS["errors_total"]),
+                status.state,
+                status.botnet,
+                status.version,
+                status.requests_per_s,
+                status.requests,
+                status.replies,
+                status.errors,
+                status.in_flight,
+                status.discovery_queue,
+                status.tracking_queue,
+                campaign.id if campaign is not None else None,
+                campaign.summary() if campaign is not None else None,
+                campaign.started_at if campaign is not None else None,
+                campaign.ended_at if campaign is not None else None,
                 replies,
                 failed,
                 round((replies + failed) / window_s, 3),
@@ -95,12 +91,23 @@ def monitors(store: Store, end: float, window_s: int) -> Table:
     return Table(
         (
             "source",
+            "kind",
             "last_heartbeat",
             "heartbeat_age_s",
             "state",
+            "botnet",
+            "version",
             "reported_requests_per_s",
+            "reported_requests",
             "reported_replies",
             "reported_errors",
+            "in_flight",
+            "discovery_queue",
+            "tracking_queue",
+            "campaign",
+            "campaign_settings",
+            "campaign_started_at",
+            "campaign_ended_at",
             "replies",
             "failed_tries",
             "tries_per_s",

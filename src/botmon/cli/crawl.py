@@ -4,7 +4,9 @@ Runs forever by default; ``--rounds N`` exits 0 after N rounds and a final flush
 scripts and end-to-end tests use). Ctrl-C or SIGTERM stops cleanly: records gathered so far
 are flushed to the server or spooled. Bad input (an unknown protocol, no usable seed, a
 refused token) is one line on stderr and exit status 1; a bad setting (an option or a
-``BOTMON_CRAWL_*``/``BOTMON_CLIENT_*`` variable) is one line naming it, exit status 2.
+``BOTMON_CRAWL_*``/``BOTMON_CLIENT_*`` variable) is one line naming it, exit status 2. Each
+run registers a campaign with its parameters on the server, reports the engine's state in its
+heartbeats and ends the campaign when it ends.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import click
 from botmon.cli.loading import load_settings
 from botmon.crawl.peerlist import PeerListError, parse_peer, read_peerlist
 from botmon.crawl.progress import Progress
-from botmon.crawl.runner import CrawlRunner, seed_port, settings_for_plugin
+from botmon.crawl.runner import CrawlRunner, campaign_settings, seed_port, settings_for_plugin
 from botmon.crawl.scope import Scope
 from botmon.crawl.sink import CountingReporter, Reporter
 from botmon.protocols.contract import Peer, Plugin
@@ -253,12 +255,13 @@ def command(
             spool_dir=spool or Path(f"botmon-spool-{botnet}"),
             ca_file=ca_file,
             settings=client_settings,
+            campaign=campaign_settings(plugin, settings, len(peers)),
         )
     except (ReportClientError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 
     async def start(runner: CrawlRunner) -> None:
-        client.set_status_provider(runner.status)
+        client.set_status_provider(runner.heartbeat)
         client.on_command(runner.handle_command)
         await client.start()
 

@@ -2,8 +2,8 @@
 
 Usage::
 
-    client = ReportClient(server_url, token, "hns", spool_dir=Path("spool"))
-    client.set_status_provider(engine.status)
+    client = ReportClient(server_url, token, "hns", spool_dir=Path("spool"), campaign=settings)
+    client.set_status_provider(engine.heartbeat)   # a botmon.wire.HeartbeatStatus
     client.on_command(engine.handle_command)
     await client.start()          # ReportClientError if the server refuses the token
     client.add(replies=[...], failed_tries=[...], edges=[...])   # never waits
@@ -26,7 +26,10 @@ What it promises:
   batches are dropped and an error is logged (once a minute, with counts in
   ``stats["dropped_records"]``): ``add()`` must not block a crawl, and a monitor values
   the newest observations most.
-- **Commands** from heartbeat answers reach the ``on_command`` callback once each, in order.
+- **Commands** from heartbeat answers reach the ``on_command`` callback once each, in order,
+  as :class:`botmon.wire.Command` (check them with :func:`botmon.wire.command_args`).
+- **A campaign** (optional): the run's parameters are registered with the server, named in
+  every heartbeat, and the campaign is ended by :meth:`ReportClient.close`.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from __future__ import annotations
 from botmon.client.client import STAT_KEYS, ReportClient
 from botmon.client.errors import ReportClientError, SpoolError
 from botmon.settings.client import ClientSettings
-from botmon.store.base import Command
+from botmon.wire import Command
 
 __all__ = [
     "STAT_KEYS",

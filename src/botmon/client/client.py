@@ -10,7 +10,10 @@ A batch is on disk before its first send and leaves the disk only once the serve
 "stored" or "duplicate", so neither a server outage nor a crawler restart loses records, and
 the idempotent batch id fixed at sealing means a re-send never stores them twice. Beside the
 sender run a flush timer (partly filled batches leave within ``flush_interval_s``) and the
-heartbeat loop (status out, commands in, each command delivered once).
+heartbeat loop (status out, commands in, each command delivered once). A client given a
+campaign registers it with the server before its first heartbeat (again at each heartbeat
+until the server was reached), names it in every status, and ends it on :meth:`close`, after
+a last heartbeat that reports the run's final state.
 
 ``add()`` is synchronous and cheap so the crawl loop never waits for the network; encoding,
 checking and the fsync'd write run in a worker thread. Memory is bounded: at most one
@@ -41,14 +44,27 @@ from botmon.client.spool import Spool, SpoolEntry
 from botmon.client.transport import Answer, HttpTransport, Transport, TransportFailure
 from botmon.limits import BOTNET_NAME_PATTERN
 from botmon.settings.client import ClientSettings
-from botmon.store.base import Command
 from botmon.validation import BatchRejected, validate_batch
-from botmon.wire import RECORD_KINDS, Batch, Edge, FailedTry, Reply
+from botmon.wire import (
+    RECORD_KINDS,
+    Batch,
+    Campaign,
+    CampaignSettings,
+    CampaignStart,
+    Command,
+    Edge,
+    FailedTry,
+    HeartbeatAnswer,
+    HeartbeatBody,
+    HeartbeatStatus,
+    Reply,
+)
 
 log = logging.getLogger("botmon.client")
 
 INGEST_PATH = "/api/v1/ingest"
 HEARTBEAT_PATH = "/api/v1/heartbeat"
+CAMPAIGNS_PATH = "/api/v1/campaigns"
 DROP_LOG_INTERVAL_S = 60.0
 """A full spool is logged at most this often (with the drops since the last line)."""
 _MAX_QUEUED_COMMANDS = 1_000
@@ -94,21 +110,9 @@ class _Ack(msgspec.Struct):
     stored: dict[str, int] = {}
 
 
-class _CommandIn(msgspec.Struct):
-    # The server's answer names no ``source`` (it is the caller); lenient on extras.
-    id: int
-    command: str
-    args: dict[str, Any] = {}
-    created_at: float = 0.0
-    source: str = ""
-
-
-class _HeartbeatAnswer(msgspec.Struct):
-    commands: list[_CommandIn] = []
-
-
 _ack_decoder = msgspec.json.Decoder(_Ack)
-_heartbeat_decoder = msgspec.json.Decoder(_HeartbeatAnswer)
+_heartbeat_decoder = msgspec.json.Decoder(HeartbeatAnswer)
+_campaign_decoder = msgspec.json.Decoder(Campaign)
 _encoder = msgspec.json.Encoder()
 _batch_decoder = msgspec.json.Decoder(Batch)
 _ENCODE_ERRORS = (TypeError, ValueError, OverflowError, msgspec.MsgspecError)
@@ -149,6 +153,7 @@ class ReportClient:
         settings: ClientSettings | None = None,
         spool_max_bytes: int | None = None,
         transport: Transport | None = None,
+        campaign: CampaignSettings | None = None,
     ) -> None:
         # Explicit arguments override ``settings`` (defaults: batches of 10,000, flush every
         # 2 s, heartbeat every 10 s, see ClientSettings).
@@ -184,7 +189,9 @@ class ReportClient:
         self._stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
         self._sealed: deque[Batch] = deque()
         self._sealed_lock = threading.Lock()
-        self._status_provider: Callable[[], dict[str, Any]] | None = None
+        self._status_provider: Callable[[], HeartbeatStatus] | None = None
+        self._campaign_settings = campaign
+        self._campaign: Campaign | None = None
         self._command_handler: Callable[[Command], Any] | None = None
         self._queued_commands: deque[Command] = deque(maxlen=_MAX_QUEUED_COMMANDS)
         self._seen_commands: set[int] = set()
@@ -220,6 +227,11 @@ class ReportClient:
         return self._auth_error
 
     @property
+    def campaign(self) -> Campaign | None:
+        """The campaign the server registered for this run, once it was reached."""
+        return self._campaign
+
+    @property
     def spool_dir(self) -> Path:
         """The spool directory (``pending/`` and ``rejected/`` live under it)."""
         return self._spool.directory
@@ -246,8 +258,9 @@ class ReportClient:
         if full:
             self._queue_sealed(full)
 
-    def set_status_provider(self, fn: Callable[[], dict[str, Any]]) -> None:
-        """``fn()`` is called for each heartbeat; its JSON-able dict is the reported status."""
+    def set_status_provider(self, fn: Callable[[], HeartbeatStatus]) -> None:
+        """``fn()`` is called for each heartbeat; the client adds the botnet, the campaign
+        and its own counters to what it returns."""
         self._status_provider = fn
 
     def on_command(self, fn: Callable[[Command], Any]) -> None:
@@ -357,6 +370,12 @@ class ReportClient:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        left = deadline - time.monotonic()
+        if self._tasks and self._auth_error is None and left > 0:
+            # The run's last word: its final state, then the end of its campaign.
+            await self._heartbeat_once(timeout_s=left)
+            if self._campaign is not None:
+                await self._end_campaign(deadline - time.monotonic())
         if self._transport is not None:
             await self._transport.aclose()
         left = len(self._spool)
@@ -479,9 +498,10 @@ class ReportClient:
 
         One bad record would make the server refuse the whole batch, losing up to 10,000
         good ones; checking with the server's own validation first keeps the good ones.
+        Without Arrow: a crawler process never loads pyarrow (about 70 MB of its peak RSS).
         """
         try:
-            validate_batch(_encoder.encode(batch))
+            validate_batch(_encoder.encode(batch), arrow=False)
             return batch
         except (BatchRejected, *_ENCODE_ERRORS):
             pass  # find the culprits one by one (rare, so the slow way is fine)
@@ -491,7 +511,7 @@ class ReportClient:
             for index, record in enumerate(getattr(batch, kind)):
                 single = Batch(batch.botnet, batch.batch_id, **{kind: [record]})
                 try:
-                    validate_batch(_encoder.encode(single))
+                    validate_batch(_encoder.encode(single), arrow=False)
                 except BatchRejected as exc:
                     bad.append(
                         {"kind": kind, "index": index, "error": exc.message, "record": record}
@@ -690,27 +710,66 @@ class ReportClient:
             await self._heartbeat_once(timeout_s=None)
 
     def _status_body(self) -> bytes:
-        status: dict[str, Any]
+        campaign = self._campaign.id if self._campaign is not None else None
+        mine: dict[str, Any] = {"botnet": self.botnet, "campaign": campaign, "client": self.stats}
         try:
-            provided = self._status_provider() if self._status_provider else {}
-            status = dict(provided) if isinstance(provided, dict) else {"status": provided}
+            status = self._status_provider() if self._status_provider else HeartbeatStatus()
+            status = msgspec.structs.replace(status, **mine)
+            body = _encoder.encode(HeartbeatBody(status))
         except Exception as exc:  # the provider is the caller's code; report, do not die
             log.warning("status provider failed: %r", exc)
-            status = {"status_error": repr(exc)[:500]}
-        status.setdefault("client", self.stats)
-        try:
-            body = _encoder.encode({"status": status})
-        except (TypeError, msgspec.EncodeError) as exc:
-            log.warning("status is not JSON-serialisable: %s", exc)
-            body = _encoder.encode({"status": {"status_error": str(exc)[:500]}})
+            status = HeartbeatStatus(**mine)
+            body = _encoder.encode(HeartbeatBody(status))
         if len(body) > self.settings.max_status_bytes:
-            body = _encoder.encode(
-                {"status": {"status_error": f"status too large ({len(body)} bytes)"}}
-            )
+            log.warning("status too large (%d bytes); sent without its counters", len(body))
+            body = _encoder.encode(HeartbeatBody(msgspec.structs.replace(status, counters={})))
         return body
+
+    async def _start_campaign(self, settings: CampaignSettings, timeout_s: float | None) -> None:
+        """Register this run's campaign; a refusal other than the token's is logged once and
+        not asked again (the run goes on without one)."""
+        assert self._transport is not None
+        body = _encoder.encode(CampaignStart(self.botnet, settings))
+        try:
+            answer = await self._transport.post(CAMPAIGNS_PATH, body, timeout_s)
+        except TransportFailure as exc:
+            log.debug("campaign not registered yet: %s", exc)
+            return
+        outcome = classify(answer.status)
+        if outcome is Outcome.AUTH:
+            self._auth_failed(answer)
+        elif outcome is Outcome.REJECTED:
+            self._campaign_settings = None
+            log.error("server refused the campaign: %s", _short(answer.body))
+        elif outcome is Outcome.ACK:
+            try:
+                self._campaign = _campaign_decoder.decode(answer.body)
+            except msgspec.DecodeError as exc:
+                log.warning("campaign answer unreadable: %s", exc)
+            self._campaign_settings = None
+
+    async def _end_campaign(self, timeout_s: float) -> None:
+        assert self._transport is not None and self._campaign is not None
+        path = f"{CAMPAIGNS_PATH}/{self._campaign.id}/end"
+        if timeout_s <= 0:
+            log.warning("no time left to end campaign %d; it stays open", self._campaign.id)
+            return
+        try:
+            answer = await self._transport.post(path, b"", timeout_s)
+        except TransportFailure as exc:
+            log.warning("could not end campaign %d: %s", self._campaign.id, exc)
+            return
+        if classify(answer.status) is not Outcome.ACK:
+            log.warning(
+                "server did not end campaign %d: %s", self._campaign.id, _short(answer.body)
+            )
 
     async def _heartbeat_once(self, timeout_s: float | None) -> None:
         assert self._transport is not None
+        if self._campaign_settings is not None:
+            await self._start_campaign(self._campaign_settings, timeout_s)
+            if self._auth_error is not None:
+                return
         try:
             answer = await self._transport.post(HEARTBEAT_PATH, self._status_body(), timeout_s)
         except TransportFailure as exc:
@@ -732,9 +791,8 @@ class ReportClient:
             log.warning("heartbeat answer unreadable: %s", exc)
             return
         self._stats["heartbeats"] += 1
-        commands = [Command(c.id, c.source, c.command, c.args, c.created_at) for c in got]
-        if commands:
-            await self._deliver_commands(commands)
+        if got:
+            await self._deliver_commands(got)
 
     async def _deliver_commands(self, commands: list[Command]) -> None:
         for command in commands:

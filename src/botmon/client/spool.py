@@ -125,11 +125,6 @@ class Spool:
         """Bytes of all pending batches."""
         return self._bytes
 
-    def replay_count(self) -> int:
-        """Pending batches that were left by an earlier client."""
-        with self._lock:
-            return sum(1 for e in self._entries if e.replayed)
-
     # -- writer side -----------------------------------------------------------------------
     def write(
         self, batch_id: str, body: bytes, records: int

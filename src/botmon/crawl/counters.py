@@ -38,18 +38,6 @@ STABLE_KEYS = (
 )
 """Counters always present in a snapshot (0 when nothing happened)."""
 
-GAUGE_KEYS = (
-    "known",
-    "tracked",
-    "discovery",
-    "responsive",
-    "in_flight",
-    "queued",
-    "peak_in_flight",
-    "round",
-)
-"""Point-in-time values computed at snapshot time."""
-
 
 class Counters(Counter[str]):
     """A :class:`collections.Counter` whose snapshot always carries the stable keys."""
@@ -59,3 +47,23 @@ class Counters(Counter[str]):
         out = dict.fromkeys(STABLE_KEYS, 0)
         out.update(self)
         return out
+
+
+class RateMeter:
+    """How fast a counter grows, measured between two looks (requests/s from ``sent``).
+
+    Each reader keeps its own meter, so the progress display (every few seconds) and the
+    heartbeat (every ten) each measure over their own interval.
+    """
+
+    def __init__(self, now: float) -> None:
+        self._value = 0
+        self._at = now
+        self.rate = 0.0
+
+    def update(self, value: int, now: float) -> float:
+        """The counter's growth per second since the previous call (0.0 on the first)."""
+        if now > self._at:
+            self.rate = max(0.0, (value - self._value) / (now - self._at))
+        self._value, self._at = value, now
+        return self.rate

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from botmon.ipaddr import normalise_ip
 from botmon.protocols.contract import Peer
+from botmon.wire import parse_address
 
 MAX_PEERLIST_LINES = 10_000_000
 MAX_LINE = 512
@@ -22,31 +22,14 @@ class PeerListError(ValueError):
 
 def parse_peer(text: str, default_port: int | None = None) -> Peer:
     """``1.2.3.4:6000``, ``[::1]:6000`` or (with a default port) ``1.2.3.4``."""
-    text = text.strip()
-    if not text or len(text) > 100:
-        raise PeerListError(f"not HOST:PORT: {text[:64]!r}")
-    host, port_text = text, ""
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise PeerListError(f"not [IPv6]:PORT: {text[:64]!r}")
-        port_text = rest[1:]
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    if not port_text:
-        if default_port is None:
-            raise PeerListError(f"no port in {text[:64]!r}")
-        port = default_port
-    else:
-        if not port_text.isdigit() or len(port_text) > 5:
-            raise PeerListError(f"bad port in {text[:64]!r}")
-        port = int(port_text)
-    if not 0 < port <= 65535:
-        raise PeerListError(f"port out of range in {text[:64]!r}")
     try:
-        ip = normalise_ip(host)
-    except ValueError:
-        raise PeerListError(f"not an IP address: {host[:64]!r}") from None
+        ip, port = parse_address(text)
+    except ValueError as exc:
+        raise PeerListError(str(exc)) from None
+    if port is None:
+        if default_port is None:
+            raise PeerListError(f"no port in {text.strip()[:64]!r}")
+        port = default_port
     return Peer(ip, port)
 
 

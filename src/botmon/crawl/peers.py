@@ -12,7 +12,6 @@ DISCOVERY = 0
 """Queue of new and unresponsive peers: one try per round."""
 TRACKING = 1
 """Queue of confirmed bots: retries with back-off."""
-QUEUE_NAMES = ("discovery", "tracking")
 
 
 class PeerState:

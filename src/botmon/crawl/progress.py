@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from botmon.crawl.counters import RateMeter
+
 StatusFn = Callable[[], dict[str, Any]]
 StoredFn = Callable[[], int | None]
 
@@ -41,17 +43,16 @@ class Progress:
         self.mode = mode
         self.plain_interval_s = plain_interval_s
         self.title = title
-        self._last_sent = 0
-        self._last_t = time.monotonic()
-        self.rate = 0.0
+        self._meter = RateMeter(time.monotonic())
+
+    @property
+    def rate(self) -> float:
+        """Requests per second between the last two looks."""
+        return self._meter.rate
 
     def _sample(self) -> dict[str, Any]:
         s = self.status()
-        now = time.monotonic()
-        dt = now - self._last_t
-        if dt > 0:
-            self.rate = (s.get("sent", 0) - self._last_sent) / dt
-        self._last_sent, self._last_t = s.get("sent", 0), now
+        self._meter.update(int(s.get("sent", 0)), time.monotonic())
         return s
 
     def line(self, s: dict[str, Any] | None = None) -> str:

@@ -16,15 +16,26 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from botmon import __version__
 from botmon.crawl.core import CrawlCore, Send
-from botmon.crawl.counters import Counters
-from botmon.crawl.peerlist import PeerListError, parse_peer
+from botmon.crawl.counters import Counters, RateMeter
 from botmon.crawl.scope import Scope
 from botmon.crawl.sink import Reporter
 from botmon.crawl.transport import DatagramTransport, UdpTransport
 from botmon.protocols.contract import Peer, Plugin
 from botmon.settings.crawl import CrawlSettings
 from botmon.settings.loader import find_leaf
+from botmon.wire import (
+    AddSeeds,
+    CampaignSettings,
+    Command,
+    CommandError,
+    HeartbeatStatus,
+    MonitorState,
+    SetRate,
+    UnknownCommand,
+    command_args,
+)
 
 Clock = Callable[[], float]
 
@@ -62,6 +73,24 @@ def settings_for_plugin(plugin: Plugin, settings: CrawlSettings) -> CrawlSetting
     )
 
 
+def campaign_settings(plugin: Plugin, settings: CrawlSettings, seeds: int) -> CampaignSettings:
+    """The parameters a crawl run registers as its campaign (shown in the health table)."""
+    return CampaignSettings(
+        kind="crawler",
+        protocol=plugin.name,
+        version=__version__,
+        rounds=settings.rounds.rounds,
+        interval_s=settings.rounds.interval_s,
+        discovery_capacity=settings.queues.discovery_capacity,
+        tracking_capacity=settings.queues.tracking_capacity,
+        rate=settings.rate.global_rate,
+        per_target_rate=settings.rate.per_target_rate,
+        timeouts=list(settings.retry.timeouts),
+        scope=list(settings.scope),
+        seeds=seeds,
+    )
+
+
 class CrawlRunner:
     """Runs a crawl until its rounds are done or :meth:`stop` is called."""
 
@@ -90,6 +119,8 @@ class CrawlRunner:
         self._tcp_slots: asyncio.Semaphore | None = None
         self.started_at = clock()
         self.recv_buffer = 0
+        self._finished = False
+        self._heartbeat_rate = RateMeter(self.started_at)
 
     # ----- control (server commands, signals) --------------------------------------------
 
@@ -118,48 +149,69 @@ class CrawlRunner:
         self.core.set_rate(rate, self.clock())
         self.wake()
 
-    def handle_command(self, command: Any) -> None:
-        """Apply a server command (``pause``, ``resume``, ``set_rate``, ``add_seeds``, ``stop``).
+    def handle_command(self, command: Command) -> None:
+        """Apply a server command (:data:`botmon.wire.COMMAND_ARGS`).
 
-        Unknown commands and bad arguments are counted, never raised: the server is trusted
-        to authenticate, not to be bug-free.
+        Unknown commands and bad arguments are counted, never raised: the server checks
+        them when they are queued, but is trusted to authenticate, not to be bug-free.
         """
-        name = str(getattr(command, "command", "") or "")
-        args = getattr(command, "args", None) or {}
+        name = command.command
         c = self.counters
         try:
-            if name == "pause":
-                self.pause()
-            elif name == "resume":
-                self.resume()
-            elif name == "stop":
-                self.stop()
-            elif name == "set_rate":
-                rate = float(args["rate"])
-                if not rate >= 0 or rate == float("inf"):
-                    raise ValueError("rate must be a finite number >= 0")
-                self.set_rate(rate)
-            elif name == "add_seeds":
-                raw = args["peers"]
-                if not isinstance(raw, list) or len(raw) > 100_000:
-                    raise ValueError("peers must be a list of at most 100,000 HOST:PORT")
-                peers = [parse_peer(str(p), self.seed_port) for p in raw]
-                self.add_seeds(peers)
-            else:
-                c[f"commands/unknown/{name[:32]}"] += 1
-                return
-        except (KeyError, TypeError, ValueError, PeerListError):
+            args = command_args(name, command.args)
+        except UnknownCommand:
+            c[f"commands/unknown/{name[:32]}"] += 1
+            return
+        except CommandError:
             c["command_errors"] += 1
             return
+        if isinstance(args, SetRate):
+            self.set_rate(args.rate)
+        elif isinstance(args, AddSeeds):
+            self.add_seeds(Peer(ip, port) for ip, port in args.addresses(self.seed_port))
+        elif name == "pause":
+            self.pause()
+        elif name == "resume":
+            self.resume()
+        else:
+            self.stop()
         c[f"commands/{name}"] += 1
 
     def status(self) -> dict[str, Any]:
-        """The core's counters and gauges plus run time; the heartbeat's status."""
+        """The core's counters and gauges plus run time: what the progress display shows."""
         out = self.core.status()
         out["protocol"] = self.plugin.name
         out["uptime_s"] = round(self.clock() - self.started_at, 1)
         out["recv_buffer_bytes"] = self.recv_buffer
         return out
+
+    @property
+    def state(self) -> MonitorState:
+        """``running``, ``paused``, ``stopping`` (asked to stop) or ``stopped`` (run over)."""
+        if self._finished:
+            return "stopped"
+        if self._stop:
+            return "stopping"
+        return "paused" if self.core.paused else "running"
+
+    def heartbeat(self) -> HeartbeatStatus:
+        """The status a heartbeat reports; requests/s is measured since the previous one."""
+        s = self.status()
+        c = self.counters
+        return HeartbeatStatus(
+            kind="crawler",
+            state=self.state,
+            version=__version__,
+            protocol=self.plugin.name,
+            requests_per_s=round(self._heartbeat_rate.update(s["sent"], self.clock()), 3),
+            requests=s["sent"],
+            replies=s["replies"],
+            errors=c["send_errors"] + c["connect_failed"] + c["malformed"],
+            in_flight=s["in_flight"],
+            discovery_queue=s["discovery"],
+            tracking_queue=s["tracked"],
+            counters=s,
+        )
 
     # ----- the loop ----------------------------------------------------------------------
 
@@ -251,6 +303,7 @@ class CrawlRunner:
                 await asyncio.gather(*self._tcp_tasks, return_exceptions=True)
             if self._udp is not None:
                 self._udp.close()
+            self._finished = True
         return self.status()
 
     # ----- TCP ---------------------------------------------------------------------------

@@ -318,11 +318,13 @@ def routes(st: Access) -> list[BaseRoute]:
             monitors,
             False,
             [_WINDOW],
-            "Every crawler and sensor: last heartbeat and its reported state, rate, replies and "
-            "errors, plus replies and failed tries stored from it in the window and tries per "
-            "second. Columns: source, last_heartbeat, heartbeat_age_s, state, "
-            "reported_requests_per_s, reported_replies, reported_errors, replies, failed_tries, "
-            "tries_per_s.",
+            "Every crawler and sensor: its last heartbeat (HeartbeatStatus: state, measured "
+            "requests/s, requests, replies, errors, in flight, queues), its latest campaign, "
+            "plus replies and failed tries stored from it in the window and tries per second. "
+            "Columns: source, kind, last_heartbeat, heartbeat_age_s, state, botnet, version, "
+            "reported_requests_per_s, reported_requests, reported_replies, reported_errors, "
+            "in_flight, discovery_queue, tracking_queue, campaign, campaign_settings, "
+            "campaign_started_at, campaign_ended_at, replies, failed_tries, tries_per_s.",
         ),
         (
             B + "/population",

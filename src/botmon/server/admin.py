@@ -16,9 +16,10 @@ from starlette.routing import BaseRoute, Route
 from botmon.auth import TokenRefused, issue_token
 from botmon.server import schemas
 from botmon.server.state import ServerState
-from botmon.store.base import Botnet, Command, Monitor, StoreError
+from botmon.store.base import Botnet, Monitor, StoreError
 from botmon.web.http import ApiError, JsonResponse, decode_json, read_body
 from botmon.web.openapi import describe, operation, path_param, query_param
+from botmon.wire import COMMAND_ARGS, Command, CommandError, command_args
 
 ADMIN = ("admin",)
 
@@ -33,6 +34,10 @@ def _create_token(state: ServerState, spec: schemas.TokenIn) -> schemas.TokenCre
 
 
 def _queue_command(state: ServerState, spec: schemas.CommandIn) -> Command:
+    try:
+        command_args(spec.command, spec.args)
+    except CommandError as exc:
+        raise ApiError(422, str(exc), "invalid_request", field="args") from None
     active = {m.name for m in state.store.list_monitors() if not m.revoked}
     if spec.source not in active:
         raise ApiError(
@@ -143,6 +148,12 @@ def routes(state: ServerState) -> list[BaseRoute]:
             {
                 "post": operation(
                     "Queue a command for a monitor",
+                    description=(
+                        "The monitor receives it with its next heartbeat answer. args must fit "
+                        "the command: pause, resume and stop take none (NoArgs), set_rate "
+                        "takes SetRate, add_seeds takes AddSeeds. An unknown command or "
+                        "arguments that do not fit it answer 422."
+                    ),
                     body=schemas.CommandIn,
                     response=Command,
                     status=201,
@@ -150,6 +161,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
                     tags=tag,
                 )
             },
+            sorted(set(COMMAND_ARGS.values()), key=lambda t: t.__name__),
         ),
         describe(
             Route("/api/v1/admin/counts", counts, methods=["GET"]),

@@ -1,4 +1,5 @@
-"""``POST /api/v1/ingest`` and ``POST /api/v1/heartbeat``: what crawlers and sensors call.
+"""What crawlers and sensors call: ``POST /api/v1/ingest``, ``POST /api/v1/heartbeat`` and
+``POST /api/v1/campaigns`` (``/{id}/end``) around each run.
 
 Ingest is the hot path (hundreds of thousands of records a second), so it reads the raw body
 and hands it to the ingest workers (:mod:`botmon.server.ingest_pool`), which validate it,
@@ -9,8 +10,8 @@ the botnet and writes. No per-request timers.
 from __future__ import annotations
 
 import time
-from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -23,8 +24,17 @@ from botmon.store.base import Monitor, StoreError
 from botmon.store.prepared import PreparedBatch
 from botmon.validation import BatchRejected
 from botmon.web.http import ApiError, JsonResponse, decode_json, read_body
-from botmon.web.openapi import describe, operation, query_param
-from botmon.wire import RECORD_KINDS, Batch
+from botmon.web.openapi import describe, operation, path_param, query_param
+from botmon.wire import (
+    RECORD_KINDS,
+    Batch,
+    Campaign,
+    CampaignStart,
+    Command,
+    HeartbeatAnswer,
+    HeartbeatBody,
+    JsonObject,
+)
 
 
 class _BotnetCache:
@@ -58,18 +68,22 @@ def _rejected(exc: BatchRejected) -> ApiError:
     return ApiError(status, exc.message, exc.reason, **details)
 
 
-def _store_batch(
-    state: ServerState, cache: _BotnetCache, batch: PreparedBatch, monitor: Monitor, source: str
-) -> schemas.IngestResult:
-    """Authorise and store one prepared batch; runs in a store thread."""
-    if monitor.role != "admin" and monitor.botnets and batch.botnet not in monitor.botnets:
+def _check_botnet_allowed(monitor: Monitor, botnet: str) -> None:
+    if monitor.role != "admin" and monitor.botnets and botnet not in monitor.botnets:
         raise ApiError(
             403,
-            f"token {monitor.name!r} may not write botnet {batch.botnet!r} "
+            f"token {monitor.name!r} may not write botnet {botnet!r} "
             f"(allowed: {', '.join(monitor.botnets)})",
             "forbidden_botnet",
             field="botnet",
         )
+
+
+def _store_batch(
+    state: ServerState, cache: _BotnetCache, batch: PreparedBatch, monitor: Monitor, source: str
+) -> schemas.IngestResult:
+    """Authorise and store one prepared batch; runs in a store thread."""
+    _check_botnet_allowed(monitor, batch.botnet)
     if not cache.exists(batch.botnet):
         raise _unknown_botnet(batch.botnet)
     try:
@@ -130,11 +144,35 @@ def routes(state: ServerState) -> list[BaseRoute]:
         """Report a monitor's status; answer with the commands queued for it."""
         monitor = await state.authenticate(request, ("crawler",))
         body = await read_body(request, settings.max_heartbeat_bytes)
-        status = decode_json(body, schemas.HeartbeatIn).status
+        decode_json(body, HeartbeatBody)  # 422 names the first known field of a wrong type
+        status = decode_json(body, schemas.RawHeartbeat).status  # stored with its extras
         commands = await state.run_store(_beat, state, monitor.name, status)
         if metrics is not None:
             metrics.heartbeats.inc()
-        return JsonResponse(schemas.HeartbeatOut(commands))
+        return JsonResponse(HeartbeatAnswer(commands))
+
+    async def campaigns(request: Request) -> Response:
+        """Register the start of the caller's crawl or sensor run."""
+        monitor = await state.authenticate(request, ("crawler",))
+        body = await read_body(request, settings.max_heartbeat_bytes)
+        spec = decode_json(body, CampaignStart)
+        campaign = await state.run_store(_start_campaign, state, monitor, spec)
+        return JsonResponse(campaign, status_code=201)
+
+    async def campaign_end(request: Request) -> Response:
+        """Mark one of the caller's campaigns ended."""
+        monitor = await state.authenticate(request, ("crawler",))
+        text = request.path_params["id"]
+        ended = None
+        if text.isdigit() and len(text) < 12:
+            ended = await state.run_store(
+                state.store.end_campaign, int(text), monitor.name, time.time()
+            )
+        if ended is None:
+            raise ApiError(
+                404, f"{monitor.name!r} has no running campaign {text[:20]!r}", "not_found"
+            )
+        return JsonResponse(ended)
 
     ingest_doc = operation(
         "Store a batch of records",
@@ -161,11 +199,49 @@ def routes(state: ServerState) -> list[BaseRoute]:
             {
                 "post": operation(
                     "Report status, receive commands",
-                    description="Each queued command is handed out exactly once.",
-                    body=schemas.HeartbeatIn,
-                    response=schemas.HeartbeatOut,
+                    description=(
+                        "The status's known fields (HeartbeatStatus) must have their types "
+                        "(422 otherwise); other keys are kept with it. Each queued command is "
+                        "handed out exactly once."
+                    ),
+                    body=HeartbeatBody,
+                    response=HeartbeatAnswer,
                     roles=("crawler",),
                     errors=(400, 413, 422),
+                    tags=("ingest",),
+                )
+            },
+        ),
+        describe(
+            Route("/api/v1/campaigns", campaigns, methods=["POST"]),
+            {
+                "post": operation(
+                    "Register the start of a crawl or sensor run (a campaign)",
+                    description=(
+                        "A monitor calls this when a run starts, with the parameters it runs "
+                        "with, and reports the campaign's id in its heartbeats; the health "
+                        "table shows each monitor's latest campaign. The campaign belongs "
+                        "to the token's holder."
+                    ),
+                    body=CampaignStart,
+                    response=Campaign,
+                    status=201,
+                    roles=("crawler",),
+                    errors=(400, 413, 422, 503),
+                    tags=("ingest",),
+                )
+            },
+        ),
+        describe(
+            Route("/api/v1/campaigns/{id}/end", campaign_end, methods=["POST"]),
+            {
+                "post": operation(
+                    "Mark a campaign ended",
+                    description="Only the monitor that started a campaign may end it, once.",
+                    params=[path_param("id", "The campaign's id")],
+                    response=Campaign,
+                    roles=("crawler",),
+                    errors=(404,),
                     tags=("ingest",),
                 )
             },
@@ -173,9 +249,19 @@ def routes(state: ServerState) -> list[BaseRoute]:
     ]
 
 
-def _beat(state: ServerState, source: str, status: dict[str, Any]) -> list[schemas.CommandOut]:
+def _beat(state: ServerState, source: str, status: JsonObject) -> list[Command]:
     state.store.record_heartbeat(source, time.time(), status)
-    return [
-        schemas.CommandOut(c.id, c.command, c.args, c.created_at, c.source)
-        for c in state.store.take_commands(source)
-    ]
+    return state.store.take_commands(source)
+
+
+def _start_campaign(state: ServerState, monitor: Monitor, spec: CampaignStart) -> Campaign:
+    _check_botnet_allowed(monitor, spec.botnet)
+    settings = msgspec.to_builtins(spec.settings)
+    try:
+        return state.store.start_campaign(spec.botnet, monitor.name, settings, time.time())
+    except StoreError as exc:
+        if state.store.get_botnet(spec.botnet) is None:
+            raise _unknown_botnet(spec.botnet) from None
+        raise ApiError(
+            503, f"the store could not write: {one_line(exc)}", "store_unavailable"
+        ) from None

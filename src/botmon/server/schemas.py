@@ -15,9 +15,16 @@ from botmon.limits import BotnetName, MonitorName, Role
 from botmon.store.base import (
     Botnet,
     BotnetSummary,
-    Command,
     Monitor,
     PopulationPoint,
+)
+from botmon.wire import (
+    Campaign,
+    CampaignStart,
+    Command,
+    CommandName,
+    HeartbeatAnswer,
+    HeartbeatBody,
 )
 
 
@@ -39,32 +46,20 @@ class IngestResult(msgspec.Struct):
     stored: dict[str, int]
 
 
-class HeartbeatIn(msgspec.Struct, forbid_unknown_fields=True):
-    """A monitor's status: counters, campaign, state; any JSON object."""
+class RawHeartbeat(msgspec.Struct):
+    """A heartbeat body with the status as sent, extra keys included: what is stored once
+    :class:`botmon.wire.HeartbeatBody` has checked the known ones."""
 
     status: dict[str, Any]
 
 
-class CommandOut(msgspec.Struct):
-    """One instruction for a monitor, handed out exactly once."""
-
-    id: int
-    command: str
-    args: dict[str, Any]
-    created_at: float
-    source: str = ""
-    """The monitor the command is for (the caller itself)."""
-
-
-class HeartbeatOut(msgspec.Struct):
-    commands: list[CommandOut]
-
-
 class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
-    """An admin's instruction for the monitor named ``source``."""
+    """An admin's instruction for the monitor named ``source``; ``args`` must fit the
+    command (:data:`botmon.wire.COMMAND_ARGS`: ``set_rate`` takes ``{"rate": n}``,
+    ``add_seeds`` takes ``{"peers": [...]}``, the others nothing)."""
 
     source: MonitorName
-    command: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    command: CommandName
     args: dict[str, Any] = {}
 
 
@@ -123,11 +118,12 @@ class Health(msgspec.Struct):
 SCHEMA_TYPES: tuple[type, ...] = (
     Error,
     IngestResult,
-    HeartbeatIn,
-    HeartbeatOut,
+    HeartbeatBody,
+    HeartbeatAnswer,
     CommandIn,
-    CommandOut,
     Command,
+    CampaignStart,
+    Campaign,
     TokenIn,
     TokenCreated,
     TokenList,

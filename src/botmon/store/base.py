@@ -19,6 +19,7 @@ from botmon.limits import Role
 from botmon.store.prepared import PreparedBatch
 from botmon.store.reads import CountedKind, Ids, Measure, SpanKind
 from botmon.validation import ValidatedBatch
+from botmon.wire import Campaign, Command
 
 RecordKind = Literal["replies", "failed_tries", "edges"]
 
@@ -86,16 +87,6 @@ class Heartbeat(msgspec.Struct, frozen=True):
     source: str
     at: float
     status: dict[str, Any]
-
-
-class Command(msgspec.Struct, frozen=True):
-    """An instruction the server hands a monitor on its next heartbeat (pause, rate, seeds)."""
-
-    id: int
-    source: str
-    command: str
-    args: dict[str, Any]
-    created_at: float
 
 
 class Store(Protocol):
@@ -243,3 +234,16 @@ class Store(Protocol):
 
     def take_commands(self, source: str) -> list[Command]:
         """Hand out and mark delivered the commands queued for a monitor, oldest first."""
+
+    def start_campaign(
+        self, botnet: str, source: str, settings: dict[str, Any], at: float
+    ) -> Campaign:
+        """Record that a crawl or sensor run of ``source`` began; StoreError for an unknown
+        botnet."""
+
+    def end_campaign(self, campaign_id: int, source: str, at: float) -> Campaign | None:
+        """Mark a running campaign of ``source`` ended; None when it has no such running
+        campaign (unknown, another monitor's, or ended before)."""
+
+    def latest_campaigns(self) -> list[Campaign]:
+        """The newest campaign of every monitor that registered one, running or ended."""

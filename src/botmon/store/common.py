@@ -21,6 +21,7 @@ from botmon.limits import BOTNET_NAME_PATTERN, MAX_TIMESTAMP
 from botmon.store.base import Botnet, BotnetSummary, Monitor, RecordKind, StoreError
 from botmon.store.prepared import PreparedBatch, prepare_batch
 from botmon.validation import ValidatedBatch
+from botmon.wire import Campaign
 
 MAX_NAME_LENGTH = 128
 MAX_TEXT_LENGTH = 4096
@@ -183,6 +184,25 @@ def decode_json(value: Any) -> Any:
     if value is None or isinstance(value, dict | list):
         return value
     return _json_decoder.decode(value)
+
+
+def is_row_id(value: int) -> bool:
+    """True for an id an INTEGER key column can hold (ids from URLs may be anything)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
+
+
+def campaign(
+    id_: int, botnet: str, source: str, started: float, ended: float | None, settings: Any
+) -> Campaign:
+    """A campaigns row (joined with its botnet's and source's names) as a Campaign."""
+    return Campaign(
+        id=int(id_),
+        botnet=botnet,
+        source=source,
+        started_at=float(started),
+        ended_at=None if ended is None else float(ended),
+        settings=decode_json(settings) or {},
+    )
 
 
 def plain_value(value: Any) -> Any:

@@ -28,7 +28,6 @@ from botmon.store import common, duckdb_rows, summaries
 from botmon.store.base import (
     Botnet,
     BotnetSummary,
-    Command,
     Heartbeat,
     Monitor,
     RecordKind,
@@ -39,7 +38,7 @@ from botmon.store.group_commit import GroupCommit
 from botmon.store.prepared import PreparedBatch
 from botmon.store.reads import ReadPort
 from botmon.validation import ValidatedBatch
-from botmon.wire import RECORD_KINDS
+from botmon.wire import RECORD_KINDS, Campaign, Command
 
 DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,
@@ -789,7 +788,13 @@ class DuckDBStore(ReadPort):
                 )
             )
         assert row is not None
-        return Command(int(row[0]), source, command, common.decode_json(text), float(row[1]))
+        return Command(
+            id=int(row[0]),
+            source=source,
+            command=command,
+            args=common.decode_json(text),
+            created_at=float(row[1]),
+        )
 
     def take_commands(self, source: str) -> list[Command]:
         if "\x00" in source:
@@ -806,12 +811,20 @@ class DuckDBStore(ReadPort):
             ).fetchall()
         rows.sort(key=lambda r: int(r[0]))
         return [
-            Command(int(r[0]), source, r[1], common.decode_json(r[2]), float(r[3])) for r in rows
+            Command(
+                id=int(r[0]),
+                source=source,
+                command=r[1],
+                args=common.decode_json(r[2]),
+                created_at=float(r[3]),
+            )
+            for r in rows
         ]
 
-    # -- campaigns (additive to the Store protocol) -----------------------------------------
-    def start_campaign(self, botnet: str, source: str, settings: dict[str, Any], at: float) -> int:
-        """Record the start of a crawl or sensor run; returns the campaign id."""
+    # -- campaigns -------------------------------------------------------------------------
+    def start_campaign(
+        self, botnet: str, source: str, settings: dict[str, Any], at: float
+    ) -> Campaign:
         common.check_time("at", at)
         text = common.encode_json("settings", settings)
         source_id = self._source_id(source)
@@ -820,23 +833,38 @@ class DuckDBStore(ReadPort):
             row = _first(
                 cur.execute(
                     "INSERT INTO campaigns (botnet_id, source_id, started_at, settings) "
-                    "VALUES (?, ?, make_timestamp(?), ?) RETURNING id",
+                    "VALUES (?, ?, make_timestamp(?), ?) RETURNING id, epoch(started_at)",
                     [botnet_id, source_id, _ts(at), text],
                 )
             )
         assert row is not None
-        return int(row[0])
+        return common.campaign(row[0], botnet, source, row[1], None, text)
 
-    def end_campaign(self, campaign_id: int, at: float) -> bool:
-        """Mark a campaign ended; False when there is no such running campaign."""
+    def end_campaign(self, campaign_id: int, source: str, at: float) -> Campaign | None:
         common.check_time("at", at)
+        source_id = self._source_id(source, create=False)
+        if source_id is None or not common.is_row_id(campaign_id):
+            return None
         with self._write() as cur:
-            rows = cur.execute(
+            ended = cur.execute(
                 "UPDATE campaigns SET ended_at = make_timestamp(?) "
-                "WHERE id = ? AND ended_at IS NULL RETURNING id",
-                [_ts(at), campaign_id],
+                "WHERE id = ? AND source_id = ? AND ended_at IS NULL RETURNING id",
+                [_ts(at), campaign_id, source_id],
             ).fetchall()
-        return bool(rows)
+        return self._campaigns("c.id = ?", [campaign_id])[0] if ended else None
+
+    def latest_campaigns(self) -> list[Campaign]:
+        return self._campaigns("c.id IN (SELECT max(id) FROM campaigns GROUP BY source_id)", [])
+
+    def _campaigns(self, where: str, params: list[Any]) -> list[Campaign]:
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT c.id, b.name, s.name, epoch(c.started_at), epoch(c.ended_at), c.settings "
+                "FROM campaigns c JOIN botnets b ON b.id = c.botnet_id "
+                f"JOIN sources s ON s.id = c.source_id WHERE {where} ORDER BY c.id",
+                params,
+            ).fetchall()
+        return [common.campaign(*row) for row in rows]
 
 
 def _converter(kind: str) -> Any:

@@ -27,7 +27,6 @@ from botmon.store import common, pg_copy, summaries
 from botmon.store.base import (
     Botnet,
     BotnetSummary,
-    Command,
     Heartbeat,
     Monitor,
     RecordKind,
@@ -37,7 +36,7 @@ from botmon.store.base import (
 from botmon.store.prepared import PreparedBatch
 from botmon.store.reads import ReadPort
 from botmon.validation import ValidatedBatch
-from botmon.wire import RECORD_KINDS
+from botmon.wire import RECORD_KINDS, Campaign, Command
 
 MIGRATION_LOCK_KEY = 0x626F746D6F6E  # "botmon"
 SUMMARY_LOCK_KEY = MIGRATION_LOCK_KEY + 1
@@ -527,7 +526,13 @@ class PostgresStore(ReadPort):
                 [source_id, command, text, at],
             ).fetchone()
         assert row is not None
-        return Command(int(row[0]), source, command, common.decode_json(row[1]), float(row[2]))
+        return Command(
+            id=int(row[0]),
+            source=source,
+            command=command,
+            args=common.decode_json(row[1]),
+            created_at=float(row[2]),
+        )
 
     def take_commands(self, source: str) -> list[Command]:
         if "\x00" in source:
@@ -550,12 +555,20 @@ class PostgresStore(ReadPort):
             ).fetchall()
         rows.sort(key=lambda r: int(r[0]))
         return [
-            Command(int(r[0]), source, r[1], common.decode_json(r[2]), float(r[3])) for r in rows
+            Command(
+                id=int(r[0]),
+                source=source,
+                command=r[1],
+                args=common.decode_json(r[2]),
+                created_at=float(r[3]),
+            )
+            for r in rows
         ]
 
-    # -- campaigns (additive to the Store protocol) -----------------------------------------
-    def start_campaign(self, botnet: str, source: str, settings: dict[str, Any], at: float) -> int:
-        """Record the start of a crawl or sensor run; returns the campaign id."""
+    # -- campaigns -------------------------------------------------------------------------
+    def start_campaign(
+        self, botnet: str, source: str, settings: dict[str, Any], at: float
+    ) -> Campaign:
         common.check_time("at", at)
         text = common.encode_json("settings", settings)
         source_id = self._source_id(source)
@@ -563,22 +576,39 @@ class PostgresStore(ReadPort):
             botnet_id = self._botnet_id(conn, botnet)
             row = conn.execute(
                 "INSERT INTO campaigns (botnet_id, source_id, started_at, settings) "
-                "VALUES (%s, %s, to_timestamp(%s), %s::jsonb) RETURNING id",
+                "VALUES (%s, %s, to_timestamp(%s), %s::jsonb) "
+                "RETURNING id, extract(epoch FROM started_at)::float8",
                 [botnet_id, source_id, at, text],
             ).fetchone()
         assert row is not None
-        return int(row[0])
+        return common.campaign(row[0], botnet, source, row[1], None, text)
 
-    def end_campaign(self, campaign_id: int, at: float) -> bool:
-        """Mark a campaign ended; False when there is no such running campaign."""
+    def end_campaign(self, campaign_id: int, source: str, at: float) -> Campaign | None:
         common.check_time("at", at)
+        source_id = self._source_id(source, create=False)
+        if source_id is None or not common.is_row_id(campaign_id):
+            return None
+        with self._conn() as conn:
+            ended = conn.execute(
+                "UPDATE campaigns SET ended_at = to_timestamp(%s) "
+                "WHERE id = %s AND source_id = %s AND ended_at IS NULL RETURNING id",
+                [at, campaign_id, source_id],
+            ).fetchall()
+        return self._campaigns("c.id = %s", [campaign_id])[0] if ended else None
+
+    def latest_campaigns(self) -> list[Campaign]:
+        return self._campaigns("c.id IN (SELECT max(id) FROM campaigns GROUP BY source_id)", [])
+
+    def _campaigns(self, where: str, params: list[Any]) -> list[Campaign]:
         with self._conn() as conn:
             rows = conn.execute(
-                "UPDATE campaigns SET ended_at = to_timestamp(%s) "
-                "WHERE id = %s AND ended_at IS NULL RETURNING id",
-                [at, campaign_id],
+                "SELECT c.id, b.name, s.name, extract(epoch FROM c.started_at)::float8, "
+                "extract(epoch FROM c.ended_at)::float8, c.settings "
+                "FROM campaigns c JOIN botnets b ON b.id = c.botnet_id "
+                f"JOIN sources s ON s.id = c.source_id WHERE {where} ORDER BY c.id",
+                params,
             ).fetchall()
-        return bool(rows)
+        return [common.campaign(*row) for row in rows]
 
 
 def open_postgres(dsn: str, *, pool_size: int = 10) -> PostgresStore:

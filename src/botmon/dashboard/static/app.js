@@ -42,7 +42,7 @@ function fmtAge(s) {
   if (s < 172800) return `${Math.round(s / 3600)} h ago`;
   return `${Math.round(s / 86400)} days ago`;
 }
-const TIME_COLUMNS = new Set(["t", "first_seen", "last_seen", "last_heartbeat"]);
+const TIME_COLUMNS = new Set(["t", "first_seen", "last_seen", "last_heartbeat", "campaign_started_at", "campaign_ended_at"]);
 function cell(col, v) {
   if (v === null || v === undefined) return "";
   if (TIME_COLUMNS.has(col)) return fmtTime(v);
@@ -174,18 +174,23 @@ function tooltipAxis() { return { trigger: "axis", valueFormatter: (v) => (v ===
 /* -- views ----------------------------------------------------------------------------------- */
 const VIEWS = {};
 
+const MONITOR_COLUMNS = ["source", "kind", "state", "botnet", "reported_requests_per_s", "reported_replies", "reported_errors",
+  "in_flight", "discovery_queue", "tracking_queue", "campaign", "campaign_settings", "campaign_started_at", "campaign_ended_at",
+  "replies", "failed_tries", "last_heartbeat"];
+
 VIEWS.overview = function () {
   const cards = panel("Botnets", "Distinct IPs and bot IDs that replied in the last hour; sparkline: distinct IPs per bucket over the range.", { wide: true, noChart: true, id: "botnets" });
   const cardBox = el("div", { class: "cards" });
   cards.el.insertBefore(cardBox, cards.el.querySelector(".tablewrap"));
   const trend = panel("Population of every botnet", "Distinct IPs per bucket (UTC).", { wide: true, id: "trend" });
-  const mons = panel("Crawlers and sensors", "Last heartbeat and what it reported; replies and failed tries stored from each source in the last hour (measured).", { wide: true, noChart: true, tableOpen: true, id: "monitors" });
+  const mons = panel("Crawlers and sensors", "Last heartbeat and what it reported (state, requests/s measured by the crawler, queues); its latest campaign and the parameters it runs with; replies and failed tries stored from each source in the last hour (measured). The CSV has every column.", { wide: true, noChart: true, tableOpen: true, id: "monitors" });
   return async function update() {
     const r = rangeParams();
     const b = bucketFor(r, $("bucket").value);
     const pOv = query({ window: CFG.window_s });
     const pTr = query({ bucket: b });
-    const [ov, tr, mo] = await Promise.all([getTable("/overview", pOv), getTable("/trend", pTr), getTable("/monitors", query({ window: CFG.window_s }))]);
+    const healthz = fetch("/healthz", { headers: { Accept: "application/json" } }).then((x) => x.json()).catch(() => null);
+    const [ov, tr, mo, hz] = await Promise.all([getTable("/overview", pOv), getTable("/trend", pTr), getTable("/monitors", query({ window: CFG.window_s })), healthz]);
     cards.setTable(ov); cards.setCsv("/overview", pOv);
     for (const c of S.charts.splice(S.charts.indexOf(trend.chart) + 1)) c.dispose();
     cardBox.replaceChildren();
@@ -214,17 +219,27 @@ VIEWS.overview = function () {
       series: names.map((n) => ({ name: n, type: "line", showSymbol: false, color: colorOf(n),
         data: tr.rows.filter((x) => x.botnet === n).map((x) => [x.t * 1000, x.ips]) })) });
     mons.setCsv("/monitors", query({ window: CFG.window_s }));
-    const health = (row) => (row.heartbeat_age_s === null ? "no heartbeat" : row.heartbeat_age_s < 120 ? "ok" : row.heartbeat_age_s < 900 ? "late" : "dead");
-    const t = renderTable(mo);
+    const health = (row) => (row.heartbeat_age_s === null ? "no heartbeat" : row.state === "stopped" ? "stopped" : row.heartbeat_age_s < 120 ? "ok" : row.heartbeat_age_s < 900 ? "late" : "dead");
+    const t = renderTable(mo, MONITOR_COLUMNS.filter((c) => mo.columns.includes(c)));
     const head = t.querySelector("thead tr");
     head.prepend(el("th", { text: "health" }));
     t.querySelectorAll("tbody tr").forEach((tr2, i) => {
       const h = health(mo.rows[i]);
       tr2.prepend(el("td", {}, el("span", { class: `dot ${h.replace(" ", "-")}` }), h));
     });
-    mons.el.querySelector(".tablewrap").replaceChildren(mo.rows.length ? t : el("p", { class: "note", text: "No crawler or sensor has reported yet." }));
+    mons.el.querySelector(".tablewrap").replaceChildren(mo.rows.length ? t : el("p", { class: "note", text: "No crawler or sensor has reported yet." }), geoNote(hz && hz.geo));
   };
 };
+
+// The server's geolocation data and its age (from /healthz): a stale database still places
+// most addresses, but countries and ASes drift, so the overview says so instead of hiding it.
+function geoNote(geo) {
+  if (!geo) return el("p", { class: "note", "data-geo": "unknown", text: "Geolocation data: unknown (server did not say)." });
+  if (geo.age_days === null) return el("p", { class: "note warn", "data-geo": "none", text: "Geolocation data: none installed; only the lab database answers (run make install)." });
+  const text = `Geolocation data: ${geo.source}, dated ${geo.data_date} (${geo.age_days} days old` +
+    (geo.stale ? `; stale after ${geo.stale_after_days}: countries and ASes may be out of date, update the data).` : ").");
+  return el("p", { class: geo.stale ? "note warn" : "note", "data-geo": geo.stale ? "stale" : "current", text });
+}
 
 VIEWS.botnet = function () {
   const name = S.botnet;

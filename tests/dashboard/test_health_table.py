@@ -1,0 +1,43 @@
+"""The health table reads what is stored, whoever wrote it: statuses of crawlers older than
+the typed status, and campaign settings of other versions, never break it."""
+
+from __future__ import annotations
+
+import time
+
+from botmon.analysis.overview import monitors
+from botmon.store.base import Store
+from botmon.wire import HeartbeatStatus, read_status
+
+
+def test_statuses_of_older_crawlers_show_what_fits(store: Store) -> None:
+    now = time.time()
+    store.create_botnet("hns")
+    # What botmon's crawler sent before the status was typed: engine counters at the top.
+    old_engine = {"sent": 500, "replies": 420, "paused": False, "rate": 0.0, "protocol": "hns"}
+    store.record_heartbeat("old-crawler", now - 5, old_engine | {"client": {"heartbeats": 3}})
+    # A hand-written status with guessed keys and wrong types.
+    store.record_heartbeat(
+        "odd-monitor",
+        now - 5,
+        {"state": "crawling", "replies": "many", "errors": -3, "requests": 9, "client": [1]},
+    )
+    store.start_campaign("hns", "odd-monitor", {"protocol": 7, "rounds": "x"}, now - 60)
+    store.start_campaign("hns", "old-crawler", {"protocol": "hns", "rounds": 0}, now - 60)
+    rows = {r["source"]: r for r in monitors(store, now, 3600).dicts()}
+
+    old = rows["old-crawler"]
+    assert (old["state"], old["reported_replies"], old["kind"]) == (None, 420, "crawler")
+    assert old["reported_requests_per_s"] is None  # never reported, not guessed from "rate"
+    assert old["campaign_settings"] == "hns: until stopped"
+    odd = rows["odd-monitor"]
+    assert (odd["state"], odd["reported_replies"], odd["reported_errors"]) == (None, None, None)
+    assert odd["reported_requests"] == 9
+    assert odd["campaign_settings"] == "hns"  # settings unreadable: the botnet is shown
+
+
+def test_read_status_keeps_each_field_that_fits() -> None:
+    assert read_status({}) == HeartbeatStatus()
+    got = read_status({"state": "paused", "in_flight": "x", "sensor": {"contacts": 4}})
+    assert got.state == "paused" and got.in_flight is None and got.sensor is not None
+    assert got.sensor.contacts == 4
