@@ -3,11 +3,16 @@ the typed status, and campaign settings of other versions, never break it."""
 
 from __future__ import annotations
 
+import math
 import time
 
+import httpx
+
+from botmon.analysis.defaults import RANGE_ROUND_S
 from botmon.analysis.overview import monitors
 from botmon.store.base import Store
 from botmon.wire import HeartbeatStatus, read_status
+from tests.fixtures.server import LiveServer
 
 
 def test_statuses_of_older_crawlers_show_what_fits(store: Store) -> None:
@@ -41,3 +46,27 @@ def test_read_status_keeps_each_field_that_fits() -> None:
     got = read_status({"state": "paused", "in_flight": "x", "sensor": {"contacts": 4}})
     assert got.state == "paused" and got.in_flight is None and got.sensor is not None
     assert got.sensor.contacts == 4
+
+
+def test_a_crawler_that_just_beat_is_not_late_when_the_page_rounds_its_range_up(
+    duckdb_server: LiveServer,
+) -> None:
+    """The page asks with its range's end rounded up by minutes (analysis.defaults); the age
+    of a heartbeat is still counted to the present, so a live crawler shows as healthy."""
+    crawler = duckdb_server.token("crawler", name="beating-crawler")
+    with httpx.Client(base_url=duckdb_server.url, timeout=10, trust_env=False) as c:
+        beat = c.post(
+            "/api/v1/heartbeat",
+            json={"status": {"state": "running"}},
+            headers={"Authorization": f"Bearer {crawler}"},
+        )
+        assert beat.status_code == 200
+        ahead = math.ceil(time.time() / RANGE_ROUND_S) * RANGE_ROUND_S + RANGE_ROUND_S
+        got = c.get(
+            "/api/v1/stats/monitors",
+            params={"end": ahead, "window": 3600},
+            headers={"Authorization": f"Bearer {duckdb_server.admin_token}"},
+        )
+    assert got.status_code == 200, got.text
+    row = next(r for r in got.json()["rows"] if r["source"] == "beating-crawler")
+    assert 0 <= row["heartbeat_age_s"] < 30

@@ -41,12 +41,16 @@ def overview(store: Store, end: float, window_s: int) -> Table:
     return Table((*columns, "first_seen", "last_seen"), rows)
 
 
-def monitors(store: Store, end: float, window_s: int) -> Table:
+def monitors(store: Store, end: float, window_s: int, now: float | None = None) -> Table:
     """Every crawler's and sensor's health: its last heartbeat (a typed
     :class:`~botmon.wire.HeartbeatStatus`, read leniently so statuses of older monitors still
     show what fits), its latest campaign, and the replies and failed tries the store received
     from it in the last ``window_s`` (measured, not reported, so a crawler that stopped
-    sending records shows it even if it still beats)."""
+    sending records shows it even if it still beats).
+
+    A heartbeat's age is counted to ``now`` when the window ends later (the page rounds its
+    range's end up by minutes, which must not make a crawler that just beat look late)."""
+    age_at = end if now is None else min(end, now)
     beats = {h.source: h for h in store.heartbeats()}
     campaigns = {c.source: c for c in store.latest_campaigns()}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -68,7 +72,7 @@ def monitors(store: Store, end: float, window_s: int) -> Table:
                 source,
                 status.kind if beat is not None else None,
                 beat.at if beat is not None else None,
-                round(end - beat.at, 1) if beat is not None else None,
+                round(age_at - beat.at, 1) if beat is not None else None,
                 status.state,
                 status.botnet,
                 status.version,

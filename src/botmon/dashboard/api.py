@@ -246,7 +246,7 @@ def routes(st: Access) -> list[BaseRoute]:
         return await run(population_views.trend, p.start, p.end, p.bucket)
 
     async def monitors(r: Request, p: Params) -> Table:
-        return await run(overview_views.monitors, p.end, window(r, p))
+        return await run(overview_views.monitors, p.end, window(r, p), time.time())
 
     async def population(r: Request, p: Params) -> Table:
         return await run(population_views.population, one_botnet(r, p), p.start, p.end, p.bucket)

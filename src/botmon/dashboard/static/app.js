@@ -194,7 +194,7 @@ VIEWS.overview = function () {
     cards.setTable(ov); cards.setCsv("/overview", pOv);
     for (const c of S.charts.splice(S.charts.indexOf(trend.chart) + 1)) c.dispose();
     cardBox.replaceChildren();
-    const now = r.end;
+    const now = Math.min(r.end, Date.now() / 1000); // the range's end is rounded up
     for (const row of ov.rows) {
       const spark = el("div", { class: "chart spark" });
       const card = el("div", { class: "card", "data-botnet": row.botnet, style: `border-left-color:${colorOf(row.botnet)}` },
