@@ -152,12 +152,12 @@ function panel(title, note, opts = {}) {
       textStyle: { color: "#c9d2dc" }, animation: false }, option), true); },
   };
 }
-function renderTable(data, columns) {
+function renderTable(data, columns, labels = {}) {
   const cols = columns || data.columns;
   const t = el("table", { "data-view": data.view });
   const numeric = (c) => data.rows.some((r) => typeof r[c] === "number") && !TIME_COLUMNS.has(c);
   const isNum = Object.fromEntries(cols.map((c) => [c, numeric(c)]));
-  t.append(el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", { class: isNum[c] ? "num" : "", text: c })))));
+  t.append(el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", { class: isNum[c] ? "num" : "", title: c, text: labels[c] || c })))));
   const body = el("tbody");
   for (const r of data.rows) {
     body.append(el("tr", {}, ...cols.map((c) => el("td", { class: isNum[c] ? "num" : "", "data-col": c, text: cell(c, r[c]) }))));
@@ -177,6 +177,11 @@ const VIEWS = {};
 const MONITOR_COLUMNS = ["source", "kind", "state", "botnet", "reported_requests_per_s", "reported_replies", "reported_errors",
   "in_flight", "discovery_queue", "tracking_queue", "campaign", "campaign_settings", "campaign_started_at", "campaign_ended_at",
   "replies", "failed_tries", "last_heartbeat"];
+/* Short headers for the health table; each header's tooltip (and the CSV) keeps the API's name. */
+const MONITOR_LABELS = { reported_requests_per_s: "req/s", reported_replies: "replies (reported)",
+  reported_errors: "errors", in_flight: "in flight", discovery_queue: "discovery", tracking_queue: "tracking",
+  campaign_settings: "campaign runs with", campaign_started_at: "campaign started", campaign_ended_at: "campaign ended",
+  replies: "replies stored", failed_tries: "failed tries stored", last_heartbeat: "last heartbeat" };
 
 VIEWS.overview = function () {
   const cards = panel("Botnets", "Distinct IPs and bot IDs that replied in the last hour; sparkline: distinct IPs per bucket over the range.", { wide: true, noChart: true, id: "botnets" });
@@ -220,7 +225,7 @@ VIEWS.overview = function () {
         data: tr.rows.filter((x) => x.botnet === n).map((x) => [x.t * 1000, x.ips]) })) });
     mons.setCsv("/monitors", query({ window: CFG.window_s }));
     const health = (row) => (row.heartbeat_age_s === null ? "no heartbeat" : row.state === "stopped" ? "stopped" : row.heartbeat_age_s < 120 ? "ok" : row.heartbeat_age_s < 900 ? "late" : "dead");
-    const t = renderTable(mo, MONITOR_COLUMNS.filter((c) => mo.columns.includes(c)));
+    const t = renderTable(mo, MONITOR_COLUMNS.filter((c) => mo.columns.includes(c)), MONITOR_LABELS);
     const head = t.querySelector("thead tr");
     head.prepend(el("th", { text: "health" }));
     t.querySelectorAll("tbody tr").forEach((tr2, i) => {
