@@ -161,7 +161,8 @@ class Store(Protocol):
         """Distinct IPs, IDs, ip:port pairs and reply counts per bucket in [start, end)."""
 
     def botnet_summaries(self, now: float, recent_window_s: int = 3600) -> list[BotnetSummary]:
-        """Every botnet with first/last seen and counts over the last ``recent_window_s``."""
+        """Every botnet with first/last seen and counts over the last ``recent_window_s``
+        (inclusive of ``now``), from the summary tables, never a scan of the replies."""
 
     def export(
         self, kind: RecordKind, botnet: str, start: float | None = None, end: float | None = None
@@ -169,11 +170,56 @@ class Store(Protocol):
         """Stored records of one kind as Arrow batches, IPs as text, timestamps as UTC."""
 
     def refresh_summaries(self, *, full: bool = False) -> int:
-        """Bring the dashboard's summary tables (``seen_ips``, ``seen_ids``) up to date with
-        every stored batch; return the spans merged (0: nothing new, -1: a full build).
+        """Bring the dashboard's summary tables (``seen_ips``, ``seen_ids`` and the window
+        tables of :mod:`botmon.store.windows`) up to date with every stored batch; return the
+        spans merged (0: nothing new, -1: a full build).
 
         Rows written behind botmon's back (not by :meth:`write_batch`) are only picked up by
         a full build: ``full=True`` rebuilds the tables from every reply."""
+
+    # -- windows: exact distinct counts from the summaries (botmon.store.windows) ----------
+    # Botnets are given by id; buckets are indexed from Monday 1970-01-05 00:00 UTC
+    # (index = floor((epoch - 4 * 86400) / bucket_s)); windows are [start, end) epoch seconds.
+    # Each brings the summaries up to date first.
+    def distinct_per_bucket(
+        self, botnet_ids: Sequence[int], start: float, end: float, bucket_s: int
+    ) -> dict[tuple[int, int], tuple[int, int]]:
+        """Distinct IPs and bot IDs per (botnet id, bucket) with any reply. Hour buckets and
+        buckets of whole days (a day, an ISO week) are answered from the summaries."""
+
+    def distinct_in_window(
+        self, botnet_ids: Sequence[int] | None, start: float, end: float
+    ) -> dict[int, tuple[int, int]]:
+        """Distinct IPs and bot IDs per botnet id (None: every botnet) over the window."""
+
+    def bucket_counts(
+        self, botnet_ids: Sequence[int], start: float, end: float, bucket_s: int
+    ) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+        """Distinct IPs, bot IDs, ip:port pairs and replies per (botnet id, bucket); hour
+        buckets from the summaries, other sizes from the replies."""
+
+    def countries_per_hour(
+        self, botnet_ids: Sequence[int], start: float, end: float
+    ) -> dict[tuple[int, int], list[tuple[str | None, int]]]:
+        """Distinct IPs per reply country per (botnet id, hour bucket)."""
+
+    def countries_in_window(
+        self, botnet_ids: Sequence[int] | None, start: float, end: float
+    ) -> list[tuple[str | None, int]]:
+        """Distinct IPs per country (None: unknown) over the window, each address in the
+        country of its latest located reply, once per botnet (None: every botnet)."""
+
+    def ases_in_window(
+        self, botnet_ids: Sequence[int] | None, start: float, end: float, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """The ``limit`` ASes with most distinct IPs over the window: (asn, AS name, ips,
+        main country, total ips), by the AS of each address's latest located reply."""
+
+    def overlap_in_window(
+        self, botnet_ids: Sequence[int], start: float, end: float
+    ) -> list[tuple[int, int]]:
+        """(mask, addresses): how many addresses were seen by exactly the botnets whose
+        position in ``botnet_ids`` is set in the mask."""
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """A read-only query for analyses and the dashboard's read API (backend SQL)."""

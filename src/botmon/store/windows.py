@@ -1,0 +1,680 @@
+"""Exact distinct counts over any past window from per-day and per-hour summaries.
+
+The seen tables (:mod:`botmon.store.summaries`) answer windows that reach the newest data. A
+window that ends in the past (an older week, last month) used to be a DISTINCT over every
+reply in it: seconds to tens of seconds at 100 million replies. The tables of schema version
+3 keep, per botnet, every address and bot ID of each UTC day with a mask of the hours it was
+seen in (``day_ips``, ``day_ids``), and per hour the distinct counts themselves
+(``hour_counts``, ``hour_countries``). A window is then cut (:func:`split`) into
+
+* whole days: day sets, unioned (a week is seven of them, not 25 million replies);
+* whole hours of the days at its edges: day-set rows whose hour mask meets those hours;
+* at most two partial hours at its very edges: read from the replies (a few seconds' worth
+  of an hour's rows, found by the time index or zonemaps).
+
+Counts stay exact: a union of sets, never a sum of counts. The tables are kept by the same
+refresh as the seen tables (same watermark, same spans of changed batches): day sets are
+merged idempotently (a bitwise or of hour masks, latest located reply by timestamp), hours
+touched by a span are recounted from their replies. This module writes the SQL for both
+backends (only integers are inlined) and runs reads through a ``run(sql)`` callable, so each
+store's methods are one-line delegations and callers anywhere get plain Python values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botmon.store.base import BotnetSummary
+from botmon.store.common import botnet_summary_from_row, check_time
+
+HOUR_US = 3_600_000_000
+DAY_US = 86_400_000_000
+ORIGIN_S = 4 * 86400
+"""Monday 1970-01-05 00:00 UTC: bucket ``i`` of size ``s`` starts at ``ORIGIN_S + i * s``."""
+ORIGIN_HOURS = ORIGIN_S // 3600
+
+Run = Callable[[str], list[tuple[Any, ...]]]
+"""Runs one read query (no parameters: every value here is an inlined integer)."""
+
+
+# -- cutting a window ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """A window [start, end) in microseconds, cut into what the summaries answer."""
+
+    edges: list[tuple[int, int]] = field(default_factory=list)
+    """Partial hours, [lo, hi) microseconds: read from the replies."""
+    masks: dict[int, int] = field(default_factory=dict)
+    """Partial days: day -> mask of its whole hours inside the window."""
+    days: tuple[int, int] | None = None
+    """Whole days [first, last + 1) inside the window."""
+
+
+def split(start_us: int, end_us: int) -> Pieces:
+    """Cut [start_us, end_us) into partial hours, whole hours of partial days and whole days."""
+    if end_us <= start_us:
+        return Pieces()
+    h0, h1 = -(-start_us // HOUR_US), end_us // HOUR_US
+    if h0 >= h1:  # no whole hour inside
+        return Pieces(edges=[(start_us, end_us)])
+    edges = [(lo, hi) for lo, hi in ((start_us, h0 * HOUR_US), (h1 * HOUR_US, end_us)) if lo < hi]
+    masks: dict[int, int] = defaultdict(int)
+
+    def hours(lo: int, hi: int) -> None:
+        for h in range(lo, hi):
+            masks[h // 24] |= 1 << (h % 24)
+
+    d0, d1 = -(-h0 // 24), h1 // 24
+    if d0 >= d1:
+        hours(h0, h1)
+        return Pieces(edges, dict(masks))
+    hours(h0, d0 * 24)
+    hours(d1 * 24, h1)
+    return Pieces(edges, dict(masks), (d0, d1))
+
+
+def micros(seconds: float) -> int:
+    """Epoch seconds as the integer microseconds the database stores."""
+    return round(seconds * 1_000_000)
+
+
+# -- the two dialects ---------------------------------------------------------------------------
+
+
+class Dialect:
+    """The few expressions that differ between DuckDB and PostgreSQL."""
+
+    def __init__(self, backend: str) -> None:
+        self.duck = backend == "duckdb"
+
+    def ts(self, us: int) -> str:
+        """An exact timestamp literal from integer microseconds."""
+        if self.duck:
+            return f"make_timestamp({int(us)}::BIGINT)"
+        return f"(timestamptz 'epoch' + {int(us)} * interval '1 microsecond')"
+
+    def us(self, column: str) -> str:
+        """A timestamp column as integer epoch microseconds."""
+        if self.duck:
+            return f"epoch_us({column})"
+        return f"(extract(epoch FROM {column}) * 1000000)::bigint"
+
+    def div(self, expr: str, n: int) -> str:
+        """Floor division of a non-negative integer expression (epochs after 1970-01-05)."""
+        return f"(({expr}) {'//' if self.duck else '/'} {int(n)})"
+
+    def day(self, column: str = "ts") -> str:
+        return f"{self.div(self.us(column), DAY_US)}::INTEGER"
+
+    def hour(self, column: str = "ts") -> str:
+        return f"{self.div(self.us(column), HOUR_US)}::INTEGER"
+
+    def hour_bit(self, column: str = "ts") -> str:
+        """The bit of the hour of its day that ``column`` falls in."""
+        return f"(1 << ({self.div(self.us(column), HOUR_US)} % 24)::INTEGER)"
+
+    def bucket(self, bucket_s: int, column: str = "ts") -> str:
+        return self.div(f"{self.us(column)} - {ORIGIN_S * 1_000_000}", bucket_s * 1_000_000)
+
+    def day_bucket(self, bucket_s: int) -> str:
+        """The bucket of a day set row (``bucket_s`` a whole number of days)."""
+        return self.div(f"day::BIGINT * 86400 - {ORIGIN_S}", bucket_s)
+
+    def latest(self, column: str, order: str) -> str:
+        """``column`` on the row with the greatest ``order`` among those that have it."""
+        if self.duck:
+            return f"arg_max({column}, {order})"
+        return f"(array_agg({column} ORDER BY {order} DESC) FILTER (WHERE {column} IS NOT NULL))[1]"
+
+    def span(self, lo_us: int, hi_us: int, column: str = "ts") -> str:
+        return f"{column} >= {self.ts(lo_us)} AND {column} < {self.ts(hi_us)}"
+
+
+def _in(ids: Sequence[int] | None, column: str = "botnet_id") -> str:
+    if ids is None:
+        return "true"
+    if not ids:
+        return "false"
+    return f"{column} IN ({', '.join(str(int(i)) for i in ids)})"
+
+
+# -- keeping the tables -------------------------------------------------------------------------
+
+_DAY_IPS_COLUMNS = "botnet_id, day, ip, hours, country, country_ts, asn, asn_ts, mixed"
+_DAY_IDS_COLUMNS = "botnet_id, day, bot_id, hours"
+
+
+def _varies(column: str) -> str:
+    """True when the replies of a group do not all carry the same ``column`` (NULL counts)."""
+    return (
+        f"coalesce(min({column}) <> max({column}), false)"
+        f" OR (count({column}) > 0 AND count({column}) < count(*))"
+    )
+
+
+def _located(d: Dialect) -> str:
+    """Aggregates of a group of replies: country and AS of the latest reply that has each."""
+    return ", ".join(
+        f"{d.latest(c, 'ts')} AS {c}, max(ts) FILTER (WHERE {c} IS NOT NULL) AS {c}_ts"
+        for c in ("country", "asn")
+    )
+
+
+def day_ips_select(d: Dialect, where: str) -> str:
+    """The day-set rows of addresses for the replies matching ``where``."""
+    return (
+        f"SELECT botnet_id, {d.day()} AS day, ip, bit_or({d.hour_bit()}) AS hours,"
+        f" {_located(d)}, ({_varies('country')} OR {_varies('asn')}) AS mixed"
+        f" FROM replies WHERE {where} GROUP BY 1, 2, 3"
+    )
+
+
+def day_ids_select(d: Dialect, where: str) -> str:
+    """The day-set rows of bot IDs for the replies matching ``where``."""
+    return (
+        f"SELECT botnet_id, {d.day()} AS day, bot_id, bit_or({d.hour_bit()}) AS hours"
+        f" FROM replies WHERE bot_id IS NOT NULL AND {where} GROUP BY 1, 2, 3"
+    )
+
+
+def _day_ips_set(old: str, new: str) -> str:
+    """SET clause merging day-set row ``new`` into ``old``: or of hour masks, latest located
+    values by timestamp, and mixed once the two disagree."""
+    out = [f"hours = {old}.hours | {new}.hours"]
+    for col in ("country", "asn"):
+        out.append(
+            f"{col} = CASE WHEN {new}.{col}_ts IS NOT NULL AND ({old}.{col}_ts IS NULL"
+            f" OR {new}.{col}_ts >= {old}.{col}_ts) THEN {new}.{col} ELSE {old}.{col} END"
+        )
+        out.append(f"{col}_ts = greatest({old}.{col}_ts, {new}.{col}_ts)")
+    out.append(
+        f"mixed = {old}.mixed OR {new}.mixed OR {old}.country IS DISTINCT FROM {new}.country"
+        f" OR {old}.asn IS DISTINCT FROM {new}.asn"
+    )
+    return ", ".join(out)
+
+
+def _hour_counts_select(d: Dialect, where: str) -> str:
+    return (
+        f"SELECT botnet_id, {d.hour()} AS hour, count(DISTINCT ip), count(DISTINCT bot_id),"
+        f" count(DISTINCT (ip, port)), count(*) FROM replies WHERE {where} GROUP BY 1, 2"
+    )
+
+
+def _hour_countries_select(d: Dialect, where: str) -> str:
+    return (
+        f"SELECT g, h, c, count(*) FROM (SELECT DISTINCT botnet_id AS g, {d.hour()} AS h,"
+        f" country AS c, ip FROM replies WHERE {where}) s GROUP BY 1, 2, 3"
+    )
+
+
+def full_build(backend: str) -> list[str]:
+    """Statements rebuilding every window table from all replies (empty tables first)."""
+    d = Dialect(backend)
+    return [
+        "DELETE FROM day_ips",
+        "DELETE FROM day_ids",
+        "DELETE FROM hour_counts",
+        "DELETE FROM hour_countries",
+        # In day order: a range of days is then a few row groups (DuckDB zonemaps).
+        f"INSERT INTO day_ips ({_DAY_IPS_COLUMNS}) SELECT * FROM ({day_ips_select(d, 'true')})"
+        " s ORDER BY day",
+        f"INSERT INTO day_ids ({_DAY_IDS_COLUMNS}) SELECT * FROM ({day_ids_select(d, 'true')})"
+        " s ORDER BY day",
+        f"INSERT INTO hour_counts {_hour_counts_select(d, 'true')}",
+        f"INSERT INTO hour_countries {_hour_countries_select(d, 'true')}",
+    ]
+
+
+def span_statements(backend: str, botnet_id: int, lo_us: int, hi_us: int) -> list[str]:
+    """Statements bringing the window tables up to date with one botnet's replies in
+    [lo_us, hi_us] (a changed span, already widened): day sets merged, hours recounted."""
+    d = Dialect(backend)
+    b = int(botnet_id)
+    where = f"botnet_id = {b} AND ts >= {d.ts(lo_us)} AND ts <= {d.ts(hi_us)}"
+    h0, h1 = lo_us // HOUR_US, hi_us // HOUR_US
+    hours = f"botnet_id = {b} AND {d.span(h0 * HOUR_US, (h1 + 1) * HOUR_US)}"
+    days = f"day BETWEEN {lo_us // DAY_US} AND {hi_us // DAY_US}"
+    out: list[str] = []
+    for table, select, keys, columns in (
+        ("day_ips", day_ips_select(d, where), ("botnet_id", "day", "ip"), _DAY_IPS_COLUMNS),
+        ("day_ids", day_ids_select(d, where), ("botnet_id", "day", "bot_id"), _DAY_IDS_COLUMNS),
+    ):
+        if table == "day_ips":
+            update = _day_ips_set(table, "{new}")
+        else:
+            update = f"hours = {table}.hours | {{new}}.hours"
+        if d.duck:
+            # No primary key in DuckDB (see summaries.duckdb_merge_statements): a small delta
+            # table, an update through a join, then the rows that are new. The day bounds let
+            # zonemaps skip every row group of other days.
+            delta = f"{table}_delta"
+            on = " AND ".join(f"{table}.{k} = d.{k}" for k in keys)
+            exists = " AND ".join(f"s.{k} = d.{k}" for k in keys)
+            out += [
+                f"CREATE OR REPLACE TEMP TABLE {delta} AS {select}",
+                f"UPDATE {table} SET {update.format(new='d')} FROM {delta} d"
+                f" WHERE {on} AND {table}.{days}",
+                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {delta} d WHERE NOT EXISTS"
+                f" (SELECT 1 FROM {table} s WHERE {exists} AND s.{days})",
+                f"DROP TABLE {delta}",
+            ]
+        else:
+            out.append(
+                f"INSERT INTO {table} ({columns}) {select} ON CONFLICT ({', '.join(keys)})"
+                f" DO UPDATE SET {update.format(new='excluded')}"
+            )
+    hour_range = f"botnet_id = {b} AND hour BETWEEN {h0} AND {h1}"
+    out += [
+        f"DELETE FROM hour_counts WHERE {hour_range}",
+        f"INSERT INTO hour_counts {_hour_counts_select(d, hours)}",
+        f"DELETE FROM hour_countries WHERE {hour_range}",
+        f"INSERT INTO hour_countries {_hour_countries_select(d, hours)}",
+    ]
+    return out
+
+
+# -- reading windows ----------------------------------------------------------------------------
+
+
+def _key_sets(
+    d: Dialect,
+    pieces: Pieces,
+    ids: Sequence[int] | None,
+    key: str,
+    day_bucket: str,
+    ts_bucket: str,
+) -> list[str]:
+    """SELECTs of (botnet_id, b, key) covering the window, one per piece; ``key`` is ``ip``
+    or ``bot_id``, ``b`` a bucket expression of a day-set row or of a reply."""
+    table = "day_ips" if key == "ip" else "day_ids"
+    head = f"SELECT botnet_id, {day_bucket} AS b, {key} FROM {table} WHERE {_in(ids)}"
+    out = []
+    if pieces.days is not None:
+        out.append(f"{head} AND day >= {pieces.days[0]} AND day < {pieces.days[1]}")
+    for day, mask in sorted(pieces.masks.items()):
+        out.append(f"{head} AND day = {day} AND (hours & {mask}) <> 0")
+    not_null = " AND bot_id IS NOT NULL" if key == "bot_id" else ""
+    for lo, hi in pieces.edges:
+        out.append(
+            f"SELECT botnet_id, {ts_bucket} AS b, {key} FROM replies"
+            f" WHERE {_in(ids)} AND {d.span(lo, hi)}{not_null}"
+        )
+    return out
+
+
+def _count_sets(run: Run, selects: list[str]) -> dict[tuple[int, int], int]:
+    if not selects:
+        return {}
+    union = " UNION ALL ".join(selects)
+    # De-duplicate first, then count: several times faster than count(DISTINCT).
+    rows = run(
+        f"SELECT botnet_id, b, count(*) FROM (SELECT DISTINCT * FROM ({union}) u) s GROUP BY 1, 2"
+    )
+    return {(int(g), int(b)): int(n) for g, b, n in rows}
+
+
+def _replies_per_bucket(
+    run: Run, d: Dialect, ids: Sequence[int], spans: list[tuple[int, int]], bucket_s: int
+) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+    """Distinct IPs, IDs, ip:port pairs and replies per bucket, from the replies in spans."""
+    out: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+    for lo, hi in spans:
+        rows = run(
+            f"SELECT botnet_id, {d.bucket(bucket_s)}, count(DISTINCT ip), count(DISTINCT bot_id),"
+            f" count(DISTINCT (ip, port)), count(*) FROM replies"
+            f" WHERE {_in(ids)} AND {d.span(lo, hi)} GROUP BY 1, 2"
+        )
+        for g, b, ips, bots, pairs, n in rows:
+            out[(int(g), int(b))] = (int(ips), int(bots), int(pairs), int(n))
+    return out
+
+
+def _aligned(start_us: int, end_us: int, bucket_s: int) -> list[tuple[int, int]]:
+    """The window cut at bucket boundaries: one span per bucket."""
+    size, origin = bucket_s * 1_000_000, ORIGIN_S * 1_000_000
+    out = []
+    lo = start_us
+    while lo < end_us:
+        hi = min(end_us, ((lo - origin) // size + 1) * size + origin)
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+def bucket_counts(
+    run: Run, backend: str, ids: Sequence[int], start: float, end: float, bucket_s: int
+) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+    """Per (botnet id, bucket index): distinct IPs, IDs, ip:port pairs and replies in
+    [start, end). Hour buckets come from ``hour_counts`` (two partial hours from the
+    replies); other sizes from the replies."""
+    d = Dialect(backend)
+    start_us, end_us = micros(start), micros(end)
+    if not ids or end_us <= start_us:
+        return {}
+    if bucket_s != 3600:
+        return _replies_per_bucket(run, d, ids, [(start_us, end_us)], bucket_s)
+    h0, h1 = -(-start_us // HOUR_US), end_us // HOUR_US
+    if h0 >= h1:
+        return _replies_per_bucket(run, d, ids, [(start_us, end_us)], bucket_s)
+    out = {
+        (int(g), int(h) - ORIGIN_HOURS): (int(a), int(b), int(c), int(n))
+        for g, h, a, b, c, n in run(
+            f"SELECT botnet_id, hour, ips, ids, ip_ports, replies FROM hour_counts"
+            f" WHERE {_in(ids)} AND hour >= {h0} AND hour < {h1}"
+        )
+    }
+    edges = [(lo, hi) for lo, hi in ((start_us, h0 * HOUR_US), (h1 * HOUR_US, end_us)) if lo < hi]
+    out.update(_replies_per_bucket(run, d, ids, edges, bucket_s))
+    return out
+
+
+def distinct_per_bucket(
+    run: Run, backend: str, ids: Sequence[int], start: float, end: float, bucket_s: int
+) -> dict[tuple[int, int], tuple[int, int]]:
+    """Per (botnet id, bucket index): distinct IPs and bot IDs in [start, end), for buckets
+    with any reply. Buckets of an hour or a whole number of days come from the summaries;
+    other sizes are counted over the replies."""
+    d = Dialect(backend)
+    start_us, end_us = micros(start), micros(end)
+    if not ids or end_us <= start_us:
+        return {}
+    if bucket_s == 3600 or bucket_s % 86400:
+        return {
+            k: (v[0], v[1])
+            for k, v in bucket_counts(run, backend, ids, start, end, bucket_s).items()
+        }
+    pieces = split(start_us, end_us)
+    day_b, ts_b = d.day_bucket(bucket_s), d.bucket(bucket_s)
+    ips = _count_sets(run, _key_sets(d, pieces, ids, "ip", day_b, ts_b))
+    bots = _count_sets(run, _key_sets(d, pieces, ids, "bot_id", day_b, ts_b))
+    return {k: (n, bots.get(k, 0)) for k, n in ips.items()}
+
+
+def distinct_in_window(
+    run: Run, backend: str, ids: Sequence[int] | None, start: float, end: float
+) -> dict[int, tuple[int, int]]:
+    """Per botnet: distinct IPs and bot IDs in [start, end) (botnets with a reply)."""
+    d = Dialect(backend)
+    pieces = split(micros(start), micros(end))
+    ips = _count_sets(run, _key_sets(d, pieces, ids, "ip", "0", "0"))
+    bots = _count_sets(run, _key_sets(d, pieces, ids, "bot_id", "0", "0"))
+    return {g: (n, bots.get((g, 0), 0)) for (g, _), n in ips.items()}
+
+
+def replies_in_window(
+    run: Run, backend: str, ids: Sequence[int] | None, start_us: int, end_us: int
+) -> dict[int, int]:
+    """Per botnet: replies in [start_us, end_us): whole hours from ``hour_counts``, the two
+    partial hours at the edges counted in the replies (by time range)."""
+    d = Dialect(backend)
+    out: dict[int, int] = defaultdict(int)
+    h0, h1 = -(-start_us // HOUR_US), end_us // HOUR_US
+    spans = [(start_us, end_us)]
+    if h0 < h1:
+        for g, n in run(
+            f"SELECT botnet_id, sum(replies) FROM hour_counts WHERE {_in(ids)}"
+            f" AND hour >= {h0} AND hour < {h1} GROUP BY 1"
+        ):
+            out[int(g)] += int(n)
+        spans = [(start_us, h0 * HOUR_US), (h1 * HOUR_US, end_us)]
+    for lo, hi in spans:
+        if lo < hi:
+            for g, n in run(
+                f"SELECT botnet_id, count(*) FROM replies WHERE {_in(ids)} AND {d.span(lo, hi)}"
+                " GROUP BY 1"
+            ):
+                out[int(g)] += int(n)
+    return dict(out)
+
+
+def countries_per_hour(
+    run: Run, backend: str, ids: Sequence[int], start: float, end: float
+) -> dict[tuple[int, int], list[tuple[str | None, int]]]:
+    """Per (botnet id, hour bucket index): distinct IPs per reply country in [start, end)
+    (an address that replied from two countries in an hour counts in both)."""
+    d = Dialect(backend)
+    start_us, end_us = micros(start), micros(end)
+    out: dict[tuple[int, int], list[tuple[str | None, int]]] = defaultdict(list)
+    if not ids or end_us <= start_us:
+        return {}
+    h0, h1 = -(-start_us // HOUR_US), end_us // HOUR_US
+    spans = [(start_us, end_us)]
+    rows: list[tuple[Any, ...]] = []
+    if h0 < h1:
+        rows += run(
+            f"SELECT botnet_id, hour, country, ips FROM hour_countries WHERE {_in(ids)}"
+            f" AND hour >= {h0} AND hour < {h1}"
+        )
+        spans = [(start_us, h0 * HOUR_US), (h1 * HOUR_US, end_us)]
+    for lo, hi in spans:
+        if lo < hi:
+            rows += run(
+                f"SELECT g, h, c, count(*) FROM (SELECT DISTINCT botnet_id AS g, {d.hour()} AS h,"
+                f" country AS c, ip FROM replies WHERE {_in(ids)} AND {d.span(lo, hi)}) s"
+                " GROUP BY 1, 2, 3"
+            )
+    for g, h, c, n in rows:
+        out[(int(g), int(h) - ORIGIN_HOURS)].append((None if c is None else str(c), int(n)))
+    return dict(out)
+
+
+def located_ips(run: Run, backend: str, ids: Sequence[int] | None, start: float, end: float) -> str:
+    """A subquery of (botnet_id, ip, country, asn): every address seen in [start, end), once
+    per botnet, with the country and AS of its latest located reply in the window.
+
+    Whole days and unmixed rows of partial days come from ``day_ips`` (an unmixed row's
+    replies that day all carry the same country and AS, so any part of the day has them);
+    mixed rows of partial days (rare: an address that moved country or AS that day) and the
+    partial hours are read from the replies. ``run`` checks for mixed rows first."""
+    d = Dialect(backend)
+    pieces = split(micros(start), micros(end))
+    cols = "botnet_id, ip, country, country_ts, asn, asn_ts"
+    located = f"SELECT botnet_id, ip, {_located(d)} FROM replies WHERE {{where}} GROUP BY 1, 2"
+    parts = []
+    if pieces.days is not None:
+        parts.append(
+            f"SELECT {cols} FROM day_ips WHERE {_in(ids)}"
+            f" AND day >= {pieces.days[0]} AND day < {pieces.days[1]}"
+        )
+    for day, mask in sorted(pieces.masks.items()):
+        rows = f"{_in(ids)} AND day = {day} AND (hours & {mask}) <> 0"
+        parts.append(f"SELECT {cols} FROM day_ips WHERE {rows} AND NOT mixed")
+        if run(f"SELECT count(*) FROM day_ips WHERE {rows} AND mixed")[0][0]:
+            for lo, hi in _mask_spans(day, mask):
+                parts.append(
+                    located.format(
+                        where=f"{_in(ids)} AND {d.span(lo, hi)} AND (botnet_id, ip) IN"
+                        f" (SELECT botnet_id, ip FROM day_ips WHERE {rows} AND mixed)"
+                    )
+                )
+    for lo, hi in pieces.edges:
+        parts.append(located.format(where=f"{_in(ids)} AND {d.span(lo, hi)}"))
+    if not parts:
+        parts.append(f"SELECT {cols} FROM day_ips WHERE false")
+    union = " UNION ALL ".join(parts)
+    return (
+        f"SELECT botnet_id, ip, {d.latest('country', 'country_ts')} AS country,"
+        f" {d.latest('asn', 'asn_ts')} AS asn FROM ({union}) p GROUP BY botnet_id, ip"
+    )
+
+
+def _mask_spans(day: int, mask: int) -> list[tuple[int, int]]:
+    """The runs of set hours in a day's mask, as [lo, hi) microseconds."""
+    out: list[tuple[int, int]] = []
+    for h in range(24):
+        if mask >> h & 1:
+            lo = day * DAY_US + h * HOUR_US
+            if out and out[-1][1] == lo:
+                out[-1] = (out[-1][0], lo + HOUR_US)
+            else:
+                out.append((lo, lo + HOUR_US))
+    return out
+
+
+def countries_in_window(
+    run: Run, backend: str, ids: Sequence[int] | None, start: float, end: float
+) -> list[tuple[str | None, int]]:
+    """Distinct IPs per country in [start, end); an address counts in the country of its
+    latest located reply, once per botnet (distinct (country, ip) pairs across botnets)."""
+    located = located_ips(run, backend, ids, start, end)
+    rows = run(
+        f"SELECT country, count(*) FROM (SELECT DISTINCT country, ip FROM ({located}) l) s"
+        " GROUP BY 1"
+    )
+    return [(None if c is None else str(c), int(n)) for c, n in rows]
+
+
+def ases_in_window(
+    run: Run, backend: str, ids: Sequence[int] | None, start: float, end: float, limit: int
+) -> list[tuple[Any, ...]]:
+    """The ``limit`` ASes with most distinct IPs in [start, end): (asn, AS name, ips, main
+    country, total ips). An address counts in the AS of its latest located reply (per
+    botnet; with several botnets, once per AS with the greatest of its countries)."""
+    located = located_ips(run, backend, ids, start, end)
+    return run(
+        f"""
+        WITH per AS (
+            SELECT asn, count(*) AS ips, max(country) AS country FROM (
+                SELECT asn, ip, max(country) AS country FROM ({located}) l GROUP BY asn, ip
+            ) d GROUP BY asn
+        )
+        SELECT per.asn, a.name, per.ips, per.country, (SELECT sum(ips) FROM per) AS total
+        FROM per LEFT JOIN ases a ON a.asn = per.asn
+        ORDER BY per.ips DESC, per.asn LIMIT {int(limit)}
+        """
+    )
+
+
+def overlap_in_window(
+    run: Run, backend: str, ids: Sequence[int], start: float, end: float
+) -> list[tuple[int, int]]:
+    """Addresses per membership mask in [start, end): bit ``i`` of a mask is ``ids[i]``."""
+    d = Dialect(backend)
+    pieces = split(micros(start), micros(end))
+    bits = " ".join(f"WHEN {int(b)} THEN {1 << i}" for i, b in enumerate(ids))
+    union = " UNION ".join(_key_sets(d, pieces, ids, "ip", "0", "0")) or (
+        "SELECT botnet_id, 0 AS b, ip FROM day_ips WHERE false"
+    )
+    rows = run(
+        f"SELECT m, count(*) FROM (SELECT ip, bit_or(CASE botnet_id {bits} ELSE 0 END) AS m"
+        f" FROM ({union}) s GROUP BY ip) d GROUP BY m"
+    )
+    return [(int(m), int(n)) for m, n in rows]
+
+
+# -- the store methods --------------------------------------------------------------------------
+
+
+class WindowReads:
+    """The window methods of :class:`botmon.store.base.Store`, shared by both backends.
+
+    A backend provides ``backend``, ``refresh_summaries`` and ``_window_run`` (one read query,
+    rows as the driver gives them); each method brings the summaries up to date first (one
+    small query when they are) and answers in plain Python values."""
+
+    backend: str
+
+    def refresh_summaries(self, *, full: bool = False) -> int:
+        raise NotImplementedError
+
+    def _window_run(self, sql: str) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def distinct_per_bucket(
+        self, botnet_ids: Sequence[int], start: float, end: float, bucket_s: int
+    ) -> dict[tuple[int, int], tuple[int, int]]:
+        self.refresh_summaries()
+        return distinct_per_bucket(self._window_run, self.backend, botnet_ids, start, end, bucket_s)
+
+    def distinct_in_window(
+        self, botnet_ids: Sequence[int] | None, start: float, end: float
+    ) -> dict[int, tuple[int, int]]:
+        self.refresh_summaries()
+        return distinct_in_window(self._window_run, self.backend, botnet_ids, start, end)
+
+    def bucket_counts(
+        self, botnet_ids: Sequence[int], start: float, end: float, bucket_s: int
+    ) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+        self.refresh_summaries()
+        return bucket_counts(self._window_run, self.backend, botnet_ids, start, end, bucket_s)
+
+    def countries_per_hour(
+        self, botnet_ids: Sequence[int], start: float, end: float
+    ) -> dict[tuple[int, int], list[tuple[str | None, int]]]:
+        self.refresh_summaries()
+        return countries_per_hour(self._window_run, self.backend, botnet_ids, start, end)
+
+    def countries_in_window(
+        self, botnet_ids: Sequence[int] | None, start: float, end: float
+    ) -> list[tuple[str | None, int]]:
+        self.refresh_summaries()
+        return countries_in_window(self._window_run, self.backend, botnet_ids, start, end)
+
+    def ases_in_window(
+        self, botnet_ids: Sequence[int] | None, start: float, end: float, limit: int
+    ) -> list[tuple[Any, ...]]:
+        self.refresh_summaries()
+        return ases_in_window(self._window_run, self.backend, botnet_ids, start, end, limit)
+
+    def overlap_in_window(
+        self, botnet_ids: Sequence[int], start: float, end: float
+    ) -> list[tuple[int, int]]:
+        self.refresh_summaries()
+        return overlap_in_window(self._window_run, self.backend, botnet_ids, start, end)
+
+    def botnet_summaries(self, now: float, recent_window_s: int = 3600) -> list[BotnetSummary]:
+        """Every botnet's first and last reply and its counts in [now - window, now], from
+        the summaries: the seen tables (bounds; distinct counts when nothing is newer than
+        ``now``, as for a live server), else the day sets; replies from ``hour_counts`` plus
+        the partial hours at the window's edges."""
+        check_time("now", now)
+        self.refresh_summaries()
+        d = Dialect(self.backend)
+        run = self._window_run
+        start_us, end_us = micros(now - recent_window_s), micros(now) + 1
+        bounds = {
+            int(b): (lo, hi)
+            for b, lo, hi in run(
+                f"SELECT botnet_id, {d.us('min(first_ts)')}, {d.us('max(last_ts)')}"
+                " FROM seen_ips GROUP BY 1"
+            )
+        }
+        newest = max((hi for _, hi in bounds.values()), default=None)
+        if newest is None or newest < end_us:
+            recent: dict[int, tuple[int, int]] = defaultdict(lambda: (0, 0))
+            for i, table in enumerate(("seen_ips", "seen_ids")):
+                for b, n in run(
+                    f"SELECT botnet_id, count(*) FROM {table}"
+                    f" WHERE last_ts >= {d.ts(start_us)} GROUP BY 1"
+                ):
+                    pair = list(recent[int(b)])
+                    pair[i] = int(n)
+                    recent[int(b)] = (pair[0], pair[1])
+        else:
+            recent = defaultdict(
+                lambda: (0, 0),
+                distinct_in_window(run, self.backend, None, start_us / 1e6, end_us / 1e6),
+            )
+        replies = replies_in_window(run, self.backend, None, start_us, end_us)
+        rows = []
+        for b, name, description in sorted(
+            run("SELECT id, name, description FROM botnets"), key=lambda r: str(r[1])
+        ):
+            lo, hi = bounds.get(int(b), (None, None))
+            rows.append(
+                (
+                    name,
+                    description,
+                    None if lo is None else lo / 1e6,
+                    None if hi is None else hi / 1e6,
+                    *recent[int(b)],
+                    replies.get(int(b), 0),
+                )
+            )
+        return [botnet_summary_from_row(r, recent_window_s) for r in rows]
