@@ -149,13 +149,6 @@ def _filter(sql: Sql, botnet_id: int | None, start: float, end: float) -> str:
 # -- summaries ---------------------------------------------------------------------------------
 
 
-def _latest(sql: Sql, column: str, order: str) -> str:
-    """The value of ``column`` on the row with the greatest ``order`` that has one."""
-    if sql.duck:
-        return f"arg_max({column}, {order})"
-    return f"(array_agg({column} ORDER BY {order} DESC) FILTER (WHERE {column} IS NOT NULL))[1]"
-
-
 def _refresh(store: Store) -> None:
     """Bring the seen tables up to date (milliseconds when a few batches are new)."""
     store.refresh_summaries()
@@ -378,27 +371,6 @@ def _whole(
     return value
 
 
-def _distinct_per_bucket(
-    store: Store,
-    ids: Sequence[int],
-    lo: float,
-    hi: float,
-    bucket_s: int,
-    expr: str,
-    not_null: str | None = None,
-) -> dict[tuple[int, int], int]:
-    """Distinct ``expr`` per (botnet, bucket): de-duplicate first, then count; several times
-    faster than ``count(DISTINCT)`` on both engines."""
-    sql = Sql(store.backend)
-    extra = f" AND {not_null} IS NOT NULL" if not_null else ""
-    rows = sql.run(
-        store,
-        f"SELECT g, b, count(*) FROM (SELECT DISTINCT botnet_id AS g, {sql.bucket(bucket_s)} AS b,"
-        f" {expr} FROM replies WHERE {_where(sql, ids, lo, hi)}{extra}) d GROUP BY 1, 2",
-    )
-    return {(int(g), int(b)): int(n) for g, b, n in rows}
-
-
 def _seen_since(store: Store, ids: Sequence[int], since: float) -> dict[int, tuple[int, int]]:
     """Per botnet: addresses and bot IDs last seen at or after ``since`` (seen tables)."""
     out: dict[int, list[int]] = {b: [0, 0] for b in ids}
@@ -426,9 +398,7 @@ def _ips_and_ids(
     """
 
     def compute(lo: float, hi: float) -> dict[tuple[int, int], Any]:
-        ips = _distinct_per_bucket(store, ids, lo, hi, bucket_s, "ip")
-        bots = _distinct_per_bucket(store, ids, lo, hi, bucket_s, "bot_id", "bot_id")
-        return {k: (n, bots.get(k, 0)) for k, n in ips.items()}
+        return dict(store.distinct_per_bucket(ids, lo, hi, bucket_s))
 
     _refresh(store)
     cut = end
@@ -471,16 +441,12 @@ def overview(store: Store, end: float, window_s: int) -> Table:
         recent.update(_seen_since(store, list(ids.values()), start))
     elif ids:
 
-        def compute() -> list[tuple[Any, ...]]:
-            sql = Sql(store.backend)
-            return sql.run(
-                store,
-                "SELECT botnet_id, count(DISTINCT ip), count(DISTINCT bot_id)"
-                f" FROM replies WHERE {sql.range(start, end)} GROUP BY 1",
-            )
+        def compute() -> dict[int, tuple[int, int]]:
+            return store.distinct_in_window(None, start, end)
 
-        rows = _whole(store, ("overview", window_s), ("replies",), None, start, end, compute)
-        recent.update({int(b): (int(n_ips), int(n_ids)) for b, n_ips, n_ids in rows})
+        recent.update(
+            _whole(store, ("overview", window_s), ("replies",), None, start, end, compute)
+        )
     counts: list[dict[int, int]] = []
     for table in ("replies", "failed_tries"):
         if not ids:
@@ -619,11 +585,7 @@ def population(store: Store, botnet: str, start: float, end: float, bucket_s: in
     ids = [botnet_id]
 
     def compute(lo: float, hi: float) -> dict[tuple[int, int], Any]:
-        ips = _distinct_per_bucket(store, ids, lo, hi, bucket_s, "ip")
-        bots = _distinct_per_bucket(store, ids, lo, hi, bucket_s, "bot_id", "bot_id")
-        pairs = _distinct_per_bucket(store, ids, lo, hi, bucket_s, "ip, port")
-        replies = _rows_per_bucket(store, "replies", ids, lo, hi, bucket_s)
-        return {k: (n, bots.get(k, 0), pairs.get(k, 0), replies.get(k, 0)) for k, n in ips.items()}
+        return dict(store.bucket_counts(ids, lo, hi, bucket_s))
 
     def compute_failed(lo: float, hi: float) -> dict[tuple[int, int], Any]:
         return _rows_per_bucket(store, "failed_tries", ids, lo, hi, bucket_s)
@@ -720,19 +682,11 @@ def _located_ips(
 ) -> tuple[str, bool]:
     """A subquery of (ip, country, asn): each address seen in [start, end), once per botnet,
     located where that botnet's latest located reply from it was; and whether one address
-    may appear more than once (several botnets). From the seen tables when the range reaches
-    the newest data, otherwise from the replies."""
+    may appear more than once (several botnets). From the seen tables: only for a range
+    that reaches the newest data (others: the store's window methods)."""
     several = ids is None or len(ids) > 1
-    if _reaches_newest(store, ids, end):
-        # Placeholders bind in text order: build the filter only on the path that uses it.
-        head = f"botnet_id IN {_in(sql, list(ids))} AND " if ids is not None else ""
-        query = f"SELECT ip, country, asn FROM seen_ips WHERE {head}last_ts >= {sql.ts(start)}"
-    else:
-        query = (
-            f"SELECT ip, {_latest(sql, 'country', 'ts')} AS country,"
-            f" {_latest(sql, 'asn', 'ts')} AS asn FROM replies"
-            f" WHERE {_where(sql, ids, start, end)} GROUP BY botnet_id, ip"
-        )
+    head = f"botnet_id IN {_in(sql, list(ids))} AND " if ids is not None else ""
+    query = f"SELECT ip, country, asn FROM seen_ips WHERE {head}last_ts >= {sql.ts(start)}"
     return query, several
 
 
@@ -750,6 +704,11 @@ def countries(store: Store, botnet: str | None, start: float, end: float) -> Tab
     botnet_id, ids = _one_or_all(store, botnet)
 
     def compute() -> list[tuple[Any, ...]]:
+        if not _reaches_newest(store, ids, end):
+            found = store.countries_in_window(ids, start, end)
+            return sorted(
+                ((c or UNKNOWN_COUNTRY, n) for c, n in found), key=lambda r: (-r[1], r[0])
+            )
         sql = Sql(store.backend)
         located, several = _located_ips(store, sql, ids, start, end)
         country = f"coalesce(country, '{UNKNOWN_COUNTRY}')"
@@ -773,6 +732,8 @@ def ases(store: Store, botnet: str | None, start: float, end: float, limit: int)
     botnet_id, ids = _one_or_all(store, botnet)
 
     def compute() -> list[tuple[Any, ...]]:
+        if not _reaches_newest(store, ids, end):
+            return store.ases_in_window(ids, start, end, limit)
         sql = Sql(store.backend)
         located, several = _located_ips(store, sql, ids, start, end)
         if several:
@@ -872,10 +833,9 @@ def compare_overlap(store: Store, names: Sequence[str], start: float, end: float
         # addresses per mask. Sizes and pairwise overlaps follow from the masks in Python.
         sql = Sql(store.backend)
         bits = " ".join(f"WHEN {sql.p(b)} THEN {1 << i}" for i, b in enumerate(ids))
-        if _reaches_newest(store, ids, end):
-            source = f"seen_ips WHERE botnet_id IN {_in(sql, ids)} AND last_ts >= {sql.ts(start)}"
-        else:
-            source = f"replies WHERE {_where(sql, ids, start, end)}"
+        if not _reaches_newest(store, ids, end):
+            return store.overlap_in_window(ids, start, end)
+        source = f"seen_ips WHERE botnet_id IN {_in(sql, ids)} AND last_ts >= {sql.ts(start)}"
         rows = sql.run(
             store,
             f"""
@@ -936,20 +896,8 @@ def compare_hours(store: Store, names: Sequence[str], start: float, end: float) 
     ids = list(by_id)
 
     def compute(lo: float, hi: float) -> dict[tuple[int, int], Any]:
-        sql = Sql(store.backend)
-        rows = sql.run(
-            store,
-            f"""
-            SELECT g, b, c, count(*) FROM (
-                SELECT DISTINCT botnet_id AS g, {sql.bucket(3600)} AS b, country AS c, ip
-                FROM replies WHERE {_where(sql, ids, lo, hi)}
-            ) d GROUP BY 1, 2, 3
-            """,
-        )
-        out: dict[tuple[int, int], list[tuple[str, int]]] = defaultdict(list)
-        for g, b, c, n in rows:
-            out[(int(g), int(b))].append((str(c) if c else "", int(n)))
-        return dict(out)
+        found = store.countries_per_hour(ids, lo, hi)
+        return {k: [(c or "", n) for c, n in v] for k, v in found.items()}
 
     values = _per_bucket(store, "hours", "replies", ids, start, end, 3600, compute)
     mid = (start + end) / 2
