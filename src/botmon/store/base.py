@@ -162,7 +162,8 @@ class Store(Protocol):
 
     def botnet_summaries(self, now: float, recent_window_s: int = 3600) -> list[BotnetSummary]:
         """Every botnet with first/last seen and counts over the last ``recent_window_s``
-        (inclusive of ``now``), from the summary tables, never a scan of the replies."""
+        (inclusive of ``now``), from the summary tables: of the replies, only those in the
+        partial hours at the window's edges are read (by time range), never a scan."""
 
     def export(
         self, kind: RecordKind, botnet: str, start: float | None = None, end: float | None = None
