@@ -236,6 +236,8 @@ SUMMARY_TABLES = (
     "seen_ids",
     "day_ips",
     "day_ids",
+    "week_ips",
+    "week_ids",
     "hour_counts",
     "hour_countries",
 )

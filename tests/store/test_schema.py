@@ -28,6 +28,8 @@ TABLES = [
     "seen_ips",
     "sources",
     "summary_state",
+    "week_ids",
+    "week_ips",
 ]
 
 

@@ -167,6 +167,10 @@ def test_window_summaries_equal_distinct_over_replies(
         hi = lo + rng.choice([rng.randrange(1, 3 * DAY_US), 7 * DAY_US, rng.randrange(SPAN_US)])
         lo, hi = (T0_US + lo) // 1000 * 1000, (T0_US + hi) // 1000 * 1000  # milliseconds
         _check_window(store, ids, lo, hi)
+    # One that holds a whole ISO week (Monday 00:00 UTC; epoch day 4 was a Monday).
+    monday = (-(-(T0_US // DAY_US - 4) // 7) * 7 + 4) * DAY_US
+    lo = monday - rng.randrange(2 * DAY_US) // 1000 * 1000
+    _check_window(store, ids, lo, monday + 7 * DAY_US + rng.randrange(DAY_US) // 1000 * 1000)
 
 
 def _execute(store: Store, sql: str) -> None:

@@ -1,20 +1,22 @@
-"""Exact distinct counts over any past window from per-day and per-hour summaries.
+"""Exact distinct counts over any past window from per-week, per-day and per-hour summaries.
 
 The seen tables (:mod:`botmon.store.summaries`) answer windows that reach the newest data. A
 window that ends in the past (an older week, last month) used to be a DISTINCT over every
 reply in it: seconds to tens of seconds at 100 million replies. The tables of schema version
 3 keep, per botnet, every address and bot ID of each UTC day with a mask of the hours it was
-seen in (``day_ips``, ``day_ids``), and per hour the distinct counts themselves
-(``hour_counts``, ``hour_countries``). A window is then cut (:func:`split`) into
+seen in (``day_ips``, ``day_ids``), the same per ISO week without masks (``week_ips``,
+``week_ids``), and per hour the distinct counts themselves (``hour_counts``,
+``hour_countries``). A window is then cut (:func:`split`) into
 
-* whole days: day sets, unioned (a week is seven of them, not 25 million replies);
+* whole ISO weeks and whole days: week and day sets, unioned (a week is one set, not 25
+  million replies; a month four or five sets and a few days);
 * whole hours of the days at its edges: day-set rows whose hour mask meets those hours;
-* at most two partial hours at its very edges: read from the replies (a few seconds' worth
-  of an hour's rows, found by the time index or zonemaps).
+* at most two partial hours at its very edges: read from the replies (less than an hour's
+  rows each, found by the time index or zonemaps).
 
 Counts stay exact: a union of sets, never a sum of counts. The tables are kept by the same
-refresh as the seen tables (same watermark, same spans of changed batches): day sets are
-merged idempotently (a bitwise or of hour masks, latest located reply by timestamp), hours
+refresh as the seen tables (same watermark, same spans of changed batches): day and week sets
+are merged idempotently (a bitwise or of hour masks, latest located reply by timestamp), hours
 touched by a span are recounted from their replies. This module writes the SQL for both
 backends (only integers are inlined) and runs reads through a ``run(sql)`` callable, so each
 store's methods are one-line delegations and callers anywhere get plain Python values.
@@ -51,12 +53,15 @@ class Pieces:
     """Partial hours, [lo, hi) microseconds: read from the replies."""
     masks: dict[int, int] = field(default_factory=dict)
     """Partial days: day -> mask of its whole hours inside the window."""
-    days: tuple[int, int] | None = None
-    """Whole days [first, last + 1) inside the window."""
+    days: list[tuple[int, int]] = field(default_factory=list)
+    """Runs of whole days [first, last + 1) inside the window (outside ``weeks``)."""
+    weeks: tuple[int, int] | None = None
+    """Whole ISO weeks [first, last + 1) inside the window (week 0 starts on 1970-01-05)."""
 
 
-def split(start_us: int, end_us: int) -> Pieces:
-    """Cut [start_us, end_us) into partial hours, whole hours of partial days and whole days."""
+def split(start_us: int, end_us: int, weeks: bool = True) -> Pieces:
+    """Cut [start_us, end_us) into partial hours, whole hours of partial days, whole days
+    and (``weeks``) whole ISO weeks."""
     if end_us <= start_us:
         return Pieces()
     h0, h1 = -(-start_us // HOUR_US), end_us // HOUR_US
@@ -75,7 +80,11 @@ def split(start_us: int, end_us: int) -> Pieces:
         return Pieces(edges, dict(masks))
     hours(h0, d0 * 24)
     hours(d1 * 24, h1)
-    return Pieces(edges, dict(masks), (d0, d1))
+    w0, w1 = -(-(d0 - 4) // 7), (d1 - 4) // 7  # epoch day 4 is a Monday
+    if not weeks or w0 >= w1:
+        return Pieces(edges, dict(masks), [(d0, d1)])
+    days = [(lo, hi) for lo, hi in ((d0, w0 * 7 + 4), (w1 * 7 + 4, d1)) if lo < hi]
+    return Pieces(edges, dict(masks), days, (w0, w1))
 
 
 def micros(seconds: float) -> int:
@@ -111,6 +120,10 @@ class Dialect:
     def day(self, column: str = "ts") -> str:
         return f"{self.div(self.us(column), DAY_US)}::INTEGER"
 
+    def week(self, column: str = "ts") -> str:
+        """The ISO week of ``column``: week 0 starts on Monday 1970-01-05 (epoch day 4)."""
+        return f"{self.div(f'{self.us(column)} - {4 * DAY_US}', 7 * DAY_US)}::INTEGER"
+
     def hour(self, column: str = "ts") -> str:
         return f"{self.div(self.us(column), HOUR_US)}::INTEGER"
 
@@ -124,6 +137,10 @@ class Dialect:
     def day_bucket(self, bucket_s: int) -> str:
         """The bucket of a day set row (``bucket_s`` a whole number of days)."""
         return self.div(f"day::BIGINT * 86400 - {ORIGIN_S}", bucket_s)
+
+    def week_bucket(self, bucket_s: int) -> str:
+        """The bucket of a week set row (``bucket_s`` a whole number of weeks)."""
+        return self.div("week::BIGINT * 604800", bucket_s)
 
     def latest(self, column: str, order: str) -> str:
         """``column`` on the row with the greatest ``order`` among those that have it."""
@@ -147,6 +164,8 @@ def _in(ids: Sequence[int] | None, column: str = "botnet_id") -> str:
 
 _DAY_IPS_COLUMNS = "botnet_id, day, ip, hours, country, country_ts, asn, asn_ts, mixed"
 _DAY_IDS_COLUMNS = "botnet_id, day, bot_id, hours"
+_WEEK_IPS_COLUMNS = "botnet_id, week, ip, country, country_ts, asn, asn_ts"
+_WEEK_IDS_COLUMNS = "botnet_id, week, bot_id"
 
 
 def _varies(column: str) -> str:
@@ -165,38 +184,47 @@ def _located(d: Dialect) -> str:
     )
 
 
-def day_ips_select(d: Dialect, where: str) -> str:
-    """The day-set rows of addresses for the replies matching ``where``."""
+def sets_select(d: Dialect, unit: str, key: str, where: str) -> str:
+    """The rows of the ``unit`` (``day`` or ``week``) sets of ``key`` (``ip`` or ``bot_id``)
+    for the replies matching ``where``: day rows carry their hour mask, address rows the
+    latest located country and AS, day-address rows whether those varied that day."""
+    columns = [f"{d.day() if unit == 'day' else d.week()} AS {unit}", key]
+    if unit == "day":
+        columns.append(f"bit_or({d.hour_bit()}) AS hours")
+    if key == "ip":
+        columns.append(_located(d))
+    if unit == "day" and key == "ip":
+        columns.append(f"({_varies('country')} OR {_varies('asn')}) AS mixed")
+    not_null = "bot_id IS NOT NULL AND " if key == "bot_id" else ""
     return (
-        f"SELECT botnet_id, {d.day()} AS day, ip, bit_or({d.hour_bit()}) AS hours,"
-        f" {_located(d)}, ({_varies('country')} OR {_varies('asn')}) AS mixed"
-        f" FROM replies WHERE {where} GROUP BY 1, 2, 3"
+        f"SELECT botnet_id, {', '.join(columns)} FROM replies WHERE {not_null}{where}"
+        " GROUP BY 1, 2, 3"
     )
 
 
-def day_ids_select(d: Dialect, where: str) -> str:
-    """The day-set rows of bot IDs for the replies matching ``where``."""
-    return (
-        f"SELECT botnet_id, {d.day()} AS day, bot_id, bit_or({d.hour_bit()}) AS hours"
-        f" FROM replies WHERE bot_id IS NOT NULL AND {where} GROUP BY 1, 2, 3"
-    )
-
-
-def _day_ips_set(old: str, new: str) -> str:
-    """SET clause merging day-set row ``new`` into ``old``: or of hour masks, latest located
-    values by timestamp, and mixed once the two disagree."""
-    out = [f"hours = {old}.hours | {new}.hours"]
+def _located_set(old: str, new: str) -> list[str]:
+    """SET assignments taking the latest located country and AS of rows ``old`` and ``new``."""
+    out = []
     for col in ("country", "asn"):
         out.append(
             f"{col} = CASE WHEN {new}.{col}_ts IS NOT NULL AND ({old}.{col}_ts IS NULL"
             f" OR {new}.{col}_ts >= {old}.{col}_ts) THEN {new}.{col} ELSE {old}.{col} END"
         )
         out.append(f"{col}_ts = greatest({old}.{col}_ts, {new}.{col}_ts)")
-    out.append(
-        f"mixed = {old}.mixed OR {new}.mixed OR {old}.country IS DISTINCT FROM {new}.country"
-        f" OR {old}.asn IS DISTINCT FROM {new}.asn"
+    return out
+
+
+def _day_ips_set(old: str, new: str) -> str:
+    """SET clause merging day-set row ``new`` into ``old``: or of hour masks, latest located
+    values by timestamp, and mixed once the two disagree."""
+    return ", ".join(
+        [
+            f"hours = {old}.hours | {new}.hours",
+            *_located_set(old, new),
+            f"mixed = {old}.mixed OR {new}.mixed OR {old}.country IS DISTINCT FROM {new}.country"
+            f" OR {old}.asn IS DISTINCT FROM {new}.asn",
+        ]
     )
-    return ", ".join(out)
 
 
 def _hour_counts_select(d: Dialect, where: str) -> str:
@@ -219,13 +247,25 @@ def full_build(backend: str) -> list[str]:
     return [
         "DELETE FROM day_ips",
         "DELETE FROM day_ids",
+        "DELETE FROM week_ips",
+        "DELETE FROM week_ids",
         "DELETE FROM hour_counts",
         "DELETE FROM hour_countries",
-        # In day order: a range of days is then a few row groups (DuckDB zonemaps).
-        f"INSERT INTO day_ips ({_DAY_IPS_COLUMNS}) SELECT * FROM ({day_ips_select(d, 'true')})"
-        " s ORDER BY day",
-        f"INSERT INTO day_ids ({_DAY_IDS_COLUMNS}) SELECT * FROM ({day_ids_select(d, 'true')})"
-        " s ORDER BY day",
+        # In time order: a range of days is then a few row groups (DuckDB zonemaps).
+        *(
+            f"INSERT INTO {table} ({columns}) SELECT * FROM ({sets_select(d, 'day', key, 'true')})"
+            " s ORDER BY day"
+            for table, columns, key in (
+                ("day_ips", _DAY_IPS_COLUMNS, "ip"),
+                ("day_ids", _DAY_IDS_COLUMNS, "bot_id"),
+            )
+        ),
+        # Weeks from the day sets: a seventh of the rows to read.
+        f"INSERT INTO week_ips ({_WEEK_IPS_COLUMNS}) SELECT botnet_id, {d.div('day - 4', 7)},"
+        f" ip, {d.latest('country', 'country_ts')}, max(country_ts),"
+        f" {d.latest('asn', 'asn_ts')}, max(asn_ts) FROM day_ips GROUP BY 1, 2, 3 ORDER BY 2",
+        f"INSERT INTO week_ids ({_WEEK_IDS_COLUMNS}) SELECT DISTINCT botnet_id,"
+        f" {d.div('day - 4', 7)} AS week, bot_id FROM day_ids ORDER BY 2",
         f"INSERT INTO hour_counts {_hour_counts_select(d, 'true')}",
         f"INSERT INTO hour_countries {_hour_countries_select(d, 'true')}",
     ]
@@ -233,22 +273,26 @@ def full_build(backend: str) -> list[str]:
 
 def span_statements(backend: str, botnet_id: int, lo_us: int, hi_us: int) -> list[str]:
     """Statements bringing the window tables up to date with one botnet's replies in
-    [lo_us, hi_us] (a changed span, already widened): day sets merged, hours recounted."""
+    [lo_us, hi_us] (a changed span, already widened): day and week sets merged, hours
+    recounted."""
     d = Dialect(backend)
     b = int(botnet_id)
     where = f"botnet_id = {b} AND ts >= {d.ts(lo_us)} AND ts <= {d.ts(hi_us)}"
     h0, h1 = lo_us // HOUR_US, hi_us // HOUR_US
     hours = f"botnet_id = {b} AND {d.span(h0 * HOUR_US, (h1 + 1) * HOUR_US)}"
     days = f"day BETWEEN {lo_us // DAY_US} AND {hi_us // DAY_US}"
+    weeks = f"week BETWEEN {(lo_us // DAY_US - 4) // 7} AND {(hi_us // DAY_US - 4) // 7}"
     out: list[str] = []
-    for table, select, keys, columns in (
-        ("day_ips", day_ips_select(d, where), ("botnet_id", "day", "ip"), _DAY_IPS_COLUMNS),
-        ("day_ids", day_ids_select(d, where), ("botnet_id", "day", "bot_id"), _DAY_IDS_COLUMNS),
-    ):
-        if table == "day_ips":
-            update = _day_ips_set(table, "{new}")
-        else:
-            update = f"hours = {table}.hours | {{new}}.hours"
+    merges = {
+        "day_ips": (_DAY_IPS_COLUMNS, _day_ips_set("day_ips", "{new}"), days),
+        "day_ids": (_DAY_IDS_COLUMNS, "hours = day_ids.hours | {new}.hours", days),
+        "week_ips": (_WEEK_IPS_COLUMNS, ", ".join(_located_set("week_ips", "{new}")), weeks),
+        "week_ids": (_WEEK_IDS_COLUMNS, "", weeks),
+    }
+    for table, (columns, update, bound) in merges.items():
+        unit, kind = table.split("_")
+        select = sets_select(d, unit, "ip" if kind == "ips" else "bot_id", where)
+        keys = columns.split(", ")[:3]
         if d.duck:
             # No primary key in DuckDB (see summaries.duckdb_merge_statements): a small delta
             # table, an update through a join, then the rows that are new. The day bounds let
@@ -256,18 +300,22 @@ def span_statements(backend: str, botnet_id: int, lo_us: int, hi_us: int) -> lis
             delta = f"{table}_delta"
             on = " AND ".join(f"{table}.{k} = d.{k}" for k in keys)
             exists = " AND ".join(f"s.{k} = d.{k}" for k in keys)
+            out.append(f"CREATE OR REPLACE TEMP TABLE {delta} AS {select}")
+            if update:
+                out.append(
+                    f"UPDATE {table} SET {update.format(new='d')} FROM {delta} d"
+                    f" WHERE {on} AND {table}.{bound}"
+                )
             out += [
-                f"CREATE OR REPLACE TEMP TABLE {delta} AS {select}",
-                f"UPDATE {table} SET {update.format(new='d')} FROM {delta} d"
-                f" WHERE {on} AND {table}.{days}",
                 f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {delta} d WHERE NOT EXISTS"
-                f" (SELECT 1 FROM {table} s WHERE {exists} AND s.{days})",
+                f" (SELECT 1 FROM {table} s WHERE {exists} AND s.{bound})",
                 f"DROP TABLE {delta}",
             ]
         else:
+            action = f"UPDATE SET {update.format(new='excluded')}" if update else "NOTHING"
             out.append(
                 f"INSERT INTO {table} ({columns}) {select} ON CONFLICT ({', '.join(keys)})"
-                f" DO UPDATE SET {update.format(new='excluded')}"
+                f" DO {action}"
             )
     hour_range = f"botnet_id = {b} AND hour BETWEEN {h0} AND {h1}"
     out += [
@@ -282,27 +330,45 @@ def span_statements(backend: str, botnet_id: int, lo_us: int, hi_us: int) -> lis
 # -- reading windows ----------------------------------------------------------------------------
 
 
+def _whole_sets(
+    pieces: Pieces, ids: Sequence[int] | None, kind: str, week_columns: str, day_columns: str
+) -> list[str]:
+    """SELECTs of the week and day sets (``kind`` ``ips`` or ``ids``) of whole weeks and
+    days in the window."""
+    out = []
+    if pieces.weeks is not None:
+        out.append(
+            f"SELECT {week_columns} FROM week_{kind} WHERE {_in(ids)}"
+            f" AND week >= {pieces.weeks[0]} AND week < {pieces.weeks[1]}"
+        )
+    for lo, hi in pieces.days:
+        out.append(
+            f"SELECT {day_columns} FROM day_{kind} WHERE {_in(ids)} AND day >= {lo} AND day < {hi}"
+        )
+    return out
+
+
 def _key_sets(
     d: Dialect,
     pieces: Pieces,
     ids: Sequence[int] | None,
     key: str,
-    day_bucket: str,
-    ts_bucket: str,
+    buckets: tuple[str, str, str] = ("0", "0", "0"),
 ) -> list[str]:
     """SELECTs of (botnet_id, b, key) covering the window, one per piece; ``key`` is ``ip``
-    or ``bot_id``, ``b`` a bucket expression of a day-set row or of a reply."""
-    table = "day_ips" if key == "ip" else "day_ids"
-    head = f"SELECT botnet_id, {day_bucket} AS b, {key} FROM {table} WHERE {_in(ids)}"
-    out = []
-    if pieces.days is not None:
-        out.append(f"{head} AND day >= {pieces.days[0]} AND day < {pieces.days[1]}")
+    or ``bot_id``, ``b`` a bucket expression of a week-set row, a day-set row and a reply."""
+    kind = "ips" if key == "ip" else "ids"
+    week_b, day_b, ts_b = buckets
+    head = f"SELECT botnet_id, {day_b} AS b, {key} FROM day_{kind} WHERE {_in(ids)}"
+    out = _whole_sets(
+        pieces, ids, kind, f"botnet_id, {week_b} AS b, {key}", f"botnet_id, {day_b} AS b, {key}"
+    )
     for day, mask in sorted(pieces.masks.items()):
         out.append(f"{head} AND day = {day} AND (hours & {mask}) <> 0")
     not_null = " AND bot_id IS NOT NULL" if key == "bot_id" else ""
     for lo, hi in pieces.edges:
         out.append(
-            f"SELECT botnet_id, {ts_bucket} AS b, {key} FROM replies"
+            f"SELECT botnet_id, {ts_b} AS b, {key} FROM replies"
             f" WHERE {_in(ids)} AND {d.span(lo, hi)}{not_null}"
         )
     return out
@@ -389,10 +455,39 @@ def distinct_per_bucket(
             k: (v[0], v[1])
             for k, v in bucket_counts(run, backend, ids, start, end, bucket_s).items()
         }
-    pieces = split(start_us, end_us)
-    day_b, ts_b = d.day_bucket(bucket_s), d.bucket(bucket_s)
-    ips = _count_sets(run, _key_sets(d, pieces, ids, "ip", day_b, ts_b))
-    bots = _count_sets(run, _key_sets(d, pieces, ids, "bot_id", day_b, ts_b))
+    # Whole buckets [a, b) and the partial buckets at the edges. A whole day's (week's) set
+    # is its count, one row per key: no de-duplication; other buckets are unions of sets.
+    size, origin = bucket_s * 1_000_000, ORIGIN_S * 1_000_000
+    a = -(-(start_us - origin) // size) * size + origin
+    b = (end_us - origin) // size * size + origin
+    weekly = bucket_s % 604800 == 0
+    parts, counted = [split(start_us, end_us, weekly)], ("", "")
+    if a <= b:
+        parts = [split(start_us, a, weekly), split(b, end_us, weekly)]
+        whole = split(a, b, weekly)
+        if a < b and bucket_s == 86400:
+            counted = ("day", f"day >= {whole.days[0][0]} AND day < {whole.days[0][1]}")
+        elif a < b and bucket_s == 604800 and whole.weeks is not None:
+            counted = ("week", f"week >= {whole.weeks[0]} AND week < {whole.weeks[1]}")
+        elif a < b:
+            parts.append(whole)
+    buckets = (
+        d.week_bucket(bucket_s) if weekly else "0",
+        d.day_bucket(bucket_s),
+        d.bucket(bucket_s),
+    )
+    found = []
+    for key, kind in (("ip", "ips"), ("bot_id", "ids")):
+        counts = _count_sets(run, [s for p in parts for s in _key_sets(d, p, ids, key, buckets)])
+        if counted[0]:
+            expr = buckets[0] if counted[0] == "week" else buckets[1]
+            rows = run(
+                f"SELECT botnet_id, {expr}, count(*) FROM {counted[0]}_{kind}"
+                f" WHERE {_in(ids)} AND {counted[1]} GROUP BY 1, 2"
+            )
+            counts.update({(int(g), int(i)): int(n) for g, i, n in rows})
+        found.append(counts)
+    ips, bots = found
     return {k: (n, bots.get(k, 0)) for k, n in ips.items()}
 
 
@@ -402,8 +497,8 @@ def distinct_in_window(
     """Per botnet: distinct IPs and bot IDs in [start, end) (botnets with a reply)."""
     d = Dialect(backend)
     pieces = split(micros(start), micros(end))
-    ips = _count_sets(run, _key_sets(d, pieces, ids, "ip", "0", "0"))
-    bots = _count_sets(run, _key_sets(d, pieces, ids, "bot_id", "0", "0"))
+    ips = _count_sets(run, _key_sets(d, pieces, ids, "ip"))
+    bots = _count_sets(run, _key_sets(d, pieces, ids, "bot_id"))
     return {g: (n, bots.get((g, 0), 0)) for (g, _), n in ips.items()}
 
 
@@ -476,12 +571,7 @@ def located_ips(run: Run, backend: str, ids: Sequence[int] | None, start: float,
     pieces = split(micros(start), micros(end))
     cols = "botnet_id, ip, country, country_ts, asn, asn_ts"
     located = f"SELECT botnet_id, ip, {_located(d)} FROM replies WHERE {{where}} GROUP BY 1, 2"
-    parts = []
-    if pieces.days is not None:
-        parts.append(
-            f"SELECT {cols} FROM day_ips WHERE {_in(ids)}"
-            f" AND day >= {pieces.days[0]} AND day < {pieces.days[1]}"
-        )
+    parts = _whole_sets(pieces, ids, "ips", cols, cols)
     for day, mask in sorted(pieces.masks.items()):
         rows = f"{_in(ids)} AND day = {day} AND (hours & {mask}) <> 0"
         parts.append(f"SELECT {cols} FROM day_ips WHERE {rows} AND NOT mixed")
@@ -558,7 +648,7 @@ def overlap_in_window(
     d = Dialect(backend)
     pieces = split(micros(start), micros(end))
     bits = " ".join(f"WHEN {int(b)} THEN {1 << i}" for i, b in enumerate(ids))
-    union = " UNION ".join(_key_sets(d, pieces, ids, "ip", "0", "0")) or (
+    union = " UNION ".join(_key_sets(d, pieces, ids, "ip")) or (
         "SELECT botnet_id, 0 AS b, ip FROM day_ips WHERE false"
     )
     rows = run(

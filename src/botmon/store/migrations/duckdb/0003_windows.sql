@@ -14,6 +14,9 @@
 --     asn_ts: when), and `mixed`: the day's replies of that address do not all carry the
 --     same country and AS. A partial day takes an unmixed row's country and AS as they are;
 --     only mixed rows are looked up in the replies.
+--   * week_ips / week_ids: the same sets per ISO week (week 0 starts on Monday 1970-01-05,
+--     epoch day 4), without hour masks: only whole weeks are read from them, so a month is
+--     four week sets and a few days instead of thirty day sets.
 --   * hour_counts: per botnet and hour, distinct addresses, bot IDs, ip:port pairs and the
 --     replies; hour_countries: distinct addresses per reply country (the hour-of-day
 --     profile). Hours touched by new batches are recounted from their replies.
@@ -34,6 +37,22 @@ CREATE TABLE day_ids (
     day       INTEGER NOT NULL,
     bot_id    VARCHAR NOT NULL,
     hours     INTEGER NOT NULL
+);
+
+CREATE TABLE week_ips (
+    botnet_id  SMALLINT NOT NULL,
+    week       INTEGER NOT NULL,
+    ip         UHUGEINT NOT NULL,
+    country    VARCHAR,
+    country_ts TIMESTAMP,
+    asn        UINTEGER,
+    asn_ts     TIMESTAMP
+);
+
+CREATE TABLE week_ids (
+    botnet_id SMALLINT NOT NULL,
+    week      INTEGER NOT NULL,
+    bot_id    VARCHAR NOT NULL
 );
 
 CREATE TABLE hour_counts (
