@@ -167,6 +167,9 @@ class Store(Protocol):
         a full build: ``full=True`` rebuilds the tables from every reply."""
 
     # -- the read port of analyses (SQL in store/reads.py; buckets as botmon.buckets) -----
+    # Counts over the replies come from the window summaries (store/windows.py) wherever
+    # they keep the answer, so a past or never-asked window reads at most two partial hours
+    # of replies; failed tries, edges and bucket sizes they do not keep read the records.
     def batch_spans(
         self, kind: SpanKind, ids: Ids, start: float, end: float, bucket_s: int
     ) -> list[tuple[int, int, int, int]]:
