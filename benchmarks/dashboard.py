@@ -14,15 +14,22 @@ measured here is the read side. Each view is then queried as the dashboard does 
 (the sum of its queries, as the page waits for all of them). The baseline in the same run is a
 bare ``count(*)`` over the same 7 days (the cost of touching the rows at all).
 
-Three modes per view: cold (no cached answer: a range or bucket asked for the first time;
-after a start, ``botmon serve`` computes the default views in the background so its first
-visitor does not see this), warm (the same request again, nothing new), live (1,000 new
-replies in the newest bucket before each request, as while a crawler reports; the time
-includes bringing the summary tables up to date with them). The summary tables
-(``seen_ips``/``seen_ids``) are built once after generating, and that time is printed:
-generated rows bypass the ingest path that keeps them current. Targets: p95 < 300 ms at 10M
-and < 1 s at 100M on DuckDB, checked on the warm and live modes (what a person looking at the
-dashboard waits for); cold figures are reported beside them.
+Four modes per view: cold (no cached answer: a range or bucket asked for the first time; after
+a start, ``botmon serve`` computes the default views in the background so its first visitor
+does not see this), past (no cached answer, and the same views over a week that ended in the
+past, a different week for each repeat, shifted by 3 h 17 min: what someone browsing back in
+time waits for; the warm-up can never have computed it), warm (the same request again, nothing
+new), live (1,000 new replies in the newest bucket before each request, as while a crawler
+reports; the time includes bringing the summary tables up to date with them). The summary
+tables (``seen_ips``/``seen_ids`` and the window tables of :mod:`botmon.store.windows`) are
+built once after generating, and that time and their size are printed: generated rows bypass
+the ingest path that keeps them current. Targets: p95 < 300 ms at 10M and < 1 s at 100M on
+DuckDB, checked on the warm and live modes (what a person looking at the dashboard waits for);
+cold figures are reported beside them, with a target of p95 < 2 s at 100M for the cold and past
+modes (issue 9).
+
+``--keep DIR`` keeps the generated DuckDB file (and the time its data ends, ``.end``) for the
+next run: the views are then asked over the same data at the same times.
 """
 
 from __future__ import annotations
@@ -52,6 +59,10 @@ POOL = 150_000
 """Bots per botnet over the whole span."""
 COUNTRIES = ("CN", "IN", "BR", "KR", "RU", "VN", "US", "TR", "TH", "EG", "ID", "DE")
 TARGET_MS = {10_000_000: 300.0, 100_000_000: 1000.0}
+COLD_TARGET_MS = 2000.0
+"""Cold and past windows at 100M: p95 under 2 s."""
+PAST_SHIFT_S = 3 * 3600 + 17 * 60
+"""How far each repeat of the past mode moves its week back: never an aligned hour."""
 
 
 def parse_size(text: str) -> int:
@@ -222,6 +233,34 @@ def views(end: float) -> dict[str, list[Callable[[Store], Any]]]:
     }
 
 
+SUMMARY_TABLES = (
+    "seen_ips",
+    "seen_ids",
+    "day_ips",
+    "day_ids",
+    "week_ips",
+    "week_ids",
+    "hour_counts",
+    "hour_countries",
+)
+
+
+def summary_sizes(store: Store) -> str:
+    """Rows and disk blocks of each summary table (DuckDB), as one line."""
+    if store.backend != "duckdb":
+        return ""
+    parts = []
+    present = {str(t) for (t,) in store.query("SELECT table_name FROM duckdb_tables()")}
+    for table in (t for t in SUMMARY_TABLES if t in present):  # an older schema has fewer
+        rows = store.query(f"SELECT count(*) FROM {table}")[0][0]
+        blocks = store.query(
+            f"SELECT count(DISTINCT block_id) FROM pragma_storage_info('{table}')"
+            " WHERE block_id IS NOT NULL"
+        )[0][0]
+        parts.append(f"{table} {int(rows):,} rows {int(blocks) * 256 / 1024:.0f} MiB")
+    return "summary tables: " + "; ".join(parts)
+
+
 def live_batch(end: float, seq: int) -> Any:
     """A small crawler batch landing in the newest bucket (what a live view sees arrive)."""
     from botmon.ipaddr import ip_to_int
@@ -249,16 +288,20 @@ def measure(store: Store, end: float, repeat: int, mode: str) -> dict[str, tuple
     request (a live view refreshing while a crawler reports)."""
     out: dict[str, tuple[float, float]] = {}
     seq = 0
+    past = end - 7 * 86400
     for name, queries in views(end).items():
-        for fn in queries:  # warm-up: first touch of the file, plans
-            fn(store)
+        for fn in views(past + PAST_SHIFT_S)[name] if mode == "past" else queries:
+            fn(store)  # warm-up: first touch of the file, plans
         samples = []
-        for _ in range(repeat):
+        for r in range(repeat):
             if mode == "cold":
                 clear_cache(store)
             elif mode == "live":
                 seq += 1
                 store.write_batch(live_batch(end, seq), "bench-live")
+            elif mode == "past":  # the per-bucket cache would reuse the hours already asked
+                clear_cache(store)
+                queries = views(past - r * PAST_SHIFT_S)[name]
             t0 = time.perf_counter()
             for fn in queries:
                 fn(store)
@@ -276,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="duckdb,postgresql")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--keep", default=None, help="directory to keep DuckDB files in")
-    parser.add_argument("--modes", default="cold,warm,live", help="cold, warm, live")
+    parser.add_argument("--modes", default="cold,past,warm,live", help="cold, past, warm, live")
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
@@ -294,8 +337,12 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             if backend == "duckdb":
                 target = str(workdir / f"dash-{size}.duckdb")
+                stamp = Path(target + ".end")
                 if not Path(target).exists():
                     fill_duckdb(target, size, end)
+                    stamp.write_text(f"{end}\n")
+                elif stamp.exists():  # kept data: ask at the times it was made for
+                    end = float(stamp.read_text())
             else:
                 target = _pg_database(pg_dsn, f"botmon_dashbench_{size}")
                 fill_postgres(target, size, end)
@@ -308,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.monotonic()
                 store.refresh_summaries(full=True)
                 summary_s = time.monotonic() - t0
+                sizes = summary_sizes(store)
                 counts = store.count_records()
                 results = {m: measure(store, end, args.repeat, m) for m in modes}
             finally:
@@ -317,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"failed tries, {counts['edges']:,} edges (generated in {fill_s:.0f} s;"
                 f" summaries built in {summary_s:.1f} s)"
             )
+            if sizes:
+                print(sizes)
             print(f"{'view':<22}" + "".join(f"{m + ' p50':>12}{m + ' p95':>12}" for m in modes))
             target_ms = TARGET_MS.get(size)
             for name in results[modes[0]]:
@@ -325,10 +375,14 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 mark = ""
                 if target_ms and backend == "duckdb" and not name.startswith("baseline"):
-                    worst = max(results[m][name][1] for m in modes if m != "cold")
-                    ok = worst < target_ms
+                    hot = [results[m][name][1] for m in modes if m not in ("cold", "past")]
+                    cold = [results[m][name][1] for m in modes if m in ("cold", "past")]
+                    ok = max(hot, default=0.0) < target_ms
+                    if size >= 100_000_000:
+                        ok &= max(cold, default=0.0) < COLD_TARGET_MS
                     failed |= not ok
-                    mark = f"  {'ok' if ok else 'OVER'} (target p95 < {target_ms:.0f} ms)"
+                    mark = f"  {'ok' if ok else 'OVER'} (target p95 < {target_ms:.0f} ms"
+                    mark += f", cold < {COLD_TARGET_MS:.0f} ms)" if size >= 100_000_000 else ")"
                 print(f"{name:<22}{cells}{mark}")
             if backend == "postgresql":
                 _pg_drop(pg_dsn, target)

@@ -60,7 +60,7 @@ def check_views(store: Store, data: DataSet, start: float, end: float) -> None:
 
 
 def check_windows(store: Store, data: DataSet, start: float, end: float) -> None:
-    """Windows that end before the newest rows (answered from the replies) and one that
+    """Windows that end before the newest rows (answered from the window tables) and one that
     reaches past them (answered from the seen tables where it can): all exact."""
     check_views(store, data, start, end)
     check_views(store, data, start, data.t0 + 12 * HOUR + 1800)  # ends mid-data

@@ -14,9 +14,13 @@ TABLES = [
     "botnets",
     "campaigns",
     "commands",
+    "day_ids",
+    "day_ips",
     "edges",
     "failed_tries",
     "heartbeats",
+    "hour_countries",
+    "hour_counts",
     "monitors",
     "replies",
     "schema_version",
@@ -24,6 +28,8 @@ TABLES = [
     "seen_ips",
     "sources",
     "summary_state",
+    "week_ids",
+    "week_ips",
 ]
 
 

@@ -10,16 +10,18 @@ query results; timestamps as UTC epoch seconds (float) in results.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 import pyarrow as pa
 
 from botmon.limits import Role
 from botmon.store.prepared import PreparedBatch
-from botmon.store.reads import CountedKind, Ids, Measure, SpanKind
 from botmon.validation import ValidatedBatch
 from botmon.wire import Campaign, Command
+
+if TYPE_CHECKING:  # the read port's mixin builds on this module's types
+    from botmon.store.reads import CountedKind, Ids, Measure, SpanKind
 
 RecordKind = Literal["replies", "failed_tries", "edges"]
 
@@ -147,7 +149,9 @@ class Store(Protocol):
         """Stored rows per record kind (and ``batches``), for tests and metrics."""
 
     def botnet_summaries(self, now: float, recent_window_s: int = 3600) -> list[BotnetSummary]:
-        """Every botnet with first/last seen and counts over the last ``recent_window_s``."""
+        """Every botnet with first/last seen and counts over the last ``recent_window_s``
+        (inclusive of ``now``), from the summary tables: of the replies, only those in the
+        partial hours at the window's edges are read (by time range), never a scan."""
 
     def export(
         self, kind: RecordKind, botnet: str, start: float | None = None, end: float | None = None
@@ -155,13 +159,17 @@ class Store(Protocol):
         """Stored records of one kind as Arrow batches, IPs as text, timestamps as UTC."""
 
     def refresh_summaries(self, *, full: bool = False) -> int:
-        """Bring the dashboard's summary tables (``seen_ips``, ``seen_ids``) up to date with
-        every stored batch; return the spans merged (0: nothing new, -1: a full build).
+        """Bring the dashboard's summary tables (``seen_ips``, ``seen_ids`` and the window
+        tables of :mod:`botmon.store.windows`) up to date with every stored batch; return the
+        spans merged (0: nothing new, -1: a full build).
 
         Rows written behind botmon's back (not by :meth:`write_batch`) are only picked up by
         a full build: ``full=True`` rebuilds the tables from every reply."""
 
     # -- the read port of analyses (SQL in store/reads.py; buckets as botmon.buckets) -----
+    # Counts over the replies come from the window summaries (store/windows.py) wherever
+    # they keep the answer, so a past or never-asked window reads at most two partial hours
+    # of replies; failed tries, edges and bucket sizes they do not keep read the records.
     def batch_spans(
         self, kind: SpanKind, ids: Ids, start: float, end: float, bucket_s: int
     ) -> list[tuple[int, int, int, int]]:

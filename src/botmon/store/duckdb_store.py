@@ -24,10 +24,9 @@ import pyarrow as pa
 
 from botmon.ipaddr import int_to_ip
 from botmon.limits import Role
-from botmon.store import common, duckdb_rows, summaries
+from botmon.store import common, duckdb_rows, summaries, windows
 from botmon.store.base import (
     Botnet,
-    BotnetSummary,
     Heartbeat,
     Monitor,
     RecordKind,
@@ -608,6 +607,8 @@ class DuckDBStore(ReadPort):
                     cur.execute("DELETE FROM seen_ids")
                     for sql in summaries.merge_statements("duckdb", "true", upsert=False):
                         cur.execute(sql)
+                    for sql in windows.full_build("duckdb"):
+                        cur.execute(sql)
                     merged = -1
                 else:
                     spans = cur.execute(
@@ -619,6 +620,9 @@ class DuckDBStore(ReadPort):
                     wheres = [summaries.span_where("duckdb", b, lo, hi) for b, lo, hi in joined]
                     for sql in summaries.duckdb_merge_statements(wheres) if wheres else []:
                         cur.execute(sql)
+                    for b, lo, hi in joined:
+                        for sql in windows.span_statements("duckdb", *summaries.widened(b, lo, hi)):
+                            cur.execute(sql)
                     merged = len(joined)
                 cur.execute(
                     "UPDATE summary_state SET watermark = ? WHERE name = ?",
@@ -652,32 +656,6 @@ class DuckDBStore(ReadPort):
                 got = _first(cur.execute(f"SELECT count(*) FROM {table}{where}", params))
                 out[table] = int(got[0]) if got else 0
         return out
-
-    def botnet_summaries(self, now: float, recent_window_s: int = 3600) -> list[BotnetSummary]:
-        common.check_time("now", now)
-        with self._read() as cur:
-            rows = cur.execute(
-                """
-                WITH span AS (
-                    SELECT botnet_id, epoch(min(ts)) AS first_seen, epoch(max(ts)) AS last_seen
-                    FROM replies GROUP BY botnet_id
-                ), recent AS (
-                    SELECT botnet_id, count(DISTINCT ip) AS ips, count(DISTINCT bot_id) AS ids,
-                           count(*) AS n
-                    FROM replies
-                    WHERE ts >= make_timestamp($1) AND ts < make_timestamp($2)
-                    GROUP BY botnet_id
-                )
-                SELECT b.name, b.description, s.first_seen, s.last_seen,
-                       coalesce(r.ips, 0), coalesce(r.ids, 0), coalesce(r.n, 0)
-                FROM botnets b
-                LEFT JOIN span s ON s.botnet_id = b.id
-                LEFT JOIN recent r ON r.botnet_id = b.id
-                ORDER BY b.name
-                """,
-                [_ts(now - recent_window_s), _ts(now) + 1],
-            ).fetchall()
-        return [common.botnet_summary_from_row(r, recent_window_s) for r in rows]
 
     def export(
         self, kind: RecordKind, botnet: str, start: float | None = None, end: float | None = None

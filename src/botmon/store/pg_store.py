@@ -23,10 +23,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from botmon.ipaddr import int_to_ip
 from botmon.limits import Role
-from botmon.store import common, pg_copy, summaries
+from botmon.store import common, pg_copy, summaries, windows
 from botmon.store.base import (
     Botnet,
-    BotnetSummary,
     Heartbeat,
     Monitor,
     RecordKind,
@@ -334,29 +333,6 @@ class PostgresStore(ReadPort):
                 out[table] = int(got[0]) if got else 0
         return out
 
-    def botnet_summaries(self, now: float, recent_window_s: int = 3600) -> list[BotnetSummary]:
-        common.check_time("now", now)
-        with self._conn() as conn:
-            # Per-botnet subqueries so min/max and the recent window use (botnet_id, ts).
-            rows = conn.execute(
-                """
-                SELECT b.name, b.description,
-                       extract(epoch FROM (SELECT min(ts) FROM replies WHERE botnet_id = b.id)),
-                       extract(epoch FROM (SELECT max(ts) FROM replies WHERE botnet_id = b.id)),
-                       r.ips, r.ids, r.n
-                FROM botnets b
-                CROSS JOIN LATERAL (
-                    SELECT count(DISTINCT ip) AS ips, count(DISTINCT bot_id) AS ids,
-                           count(*) AS n
-                    FROM replies
-                    WHERE botnet_id = b.id AND ts >= to_timestamp(%s) AND ts <= to_timestamp(%s)
-                ) r
-                ORDER BY b.name COLLATE "C"
-                """,
-                [now - recent_window_s, now],
-            ).fetchall()
-        return [common.botnet_summary_from_row(r, recent_window_s) for r in rows]
-
     def export(
         self, kind: RecordKind, botnet: str, start: float | None = None, end: float | None = None
     ) -> Iterator[pa.RecordBatch]:
@@ -437,6 +413,8 @@ class PostgresStore(ReadPort):
                 conn.execute("TRUNCATE seen_ips, seen_ids")
                 for sql in summaries.merge_statements("postgresql", "true", upsert=False):
                     conn.execute(sql.encode())
+                for sql in windows.full_build("postgresql"):
+                    conn.execute(sql.encode())
                 merged = -1
             else:
                 spans = conn.execute(
@@ -449,6 +427,10 @@ class PostgresStore(ReadPort):
                 for botnet_id, lo, hi in joined:
                     where = summaries.span_where("postgresql", botnet_id, lo, hi)
                     for sql in summaries.merge_statements("postgresql", where):
+                        conn.execute(sql.encode())
+                    for sql in windows.span_statements(
+                        "postgresql", *summaries.widened(botnet_id, lo, hi)
+                    ):
                         conn.execute(sql.encode())
                 merged = len(joined)
             conn.execute(

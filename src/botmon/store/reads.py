@@ -7,7 +7,12 @@ store only these questions. Each backend mixes :class:`ReadPort` in and supplies
 seconds); the differences between the dialects (placeholders, timestamp literals, bucket
 arithmetic, "latest value" aggregates) are the few helpers of :class:`_Sql`.
 
-Counts are exact (``DISTINCT``), never sketches: the dashboard hands numbers to others.
+Counts are exact (``DISTINCT`` or unions of sets), never sketches: the dashboard hands
+numbers to others. What the window summaries of :mod:`botmon.store.windows` keep (hour,
+day and ISO-week counts and sets of the replies) is answered from them, after bringing them
+up to date, so a past or never-asked window at 100 million replies reads no more than two
+partial hours of replies; the rest (failed tries, edges, sizes they do not keep) is
+counted over the records.
 Buckets follow :mod:`botmon.buckets` (ISO weeks, days at 00:00 UTC). Distinct counts per
 bucket de-duplicate first and count after, several times faster than ``count(DISTINCT)``
 on both engines.
@@ -15,11 +20,13 @@ on both engines.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from botmon.buckets import BUCKET_ORIGIN
+from botmon.store import windows
+from botmon.store.base import BotnetSummary
+from botmon.store.common import check_time
 from botmon.store.summaries import SEEN_STATE
 
 Measure = Literal["rows", "ips", "ids", "ip_ports"]
@@ -102,8 +109,18 @@ class ReadPort:
         """Run one read-only SELECT; each backend supplies it."""
         raise NotImplementedError
 
+    def refresh_summaries(self, *, full: bool = False) -> int:
+        """Bring the summary tables up to date; each backend supplies it."""
+        raise NotImplementedError
+
     def _run(self, sql: _Sql, text: str) -> list[tuple[Any, ...]]:
         return self._select(text, sql.params)
+
+    def _windows(self) -> windows.Run:
+        """A runner for :mod:`botmon.store.windows`, its tables brought up to date first
+        (one small query when they are)."""
+        self.refresh_summaries()
+        return self._select
 
     # -- checks behind cached answers ------------------------------------------------------
     def batch_spans(
@@ -144,6 +161,12 @@ class ReadPort:
     ) -> dict[tuple[int, int], int]:
         """``measure`` per (botnet id, bucket) over the records of ``kind`` in [start, end);
         buckets without records are absent."""
+        if kind == "replies":
+            found = windows.bucket_counts(
+                self._windows(), self.backend, ids, start, end, bucket_s, measure
+            )
+            if found is not None:
+                return found
         sql = _Sql(self.backend)
         table = _checked_kind(kind)
         if measure == "rows":
@@ -165,6 +188,10 @@ class ReadPort:
     ) -> dict[int, tuple[int, ...]]:
         """``measures`` per botnet id over the records of ``kind`` in [start, end); botnets
         without records are absent."""
+        if kind == "replies":
+            found = windows.range_counts(self._windows(), self.backend, ids, start, end, measures)
+            if found is not None:
+                return found
         sql = _Sql(self.backend)
         table = _checked_kind(kind)
         exprs = [
@@ -214,20 +241,7 @@ class ReadPort:
         self, ids: Sequence[int], start: float, end: float
     ) -> dict[tuple[int, int], list[tuple[str | None, int]]]:
         """Per (botnet id, hour bucket): distinct addresses per country (None: unknown)."""
-        sql = _Sql(self.backend)
-        rows = self._run(
-            sql,
-            f"""
-            SELECT g, b, c, count(*) FROM (
-                SELECT DISTINCT botnet_id AS g, {sql.bucket(3600)} AS b, country AS c, ip
-                FROM replies WHERE {sql.where(ids, start, end)}
-            ) d GROUP BY 1, 2, 3
-            """,
-        )
-        out: dict[tuple[int, int], list[tuple[str | None, int]]] = defaultdict(list)
-        for g, b, c, n in rows:
-            out[(int(g), int(b))].append((str(c) if c else None, int(n)))
-        return dict(out)
+        return windows.hour_profile(self._windows(), self.backend, ids, start, end)
 
     # -- the seen tables (first and last sighting of every address and bot ID) -------------
     def seen_bounds(self) -> dict[int, tuple[float | None, float | None]]:
@@ -266,22 +280,26 @@ class ReadPort:
         )
         return {int(b): int(n) for b, n in rows}
 
+    def botnet_summaries(self, now: float, recent_window_s: int = 3600) -> list[BotnetSummary]:
+        """Every botnet with its first and last reply and its counts in [now - window, now]
+        (``GET /api/v1/botnets``), from the summaries: of the replies, only the partial hours
+        at the window's edges are read (by time range), never a scan."""
+        check_time("now", now)
+        return windows.botnet_summaries(self._windows(), self.backend, now, recent_window_s)
+
     # -- where the addresses are -----------------------------------------------------------
     def _located(self, sql: _Sql, ids: Ids, start: float, end: float, from_seen: bool) -> str:
         """A subquery of (ip, country, asn): each address seen in [start, end), once per
         botnet, located where that botnet's latest located reply from it was. With
         ``from_seen`` (the range reaches the newest data) "seen in the range" is "last seen
-        at or after start", answered from the seen tables; otherwise from the replies."""
+        at or after start", answered from the seen tables; otherwise from the window
+        summaries."""
         if from_seen:
             return (
                 f"SELECT ip, country, asn FROM seen_ips WHERE {sql.ids(ids)}"
                 f"last_ts >= {sql.ts(start)}"
             )
-        return (
-            f"SELECT ip, {sql.latest('country', 'ts')} AS country,"
-            f" {sql.latest('asn', 'ts')} AS asn FROM replies"
-            f" WHERE {sql.where(ids, start, end)} GROUP BY botnet_id, ip"
-        )
+        return windows.located_ips(self._windows(), self.backend, ids, start, end)
 
     def ips_per_country(
         self, ids: Ids, start: float, end: float, *, from_seen: bool
@@ -337,14 +355,16 @@ class ReadPort:
         sql = _Sql(self.backend)
         bits = " ".join(f"WHEN {sql.p(b)} THEN {1 << i}" for i, b in enumerate(ids))
         if from_seen:
-            source = f"seen_ips WHERE {sql.ids(ids)}last_ts >= {sql.ts(start)}"
+            source = f"SELECT botnet_id, ip FROM seen_ips WHERE {sql.ids(ids)}"
+            source += f"last_ts >= {sql.ts(start)}"
         else:
-            source = f"replies WHERE {sql.where(ids, start, end)}"
+            self.refresh_summaries()
+            source = windows.window_ips(self.backend, ids, start, end)
         rows = self._run(
             sql,
             f"""
             SELECT m, count(*) FROM (
-                SELECT ip, bit_or(CASE botnet_id {bits} ELSE 0 END) AS m FROM {source}
+                SELECT ip, bit_or(CASE botnet_id {bits} ELSE 0 END) AS m FROM ({source}) s
                 GROUP BY ip
             ) d GROUP BY m
             """,

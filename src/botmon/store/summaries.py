@@ -88,9 +88,14 @@ SLACK_US = 1000
 microseconds and the database's timestamps can never leave a reply just outside it."""
 
 
+def widened(botnet_id: int, lo_us: int, hi_us: int) -> tuple[int, int, int]:
+    """A changed span widened by :data:`SLACK_US` on both sides."""
+    return int(botnet_id), int(lo_us) - SLACK_US, int(hi_us) + SLACK_US
+
+
 def span_where(backend: str, botnet_id: int, lo_us: int, hi_us: int) -> str:
     """The replies of one botnet within a changed span (integers only: safe to inline)."""
-    lo, hi = int(lo_us) - SLACK_US, int(hi_us) + SLACK_US
+    _, lo, hi = widened(botnet_id, lo_us, hi_us)
     if backend == "duckdb":
         bounds = f"ts >= make_timestamp({lo}) AND ts <= make_timestamp({hi})"
     else:
