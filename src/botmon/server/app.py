@@ -23,6 +23,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from botmon.analysis.warmup import warm_up
 from botmon.dashboard import api as dashboard_api
@@ -55,12 +56,40 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JsonResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _crash(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JsonResponse(
-        {"error": "internal server error (see the server log)", "reason": "internal_error"},
-        status_code=500,
-    )
+class _CrashGuard:
+    """Answer an unexpected error with a 500 and keep the connection open.
+
+    Starlette's handler of last resort sends its 500 and then re-raises, and uvicorn closes
+    the keep-alive connection without a ``Connection: close``: the caller's next request on
+    it fails. Here the error is logged and answered, and only a response that had already
+    started (a stream cut off midway) still ends its connection, as it must.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            if started:
+                raise
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            crash = JsonResponse(
+                {"error": "internal server error (see the server log)", "reason": "internal_error"},
+                status_code=500,
+            )
+            await crash(scope, receive, send)
 
 
 def _service_routes(state: ServerState, app_routes: list[BaseRoute]) -> list[BaseRoute]:
@@ -195,8 +224,11 @@ def create_app(state: ServerState) -> Starlette:
 
     app = Starlette(
         routes=all_routes,
-        middleware=[Middleware(LatencyMiddleware, metrics=state.metrics)],
-        exception_handlers={HTTPException: _http_error, Exception: _crash},
+        middleware=[
+            Middleware(_CrashGuard),
+            Middleware(LatencyMiddleware, metrics=state.metrics),
+        ],
+        exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
     app.state.botmon = state
