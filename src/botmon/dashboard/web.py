@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -24,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from botmon.analysis.defaults import page_config
 from botmon.web.access import SESSION_COOKIE, Access
-from botmon.web.http import ApiError
+from botmon.web.http import ApiError, read_capped
 from botmon.web.openapi import describe, operation
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -97,11 +98,10 @@ def routes(st: Access) -> list[BaseRoute]:
     async def login(request: Request) -> Response:
         """Sign in to the dashboard: a form, or ``?token=`` to set the session cookie."""
         if request.method == "POST":
-            body = await request.body()
-            if len(body) > MAX_FORM_BYTES:
-                return _login_page("The form is too large.", 413)
-            from urllib.parse import parse_qs
-
+            try:
+                body = await read_capped(request, MAX_FORM_BYTES)
+            except ApiError as exc:
+                return _login_page(str(exc.detail), exc.status_code)
             token = (parse_qs(body.decode("utf-8", "replace")).get("token") or [""])[0]
         else:
             token = request.query_params.get("token", "")
