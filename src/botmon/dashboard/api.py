@@ -29,6 +29,7 @@ from botmon.analysis import overview as overview_views
 from botmon.analysis import peers as peer_views
 from botmon.analysis import population as population_views
 from botmon.analysis.table import Table, UnknownBotnet
+from botmon.csvsafe import safe_cell
 from botmon.limits import BOTNET_NAME_PATTERN, MAX_BUCKETS
 from botmon.store.base import StoreError
 from botmon.web.access import Access
@@ -154,10 +155,12 @@ def _botnet_list(text: str | None) -> list[str] | None:
 
 
 def _csv(table: Table) -> str:
+    """The table as CSV; text a spreadsheet would run as a formula (a botnet's description, a
+    monitor's reported version) is quoted by :func:`botmon.csvsafe.safe_cell`."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(table.columns)
-    writer.writerows(["" if v is None else v for v in row] for row in table.rows)
+    writer.writerows(["" if v is None else safe_cell(v) for v in row] for row in table.rows)
     return out.getvalue()
 
 
