@@ -30,7 +30,8 @@ def test_login_sets_a_cookie_the_read_api_accepts(duckdb_server: LiveServer) -> 
         signed = c.get("/login", params={"token": viewer})
         assert signed.status_code == 303 and signed.headers["location"] == "/dashboard/"
         cookie = signed.headers["set-cookie"]
-        assert "botmon_token=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+        assert "botmon_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+        assert viewer not in cookie  # the cookie holds a session id, never the token
         page = c.get("/dashboard/")
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert "default-src 'self'" in page.headers["content-security-policy"]
