@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,10 +32,20 @@ from botmon.analysis import population as population_views
 from botmon.analysis.table import Table, UnknownBotnet
 from botmon.csvsafe import safe_cell
 from botmon.limits import BOTNET_NAME_PATTERN, MAX_BUCKETS
+from botmon.settings import one_line
 from botmon.store.base import StoreError
 from botmon.web.access import Access
-from botmon.web.http import ApiError, JsonResponse, error_response, parse_int, parse_time
+from botmon.web.http import (
+    ApiError,
+    JsonResponse,
+    error_response,
+    parse_int,
+    parse_time,
+    store_unavailable,
+)
 from botmon.web.openapi import describe, operation, path_param, query_param
+
+log = logging.getLogger("botmon.dashboard")
 
 PREFIX = "/api/v1/stats"
 DEFAULT_RANGE_S = defaults.DEFAULT_RANGE_S
@@ -196,7 +207,8 @@ def _endpoint(state: Access, view: str, handler: Handler, *, bucket: bool) -> An
                 ApiError(404, f"no botnet named {str(exc.args[0])[:80]!r}", "unknown_botnet")
             )
         except StoreError as exc:
-            return error_response(ApiError(503, f"store error: {exc}", "store_unavailable"))
+            log.warning("dashboard table %s: store error: %s", view, one_line(exc))
+            return error_response(store_unavailable())
 
     endpoint.__name__ = f"stats_{view.replace('-', '_')}"
     endpoint.__doc__ = f"Dashboard table '{view}'."

@@ -33,7 +33,7 @@ from botmon.server import admin, ingest, queries, schemas
 from botmon.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from botmon.server.state import ServerState
 from botmon.settings import one_line
-from botmon.web.http import ApiError, JsonResponse, error_response
+from botmon.web.http import ApiError, JsonResponse, error_response, store_unavailable
 from botmon.web.openapi import build_document, describe, operation
 
 log = logging.getLogger("botmon.server")
@@ -102,10 +102,8 @@ def _service_routes(state: ServerState, app_routes: list[BaseRoute]) -> list[Bas
         try:
             await state.run_store(state.store.schema_version)
         except Exception as exc:  # any store failure means "not healthy"
-            return JsonResponse(
-                {"error": f"store unavailable: {exc}", "reason": "store_unavailable"},
-                status_code=503,
-            )
+            log.warning("health check: store unavailable: %s", one_line(exc))
+            return error_response(store_unavailable())
         uptime = time.time() - state.started_at if state.started_at else 0.0
         return JsonResponse(
             schemas.Health("ok", state.store.backend, round(uptime, 3), geo_status())

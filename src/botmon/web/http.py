@@ -67,6 +67,12 @@ class JsonResponse(Response):
         return _encoder.encode(content)
 
 
+def store_unavailable() -> ApiError:
+    """The 503 for a store that failed, said the same way whatever the failure: callers
+    without an admin's trust get no driver text or file paths (the server log has them)."""
+    return ApiError(503, "the store is unavailable; try again shortly", "store_unavailable")
+
+
 def error_response(error: ApiError) -> JsonResponse:
     return JsonResponse(error.body(), status_code=error.status_code, headers=error.headers)
 
