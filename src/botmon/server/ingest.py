@@ -190,7 +190,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
         response=schemas.IngestResult,
         roles=("crawler",),
         params=[query_param("source", "Admin only: store the records under this source.")],
-        errors=(400, 413, 422, 503),
+        errors=(400, 413, 415, 422, 503),
         tags=("ingest",),
     )
     ingest_doc["requestBody"] = {
