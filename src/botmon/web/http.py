@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import accumulate
 from typing import Any, TypeVar
 
 import msgspec
@@ -35,6 +36,7 @@ campaign settings, admin bodies): theirs is 3 or 4, and a status nested 1,000 de
 otherwise be stored and fail every later read of it."""
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 """``\\u0000`` preceded by an even number of backslashes: a NUL in the decoded text."""
 
@@ -123,14 +125,8 @@ def _too_large(limit: int) -> ApiError:
 def json_depth(body: bytes) -> int:
     """How deep the arrays and objects of a JSON text nest (brackets inside strings do not
     count); linear, for bodies of tens of KB."""
-    depth = deepest = 0
-    for byte in _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS):
-        if byte in b"[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
 
 
 @contextmanager
