@@ -79,15 +79,15 @@ def _running(pid: int) -> bool:
     return True
 
 
-def revoke_stale_run_tokens(store: Store) -> list[str]:
+def revoke_stale_run_tokens(store: Store, exclusive: bool) -> list[str]:
     """Revoke the per-run admin tokens of servers that were killed; returns their names.
 
-    A DuckDB file has one server at a time (this one holds its lock), so every earlier run's
-    token is stale. On PostgreSQL other servers may be running, so only tokens of processes
-    that no longer run on this machine are; such a token is never advertised (there is no
-    server file for PostgreSQL), so one of a server on another machine is not needed either.
+    ``exclusive``: this server holds the store alone (a DuckDB file, whose lock it has), so
+    every earlier run's token is stale. Otherwise (PostgreSQL) other servers may be running,
+    so only tokens of processes that no longer run on this machine are; such a token is
+    never advertised (a server file is written for a DuckDB file only), so one of a server
+    on another machine is not needed either.
     """
-    exclusive = store.backend == "duckdb"
     stale = []
     for monitor in store.list_monitors():
         match = _RUN_TOKEN.fullmatch(monitor.name)
@@ -152,7 +152,7 @@ def serve(settings: ServerSettings, echo: Callable[[str], None] = print) -> None
     sock: socket.socket | None = None
     enricher: Any | None = None
     try:
-        leftover = revoke_stale_run_tokens(store)
+        leftover = revoke_stale_run_tokens(store, server_file_for(settings.db) is not None)
         if leftover:
             names = ", ".join(leftover)
             echo(f"botmon: revoked the admin tokens that killed servers left: {names}")
