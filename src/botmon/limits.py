@@ -11,11 +11,15 @@ from typing import Annotated, Literal, get_args
 
 import msgspec
 
-BOTNET_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+# Name patterns end in ``(?!\n)$``: Python's ``$`` (which msgspec's ``pattern`` and ``re.match``
+# use) also matches before a final newline, so ``"hns\n"`` passed as a botnet name; ``\Z``
+# would fix that too but means something else in the OpenAPI document's (ECMA) regexes.
+
+BOTNET_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}(?!\n)$"
 """Botnet names appear in URLs, file names and tables: short, lower case, no spaces."""
 BotnetName = Annotated[str, msgspec.Meta(pattern=BOTNET_NAME_PATTERN)]
 
-MONITOR_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}$"
+MONITOR_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}(?!\n)$"
 """Monitor (token) names become the ``source`` of stored records, so they are short and plain."""
 MonitorName = Annotated[str, msgspec.Meta(pattern=MONITOR_NAME_PATTERN)]
 

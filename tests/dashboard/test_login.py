@@ -3,6 +3,8 @@ wrong, revoked-looking or non-reading tokens are refused with a page, never a cr
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 
 from botmon.analysis.defaults import page_config
@@ -28,7 +30,8 @@ def test_login_sets_a_cookie_the_read_api_accepts(duckdb_server: LiveServer) -> 
         signed = c.get("/login", params={"token": viewer})
         assert signed.status_code == 303 and signed.headers["location"] == "/dashboard/"
         cookie = signed.headers["set-cookie"]
-        assert "botmon_token=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+        assert "botmon_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+        assert viewer not in cookie  # the cookie holds a session id, never the token
         page = c.get("/dashboard/")
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert "default-src 'self'" in page.headers["content-security-policy"]
@@ -45,3 +48,29 @@ def test_login_sets_a_cookie_the_read_api_accepts(duckdb_server: LiveServer) -> 
         by_form = c.post("/login", data={"token": viewer})
         assert by_form.status_code == 303
         assert c.get("/dashboard/").status_code == 200
+
+
+def _post_login_raw(server: LiveServer, head: bytes, body: bytes) -> bytes:
+    """Send a /login request's head and the first part of its body, then read the answer;
+    the rest of the body is never sent, so only a server that does not wait for it answers."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n" + head + b"\r\n" + body)
+        s.settimeout(5)
+        try:
+            return s.recv(4096)
+        except TimeoutError:
+            return b"(no answer in 5 s)"
+
+
+def test_login_refuses_a_large_body_before_reading_it(duckdb_server: LiveServer) -> None:
+    form = b"Content-Type: application/x-www-form-urlencoded\r\n"
+    declared = _post_login_raw(
+        duckdb_server, form + b"Content-Length: 300000000\r\n", b"token=" + b"a" * 10_000
+    )
+    assert declared.startswith(b"HTTP/1.1 413"), declared[:200]
+    chunked = _post_login_raw(
+        duckdb_server,
+        form + b"Transfer-Encoding: chunked\r\n",
+        b"".join(b"1000\r\n" + b"a" * 4096 + b"\r\n" for _ in range(4)),
+    )
+    assert chunked.startswith(b"HTTP/1.1 413"), chunked[:200]

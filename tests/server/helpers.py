@@ -11,6 +11,9 @@ import msgspec
 
 from tests.fixtures.server import LiveServer
 
+JSON = {"Content-Type": "application/json"}
+"""Headers of a raw JSON body (every write route answers 415 without them)."""
+
 T0 = 1_700_000_000.0
 """2023-11-14T22:13:20Z: a fixed, valid observation time."""
 
@@ -81,9 +84,7 @@ def client(server: LiveServer, token: str | None = None) -> httpx.Client:
 def post_batch(server: LiveServer, token: str | None, body: Any) -> httpx.Response:
     content = body if isinstance(body, bytes) else msgspec.json.encode(body)
     with client(server, token) as c:
-        return c.post(
-            "/api/v1/ingest", content=content, headers={"Content-Type": "application/json"}
-        )
+        return c.post("/api/v1/ingest", content=content, headers=JSON)
 
 
 def wait_until(check: Any, timeout: float = 10.0, step: float = 0.1) -> bool:

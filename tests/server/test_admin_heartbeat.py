@@ -6,7 +6,7 @@ from typing import get_args
 
 from botmon.wire import COMMAND_ARGS, CommandName
 from tests.fixtures.server import LiveServer
-from tests.server.helpers import client
+from tests.server.helpers import JSON, client
 
 
 def test_a_queued_command_reaches_its_monitor_exactly_once(live_server: LiveServer) -> None:
@@ -40,7 +40,7 @@ def test_heartbeat_refusals(live_server: LiveServer) -> None:
     crawler = live_server.token("crawler")
     viewer = live_server.token("viewer")
     with client(live_server, crawler) as c:
-        assert c.post("/api/v1/heartbeat", content=b"{nope").status_code == 400
+        assert c.post("/api/v1/heartbeat", content=b"{nope", headers=JSON).status_code == 400
         assert c.post("/api/v1/heartbeat", json={"status": [1]}).status_code == 422
         assert c.post("/api/v1/heartbeat", json={"state": "x"}).status_code == 422
         for wrong in (

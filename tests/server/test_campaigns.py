@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.fixtures.server import LiveServer
-from tests.server.helpers import client
+from tests.server.helpers import JSON, client
 
 SETTINGS = {
     "protocol": "hns",
@@ -71,7 +71,7 @@ def test_campaign_refusals(live_server: LiveServer) -> None:
         ):
             r = c.post("/api/v1/campaigns", json=body)
             assert r.status_code == 422 and r.json()["reason"] == "invalid_request", (body, r.text)
-        assert c.post("/api/v1/campaigns", content=b"{nope").status_code == 400
+        assert c.post("/api/v1/campaigns", content=b"{nope", headers=JSON).status_code == 400
     admin = live_server.admin_token
     with client(live_server, admin) as a:
         unknown = a.post("/api/v1/campaigns", json={"botnet": "nope", "settings": SETTINGS})

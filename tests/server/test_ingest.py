@@ -56,12 +56,10 @@ def test_a_crawler_may_set_no_source_but_an_admin_may(live_server: LiveServer) -
     live_server.create_botnet("hns")
     crawler = live_server.token("crawler")
     with client(live_server, crawler) as c:
-        r = c.post("/api/v1/ingest?source=x", content=msgspec.json.encode(batch(replies=1)))
+        r = c.post("/api/v1/ingest?source=x", json=batch(replies=1))
     assert r.status_code == 403
     with client(live_server, live_server.admin_token) as c:
-        r = c.post(
-            "/api/v1/ingest?source=lab-import", content=msgspec.json.encode(batch(replies=1))
-        )
+        r = c.post("/api/v1/ingest?source=lab-import", json=batch(replies=1))
         assert r.status_code == 200, r.text
         rows = c.get("/api/v1/botnets/hns/records/replies").text.splitlines()
     assert msgspec.json.decode(rows[0])["source"] == "lab-import"

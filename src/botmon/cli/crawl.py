@@ -31,6 +31,7 @@ from botmon.crawl.sink import CountingReporter, Reporter
 from botmon.protocols.contract import Peer, Plugin
 from botmon.protocols.registry import PluginError, get_plugin
 from botmon.settings import ClientSettings, CrawlSettings, SettingsError
+from botmon.settings.client import default_spool_dir
 
 T = TypeVar("T")
 
@@ -177,7 +178,12 @@ async def _watch_reporter(reporter: Reporter, runner: CrawlRunner) -> None:
     default=None,
     help="Port for seeds given without one (default: the plugin's).",
 )
-@click.option("--spool", type=click.Path(path_type=Path), default=None, help="Spool directory.")
+@click.option(
+    "--spool",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Spool directory (default: $XDG_STATE_HOME/botmon/spool-BOTNET).",
+)
 @click.option("--ca-file", type=click.Path(path_type=Path), default=None, help="CA for https.")
 @click.option("--dry-run", is_flag=True, help="Crawl without a server; records are counted.")
 @click.option(
@@ -252,7 +258,7 @@ def command(
             server,
             token,
             botnet,
-            spool_dir=spool or Path(f"botmon-spool-{botnet}"),
+            spool_dir=spool or default_spool_dir(botnet),
             ca_file=ca_file,
             settings=client_settings,
             campaign=campaign_settings(plugin, settings, len(peers)),

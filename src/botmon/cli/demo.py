@@ -9,6 +9,7 @@ in the demo folder so the terminal stays readable; Ctrl-C (or ``--duration``) st
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -71,8 +72,9 @@ def _ensure_tokens(store: Store, folder: Path) -> DemoTokens:
         tokens.crawlers[botnet] = _create_token(
             store, f"demo-crawler-{botnet}", "crawler", (botnet,)
         )
-    path.write_text(json.dumps(tokens.__dict__, indent=2))
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(tokens.__dict__, f, indent=2)
     return tokens
 
 

@@ -7,6 +7,7 @@ the crawler or the database drivers, and each subsystem owns its command module.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -62,8 +63,15 @@ def version() -> None:
     click.echo(f"botmon {__version__}")
 
 
+PRIVATE_UMASK = 0o077
+"""Files 0600, folders 0700: what botmon writes holds tokens or records (the DuckDB file and
+its WAL, server files, exports, spooled batches), and files a library creates for us (DuckDB,
+pyarrow) can only be made private from the start through the umask, not after the fact."""
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the ``botmon`` script; errors become one line and a non-zero exit."""
+    os.umask(PRIVATE_UMASK)
     try:
         result = cli.main(
             args=argv if argv is not None else sys.argv[1:],

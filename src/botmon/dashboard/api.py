@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,11 +30,22 @@ from botmon.analysis import overview as overview_views
 from botmon.analysis import peers as peer_views
 from botmon.analysis import population as population_views
 from botmon.analysis.table import Table, UnknownBotnet
+from botmon.csvsafe import safe_cell
 from botmon.limits import BOTNET_NAME_PATTERN, MAX_BUCKETS
+from botmon.settings import one_line
 from botmon.store.base import StoreError
 from botmon.web.access import Access
-from botmon.web.http import ApiError, JsonResponse, error_response, parse_int, parse_time
+from botmon.web.http import (
+    ApiError,
+    JsonResponse,
+    error_response,
+    parse_int,
+    parse_time,
+    store_unavailable,
+)
 from botmon.web.openapi import describe, operation, path_param, query_param
+
+log = logging.getLogger("botmon.dashboard")
 
 PREFIX = "/api/v1/stats"
 DEFAULT_RANGE_S = defaults.DEFAULT_RANGE_S
@@ -154,10 +166,12 @@ def _botnet_list(text: str | None) -> list[str] | None:
 
 
 def _csv(table: Table) -> str:
+    """The table as CSV; text a spreadsheet would run as a formula (a botnet's description, a
+    monitor's reported version) is quoted by :func:`botmon.csvsafe.safe_cell`."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(table.columns)
-    writer.writerows(["" if v is None else v for v in row] for row in table.rows)
+    writer.writerows(["" if v is None else safe_cell(v) for v in row] for row in table.rows)
     return out.getvalue()
 
 
@@ -193,7 +207,8 @@ def _endpoint(state: Access, view: str, handler: Handler, *, bucket: bool) -> An
                 ApiError(404, f"no botnet named {str(exc.args[0])[:80]!r}", "unknown_botnet")
             )
         except StoreError as exc:
-            return error_response(ApiError(503, f"store error: {exc}", "store_unavailable"))
+            log.warning("dashboard table %s: store error: %s", view, one_line(exc))
+            return error_response(store_unavailable())
 
     endpoint.__name__ = f"stats_{view.replace('-', '_')}"
     endpoint.__doc__ = f"Dashboard table '{view}'."

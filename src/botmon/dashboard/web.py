@@ -4,9 +4,11 @@ The dashboard is a static single page (``static/``) that reads its data API
 (:mod:`botmon.dashboard.api`) with the browser's session cookie, and its defaults (ranges,
 buckets, limits) from ``/dashboard/config`` (:mod:`botmon.analysis.defaults`). Signing in is
 by token: the ``/login`` form, or ``/login?token=...`` (the link ``botmon demo`` prints),
-checks the token and stores it in an HttpOnly cookie named
-:data:`botmon.web.access.SESSION_COOKIE`, which the server's authentication accepts where a
-Bearer header is absent. Everything the page loads
+checks the token and opens a server-side session whose random id goes into an HttpOnly cookie
+named :data:`botmon.web.access.SESSION_COOKIE`; the server's authentication accepts it on
+reads (GET, HEAD) where a Bearer header is absent. Sign-in is refused when the request comes
+from another site (its ``Origin``, ``Referer`` or ``Sec-Fetch-Site`` says so), so a foreign
+page cannot sign a browser in under a token of its choosing. Everything the page loads
 (ECharts, map geometry) is served from ``static/vendor/``, installed by
 ``scripts/assets-dashboard.sh``; nothing comes from outside the machine.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -23,14 +26,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from botmon.analysis.defaults import page_config
-from botmon.web.access import SESSION_COOKIE, Access
-from botmon.web.http import ApiError
+from botmon.web.access import SESSION_COOKIE, SESSION_LIFETIME_S, Access
+from botmon.web.http import ApiError, read_capped
 from botmon.web.openapi import describe, operation
 
 STATIC_DIR = Path(__file__).parent / "static"
 DASHBOARD_PATH = "/dashboard/"
-COOKIE_MAX_AGE_S = 7 * 86400
-"""How long a dashboard sign-in lasts; the token itself stays valid until revoked."""
 MAX_FORM_BYTES = 4096
 READ_ROLES = ("viewer",)
 
@@ -56,7 +57,9 @@ _SECURITY_HEADERS = {
         "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Same-origin: the page's own form posts carry their Origin (checked at sign-in), and
+    # nothing goes to other sites.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -68,18 +71,43 @@ def _login_page(error: str = "", status: int = 200) -> HTMLResponse:
     )
 
 
-def _signed_in(request: Request, token: str) -> Response:
+def _signed_in(request: Request, session_id: str) -> Response:
     response = RedirectResponse(DASHBOARD_PATH, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        token,
-        max_age=COOKIE_MAX_AGE_S,
+        session_id,
+        max_age=SESSION_LIFETIME_S,
         path="/",
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
     )
     return response
+
+
+def _host(url: str) -> str:
+    """``host[:port]`` of a URL, without the scheme's default port."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.lower()
+    default = {"http": ":80", "https": ":443"}.get(parts.scheme, "")
+    return netloc.removesuffix(default) if default else netloc
+
+
+def _from_another_site(request: Request) -> bool:
+    """Whether the browser says this request was made by another site's page.
+
+    Current browsers send ``Sec-Fetch-Site``; older ones ``Origin`` on form posts, and
+    ``Referer``. A request with none of them (a link opened from a terminal, ``curl``) is
+    first-hand. The host is compared, not the scheme, so a TLS-terminating proxy in front
+    that keeps the ``Host`` header changes nothing.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if source is None:
+        return False
+    return _host(source) != _host(f"http://{request.headers.get('host', '')}")
 
 
 def routes(st: Access) -> list[BaseRoute]:
@@ -96,12 +124,13 @@ def routes(st: Access) -> list[BaseRoute]:
 
     async def login(request: Request) -> Response:
         """Sign in to the dashboard: a form, or ``?token=`` to set the session cookie."""
+        if _from_another_site(request):
+            return _login_page("Sign in from this server's own page.", 403)
         if request.method == "POST":
-            body = await request.body()
-            if len(body) > MAX_FORM_BYTES:
-                return _login_page("The form is too large.", 413)
-            from urllib.parse import parse_qs
-
+            try:
+                body = await read_capped(request, MAX_FORM_BYTES)
+            except ApiError as exc:
+                return _login_page(str(exc.detail), exc.status_code)
             token = (parse_qs(body.decode("utf-8", "replace")).get("token") or [""])[0]
         else:
             token = request.query_params.get("token", "")
@@ -110,10 +139,13 @@ def routes(st: Access) -> list[BaseRoute]:
         problem = await check(token) if token else "Enter a token."
         if problem:
             return _login_page(problem, 401 if "not valid" in problem or not token else 403)
-        return _signed_in(request, token.strip())
+        return _signed_in(request, st.open_session(token.strip()))
 
     async def logout(request: Request) -> Response:
-        """Sign out of the dashboard (clears the session cookie)."""
+        """Sign out of the dashboard (ends the session, clears its cookie)."""
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id:
+            st.close_session(session_id)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

@@ -23,6 +23,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from botmon.analysis.warmup import warm_up
 from botmon.dashboard import api as dashboard_api
@@ -32,7 +33,7 @@ from botmon.server import admin, ingest, queries, schemas
 from botmon.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from botmon.server.state import ServerState
 from botmon.settings import one_line
-from botmon.web.http import ApiError, JsonResponse, error_response
+from botmon.web.http import ApiError, JsonResponse, error_response, store_unavailable
 from botmon.web.openapi import build_document, describe, operation
 
 log = logging.getLogger("botmon.server")
@@ -55,12 +56,40 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JsonResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _crash(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JsonResponse(
-        {"error": "internal server error (see the server log)", "reason": "internal_error"},
-        status_code=500,
-    )
+class _CrashGuard:
+    """Answer an unexpected error with a 500 and keep the connection open.
+
+    Starlette's handler of last resort sends its 500 and then re-raises, and uvicorn closes
+    the keep-alive connection without a ``Connection: close``: the caller's next request on
+    it fails. Here the error is logged and answered, and only a response that had already
+    started (a stream cut off midway) still ends its connection, as it must.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            if started:
+                raise
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            crash = JsonResponse(
+                {"error": "internal server error (see the server log)", "reason": "internal_error"},
+                status_code=500,
+            )
+            await crash(scope, receive, send)
 
 
 def _service_routes(state: ServerState, app_routes: list[BaseRoute]) -> list[BaseRoute]:
@@ -73,10 +102,8 @@ def _service_routes(state: ServerState, app_routes: list[BaseRoute]) -> list[Bas
         try:
             await state.run_store(state.store.schema_version)
         except Exception as exc:  # any store failure means "not healthy"
-            return JsonResponse(
-                {"error": f"store unavailable: {exc}", "reason": "store_unavailable"},
-                status_code=503,
-            )
+            log.warning("health check: store unavailable: %s", one_line(exc))
+            return error_response(store_unavailable())
         uptime = time.time() - state.started_at if state.started_at else 0.0
         return JsonResponse(
             schemas.Health("ok", state.store.backend, round(uptime, 3), geo_status())
@@ -195,8 +222,11 @@ def create_app(state: ServerState) -> Starlette:
 
     app = Starlette(
         routes=all_routes,
-        middleware=[Middleware(LatencyMiddleware, metrics=state.metrics)],
-        exception_handlers={HTTPException: _http_error, Exception: _crash},
+        middleware=[
+            Middleware(_CrashGuard),
+            Middleware(LatencyMiddleware, metrics=state.metrics),
+        ],
+        exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
     app.state.botmon = state

@@ -23,7 +23,7 @@ from botmon.settings import one_line
 from botmon.store.base import Monitor, StoreError
 from botmon.store.prepared import PreparedBatch
 from botmon.validation import BatchRejected
-from botmon.web.http import ApiError, JsonResponse, decode_json, read_body
+from botmon.web.http import ApiError, JsonResponse, decode_json, read_body, undecodable_as_400
 from botmon.web.openapi import describe, operation, path_param, query_param
 from botmon.wire import (
     RECORD_KINDS,
@@ -128,9 +128,14 @@ def routes(state: ServerState) -> list[BaseRoute]:
                     raise ApiError(422, str(exc), "invalid_parameter", field="source") from None
             body = await read_body(request, settings.max_body_bytes)
             try:
-                batch = await state.ingest_pool.prepare(body)
+                with undecodable_as_400():
+                    batch = await state.ingest_pool.prepare(body)
             except BatchRejected as exc:
                 raise _rejected(exc) from None
+            except ValueError as exc:
+                # A value the checks let through but a converter refuses (a NUL in an
+                # address): the batch's fault, so 422 and the reporter sets it aside.
+                raise ApiError(422, f"invalid batch: {one_line(exc)}", "invalid_batch") from None
             result = await state.run_store(_store_batch, state, cache, batch, monitor, source)
         except ApiError as exc:
             if metrics is not None:
@@ -185,7 +190,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
         response=schemas.IngestResult,
         roles=("crawler",),
         params=[query_param("source", "Admin only: store the records under this source.")],
-        errors=(400, 413, 422, 503),
+        errors=(400, 413, 415, 422, 503),
         tags=("ingest",),
     )
     ingest_doc["requestBody"] = {

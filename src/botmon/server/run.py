@@ -3,7 +3,8 @@
 While it runs, ``botmon serve`` holds a DuckDB file's lock, so it writes ``<db>.server.json``
 (mode 0600: url, pid and an admin token made for this run) beside the file; the CLI reads it
 to administer through the admin API instead. The token is revoked and the file removed on
-exit, also on Ctrl-C and SIGTERM.
+exit, also on Ctrl-C and SIGTERM; a server that was killed cannot, so the next start revokes
+the per-run tokens its predecessors left (:func:`revoke_stale_run_tokens`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -61,6 +63,40 @@ def open_server_store(db: str) -> Store:
         store.close()
         raise ServeError(f"cannot migrate the store {redact(db)}: {one_line(exc)}") from None
     return store
+
+
+_RUN_TOKEN = re.compile(r"serve-([0-9]+)-[0-9a-f]{6}")
+"""Names of the per-run admin tokens: ``serve-<pid>-<6 hex>``."""
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def revoke_stale_run_tokens(store: Store, exclusive: bool) -> list[str]:
+    """Revoke the per-run admin tokens of servers that were killed; returns their names.
+
+    ``exclusive``: this server holds the store alone (a DuckDB file, whose lock it has), so
+    every earlier run's token is stale. Otherwise (PostgreSQL) other servers may be running,
+    so only tokens of processes that no longer run on this machine are; such a token is
+    never advertised (a server file is written for a DuckDB file only), so one of a server
+    on another machine is not needed either.
+    """
+    stale = []
+    for monitor in store.list_monitors():
+        match = _RUN_TOKEN.fullmatch(monitor.name)
+        if monitor.revoked or match is None:
+            continue
+        if exclusive or not _running(int(match.group(1))):
+            store.revoke_monitor(monitor.name)
+            stale.append(monitor.name)
+    return stale
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -116,6 +152,10 @@ def serve(settings: ServerSettings, echo: Callable[[str], None] = print) -> None
     sock: socket.socket | None = None
     enricher: Any | None = None
     try:
+        leftover = revoke_stale_run_tokens(store, server_file_for(settings.db) is not None)
+        if leftover:
+            names = ", ".join(leftover)
+            echo(f"botmon: revoked the admin tokens that killed servers left: {names}")
         admin_token, _ = issue_token(store, admin_name, "admin")
         sock = _bind(settings.host, settings.port)
         port = sock.getsockname()[1]

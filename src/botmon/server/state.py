@@ -19,8 +19,9 @@ from starlette.requests import Request
 from botmon.auth import hash_token, looks_like_token
 from botmon.server.ingest_pool import IngestPool, WorkerSetup, default_worker_count
 from botmon.store.base import Monitor, Store
-from botmon.web.access import SESSION_COOKIE
+from botmon.web.access import COOKIE_METHODS, SESSION_COOKIE, SESSION_LIFETIME_S
 from botmon.web.http import ApiError
+from botmon.web.sessions import Sessions
 
 T = TypeVar("T")
 
@@ -49,6 +50,7 @@ class ServerState:
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
     _ingest_pool: IngestPool | None = field(default=None, repr=False)
     _tokens: dict[str, tuple[float, Monitor | None]] = field(default_factory=dict, repr=False)
+    _sessions: Sessions = field(default_factory=lambda: Sessions(SESSION_LIFETIME_S), repr=False)
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -101,7 +103,17 @@ class ServerState:
         """The active monitor holding ``token``, cached for ``settings.token_cache_s``."""
         if not looks_like_token(token):
             return None
-        digest = hash_token(token)
+        return await self._monitor_for_hash(hash_token(token))
+
+    def open_session(self, token: str) -> str:
+        """A dashboard session for ``token`` (already checked); returns the cookie's id."""
+        return self._sessions.open(hash_token(token), time.time())
+
+    def close_session(self, session_id: str) -> None:
+        """End a dashboard session (sign-out)."""
+        self._sessions.close(session_id)
+
+    async def _monitor_for_hash(self, digest: str) -> Monitor | None:
         now = time.monotonic()
         hit = self._tokens.get(digest)
         if hit is not None and hit[0] > now:
@@ -114,8 +126,10 @@ class ServerState:
         return monitor
 
     async def authenticate(self, request: Request, roles: Collection[str]) -> Monitor:
-        """The caller's monitor (Bearer header, or the dashboard's session cookie).
+        """The caller's monitor (Bearer header, or the dashboard's session cookie on reads).
 
+        The cookie is sent by the browser with any request to this server, including ones a
+        foreign page makes it send, so it counts only on GET and HEAD, which change nothing.
         Raises starlette HTTPException 401 without a valid token and 403 when the token's role
         is not in ``roles`` (admin is always allowed).
         """
@@ -124,13 +138,13 @@ class ServerState:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise _unauthorized("the Authorization header must be 'Bearer <token>'")
-            token = token.strip()
+            monitor = await self.monitor_for_token(token.strip())
         else:
             cookie = request.cookies.get(SESSION_COOKIE)
-            if not cookie:
+            if not cookie or request.method not in COOKIE_METHODS:
                 raise _unauthorized("a token is required: send 'Authorization: Bearer <token>'")
-            token = cookie
-        monitor = await self.monitor_for_token(token)
+            digest = self._sessions.token_hash(cookie, time.time())
+            monitor = None if digest is None else await self._monitor_for_hash(digest)
         if monitor is None:
             raise _unauthorized("the token is not valid (unknown or revoked)")
         if monitor.role != "admin" and monitor.role not in roles:

@@ -8,7 +8,9 @@ within seconds of being measured.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, ClassVar
 
 import msgspec
@@ -90,3 +92,12 @@ class ClientSettings(Settings, frozen=True, kw_only=True):
     def replace(self, **changes: object) -> ClientSettings:
         """A copy with some settings changed, validated again."""
         return msgspec.structs.replace(self, **changes).validate()
+
+
+def default_spool_dir(botnet: str) -> Path:
+    """Where a crawler spools unsent batches unless told: the user's state directory
+    (``$XDG_STATE_HOME/botmon``, else ``~/.local/state/botmon``), not wherever it was started,
+    so records never land in a shared or world-readable working directory."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state"
+    return root / "botmon" / f"spool-{botnet}"

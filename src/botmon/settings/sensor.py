@@ -13,7 +13,7 @@ from typing import Annotated, ClassVar
 from botmon.limits import BOTNET_NAME_PATTERN
 from botmon.settings.loader import Settings, setting
 
-PROTOCOL_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+PROTOCOL_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}(?!\n)$"
 """A protocol plugin's entry-point name (``hns``, ``linenet``)."""
 
 

@@ -15,8 +15,13 @@ from botmon.store.base import Monitor, Store
 
 T = TypeVar("T")
 
-SESSION_COOKIE = "botmon_token"
-"""Cookie the dashboard may set to the caller's token; read when there is no Bearer header."""
+SESSION_COOKIE = "botmon_session"
+"""Cookie holding the dashboard's session id (:mod:`botmon.web.sessions`), never a token; read
+when there is no Bearer header."""
+SESSION_LIFETIME_S = 7 * 86400
+"""How long a dashboard sign-in lasts; the token itself stays valid until revoked."""
+COOKIE_METHODS = frozenset({"GET", "HEAD"})
+"""The only methods the cookie authenticates: a foreign page can make a browser send it."""
 
 
 class Access(Protocol):
@@ -30,6 +35,14 @@ class Access(Protocol):
 
     async def monitor_for_token(self, token: str) -> Monitor | None:
         """The active monitor holding ``token``, if any."""
+        ...
+
+    def open_session(self, token: str) -> str:
+        """A dashboard session for a checked ``token``; returns the id the cookie holds."""
+        ...
+
+    def close_session(self, session_id: str) -> None:
+        """End a dashboard session."""
         ...
 
     async def run_store(self, fn: Callable[..., T], *args: Any) -> T:

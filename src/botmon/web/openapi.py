@@ -48,8 +48,9 @@ def operation(
 ) -> dict[str, Any]:
     """One OpenAPI operation: summary, auth roles, parameters, body and answers.
 
-    ``roles=None`` marks a route that needs no token. ``errors`` lists the status codes the
-    operation can answer with the ``Error`` body (401/403 are added when a token is needed).
+        ``roles=None`` marks a route that needs no token. ``errors`` lists the status codes the
+        operation can answer with the ``Error`` body (401/403 are added when a token is needed, 415
+    when there is a body).
     """
     op: dict[str, Any] = {"summary": summary}
     if description:
@@ -58,8 +59,10 @@ def operation(
         op["tags"] = list(tags)
     if params:
         op["parameters"] = list(params)
+    codes = set(errors)
     if body is not None:
         op["requestBody"] = {"required": True, "content": json_content(ref(body))}
+        codes.add(415)
     answers: dict[str, Any] = {}
     if content is not None:
         answers[str(status)] = {"description": "OK", "content": content}
@@ -67,7 +70,6 @@ def operation(
         answers[str(status)] = {"description": "OK", "content": json_content(ref(response))}
     else:
         answers[str(status)] = {"description": "OK"}
-    codes = set(errors)
     if roles is not None:
         op["security"] = BEARER
         op["x-botmon-roles"] = sorted({"admin", *roles})
@@ -88,6 +90,7 @@ _REASONS = {
     404: "No such botnet, kind or token",
     409: "The name is taken",
     413: "The body is larger than the limit",
+    415: "The body is not declared JSON (Content-Type: application/json)",
     422: "The request is well-formed JSON but invalid",
     503: "The store is unavailable",
 }
