@@ -78,7 +78,9 @@ def test_bad_ingest_bodies_get_4xx_and_the_connection_stays(
 
 
 @pytest.mark.parametrize("case", sorted(HEARTBEAT))
-def test_bad_heartbeats_get_4xx_and_the_connection_stays(live_server: LiveServer, case: str) -> None:
+def test_bad_heartbeats_get_4xx_and_the_connection_stays(
+    live_server: LiveServer, case: str
+) -> None:
     crawler = live_server.token("crawler")
     with client(live_server, crawler) as c:
         bad = c.post("/api/v1/heartbeat", content=HEARTBEAT[case], headers=JSON)
