@@ -210,19 +210,7 @@ def command(
     interval: float,
 ) -> None:
     """Run server, emulated botnets and crawlers together; print the dashboard's address."""
-    with foreground():
-        _run(folder, port, bots, history, weeks, duration, interval)
-
-
-def _run(
-    folder: Path,
-    port: int,
-    bots: int,
-    history: bool,
-    weeks: int,
-    duration: float | None,
-    interval: float,
-) -> None:
+    click.get_current_context().with_resource(foreground())  # handed back when it ends
     folder.mkdir(parents=True, exist_ok=True)
     logs = folder / "logs"
     logs.mkdir(exist_ok=True)
