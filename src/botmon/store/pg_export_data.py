@@ -28,16 +28,16 @@ EXTREME_NUMBERS_MARKER = (
 )
 
 
-def data_column(alias: str = "t") -> str:
+def data_column() -> str:
     """The SELECT expression for ``data``: its text, or the marker when it holds extreme numbers."""
     big, small = f"1e{EXTREME_EXPONENT}", f"1e-{EXTREME_EXPONENT}"
-    # Strict mode: comparing a non-number is an error, which a filter takes as false. Cheaper
-    # than testing each item's type (about 5 us per row, measured on 500,000 rows).
+    # Strict mode: comparing a non-number is an error, which a filter takes as false; cheaper
+    # than testing each item's type. Measured: about 4-6 us per row of small data.
     path = f"strict $.** ? (@ >= {big} || @ <= -{big} || (@ < {small} && @ > -{small} && @ != 0))"
     marker = EXTREME_NUMBERS_MARKER.replace("'", "''")
     return (
-        f"CASE WHEN jsonb_path_exists({alias}.data, '{path}') THEN '{marker}' "
-        f"ELSE {alias}.data::text END AS data"
+        f"CASE WHEN jsonb_path_exists(t.data, '{path}') THEN '{marker}' "
+        "ELSE t.data::text END AS data"
     )
 
 
