@@ -224,6 +224,7 @@ def command(
         stop_requested = True
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)  # a closed terminal: its children would not hear it
     try:
         tokens = _prepare(db, folder, history, weeks)
         server = _start("server", _botmon("serve", "--db", str(db), "--port", str(port)), logs)
