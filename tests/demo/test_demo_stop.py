@@ -1,8 +1,7 @@
 """Ctrl-C stops ``botmon demo`` cleanly: "stopped", exit status 0, also under ``make demo``.
 
-The emulated botnets get free ports through their settings variables, so these demos never
-clash with another demo on the machine. ``make demo`` runs on a pseudo-terminal of its own and
-is stopped the way a user does it: a Ctrl-C character typed on the terminal.
+The emulated botnets get free ports (:mod:`tests.demo.helpers`). ``make demo`` runs on a
+pseudo-terminal of its own and is stopped the way a user does it: a Ctrl-C typed on it.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import os
 import re
 import select
 import signal
-import socket
 import subprocess
 import sys
 import termios
@@ -21,30 +19,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.demo.helpers import demo_env, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 LOGIN = re.compile(rb"http://127\.0\.0\.1:\d+/login\?token=\S+")
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
 
 
-def _free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _demo_args(folder: Path) -> list[str]:
-    port = str(_free_port())
+    port = str(free_port())
     return ["--dir", str(folder), "--port", port, "--bots", "100", "--no-history"]
-
-
-def _env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "BOTMON_SIM_HNS_PORT": str(_free_port(socket.SOCK_DGRAM)),
-        "BOTMON_SIM_LINENET_PORT": str(_free_port()),
-    }
 
 
 def _children_gone(folder: Path) -> None:
@@ -66,7 +51,7 @@ def test_ctrl_c_stops_the_demo_with_status_0(tmp_path: Path) -> None:
         [sys.executable, "-m", "botmon", "demo", *_demo_args(folder)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env=_env(),
+        env=demo_env(),
         start_new_session=True,
     )
     try:
@@ -139,7 +124,7 @@ def test_ctrl_c_on_the_terminal_stops_make_demo_with_status_0(tmp_path: Path) ->
         stdin=secondary,
         stdout=secondary,
         stderr=secondary,
-        env=_env(),
+        env=demo_env(),
         start_new_session=True,
         preexec_fn=_take_terminal,
     )
