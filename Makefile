@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml scripts/install-system.sh scripts/install-assets.sh
 	bash scripts/install-assets.sh
 	touch $(STAMP)
 
+DEMO_ARGS ?=
+
 demo: install
-	$(BIN)/botmon demo
+	$(BIN)/botmon demo $(DEMO_ARGS)
 
 test: install
 	bash scripts/run-tests.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run botmon's whole test suite: start a throwaway PostgreSQL when the binaries are here (or use
-# BOTMON_TEST_PG_DSN when given), run pytest, stop PostgreSQL.
+# BOTMON_TEST_PG_DSN when given), run pytest, stop PostgreSQL. With BOTMON_REQUIRE_PG=1 (set by
+# .ci/run) a PostgreSQL that cannot start fails the run instead of skipping half of the suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pgdir=""
@@ -10,8 +11,12 @@ if [ -z "${BOTMON_TEST_PG_DSN:-}" ]; then
     eval "$out"
     echo "botmon: PostgreSQL test cluster at $BOTMON_TEST_PG_DSN"
   else
-    echo "botmon: PostgreSQL is NOT available: the PostgreSQL half of the suite will be SKIPPED" >&2
     rm -rf "$pgdir"; pgdir=""
+    if [ "${BOTMON_REQUIRE_PG:-}" = 1 ]; then
+      echo "botmon: PostgreSQL could not start and BOTMON_REQUIRE_PG=1: not running the suite" >&2
+      exit 1
+    fi
+    echo "botmon: PostgreSQL is NOT available: the PostgreSQL half of the suite will be SKIPPED" >&2
   fi
 fi
 .venv/bin/python -m pytest "$@"

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 
@@ -47,6 +48,8 @@ def test_export_then_import_gives_the_same_records(
         rows[6] = {**rows[6], "data": {"nested": {"q": 'a,"b"\n'}, "list": [1, 2.5, None]}}
         rows[7] = {**rows[7], "bot_id": None, "data": None}
         rows[8] = {**rows[8], "ip": "2001:db8::7"}
+        rows[9] = {**rows[9], "bot_id": "=HYPERLINK(1)"}  # a CSV export defuses it, import undoes
+        rows[10] = {**rows[10], "bot_id": "'-quoted"}
     source = _jsonl(tmp_path / "in.jsonl", rows)
     ran = botmon("import", str(source), "--botnet", "first", "--kind", kind, "--db", db)
     assert ran.code == 0, ran.err
@@ -151,6 +154,34 @@ def test_import_and_export_through_a_running_server(
     ran = botmon("import", str(bad), "--botnet", "hns", "--kind", "replies", "--db", db)
     assert_error(ran, "7 bad rows")
     assert live_server.counts("hns")["replies"] == 3000
+
+
+FORMULAS = ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\ry"]
+
+
+def test_csv_exports_defuse_cells_a_spreadsheet_would_run(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """Bots choose ``bot_id`` and ``reason``: a CSV opened in a spreadsheet must not run them."""
+    live_server.create_botnet("hns")
+    rows = [reply(i, bot_id=f) for i, f in enumerate([*FORMULAS, "plain", "a=b"])]
+    rows += [failed_try(i, reason=f) for i, f in enumerate(FORMULAS)]
+    token = live_server.token("crawler")
+    batch = {"botnet": "hns", "batch_id": "f1", "replies": rows[:8], "failed_tries": rows[8:]}
+    with httpx.Client(base_url=live_server.url, trust_env=False, timeout=30) as c:
+        sent = c.post("/api/v1/ingest", json=batch, headers=live_server.headers(token))
+        assert sent.status_code == 200, sent.text
+        viewer = live_server.headers(live_server.token("viewer"))
+        api = c.get("/api/v1/botnets/hns/records/replies?format=csv", headers=viewer).text
+        api_failed = c.get("/api/v1/botnets/hns/records/failed_tries?format=csv", headers=viewer)
+    cli = botmon(
+        "export", "--botnet", "hns", "--kind", "replies", "--format", "csv", "--db", live_server.db
+    )
+    assert cli.code == 0, cli.err
+    for text, column in ((api, "bot_id"), (cli.out, "bot_id"), (api_failed.text, "reason")):
+        cells = sorted(r[column] for r in csv.DictReader(io.StringIO(text, newline="")))
+        expected = ["'" + f for f in FORMULAS] + (["a=b", "plain"] if column == "bot_id" else [])
+        assert cells == sorted(expected)
 
 
 def test_transfer_errors_are_one_line(tmp_path: Path) -> None:

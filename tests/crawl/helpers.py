@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from botmon.crawl.core import CrawlCore
 from botmon.crawl.memnet import Responder, VirtualNet
-from botmon.protocols.contract import Peer
+from botmon.protocols.contract import Peer, Plugin
 from botmon.protocols.registry import Registry
 from botmon.settings.crawl import CrawlSettings
 
@@ -45,13 +47,42 @@ def hns_settings(**rounds: object) -> CrawlSettings:
     return s
 
 
+class PluginRaised(BaseException):
+    """A plugin raised inside an engine test. A BaseException, so the engine's guard (which
+    counts a plugin's ``Exception`` in ``plugin_errors`` and crawls on) lets it through and the
+    test fails with the plugin's traceback instead of passing with a count nobody reads."""
+
+
+def _reraising(hook: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        try:
+            return hook(*args)
+        except Exception as exc:
+            raise PluginRaised(f"{hook.__qualname__} raised {exc!r}") from exc
+
+    return call
+
+
+def strict(plugin: Plugin) -> Plugin:
+    """``plugin`` with every hook the engine calls turned into a test failure when it raises."""
+    return dataclasses.replace(
+        plugin,
+        peer_request=_reraising(plugin.peer_request),
+        read_reply=_reraising(plugin.read_reply),
+    )
+
+
 def make_net(
     bots: dict[Peer, Responder],
     seeds: list[Peer],
     settings: CrawlSettings | None = None,
+    plugin: Plugin | None = None,
     **kw: object,
 ) -> VirtualNet:
-    core = CrawlCore(registry().get("hns"), settings or hns_settings(), T0)
+    """A virtual network crawled by the HNS plugin (or ``plugin``); any plugin exception fails
+    the test (:class:`PluginRaised`)."""
+    used = strict(plugin or registry().get("hns"))
+    core = CrawlCore(used, settings or hns_settings(), T0)
     core.add_peers(seeds, T0)
     return VirtualNet(core, bots, start=T0, **kw)  # type: ignore[arg-type]
 

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import msgspec
+import pytest
 
 from botmon.crawl.memnet import Responder
 from botmon.crawl.peers import DISCOVERY, TRACKING
 from botmon.ipaddr import ip_to_int, is_loopback
-from botmon.protocols.contract import Peer
-from tests.crawl.helpers import T0, cycling_bot, hns_reply, hns_settings, make_net, ring
+from botmon.protocols.contract import CrawlResult, Peer
+from tests.crawl.helpers import (
+    T0,
+    PluginRaised,
+    cycling_bot,
+    hns_reply,
+    hns_settings,
+    make_net,
+    registry,
+    ring,
+)
 
 
 def _ring_botnet(n: int, degree: int) -> dict[Peer, Responder]:
@@ -238,3 +249,15 @@ def test_pause_sends_nothing_and_resume_continues() -> None:
     net.core.paused = False
     net.run(T0 + 20)
     assert len(net.sent_at) == 5
+
+
+def test_a_plugin_exception_fails_an_engine_test_instead_of_being_counted() -> None:
+    hns = registry().get("hns")
+
+    def broken(data: bytes, peer: Peer, now: float) -> CrawlResult:
+        raise ValueError("plugin bug")
+
+    bots = _ring_botnet(3, 1)
+    net = make_net(bots, [ring(3)[0]], plugin=dataclasses.replace(hns, read_reply=broken))
+    with pytest.raises(PluginRaised, match="plugin bug"):
+        net.run(T0 + 60)

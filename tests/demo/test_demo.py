@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -11,15 +10,11 @@ from pathlib import Path
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.demo.helpers import demo_env, free_port
 
 
 def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     folder = tmp_path / "demo"
     process = subprocess.Popen(
         [
@@ -42,6 +37,7 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=demo_env(),
     )
     output: list[str] = []
     login_url = None

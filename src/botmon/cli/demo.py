@@ -4,6 +4,11 @@ It prepares a DuckDB file (botnets, tokens and, once, weeks of generated history
 ``botmon serve``, emulated botnets and crawlers as child processes that feed the server live,
 and prints the one address that opens the dashboard already signed in. Children log to files
 in the demo folder so the terminal stays readable; Ctrl-C (or ``--duration``) stops them all.
+
+Ctrl-C reaches the demo alone: the children run in process groups of their own, so the demo
+stops them in order (crawlers first, while the server still takes their last batches; the
+server last), and under ``make demo`` the demo takes the terminal's foreground so that make
+does not see the interrupt either. A demo stopped with Ctrl-C says "stopped" and exits 0.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import click
 import httpx
 
 from botmon import auth
+from botmon.cli.terminal import foreground
 from botmon.limits import Role
 from botmon.store import open_store
 from botmon.store.base import Store
@@ -102,7 +108,9 @@ def _prepare(db: Path, folder: Path, history: bool, weeks: int) -> DemoTokens:
 
 def _start(name: str, argv: list[str], logs: Path) -> Child:
     log = (logs / f"{name}.log").open("ab")
-    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, process_group=0
+    )
     return Child(name, process, log)
 
 
@@ -204,11 +212,11 @@ def command(
     interval: float,
 ) -> None:
     """Run server, emulated botnets and crawlers together; print the dashboard's address."""
+    click.get_current_context().with_resource(foreground())  # handed back when it ends
     folder.mkdir(parents=True, exist_ok=True)
     logs = folder / "logs"
     logs.mkdir(exist_ok=True)
     db = folder / "botmon.duckdb"
-    tokens = _prepare(db, folder, history, weeks)
     url = f"http://127.0.0.1:{port}"
     children: list[Child] = []
     stop_requested = False
@@ -218,7 +226,9 @@ def command(
         stop_requested = True
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)  # a closed terminal: its children would not hear it
     try:
+        tokens = _prepare(db, folder, history, weeks)
         server = _start("server", _botmon("serve", "--db", str(db), "--port", str(port)), logs)
         children.append(server)
         _wait_healthy(url, server, 60)

@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from botmon.analysis.defaults import page_config
 from botmon.web.access import SESSION_COOKIE, SESSION_LIFETIME_S, Access
 from botmon.web.http import ApiError, read_capped
-from botmon.web.openapi import describe, operation
+from botmon.web.openapi import describe, operation, path_param
 
 STATIC_DIR = Path(__file__).parent / "static"
 DASHBOARD_PATH = "/dashboard/"
@@ -178,21 +178,62 @@ def routes(st: Access) -> list[BaseRoute]:
         """Redirect to the dashboard."""
         return RedirectResponse(DASHBOARD_PATH, status_code=307)
 
+    def login_doc(summary: str, answers: dict[int, str]) -> dict[str, Any]:
+        """A sign-in operation with the statuses it answers (HTML pages, not JSON errors)."""
+        op = operation(summary, roles=None, status=303, tags=["dashboard"])
+        html_page = {"text/html": {"schema": {"type": "string"}}}
+        op["responses"] = {
+            "303": {"description": "Signed in: the session cookie is set, on to the dashboard"},
+            **{
+                str(code): {"description": why, "content": html_page}
+                for code, why in answers.items()
+            },
+        }
+        return op
+
+    refused = {
+        401: "The form again: no token, or one unknown or revoked",
+        403: "The form again: the token may not read the dashboard",
+    }
     login_route = describe(
         Route("/login", login, methods=["GET", "POST"]),
         {
-            "get": operation(
+            "get": login_doc(
                 "Dashboard sign-in: a form, or ?token= sets the session cookie and redirects.",
-                roles=None,
-                status=303,
-                tags=["dashboard"],
+                {200: "The sign-in form", **refused},
             ),
-            "post": operation(
-                "Dashboard sign-in form (token=...): sets the session cookie and redirects.",
-                roles=None,
-                status=303,
-                tags=["dashboard"],
-            ),
+            "post": {
+                **login_doc(
+                    "Dashboard sign-in form (token=...): sets the session cookie and redirects.",
+                    {**refused, 413: "The form again: the body is over its size limit"},
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"token": {"type": "string"}},
+                                "required": ["token"],
+                            }
+                        }
+                    },
+                },
+            },
+        },
+    )
+    static_route = describe(
+        Mount("/dashboard/static", app=StaticFiles(directory=STATIC_DIR), name="dashboard-static"),
+        {
+            "get": {
+                "summary": "The dashboard page's static files (script, styles, charts, maps).",
+                "tags": ["dashboard"],
+                "parameters": [path_param("path", "File path under the static folder")],
+                "responses": {
+                    "200": {"description": "The file"},
+                    "404": {"description": "No such file"},
+                },
+            }
         },
     )
 
@@ -234,5 +275,5 @@ def routes(st: Access) -> list[BaseRoute]:
             Route("/dashboard/config", config, methods=["GET"]),
             "The dashboard's defaults: ranges, buckets, limits, refresh interval.",
         ),
-        Mount("/dashboard/static", app=StaticFiles(directory=STATIC_DIR), name="dashboard-static"),
+        static_route,
     ]

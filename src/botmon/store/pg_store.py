@@ -23,7 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from botmon.ipaddr import int_to_ip
 from botmon.limits import Role
-from botmon.store import common, pg_copy, summaries, windows
+from botmon.store import common, pg_copy, pg_export_data, summaries, windows
 from botmon.store.base import (
     Botnet,
     Heartbeat,
@@ -49,9 +49,9 @@ QUERY_TIMEOUT_MS = 120_000
 _INET_OID = 869
 _EXPORT_COLUMNS = {
     "replies": "floor(extract(epoch FROM t.ts) * 1000000)::bigint AS timestamp, t.ip, t.port, "
-    "t.bot_id, t.data::text AS data, t.country, t.asn",
+    f"t.bot_id, {pg_export_data.data_column()}, t.country, t.asn",
     "failed_tries": "floor(extract(epoch FROM t.ts) * 1000000)::bigint AS timestamp, t.ip, "
-    "t.port, t.bot_id, t.reason, t.data::text AS data",
+    f"t.port, t.bot_id, t.reason, {pg_export_data.data_column()}",
     "edges": "floor(extract(epoch FROM t.ts) * 1000000)::bigint AS timestamp, t.src_ip, "
     "t.src_port, t.src_id, t.dst_ip, t.dst_port, t.dst_id",
 }
@@ -377,6 +377,9 @@ class PostgresStore(ReadPort):
                 arrays.append(pa.array(columns["timestamp"], pa.int64()).cast(field.type))
             elif field.name.endswith("ip"):
                 arrays.append(pa.array([_ip_text(v) for v in columns[field.name]], pa.string()))
+            elif field.name == "data":
+                bounded = [pg_export_data.bounded(v) for v in columns["data"]]
+                arrays.append(pa.array(bounded, field.type))
             else:
                 arrays.append(pa.array(columns[field.name], field.type))
         return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,13 @@ from typing import IO, Any
 
 import msgspec
 
-from botmon.transfer.formats import KIND_FIELDS, REQUIRED_FIELDS, TransferError
+from botmon.transfer.formats import (
+    FORMULA_ESCAPE,
+    KIND_FIELDS,
+    REQUIRED_FIELDS,
+    TransferError,
+    formula_pattern,
+)
 
 MAX_LINE_BYTES = 1 << 20
 """Longest JSON line or CSV field accepted; a record is far smaller, garbage can be endless."""
@@ -74,9 +81,14 @@ def _port(value: Any) -> Any:
     return value
 
 
+_ESCAPED_FORMULA = re.compile(FORMULA_ESCAPE + formula_pattern()[1:])
+
+
 def _text(value: Any, from_csv: bool) -> Any:
     if from_csv and value == "":
         return None
+    if from_csv and isinstance(value, str) and _ESCAPED_FORMULA.match(value):
+        return value[1:]  # a CSV export prefixed it so that spreadsheets show it as text
     return value
 
 

@@ -10,13 +10,46 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from botmon.transfer.formats import FORMATS, KIND_FIELDS, TransferError
+from botmon.transfer.formats import (
+    FORMATS,
+    FORMULA_ESCAPE,
+    KIND_FIELDS,
+    TransferError,
+    formula_pattern,
+)
 
 _JSON_TEXT_COLUMNS = frozenset({"data"})
 """Columns holding JSON text in the store; JSON lines embed them as objects."""
+
+
+_FORMULA_PATTERN = formula_pattern()
+
+
+def _safe_text(column: pa.Array) -> pa.Array:
+    """A text column with every cell a spreadsheet would run as a formula prefixed by ``'``.
+
+    Bots choose ``bot_id``, ``reason`` and more, and exports are opened in spreadsheets: a
+    cell ``=HYPERLINK(...)`` must show as text, not run. Cells that already start with
+    ``'`` before such a character get one more, so reading a CSV export back in
+    (:mod:`botmon.transfer.readers`) drops exactly one and gives every value back as it was.
+    """
+    risky = pc.match_substring_regex(column, _FORMULA_PATTERN)
+    return pc.if_else(risky, pc.binary_join_element_wise(FORMULA_ESCAPE, column, ""), column)
+
+
+def _safe_cells(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with :func:`_safe_text` applied to each of its text columns."""
+    arrays = [
+        _safe_text(col)
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+        else col
+        for col in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
 class _Sink:
@@ -99,7 +132,7 @@ class JsonLinesWriter(ExportWriter):
 
 
 class CsvWriter(ExportWriter):
-    """CSV with a header row; null is an empty field, ``data`` is JSON text."""
+    """CSV with a header row; null is an empty field, ``data`` is JSON text, formulas defused."""
 
     def __init__(self, kind: str) -> None:
         super().__init__(kind)
@@ -107,7 +140,7 @@ class CsvWriter(ExportWriter):
         self._writer: pa_csv.CSVWriter | None = None
 
     def write(self, batch: pa.RecordBatch) -> bytes:
-        batch = order_columns(batch, self.kind)
+        batch = _safe_cells(order_columns(batch, self.kind))
         if self._writer is None:
             self._writer = pa_csv.CSVWriter(self._sink, batch.schema)
         self._writer.write_batch(batch)
