@@ -23,19 +23,6 @@ REQUIRED_FIELDS: dict[str, frozenset[str]] = {
     "edges": frozenset({"timestamp", "src_ip", "src_port", "dst_ip", "dst_port"}),
 }
 
-FORMULA_STARTS = "=+-@\t\r"
-"""First characters that make a spreadsheet run a CSV cell as a formula (CSV injection)."""
-FORMULA_ESCAPE = "'"
-"""Prefixed to such cells in CSV exports, so spreadsheets show the text; imports drop it."""
-
-
-def formula_pattern() -> str:
-    """A regular expression matching the cells a CSV export prefixes with :data:`FORMULA_ESCAPE`:
-    a formula start, after any number of escapes (so that escaping can be undone exactly)."""
-    starts = "".join("\\" + c if c in "-\\]^" else c for c in FORMULA_STARTS)
-    return f"^{FORMULA_ESCAPE}*[{starts}]"
-
-
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "jsonl": "application/x-ndjson",

@@ -18,13 +18,8 @@ from typing import IO, Any
 
 import msgspec
 
-from botmon.transfer.formats import (
-    FORMULA_ESCAPE,
-    KIND_FIELDS,
-    REQUIRED_FIELDS,
-    TransferError,
-    formula_pattern,
-)
+from botmon.csvsafe import FORMULA_ESCAPE, formula_pattern
+from botmon.transfer.formats import KIND_FIELDS, REQUIRED_FIELDS, TransferError
 
 MAX_LINE_BYTES = 1 << 20
 """Longest JSON line or CSV field accepted; a record is far smaller, garbage can be endless."""

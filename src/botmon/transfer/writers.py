@@ -14,13 +14,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from botmon.transfer.formats import (
-    FORMATS,
-    FORMULA_ESCAPE,
-    KIND_FIELDS,
-    TransferError,
-    formula_pattern,
-)
+from botmon.csvsafe import FORMULA_ESCAPE, formula_pattern
+from botmon.transfer.formats import FORMATS, KIND_FIELDS, TransferError
 
 _JSON_TEXT_COLUMNS = frozenset({"data"})
 """Columns holding JSON text in the store; JSON lines embed them as objects."""
