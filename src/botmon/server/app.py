@@ -72,6 +72,8 @@ def _service_routes(state: ServerState, app_routes: list[BaseRoute]) -> list[Bas
         """Liveness and store reachability; no token needed."""
         try:
             await state.run_store(state.store.schema_version)
+        except ApiError as exc:  # the database is away: 503 with Retry-After, at once
+            return error_response(exc)
         except Exception as exc:  # any store failure means "not healthy"
             return JsonResponse(
                 {"error": f"store unavailable: {exc}", "reason": "store_unavailable"},

@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from botmon.auth import hash_token, looks_like_token
 from botmon.server.ingest_pool import IngestPool, WorkerSetup, default_worker_count
-from botmon.store.base import Monitor, Store
+from botmon.store.base import Monitor, Store, StoreUnavailable
 from botmon.web.access import SESSION_COOKIE
 from botmon.web.http import ApiError
 
@@ -26,6 +26,11 @@ T = TypeVar("T")
 
 _CACHE_LIMIT = 10_000
 """Most token lookups kept; a flood of random tokens empties the cache instead of growing it."""
+
+
+def unavailable(exc: StoreUnavailable) -> ApiError:
+    """The 503 answer while the database is away; clients retry after ``Retry-After``."""
+    return ApiError(503, str(exc), "store_unavailable", {"Retry-After": str(exc.retry_after_s)})
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -80,9 +85,16 @@ class ServerState:
         return self._ingest_pool
 
     async def run_store(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking store call in the store's worker threads and return its result."""
+        """Run a blocking store call in the store's worker threads and return its result.
+
+        While the database is away this answers 503 with ``Retry-After`` (ApiError) at once:
+        the caller keeps its data and comes back, nobody waits on a dead connection.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
+        try:
+            return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
+        except StoreUnavailable as exc:
+            raise unavailable(exc) from None
 
     def shutdown(self) -> None:
         """Stop the ingest workers and the store threads (waiting for running calls)."""
