@@ -201,5 +201,8 @@ def create_app(state: ServerState) -> Starlette:
         exception_handlers={HTTPException: _http_error, Exception: _crash},
         lifespan=lifespan,
     )
+    # Starlette would redirect "/path/" to "/path" with an absolute URL built from the
+    # request's Host header (an open redirect to any host a caller names): answer 404.
+    app.router.redirect_slashes = False
     app.state.botmon = state
     return app

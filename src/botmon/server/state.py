@@ -52,6 +52,7 @@ class ServerState:
     metrics: Any | None = None
     """The app's :class:`botmon.server.metrics.Metrics` (its own Prometheus registry)."""
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _read_executor: ThreadPoolExecutor | None = field(default=None, repr=False)
     _ingest_pool: IngestPool | None = field(default=None, repr=False)
     _tokens: dict[str, tuple[float, Monitor | None]] = field(default_factory=dict, repr=False)
 
@@ -61,6 +62,17 @@ class ServerState:
             threads = int(getattr(self.settings, "store_threads", 4))
             self._executor = ThreadPoolExecutor(threads, thread_name_prefix="botmon-store")
         return self._executor
+
+    @property
+    def read_executor(self) -> ThreadPoolExecutor:
+        """Threads of the read API and dashboard (the store threads when ``read_threads`` is
+        0): a burst of heavy reads queues here and never takes a thread ingest needs."""
+        threads = int(getattr(self.settings, "read_threads", 2))
+        if threads == 0:
+            return self.executor
+        if self._read_executor is None:
+            self._read_executor = ThreadPoolExecutor(threads, thread_name_prefix="botmon-read")
+        return self._read_executor
 
     @property
     def ingest_pool(self) -> IngestPool:
@@ -90,9 +102,17 @@ class ServerState:
         While the database is away this answers 503 with ``Retry-After`` (ApiError) at once:
         the caller keeps its data and comes back, nobody waits on a dead connection.
         """
+        return await self._run(self.executor, fn, *args)
+
+    async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read-only store call (read API, dashboard) in the read threads."""
+        return await self._run(self.read_executor, fn, *args)
+
+    @staticmethod
+    async def _run(executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
+            return await loop.run_in_executor(executor, functools.partial(fn, *args))
         except StoreUnavailable as exc:
             raise unavailable(exc) from None
 
@@ -101,9 +121,11 @@ class ServerState:
         if self._ingest_pool is not None:
             self._ingest_pool.close()
             self._ingest_pool = None
+        if self._read_executor is not None:  # queued reads are for requests already gone
+            self._read_executor.shutdown(wait=True, cancel_futures=True)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
-            self._executor = None
+        self._read_executor = self._executor = None
 
     def forget_tokens(self) -> None:
         """Drop cached token lookups, so a revocation made here takes effect at once."""
