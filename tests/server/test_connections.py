@@ -109,10 +109,10 @@ def test_trailing_slash_never_redirects_to_the_callers_host(server: LiveServer) 
             assert "evil.example" not in answer.headers.get("location", "")
 
 
-def test_an_ingest_completes_while_slow_reads_hold_every_read_thread(tmp_path: Path) -> None:
+def test_an_ingest_completes_while_slow_reads_hold_every_read_thread(store_url: str) -> None:
     """Reads (read API, dashboard) have threads of their own: with more slow reads running
     than there are threads, an ingest still gets a store thread and completes."""
-    store = open_store(str(tmp_path / "reads.duckdb"))
+    store = open_store(store_url)
     store.migrate()
     store.create_botnet("hns")
     token, _ = issue_token(store, "admin", "admin")
@@ -125,7 +125,7 @@ def test_an_ingest_completes_while_slow_reads_hold_every_read_thread(tmp_path: P
 
     store.botnet_summaries = slow_summaries  # type: ignore[method-assign]
     settings = ServerSettings(
-        db=str(tmp_path / "reads.duckdb"), store_threads=2, ingest_workers=0
+        db=store_url, store_threads=2, ingest_workers=0
     )  # and the default 2 read threads: 6 slow reads fill them and queue
     state = ServerState(store=store, settings=settings)
     app = create_app(state)
