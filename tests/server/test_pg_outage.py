@@ -165,3 +165,24 @@ def test_breaker_fails_fast_and_closes_when_the_database_is_back(cluster: Cluste
         started = time.monotonic()
         store.close()
         assert time.monotonic() - started < 5.0
+
+
+def test_a_busy_pool_is_not_an_outage(pg_database_url: str) -> None:
+    """Every connection held (as by long streamed exports) answers "busy, retry" without
+    tripping the breaker: the next call after the connection is free works at once."""
+    from botmon.store.base import StoreUnavailable
+    from botmon.store.pg_store import open_postgres
+
+    store = open_postgres(pg_database_url, pool_size=1)
+    try:
+        store.migrate()
+        store.create_botnet("hns")
+        with store._conn():  # the pool's only connection, held
+            with pytest.raises(StoreUnavailable) as caught:
+                store.list_botnets()
+            assert "busy" in str(caught.value)
+        started = time.monotonic()
+        assert [b.name for b in store.list_botnets()] == ["hns"]
+        assert time.monotonic() - started < 0.5
+    finally:
+        store.close()

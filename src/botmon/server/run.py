@@ -45,8 +45,9 @@ class ServeError(Exception):
 def open_server_store(settings: ServerSettings) -> Store:
     """Open and migrate the store, turning driver errors into one clear line.
 
-    PostgreSQL gets a connection for every thread that may use one at once (store and read
-    threads, and the summary refresh); DuckDB its memory limit.
+    PostgreSQL gets at least a connection for every thread that may use one at once (store
+    and read threads, and the summary refresh), and room for streamed exports; DuckDB its
+    memory limit.
     """
     from botmon.store import is_locked_duckdb_error, open_store
 
@@ -54,7 +55,7 @@ def open_server_store(settings: ServerSettings) -> Store:
     try:
         store = open_store(
             db,
-            pool_size=settings.store_threads + settings.read_threads + 1,
+            pool_size=max(10, settings.store_threads + settings.read_threads + 1),
             duckdb_memory_mb=settings.duckdb_memory_mb or default_duckdb_memory_mb(),
         )
     except Exception as exc:

@@ -32,6 +32,7 @@ from botmon.store.base import (
     Monitor,
     RecordKind,
     StoreError,
+    StoreUnavailable,
     WriteResult,
 )
 from botmon.store.outage import Breaker
@@ -50,8 +51,9 @@ noticed within seconds."""
 OPEN_TIMEOUT_S = 30.0
 """How long opening the store waits for its first connection (a server starting with it)."""
 POOL_TIMEOUT_S = 1.5
-"""How long a call waits for a pooled connection. The server's store threads never outnumber
-the pool, so a longer wait means PostgreSQL is away: the outage breaker trips instead."""
+"""How long a call waits for a pooled connection. The server's store and read threads never
+outnumber the pool, so a longer wait means PostgreSQL is away (the outage breaker trips) or
+streamed exports hold every connection (a 503 to retry)."""
 CLOSE_TIMEOUT_S = 2.0
 """How long closing waits for the pool's threads, so a server stops quickly in an outage."""
 QUERY_TIMEOUT_MS = 120_000
@@ -105,6 +107,7 @@ class PostgresStore(ReadPort):
             self._pool.close()
             raise StoreError("PostgreSQL did not accept connections in time") from exc
         self._closed = False
+        self._dsn = dsn
         self._breaker = Breaker(functools.partial(_probe, dsn))
         self._botnet_ids: dict[str, int] = {}
         self._source_ids: dict[str, int] = {}
@@ -120,11 +123,20 @@ class PostgresStore(ReadPort):
             with self._pool.connection(timeout=POOL_TIMEOUT_S) as conn:
                 yield conn
         except PoolTimeout as exc:
-            raise self._breaker.trip("no connection in time") from exc
+            raise self._pool_timeout() from exc
         except psycopg.Error as exc:
             if _is_outage(exc):
                 raise self._breaker.trip(_first_line(exc)) from exc
             raise StoreError(f"PostgreSQL error: {str(exc).strip()}") from exc
+
+    def _pool_timeout(self) -> StoreUnavailable:
+        """No pooled connection in time: an outage when PostgreSQL refuses a fresh connection
+        too (the breaker trips), else every connection is busy (long exports): try later."""
+        try:
+            _probe(self._dsn)
+        except psycopg.Error as exc:
+            return self._breaker.trip(_first_line(exc))
+        return StoreUnavailable("every PostgreSQL connection is busy; retry later", 1)
 
     def _botnet_id(self, conn: psycopg.Connection[Any], name: str) -> int:
         found = self._botnet_ids.get(name)
