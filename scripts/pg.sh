@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for botmon's tests and benchmarks, on 127.0.0.1 only.
 #   scripts/pg.sh start DIR [PORT]  -> prints `export BOTMON_TEST_PG_DSN=...` on success
-#   scripts/pg.sh stop DIR
+#   scripts/pg.sh stop DIR [MODE]   -> MODE is pg_ctl's: fast (default), or immediate to
+#                                      simulate a crash (outage tests)
 set -euo pipefail
 action=${1:?start|stop}
 dir=${2:?directory}
@@ -25,7 +26,7 @@ case "$action" in
     echo "export BOTMON_TEST_PG_DSN=postgresql://postgres@127.0.0.1:$port/postgres"
     ;;
   stop)
-    as_pg "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    as_pg "$bindir/pg_ctl" -D "$dir/data" -m "${3:-fast}" -w stop >/dev/null 2>&1 || true
     ;;
   *) echo "usage: $0 start|stop DIR [PORT]" >&2; exit 2 ;;
 esac

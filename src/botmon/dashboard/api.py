@@ -220,7 +220,7 @@ def routes(st: Access) -> list[BaseRoute]:
     store = st.store
 
     async def run(fn: Callable[..., Table], *args: Any) -> Table:
-        return await st.run_store(fn, store, *args)
+        return await st.run_read(fn, store, *args)
 
     async def all_botnets() -> list[str]:
         found = await st.run_store(store.list_botnets)

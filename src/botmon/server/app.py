@@ -101,6 +101,8 @@ def _service_routes(state: ServerState, app_routes: list[BaseRoute]) -> list[Bas
         """Liveness and store reachability; no token needed."""
         try:
             await state.run_store(state.store.schema_version)
+        except ApiError as exc:  # the database is away: 503 with Retry-After, at once
+            return error_response(exc)
         except Exception as exc:  # any store failure means "not healthy"
             log.warning("health check: store unavailable: %s", one_line(exc))
             return error_response(store_unavailable())
@@ -229,5 +231,8 @@ def create_app(state: ServerState) -> Starlette:
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
+    # Starlette would redirect "/path/" to "/path" with an absolute URL built from the
+    # request's Host header (an open redirect to any host a caller names): answer 404.
+    app.router.redirect_slashes = False
     app.state.botmon = state
     return app

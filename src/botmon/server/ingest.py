@@ -20,7 +20,7 @@ from botmon.auth import check_monitor_name
 from botmon.server import schemas
 from botmon.server.state import ServerState
 from botmon.settings import one_line
-from botmon.store.base import Monitor, StoreError
+from botmon.store.base import Monitor, StoreError, StoreUnavailable
 from botmon.store.prepared import PreparedBatch
 from botmon.validation import BatchRejected
 from botmon.web.http import ApiError, JsonResponse, decode_json, read_body, undecodable_as_400
@@ -88,6 +88,8 @@ def _store_batch(
         raise _unknown_botnet(batch.botnet)
     try:
         result = state.store.write_prepared(batch, source)
+    except StoreUnavailable:
+        raise  # answered 503 with Retry-After by run_store
     except StoreError as exc:
         if state.store.get_botnet(batch.botnet) is None:
             raise _unknown_botnet(batch.botnet) from None
@@ -264,6 +266,8 @@ def _start_campaign(state: ServerState, monitor: Monitor, spec: CampaignStart) -
     settings = msgspec.to_builtins(spec.settings)
     try:
         return state.store.start_campaign(spec.botnet, monitor.name, settings, time.time())
+    except StoreUnavailable:
+        raise  # answered 503 with Retry-After by run_store
     except StoreError as exc:
         if state.store.get_botnet(spec.botnet) is None:
             raise _unknown_botnet(spec.botnet) from None

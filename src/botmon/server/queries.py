@@ -45,7 +45,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
         """Every botnet with first/last seen and recent counts."""
         await state.authenticate(request, VIEW)
         window = parse_int("window", request.query_params.get("window"), 3600, 60, 30 * 86400)
-        found = await state.run_store(state.store.botnet_summaries, time.time(), window)
+        found = await state.run_read(state.store.botnet_summaries, time.time(), window)
         return JsonResponse(schemas.BotnetSummaries(found))
 
     async def population(request: Request) -> Response:
@@ -71,7 +71,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
                 field="bucket",
             )
         await _botnet_or_404(state, name)
-        series = await state.run_store(population_points, state.store, name, start, end, bucket)
+        series = await state.run_read(population_points, state.store, name, start, end, bucket)
         return JsonResponse(schemas.Population(name, bucket, start, end, series))
 
     async def records(request: Request) -> Response:
@@ -96,13 +96,13 @@ def routes(state: ServerState) -> list[BaseRoute]:
         end = parse_time("end", q.get("end"), 0.0) if q.get("end") else None
         await _botnet_or_404(state, name)
         record_kind: RecordKind = kind  # type: ignore[assignment]
-        it = await state.run_store(lambda: iter(state.store.export(record_kind, name, start, end)))
+        it = await state.run_read(lambda: iter(state.store.export(record_kind, name, start, end)))
         writer = writer_for(fmt, kind)
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
                 while True:
-                    batch = await state.run_store(_next_batch, it)
+                    batch = await state.run_read(_next_batch, it)
                     if batch is None:
                         break
                     data = writer.write(batch)
@@ -114,7 +114,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
             finally:
                 close = getattr(it, "close", None)
                 if close is not None:
-                    await state.run_store(close)
+                    await state.run_read(close)
 
         filename = f"{name}-{kind}.{fmt}"
         return StreamingResponse(

@@ -28,6 +28,7 @@ from botmon.auth import issue_token
 from botmon.enrich.enricher import default_enricher
 from botmon.enrich.freshness import geo_status, stale_warning
 from botmon.server.app import create_app
+from botmon.server.http_timeouts import timed_protocol
 from botmon.server.state import ServerState
 from botmon.settings import (
     ServerSettings,
@@ -43,12 +44,22 @@ class ServeError(Exception):
     """Start-up failed for a reason the user can fix; the message is one line."""
 
 
-def open_server_store(db: str) -> Store:
-    """Open and migrate the store, turning driver errors into one clear line."""
+def open_server_store(settings: ServerSettings) -> Store:
+    """Open and migrate the store, turning driver errors into one clear line.
+
+    PostgreSQL gets at least a connection for every thread that may use one at once (store
+    and read threads, and the summary refresh), and room for streamed exports; DuckDB its
+    memory limit.
+    """
     from botmon.store import is_locked_duckdb_error, open_store
 
+    db = settings.db
     try:
-        store = open_store(db)
+        store = open_store(
+            db,
+            pool_size=max(10, settings.store_threads + settings.read_threads + 1),
+            duckdb_memory_mb=settings.duckdb_memory_mb or default_duckdb_memory_mb(),
+        )
     except Exception as exc:
         if is_locked_duckdb_error(exc):
             where = server_file_for(db)
@@ -99,6 +110,16 @@ def revoke_stale_run_tokens(store: Store, exclusive: bool) -> list[str]:
     return stale
 
 
+def default_duckdb_memory_mb() -> int:
+    """A quarter of the machine's memory: DuckDB's own default (80 %) would leave the ingest
+    workers and the OS page cache too little while a heavy dashboard query runs."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 1024
+    return max(256, total // 4 // (1024 * 1024))
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -146,7 +167,7 @@ def serve(settings: ServerSettings, echo: Callable[[str], None] = print) -> None
         geo = geo_status()
     except SettingsError as exc:
         raise ServeError(one_line(exc)) from None
-    store = open_server_store(settings.db)
+    store = open_server_store(settings)
     server_file = server_file_for(settings.db) if settings.write_server_file else None
     admin_name = f"serve-{os.getpid()}-{secrets.token_hex(3)}"
     sock: socket.socket | None = None
@@ -175,7 +196,9 @@ def serve(settings: ServerSettings, echo: Callable[[str], None] = print) -> None
         config = uvicorn.Config(
             app,
             loop="uvloop",
-            http="httptools",
+            http=timed_protocol(settings.header_timeout_s, settings.body_idle_timeout_s),
+            timeout_keep_alive=settings.keep_alive_s,
+            limit_concurrency=settings.max_connections,
             lifespan="on",
             log_level="warning",
             access_log=False,

@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from botmon.auth import hash_token, looks_like_token
 from botmon.server.ingest_pool import IngestPool, WorkerSetup, default_worker_count
-from botmon.store.base import Monitor, Store
+from botmon.store.base import Monitor, Store, StoreUnavailable
 from botmon.web.access import COOKIE_METHODS, SESSION_COOKIE, SESSION_LIFETIME_S
 from botmon.web.http import ApiError
 from botmon.web.sessions import Sessions
@@ -27,6 +27,11 @@ T = TypeVar("T")
 
 _CACHE_LIMIT = 10_000
 """Most token lookups kept; a flood of random tokens empties the cache instead of growing it."""
+
+
+def unavailable(exc: StoreUnavailable) -> ApiError:
+    """The 503 answer while the database is away; clients retry after ``Retry-After``."""
+    return ApiError(503, str(exc), "store_unavailable", {"Retry-After": str(exc.retry_after_s)})
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -48,6 +53,7 @@ class ServerState:
     metrics: Any | None = None
     """The app's :class:`botmon.server.metrics.Metrics` (its own Prometheus registry)."""
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _read_executor: ThreadPoolExecutor | None = field(default=None, repr=False)
     _ingest_pool: IngestPool | None = field(default=None, repr=False)
     _tokens: dict[str, tuple[float, Monitor | None]] = field(default_factory=dict, repr=False)
     _sessions: Sessions = field(default_factory=lambda: Sessions(SESSION_LIFETIME_S), repr=False)
@@ -58,6 +64,17 @@ class ServerState:
             threads = int(getattr(self.settings, "store_threads", 4))
             self._executor = ThreadPoolExecutor(threads, thread_name_prefix="botmon-store")
         return self._executor
+
+    @property
+    def read_executor(self) -> ThreadPoolExecutor:
+        """Threads of the read API and dashboard (the store threads when ``read_threads`` is
+        0): a burst of heavy reads queues here and never takes a thread ingest needs."""
+        threads = int(getattr(self.settings, "read_threads", 2))
+        if threads == 0:
+            return self.executor
+        if self._read_executor is None:
+            self._read_executor = ThreadPoolExecutor(threads, thread_name_prefix="botmon-read")
+        return self._read_executor
 
     @property
     def ingest_pool(self) -> IngestPool:
@@ -82,18 +99,35 @@ class ServerState:
         return self._ingest_pool
 
     async def run_store(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking store call in the store's worker threads and return its result."""
+        """Run a blocking store call in the store's worker threads and return its result.
+
+        While the database is away this answers 503 with ``Retry-After`` (ApiError) at once:
+        the caller keeps its data and comes back, nobody waits on a dead connection.
+        """
+        return await self._run(self.executor, fn, *args)
+
+    async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read-only store call (read API, dashboard) in the read threads."""
+        return await self._run(self.read_executor, fn, *args)
+
+    @staticmethod
+    async def _run(executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
+        try:
+            return await loop.run_in_executor(executor, functools.partial(fn, *args))
+        except StoreUnavailable as exc:
+            raise unavailable(exc) from None
 
     def shutdown(self) -> None:
         """Stop the ingest workers and the store threads (waiting for running calls)."""
         if self._ingest_pool is not None:
             self._ingest_pool.close()
             self._ingest_pool = None
+        if self._read_executor is not None:  # queued reads are for requests already gone
+            self._read_executor.shutdown(wait=True, cancel_futures=True)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
-            self._executor = None
+        self._read_executor = self._executor = None
 
     def forget_tokens(self) -> None:
         """Drop cached token lookups, so a revocation made here takes effect at once."""

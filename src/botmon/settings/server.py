@@ -168,6 +168,55 @@ class ServerSettings(Settings, frozen=True, kw_only=True):
             le=256,
         ),
     ] = 4
+    read_threads: Annotated[
+        int,
+        setting(
+            "Threads for the read API and dashboard queries, apart from the store threads, so "
+            "heavy reads never leave ingest and heartbeats waiting for a thread (0: reads share "
+            "the store threads).",
+            ge=0,
+            le=64,
+        ),
+    ] = 2
+    duckdb_memory_mb: (
+        Annotated[
+            int,
+            setting(
+                "DuckDB's memory limit in MB (heavy queries spill to disk beyond it; none: a "
+                "quarter of the machine's memory, leaving room for ingest workers and the OS).",
+                ge=64,
+            ),
+        ]
+        | None
+    ) = None
+    header_timeout_s: Annotated[
+        float,
+        setting(
+            "A connection must deliver a request's headers within this long of opening (or of "
+            "the request's first byte); a half-sent or silent connection is closed.",
+            gt=0,
+        ),
+    ] = 10.0
+    body_idle_timeout_s: Annotated[
+        float,
+        setting(
+            "A request body that stops arriving for this long is abandoned and the connection "
+            "closed (time the server itself is not reading does not count).",
+            gt=0,
+        ),
+    ] = 30.0
+    keep_alive_s: Annotated[
+        int, setting("An idle keep-alive connection is closed after this long.", ge=1)
+    ] = 5
+    max_connections: Annotated[
+        int,
+        setting(
+            "Most concurrent connections and requests; beyond it requests answer 503 at once "
+            "(the process may hold about 20,000 open files).",
+            ge=1,
+            le=20_000,
+        ),
+    ] = 2000
     ingest_workers: (
         Annotated[
             int,

@@ -15,13 +15,14 @@ _PG_SCHEMES = ("postgresql://", "postgres://")
 _DUCKDB_SCHEME = "duckdb://"
 
 
-def open_store(target: str, *, pool_size: int = 10) -> Store:
+def open_store(target: str, *, pool_size: int = 10, duckdb_memory_mb: int | None = None) -> Store:
     """Open the store named by ``target``.
 
     - ``postgresql://user@host:port/db`` (or ``postgres://``) opens PostgreSQL; ``pool_size``
       bounds its connections (the server's worker threads share them);
     - ``duckdb:///abs/path.duckdb``, ``duckdb://rel/path.duckdb`` or a plain filesystem path
-      opens (creating) a DuckDB file; ``:memory:`` a throwaway in-memory DuckDB.
+      opens (creating) a DuckDB file; ``:memory:`` a throwaway in-memory DuckDB, limited to
+      ``duckdb_memory_mb`` of memory when given (DuckDB's default otherwise).
 
     Raises StoreError with a one-line reason when the target is unusable.
     """
@@ -47,7 +48,7 @@ def open_store(target: str, *, pool_size: int = 10) -> Store:
         path = target
     from botmon.store.duckdb_store import open_duckdb
 
-    return open_duckdb(path)
+    return open_duckdb(path, memory_mb=duckdb_memory_mb)
 
 
 def is_locked_duckdb_error(exc: BaseException) -> bool:

@@ -30,6 +30,15 @@ class StoreError(Exception):
     """A store operation that cannot be done (unknown botnet, name taken, ...): a clear message."""
 
 
+class StoreUnavailable(StoreError):
+    """The database is away (down, unreachable): nothing was done, the same call may succeed
+    later. Servers answer 503 with ``Retry-After: retry_after_s``."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Botnet(msgspec.Struct, frozen=True):
     """A monitored botnet; ``name`` is what batches and URLs use (``hns``, ``mozi``)."""
 

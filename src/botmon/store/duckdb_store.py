@@ -205,10 +205,13 @@ class DuckDBStore(ReadPort):
 
     backend = "duckdb"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, memory_mb: int | None = None) -> None:
         self.path = path
+        config = dict(DUCKDB_CONFIG)
+        if memory_mb is not None:
+            config["memory_limit"] = f"{int(memory_mb)}MB"
         try:
-            self._con = duckdb.connect(path, config=DUCKDB_CONFIG)
+            self._con = duckdb.connect(path, config=config)
         except duckdb.Error as exc:
             raise StoreError(f"cannot open DuckDB database {path!r}: {exc}") from exc
         self._write_lock = _file_lock(path)
@@ -865,7 +868,7 @@ def is_locked_error(exc: BaseException) -> bool:
     return False
 
 
-def open_duckdb(path: str) -> DuckDBStore:
+def open_duckdb(path: str, memory_mb: int | None = None) -> DuckDBStore:
     """Open (creating) a DuckDB store at ``path``; StoreError when the path cannot be one."""
     if path != ":memory:":
         p = Path(path)
@@ -873,4 +876,4 @@ def open_duckdb(path: str) -> DuckDBStore:
             raise StoreError(f"{path!r} is a directory, not a DuckDB file")
         if not p.parent.is_dir():
             raise StoreError(f"directory {str(p.parent)!r} does not exist")
-    return DuckDBStore(path)
+    return DuckDBStore(path, memory_mb)

@@ -10,6 +10,7 @@ under a transaction-scoped advisory lock so that servers starting together migra
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections.abc import Iterator, Sequence
@@ -30,8 +31,10 @@ from botmon.store.base import (
     Monitor,
     RecordKind,
     StoreError,
+    StoreUnavailable,
     WriteResult,
 )
+from botmon.store.outage import Breaker
 from botmon.store.prepared import PreparedBatch
 from botmon.store.reads import ReadPort
 from botmon.validation import ValidatedBatch
@@ -41,8 +44,17 @@ MIGRATION_LOCK_KEY = 0x626F746D6F6E  # "botmon"
 SUMMARY_LOCK_KEY = MIGRATION_LOCK_KEY + 1
 """Advisory lock held by a summary refresh (one at a time per database)."""
 """The advisory lock id every botmon server takes while migrating."""
-CONNECT_TIMEOUT_S = 10
-POOL_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 2
+"""libpq's connect timeout (its smallest useful value): a host that does not answer is
+noticed within seconds."""
+OPEN_TIMEOUT_S = 30.0
+"""How long opening the store waits for its first connection (a server starting with it)."""
+POOL_TIMEOUT_S = 1.5
+"""How long a call waits for a pooled connection. The server's store and read threads never
+outnumber the pool, so a longer wait means PostgreSQL is away (the outage breaker trips) or
+streamed exports hold every connection (a 503 to retry)."""
+CLOSE_TIMEOUT_S = 2.0
+"""How long closing waits for the pool's threads, so a server stops quickly in an outage."""
 QUERY_TIMEOUT_MS = 120_000
 """query() statements are cancelled after this long: a runaway analysis must not pin a worker."""
 
@@ -89,11 +101,13 @@ class PostgresStore(ReadPort):
             kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "botmon"},
         )
         try:
-            self._pool.open(wait=True, timeout=POOL_TIMEOUT_S)
+            self._pool.open(wait=True, timeout=OPEN_TIMEOUT_S)
         except PoolTimeout as exc:
             self._pool.close()
             raise StoreError("PostgreSQL did not accept connections in time") from exc
         self._closed = False
+        self._dsn = dsn
+        self._breaker = Breaker(functools.partial(_probe, dsn))
         self._botnet_ids: dict[str, int] = {}
         self._source_ids: dict[str, int] = {}
 
@@ -103,13 +117,25 @@ class PostgresStore(ReadPort):
         """A pooled connection inside one transaction (committed on success)."""
         if self._closed:
             raise StoreError("the store is closed")
+        self._breaker.check()
         try:
             with self._pool.connection(timeout=POOL_TIMEOUT_S) as conn:
                 yield conn
         except PoolTimeout as exc:
-            raise StoreError("no PostgreSQL connection free in time") from exc
+            raise self._pool_timeout() from exc
         except psycopg.Error as exc:
+            if _is_outage(exc):
+                raise self._breaker.trip(_first_line(exc)) from exc
             raise StoreError(f"PostgreSQL error: {str(exc).strip()}") from exc
+
+    def _pool_timeout(self) -> StoreUnavailable:
+        """No pooled connection in time: an outage when PostgreSQL refuses a fresh connection
+        too (the breaker trips), else every connection is busy (long exports): try later."""
+        try:
+            _probe(self._dsn)
+        except psycopg.Error as exc:
+            return self._breaker.trip(_first_line(exc))
+        return StoreUnavailable("every PostgreSQL connection is busy; retry later", 1)
 
     def _botnet_id(self, conn: psycopg.Connection[Any], name: str) -> int:
         found = self._botnet_ids.get(name)
@@ -174,7 +200,9 @@ class PostgresStore(ReadPort):
         if self._closed:
             return
         self._closed = True
-        self._pool.close()
+        self._breaker.close()
+        # Bounded: during an outage the pool's workers may be waiting on a connect.
+        self._pool.close(timeout=CLOSE_TIMEOUT_S)
 
     # -- botnets ---------------------------------------------------------------------------
     def create_botnet(self, name: str, description: str = "") -> Botnet:
@@ -596,11 +624,29 @@ class PostgresStore(ReadPort):
         return [common.campaign(*row) for row in rows]
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _is_outage(exc: psycopg.Error) -> bool:
+    """True when ``exc`` says the database is away, not that this statement failed: no
+    connection, a broken one, or the server shutting down (SQLSTATE classes 08 and 57P)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith(("08", "57P"))
+
+
+def _probe(dsn: str) -> None:
+    """One connection attempt: raises while PostgreSQL is away."""
+    psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S).close()
+
+
 def open_postgres(dsn: str, *, pool_size: int = 10) -> PostgresStore:
     """Connect once (a clear StoreError when the server is unreachable), then build the pool."""
     try:
         psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S).close()
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StoreError(f"cannot connect to PostgreSQL: {first}") from exc
+        raise StoreError(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
     return PostgresStore(dsn, pool_size=pool_size)

@@ -48,3 +48,7 @@ class Access(Protocol):
     async def run_store(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking store call in the store's worker threads."""
         ...
+
+    async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read-only store call in the read threads, apart from ingest's."""
+        ...
