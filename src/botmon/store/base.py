@@ -28,6 +28,14 @@ class StoreError(Exception):
     """A store operation that cannot be done (unknown botnet, name taken, ...): a clear message."""
 
 
+class StoreDataError(StoreError):
+    """The database refused a value of the batch (a number or text it cannot hold).
+
+    The batch's fault, not the store's: sending it again cannot succeed, so the server
+    answers 422 rather than 503. Validation rejects what it knows of before this happens.
+    """
+
+
 class Botnet(msgspec.Struct, frozen=True):
     """A monitored botnet; ``name`` is what batches and URLs use (``hns``, ``mozi``)."""
 

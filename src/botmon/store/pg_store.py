@@ -30,6 +30,7 @@ from botmon.store.base import (
     Heartbeat,
     Monitor,
     RecordKind,
+    StoreDataError,
     StoreError,
     WriteResult,
 )
@@ -109,6 +110,8 @@ class PostgresStore(ReadPort):
                 yield conn
         except PoolTimeout as exc:
             raise StoreError("no PostgreSQL connection free in time") from exc
+        except (psycopg.DataError, errors.ProgramLimitExceeded) as exc:
+            raise StoreDataError(f"PostgreSQL refused a value: {str(exc).strip()}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL error: {str(exc).strip()}") from exc
 
