@@ -17,7 +17,9 @@ the segment's name, so a second crash replays them under the same ids again.
 fsync policy: each add() is one ``write()`` before it returns, so its records survive the
 process (SIGKILL, OOM kill, a crash); the journal is fsync'd at every flush
 (``flush_interval_s``), so a power loss or kernel crash may lose at most that much. Measured
-(``benchmarks/bench_journal.py``): the journal costs add() about 1 µs per record.
+(``benchmarks/client_add.py``): the journal costs add() about 3 µs per record (encoding and
+one write per call), about 300,000 records/s on one core: several times what one crawler
+produces (the engine spends about 19 µs of CPU per request).
 """
 
 from __future__ import annotations

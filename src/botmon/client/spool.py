@@ -7,6 +7,7 @@ Layout of a spool directory::
     pending/.<name>.tmp                         a write in progress; removed on open if left over
     rejected/<seq>-n<records>-<batch_id>.json  batches the server refused for good
     rejected/<name>.reason.txt          why (HTTP status and the server's error body)
+    journal/<run>-<n>.jsonl             records not yet in pending/ (botmon.client.journal)
 
 A batch file holds the exact JSON body of ``POST /api/v1/ingest``, so a re-send after a crash
 is byte for byte the first send and carries the same batch id. Writes are atomic (temporary
