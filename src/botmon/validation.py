@@ -295,14 +295,14 @@ def _json_problem(value: Any) -> str | None:
             if isinstance(item, dict):
                 for key in item:
                     if (problem := _text_problem(key)) is not None:
-                        return f"has a key that {problem}"
+                        return problem
                 children: Any = item.values()
             else:
                 children = item
             stack.extend((child, depth + 1) for child in children)
         elif isinstance(item, str):
             if (problem := _text_problem(item)) is not None:
-                return f"has a string that {problem}"
+                return problem
         elif type(item) is int and not MIN_DATA_INT <= item <= MAX_DATA_INT:
             return "has an integer out of the 64-bit range"
     return None
@@ -428,8 +428,21 @@ def _texts_fast(values: list[str | None]) -> list[str | None]:
     return values
 
 
-_DATA_SUSPECT = re.compile(rb"[eE][+-]?0*[1-9]\d{2}|\d{19}|\\u(?:0000|[dD][89a-fA-F])")
-"""What may be a number out of range, a NUL or a surrogate escape: checked the exact way."""
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789E-", b"000000000e+")
+_ESCAPE_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _data_suspect(joined: bytes) -> bool:
+    """Whether the column may hold a number out of range (a 3-digit exponent, 19 digits in
+    a row), a NUL or a surrogate escape; a hit (even a false one, in a string) is checked
+    the exact way. One C pass of ``translate`` instead of a regex: 0.3 vs 34 ms per MB."""
+    shape = joined.translate(_DIGITS_AS_ZERO)
+    return (
+        b"e000" in shape
+        or b"e+000" in shape
+        or b"0" * 19 in shape
+        or (b"\\u" in joined and _ESCAPE_SUSPECT.search(joined) is not None)
+    )
 
 
 def _data_fast(values: list[msgspec.Raw]) -> list[str | None]:
@@ -450,7 +463,7 @@ def _data_fast(values: list[msgspec.Raw]) -> list[str | None]:
         or max(map(len, bodies)) > MAX_DATA_BYTES
         or max(map(bytes.count, bodies, repeat(b"{"))) + max(map(bytes.count, bodies, repeat(b"[")))
         > MAX_DATA_DEPTH
-        or _DATA_SUSPECT.search(b"".join(bodies))
+        or _data_suspect(b"".join(bodies))
     ):
         raise _Slow
     for i, text in zip(present, map(bytes.decode, bodies), strict=True):
@@ -579,6 +592,46 @@ def _first_bad_record(body: bytes, latest: float, schema_error: str) -> BatchRej
     return BatchRejected(schema_error, reason="invalid_batch", kind=kind, index=index, field=fld)
 
 
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_deep(body: bytes) -> BatchRejected:
+    """Name the record whose nesting made the decoder give up (about 1,000 levels).
+
+    A scan of strings and brackets, as the decoder (and any record-by-record re-read) recurses
+    out of stack here; it stops at the first record nested past the limit. In the batch, a
+    record is at depth 3 and its ``data`` object at depth 4.
+    """
+    depth, kind, index, key = 0, None, -1, None
+    last: str | None = None
+    for match in _TOKEN.finditer(body):
+        token = match.group()
+        if token[0] == 0x22:  # a string: remember it as a possible key
+            last = token[1:-1].decode("utf-8", "replace")
+            continue
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth == 2:
+                kind, index = last, -1
+            elif depth == 3:
+                index += 1
+            elif depth == 4:
+                key = last
+            if depth > 3 + MAX_DATA_DEPTH and kind in RECORD_KINDS:
+                field = key or "data"
+                problem = f"{field} is nested deeper than {MAX_DATA_DEPTH} levels"
+                return BatchRejected(
+                    f"{kind}[{index}].{field}: {problem}",
+                    reason="invalid_record",
+                    kind=kind,
+                    index=index,
+                    field=field,
+                )
+        else:
+            depth -= 1
+    return BatchRejected("the batch is nested too deeply to read", reason="invalid_batch")
+
+
 def validate_batch(
     body: bytes,
     *,
@@ -601,10 +654,7 @@ def validate_batch(
     except msgspec.DecodeError as exc:
         raise BatchRejected(f"malformed JSON: {exc}", reason="malformed_json") from None
     except RecursionError:
-        raise BatchRejected(
-            f"the batch nests deeper than JSON readers go (data: at most {MAX_DATA_DEPTH} levels)",
-            reason="invalid_batch",
-        ) from None
+        raise _too_deep(body) from None
     return ValidatedBatch(
         batch.botnet,
         batch.batch_id,
