@@ -67,9 +67,18 @@ def handed_over(log: Path) -> Counter[tuple[Any, ...]]:
     return out
 
 
-def crawl(tmp_path: Path, args: list[str], name: str) -> subprocess.Popen[bytes]:
+def stored_records(server: Any) -> Counter[tuple[Any, ...]]:
+    stored: Counter[tuple[Any, ...]] = Counter()
+    for kind in ("replies", "failed_tries", "edges"):
+        stored.update(key(kind, r) for r in read_records(server, "hns", kind))
+    return stored
+
+
+def crawl(
+    tmp_path: Path, args: list[str], name: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - the child writes to it
-    env = {**os.environ, "HANDED_OVER_LOG": str(tmp_path / "handed-over.jsonl")}
+    env = {**os.environ, **(env or {}), "HANDED_OVER_LOG": str(tmp_path / "handed-over.jsonl")}
     try:
         return subprocess.Popen(
             [sys.executable, "-c", HARNESS, "crawl", *args], stdout=log, stderr=log, env=env
@@ -100,10 +109,7 @@ def test_sigkilled_crawlers_lose_and_double_nothing(duckdb_server: Any, tmp_path
             assert last.wait(120) == 0, (tmp_path / "last.log").read_text()[-3000:]
         finally:
             stop_process(last)
-    given = handed_over(tmp_path / "handed-over.jsonl")
-    stored: Counter[tuple[Any, ...]] = Counter()
-    for kind in ("replies", "failed_tries", "edges"):
-        stored.update(key(kind, r) for r in read_records(server, "hns", kind))
+    given, stored = handed_over(tmp_path / "handed-over.jsonl"), stored_records(server)
     lost = given - stored
     doubled = {k: n for k, n in stored.items() if n > max(given.get(k, 0), 1)}
     print(
@@ -115,3 +121,38 @@ def test_sigkilled_crawlers_lose_and_double_nothing(duckdb_server: Any, tmp_path
     assert not doubled, f"{len(doubled)} records stored twice, e.g. {list(doubled)[:3]}"
     assert not list((tmp_path / "spool" / "pending").glob("*.json"))
     assert not list((tmp_path / "spool" / "journal").glob("*.jsonl"))
+
+
+def test_a_full_spool_pauses_a_real_crawl_which_resumes_and_loses_nothing(
+    duckdb_server: Any, tmp_path: Path
+) -> None:
+    server = duckdb_server
+    server.create_botnet("hns")
+    token = server.token(botnets=("hns",))
+    server.stop()  # nothing leaves the spool: its 1 MiB cap is reached within seconds
+    small = {"BOTMON_CLIENT_SPOOL_MAX_BYTES": str(1 << 20), "BOTMON_CLIENT_BATCH_SIZE": "1000"}
+    log = tmp_path / "full.log"
+    with simulate(tmp_path, "hns", "--bots", "3000", "--nat", "0.2", "--seed-rng", "5") as sim:
+        args = [
+            "hns", "--botnet", "hns", "--seed", sim.seeds[0], "--server", server.url,
+            "--token", token, "--interval", "1", "--timeouts", "1", "--rounds", "3",
+            "--spool", str(tmp_path / "spool"), "--progress", "plain",
+            "--progress-interval", "0.5",
+        ]  # fmt: skip
+        proc = crawl(tmp_path, args, "full", small)
+        try:
+            deadline = time.monotonic() + 90
+            while "(paused: spool_full)" not in log.read_text() and time.monotonic() < deadline:
+                assert proc.poll() is None, log.read_text()[-3000:]
+                time.sleep(0.2)
+            assert "(paused: spool_full)" in log.read_text(), log.read_text()[-3000:]
+            pending = tmp_path / "spool" / "pending"
+            assert sum(p.stat().st_size for p in pending.glob("*.json")) <= 1 << 20
+            server.start()
+            assert proc.wait(150) == 0, log.read_text()[-3000:]
+        finally:
+            stop_process(proc)
+    given, stored = handed_over(tmp_path / "handed-over.jsonl"), stored_records(server)
+    assert sum(given.values()) > 10_000
+    assert given == stored, f"lost {sum((given - stored).values())}"
+    assert "SPOOL FULL" in log.read_text() and "the crawl resumes" in log.read_text()

@@ -587,8 +587,10 @@ class ReportClient:
             # The writer is behind (or not running): write here rather than grow memory.
             # While the spool is full they wait in memory: the crawl is held back meanwhile.
             if not self._persist(batch):
-                with self._sealed_lock:
+                with self._sealed_lock:  # back in order: the held batch, then the rest
+                    held = self._sealed.popleft()
                     self._sealed.extendleft(reversed(overflow[i + 1 :]))
+                    self._sealed.appendleft(held)
                 break
         self._wake(self._work)
 
