@@ -3,8 +3,8 @@
 A real ``botmon crawl`` against ``botmon simulate hns`` and ``botmon serve`` on loopback is
 SIGKILLed several times mid-crawl and restarted on the same spool, then left to finish. The
 crawler runs under a small harness that logs, after each ``ReportClient.add()`` returned,
-the records the engine handed over; the store must hold each of them exactly once. A record
-the engine handed over in the instant between add() returning and the harness logging it
+the records the engine handed over; the store must hold each of them exactly once. Records
+handed over in the instant between add() returning and the harness's write of its log line
 may be stored without being logged: that is the harness's window, not the crawler's.
 """
 
@@ -38,8 +38,9 @@ add = ReportClient.add
 
 def logged(self, replies=(), failed_tries=(), edges=()):
     r, f, e = list(replies), list(failed_tries), list(edges)
+    line = msgspec.json.encode([r, f, e]) + b"\\n"  # encoded first: a short window below
     add(self, r, f, e)  # returns once the records are the client's to keep
-    os.write(fd, msgspec.json.encode([r, f, e]) + b"\\n")
+    os.write(fd, line)
 
 ReportClient.add = logged
 main(sys.argv[1:])
@@ -49,10 +50,10 @@ KILLS = 3
 
 
 def key(kind: str, r: dict[str, Any]) -> tuple[Any, ...]:
-    ms = round(epoch(r["timestamp"]) * 1000)  # the read API's precision is below 1 µs
+    us = round(epoch(r["timestamp"]) * 1_000_000)  # what the store keeps, as validation rounds
     if kind == "edges":
-        return (kind, ms, r["src_ip"], r["src_port"], r["dst_ip"], r["dst_port"])
-    return (kind, ms, r["ip"], r["port"])
+        return (kind, us, r["src_ip"], r["src_port"], r["dst_ip"], r["dst_port"])
+    return (kind, us, r["ip"], r["port"])
 
 
 def handed_over(log: Path) -> Counter[tuple[Any, ...]]:
