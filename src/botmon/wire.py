@@ -83,7 +83,8 @@ RECORD_KINDS = ("replies", "failed_tries", "edges")
 
 MonitorKind = Literal["crawler", "sensor"]
 MonitorState = Literal["running", "paused", "stopping", "stopped"]
-"""``running``; ``paused`` by a command (sends nothing new); ``stopping``: asked to stop and
+"""``running``; ``paused`` by a command or a full spool (sends nothing new; see
+``paused_reason``); ``stopping``: asked to stop and
 flushing what it gathered; ``stopped``: the run is over (its last heartbeat)."""
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
@@ -112,6 +113,10 @@ class HeartbeatStatus(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
 
     kind: MonitorKind = "crawler"
     state: MonitorState | None = None
+    paused_reason: Label | None = None
+    """Why a ``paused`` monitor is paused: ``command`` (an admin's pause) or ``spool_full``
+    (its report client cannot write more to disk, so it holds the crawl back until the
+    server has taken batches; nothing is dropped)."""
     version: Label | None = None
     """The monitor's botmon version."""
     protocol: Label | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 
 from botmon.client.transport import Answer, HttpTransport, TransportFailure
 from botmon.wire import Edge, FailedTry, Reply
+from tests.fixtures.server import LiveServer, start_live_server
 
 T0 = time.time() - 3600
 
@@ -75,7 +77,8 @@ class FaultTransport:
     """The real transport, with scripted faults on the next ingest calls.
 
     Script actions: ``ok`` (forward), ``lose`` (forward, then drop the answer as a cut
-    connection would), ``down`` (refuse without forwarding), ``503``, ``429:<seconds>``.
+    connection would), ``down`` (refuse without forwarding), ``500``, ``503``,
+    ``503:retry-after`` (an outage the server knows of), ``429:<seconds>``.
     """
 
     def __init__(self, url: str, token: str, script: list[str]) -> None:
@@ -97,6 +100,10 @@ class FaultTransport:
             raise TransportFailure("connection refused (injected)")
         if action == "503":
             return Answer(503, b'{"error": "overloaded (injected)"}')
+        if action == "503:retry-after":
+            return Answer(503, b'{"error": "store unavailable (injected)"}', retry_after="0")
+        if action == "500":
+            return Answer(500, b'{"error": "internal error (injected)"}')
         if action.startswith("429:"):
             return Answer(429, b'{"error": "slow down (injected)"}', retry_after=action[4:])
         raise AssertionError(action)
@@ -108,3 +115,43 @@ class FaultTransport:
 @pytest.fixture
 def spool(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "spool"
+
+
+class Handle:
+    """A live server plus the botnet this test writes (tests that share a server differ)."""
+
+    def __init__(self, live: LiveServer, botnet: str) -> None:
+        self.live = live
+        self.botnet = botnet
+        live.create_botnet(botnet)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.live, name)
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the tests that never stop it (saves a server start per test)."""
+    workdir = tmp_path_factory.mktemp("shared-server")
+    live = start_live_server(str(workdir / "botmon.duckdb"), workdir)
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+def server(shared_server: LiveServer) -> Handle:
+    return Handle(shared_server, f"t{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def own_server(duckdb_server: LiveServer) -> Handle:
+    """A server of this test's own, for tests that stop it."""
+    return Handle(duckdb_server, "hns")
+
+
+@pytest.fixture
+def any_server(live_server: LiveServer) -> Handle:
+    """The server on each store backend, for the tests where the store's part matters."""
+    return Handle(live_server, "hns")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
 
-from botmon.client.errors import SpoolError
+from botmon.client.errors import SpoolError, SpoolFull
 from botmon.client.spool import Spool
 
 MiB = 1 << 20
@@ -26,7 +28,7 @@ def test_batches_come_back_oldest_first_after_a_reopen(tmp_path: Path) -> None:
     assert order == [(f"b{i}", b'{"n": %d}' % i) for i in range(5)]
     assert len(s2) == 0 and s2.total_bytes == 0
     # New batches continue the sequence after the replayed ones.
-    e, _ = s2.write("later", b"{}", records=1)
+    e = s2.write("later", b"{}", records=1)
     assert e.seq == 6 and not e.replayed
     s2.close()
 
@@ -58,30 +60,48 @@ def test_unusable_directory_is_a_clear_error(tmp_path: Path) -> None:
         Spool(blocker / "spool", MiB, 10)
 
 
-def test_a_full_spool_drops_the_oldest_batches_but_never_the_one_in_flight(
-    tmp_path: Path,
-) -> None:
+def test_a_full_spool_refuses_the_new_batch_and_drops_nothing(tmp_path: Path) -> None:
     s = Spool(tmp_path, MiB, 10)
     body = b"x" * (300 * 1024)
-    first, _ = s.write("b0", body, records=3)
+    first = s.write("b0", body, records=3)
     s.write("b1", body, records=3)
     s.write("b2", body, records=3)
-    assert s.next_to_send() is first  # b0 is being sent
-    _, dropped = s.write("b3", body, records=3)
-    assert [d.batch_id for d in dropped] == ["b1"]
-    assert s.total_bytes <= MiB
+    with pytest.raises(SpoolFull):
+        s.write("b3", body, records=3)
     assert sorted(p.name.split("-")[-1] for p in (tmp_path / "pending").iterdir()) == [
         "b0.json",
+        "b1.json",
         "b2.json",
-        "b3.json",
     ]
+    s.remove(first)  # the server took one: room again
+    s.write("b3", body, records=3)
+    assert len(s) == 3 and s.total_bytes <= MiB
+    s.close()
+
+
+def test_a_full_disk_is_a_full_spool_and_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = Spool(tmp_path, 10 * MiB, 10)
+    real_fsync = os.fsync
+
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(SpoolFull, match="no space left"):
+        s.write("b0", b"{}", records=1)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert list((tmp_path / "pending").iterdir()) == []
+    s.write("b0", b"{}", records=1)
+    assert len(s) == 1
     s.close()
 
 
 def test_rejected_batches_are_kept_with_their_reason_and_bounded(tmp_path: Path) -> None:
     s = Spool(tmp_path, 10 * MiB, rejected_max_files=3)
     for i in range(5):
-        e, _ = s.write(f"r{i}", b"{}", records=2)
+        e = s.write(f"r{i}", b"{}", records=2)
         s.reject(s.next_to_send() or e, f"HTTP 422: bad {i}")
     kept = s.rejected_files()
     assert [p.name.split("-")[-1] for p in kept] == ["r2.json", "r3.json", "r4.json"]

@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from click.testing import CliRunner
 
 from botmon.cli.crawl import build_settings, command
 from botmon.crawl.counters import STABLE_KEYS
+from botmon.crawl.progress import Progress
 from botmon.crawl.runner import CrawlRunner
 from botmon.crawl.sink import ListReporter
 from botmon.protocols.contract import Peer
-from botmon.wire import Command, HeartbeatStatus
+from botmon.wire import Command, HeartbeatBody, HeartbeatStatus
 from tests.crawl.helpers import hns_reply, registry
 
 
@@ -290,3 +292,23 @@ def test_tcp_deadline_shorter_than_connect_plus_read_is_refused() -> None:
     )
     assert result.exit_code == 2
     assert "crawl.retry.timeouts: for TCP the first deadline" in result.output
+
+
+def test_a_full_spool_pauses_the_crawl_and_the_heartbeat_and_display_say_why() -> None:
+    runner = CrawlRunner(registry().get("hns"), _settings(), ListReporter())
+    progress = Progress(runner.status, lambda: 0, mode="plain")
+    runner.hold("spool_full")  # what ReportClient.on_backpressure calls
+    beat = runner.heartbeat()
+    assert runner.core.paused
+    assert (beat.state, beat.paused_reason) == ("paused", "spool_full")
+    assert msgspec.json.decode(msgspec.json.encode(HeartbeatBody(beat)), type=HeartbeatBody)
+    assert "(paused: spool_full)" in progress.line()
+    # An admin's resume does not override a full spool; the spool's release does.
+    runner.handle_command(Command(id=1, source="server", command="pause", args={}))
+    runner.handle_command(Command(id=2, source="server", command="resume", args={}))
+    assert runner.core.paused and runner.heartbeat().paused_reason == "spool_full"
+    runner.hold(None)
+    assert not runner.core.paused
+    beat = runner.heartbeat()
+    assert (beat.state, beat.paused_reason) == ("running", None)
+    assert "paused" not in progress.line()

@@ -28,6 +28,8 @@ def test_no_route_accepts_a_name_with_a_trailing_newline(live_server: LiveServer
         assert r.status_code == 422 and r.json()["field"] == "source", r.text
         r = a.post("/api/v1/ingest", json=batch("hns\n", replies=1))
         assert r.status_code == 422 and r.json()["field"] == "botnet", r.text
+        r = a.post("/api/v1/ingest", json=batch(replies=1, batch_id="b-1\n"))
+        assert r.status_code == 422 and "batch_id" in r.text, r.text
         r = a.get("/api/v1/stats/countries", params={"botnet": "hns\n"})
         assert r.status_code == 422, r.text
         names = [b["name"] for b in a.get("/api/v1/admin/botnets").json()["botnets"]]

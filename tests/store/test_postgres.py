@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from botmon.store import open_store
+from botmon.store.base import StoreDataError
 from botmon.wire import Reply
 from tests.store.helpers import NOW, make_batch
 
@@ -42,5 +43,20 @@ def test_ips_are_inet_with_ipv4_stored_plainly(pg_database_url: str) -> None:
         assert store.query("SELECT count(*) FROM replies WHERE ip = %s::inet", ["1.2.3.4"]) == [
             (1,)
         ]
+    finally:
+        store.close()
+
+
+def test_a_value_postgresql_refuses_is_a_data_error_not_an_outage(pg_database_url: str) -> None:
+    """Defence behind validation: what jsonb refuses is the batch's fault (ingest: 422)."""
+    store = open_store(pg_database_url)
+    try:
+        store.migrate()
+        store.create_botnet("hns")
+        batch = make_batch("hns", "poison", [Reply(NOW, "127.0.0.1", 1)])
+        batch.replies.data[0] = '{"x": 1e999999}'  # what validation would refuse
+        with pytest.raises(StoreDataError, match="numeric"):
+            store.write_batch(batch, "s")
+        assert store.count_records("hns").get("replies", 0) == 0
     finally:
         store.close()

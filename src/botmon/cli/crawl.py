@@ -269,6 +269,7 @@ def command(
     async def start(runner: CrawlRunner) -> None:
         client.set_status_provider(runner.heartbeat)
         client.on_command(runner.handle_command)
+        client.on_backpressure(runner.hold)  # a full spool pauses the crawl, loses nothing
         await client.start()
 
     async def close() -> None:

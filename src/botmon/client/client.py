@@ -2,13 +2,16 @@
 
 Path of a record::
 
-    add() -> Batcher (memory, < one batch per kind) -> sealed batch -> spool (disk, fsync)
+    add() -> journal (disk, one write) + Batcher (memory, < one batch per kind)
+          -> sealed batch (its id noted in the journal) -> spool (disk, fsync)
           -> sender (one batch in flight, oldest first) -> POST /api/v1/ingest -> acknowledged
           -> removed from the spool
 
-A batch is on disk before its first send and leaves the disk only once the server answered
-"stored" or "duplicate", so neither a server outage nor a crawler restart loses records, and
-the idempotent batch id fixed at sealing means a re-send never stores them twice. Beside the
+A record is in the journal (:mod:`botmon.client.journal`) before ``add()`` returns, and a
+batch is in the spool before its first send and leaves the disk only once the server
+answered "stored" or "duplicate", so neither a server outage nor a crawler killed mid-run
+loses records, and the idempotent batch id fixed at sealing (and replayed from the journal)
+means a re-send never stores them twice. Beside the
 sender run a flush timer (partly filled batches leave within ``flush_interval_s``) and the
 heartbeat loop (status out, commands in, each command delivered once). A client given a
 campaign registers it with the server before its first heartbeat (again at each heartbeat
@@ -18,7 +21,9 @@ a last heartbeat that reports the run's final state.
 ``add()`` is synchronous and cheap so the crawl loop never waits for the network; encoding,
 checking and the fsync'd write run in a worker thread. Memory is bounded: at most one
 partly filled batch per kind plus ``max_sealed_in_memory`` sealed ones; the disk spool is
-bounded by ``spool_max_bytes`` (the oldest batches are dropped, loudly, when it is full).
+bounded by ``spool_max_bytes``. When the spool is full (its cap, or the disk) nothing is
+dropped: the client applies back-pressure (``on_backpressure``: the crawl pauses, and its
+heartbeat says ``paused_reason: spool_full``) until the sender has made room.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import contextlib
 import inspect
 import logging
 import re
+import reprlib
 import threading
 import time
 from collections import deque
@@ -38,8 +44,15 @@ from typing import Any
 import msgspec
 
 from botmon.client.batcher import Batcher
-from botmon.client.errors import ReportClientError
-from botmon.client.retry import Outcome, backoff_delay, classify, parse_retry_after
+from botmon.client.errors import ReportClientError, SpoolError, SpoolFull
+from botmon.client.journal import Journal
+from botmon.client.retry import (
+    Outcome,
+    backoff_delay,
+    classify,
+    counts_against_batch,
+    parse_retry_after,
+)
 from botmon.client.spool import Spool, SpoolEntry
 from botmon.client.transport import Answer, HttpTransport, Transport, TransportFailure
 from botmon.limits import BOTNET_NAME_PATTERN
@@ -65,8 +78,10 @@ log = logging.getLogger("botmon.client")
 INGEST_PATH = "/api/v1/ingest"
 HEARTBEAT_PATH = "/api/v1/heartbeat"
 CAMPAIGNS_PATH = "/api/v1/campaigns"
-DROP_LOG_INTERVAL_S = 60.0
-"""A full spool is logged at most this often (with the drops since the last line)."""
+SPOOL_FULL = "spool_full"
+"""The back-pressure reason: the spool (its cap or its disk) cannot take the next batch."""
+_SPACE_RETRY_S = 1.0
+"""How often a held batch is tried again when nothing else wakes the writer."""
 _MAX_QUEUED_COMMANDS = 1_000
 _MAX_REMEMBERED_COMMANDS = 10_000
 
@@ -100,6 +115,9 @@ STAT_KEYS = (
     "heartbeat_failures",
     "commands",
     "command_errors",
+    "spool_full",
+    "journal_errors",
+    "journal_replayed",
 )
 """Stable keys of :attr:`ReportClient.stats` (all present from the start, all integers)."""
 
@@ -115,8 +133,32 @@ _heartbeat_decoder = msgspec.json.Decoder(HeartbeatAnswer)
 _campaign_decoder = msgspec.json.Decoder(Campaign)
 _encoder = msgspec.json.Encoder()
 _batch_decoder = msgspec.json.Decoder(Batch)
-_ENCODE_ERRORS = (TypeError, ValueError, OverflowError, msgspec.MsgspecError)
-"""What encoding a record with odd ``data`` (an object, a huge int) can raise."""
+_ENCODE_ERRORS = (TypeError, ValueError, OverflowError, RecursionError, msgspec.MsgspecError)
+"""What encoding a record with odd ``data`` (an object, a huge int, deep nesting) can raise."""
+_repr = reprlib.Repr()
+"""A bounded repr for records that cannot be encoded (``repr`` itself recurses)."""
+_repr.maxlevel, _repr.maxdict, _repr.maxlist, _repr.maxstring, _repr.maxother = 8, 20, 20, 200, 200
+
+
+def _described(record: Any) -> str:
+    """A record that cannot be encoded, as bounded text for ``rejected/``."""
+    if isinstance(record, msgspec.Struct):
+        return _repr.repr(msgspec.structs.asdict(record))
+    return _repr.repr(record)
+
+
+def _problem(
+    kind: str, index: int, record: Any, check: Callable[[Any], object]
+) -> dict[str, Any] | None:
+    """None when ``check(record)`` passes, else what ``rejected/`` keeps about the record."""
+    try:
+        check(record)
+    except BatchRejected as exc:
+        return {"kind": kind, "index": index, "error": exc.message, "record": record}
+    except _ENCODE_ERRORS as exc:
+        error = f"not JSON-encodable: {exc}"[:300]
+        return {"kind": kind, "index": index, "error": error, "record": _described(record)}
+    return None
 
 
 def _short(body: bytes, limit: int = 300) -> str:
@@ -189,6 +231,14 @@ class ReportClient:
         self._stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
         self._sealed: deque[Batch] = deque()
         self._sealed_lock = threading.Lock()
+        self._backpressure: str | None = None
+        self._backpressure_handler: Callable[[str | None], Any] | None = None
+        try:
+            self._journal = Journal(self._spool.directory / "journal")
+            self._replay_journal()
+        except OSError as exc:
+            self._spool.close()
+            raise SpoolError(f"cannot use the journal in {self._spool.directory}: {exc}") from exc
         self._status_provider: Callable[[], HeartbeatStatus] | None = None
         self._campaign_settings = campaign
         self._campaign: Campaign | None = None
@@ -209,8 +259,6 @@ class ReportClient:
         self._closed = False
         self._auth_error: str | None = None
         self._outage_attempts = 0
-        self._last_drop_log = -DROP_LOG_INTERVAL_S
-        self._unlogged_drops = [0, 0]
 
     # -- public surface --------------------------------------------------------------------
     @property
@@ -254,9 +302,21 @@ class ReportClient:
         stats["added_failed_tries"] += len(f)
         stats["added_edges"] += len(e)
         stats["records_added"] += len(r) + len(f) + len(e)
+        r, f, e = self._journaled(r, f, e)
         full = self._batcher.add(r, f, e)
         if full:
             self._queue_sealed(full)
+
+    def on_backpressure(self, fn: Callable[[str | None], Any]) -> None:
+        """``fn(reason)`` is called in the event loop's thread when the spool is full
+        (``reason`` is :data:`SPOOL_FULL`: hold the crawl back) and with None when it took
+        everything held in memory again (resume)."""
+        self._backpressure_handler = fn
+
+    @property
+    def backpressure(self) -> str | None:
+        """Why the client asks its producer to pause (:data:`SPOOL_FULL`), or None."""
+        return self._backpressure
 
     def set_status_provider(self, fn: Callable[[], HeartbeatStatus]) -> None:
         """``fn()`` is called for each heartbeat; the client adds the botnet, the campaign
@@ -387,25 +447,151 @@ class ReportClient:
                 self._spool.total_bytes,
                 self._spool.pending_dir,
             )
+        with contextlib.suppress(OSError):
+            self._journal.close()
         self._spool.close()
         self._closed = True
+
+    # -- journal ---------------------------------------------------------------------------
+    def _replay_journal(self) -> None:
+        """Queue the batches of journal segments an earlier client left (a killed crawler)."""
+        replayed = 0
+        for batch in self._journal.replay(self.botnet, self.settings.batch_size):
+            if self._spool.holds(batch.batch_id):
+                self._journal.spooled(batch.batch_id)  # spooled before the crash
+                continue
+            self._sealed.append(batch)
+            replayed += sum(len(getattr(batch, kind)) for kind in RECORD_KINDS)
+        if replayed:
+            self._stats["journal_replayed"] = replayed
+            log.info("replaying %d records from the journal of an earlier run", replayed)
+
+    def _journaled(
+        self, r: list[Reply], f: list[FailedTry], e: list[Edge]
+    ) -> tuple[list[Reply], list[FailedTry], list[Edge]]:
+        """Write records to the journal; records that cannot be encoded are set aside."""
+        try:
+            self._journal.append(r, f, e)
+            return r, f, e
+        except _ENCODE_ERRORS:
+            r, f, e = self._without_unencodable(r, f, e)
+        except OSError as exc:
+            self._journal_failed(exc)
+            return r, f, e
+        try:
+            self._journal.append(r, f, e)
+        except OSError as exc:
+            self._journal_failed(exc)
+        return r, f, e
+
+    def _journal_failed(self, exc: OSError) -> None:
+        # The records stay in memory (not lost unless the process dies now); the crawl is
+        # held back as for a full spool, and resumes once the spool takes batches again.
+        self._stats["journal_errors"] += 1
+        log.error("cannot write the journal in %s: %s", self._journal.directory, exc)
+        self._hold_back(f"journal: {exc}")
+
+    def _without_unencodable(
+        self, r: list[Reply], f: list[FailedTry], e: list[Edge]
+    ) -> tuple[list[Reply], list[FailedTry], list[Edge]]:
+        kept: dict[str, list[Any]] = {kind: [] for kind in RECORD_KINDS}
+        bad: list[dict[str, Any]] = []
+        groups: tuple[list[Any], ...] = (r, f, e)
+        for kind, records in zip(RECORD_KINDS, groups, strict=True):
+            for index, record in enumerate(records):
+                problem = _problem(kind, index, record, _encoder.encode)
+                if problem is None:
+                    kept[kind].append(record)
+                else:
+                    bad.append(problem)
+        self._set_aside(self.botnet, "added", bad)
+        return kept["replies"], kept["failed_tries"], kept["edges"]
+
+    def _set_aside(self, botnet: str, name: str, bad: list[dict[str, Any]]) -> None:
+        """Keep invalid records in ``rejected/`` with why, one entry each, and count them."""
+        if not bad:
+            return
+        self._stats["invalid_records"] += len(bad)
+        reason = f"{len(bad)} invalid records ({name}); first: {bad[0]['error']}"
+        log.error("not sending %s (kept in %s)", reason, self._spool.rejected_dir)
+        doc = {"botnet": botnet, "batch_id": name, "invalid": bad}
+        try:
+            body = _encoder.encode(doc)
+        except _ENCODE_ERRORS:
+            for item in bad:
+                item["record"] = _described(item["record"])
+            body = _encoder.encode(doc)
+        try:
+            self._spool.reject_body(f"{name}-invalid", body, len(bad), reason)
+        except (OSError, SpoolFull) as exc:
+            log.error("cannot keep the invalid records: %s", exc)
+
+    # -- back-pressure ---------------------------------------------------------------------
+    def _hold_back(self, why: str) -> None:
+        if self._backpressure is not None:
+            return
+        self._backpressure = SPOOL_FULL
+        self._stats["spool_full"] += 1
+        log.warning(
+            "SPOOL FULL (%s; %d bytes max at %s): holding the crawl back, nothing is dropped; "
+            "it resumes when the server has taken batches",
+            why,
+            self._spool.max_bytes,
+            self._spool.pending_dir,
+        )
+        self._tell_producer(SPOOL_FULL)
+
+    def _maybe_release(self) -> None:
+        with self._sealed_lock:
+            if self._backpressure is None or self._sealed:
+                return
+            self._backpressure = None
+        log.warning("spool has room again: the crawl resumes")
+        self._tell_producer(None)
+
+    def _tell_producer(self, reason: str | None) -> None:
+        handler = self._backpressure_handler
+        if handler is None:
+            return
+        loop = self._loop
+        if loop is None or loop.is_closed() or threading.get_ident() == self._loop_thread:
+            handler(reason)
+        else:
+            loop.call_soon_threadsafe(handler, reason)
 
     # -- sealing and spooling --------------------------------------------------------------
     def _seal_pending(self) -> None:
         batch = self._batcher.seal()
         if batch is not None:
             self._queue_sealed([batch])
+        with contextlib.suppress(OSError):  # a failed rotation keeps writing the old segment
+            self._journal.rotate()  # the batcher is empty: a segment ends here
 
     def _queue_sealed(self, batches: list[Batch]) -> None:
         self._stats["batches_sealed"] += len(batches)
+        for batch in batches:
+            n = (len(batch.replies), len(batch.failed_tries), len(batch.edges))
+            try:
+                self._journal.seal(batch.batch_id, n)
+            except OSError as exc:
+                self._journal_failed(exc)
         overflow: list[Batch] = []
         with self._sealed_lock:
             self._sealed.extend(batches)
-            while len(self._sealed) > self.settings.max_sealed_in_memory:
+            while (
+                len(self._sealed) > self.settings.max_sealed_in_memory
+                and self._backpressure is None
+            ):
                 overflow.append(self._sealed.popleft())
-        for batch in overflow:
+        for i, batch in enumerate(overflow):
             # The writer is behind (or not running): write here rather than grow memory.
-            self._persist(batch)
+            # While the spool is full they wait in memory: the crawl is held back meanwhile.
+            if not self._persist(batch):
+                with self._sealed_lock:  # back in order: the held batch, then the rest
+                    held = self._sealed.popleft()
+                    self._sealed.extendleft(reversed(overflow[i + 1 :]))
+                    self._sealed.appendleft(held)
+                break
         self._wake(self._work)
 
     def _wake(self, event: asyncio.Event) -> None:
@@ -423,7 +609,8 @@ class ReportClient:
 
     def _persist_all_sealed(self) -> None:
         while (batch := self._pop_sealed()) is not None:
-            self._persist(batch)
+            if not self._persist(batch):
+                return  # the spool is full: the journal keeps them for the next client
 
     async def _writer_loop(self) -> None:
         while True:
@@ -437,61 +624,63 @@ class ReportClient:
                 await self._work.wait()
                 continue
             try:
-                await asyncio.to_thread(self._persist, batch)
+                spooled = await asyncio.to_thread(self._persist, batch)
             except Exception:  # a bug; keep the writer alive for the batches after this one
+                records = sum(len(getattr(batch, kind)) for kind in RECORD_KINDS)
                 self._stats["dropped_batches"] += 1
-                log.exception("could not spool batch %s; its records are lost", batch.batch_id)
+                self._stats["dropped_records"] += records
+                log.exception(
+                    "could not spool batch %s; its %d records stay in the journal %s",
+                    batch.batch_id,
+                    records,
+                    self._journal.directory,
+                )
+                continue
             self._spooled.set()
+            if not spooled:
+                if self._closing:
+                    return  # held batches stay in the journal for the next client
+                # Held: try again when the sender frees space (it wakes us) or in a while.
+                self._work.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._work.wait(), _SPACE_RETRY_S)
 
-    def _persist(self, batch: Batch) -> None:
-        """Encode, check and spool one batch (worker thread or, under pressure, the caller)."""
-        batch = self._checked(batch)
-        records = sum(len(getattr(batch, kind)) for kind in RECORD_KINDS)
-        if records == 0:
-            return
-        body = _encoder.encode(batch)
-        try:
-            _entry, dropped = self._spool.write(batch.batch_id, body, records)
-        except OSError as exc:
-            self._stats["spool_write_errors"] += 1
-            self._stats["dropped_batches"] += 1
-            self._stats["dropped_records"] += records
-            log.error(
-                "cannot write to the spool %s: %s; %d records of batch %s are LOST",
-                self._spool.pending_dir,
-                exc,
-                records,
-                batch.batch_id,
-            )
-            return
-        self._stats["spooled"] += 1
-        if dropped:
-            lost = sum(e.records for e in dropped)
-            self._stats["dropped_batches"] += len(dropped)
-            self._stats["dropped_records"] += lost
-            self._spool_full(len(dropped), lost)
+    def _persist(self, batch: Batch) -> bool:
+        """Encode, check and spool one batch (worker thread or, under pressure, the caller).
+
+        False when the spool is full: the batch goes back to the front of the queue in
+        memory and the producer is held back.
+        """
+        checked = self._checked(batch)
+        records = sum(len(getattr(checked, kind)) for kind in RECORD_KINDS)
+        if records:
+            body = _encoder.encode(checked)
+            try:
+                self._spool.write(checked.batch_id, body, records)
+            except SpoolFull as exc:
+                with self._sealed_lock:
+                    self._sealed.appendleft(checked)
+                self._hold_back(str(exc))
+                return False
+            except OSError as exc:
+                self._stats["spool_write_errors"] += 1
+                self._stats["dropped_batches"] += 1
+                self._stats["dropped_records"] += records
+                log.error(
+                    "cannot write to the spool %s: %s; %d records of batch %s stay in the "
+                    "journal %s for the next client",
+                    self._spool.pending_dir,
+                    exc,
+                    records,
+                    checked.batch_id,
+                    self._journal.directory,
+                )
+                return True
+            self._stats["spooled"] += 1
+        self._journal.spooled(batch.batch_id)
+        self._maybe_release()
         self._wake(self._spooled)
-
-    def _spool_full(self, batches: int, records: int) -> None:
-        """Say loudly that records are being dropped, once a minute, not once a batch."""
-        self._unlogged_drops[0] += batches
-        self._unlogged_drops[1] += records
-        now = time.monotonic()
-        if now - self._last_drop_log < DROP_LOG_INTERVAL_S:
-            return
-        self._last_drop_log = now
-        batches, records = self._unlogged_drops
-        self._unlogged_drops = [0, 0]
-        log.error(
-            "SPOOL FULL (%d bytes max at %s): dropped the %d oldest unsent batches "
-            "(%d records) to make room, and keeps dropping the oldest while it is full "
-            "(see stats dropped_records); the server has been unreachable for too long or "
-            "is slower than the crawler",
-            self._spool.max_bytes,
-            self._spool.pending_dir,
-            batches,
-            records,
-        )
+        return True
 
     def _checked(self, batch: Batch) -> Batch:
         """The batch without records the server would refuse; those go to ``rejected/``.
@@ -508,38 +697,18 @@ class ReportClient:
         good: dict[str, list[Any]] = {kind: [] for kind in RECORD_KINDS}
         bad: list[dict[str, Any]] = []
         for kind in RECORD_KINDS:
-            for index, record in enumerate(getattr(batch, kind)):
+
+            def check(record: Any, kind: str = kind) -> None:
                 single = Batch(batch.botnet, batch.batch_id, **{kind: [record]})
-                try:
-                    validate_batch(_encoder.encode(single), arrow=False)
-                except BatchRejected as exc:
-                    bad.append(
-                        {"kind": kind, "index": index, "error": exc.message, "record": record}
-                    )
-                except _ENCODE_ERRORS as exc:
-                    error = f"not JSON-encodable: {exc}"[:300]
-                    bad.append(
-                        {"kind": kind, "index": index, "error": error, "record": repr(record)}
-                    )
-                else:
+                validate_batch(_encoder.encode(single), arrow=False)
+
+            for index, record in enumerate(getattr(batch, kind)):
+                problem = _problem(kind, index, record, check)
+                if problem is None:
                     good[kind].append(record)
-        if bad:
-            self._stats["invalid_records"] += len(bad)
-            reason = (
-                f"{len(bad)} invalid records in batch {batch.batch_id}; first: {bad[0]['error']}"
-            )
-            log.error("not sending %s (kept in %s)", reason, self._spool.rejected_dir)
-            doc = {"botnet": batch.botnet, "batch_id": batch.batch_id, "invalid": bad}
-            try:
-                body = _encoder.encode(doc)
-            except _ENCODE_ERRORS:
-                for item in bad:
-                    item["record"] = repr(item["record"])[:4000]
-                body = _encoder.encode(doc)
-            try:
-                self._spool.reject_body(f"{batch.batch_id}-invalid", body, len(bad), reason)
-            except OSError as exc:
-                log.error("cannot keep the invalid records: %s", exc)
+                else:
+                    bad.append(problem)
+        self._set_aside(batch.botnet, batch.batch_id, bad)
         return Batch(batch.botnet, batch.batch_id, **good)
 
     # -- sending ---------------------------------------------------------------------------
@@ -575,6 +744,7 @@ class ReportClient:
             self._spool.remove(entry)
             return
         attempt = 0
+        answered = 0
         while True:
             try:
                 answer: Answer | None = await self._transport.post(INGEST_PATH, body)
@@ -594,6 +764,13 @@ class ReportClient:
             if answer is not None and outcome is Outcome.AUTH:
                 self._auth_failed(answer)
                 return
+            if answer is not None and counts_against_batch(answer.status, answer.retry_after):
+                # The server is up and keeps failing on this batch: after a few answers it is
+                # set aside, so one batch cannot stall every later one.
+                answered += 1
+                if answered >= self.settings.max_answered_attempts:
+                    self._rejected(entry, answer, answered)
+                    return
             attempt += 1
             self._stats["retries"] += 1
             delay = backoff_delay(attempt, self.settings.retry_base_s, self.settings.retry_max_s)
@@ -634,6 +811,7 @@ class ReportClient:
         if ack.batch_id is not None and ack.batch_id != entry.batch_id:
             log.warning("server acknowledged %s for batch %s", ack.batch_id, entry.batch_id)
         self._spool.remove(entry)
+        self._wake(self._work)  # room for a batch held back by a full spool
         stats = self._stats
         stats["batches_sent"] += 1
         if entry.replayed:
@@ -663,7 +841,11 @@ class ReportClient:
             half = Batch(batch.botnet, f"{batch.batch_id}{suffix}", **kinds)
             n = sum(len(v) for v in kinds.values())
             if n:
-                self._spool.write(half.batch_id, _encoder.encode(half), n)
+                try:
+                    self._spool.write(half.batch_id, _encoder.encode(half), n, over_cap=True)
+                except SpoolFull as exc:
+                    log.error("cannot split batch %s now (%s); retried later", entry.batch_id, exc)
+                    return
         self._spool.remove(entry)
         self._stats["split_batches"] += 1
         log.warning(
@@ -673,9 +855,12 @@ class ReportClient:
         )
         self._wake(self._spooled)
 
-    def _rejected(self, entry: SpoolEntry, answer: Answer) -> None:
+    def _rejected(self, entry: SpoolEntry, answer: Answer, attempts: int = 1) -> None:
         reason = f"HTTP {answer.status}: {_short(answer.body, 4000)}"
+        if attempts > 1:
+            reason = f"{reason} (the same answer {attempts} times; later batches went ahead)"
         path = self._spool.reject(entry, reason)
+        self._wake(self._work)
         self._stats["rejected"] += 1
         self._stats["rejected_records"] += entry.records
         log.error(
@@ -702,6 +887,10 @@ class ReportClient:
         while True:
             await asyncio.sleep(interval)
             self._seal_pending()
+            try:
+                await asyncio.to_thread(self._journal.sync)
+            except OSError as exc:
+                self._journal_failed(exc)
 
     async def _heartbeat_loop(self) -> None:
         interval = self.settings.heartbeat_interval_s

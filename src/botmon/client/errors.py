@@ -9,3 +9,11 @@ class ReportClientError(RuntimeError):
 
 class SpoolError(ReportClientError):
     """The spool directory cannot be used (locked by another client, not writable, ...)."""
+
+
+class SpoolFull(Exception):
+    """The spool cannot take a batch now: its size cap is reached or the disk is full.
+
+    Not an error of the caller: the batch stays in memory and the client holds the crawl
+    back (back-pressure) until the sender has freed space.
+    """

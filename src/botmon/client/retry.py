@@ -43,6 +43,20 @@ def classify(status: int) -> Outcome:
     return Outcome.REJECTED
 
 
+def counts_against_batch(status: int, retry_after: str | None) -> bool:
+    """Whether a failed answer counts towards setting the batch aside.
+
+    A 5xx answer means the server is up and failed on this batch, which may be the batch's
+    fault; it counts. What says "not now" never counts, so an outage cannot make the client
+    give up on good batches: no answer at all (connection failures), 502 and 504 (a proxy
+    that cannot reach the server), 408, 429, and any answer carrying ``Retry-After`` (the
+    server knows it is unavailable, e.g. its database is away).
+    """
+    if retry_after is not None or status in (408, 429, 502, 504):
+        return False
+    return status >= 500
+
+
 def backoff_delay(
     attempt: int, base_s: float, max_s: float, rand: Callable[[], float] = random.random
 ) -> float:

@@ -7,18 +7,21 @@ Layout of a spool directory::
     pending/.<name>.tmp                         a write in progress; removed on open if left over
     rejected/<seq>-n<records>-<batch_id>.json  batches the server refused for good
     rejected/<name>.reason.txt          why (HTTP status and the server's error body)
+    journal/<run>-<n>.jsonl             records not yet in pending/ (botmon.client.journal)
 
 A batch file holds the exact JSON body of ``POST /api/v1/ingest``, so a re-send after a crash
 is byte for byte the first send and carries the same batch id. Writes are atomic (temporary
 file, fsync, rename, fsync of the directory): after a crash a file is either complete or
-absent. The spool is bounded in bytes; when a new batch does not fit, the oldest batches not
-being sent right now are dropped and the caller is told which (see ``ClientSettings``).
+absent. The spool is bounded in bytes; a batch that does not fit (or meets a full disk)
+raises :class:`SpoolFull` and nothing already spooled is dropped: the caller keeps the
+batch and applies back-pressure until the sender has made room.
 Methods are thread-safe: the writer runs in a worker thread, the sender in the event loop.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
@@ -27,7 +30,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from botmon.client.errors import SpoolError
+from botmon.client.errors import SpoolError, SpoolFull
 
 _NAME = re.compile(r"^(\d{16})-n(\d{1,6})-([0-9A-Za-z_.-]{1,128})\.json$")
 
@@ -55,13 +58,22 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
 def _atomic_write(path: Path, body: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(body)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in _NO_SPACE:
+            raise SpoolFull(f"no space left for {path.name}: {exc}") from exc
+        raise
     _fsync_dir(path.parent)
 
 
@@ -127,24 +139,22 @@ class Spool:
 
     # -- writer side -----------------------------------------------------------------------
     def write(
-        self, batch_id: str, body: bytes, records: int
-    ) -> tuple[SpoolEntry, list[SpoolEntry]]:
-        """Store a sealed batch; return its entry and the entries dropped to make room."""
-        dropped: list[SpoolEntry] = []
+        self, batch_id: str, body: bytes, records: int, *, over_cap: bool = False
+    ) -> SpoolEntry:
+        """Store a sealed batch; :class:`SpoolFull` when the cap or the disk leaves no room.
+
+        An empty spool takes any batch, so one batch larger than the cap cannot stall it;
+        ``over_cap`` writes past the cap (the halves of a split batch replace their whole).
+        """
         with self._lock:
             if self._closed:
                 raise SpoolError("spool is closed")
-            while self._bytes + len(body) > self.max_bytes:
-                victim = next((e for e in self._entries if not e.in_flight), None)
-                if victim is None:
-                    break
-                self._entries.remove(victim)
-                self._bytes -= victim.size
-                dropped.append(victim)
+            if not over_cap and self._entries and self._bytes + len(body) > self.max_bytes:
+                raise SpoolFull(
+                    f"spool {self.pending_dir} holds {self._bytes} of {self.max_bytes} bytes"
+                )
             seq = self._next_seq
             self._next_seq += 1
-        for victim in dropped:
-            victim.path.unlink(missing_ok=True)
         path = self.pending_dir / f"{seq:016d}-n{records}-{batch_id}.json"
         _atomic_write(path, body)
         entry = SpoolEntry(seq, batch_id, path, len(body), records, replayed=False)
@@ -157,7 +167,12 @@ class Spool:
             else:
                 self._entries.append(entry)
             self._bytes += entry.size
-        return entry, dropped
+        return entry
+
+    def holds(self, batch_id: str) -> bool:
+        """True when a batch with this id is pending (a journal replay skips it)."""
+        with self._lock:
+            return any(e.batch_id == batch_id for e in self._entries)
 
     # -- sender side -----------------------------------------------------------------------
     def next_to_send(self) -> SpoolEntry | None:

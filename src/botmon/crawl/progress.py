@@ -22,6 +22,11 @@ StatusFn = Callable[[], dict[str, Any]]
 StoredFn = Callable[[], int | None]
 
 
+def _paused(s: dict[str, Any]) -> str:
+    """`` (paused: spool_full)`` and the like, or nothing while running."""
+    return f" (paused: {s.get('paused_reason') or 'command'})" if s.get("paused") else ""
+
+
 class Progress:
     """Shows known / responsive / in flight / requests per second / replies stored."""
 
@@ -60,7 +65,7 @@ class Progress:
         s = s if s is not None else self._sample()
         stored = self.stored()
         stored_text = "-" if stored is None else str(stored)
-        state = " paused" if s.get("paused") else ""
+        state = _paused(s)
         return (
             f"[{time.strftime('%H:%M:%S')}] round {s.get('round', 0)}{state}: "
             f"known {s.get('known', 0)} responsive {s.get('responsive', 0)} "
@@ -77,7 +82,7 @@ class Progress:
         table.add_column("what", style="bold")
         table.add_column("value", justify="right")
         rows = [
-            ("round", f"{s.get('round', 0)}{' (paused)' if s.get('paused') else ''}"),
+            ("round", f"{s.get('round', 0)}{_paused(s)}"),
             ("known peers", s.get("known", 0)),
             ("responsive this round", s.get("responsive", 0)),
             ("tracked bots", s.get("tracked", 0)),

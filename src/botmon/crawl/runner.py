@@ -121,6 +121,8 @@ class CrawlRunner:
         self.recv_buffer = 0
         self._finished = False
         self._heartbeat_rate = RateMeter(self.started_at)
+        self._commanded_pause = False
+        self._held: str | None = None
 
     # ----- control (server commands, signals) --------------------------------------------
 
@@ -137,12 +139,32 @@ class CrawlRunner:
 
     def pause(self) -> None:
         """Send nothing new until :meth:`resume`; answers in flight are still read."""
-        self.core.paused = True
+        self._commanded_pause = True
+        self._apply_pause()
 
     def resume(self) -> None:
-        """Undo :meth:`pause`."""
-        self.core.paused = False
+        """Undo :meth:`pause` (a hold by the reporter stays until it is released)."""
+        self._commanded_pause = False
+        self._apply_pause()
+
+    def hold(self, reason: str | None) -> None:
+        """The reporter's back-pressure: pause for ``reason`` (``spool_full``), None resumes.
+
+        Independent of :meth:`pause`: an admin's resume does not override a full spool.
+        """
+        self._held = reason
+        self._apply_pause()
+
+    def _apply_pause(self) -> None:
+        self.core.paused = self._commanded_pause or self._held is not None
         self.wake()
+
+    @property
+    def paused_reason(self) -> str | None:
+        """``spool_full`` (the reporter's hold), ``command`` (an admin's pause), or None."""
+        if self._held is not None:
+            return self._held
+        return "command" if self._commanded_pause else None
 
     def set_rate(self, rate: float) -> None:
         """Change the global request rate (0 = unlimited)."""
@@ -183,6 +205,7 @@ class CrawlRunner:
         out["protocol"] = self.plugin.name
         out["uptime_s"] = round(self.clock() - self.started_at, 1)
         out["recv_buffer_bytes"] = self.recv_buffer
+        out["paused_reason"] = self.paused_reason
         return out
 
     @property
@@ -201,6 +224,7 @@ class CrawlRunner:
         return HeartbeatStatus(
             kind="crawler",
             state=self.state,
+            paused_reason=self.paused_reason if self.state == "paused" else None,
             version=__version__,
             protocol=self.plugin.name,
             requests_per_s=round(self._heartbeat_rate.update(s["sent"], self.clock()), 3),

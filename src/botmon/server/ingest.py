@@ -20,7 +20,7 @@ from botmon.auth import check_monitor_name
 from botmon.server import schemas
 from botmon.server.state import ServerState
 from botmon.settings import one_line
-from botmon.store.base import Monitor, StoreError, StoreUnavailable
+from botmon.store.base import Monitor, StoreDataError, StoreError, StoreUnavailable
 from botmon.store.prepared import PreparedBatch
 from botmon.validation import BatchRejected
 from botmon.web.http import ApiError, JsonResponse, decode_json, read_body, undecodable_as_400
@@ -90,6 +90,12 @@ def _store_batch(
         result = state.store.write_prepared(batch, source)
     except StoreUnavailable:
         raise  # answered 503 with Retry-After by run_store
+    except StoreDataError as exc:
+        # The batch's own values: a re-send fails the same way, so 422 (the reporter sets
+        # the batch aside) instead of 503 (it would retry for ever, stalling later batches).
+        raise ApiError(
+            422, f"the store refused a value of the batch: {one_line(exc)}", "store_refused"
+        ) from None
     except StoreError as exc:
         if state.store.get_botnet(batch.botnet) is None:
             raise _unknown_botnet(batch.botnet) from None

@@ -41,9 +41,9 @@ class ClientSettings(Settings, frozen=True, kw_only=True):
     spool_max_bytes: Annotated[
         int,
         setting(
-            "Bound of the disk spool. When a new batch would not fit, the OLDEST unsent batches "
-            "are dropped (counted and logged as an error): recent observations matter most to "
-            "a monitor and add() must never block the crawl loop.",
+            "Bound of the disk spool. When a new batch would not fit (or the disk is full), "
+            "nothing is dropped: the client holds the crawl back (paused, reason spool_full) "
+            "until the server has taken batches.",
             ge=1 << 20,
         ),
     ] = 1 << 30
@@ -60,6 +60,15 @@ class ClientSettings(Settings, frozen=True, kw_only=True):
             ge=1,
         ),
     ] = 4
+    max_answered_attempts: Annotated[
+        int,
+        setting(
+            "Failed answers (5xx without Retry-After) a batch may get before it is moved to "
+            "rejected/ with the server's answer and later batches go ahead; connection "
+            "failures, 502/504, 429 and answers with Retry-After never count.",
+            ge=1,
+        ),
+    ] = 8
     request_timeout_s: Annotated[
         float, setting("Read/write timeout of one HTTP request.", gt=0)
     ] = 30.0

@@ -39,6 +39,14 @@ class StoreUnavailable(StoreError):
         self.retry_after_s = retry_after_s
 
 
+class StoreDataError(StoreError):
+    """The database refused a value of the batch (a number or text it cannot hold).
+
+    The batch's fault, not the store's: sending it again cannot succeed, so the server
+    answers 422 rather than 503. Validation rejects what it knows of before this happens.
+    """
+
+
 class Botnet(msgspec.Struct, frozen=True):
     """A monitored botnet; ``name`` is what batches and URLs use (``hns``, ``mozi``)."""
 

@@ -30,6 +30,7 @@ from botmon.store.base import (
     Heartbeat,
     Monitor,
     RecordKind,
+    StoreDataError,
     StoreError,
     WriteResult,
 )
@@ -519,6 +520,8 @@ class DuckDBStore(ReadPort):
             # lock; the loser of such a race fails on the primary key: it is a duplicate.
             if self._batch_stored(p.source_id, batch.batch_id):
                 return _duplicate()
+            if isinstance(exc, duckdb.ConversionException | duckdb.OutOfRangeException):
+                raise StoreDataError(f"DuckDB refused a value: {exc}") from exc
             raise StoreError(f"DuckDB write failed: {exc}") from exc
         self._as_written.update(p.as_names)
         return WriteResult(duplicate=False, stored=batch.counts)

@@ -30,6 +30,7 @@ from botmon.store.base import (
     Heartbeat,
     Monitor,
     RecordKind,
+    StoreDataError,
     StoreError,
     StoreUnavailable,
     WriteResult,
@@ -123,6 +124,8 @@ class PostgresStore(ReadPort):
                 yield conn
         except PoolTimeout as exc:
             raise self._pool_timeout() from exc
+        except (psycopg.DataError, errors.ProgramLimitExceeded) as exc:
+            raise StoreDataError(f"PostgreSQL refused a value: {str(exc).strip()}") from exc
         except psycopg.Error as exc:
             if _is_outage(exc):
                 raise self._breaker.trip(_first_line(exc)) from exc
