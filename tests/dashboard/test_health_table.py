@@ -7,6 +7,7 @@ import math
 import time
 
 import httpx
+import msgspec
 
 from botmon.analysis.defaults import RANGE_ROUND_S
 from botmon.analysis.overview import monitors
@@ -70,3 +71,12 @@ def test_a_crawler_that_just_beat_is_not_late_when_the_page_rounds_its_range_up(
     assert got.status_code == 200, got.text
     row = next(r for r in got.json()["rows"] if r["source"] == "beating-crawler")
     assert 0 <= row["heartbeat_age_s"] < 30
+
+
+def test_a_crawler_held_back_by_a_full_spool_says_so(store: Store) -> None:
+    now = time.time()
+    store.create_botnet("hns")
+    status = HeartbeatStatus(kind="crawler", state="paused", paused_reason="spool_full")
+    store.record_heartbeat("held-crawler", now - 1, msgspec.to_builtins(status))
+    row = {r["source"]: r for r in monitors(store, now, 3600).dicts()}["held-crawler"]
+    assert (row["state"], row["paused_reason"]) == ("paused", "spool_full")

@@ -336,7 +336,8 @@ def routes(st: Access) -> list[BaseRoute]:
             "Every crawler and sensor: its last heartbeat (HeartbeatStatus: state, measured "
             "requests/s, requests, replies, errors, in flight, queues), its latest campaign, "
             "plus replies and failed tries stored from it in the window and tries per second. "
-            "Columns: source, kind, last_heartbeat, heartbeat_age_s, state, botnet, version, "
+            "Columns: source, kind, last_heartbeat, heartbeat_age_s, state, paused_reason, botnet, "
+            "version, "
             "reported_requests_per_s, reported_requests, reported_replies, reported_errors, "
             "in_flight, discovery_queue, tracking_queue, campaign, campaign_settings, "
             "campaign_started_at, campaign_ended_at, replies, failed_tries, tries_per_s.",

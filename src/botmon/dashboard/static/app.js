@@ -174,11 +174,11 @@ function tooltipAxis() { return { trigger: "axis", valueFormatter: (v) => (v ===
 /* -- views ----------------------------------------------------------------------------------- */
 const VIEWS = {};
 
-const MONITOR_COLUMNS = ["source", "kind", "state", "botnet", "reported_requests_per_s", "reported_replies", "reported_errors",
+const MONITOR_COLUMNS = ["source", "kind", "state", "paused_reason", "botnet", "reported_requests_per_s", "reported_replies", "reported_errors",
   "in_flight", "discovery_queue", "tracking_queue", "campaign", "campaign_settings", "campaign_started_at", "campaign_ended_at",
   "replies", "failed_tries", "last_heartbeat"];
 /* Short headers for the health table; each header's tooltip (and the CSV) keeps the API's name. */
-const MONITOR_LABELS = { reported_requests_per_s: "req/s", reported_replies: "replies (reported)",
+const MONITOR_LABELS = { paused_reason: "paused by", reported_requests_per_s: "req/s", reported_replies: "replies (reported)",
   reported_errors: "errors", in_flight: "in flight", discovery_queue: "discovery", tracking_queue: "tracking",
   campaign_settings: "campaign runs with", campaign_started_at: "campaign started", campaign_ended_at: "campaign ended",
   replies: "replies stored", failed_tries: "failed tries stored", last_heartbeat: "last heartbeat" };
