@@ -72,7 +72,9 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
         page = browser.get(login_url)
         assert page.status_code == 200
         assert "text/html" in page.headers["content-type"]
-    rest, _ = process.communicate(timeout=60)
+    # The demo runs for its --duration (60 s from its start), then stops its children within
+    # its own bound (15 s, then a kill): wait for both, not for the duration alone.
+    rest, _ = process.communicate(timeout=120)
     output.append(rest)
     assert process.returncode == 0, "".join(output)
     assert seen.get("hns", 0) > 0, (seen, "".join(output))

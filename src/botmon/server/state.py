@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from botmon.auth import hash_token, looks_like_token
 from botmon.server.ingest_pool import IngestPool, WorkerSetup, default_worker_count
 from botmon.store.base import Monitor, Store, StoreUnavailable
 from botmon.web.access import COOKIE_METHODS, SESSION_COOKIE, SESSION_LIFETIME_S
-from botmon.web.http import ApiError
+from botmon.web.http import ApiError, store_unavailable
 from botmon.web.sessions import Sessions
 
 T = TypeVar("T")
@@ -29,9 +30,18 @@ _CACHE_LIMIT = 10_000
 """Most token lookups kept; a flood of random tokens empties the cache instead of growing it."""
 
 
+_log = logging.getLogger("botmon.server")
+
+
 def unavailable(exc: StoreUnavailable) -> ApiError:
-    """The 503 answer while the database is away; clients retry after ``Retry-After``."""
-    return ApiError(503, str(exc), "store_unavailable", {"Retry-After": str(exc.retry_after_s)})
+    """The 503 answer while the database is away; clients retry after ``Retry-After``.
+
+    The text is the stable one every caller gets (driver messages name hosts, databases and
+    paths); the cause goes to the server log."""
+    _log.warning("store unavailable: %s", exc)
+    error = store_unavailable()
+    error.headers = {"Retry-After": str(exc.retry_after_s)}
+    return error
 
 
 def _unauthorized(message: str) -> ApiError:
