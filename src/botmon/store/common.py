@@ -21,7 +21,7 @@ from botmon.limits import BOTNET_NAME_PATTERN, MAX_TIMESTAMP
 from botmon.store.base import Botnet, BotnetSummary, Monitor, RecordKind, StoreError
 from botmon.store.prepared import PreparedBatch, prepare_batch
 from botmon.validation import ValidatedBatch
-from botmon.wire import Campaign
+from botmon.wire import Campaign, Command
 
 MAX_NAME_LENGTH = 128
 MAX_TEXT_LENGTH = 4096
@@ -189,6 +189,21 @@ def decode_json(value: Any) -> Any:
 def is_row_id(value: int) -> bool:
     """True for an id an INTEGER key column can hold (ids from URLs may be anything)."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
+
+
+def commands(source: str, rows: list[Any]) -> list[Command]:
+    """Delivered ``commands`` rows (id, command, args JSON, created epoch) as Commands, oldest
+    first, whatever order the backend's ``RETURNING`` gave them in."""
+    return [
+        Command(
+            id=int(r[0]),
+            source=source,
+            command=r[1],
+            args=decode_json(r[2]),
+            created_at=float(r[3]),
+        )
+        for r in sorted(rows, key=lambda r: int(r[0]))
+    ]
 
 
 def campaign(

@@ -793,17 +793,7 @@ class DuckDBStore(ReadPort):
                 "RETURNING id, command, args, epoch(created_at)",
                 [_ts(time.time()), source_id],
             ).fetchall()
-        rows.sort(key=lambda r: int(r[0]))
-        return [
-            Command(
-                id=int(r[0]),
-                source=source,
-                command=r[1],
-                args=common.decode_json(r[2]),
-                created_at=float(r[3]),
-            )
-            for r in rows
-        ]
+        return common.commands(source, rows)
 
     # -- campaigns -------------------------------------------------------------------------
     def start_campaign(
