@@ -254,7 +254,7 @@ def test_pause_sends_nothing_and_resume_continues() -> None:
 def test_a_plugin_exception_fails_an_engine_test_instead_of_being_counted() -> None:
     hns = registry().get("hns")
 
-    def broken(data: bytes, peer: Peer, now: float) -> CrawlResult:
+    def broken(data: bytes, peer: Peer, now: float, ctx: object) -> CrawlResult:
         raise ValueError("plugin bug")
 
     bots = _ring_botnet(3, 1)

@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from botmon.protocols import hns, linenet
-from botmon.protocols.contract import CrawlResult, Peer, Status
+from botmon.protocols.contract import CrawlResult, Peer, RequestContext, Status
 
 SRC = Peer("127.1.2.3", 6000)
 NOW = 1_700_000_000.0
+CTX = RequestContext()
 FUZZ = settings(max_examples=300, deadline=None)
 
 
@@ -28,19 +29,19 @@ def _well_formed(res: CrawlResult, plugin_max_peers: int) -> None:
 @FUZZ
 @given(st.binary(max_size=3000))
 def test_hns_random_bytes(data: bytes) -> None:
-    _well_formed(hns.read_reply(data, SRC, NOW), 1)
+    _well_formed(hns.read_reply(data, SRC, NOW, CTX), 1)
 
 
 @FUZZ
 @given(st.binary(min_size=6, max_size=6), st.integers(0, 2000))
 def test_hns_valid_prefix_truncated_or_padded(body: bytes, extra: int) -> None:
     data = b"^\x00" + body + b"\x00" * extra
-    res = hns.read_reply(data, SRC, NOW)
+    res = hns.read_reply(data, SRC, NOW, CTX)
     _well_formed(res, 1)
     if len(data) > hns.DEFAULTS.max_reply_bytes:
         assert res.reason == "oversized"
     for cut in range(len(data[:8])):
-        _well_formed(hns.read_reply(data[:cut], SRC, NOW), 1)
+        _well_formed(hns.read_reply(data[:cut], SRC, NOW, CTX), 1)
 
 
 _line = st.one_of(
@@ -60,19 +61,19 @@ _line = st.one_of(
 @given(st.lists(_line, max_size=80), st.booleans())
 def test_linenet_structured_lines(lines: list[str], newline_at_end: bool) -> None:
     data = "\n".join(lines).encode("utf-8", "replace") + (b"\n" if newline_at_end else b"")
-    res = linenet.read_reply(data, SRC, NOW)
+    res = linenet.read_reply(data, SRC, NOW, CTX)
     _well_formed(res, linenet.DEFAULTS.peers_per_reply)
 
 
 @FUZZ
 @given(st.binary(max_size=10_000))
 def test_linenet_random_bytes(data: bytes) -> None:
-    _well_formed(linenet.read_reply(data, SRC, NOW), linenet.DEFAULTS.peers_per_reply)
+    _well_formed(linenet.read_reply(data, SRC, NOW, CTX), linenet.DEFAULTS.peers_per_reply)
 
 
 def test_parsers_do_bounded_work_on_huge_input() -> None:
     huge = b"^" + b"\x00" * 10_000_000
     start = time.perf_counter()
-    assert hns.read_reply(huge, SRC, NOW).reason == "oversized"
-    assert linenet.read_reply(b"PEER 1.2.3.4 1\n" * 1_000_000, SRC, NOW).reason == "oversized"
+    assert hns.read_reply(huge, SRC, NOW, CTX).reason == "oversized"
+    assert linenet.read_reply(b"PEER 1.2.3.4 1\n" * 1_000_000, SRC, NOW, CTX).reason == "oversized"
     assert time.perf_counter() - start < 0.5

@@ -13,23 +13,32 @@ from click.testing import CliRunner
 
 from botmon.cli.protocols import command as protocols_command
 from botmon.protocols import contract, hns, linenet
-from botmon.protocols.contract import HOOKS, Peer, ProtocolDefaults, Status
+from botmon.protocols.contract import (
+    HOOKS,
+    Peer,
+    ProtocolDefaults,
+    RequestContext,
+    SensorContext,
+    Status,
+)
 from botmon.protocols.registry import ENTRY_POINT_GROUP, PluginError, Registry
 
 SRC = Peer("127.1.2.3", 6000)
 NOW = 1_700_000_000.0
+CTX = RequestContext()
+SENSOR = SensorContext(Peer("127.0.0.1", 6000))
 
 
 # ----- Hide'n'Seek ---------------------------------------------------------------------------
 
 
 def test_hns_request_is_a_single_tilde() -> None:
-    assert hns.peer_request(SRC) == b"~"
+    assert hns.peer_request(SRC, CTX) == b"~"
 
 
 def test_hns_reply_announces_one_peer_with_big_endian_port_and_address() -> None:
     # ^, an uninterpreted byte, port 0x1770 = 6000, address 127.9.8.7
-    res = hns.read_reply(b"^\x63\x17\x70\x7f\x09\x08\x07", SRC, NOW)
+    res = hns.read_reply(b"^\x63\x17\x70\x7f\x09\x08\x07", SRC, NOW, CTX)
     assert res.status is Status.BOT_REPLY
     assert res.peers == (Peer("127.9.8.7", 6000),)
     (reply,) = res.replies
@@ -44,7 +53,7 @@ def test_hns_reply_announces_one_peer_with_big_endian_port_and_address() -> None
 
 
 def test_hns_trailing_bytes_are_ignored_up_to_the_cap() -> None:
-    res = hns.read_reply(b"^\x00\x00\x50\x7f\x00\x00\x02" + b"x" * 100, SRC, NOW)
+    res = hns.read_reply(b"^\x00\x00\x50\x7f\x00\x00\x02" + b"x" * 100, SRC, NOW, CTX)
     assert res.status is Status.BOT_REPLY
     assert res.peers == (Peer("127.0.0.2", 80),)
 
@@ -60,24 +69,24 @@ def test_hns_trailing_bytes_are_ignored_up_to_the_cap() -> None:
     ],
 )
 def test_hns_bad_replies_are_no_reply_with_a_reason(data: bytes, reason: str) -> None:
-    res = hns.read_reply(data, SRC, NOW)
+    res = hns.read_reply(data, SRC, NOW, CTX)
     assert res.status is Status.NO_REPLY
     assert res.reason == reason
     assert res.replies == () and res.peers == () and res.edges == ()
 
 
 def test_hns_unusable_announced_peer_still_counts_the_bot() -> None:
-    res = hns.read_reply(b"^\x00\x00\x00\x7f\x00\x00\x01", SRC, NOW)  # port 0
+    res = hns.read_reply(b"^\x00\x00\x00\x7f\x00\x00\x01", SRC, NOW, CTX)  # port 0
     assert res.status is Status.BOT_REPLY
     assert res.peers == () and res.edges == ()
     assert len(res.replies) == 1
 
 
 def test_hns_sensor_side_records_a_contact() -> None:
-    answer, records = hns.handle_request(b"~", SRC, NOW)
+    answer, records = hns.handle_request(b"~", SRC, NOW, SENSOR)
     assert answer is None
     assert [(r.ip, r.port) for r in records] == [(SRC.ip, SRC.port)]
-    assert hns.handle_request(b"garbage", SRC, NOW) == (None, [])
+    assert hns.handle_request(b"garbage", SRC, NOW, SENSOR) == (None, [])
 
 
 # ----- linenet -------------------------------------------------------------------------------
@@ -88,12 +97,12 @@ def _answer(*lines: str) -> bytes:
 
 
 def test_linenet_request() -> None:
-    assert linenet.peer_request(SRC) == b"PEERS\n"
+    assert linenet.peer_request(SRC, CTX) == b"PEERS\n"
 
 
 def test_linenet_bot_answer_gives_id_peers_and_edges() -> None:
     data = _answer("BOT 0123456789abcdef", "PEER 127.1.1.1 7070", "PEER 127.2.2.2 7071", "END")
-    res = linenet.read_reply(data, SRC, NOW)
+    res = linenet.read_reply(data, SRC, NOW, CTX)
     assert res.status is Status.BOT_REPLY
     assert res.bot_id == "0123456789abcdef"
     assert res.peers == (Peer("127.1.1.1", 7070), Peer("127.2.2.2", 7071))
@@ -105,13 +114,13 @@ def test_linenet_bot_answer_gives_id_peers_and_edges() -> None:
 
 
 def test_linenet_bot_without_peers() -> None:
-    res = linenet.read_reply(_answer("BOT 0123456789abcdef", "END"), SRC, NOW)
+    res = linenet.read_reply(_answer("BOT 0123456789abcdef", "END"), SRC, NOW, CTX)
     assert res.status is Status.BOT_REPLY
     assert res.peers == ()
 
 
 def test_linenet_other_service_is_benign() -> None:
-    res = linenet.read_reply(b"HELLO\n", SRC, NOW)
+    res = linenet.read_reply(b"HELLO\n", SRC, NOW, CTX)
     assert res.status is Status.BENIGN_REPLY
     assert res.replies == ()
 
@@ -137,7 +146,7 @@ def test_linenet_other_service_is_benign() -> None:
     ],
 )
 def test_linenet_bad_answers_are_no_reply(data: bytes, reason: str) -> None:
-    res = linenet.read_reply(data, SRC, NOW)
+    res = linenet.read_reply(data, SRC, NOW, CTX)
     assert res.status is Status.NO_REPLY
     assert res.reason == reason
 
@@ -202,10 +211,10 @@ def test_a_new_botnet_is_a_module_with_two_functions_and_two_constants() -> None
     mod = types.ModuleType("toy")
     mod.TRANSPORT = "udp"  # type: ignore[attr-defined]
     mod.DEFAULTS = ProtocolDefaults(port=1234)  # type: ignore[attr-defined]
-    mod.peer_request = lambda peer: b"?"  # type: ignore[attr-defined]
-    mod.read_reply = lambda data, src, now: contract.no_reply("toy")  # type: ignore[attr-defined]
+    mod.peer_request = lambda peer, ctx: b"?"  # type: ignore[attr-defined]
+    mod.read_reply = lambda data, src, now, ctx: contract.no_reply("toy")  # type: ignore[attr-defined]
     plugin = Registry(discover=False).register("toy", mod)
-    assert plugin.peer_request(SRC) == b"?"
+    assert plugin.peer_request(SRC, CTX) == b"?"
     assert plugin.handle_request is None
 
 
@@ -226,8 +235,8 @@ def test_broken_plugins_are_refused_with_one_line(attrs: dict[str, object], mess
     base: dict[str, object] = {
         "TRANSPORT": "udp",
         "DEFAULTS": ProtocolDefaults(port=1),
-        "peer_request": lambda p: b"",
-        "read_reply": lambda d, s, n: None,
+        "peer_request": lambda p, c: b"",
+        "read_reply": lambda d, s, n, c: None,
     }
     base.update(attrs)
     if message.startswith("lacks"):

@@ -24,7 +24,7 @@ from botmon.crawl.peers import DISCOVERY, TRACKING, PeerState
 from botmon.crawl.ratelimit import TokenBucket
 from botmon.crawl.retry import next_attempt, tries_for
 from botmon.crawl.scope import Scope
-from botmon.protocols.contract import CrawlResult, Peer, Plugin, Status
+from botmon.protocols.contract import CrawlResult, Peer, Plugin, RequestContext, Status
 from botmon.settings.crawl import CrawlSettings
 from botmon.wire import Edge, FailedTry, Reply
 
@@ -52,6 +52,8 @@ class CrawlCore:
         self.plugin = plugin
         self._read_reply = plugin.read_reply
         self._peer_request = plugin.peer_request
+        self.ctx = RequestContext()
+        """The one context handed to the plugin on every call (see the contract)."""
         self.settings = settings.validate()
         self.scope = scope if scope is not None else Scope(settings.scope)
         self.c = counters if counters is not None else Counters()
@@ -283,7 +285,15 @@ class CrawlCore:
 
     def _emit(self, st: PeerState, now: float, attempt: int, out: list[Send]) -> None:
         try:
-            data = self._peer_request(st.peer)
+            ctx = self.ctx
+            ctx.attempt = st.asked - 1
+            ctx.try_ = attempt
+            ctx.bot_id = st.bot_id
+            ctx.now = now
+            ctx.round = self.round
+            request = self._peer_request(st.peer, ctx)
+            # Match keys and per-peer state (contract v2) are not used by the engine yet.
+            data = request if type(request) is bytes else request.data  # type: ignore[union-attr]
         except Exception:  # a plugin bug must not stop the crawl; count it and move on
             self.c["plugin_errors"] += 1
             self._give_up(st, "plugin_error", now)
@@ -306,7 +316,12 @@ class CrawlCore:
             self.c["unexpected_source"] += 1
             return
         try:
-            res = self._read_reply(data, st.peer, now)
+            ctx = self.ctx
+            ctx.attempt = st.asked - 1
+            ctx.try_ = st.attempt
+            ctx.bot_id = st.bot_id
+            ctx.now = now
+            res = self._read_reply(data, st.peer, now, ctx)
         except Exception:  # plugins promise not to raise; if one does, the crawl goes on
             self.c["plugin_errors"] += 1
             res = CrawlResult(_NO, "plugin_error")
@@ -340,7 +355,9 @@ class CrawlCore:
 
     def _read(self, data: bytes, peer: Peer, now: float) -> CrawlResult:
         try:
-            return self._read_reply(data, peer, now)
+            ctx = self.ctx
+            ctx.now = now
+            return self._read_reply(data, peer, now, ctx)
         except Exception:  # plugins promise not to raise; if one does, the crawl goes on
             self.c["plugin_errors"] += 1
             return CrawlResult(_NO, "plugin_error")

@@ -3,16 +3,18 @@
 Writing a plugin for a new botnet::
 
     # mybotnet.py
-    from botmon.protocols.contract import CrawlResult, Peer, ProtocolDefaults, Status, no_reply
+    from botmon.protocols.contract import (
+        CrawlResult, Peer, ProtocolDefaults, RequestContext, Status, no_reply,
+    )
     from botmon.wire import Edge, Reply
 
     TRANSPORT = "udp"
     DEFAULTS = ProtocolDefaults(port=4444)
 
-    def peer_request(peer: Peer) -> bytes:
+    def peer_request(peer: Peer, ctx: RequestContext) -> bytes:
         return b"GETPEERS"
 
-    def read_reply(data: bytes, src: Peer, now: float) -> CrawlResult:
+    def read_reply(data: bytes, src: Peer, now: float, ctx: RequestContext) -> CrawlResult:
         if not data.startswith(b"PEERS"):
             return no_reply("bad_magic")
         ...

@@ -1,25 +1,56 @@
-"""The protocol plugin contract: every hook a plugin module may define, each documented once.
+"""The protocol plugin contract (v2): every hook a plugin module may define, each documented once.
 
 A plugin is a plain module registered under the ``botmon.protocols`` entry-point group (the
 built-in ``hns`` and ``linenet`` come in the same way). It is sans-I/O: it turns a peer into
 request bytes and reply bytes into records, and never opens a socket, sleeps or reads a clock;
-the crawl engine passes ``now`` in. Hostile input must come back as ``NO_REPLY`` with a short
+the engine passes ``now`` in. Hostile input must come back as ``NO_REPLY`` with a short
 reason, never as an exception, and a plugin caps the work one input can cause.
 
 :data:`HOOKS` is the single list of hooks; the registry checks plugins against it, the
 ``botmon protocols`` command prints from it, and a test fails when a hook lacks a docstring.
+
+What v2 adds to the original's two functions (``peer_request`` / ``read_reply``):
+
+- **Context.** Every request and every reply comes with a :class:`RequestContext`: which
+  request to this peer it is in this round, the try, the bot ID known so far, ``now``, and a
+  small per-peer ``state`` the plugin owns (bytes, at most :data:`MAX_PEER_STATE` long; for
+  example a DHT node's ID and its enumeration step). The engine reuses one context object:
+  read it during the call, never keep it.
+- **Match keys.** ``peer_request`` may return a :class:`Request` with a ``key``; the engine
+  then matches each answer by ``(source, reply_key(answer))`` (KRPC: the transaction id), and
+  up to ``DEFAULTS.max_in_flight_per_peer`` requests to one peer may be out at once. Plain
+  ``bytes`` (or ``key=None``) keep the v1 rule: match by source address, one at a time.
+- **TCP conversations.** A TCP plugin either answers in one piece (v1: the engine sends
+  ``peer_request`` and reads until the bot closes) or defines ``conversation(peer, ctx)``,
+  a :class:`Conversation` that exchanges several framed messages on one connection, each step
+  under ``DEFAULTS.step_timeout`` and every message under ``DEFAULTS.max_reply_bytes``.
+- **Find-peers loop** (the original's optional PeerFinder). For botnets that hide inside a
+  larger overlay (BitTorrent DHT), ``find_peers(node, ctx)`` gives the lookups to send to one
+  overlay node; their answers go through ``read_reply`` with ``ctx.purpose == "find"``. A
+  result's ``nodes`` feed the finder queue (more overlay to walk), its ``peers`` the crawler's
+  discovery queue. The engine runs lookups with their own queue and budget.
+- **Sensor side.** ``handle_request(data, src, now, ctx)`` answers a bot that contacted a
+  sensor and returns the records to report; ``announce(peer, ctx)`` is what a sensor sends
+  to make a bot put it into its peer list. ``request_frame`` frames requests on TCP sensors.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple, Protocol
 
 import msgspec
 
 from botmon.wire import Edge, FailedTry, Reply
+
+MAX_PEER_STATE = 256
+"""Largest per-peer ``state`` (bytes) a plugin may keep; a larger one is dropped and counted
+as a plugin error. Tens of thousands of peers are tracked at once, so it must stay small."""
+
+MAX_KEY_BYTES = 64
+"""Largest match key; keys are compared, hashed and held per outstanding request."""
 
 
 class Peer(NamedTuple):
@@ -35,9 +66,61 @@ class Status(enum.Enum):
     BOT_REPLY = "bot_reply"
     """A bot of this botnet answered: the peer is (still) a bot."""
     BENIGN_REPLY = "benign_reply"
-    """Something answered that is not a bot of this botnet (another service on the port)."""
+    """Something answered that is not a bot of this botnet (another service on the port, an
+    ordinary node of the overlay a botnet hides in)."""
     NO_REPLY = "no_reply"
     """Nothing usable: empty, truncated, garbage or oversized bytes; ``reason`` says which."""
+
+
+Purpose = Literal["crawl", "find"]
+"""Why a request was sent: to crawl a (possible) bot, or as a find-peers lookup."""
+
+
+class RequestContext:
+    """What the engine knows about the peer a request goes to or a reply comes from.
+
+    One instance is reused for every call (allocating one per request costs more than the
+    HNS plugin's whole work); read it during the call and never keep a reference.
+    """
+
+    __slots__ = ("attempt", "bot_id", "now", "purpose", "round", "state", "try_")
+
+    def __init__(self) -> None:
+        self.attempt = 0
+        """Index of this request to this peer in this round: 0 for the first, then 1, 2, ...
+        (HNS asks a bot again to enumerate its list; a DHT crawler changes the target)."""
+        self.try_ = 0
+        """0 for a first send, 1.. for retries of the same request after a timeout."""
+        self.bot_id: str | None = None
+        """The peer's bot ID as far as the engine knows (from an earlier reply), else None."""
+        self.state: bytes | None = None
+        """The plugin's own per-peer state (None until the plugin sets one)."""
+        self.now = 0.0
+        """The engine's clock (epoch seconds)."""
+        self.round = 0
+        """The crawl round this request belongs to (1, 2, ...)."""
+        self.purpose: Purpose = "crawl"
+        """``"crawl"`` or ``"find"`` (a find-peers lookup to an overlay node)."""
+
+
+KEEP: bytes = b"\x00botmon:keep-state\x00"
+"""Sentinel for :attr:`Request.state` / :attr:`CrawlResult.state`: leave the state as it is.
+Compared by identity, so no plugin value can be mistaken for it."""
+
+
+class Request(msgspec.Struct, frozen=True):
+    """One request with what the engine needs to match and remember it.
+
+    A plugin may return plain ``bytes`` instead: that is ``Request(data)``.
+    """
+
+    data: bytes
+    key: Hashable | None = None
+    """What the answer will carry to identify this request (for example the KRPC transaction
+    id, as bytes); ``reply_key`` must find the same value in the answer. None: match by the
+    source address, one request to the peer at a time."""
+    state: bytes | None = KEEP
+    """New per-peer state to store now (None clears it); ``KEEP`` leaves it unchanged."""
 
 
 class CrawlResult(msgspec.Struct, frozen=True):
@@ -51,16 +134,78 @@ class CrawlResult(msgspec.Struct, frozen=True):
     reason: str | None = None
     """Short stable key for a NO_REPLY (``short``, ``bad_magic``, ``oversized``, ...)."""
     peers: tuple[Peer, ...] = ()
-    """Peers the bot announced, to be crawled next."""
+    """Peers the bot announced (or a lookup found), to be crawled next."""
     replies: tuple[Reply, ...] = ()
     edges: tuple[Edge, ...] = ()
     bot_id: str | None = None
     """The answering bot's ID when the protocol has one."""
+    nodes: tuple[Peer, ...] = ()
+    """Overlay nodes to walk with the find-peers loop (ignored when the plugin has none)."""
+    state: bytes | None = KEEP
+    """New per-peer state for the answering peer; ``KEEP`` leaves it unchanged."""
+    more: bool = True
+    """False: this peer has nothing more to give this round (stop asking it again), whatever
+    ``requests_per_round`` allows; True leaves it to the engine's staleness rule."""
 
 
 def no_reply(reason: str) -> CrawlResult:
     """A NO_REPLY result with ``reason``; the one way plugins say "nothing usable here"."""
     return CrawlResult(Status.NO_REPLY, reason)
+
+
+class Conversation(Protocol):
+    """A TCP exchange of several framed messages with one bot (sans-I/O).
+
+    The engine connects, sends :meth:`opening` (unless empty: then it waits for the bot to
+    speak first), then repeatedly reads until :meth:`frame` says a whole message is buffered
+    and hands it to :meth:`receive`, which answers with the next message to send or with the
+    :class:`CrawlResult` that ends the conversation. Each step has ``DEFAULTS.step_timeout``;
+    a conversation has at most ``DEFAULTS.max_messages`` messages from the bot; every message
+    is at most ``DEFAULTS.max_reply_bytes``. A timeout, a close or a cap ends it as NO_REPLY
+    (with what was learnt so far, if :meth:`partial` returns a result).
+    """
+
+    def opening(self) -> bytes:
+        """The first message to send after connecting (``b""``: the bot speaks first)."""
+        ...
+
+    def frame(self, buffer: bytes) -> int:
+        """Length of the complete message at the start of ``buffer``; 0 if more bytes are
+        needed; negative if ``buffer`` can never become a valid message (malformed)."""
+        ...
+
+    def receive(self, message: bytes, now: float) -> bytes | CrawlResult:
+        """One whole message from the bot: the next message to send, or the final result."""
+        ...
+
+    def partial(self, reason: str, now: float) -> CrawlResult | None:
+        """The result when the conversation ends early (``reason``: ``timeout``, ``closed``,
+        ``too_many_messages``, ...); None makes it a plain NO_REPLY."""
+        ...
+
+
+class SensorContext:
+    """What a sensor knows when a bot contacts it; one instance per sensor, reused."""
+
+    __slots__ = ("contacts", "listen", "now", "sensor_id", "state")
+
+    def __init__(self, listen: Peer, sensor_id: str | None = None) -> None:
+        self.listen = listen
+        """The address this sensor listens on (what it announces)."""
+        self.sensor_id = sensor_id
+        """The sensor's own ID for protocols whose peers have one (stable per sensor)."""
+        self.contacts: Sequence[Peer] = ()
+        """A bounded sample of peers that contacted this sensor recently (newest last): what
+        a sensor may name when the protocol expects it to hand out peers."""
+        self.now = 0.0
+        """The sensor's clock (epoch seconds)."""
+        self.state: dict[str, object] = {}
+        """Small sensor-wide state the plugin owns (for example a token secret)."""
+
+
+SensorRecords = Sequence[Reply | Edge | FailedTry]
+SensorAnswer = tuple[bytes | None, SensorRecords]
+"""What ``handle_request`` returns: bytes to answer (None: stay silent) and the records."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +221,10 @@ class ProtocolDefaults:
     connect_timeout: float = 5.0
     """TCP only: seconds to establish a connection."""
     read_timeout: float = 10.0
-    """TCP only: seconds to read the whole answer after connecting."""
+    """TCP only: seconds to read the whole answer after connecting (one-piece answers)."""
     max_reply_bytes: int = 1500
-    """Largest answer the plugin accepts; larger ones are NO_REPLY ``oversized``."""
+    """Largest answer (TCP conversations: largest message) the plugin accepts; larger ones are
+    NO_REPLY ``oversized``."""
     peers_per_reply: int = 1
     """How many peers one reply announces at most; the plugin never returns more."""
     requests_per_round: int = 1
@@ -87,6 +233,14 @@ class ProtocolDefaults:
     stale_replies: int = 3
     """Stop asking a bot again in this round after this many replies in a row announced no
     peer it had not already announced in this round."""
+    max_in_flight_per_peer: int = 1
+    """Requests to one peer that may be outstanding at once; more than 1 needs match keys."""
+    step_timeout: float = 10.0
+    """TCP conversations: seconds for each step (one message out, the next one in)."""
+    max_messages: int = 8
+    """TCP conversations: most messages read from one bot on one connection."""
+    lookups_per_node: int = 16
+    """Find-peers loop: most lookups sent to one overlay node in one round."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,17 +258,50 @@ HOOKS: tuple[Hook, ...] = (
     Hook(
         "peer_request",
         True,
-        "peer_request(peer: Peer) -> bytes: the request asking a bot for its peers.",
+        "peer_request(peer: Peer, ctx: RequestContext) -> bytes | Request: the request asking "
+        "a bot for its peers (a Request adds a match key and new per-peer state).",
     ),
     Hook(
         "read_reply",
         True,
-        "read_reply(data: bytes, src: Peer, now: float) -> CrawlResult: classify one answer.",
+        "read_reply(data: bytes, src: Peer, now: float, ctx: RequestContext) -> CrawlResult: "
+        "classify one answer (a crawl reply, or a lookup answer when ctx.purpose is 'find').",
+    ),
+    Hook(
+        "reply_key",
+        False,
+        "reply_key(data: bytes) -> Hashable | None: the match key an answer carries (KRPC "
+        "transaction id); needed when peer_request returns keyed Requests.",
+    ),
+    Hook(
+        "conversation",
+        False,
+        "conversation(peer: Peer, ctx: RequestContext) -> Conversation: TCP only, a framed "
+        "exchange of several messages instead of one request and one answer.",
+    ),
+    Hook(
+        "find_peers",
+        False,
+        "find_peers(node: Peer, ctx: RequestContext) -> Sequence[bytes | Request]: the lookups "
+        "to send to one overlay node (find-peers loop; answers go to read_reply).",
     ),
     Hook(
         "handle_request",
         False,
-        "handle_request(data, src: Peer, now) -> (answer bytes | None, records): sensor side.",
+        "handle_request(data: bytes, src: Peer, now: float, ctx: SensorContext) -> "
+        "(answer bytes | None, records): a sensor answering a bot that contacted it.",
+    ),
+    Hook(
+        "announce",
+        False,
+        "announce(peer: Peer, ctx: SensorContext) -> bytes | None: what a sensor sends a bot so "
+        "that the bot puts the sensor into its peer list.",
+    ),
+    Hook(
+        "request_frame",
+        False,
+        "request_frame(buffer: bytes) -> int: TCP sensors, length of the whole request at the "
+        "start of buffer (0: need more, negative: malformed).",
     ),
     Hook("DESCRIPTION", False, "One line naming the botnet, shown by `botmon protocols`."),
 )
@@ -122,10 +309,14 @@ HOOKS: tuple[Hook, ...] = (
 
 TRANSPORTS = ("udp", "tcp")
 
-PeerRequest = Callable[[Peer], bytes]
-ReadReply = Callable[[bytes, Peer, float], CrawlResult]
-SensorRecords = Sequence[Reply | Edge | FailedTry]
-HandleRequest = Callable[[bytes, Peer, float], tuple[bytes | None, SensorRecords]]
+PeerRequest = Callable[[Peer, RequestContext], "bytes | Request"]
+ReadReply = Callable[[bytes, Peer, float, RequestContext], CrawlResult]
+ReplyKey = Callable[[bytes], "Hashable | None"]
+OpenConversation = Callable[[Peer, RequestContext], Conversation]
+FindPeers = Callable[[Peer, RequestContext], "Sequence[bytes | Request]"]
+HandleRequest = Callable[[bytes, Peer, float, SensorContext], SensorAnswer]
+Announce = Callable[[Peer, SensorContext], "bytes | None"]
+RequestFrame = Callable[[bytes], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +328,16 @@ class Plugin:
     defaults: ProtocolDefaults
     peer_request: PeerRequest
     read_reply: ReadReply
+    reply_key: ReplyKey | None = None
+    conversation: OpenConversation | None = None
+    find_peers: FindPeers | None = None
     handle_request: HandleRequest | None = None
+    announce: Announce | None = None
+    request_frame: RequestFrame | None = None
     description: str = ""
     module: str = ""
+
+    @property
+    def can_sense(self) -> bool:
+        """Whether ``botmon sensor`` can run this plugin (it handles requests)."""
+        return self.handle_request is not None

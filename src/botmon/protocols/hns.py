@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import socket
 
-from botmon.protocols.contract import CrawlResult, Peer, ProtocolDefaults, Status, no_reply
+from botmon.protocols.contract import (
+    CrawlResult,
+    Peer,
+    ProtocolDefaults,
+    RequestContext,
+    SensorContext,
+    Status,
+    no_reply,
+)
 from botmon.wire import Edge, Reply
 
 DESCRIPTION = "Hide'n'Seek IoT botnet: '~' peer request, '^' reply with one IPv4 peer"
@@ -38,12 +46,12 @@ def _peer(ip: str, port: int) -> Peer:
     return tuple.__new__(Peer, (ip, port))
 
 
-def peer_request(peer: Peer) -> bytes:
+def peer_request(peer: Peer, ctx: RequestContext) -> bytes:
     """Every HNS peer request is the single byte ``~``."""
     return REQUEST
 
 
-def read_reply(data: bytes, src: Peer, now: float) -> CrawlResult:
+def read_reply(data: bytes, src: Peer, now: float, ctx: RequestContext) -> CrawlResult:
     """A ``^`` reply is a bot reply announcing one peer; anything else is NO_REPLY."""
     n = len(data)
     if n < MIN_REPLY:
@@ -65,7 +73,9 @@ def read_reply(data: bytes, src: Peer, now: float) -> CrawlResult:
     return CrawlResult(_BOT, None, (_peer(ip, port),), (reply,), (edge,))
 
 
-def handle_request(data: bytes, src: Peer, now: float) -> tuple[bytes | None, list[Reply]]:
+def handle_request(
+    data: bytes, src: Peer, now: float, ctx: SensorContext
+) -> tuple[bytes | None, list[Reply]]:
     """Sensor side: a ``~`` from a bot is recorded as a contact; botmon announces no peer."""
     if data[:1] == REQUEST and len(data) <= DEFAULTS.max_reply_bytes:
         return None, [Reply(timestamp=now, ip=src.ip, port=src.port, data={"message": "~"})]

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import socket
 
-from botmon.protocols.contract import CrawlResult, Peer, ProtocolDefaults, Status, no_reply
+from botmon.protocols.contract import (
+    CrawlResult,
+    Peer,
+    ProtocolDefaults,
+    RequestContext,
+    Status,
+    no_reply,
+)
 from botmon.wire import Edge, Reply
 
 DESCRIPTION = "linenet test net (TCP): PEERS request, BOT/PEER/END line answer"
@@ -32,7 +39,7 @@ REQUEST = b"PEERS\n"
 _HEX = frozenset(b"0123456789abcdef")
 
 
-def peer_request(peer: Peer) -> bytes:
+def peer_request(peer: Peer, ctx: RequestContext) -> bytes:
     """Every linenet request is ``PEERS\\n``."""
     return REQUEST
 
@@ -52,7 +59,7 @@ def _port(text: str) -> int | None:
     return value if 0 < value <= 65535 else None
 
 
-def read_reply(data: bytes, src: Peer, now: float) -> CrawlResult:
+def read_reply(data: bytes, src: Peer, now: float, ctx: RequestContext) -> CrawlResult:
     """Parse a whole answer (the engine reads until the bot closes, up to the size cap)."""
     if not data:
         return no_reply("empty")

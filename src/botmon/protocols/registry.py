@@ -15,6 +15,15 @@ from types import ModuleType
 from botmon.protocols.contract import HOOKS, TRANSPORTS, Plugin, ProtocolDefaults
 
 ENTRY_POINT_GROUP = "botmon.protocols"
+OPTIONAL_FUNCTIONS = (
+    "reply_key",
+    "conversation",
+    "find_peers",
+    "handle_request",
+    "announce",
+    "request_frame",
+)
+"""The optional callable hooks of :data:`HOOKS`, copied onto :class:`Plugin` when present."""
 
 
 class PluginError(Exception):
@@ -39,6 +48,14 @@ def check_defaults(name: str, d: ProtocolDefaults) -> None:
         raise PluginError(f"plugin {name}: requests_per_round must be in 1..1000")
     if d.stale_replies < 1:
         raise PluginError(f"plugin {name}: stale_replies must be at least 1")
+    if not 1 <= d.max_in_flight_per_peer <= 64:
+        raise PluginError(f"plugin {name}: max_in_flight_per_peer must be in 1..64")
+    if d.step_timeout <= 0:
+        raise PluginError(f"plugin {name}: step_timeout must be positive")
+    if not 1 <= d.max_messages <= 1000:
+        raise PluginError(f"plugin {name}: max_messages must be in 1..1000")
+    if not 1 <= d.lookups_per_node <= 1000:
+        raise PluginError(f"plugin {name}: lookups_per_node must be in 1..1000")
 
 
 def plugin_from_module(name: str, module: ModuleType) -> Plugin:
@@ -58,9 +75,20 @@ def plugin_from_module(name: str, module: ModuleType) -> Plugin:
     for fn in ("peer_request", "read_reply"):
         if not callable(getattr(module, fn)):
             raise PluginError(f"plugin {name}: {fn} is not callable")
-    handle = getattr(module, "handle_request", None)
-    if handle is not None and not callable(handle):
-        raise PluginError(f"plugin {name}: handle_request is not callable")
+    optional = {}
+    for fn in OPTIONAL_FUNCTIONS:
+        value = getattr(module, fn, None)
+        if value is not None and not callable(value):
+            raise PluginError(f"plugin {name}: {fn} is not callable")
+        optional[fn] = value
+    if transport != "tcp":
+        for fn in ("conversation", "request_frame"):
+            if optional[fn] is not None:
+                raise PluginError(f"plugin {name}: {fn} is for TCP plugins only")
+    if defaults.max_in_flight_per_peer > 1 and optional["reply_key"] is None:
+        raise PluginError(
+            f"plugin {name}: max_in_flight_per_peer > 1 needs reply_key to match answers"
+        )
     doc = (module.__doc__ or "").strip().splitlines()
     description = str(getattr(module, "DESCRIPTION", doc[0] if doc else ""))
     return Plugin(
@@ -69,9 +97,9 @@ def plugin_from_module(name: str, module: ModuleType) -> Plugin:
         defaults=defaults,
         peer_request=module.peer_request,
         read_reply=module.read_reply,
-        handle_request=handle,
         description=description,
         module=module.__name__,
+        **optional,
     )
 
 
