@@ -25,7 +25,7 @@ import msgspec
 
 from botmon.ipaddr import V4_MAPPED_PREFIX, ip_to_int
 from botmon.limits import MIN_TIMESTAMP, BotnetName
-from botmon.wire import RECORD_KINDS
+from botmon.wire import RECORD_KINDS, SourceType
 
 MAX_RECORDS_PER_KIND = 10_000
 MAX_BOT_ID_LENGTH = 256
@@ -96,6 +96,7 @@ class _BatchIn(msgspec.Struct, forbid_unknown_fields=True):
     replies: Annotated[list[_ReplyIn], msgspec.Meta(max_length=MAX_RECORDS_PER_KIND)] = []
     failed_tries: Annotated[list[_FailedTryIn], msgspec.Meta(max_length=MAX_RECORDS_PER_KIND)] = []
     edges: Annotated[list[_EdgeIn], msgspec.Meta(max_length=MAX_RECORDS_PER_KIND)] = []
+    source_type: SourceType = "crawler"
 
 
 class _BatchLoose(msgspec.Struct):
@@ -223,6 +224,8 @@ class ValidatedBatch:
     edges: EdgeColumns
     as_names: dict[int, str] = field(default_factory=dict)
     """Names of the ASes that enrichment found in this batch, for the store's AS table."""
+    source_type: SourceType = "crawler"
+    """What saw every record of the batch: ``crawler`` or ``sensor``."""
 
     def counts(self) -> dict[str, int]:
         """Records per kind, keyed as in :data:`botmon.wire.RECORD_KINDS`."""
@@ -661,4 +664,5 @@ def validate_batch(
         _replies(batch.replies, latest, ts),
         _failed_tries(batch.failed_tries, latest, ts),
         _edges(batch.edges, latest, ts),
+        source_type=batch.source_type,
     )

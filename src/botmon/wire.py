@@ -65,6 +65,11 @@ class Edge(msgspec.Struct, frozen=True, omit_defaults=True):
     dst_id: str | None = None
 
 
+SourceType = Literal["crawler", "sensor"]
+"""What saw a batch's records: a crawler that asked bots, or a sensor that bots contacted."""
+SOURCE_TYPES: tuple[SourceType, ...] = ("crawler", "sensor")
+
+
 class Batch(msgspec.Struct, frozen=True):
     """The body of ``POST /api/v1/ingest``: at most 10,000 records of each kind."""
 
@@ -73,6 +78,8 @@ class Batch(msgspec.Struct, frozen=True):
     replies: list[Reply] = []
     failed_tries: list[FailedTry] = []
     edges: list[Edge] = []
+    source_type: SourceType = "crawler"
+    """Every record of the batch was seen by this kind of monitor (absent: ``crawler``)."""
 
 
 RECORD_KINDS = ("replies", "failed_tries", "edges")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 
-from botmon.wire import Batch, Edge, FailedTry, Reply
+from botmon.wire import Batch, Edge, FailedTry, Reply, SourceType
 
 
 def new_batch_id() -> str:
@@ -22,9 +22,14 @@ class Batcher:
     """Accumulates records of one botnet and cuts them into batches of bounded size."""
 
     def __init__(
-        self, botnet: str, batch_size: int, new_id: Callable[[], str] = new_batch_id
+        self,
+        botnet: str,
+        batch_size: int,
+        new_id: Callable[[], str] = new_batch_id,
+        source_type: SourceType = "crawler",
     ) -> None:
         self.botnet = botnet
+        self.source_type: SourceType = source_type
         self.batch_size = batch_size
         self._new_id = new_id
         self._replies: list[Reply] = []
@@ -64,4 +69,4 @@ class Batcher:
         replies, self._replies = self._replies[:size], self._replies[size:]
         failed, self._failed = self._failed[:size], self._failed[size:]
         edges, self._edges = self._edges[:size], self._edges[size:]
-        return Batch(self.botnet, self._new_id(), replies, failed, edges)
+        return Batch(self.botnet, self._new_id(), replies, failed, edges, self.source_type)

@@ -71,6 +71,7 @@ from botmon.wire import (
     HeartbeatBody,
     HeartbeatStatus,
     Reply,
+    SourceType,
 )
 
 log = logging.getLogger("botmon.client")
@@ -196,6 +197,7 @@ class ReportClient:
         spool_max_bytes: int | None = None,
         transport: Transport | None = None,
         campaign: CampaignSettings | None = None,
+        source_type: SourceType = "crawler",
     ) -> None:
         # Explicit arguments override ``settings`` (defaults: batches of 10,000, flush every
         # 2 s, heartbeat every 10 s, see ClientSettings).
@@ -224,7 +226,9 @@ class ReportClient:
         self._token = token
         self._ca_file = str(ca_file) if ca_file is not None else None
         self._transport = transport
-        self._batcher = Batcher(botnet, self.settings.batch_size)
+        self.source_type: SourceType = source_type
+        """Stamped on every batch: ``crawler`` or ``sensor`` (what saw the records)."""
+        self._batcher = Batcher(botnet, self.settings.batch_size, source_type=source_type)
         self._spool = Spool(
             Path(spool_dir), self.settings.spool_max_bytes, self.settings.rejected_max_files
         )
@@ -456,7 +460,7 @@ class ReportClient:
     def _replay_journal(self) -> None:
         """Queue the batches of journal segments an earlier client left (a killed crawler)."""
         replayed = 0
-        for batch in self._journal.replay(self.botnet, self.settings.batch_size):
+        for batch in self._journal.replay(self.botnet, self.settings.batch_size, self.source_type):
             if self._spool.holds(batch.batch_id):
                 self._journal.spooled(batch.batch_id)  # spooled before the crash
                 continue
@@ -699,7 +703,12 @@ class ReportClient:
         for kind in RECORD_KINDS:
 
             def check(record: Any, kind: str = kind) -> None:
-                single = Batch(batch.botnet, batch.batch_id, **{kind: [record]})
+                single = Batch(
+                    batch.botnet,
+                    batch.batch_id,
+                    **{kind: [record]},
+                    source_type=batch.source_type,
+                )
                 validate_batch(_encoder.encode(single), arrow=False)
 
             for index, record in enumerate(getattr(batch, kind)):
@@ -709,7 +718,7 @@ class ReportClient:
                 else:
                     bad.append(problem)
         self._set_aside(batch.botnet, batch.batch_id, bad)
-        return Batch(batch.botnet, batch.batch_id, **good)
+        return Batch(batch.botnet, batch.batch_id, **good, source_type=batch.source_type)
 
     # -- sending ---------------------------------------------------------------------------
     async def _sender_loop(self) -> None:
@@ -838,7 +847,12 @@ class ReportClient:
             cut = (len(records) + 1) // 2
             first[kind], second[kind] = records[:cut], records[cut:]
         for suffix, kinds in (("a", first), ("b", second)):
-            half = Batch(batch.botnet, f"{batch.batch_id}{suffix}", **kinds)
+            half = Batch(
+                batch.botnet,
+                f"{batch.batch_id}{suffix}",
+                **kinds,
+                source_type=batch.source_type,
+            )
             n = sum(len(v) for v in kinds.values())
             if n:
                 try:

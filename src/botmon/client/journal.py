@@ -33,7 +33,7 @@ from typing import Any
 
 import msgspec
 
-from botmon.wire import Batch, Edge, FailedTry, Reply
+from botmon.wire import Batch, Edge, FailedTry, Reply, SourceType
 
 
 class _Line(msgspec.Struct, omit_defaults=True):
@@ -54,7 +54,9 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def read_segment(path: Path, botnet: str, batch_size: int) -> list[Batch]:
+def read_segment(
+    path: Path, botnet: str, batch_size: int, source_type: SourceType = "crawler"
+) -> list[Batch]:
     """The batches a segment holds, sealed ones with their ids, the rest with derived ids.
 
     A line cut short by a crash or a full disk ends the segment (it was never returned by
@@ -76,13 +78,13 @@ def read_segment(path: Path, botnet: str, batch_size: int) -> list[Batch]:
             cut = [k[:n] for k, n in zip(kinds, line.n, strict=True)]
             for k, n in zip(kinds, line.n, strict=True):
                 del k[:n]
-            batches.append(Batch(botnet, line.seal, *cut))
+            batches.append(Batch(botnet, line.seal, cut[0], cut[1], cut[2], source_type))
     part = 0
     while any(kinds):
         cut = [k[:batch_size] for k in kinds]
         for k in kinds:
             del k[:batch_size]
-        batches.append(Batch(botnet, f"{path.stem}t{part}", *cut))
+        batches.append(Batch(botnet, f"{path.stem}t{part}", cut[0], cut[1], cut[2], source_type))
         part += 1
     return batches
 
@@ -114,12 +116,14 @@ class Journal:
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
         self._fd = os.open(self.directory / self._current, flags, 0o600)
 
-    def replay(self, botnet: str, batch_size: int) -> list[Batch]:
+    def replay(
+        self, botnet: str, batch_size: int, source_type: SourceType = "crawler"
+    ) -> list[Batch]:
         """The batches of segments an earlier client left; tracked until spooled."""
         out: list[Batch] = []
         with self._lock:
             for path in self._left:
-                batches = read_segment(path, botnet, batch_size)
+                batches = read_segment(path, botnet, batch_size, source_type)
                 self._unspooled[path.name] = {b.batch_id for b in batches}
                 for b in batches:
                     self._segment_of[b.batch_id] = path.name
