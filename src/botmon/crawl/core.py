@@ -340,9 +340,13 @@ class CrawlCore:
         finder = self.finder
         total = budget
         if finder is not None and finder.queue:
-            # Keep the finder's share of this pass; it also gets whatever the crawl leaves.
-            self._find_credit = min(self._find_credit + budget * finder.share, budget)
-            budget -= int(self._find_credit)
+            # Keep the finder's share of this pass (as much as its capacity can take; a
+            # fraction carries over, so a share of a small budget still comes round); it
+            # also gets whatever the crawl leaves.
+            share = budget * finder.share
+            self._find_credit = min(self._find_credit + share, max(1.0, share))
+            room = self.capacity[FIND] - self.in_flight[FIND]
+            budget -= min(int(self._find_credit), room)
         if self.keyed:
             self._take_keyed(now, budget, out)
         else:
