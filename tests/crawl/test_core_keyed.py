@@ -43,16 +43,16 @@ def _toy_settings(**rounds: Any) -> CrawlSettings:
 
 class _KeyedBot:
     """A toy bot that answers request ``a`` with ``LIST[2a:2a+2]``, later requests sooner (so
-    answers arrive out of order), and records how many requests it held at once."""
+    answers arrive out of order), and records how many requests it held at once; a hostile
+    one also repeats an answer and, while request 2 is out, spoofs answers."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hostile: bool = True) -> None:
+        self.hostile = hostile
         self.net: VirtualNet | None = None
         self.targets: list[int] = []
         self.txs: list[bytes] = []
         self.open: list[tuple[float, float]] = []
         """(request arrived, answer delivered) per request."""
-        self.spoof: list[tuple[bytes, tuple[str, int]]] = []
-        """Extra datagrams sent while request 2 is out: (bytes, source)."""
 
     def __call__(self, data: bytes, now: float) -> bytes | None:
         assert self.net is not None and data[:1] == b"Q"
@@ -63,6 +63,8 @@ class _KeyedBot:
         answer = toyproto.encode_answer(b"B", tx, (), LIST[2 * target : 2 * target + 2])
         self.net.inject(answer, BOT, now + delay)
         self.open.append((now, now + delay))
+        if not self.hostile:
+            return None
         if target == 1:  # a duplicate of a completed answer, later
             self.net.inject(answer, BOT, now + 1.0)
         if target == 2:
@@ -268,3 +270,20 @@ def test_none_clears_the_state_and_keep_leaves_it() -> None:
     net.run(T0 + 100)
     assert [s[3] for s in stepper.seen] == [None, b"\x07", b"\x07", None]
     assert net.core.peers[BOT].state is None
+
+
+def test_plain_bytes_from_a_keyed_plugin_go_one_at_a_time_and_match_by_source() -> None:
+    bot = _KeyedBot(hostile=False)
+
+    def keyless(peer: Peer, ctx: RequestContext) -> bytes:
+        return toyproto.peer_request(peer, ctx).data
+
+    net = make_net(
+        {BOT: bot}, [BOT], _toy_settings(), dataclasses.replace(_keyed(), peer_request=keyless)
+    )
+    bot.net = net
+    net.run(T0 + 30)
+    assert net.core.finished
+    assert sorted(bot.targets) == list(range(8))
+    assert _most_open(bot.open) == 1  # no key: one request at a time, as in v1
+    assert all(p in net.core.peers for p in LIST)

@@ -11,10 +11,12 @@ only, so at most one request per target is outstanding (the request lives on its
 it answered, up to ``requests_per_round`` times, until ``stale_replies`` answers in a row named
 nothing new or an answer says ``more=False``. A UDP plugin with ``reply_key`` is matched by
 ``(source, key)``: each request is an :class:`InFlight` with its own retries and deadline, a
-confirmed bot may have up to ``max_in_flight_per_peer`` of them out at once (a request without
-a key still goes one at a time and is matched by an answer whose key is None), and an answer
-whose key is None, unknown or too long completes nothing (``unmatched``). Keys are ignored for
-plugins without ``reply_key`` and over TCP (an exchange is its own match).
+confirmed bot may have up to ``max_in_flight_per_peer`` of them out at once, and an answer
+whose key is None, unknown or too long completes none of them (``unmatched``). A request
+without a key keeps the v1 rule even there: while it is out nothing else goes to that peer,
+and any answer from the peer that matches no key completes it. Keys are ignored for plugins
+without ``reply_key`` and over TCP (an exchange is its own match); keys are bytes, str or int
+of at most ``MAX_KEY_BYTES`` (others are refused: ``key_refused``).
 
 Per-peer state: ``Request.state`` / ``CrawlResult.state`` are kept on the peer (``KEEP``
 leaves it, None clears it); a state that is not bytes or over ``MAX_PEER_STATE`` is refused
@@ -614,7 +616,10 @@ class CrawlCore:
                 key = UNSENT
             if key is not None and not key_fits(key):
                 key = UNSENT
-        p = self.pending.get((src, key))
+        pending = self.pending
+        p = pending.get((src, key))
+        if p is None and key is not None:
+            p = pending.get((src, None))  # a keyless request takes any answer from its target
         if p is None:
             self.c["unmatched"] += 1
             return
