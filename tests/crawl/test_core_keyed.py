@@ -4,6 +4,7 @@ flight, per-peer state, the request context and ``more=False``."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 import msgspec
@@ -287,3 +288,23 @@ def test_plain_bytes_from_a_keyed_plugin_go_one_at_a_time_and_match_by_source() 
     assert sorted(bot.targets) == list(range(8))
     assert _most_open(bot.open) == 1  # no key: one request at a time, as in v1
     assert all(p in net.core.peers for p in LIST)
+
+
+def test_keyed_requests_respect_the_queue_capacity_and_the_per_target_rate() -> None:
+    bot = _KeyedBot(hostile=False)
+    settings = _toy_settings().replace("queues", tracking_capacity=2)
+    net = make_net({BOT: bot}, [BOT], settings, _keyed())
+    bot.net = net
+    net.run(T0 + 30)
+    assert sorted(bot.targets) == list(range(8))
+    assert _most_open(bot.open) == 2  # the tracking queue's capacity, below the 4 per bot
+
+    paced = _KeyedBot(hostile=False)
+    net = make_net(
+        {BOT: paced}, [BOT], _toy_settings().replace("rate", per_target_rate=5.0), _keyed()
+    )
+    paced.net = net
+    net.run(T0 + 30)
+    sent = [t for t, p in net.sent_at if p == BOT]
+    assert len(sent) == 8
+    assert min(b - a for a, b in itertools.pairwise(sent)) >= 0.2 - 1e-9
