@@ -1,9 +1,10 @@
 """The crawl engine's state machine, without I/O: peers and queues, rounds, retries, pacing.
 
 Every method takes ``now``; the asyncio runner (:mod:`botmon.crawl.runner`) feeds it real
-time and real datagrams, tests feed it a virtual clock and in-memory datagrams. One heap
-holds the deadlines of every outstanding request (NOTES: a timer per request halves
-throughput); another holds sends waiting for the per-target rate.
+time and real datagrams, tests feed it a virtual clock and in-memory datagrams. Deadlines
+live in heaps, never in a timer per request (NOTES: that halves throughput): one for requests
+matched by source address, one for keyed requests and lookups; another heap holds sends
+waiting for the per-target rate.
 
 Matching (contract v2). A plugin without ``reply_key`` is matched as in v1: by source address
 only, so at most one request per target is outstanding (the request lives on its
