@@ -22,6 +22,7 @@ def registry() -> Registry:
     r = Registry(discover=False)
     r.register("hns", "botmon.protocols.hns")
     r.register("linenet", "botmon.protocols.linenet")
+    r.register("toy", "tests.crawl.toyproto")
     return r
 
 
@@ -69,6 +70,8 @@ def strict(plugin: Plugin) -> Plugin:
         plugin,
         peer_request=_reraising(plugin.peer_request),
         read_reply=_reraising(plugin.read_reply),
+        reply_key=None if plugin.reply_key is None else _reraising(plugin.reply_key),
+        find_peers=None if plugin.find_peers is None else _reraising(plugin.find_peers),
     )
 
 

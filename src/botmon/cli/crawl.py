@@ -155,7 +155,13 @@ async def _watch_reporter(reporter: Reporter, runner: CrawlRunner) -> None:
 @click.command(name="crawl")
 @click.argument("protocol")
 @click.option("--botnet", required=True, help="Botnet name the records are stored under.")
-@click.option("--seed", "seeds", multiple=True, metavar="HOST:PORT", help="A peer to start from.")
+@click.option(
+    "--seed",
+    "seeds",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="A peer to start from (with a find-peers plugin also an overlay node to walk).",
+)
 @click.option(
     "--peerlist",
     type=click.Path(path_type=Path),

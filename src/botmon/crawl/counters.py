@@ -5,7 +5,9 @@ outstanding), ``bot_replies``, ``benign_replies``, ``malformed`` and ``malformed
 ``retries``, ``timeouts``, ``failed_tries``, ``unexpected_source``, ``out_of_scope``,
 ``scope_blocked`` (a send the transport refused: must stay 0), ``discovered``, ``promoted``,
 ``demoted``, ``removed``, ``peers_dropped``, ``rounds``, ``records_replies``,
-``records_edges``, ``send_errors``, ``connect_failed``; gauges such as ``known`` and
+``records_edges``, ``send_errors``, ``connect_failed``, ``unmatched`` (a datagram that
+matches no keyed request or lookup), ``lookups_sent``, ``lookups_answered``,
+``lookups_timed_out``, ``nodes_dropped`` (the find-peers loop); gauges such as ``known`` and
 ``in_flight`` are added by :meth:`botmon.crawl.core.CrawlCore.status`.
 """
 
@@ -35,6 +37,11 @@ STABLE_KEYS = (
     "records_edges",
     "send_errors",
     "connect_failed",
+    "unmatched",
+    "lookups_sent",
+    "lookups_answered",
+    "lookups_timed_out",
+    "nodes_dropped",
 )
 """Counters always present in a snapshot (0 when nothing happened)."""
 

@@ -117,8 +117,10 @@ class Request(msgspec.Struct, frozen=True):
     data: bytes
     key: Hashable | None = None
     """What the answer will carry to identify this request (for example the KRPC transaction
-    id, as bytes); ``reply_key`` must find the same value in the answer. None: match by the
-    source address, one request to the peer at a time."""
+    id, as bytes); ``reply_key`` must find the same value in the answer. bytes, str or int of
+    at most :data:`MAX_KEY_BYTES` (anything else is refused), unique among the requests out to
+    one peer. None: match by the source address, one request to the peer at a time. Only
+    used by plugins that define ``reply_key``, and only over UDP."""
     state: bytes | None = KEEP
     """New per-peer state to store now (None clears it); ``KEEP`` leaves it unchanged."""
 

@@ -1,7 +1,8 @@
 """The ``crawl`` section: every crawl-engine default, named by subsystem and checked at start.
 
 A plugin's :class:`~botmon.protocols.contract.ProtocolDefaults` fill in the protocol-specific
-values (timeouts, requests per round, TCP limits, and the port of seeds given without one);
+values (timeouts, requests per round and in flight per bot, lookups per overlay node, TCP
+limits, and the port of seeds given without one);
 environment variables and the command line override any of them. A bad value stops the
 crawler before it sends anything, with one :class:`~botmon.settings.SettingsError` line.
 """
@@ -112,6 +113,46 @@ class RoundSettings(msgspec.Struct, frozen=True, kw_only=True):
             ge=1,
         ),
     ] = 3
+    max_in_flight_per_peer: Annotated[
+        int,
+        setting(
+            "Most requests out to one bot at once; above 1 only for plugins with match keys "
+            "(from the plugin).",
+            ge=1,
+            le=64,
+        ),
+    ] = 1
+
+
+class FinderSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The find-peers loop, for plugins of botnets inside a larger overlay (``find_peers``).
+
+    Overlay nodes come from the seeds (a seed is both a peer to crawl and a node to walk) and
+    from the ``nodes`` of any answer; each round every known node gets its lookups.
+    """
+
+    capacity: Annotated[
+        int, setting("Most find-peers lookups in flight at once.", ge=1, le=1_000_000)
+    ] = 1000
+    share: Annotated[
+        float,
+        setting(
+            "Share of each send pass (so of the global rate) kept for lookups while crawl "
+            "requests wait too; lookups also use whatever the crawl leaves.",
+            gt=0,
+            le=1,
+        ),
+    ] = 0.5
+    max_nodes: Annotated[
+        int,
+        setting(
+            "Overlay nodes remembered; more are counted (nodes_dropped) and never walked.", ge=1
+        ),
+    ] = 200_000
+    lookups_per_node: Annotated[
+        int,
+        setting("Most lookups sent to one overlay node per round (from the plugin).", ge=1),
+    ] = 16
 
 
 class RateSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -227,6 +268,7 @@ class CrawlSettings(Settings, frozen=True, kw_only=True):
     rounds: RoundSettings = msgspec.field(default_factory=RoundSettings)
     rate: RateSettings = msgspec.field(default_factory=RateSettings)
     transport: TransportSettings = msgspec.field(default_factory=TransportSettings)
+    finder: FinderSettings = msgspec.field(default_factory=FinderSettings)
     progress: ProgressSettings = msgspec.field(default_factory=ProgressSettings)
     scope: Annotated[
         tuple[str, ...],
@@ -243,8 +285,11 @@ class CrawlSettings(Settings, frozen=True, kw_only=True):
         return cls(
             retry=RetrySettings(timeouts=tuple(d.timeouts)),
             rounds=RoundSettings(
-                requests_per_round=d.requests_per_round, stale_replies=d.stale_replies
+                requests_per_round=d.requests_per_round,
+                stale_replies=d.stale_replies,
+                max_in_flight_per_peer=d.max_in_flight_per_peer,
             ),
+            finder=FinderSettings(lookups_per_node=d.lookups_per_node),
             transport=TransportSettings(
                 tcp_connect_timeout_s=d.connect_timeout,
                 tcp_read_timeout_s=d.read_timeout,
