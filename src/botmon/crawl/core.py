@@ -24,12 +24,20 @@ from botmon.crawl.peers import DISCOVERY, TRACKING, PeerState
 from botmon.crawl.ratelimit import TokenBucket
 from botmon.crawl.retry import next_attempt, tries_for
 from botmon.crawl.scope import Scope
-from botmon.protocols.contract import CrawlResult, Peer, Plugin, RequestContext, Status
+from botmon.protocols.contract import (
+    Conversation,
+    CrawlResult,
+    Peer,
+    Plugin,
+    RequestContext,
+    Status,
+)
 from botmon.settings.crawl import CrawlSettings
 from botmon.wire import Edge, FailedTry, Reply
 
-Send = tuple[Peer, bytes, int]
-"""A request to put on the wire: destination, bytes, token (echoed back for TCP results)."""
+Send = tuple[Peer, "bytes | Conversation", int]
+"""A request to put on the wire: destination, bytes (or, for a TCP plugin with conversations,
+the Conversation to run), token (echoed back for TCP results)."""
 
 _BOT = Status.BOT_REPLY
 _BENIGN = Status.BENIGN_REPLY
@@ -52,6 +60,7 @@ class CrawlCore:
         self.plugin = plugin
         self._read_reply = plugin.read_reply
         self._peer_request = plugin.peer_request
+        self._open_conversation = plugin.conversation if plugin.transport == "tcp" else None
         self.ctx = RequestContext()
         """The one context handed to the plugin on every call (see the contract)."""
         self.settings = settings.validate()
@@ -291,9 +300,13 @@ class CrawlCore:
             ctx.bot_id = st.bot_id
             ctx.now = now
             ctx.round = self.round
-            request = self._peer_request(st.peer, ctx)
-            # Match keys and per-peer state (contract v2) are not used by the engine yet.
-            data = request if type(request) is bytes else request.data  # type: ignore[union-attr]
+            data: bytes | Conversation
+            if self._open_conversation is not None:
+                data = self._open_conversation(st.peer, ctx)
+            else:
+                request = self._peer_request(st.peer, ctx)
+                # Match keys and per-peer state (contract v2) are not used by the engine yet.
+                data = request if type(request) is bytes else request.data  # type: ignore[union-attr]
         except Exception:  # a plugin bug must not stop the crawl; count it and move on
             self.c["plugin_errors"] += 1
             self._give_up(st, "plugin_error", now)
@@ -333,9 +346,10 @@ class CrawlCore:
         self._answered(st, res, now)
 
     def on_stream(
-        self, src: Peer, token: int, data: bytes | None, error: str | None, now: float
+        self, src: Peer, token: int, data: bytes | CrawlResult | None, error: str | None, now: float
     ) -> None:
-        """The outcome of one TCP exchange: the whole answer, or why there is none."""
+        """The outcome of one TCP exchange: the whole answer (a conversation's result), or why
+        there is none."""
         st = self.outstanding.get(src)
         if st is None or st.token != token or st.retry_pending:
             self.c["late_results"] += 1
@@ -346,7 +360,7 @@ class CrawlCore:
             ] += 1
             self._attempt_failed(st, error or "error", now)
             return
-        res = self._read(data, st.peer, now)
+        res = data if type(data) is CrawlResult else self._read(data, st.peer, now)  # type: ignore[arg-type]
         if res.status is _NO:
             self._count_malformed(res.reason)
             self._attempt_failed(st, f"no_reply:{res.reason}", now)
