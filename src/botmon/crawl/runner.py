@@ -10,6 +10,7 @@ are one task each under a connection limit.
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import time
 from collections.abc import Callable, Iterable
@@ -38,6 +39,13 @@ from botmon.wire import (
 )
 
 Clock = Callable[[], float]
+
+GC_YOUNG_THRESHOLD = 100_000
+"""Allocations between young-generation collections while a crawl runs (Python's default:
+700). Every request leaves a deadline entry that lives seconds, long enough to be promoted,
+so at the default the collector ran ~20 full collections over the peer table in one round
+of a 50,000-bot crawl: 4.2 of its 16 CPU-s. The engine makes no reference cycles on its
+per-request path, so collecting rarely costs no memory."""
 
 
 def scope_is_loopback(cidrs: Iterable[str]) -> bool:
@@ -311,6 +319,8 @@ class CrawlRunner:
         batch = self.settings.transport.send_batch
         tick = self.settings.progress.tick_s
         udp = self._udp
+        young, *older = gc.get_threshold()
+        gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), *older)
         try:
             while not self._stop:
                 if udp is not None:
@@ -336,6 +346,7 @@ class CrawlRunner:
                 await asyncio.gather(*self._tcp_tasks, return_exceptions=True)
             if self._udp is not None:
                 self._udp.close()
+            gc.set_threshold(young, *older)
             self._finished = True
         return self.status()
 
