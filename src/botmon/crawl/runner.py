@@ -286,6 +286,9 @@ class CrawlRunner:
             self._tcp_slots = asyncio.Semaphore(self.settings.transport.tcp_max_connections)
 
     def _send(self, sends: list[Send]) -> None:
+        if self._udp is not None:
+            self._udp.send_all(sends)
+            return
         transport = self._transport
         if transport is not None:
             for peer, data, _ in sends:
