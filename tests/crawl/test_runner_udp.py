@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import tracemalloc
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 import uvloop
 
 from botmon.crawl import transport as transport_mod
-from botmon.crawl.runner import CrawlRunner
+from botmon.crawl.runner import GC_YOUNG_THRESHOLD, CrawlRunner
 from botmon.crawl.sink import ListReporter
 from botmon.protocols.contract import Peer
 from botmon.settings.crawl import CrawlSettings
@@ -213,3 +214,29 @@ class _Bot6(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.transport.sendto(hns_reply(self.announce), addr)
+
+
+def test_the_collector_runs_rarely_during_a_crawl_and_is_put_back_after() -> None:
+    """Deadlines live long enough to be promoted, so at Python's default threshold the
+    collector walked the whole peer table ~20 times a round (a quarter of the CPU)."""
+    bot = Peer("127.33.0.1", 16201)
+    before = gc.get_threshold()
+    during: list[int] = []
+
+    def answer(data: bytes, addr: tuple[str, int], t: asyncio.DatagramTransport) -> None:
+        during.append(gc.get_threshold()[0])
+        t.sendto(hns_reply(bot), addr)
+
+    async def main() -> dict[str, Any]:
+        transport, _ = await udp_bot(bot, answer)
+        runner = CrawlRunner(registry().get("hns"), _settings(), ListReporter())
+        runner.add_seeds([bot])
+        try:
+            return await runner.run()
+        finally:
+            transport.close()
+
+    status = _run(main())
+    assert status["responsive_last_round"] == 1
+    assert during and min(during) >= GC_YOUNG_THRESHOLD > before[0]
+    assert gc.get_threshold() == before

@@ -3,7 +3,8 @@
 The engine never hands a transport an out-of-scope peer, so these guards are exercised on
 their own: a scope of 127.0.0.1/32, a listener on 127.0.0.2 (loopback, outside that scope) that
 must receive nothing, and for UDP one on 127.0.0.1 that must receive the in-scope send. The
-TCP guard sits in the runner's exchange, the one place a TCP connection is opened.
+TCP guard sits in the runner's exchange, the one place a TCP connection is opened (for a
+one-piece answer and for a conversation alike).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import socket
 
 import msgspec
+import pytest
 
 from botmon.crawl.counters import Counters
 from botmon.crawl.runner import CrawlRunner
@@ -20,6 +22,7 @@ from botmon.crawl.sink import ListReporter
 from botmon.crawl.transport import UdpTransport
 from botmon.protocols.contract import Peer
 from botmon.settings.crawl import CrawlSettings
+from tests.crawl.chatproto import chat_plugin
 from tests.crawl.helpers import registry
 
 
@@ -64,17 +67,20 @@ def test_the_transport_refuses_and_counts_a_send_outside_its_scope() -> None:
     assert counters["send_errors"] == 0
 
 
-def test_a_tcp_exchange_outside_the_scope_is_refused_before_connecting() -> None:
-    linenet = registry().get("linenet")
-    settings = CrawlSettings.for_protocol(linenet.defaults)
+@pytest.mark.parametrize("kind", ["one-piece", "conversation"])
+def test_a_tcp_exchange_outside_the_scope_is_refused_before_connecting(kind: str) -> None:
+    plugin = registry().get("linenet") if kind == "one-piece" else chat_plugin()
+    settings = CrawlSettings.for_protocol(plugin.defaults)
     settings = msgspec.structs.replace(settings, scope=("127.0.0.1/32",))
-    runner = CrawlRunner(linenet, settings, ListReporter())
+    runner = CrawlRunner(plugin, settings, ListReporter())
     outside = socket.create_server(("127.0.0.2", 0))
     outside.settimeout(0.5)
+    peer = Peer("127.0.0.2", outside.getsockname()[1])
 
     async def main() -> None:
         runner._tcp_slots = asyncio.Semaphore(1)  # what run() sets up before any exchange
-        await runner._exchange(Peer("127.0.0.2", outside.getsockname()[1]), b"PEERS\n", 1)
+        opens = plugin.conversation
+        await runner._exchange(peer, opens(peer, runner.core.ctx) if opens else b"PEERS\n", 1)
 
     try:
         asyncio.run(main())

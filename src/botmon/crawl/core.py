@@ -50,6 +50,7 @@ from botmon.protocols.contract import (
     KEEP,
     MAX_KEY_BYTES,
     MAX_PEER_STATE,
+    Conversation,
     CrawlResult,
     Peer,
     Plugin,
@@ -60,8 +61,9 @@ from botmon.protocols.contract import (
 from botmon.settings.crawl import CrawlSettings
 from botmon.wire import Edge, FailedTry, Reply
 
-Send = tuple[Peer, bytes, int]
-"""A request to put on the wire: destination, bytes, token (echoed back for TCP results)."""
+Send = tuple[Peer, "bytes | Conversation", int]
+"""A request to put on the wire: destination, bytes (or, for a TCP plugin with conversations,
+the Conversation to run), token (echoed back for TCP results)."""
 
 _BOT = Status.BOT_REPLY
 _BENIGN = Status.BENIGN_REPLY
@@ -95,6 +97,7 @@ class CrawlCore:
         self.plugin = plugin
         self._read_reply = plugin.read_reply
         self._peer_request = plugin.peer_request
+        self._open_conversation = plugin.conversation if plugin.transport == "tcp" else None
         self.ctx = RequestContext()
         """The one context handed to the plugin on every call (see the contract)."""
         self.settings = settings.validate()
@@ -411,13 +414,17 @@ class CrawlCore:
             ctx.now = now
             ctx.round = self.round
             ctx.purpose = "crawl"
-            request = self._peer_request(st.peer, ctx)
-            if type(request) is bytes:
-                data = request
-            else:  # a Request: its key means nothing here (v1 matching), its state does
-                data = request.data  # type: ignore[union-attr]
-                if request.state is not KEEP:  # type: ignore[union-attr]
-                    self._set_state(st, request.state)  # type: ignore[union-attr]
+            data: bytes | Conversation
+            if self._open_conversation is not None:
+                data = self._open_conversation(st.peer, ctx)
+            else:
+                request = self._peer_request(st.peer, ctx)
+                if type(request) is bytes:
+                    data = request
+                else:  # a Request: its key means nothing here (v1 matching), its state does
+                    data = request.data  # type: ignore[union-attr]
+                    if request.state is not KEEP:  # type: ignore[union-attr]
+                        self._set_state(st, request.state)  # type: ignore[union-attr]
         except Exception:  # a plugin bug must not stop the crawl; count it and move on
             self.c["plugin_errors"] += 1
             self._give_up(st, "plugin_error", now, st.asked - 1)
@@ -699,9 +706,10 @@ class CrawlCore:
         self._answered(st, res, now)
 
     def on_stream(
-        self, src: Peer, token: int, data: bytes | None, error: str | None, now: float
+        self, src: Peer, token: int, data: bytes | CrawlResult | None, error: str | None, now: float
     ) -> None:
-        """The outcome of one TCP exchange: the whole answer, or why there is none."""
+        """The outcome of one TCP exchange: the whole answer (a conversation's result), or why
+        there is none."""
         st = self.outstanding.get(src)
         if st is None or st.token != token or st.retry_pending:
             self.c["late_results"] += 1
@@ -712,7 +720,11 @@ class CrawlCore:
             ] += 1
             self._attempt_failed(st, error or "error", now)
             return
-        res = self._read(data, st.peer, now, self._context(st, st.asked - 1, st.attempt, now))
+        if type(data) is CrawlResult:  # a TCP conversation's final (or partial) result
+            res = data
+        else:
+            ctx = self._context(st, st.asked - 1, st.attempt, now)
+            res = self._read(data, st.peer, now, ctx)  # type: ignore[arg-type]
         if res.status is _NO:
             self._count_malformed(res.reason)
             self._attempt_failed(st, f"no_reply:{res.reason}", now)

@@ -75,7 +75,7 @@ class VirtualNet:
                 break
             sends = core.take_sends(now, 1_000_000)
             for peer, data, _ in sends:
-                self.transport.send(data, peer)
+                self.transport.send(data, peer)  # type: ignore[arg-type]  # UDP: always bytes
             replies, failed, edges = core.drain_records()
             if replies or failed or edges:
                 self.reporter.add(replies=replies, failed_tries=failed, edges=edges)

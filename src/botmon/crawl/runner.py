@@ -3,14 +3,14 @@
 :class:`CrawlRunner` owns a :class:`~botmon.crawl.core.CrawlCore` and does only I/O: one
 loop sends what the core releases, re-arms one wake-up timer (the core's next deadline, or
 the tick), and hands gathered records to the reporter. UDP replies go straight from the
-socket callback into the core. TCP exchanges are one task each under a connection limit,
-bounded by connect and read timeouts and the plugin's size cap.
+socket callback into the core. TCP exchanges (one-piece or conversations, :mod:`botmon.crawl.tcp`)
+are one task each under a connection limit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import gc
 import ipaddress
 import time
 from collections.abc import Callable, Iterable
@@ -21,8 +21,9 @@ from botmon.crawl.core import CrawlCore, Send
 from botmon.crawl.counters import Counters, RateMeter
 from botmon.crawl.scope import Scope
 from botmon.crawl.sink import Reporter
+from botmon.crawl.tcp import Converser, exchange
 from botmon.crawl.transport import DatagramTransport, UdpTransport
-from botmon.protocols.contract import Peer, Plugin
+from botmon.protocols.contract import Conversation, CrawlResult, Peer, Plugin
 from botmon.settings.crawl import CrawlSettings
 from botmon.settings.loader import find_leaf
 from botmon.wire import (
@@ -38,6 +39,13 @@ from botmon.wire import (
 )
 
 Clock = Callable[[], float]
+
+GC_YOUNG_THRESHOLD = 100_000
+"""Allocations between young-generation collections while a crawl runs (Python's default:
+700). Every request leaves a deadline entry that lives seconds, long enough to be promoted,
+so at the default the collector ran ~20 full collections over the peer table in one round
+of a 50,000-bot crawl: 4.2 of its 16 CPU-s. The engine makes no reference cycles on its
+per-request path, so collecting rarely costs no memory."""
 
 
 def scope_is_loopback(cidrs: Iterable[str]) -> bool:
@@ -117,6 +125,15 @@ class CrawlRunner:
         self._waiter: asyncio.Future[None] | None = None
         self._tcp_tasks: set[asyncio.Task[None]] = set()
         self._tcp_slots: asyncio.Semaphore | None = None
+        t, d = settings.transport, plugin.defaults
+        self._converser = Converser(
+            connect_timeout=t.tcp_connect_timeout_s,
+            step_timeout=d.step_timeout,
+            max_messages=d.max_messages,
+            cap=t.max_reply_bytes,
+            counters=self.counters,
+            clock=clock,
+        )
         self.started_at = clock()
         self.recv_buffer = 0
         self._finished = False
@@ -269,10 +286,13 @@ class CrawlRunner:
             self._tcp_slots = asyncio.Semaphore(self.settings.transport.tcp_max_connections)
 
     def _send(self, sends: list[Send]) -> None:
+        if self._udp is not None:
+            self._udp.send_all(sends)
+            return
         transport = self._transport
         if transport is not None:
             for peer, data, _ in sends:
-                transport.send(data, peer)
+                transport.send(data, peer)  # type: ignore[arg-type]  # UDP: always bytes
             return
         for peer, data, token in sends:
             task = asyncio.ensure_future(self._exchange(peer, data, token))
@@ -302,6 +322,8 @@ class CrawlRunner:
         batch = self.settings.transport.send_batch
         tick = self.settings.progress.tick_s
         udp = self._udp
+        young, *older = gc.get_threshold()
+        gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), *older)
         try:
             while not self._stop:
                 if udp is not None:
@@ -327,25 +349,28 @@ class CrawlRunner:
                 await asyncio.gather(*self._tcp_tasks, return_exceptions=True)
             if self._udp is not None:
                 self._udp.close()
+            gc.set_threshold(young, *older)
             self._finished = True
         return self.status()
 
     # ----- TCP ---------------------------------------------------------------------------
 
-    async def _exchange(self, peer: Peer, data: bytes, token: int) -> None:
+    async def _exchange(self, peer: Peer, data: bytes | Conversation, token: int) -> None:
+        """One request (or conversation, for plugins that define one) on its own connection."""
         assert self._tcp_slots is not None
         t = self.settings.transport
-        cap = t.max_reply_bytes
-        answer: bytes | None = None
+        answer: bytes | CrawlResult | None = None
         error: str | None = None
         async with self._tcp_slots:
             if not self.scope.allows(peer.ip):
                 self.counters["scope_blocked"] += 1
                 error = "scope"
-            else:
-                answer, error = await _tcp_exchange(
-                    peer, data, t.tcp_connect_timeout_s, t.tcp_read_timeout_s, cap
+            elif isinstance(data, bytes):
+                answer, error = await exchange(
+                    peer, data, t.tcp_connect_timeout_s, t.tcp_read_timeout_s, t.max_reply_bytes
                 )
+            else:
+                answer, error = await self._converser.run(peer, data)
         self.core.on_stream(peer, token, answer, error, self.clock())
         self.wake()
 
@@ -353,45 +378,3 @@ class CrawlRunner:
 def _resolve(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
-
-
-async def _tcp_exchange(
-    peer: Peer, request: bytes, connect_timeout: float, read_timeout: float, cap: int
-) -> tuple[bytes | None, str | None]:
-    """Connect, send, read until the bot closes (at most ``cap + 1`` bytes); never raises."""
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(peer.ip, peer.port, limit=cap + 1), connect_timeout
-        )
-    except TimeoutError:
-        return None, "connect_timeout"
-    except ConnectionRefusedError:
-        return None, "refused"
-    except OSError:
-        return None, "connect_error"
-    buf = bytearray()
-    error: str | None = None
-    try:
-        writer.write(request)
-        loop = asyncio.get_running_loop()
-        end = loop.time() + read_timeout
-        while len(buf) <= cap:
-            left = end - loop.time()
-            if left <= 0:
-                raise TimeoutError
-            chunk = await asyncio.wait_for(reader.read(cap + 1 - len(buf)), left)
-            if not chunk:
-                break
-            buf += chunk
-    except TimeoutError:
-        error = None if buf else "read_timeout"  # a complete answer may just lack the close
-    except (ConnectionError, OSError, RuntimeError):
-        # uvloop raises RuntimeError("... handler is closed") when the peer resets at once.
-        error = None if buf else "reset"
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer.wait_closed(), 1.0)
-    if error is not None:
-        return None, error
-    return bytes(buf), None

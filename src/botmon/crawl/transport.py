@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from botmon.crawl.counters import Counters
 from botmon.crawl.scope import Scope
@@ -150,19 +150,32 @@ class UdpTransport:
 
     def send(self, data: bytes, peer: Peer) -> None:
         """Send one request; out-of-scope destinations are refused and counted."""
-        if not self.scope.allows(peer.ip):
-            self.counters["scope_blocked"] += 1
-            return
-        pool = self._v6 if ":" in peer.ip else self._v4
-        if not pool:
-            self.counters["send_errors"] += 1
-            return
-        self._i += 1
-        try:
-            pool[self._i % len(pool)].sendto(data, peer)
-        except (OSError, ValueError, TypeError):
-            # A full send buffer drops this request; its deadline and retries cover it.
-            self.counters["send_errors"] += 1
+        self.send_all(((peer, data, 0),))
+
+    def send_all(self, sends: Iterable[tuple[Peer, Any, int]]) -> None:
+        """Send a batch of ``(peer, bytes, token)`` (the runner's :data:`~botmon.crawl.core.Send`),
+        each through the scope guard; the loop's lookups are done once per batch, not per
+        packet (this runs for every request of a crawl)."""
+        allows = self.scope.allows
+        v4, v6 = self._v4, self._v6
+        counters = self.counters
+        i = self._i
+        for peer, data, _ in sends:
+            ip = peer[0]
+            if not allows(ip):
+                counters["scope_blocked"] += 1
+                continue
+            pool = v6 if ":" in ip else v4
+            if not pool:
+                counters["send_errors"] += 1
+                continue
+            i += 1
+            try:
+                pool[i % len(pool)].sendto(data, peer)
+            except (OSError, ValueError, TypeError):
+                # A full send buffer drops this request; its deadline and retries cover it.
+                counters["send_errors"] += 1
+        self._i = i
 
     def local_ports(self) -> list[int]:
         """The ports the sockets are bound to (tests aim unsolicited traffic at them)."""

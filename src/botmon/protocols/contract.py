@@ -181,8 +181,10 @@ class Conversation(Protocol):
         ...
 
     def partial(self, reason: str, now: float) -> CrawlResult | None:
-        """The result when the conversation ends early (``reason``: ``timeout``, ``closed``,
-        ``too_many_messages``, ...); None makes it a plain NO_REPLY."""
+        """The result when the conversation ends early (``reason``: ``step_timeout``,
+        ``closed``, ``reset``, ``too_many_messages``, ``oversized``, ``malformed``); None: the
+        try fails for ``reason`` (the first three count as stream errors, the rest as
+        malformed answers)."""
         ...
 
 
