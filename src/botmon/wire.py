@@ -108,6 +108,8 @@ class SensorStatus(msgspec.Struct, frozen=True, kw_only=True):
     """Of those, how many it answered (staying in the bots' peer lists needs answers)."""
     peers_known: Count = 0
     """Distinct peers it has heard of (from contacts and the peers they listed)."""
+    contacts_per_s: NonNegative = 0.0
+    """Contacts received per second, measured over the time since the previous heartbeat."""
 
 
 class HeartbeatStatus(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -337,7 +339,9 @@ class CampaignSettings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
     timeouts: Annotated[list[NonNegative], msgspec.Meta(max_length=64)] = []
     scope: Annotated[list[Label], msgspec.Meta(max_length=1000)] = []
     seeds: Count | None = None
-    """How many seeds the run started from."""
+    """How many seeds the run started from (a sensor: peers it announces itself to)."""
+    listen: Annotated[list[Label], msgspec.Meta(max_length=64)] = []
+    """A sensor's listen addresses (``HOST:PORT``)."""
 
 
 class CampaignStart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
