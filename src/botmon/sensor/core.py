@@ -112,6 +112,7 @@ class SensorCore:
             now=now,
         )
         self.known: set[Peer] = set()
+        self._own = frozenset(listens)  # edges to the sensor itself name no new peer
         self.paused = False
         self._replies: list[Reply] = []
         self._edges: list[Edge] = []
@@ -178,7 +179,7 @@ class SensorCore:
     def _know(self, peers: Iterable[Peer]) -> None:
         known = self.known
         for peer in peers:
-            if peer in known:
+            if peer in known or peer in self._own:
                 continue
             if len(known) >= self.settings.max_known_peers:
                 self.counters["known_dropped"] += 1

@@ -43,11 +43,12 @@ def campaign_settings(
         per_target_rate=settings.per_source_rate,
         scope=list(settings.scope),
         seeds=targets,
-        listen=[_address(p) for p in listens],
+        listen=[address_text(p) for p in listens],
     )
 
 
-def _address(peer: Peer) -> str:
+def address_text(peer: Peer) -> str:
+    """``HOST:PORT`` (``[v6]:PORT``), as ``--listen`` takes it."""
     return f"[{peer.ip}]:{peer.port}" if ":" in peer.ip else f"{peer.ip}:{peer.port}"
 
 
