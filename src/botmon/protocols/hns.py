@@ -109,8 +109,12 @@ def handle_request(
             Reply(now, src.ip, src.port, data={"message": "request"}),
             Edge(now, src.ip, src.port, me.ip, me.port),
         ]
-        address = _sensor_address(ctx)
-        return (None if address is None else b"^\x00" + address), records
+        state = ctx.state
+        if "hns_answer" not in state:  # once per sensor: its listen address does not change
+            address = _sensor_address(ctx)
+            state["hns_answer"] = None if address is None else b"^\x00" + address
+        answer = state["hns_answer"]
+        return (answer if isinstance(answer, bytes) else None), records
     if data[0] == REPLY_MAGIC and n >= MIN_REPLY:
         reply = Reply(now, src.ip, src.port, data={"message": "reply"})
         port = (data[2] << 8) | data[3]

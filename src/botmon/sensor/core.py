@@ -103,6 +103,7 @@ class SensorCore:
             settings.per_source_rate, settings.per_source_burst, settings.max_sources
         )
         self.answers = TokenBucket(settings.answer_rate, ANSWER_BURST_S, now)
+        self.answers.tokens = self.answers.capacity  # a sensor may answer a burst at once
         self.announcer = Announcer(
             self.scope,
             self.counters,
@@ -111,8 +112,8 @@ class SensorCore:
             max_peers=settings.max_announce_peers,
             now=now,
         )
-        self.known: set[Peer] = set()
-        self._own = frozenset(listens)  # edges to the sensor itself name no new peer
+        self.known: set[tuple[str, int]] = set()
+        self._own: frozenset[tuple[str, int]] = frozenset(listens)  # the sensor is no new peer
         self.paused = False
         self._replies: list[Reply] = []
         self._edges: list[Edge] = []
@@ -147,7 +148,7 @@ class SensorCore:
         c["handled"] += 1
         self._record(records)
         self._samples[listen].append(src)
-        self._know((src,))
+        self._know(src)
         if answer is None:
             return None
         if not self.scope.allows(src.ip):
@@ -162,34 +163,34 @@ class SensorCore:
         return answer
 
     def _record(self, records: Iterable[Reply | Edge | FailedTry]) -> None:
-        c = self.counters
         for record in records:
             if isinstance(record, Reply):
                 self._replies.append(record)
-                c["records_replies"] += 1
             elif isinstance(record, Edge):
                 self._edges.append(record)
-                c["records_edges"] += 1
-                self._know((Peer(record.dst_ip, record.dst_port),))
+                self._know((record.dst_ip, record.dst_port))
             elif isinstance(record, FailedTry):
                 self._failed.append(record)
             else:
-                c["plugin_errors"] += 1
+                self.counters["plugin_errors"] += 1
 
-    def _know(self, peers: Iterable[Peer]) -> None:
+    def _know(self, peer: tuple[str, int]) -> None:
+        # A Peer equals the plain tuple of its fields, so either form finds the other.
         known = self.known
-        for peer in peers:
-            if peer in known or peer in self._own:
-                continue
-            if len(known) >= self.settings.max_known_peers:
-                self.counters["known_dropped"] += 1
-                continue
-            known.add(peer)
+        if peer in known or peer in self._own:
+            return
+        if len(known) >= self.settings.max_known_peers:
+            self.counters["known_dropped"] += 1
+            return
+        known.add(peer)
 
     def drain_records(self) -> tuple[list[Reply], list[FailedTry], list[Edge]]:
         """Records gathered since the last call (the runner hands them to the reporter)."""
         out = (self._replies, self._failed, self._edges)
         self._replies, self._failed, self._edges = [], [], []
+        c = self.counters
+        c["records_replies"] += len(out[0])
+        c["records_edges"] += len(out[2])
         return out
 
     # ----- announcements -----------------------------------------------------------------

@@ -15,6 +15,7 @@ import functools
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 from botmon.crawl.runner import _tcp_exchange
 from botmon.crawl.transport import size_buffers
@@ -128,6 +129,7 @@ class TcpListeners:
         self.open_connections = 0
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._serving: set[asyncio.Task[Any]] = set()
 
     async def open(self) -> None:
         """Start a server on every listen address (an address in use raises OSError)."""
@@ -156,6 +158,9 @@ class TcpListeners:
             writer.transport.abort()
             return
         self.open_connections += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._serving.add(task)
         try:
             peername = writer.get_extra_info("peername")
             src = Peer(peername[0], peername[1])
@@ -173,7 +178,11 @@ class TcpListeners:
             counters["tcp_timeouts"] += 1
         except (ConnectionError, OSError, RuntimeError):
             counters["tcp_resets"] += 1
+        except asyncio.CancelledError:
+            pass  # the sensor is stopping (close() cancels open connections); end quietly
         finally:
+            if task is not None:
+                self._serving.discard(task)
             self.open_connections -= 1
             writer.close()
             with contextlib.suppress(Exception):
@@ -227,13 +236,14 @@ class TcpListeners:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        """Stop listening; cancel announcements in flight."""
+        """Stop listening; cancel announcements in flight and connections still open."""
         for server in self._servers:
             server.close()
-        for task in list(self._tasks):
+        running = [*self._tasks, *self._serving]
+        for task in running:
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2.0)
