@@ -128,6 +128,10 @@ def test_a_sensor_reports_contacts_heartbeats_and_stops_cleanly(
         assert row
         sensor_row = monitors(server, server.admin_token)["sensor-e2e"]
         assert sensor_row["kind"] == "sensor" and sensor_row["state"] == "running"
+        assert sensor_row["campaign_settings"] == (
+            f"hns sensor on {me.ip}:{me.port}: announced to 1 peer every 1 s, "
+            "100 announcements/s, scope 127.0.0.0/8 ::1/128"
+        )
         wait_for(
             lambda: server.counts("hns").get("replies", 0) >= len(bots) + 1,
             30,
