@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -212,3 +213,51 @@ def test_a_plugin_that_cannot_sense_is_one_line(monkeypatch: pytest.MonkeyPatch)
 def test_a_bad_setting_is_a_usage_error() -> None:
     result = _run("hns", "--botnet", "b", "--announce-rate", "-1", "--dry-run")
     assert result.exit_code == 2 and "announce" in result.output
+
+
+def test_server_commands_steer_a_running_sensor(duckdb_server: LiveServer, tmp_path: Path) -> None:
+    server = duckdb_server
+    server.create_botnet("hns")
+    token = server.token(botnets=("hns",), name="sensor-under-command")
+    me = Peer("127.0.0.1", free_udp_port())
+    newcomer = UdpBot("127.11.4.1")
+    contact = UdpBot("127.11.4.2")
+    proc, log = start_sensor(
+        tmp_path, me, server.url, token, "--announce-interval", "1", "--progress", "none"
+    )
+
+    def command(name: str, args: dict[str, Any]) -> None:
+        answer = httpx.post(
+            f"{server.url}/api/v1/admin/commands",
+            json={"source": "sensor-under-command", "command": name, "args": args},
+            headers=server.headers(),
+            trust_env=False,
+        )
+        assert answer.status_code == 201, answer.text
+
+    def state() -> str:
+        row = monitors(server, server.admin_token).get("sensor-under-command", {})
+        return str(row.get("state"))
+
+    try:
+        contact_until_answered(contact, me)
+        command("add_seeds", {"peers": [f"{newcomer.peer.ip}:{newcomer.peer.port}"]})
+        wait_for(lambda: newcomer.seen() >= 1, 20, "an announcement to the added peer", log)
+        command("pause", {})
+        wait_for(lambda: state() == "paused", 20, "the paused state", log)
+        newcomer.read()
+        contact.send(b"~", me)
+        time.sleep(1.5)
+        assert contact.read() == [] and newcomer.read() == []  # dark: no answer, no announce
+        command("resume", {})
+        wait_for(lambda: state() == "running", 20, "the running state", log)
+        contact_until_answered(contact, me)
+        command("set_rate", {"rate": 0.5})
+        command("stop", {})
+        proc.wait(40)
+    finally:
+        code = interrupt(proc)
+        newcomer.close()
+        contact.close()
+    assert code == 0, log.read_text(errors="replace")[-3000:]
+    assert state() == "stopped"  # the stop command ended it (not the Ctrl-C of the cleanup)

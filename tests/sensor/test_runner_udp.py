@@ -174,3 +174,29 @@ def test_a_listen_address_in_use_is_a_clear_error() -> None:
         )
         with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
             asyncio.run(runner.run())
+
+
+def test_heartbeat_reports_a_sensor_with_its_measured_contact_rate() -> None:
+    now = [1_700_000_000.0]
+    runner = SensorRunner(
+        plugin("hns"),
+        settings(),
+        [Peer("127.0.0.1", 6000)],
+        "hns",
+        ListReporter(),
+        clock=lambda: now[0],
+    )
+    first = runner.heartbeat()
+    assert first.kind == "sensor" and first.state == "running" and first.sensor is not None
+    for i in range(40):
+        runner.core.on_message(b"~", Peer(f"127.1.0.{i + 1}", 5000), 0, now[0])
+    now[0] += 10.0
+    beat = runner.heartbeat()
+    assert beat.sensor is not None
+    assert (beat.sensor.contacts, beat.sensor.answered, beat.sensor.peers_known) == (40, 40, 40)
+    assert beat.sensor.contacts_per_s == 4.0
+    runner.hold("spool_full")  # what the report client's back-pressure calls
+    beat = runner.heartbeat()
+    assert (beat.state, beat.paused_reason) == ("paused", "spool_full") and runner.core.paused
+    runner.hold(None)
+    assert runner.heartbeat().state == "running" and not runner.core.paused
