@@ -108,6 +108,8 @@ class SensorStatus(msgspec.Struct, frozen=True, kw_only=True):
     """Of those, how many it answered (staying in the bots' peer lists needs answers)."""
     peers_known: Count = 0
     """Distinct peers it has heard of (from contacts and the peers they listed)."""
+    contacts_per_s: NonNegative = 0.0
+    """Contacts received per second, measured over the time since the previous heartbeat."""
 
 
 class HeartbeatStatus(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -337,7 +339,9 @@ class CampaignSettings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
     timeouts: Annotated[list[NonNegative], msgspec.Meta(max_length=64)] = []
     scope: Annotated[list[Label], msgspec.Meta(max_length=1000)] = []
     seeds: Count | None = None
-    """How many seeds the run started from."""
+    """How many seeds the run started from (a sensor: peers it announces itself to)."""
+    listen: Annotated[list[Label], msgspec.Meta(max_length=64)] = []
+    """A sensor's listen addresses (``HOST:PORT``)."""
 
 
 class CampaignStart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -366,6 +370,8 @@ class Campaign(msgspec.Struct, frozen=True, kw_only=True):
             s = msgspec.convert(self.settings, CampaignSettings)
         except msgspec.ValidationError:
             return self.botnet
+        if s.kind == "sensor":
+            return _sensor_summary(s)
         parts = []
         if s.rounds is not None:
             rounds = "until stopped" if s.rounds == 0 else _plural(s.rounds, "round")
@@ -379,6 +385,21 @@ class Campaign(msgspec.Struct, frozen=True, kw_only=True):
             more = " ..." if len(s.scope) > 3 else ""
             parts.append("scope " + " ".join(s.scope[:3]) + more)
         return f"{s.protocol}: " + ", ".join(parts) if parts else s.protocol
+
+
+def _sensor_summary(s: CampaignSettings) -> str:
+    """``hns sensor on 127.0.0.1:6000: announced to 20 peers every 60 s, ...``."""
+    head = f"{s.protocol} sensor" + (f" on {' '.join(s.listen[:3])}" if s.listen else "")
+    parts = []
+    if s.seeds is not None:
+        every = f" every {s.interval_s:g} s" if s.interval_s is not None else ""
+        parts.append(f"announced to {_plural(s.seeds, 'peer')}{every}")
+    if s.rate:
+        parts.append(f"{s.rate:g} announcements/s")
+    if s.scope:
+        more = " ..." if len(s.scope) > 3 else ""
+        parts.append("scope " + " ".join(s.scope[:3]) + more)
+    return head + (": " + ", ".join(parts) if parts else "")
 
 
 def _plural(n: int, word: str) -> str:

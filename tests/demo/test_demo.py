@@ -1,4 +1,4 @@
-"""`botmon demo` brings up server, emulated botnets and crawlers, and the numbers move."""
+"""`botmon demo` brings up server, emulated botnets, crawlers and a sensor; the numbers move."""
 
 from __future__ import annotations
 
@@ -68,6 +68,19 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
             )
             assert answer.status_code == 200, answer.text
             seen[botnet] = sum(point["replies"] for point in answer.json()["series"])
+    # The demo's Hide'n'Seek sensor reports beside the crawlers (the health table's rows).
+    rows: list[dict[str, object]] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        answer = httpx.get(
+            f"{base}/api/v1/stats/monitors", params={"window": 3600}, headers=headers, timeout=5
+        )
+        assert answer.status_code == 200, answer.text
+        rows = [r for r in answer.json()["rows"] if r["kind"] == "sensor"]
+        if rows:
+            break
+        time.sleep(1)
+    assert [(r["botnet"], r["state"]) for r in rows] == [("hns", "running")], rows
     with httpx.Client(base_url=base, timeout=5, follow_redirects=True) as browser:
         page = browser.get(login_url)
         assert page.status_code == 200

@@ -82,13 +82,6 @@ def test_hns_unusable_announced_peer_still_counts_the_bot() -> None:
     assert len(res.replies) == 1
 
 
-def test_hns_sensor_side_records_a_contact() -> None:
-    answer, records = hns.handle_request(b"~", SRC, NOW, SENSOR)
-    assert answer is None
-    assert [(r.ip, r.port) for r in records] == [(SRC.ip, SRC.port)]
-    assert hns.handle_request(b"garbage", SRC, NOW, SENSOR) == (None, [])
-
-
 # ----- linenet -------------------------------------------------------------------------------
 
 

@@ -11,18 +11,23 @@ heartbeats and ends the campaign when it ends.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from botmon.cli.loading import load_settings
+from botmon.cli.monitor import (
+    Runner,
+    client_hooks,
+    open_client,
+    run_async,
+    run_monitor,
+    run_reporting,
+)
 from botmon.crawl.peerlist import PeerListError, parse_peer, read_peerlist
 from botmon.crawl.progress import Progress
 from botmon.crawl.runner import CrawlRunner, campaign_settings, seed_port, settings_for_plugin
@@ -30,20 +35,7 @@ from botmon.crawl.scope import Scope
 from botmon.crawl.sink import CountingReporter, Reporter
 from botmon.protocols.contract import Peer, Plugin
 from botmon.protocols.registry import PluginError, get_plugin
-from botmon.settings import ClientSettings, CrawlSettings, SettingsError
-from botmon.settings.client import default_spool_dir
-
-T = TypeVar("T")
-
-
-def run_async(main: Callable[[], Awaitable[T]]) -> T:
-    """Run ``main`` on uvloop when it is installed, else on asyncio's default loop."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency, but stay usable without
-        return asyncio.run(main())  # type: ignore[arg-type]
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main())  # type: ignore[arg-type]
+from botmon.settings import CrawlSettings, SettingsError
 
 
 def _timeouts(text: str) -> tuple[float, ...]:
@@ -105,18 +97,12 @@ async def _crawl(
     seeds: list[Peer],
     reporter: Reporter,
     progress_mode: str,
-    start: Callable[[CrawlRunner], Awaitable[None]] | None,
+    start: Callable[[Runner], Awaitable[None]] | None,
     close: Callable[[], Awaitable[None]] | None,
     stored: Callable[[], int | None],
 ) -> dict[str, Any]:
     runner = CrawlRunner(plugin, settings, reporter)
     runner.add_seeds(seeds)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, runner.stop)
-    if start is not None:
-        await start(runner)
     progress = Progress(
         runner.status,
         stored,
@@ -124,32 +110,7 @@ async def _crawl(
         plain_interval_s=settings.progress.plain_interval_s,
         title=f"botmon crawl {plugin.name}",
     )
-    shown = asyncio.create_task(progress.run())
-    watch = asyncio.create_task(_watch_reporter(reporter, runner))
-    try:
-        status = await runner.run()
-    finally:
-        for task in (shown, watch):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if close is not None:
-            await close()
-    if progress_mode != "none":
-        print(progress.line(status), flush=True)
-    error = getattr(reporter, "error", None)
-    if error:
-        raise click.ClickException(f"the server stopped accepting records: {error}")
-    return status
-
-
-async def _watch_reporter(reporter: Reporter, runner: CrawlRunner) -> None:
-    """Stop crawling when the client gave up for good (a revoked token): nothing is stored."""
-    while True:
-        await asyncio.sleep(1.0)
-        if getattr(reporter, "error", None):
-            runner.stop()
-            return
+    return await run_monitor(runner, reporter, progress, start, close)
 
 
 @click.command(name="crawl")
@@ -254,57 +215,30 @@ def command(
         )
         _exit(status)
         return
-    if not server or not token:
-        raise click.ClickException("--server and --token are required (or use --dry-run)")
-    from botmon.client import ReportClient, ReportClientError
-
-    client_settings = load_settings(ClientSettings)
-    try:
-        client = ReportClient(
-            server,
-            token,
-            botnet,
-            spool_dir=spool or default_spool_dir(botnet),
-            ca_file=ca_file,
-            settings=client_settings,
-            campaign=campaign_settings(plugin, settings, len(peers)),
-        )
-    except (ReportClientError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-
-    async def start(runner: CrawlRunner) -> None:
-        client.set_status_provider(runner.heartbeat)
-        client.on_command(runner.handle_command)
-        client.on_backpressure(runner.hold)  # a full spool pauses the crawl, loses nothing
-        await client.start()
-
-    async def close() -> None:
-        await client.close(timeout=10.0)
-
-    try:
-        status = run_async(
-            lambda: _crawl(
-                plugin,
-                settings,
-                peers,
-                client,
-                progress_mode,
-                start,
-                close,
-                lambda: client.stats.get("records_stored", 0),
-            )
-        )
-    except ReportClientError as exc:
-        raise click.ClickException(f"server refused the crawler: {exc}") from None
-    except OSError as exc:
-        raise click.ClickException(f"cannot crawl: {exc}") from None
-    stats = client.stats
-    if stats.get("spool_batches", 0):
-        click.echo(
-            f"{stats['spool_batches']} batch(es) left in the spool {client.spool_dir}; "
-            "they are sent on the next run",
-            err=True,
-        )
+    client = open_client(
+        server,
+        token,
+        botnet,
+        spool,
+        ca_file,
+        campaign_settings(plugin, settings, len(peers)),
+        "crawler",
+    )
+    start, close = client_hooks(client)
+    status = run_reporting(
+        client,
+        "crawler",
+        lambda: _crawl(
+            plugin,
+            settings,
+            peers,
+            client,
+            progress_mode,
+            start,
+            close,
+            lambda: client.stats.get("records_stored", 0),
+        ),
+    )
     _exit(status)
 
 

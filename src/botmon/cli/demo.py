@@ -1,12 +1,13 @@
 """``botmon demo``: the whole system on one machine, on loopback, in one command.
 
 It prepares a DuckDB file (botnets, tokens and, once, weeks of generated history), then runs
-``botmon serve``, emulated botnets and crawlers as child processes that feed the server live,
-and prints the one address that opens the dashboard already signed in. Children log to files
-in the demo folder so the terminal stays readable; Ctrl-C (or ``--duration``) stops them all.
+``botmon serve``, emulated botnets, crawlers and a Hide'n'Seek sensor as child processes that
+feed the server live, and prints the one address that opens the dashboard already signed in.
+Children log to files in the demo folder so the terminal stays readable; Ctrl-C (or
+``--duration``) stops them all.
 
 Ctrl-C reaches the demo alone: the children run in process groups of their own, so the demo
-stops them in order (crawlers first, while the server still takes their last batches; the
+stops them in order (sensor and crawlers first, while the server still takes their last batches; the
 server last), and under ``make demo`` the demo takes the terminal's foreground so that make
 does not see the interrupt either. A demo stopped with Ctrl-C says "stopped" and exits 0.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +39,9 @@ LIVE_BOTNETS = {
     "linenet": "linenet test net (emulated on loopback, crawled live over TCP)",
 }
 
+SENSED_BOTNETS = ("hns",)
+"""Live botnets that also get a sensor (announced to the emulated bots)."""
+
 
 @dataclass
 class Child:
@@ -54,6 +59,7 @@ class DemoTokens:
     admin: str
     viewer: str
     crawlers: dict[str, str] = field(default_factory=dict)
+    sensors: dict[str, str] = field(default_factory=dict)
 
 
 def _botmon(*args: str) -> list[str]:
@@ -69,15 +75,26 @@ def _ensure_tokens(store: Store, folder: Path) -> DemoTokens:
     path = folder / "tokens.json"
     if path.exists():
         saved: dict[str, Any] = json.loads(path.read_text())
-        return DemoTokens(saved["admin"], saved["viewer"], saved["crawlers"])
-    tokens = DemoTokens(
-        admin=_create_token(store, "demo-admin", "admin", ()),
-        viewer=_create_token(store, "demo-viewer", "viewer", ()),
-    )
-    for botnet in LIVE_BOTNETS:
-        tokens.crawlers[botnet] = _create_token(
-            store, f"demo-crawler-{botnet}", "crawler", (botnet,)
+        tokens = DemoTokens(
+            saved["admin"], saved["viewer"], saved["crawlers"], saved.get("sensors", {})
         )
+        if set(tokens.sensors) == set(SENSED_BOTNETS):
+            return tokens
+    else:
+        tokens = DemoTokens(
+            admin=_create_token(store, "demo-admin", "admin", ()),
+            viewer=_create_token(store, "demo-viewer", "viewer", ()),
+        )
+        for botnet in LIVE_BOTNETS:
+            tokens.crawlers[botnet] = _create_token(
+                store, f"demo-crawler-{botnet}", "crawler", (botnet,)
+            )
+    for botnet in SENSED_BOTNETS:  # a demo folder from before sensors gets its token now
+        if botnet not in tokens.sensors:
+            tokens.sensors[botnet] = _create_token(
+                store, f"demo-sensor-{botnet}", "crawler", (botnet,)
+            )
+    path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(tokens.__dict__, f, indent=2)
@@ -137,6 +154,13 @@ def _wait_file(path: Path, child: Child, timeout_s: float) -> None:
             raise click.ClickException(f"{child.name} exited early; see {child.log.name}")
         time.sleep(0.1)
     raise click.ClickException(f"{child.name} wrote no seeds within {timeout_s:.0f} s")
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _stop_all(children: list[Child]) -> None:
@@ -303,6 +327,31 @@ def command(
                     logs,
                 )
             )
+        sensor_port = _free_udp_port()
+        children.append(
+            _start(
+                "sensor-hns",
+                _botmon(
+                    "sensor",
+                    "hns",
+                    "--botnet",
+                    "hns",
+                    "--listen",
+                    f"127.0.0.1:{sensor_port}",
+                    "--announce-peerlist",
+                    str(hns_seeds),
+                    "--server",
+                    url,
+                    "--token",
+                    tokens.sensors["hns"],
+                    "--spool",
+                    str(folder / "spool-sensor-hns"),
+                    "--progress",
+                    "plain",
+                ),
+                logs,
+            )
+        )
         click.echo("")
         click.echo("botmon demo is running:")
         click.echo(f"  server      {url}  (DuckDB file {db})")
@@ -310,6 +359,7 @@ def command(
             f"  hns         {bots} emulated Hide'n'Seek bots on 127.A.B.C (UDP), crawled live"
         )
         click.echo("  linenet     300 emulated linenet bots on 127.A.B.C (TCP), crawled live")
+        click.echo(f"  sensor      one Hide'n'Seek sensor on 127.0.0.1:{sensor_port} (UDP)")
         if history:
             click.echo(f"  history     {weeks} weeks for three more botnets, generated once")
         click.echo(f"  logs        {logs}/")

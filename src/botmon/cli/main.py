@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("botmon.cli.transfer_export", "Export stored records to a file."),
     "protocols": ("botmon.cli.protocols", "List installed protocol plugins."),
     "crawl": ("botmon.cli.crawl", "Crawl a botnet and report to a server."),
+    "sensor": ("botmon.cli.sensor", "Run a sensor that bots contact; report to a server."),
     "simulate": ("botmon.cli.simulate", "Run an emulated botnet on loopback."),
     "demo": ("botmon.cli.demo", "Run server, emulated botnets and crawlers together."),
     "history": ("botmon.cli.history", "Generate weeks of demo history for three botnets."),

@@ -14,6 +14,7 @@ matches no keyed request or lookup), ``lookups_sent``, ``lookups_answered``,
 from __future__ import annotations
 
 from collections import Counter
+from typing import ClassVar
 
 STABLE_KEYS = (
     "sent",
@@ -49,9 +50,12 @@ STABLE_KEYS = (
 class Counters(Counter[str]):
     """A :class:`collections.Counter` whose snapshot always carries the stable keys."""
 
+    stable_keys: ClassVar[tuple[str, ...]] = STABLE_KEYS
+    """The keys every snapshot has (a sensor's counters have their own)."""
+
     def snapshot(self) -> dict[str, int]:
         """A plain dict with every stable key plus any ``<key>/<reason>`` detail keys."""
-        out = dict.fromkeys(STABLE_KEYS, 0)
+        out = dict.fromkeys(self.stable_keys, 0)
         out.update(self)
         return out
 

@@ -22,7 +22,7 @@ StatusFn = Callable[[], dict[str, Any]]
 StoredFn = Callable[[], int | None]
 
 
-def _paused(s: dict[str, Any]) -> str:
+def paused_note(s: dict[str, Any]) -> str:
     """`` (paused: spool_full)`` and the like, or nothing while running."""
     return f" (paused: {s.get('paused_reason') or 'command'})" if s.get("paused") else ""
 
@@ -55,9 +55,12 @@ class Progress:
         """Requests per second between the last two looks."""
         return self._meter.rate
 
+    rate_key = "sent"
+    """The counter whose growth per second is shown (a sensor shows ``contacts``)."""
+
     def _sample(self) -> dict[str, Any]:
         s = self.status()
-        self._meter.update(int(s.get("sent", 0)), time.monotonic())
+        self._meter.update(int(s.get(self.rate_key, 0)), time.monotonic())
         return s
 
     def line(self, s: dict[str, Any] | None = None) -> str:
@@ -65,7 +68,7 @@ class Progress:
         s = s if s is not None else self._sample()
         stored = self.stored()
         stored_text = "-" if stored is None else str(stored)
-        state = _paused(s)
+        state = paused_note(s)
         return (
             f"[{time.strftime('%H:%M:%S')}] round {s.get('round', 0)}{state}: "
             f"known {s.get('known', 0)} responsive {s.get('responsive', 0)} "
@@ -77,12 +80,17 @@ class Progress:
 
     def _table(self) -> Table:
         s = self._sample()
-        stored = self.stored()
         table = Table(title=self.title, show_header=False, expand=False)
         table.add_column("what", style="bold")
         table.add_column("value", justify="right")
-        rows = [
-            ("round", f"{s.get('round', 0)}{_paused(s)}"),
+        for name, value in self.rows(s, self.stored()):
+            table.add_row(name, str(value))
+        return table
+
+    def rows(self, s: dict[str, Any], stored: int | None) -> list[tuple[str, object]]:
+        """The panel's rows (name, value) for status ``s``."""
+        return [
+            ("round", f"{s.get('round', 0)}{paused_note(s)}"),
             ("known peers", s.get("known", 0)),
             ("responsive this round", s.get("responsive", 0)),
             ("tracked bots", s.get("tracked", 0)),
@@ -95,9 +103,6 @@ class Progress:
             ("out of scope (never contacted)", s.get("out_of_scope", 0)),
             ("records stored", "-" if stored is None else stored),
         ]
-        for name, value in rows:
-            table.add_row(name, str(value))
-        return table
 
     async def run(self) -> None:
         """Refresh until cancelled."""

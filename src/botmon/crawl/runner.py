@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from botmon import __version__
+from botmon.crawl.control import Controls
 from botmon.crawl.core import CrawlCore, Send
 from botmon.crawl.counters import Counters, RateMeter
 from botmon.crawl.scope import Scope
@@ -26,17 +27,7 @@ from botmon.crawl.transport import DatagramTransport, UdpTransport
 from botmon.protocols.contract import Conversation, CrawlResult, Peer, Plugin
 from botmon.settings.crawl import CrawlSettings
 from botmon.settings.loader import find_leaf
-from botmon.wire import (
-    AddSeeds,
-    CampaignSettings,
-    Command,
-    CommandError,
-    HeartbeatStatus,
-    MonitorState,
-    SetRate,
-    UnknownCommand,
-    command_args,
-)
+from botmon.wire import CampaignSettings, HeartbeatStatus
 
 Clock = Callable[[], float]
 
@@ -99,7 +90,7 @@ def campaign_settings(plugin: Plugin, settings: CrawlSettings, seeds: int) -> Ca
     )
 
 
-class CrawlRunner:
+class CrawlRunner(Controls[CrawlCore]):
     """Runs a crawl until its rounds are done or :meth:`stop` is called."""
 
     def __init__(
@@ -122,7 +113,6 @@ class CrawlRunner:
         self._transport: DatagramTransport | None = transport
         self._udp: UdpTransport | None = None
         self._stop = False
-        self._waiter: asyncio.Future[None] | None = None
         self._tcp_tasks: set[asyncio.Task[None]] = set()
         self._tcp_slots: asyncio.Semaphore | None = None
         t, d = settings.transport, plugin.defaults
@@ -138,8 +128,6 @@ class CrawlRunner:
         self.recv_buffer = 0
         self._finished = False
         self._heartbeat_rate = RateMeter(self.started_at)
-        self._commanded_pause = False
-        self._held: str | None = None
 
     # ----- control (server commands, signals) --------------------------------------------
 
@@ -149,73 +137,6 @@ class CrawlRunner:
         self.wake()
         return added
 
-    def stop(self) -> None:
-        """Finish the current pass and return from :meth:`run` (records are flushed)."""
-        self._stop = True
-        self.wake()
-
-    def pause(self) -> None:
-        """Send nothing new until :meth:`resume`; answers in flight are still read."""
-        self._commanded_pause = True
-        self._apply_pause()
-
-    def resume(self) -> None:
-        """Undo :meth:`pause` (a hold by the reporter stays until it is released)."""
-        self._commanded_pause = False
-        self._apply_pause()
-
-    def hold(self, reason: str | None) -> None:
-        """The reporter's back-pressure: pause for ``reason`` (``spool_full``), None resumes.
-
-        Independent of :meth:`pause`: an admin's resume does not override a full spool.
-        """
-        self._held = reason
-        self._apply_pause()
-
-    def _apply_pause(self) -> None:
-        self.core.paused = self._commanded_pause or self._held is not None
-        self.wake()
-
-    @property
-    def paused_reason(self) -> str | None:
-        """``spool_full`` (the reporter's hold), ``command`` (an admin's pause), or None."""
-        if self._held is not None:
-            return self._held
-        return "command" if self._commanded_pause else None
-
-    def set_rate(self, rate: float) -> None:
-        """Change the global request rate (0 = unlimited)."""
-        self.core.set_rate(rate, self.clock())
-        self.wake()
-
-    def handle_command(self, command: Command) -> None:
-        """Apply a server command (:data:`botmon.wire.COMMAND_ARGS`).
-
-        Unknown commands and bad arguments are counted, never raised: the server checks
-        them when they are queued, but is trusted to authenticate, not to be bug-free.
-        """
-        name = command.command
-        c = self.counters
-        try:
-            args = command_args(name, command.args)
-        except UnknownCommand:
-            c[f"commands/unknown/{name[:32]}"] += 1
-            return
-        except CommandError:
-            c["command_errors"] += 1
-            return
-        if isinstance(args, SetRate):
-            self.set_rate(args.rate)
-        elif isinstance(args, AddSeeds):
-            self.add_seeds(Peer(ip, port) for ip, port in args.addresses(self.seed_port))
-        elif name == "pause":
-            self.pause()
-        elif name == "resume":
-            self.resume()
-        else:
-            self.stop()
-        c[f"commands/{name}"] += 1
-
     def status(self) -> dict[str, Any]:
         """The core's counters and gauges plus run time: what the progress display shows."""
         out = self.core.status()
@@ -224,15 +145,6 @@ class CrawlRunner:
         out["recv_buffer_bytes"] = self.recv_buffer
         out["paused_reason"] = self.paused_reason
         return out
-
-    @property
-    def state(self) -> MonitorState:
-        """``running``, ``paused``, ``stopping`` (asked to stop) or ``stopped`` (run over)."""
-        if self._finished:
-            return "stopped"
-        if self._stop:
-            return "stopping"
-        return "paused" if self.core.paused else "running"
 
     def heartbeat(self) -> HeartbeatStatus:
         """The status a heartbeat reports; requests/s is measured since the previous one."""
@@ -255,12 +167,6 @@ class CrawlRunner:
         )
 
     # ----- the loop ----------------------------------------------------------------------
-
-    def wake(self) -> None:
-        """Wake the send loop early (a reply arrived, a command changed something)."""
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
 
     async def _open(self) -> None:
         if self._transport is not None:
@@ -303,17 +209,6 @@ class CrawlRunner:
         replies, failed, edges = self.core.drain_records()
         if replies or failed or edges:
             self.reporter.add(replies=replies, failed_tries=failed, edges=edges)
-
-    async def _sleep(self, delay: float) -> None:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        self._waiter = fut
-        handle = loop.call_later(delay, _resolve, fut)
-        try:
-            await fut
-        finally:
-            handle.cancel()
-            self._waiter = None
 
     async def run(self) -> dict[str, Any]:
         """Crawl until the configured rounds are done or :meth:`stop`; return the final status."""
@@ -373,8 +268,3 @@ class CrawlRunner:
                 answer, error = await self._converser.run(peer, data)
         self.core.on_stream(peer, token, answer, error, self.clock())
         self.wake()
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)

@@ -5,6 +5,10 @@ the single byte 0x7E; a reply has at least 8 bytes, byte 0 is 0x5E, byte 1 is no
 bytes 2-3 are a port and bytes 4-7 an IPv4 address, both big-endian. Bots have no ID. One
 peer per reply, so the engine asks a bot several times per round (``requests_per_round``) and
 stops when its answers repeat (``stale_replies``).
+
+Sensor side (botmon's recipe; PROTOCOLS.md has none confirmed): bots add peers that
+contact them, so a sensor announces itself with ``~`` and answers a bot's ``~`` with a
+``^`` that names the sensor itself (byte 1 = 0).
 """
 
 from __future__ import annotations
@@ -73,10 +77,54 @@ def read_reply(data: bytes, src: Peer, now: float, ctx: RequestContext) -> Crawl
     return CrawlResult(_BOT, None, (_peer(ip, port),), (reply,), (edge,))
 
 
+def _sensor_address(ctx: SensorContext) -> bytes | None:
+    """The sensor's own port and IPv4 as a ``^`` reply carries them (None: not nameable)."""
+    ip, port = ctx.listen
+    try:
+        packed = socket.inet_aton(ip) if ":" not in ip else b""
+    except OSError:
+        return None
+    if len(packed) != 4 or packed[0] == 0 or packed[0] >= 224:
+        return None  # IPv6, a wildcard or multicast address: nothing a bot could use
+    return port.to_bytes(2, "big") + packed
+
+
 def handle_request(
     data: bytes, src: Peer, now: float, ctx: SensorContext
-) -> tuple[bytes | None, list[Reply]]:
-    """Sensor side: a ``~`` from a bot is recorded as a contact; botmon announces no peer."""
-    if data[:1] == REQUEST and len(data) <= DEFAULTS.max_reply_bytes:
-        return None, [Reply(timestamp=now, ip=src.ip, port=src.port, data={"message": "~"})]
+) -> tuple[bytes | None, list[Reply | Edge]]:
+    """Sensor side: a bot's ``~`` or its ``^`` answer to an announcement, as records.
+
+    A ``~`` (the bot asks the sensor for a peer) is answered with a ``^`` naming the sensor
+    itself, never a bot, so the sensor stays in the bot's list without helping the botnet;
+    it is recorded as a ``request`` contact and an edge bot -> sensor. A ``^`` (the bot
+    answering the sensor's announcement) is a ``reply`` contact and an edge bot -> the peer
+    it named; it gets no answer. Anything else is ``(None, [])``: the runtime counts it.
+    """
+    n = len(data)
+    if n == 0 or n > DEFAULTS.max_reply_bytes:
+        return None, []
+    if data[0] == 0x7E and n == 1:
+        me = ctx.listen
+        records: list[Reply | Edge] = [
+            Reply(now, src.ip, src.port, data={"message": "request"}),
+            Edge(now, src.ip, src.port, me.ip, me.port),
+        ]
+        state = ctx.state
+        if "hns_answer" not in state:  # once per sensor: its listen address does not change
+            address = _sensor_address(ctx)
+            state["hns_answer"] = None if address is None else b"^\x00" + address
+        answer = state["hns_answer"]
+        return (answer if isinstance(answer, bytes) else None), records
+    if data[0] == REPLY_MAGIC and n >= MIN_REPLY:
+        reply = Reply(now, src.ip, src.port, data={"message": "reply"})
+        port = (data[2] << 8) | data[3]
+        first = data[4]
+        if port == 0 or first == 0 or first >= 224:
+            return None, [reply]
+        return None, [reply, Edge(now, src.ip, src.port, _ntoa(data[4:8]), port)]
     return None, []
+
+
+def announce(peer: Peer, ctx: SensorContext) -> bytes:
+    """A sensor announces itself with a ``~``: an HNS bot adds a peer that contacts it."""
+    return REQUEST

@@ -4,6 +4,13 @@ The crawler connects and sends ``PEERS\\n``. A bot answers at most 64 ASCII line
 128 bytes, each ending in ``\\n``: ``BOT <16 lowercase hex>``, zero or more
 ``PEER <ipv4> <port>``, then ``END``, and closes. A first line that is not ``BOT ...`` is
 another service on that port (a benign reply); empty, truncated or garbage input is no reply.
+
+Sensor extension (linenet is botmon's own test protocol, so botmon defines it): a peer may
+send ``HELLO <port>\n`` to say it listens on ``<port>`` at the address the connection comes
+from; the answer is ``BOT <16 hex>\nEND\n`` and the receiver adds that peer to its list.
+A sensor announces itself with ``HELLO <its listen port>``; to a bot's ``PEERS`` it
+answers ``BOT <sensor id>``, one ``PEER`` line naming the sensor itself (never a bot) and
+``END``. Every request is one line of at most 128 bytes before its ``\n``.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from botmon.protocols.contract import (
     Peer,
     ProtocolDefaults,
     RequestContext,
+    SensorContext,
     Status,
     no_reply,
 )
@@ -125,3 +133,66 @@ def read_reply(data: bytes, src: Peer, now: float, ctx: RequestContext) -> Crawl
         for p in peers
     )
     return CrawlResult(Status.BOT_REPLY, None, tuple(peers), (reply,), edges, bot_id)
+
+
+HELLO = b"HELLO "
+
+
+def request_frame(buffer: bytes) -> int:
+    """A request is one line: its length with the ``\\n``, 0 for more, -1 past 128 bytes."""
+    end = buffer.find(b"\n", 0, MAX_LINE + 1)
+    if end >= 0:
+        return end + 1
+    return -1 if len(buffer) > MAX_LINE else 0
+
+
+def _sensor_lines(ctx: SensorContext, peer_line: bool) -> bytes | None:
+    sid = ctx.sensor_id
+    if sid is None or len(sid) != 16 or not set(sid.encode()) <= _HEX:
+        return None
+    lines = [b"BOT " + sid.encode()]
+    ip, port = ctx.listen
+    if peer_line and _ipv4(ip) is not None:
+        lines.append(f"PEER {ip} {port}".encode())
+    lines.append(b"END")
+    return b"\n".join(lines) + b"\n"
+
+
+def handle_request(
+    data: bytes, src: Peer, now: float, ctx: SensorContext
+) -> tuple[bytes | None, list[Reply | Edge]]:
+    """Sensor side: ``PEERS`` gets the sensor's own answer, ``HELLO <port>`` is recorded.
+
+    Records: a contact (``data.message`` ``peers`` or ``hello``) and an edge bot -> sensor.
+    A ``HELLO`` names the bot's listening port, so its records carry that port rather than
+    the connection's. Anything else is ``(None, [])``: the runtime counts it as malformed.
+    """
+    if request_frame(data) != len(data):
+        return None, []
+    line = data[:-1]
+    me = ctx.listen
+    if line == b"PEERS":
+        port = src.port
+        kind = "peers"
+        answer = _sensor_lines(ctx, peer_line=True)
+    elif line.startswith(HELLO):
+        try:
+            hello_port = _port(line[len(HELLO) :].decode("ascii"))
+        except UnicodeDecodeError:
+            return None, []
+        if hello_port is None:
+            return None, []
+        port = hello_port
+        kind = "hello"
+        answer = _sensor_lines(ctx, peer_line=False)
+    else:
+        return None, []
+    return answer, [
+        Reply(timestamp=now, ip=src.ip, port=port, data={"message": kind}),
+        Edge(timestamp=now, src_ip=src.ip, src_port=port, dst_ip=me.ip, dst_port=me.port),
+    ]
+
+
+def announce(peer: Peer, ctx: SensorContext) -> bytes:
+    """A sensor announces itself with ``HELLO <its listen port>``."""
+    return f"HELLO {ctx.listen.port}\n".encode()
