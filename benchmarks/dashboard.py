@@ -57,6 +57,8 @@ DAYS = 28
 BOTNETS = ("bench-hns", "bench-mozi", "bench-sality")
 POOL = 150_000
 """Bots per botnet over the whole span."""
+SOURCE_TYPE = "CASE WHEN k % 6 = 0 THEN 'sensor' ELSE 'crawler' END"
+"""A sixth of the bots are seen by a sensor, the rest by crawlers (same SQL on both engines)."""
 COUNTRIES = ("CN", "IN", "BR", "KR", "RU", "VN", "US", "TR", "TH", "EG", "ID", "DE")
 TARGET_MS = {10_000_000: 300.0, 100_000_000: 1000.0}
 COLD_TARGET_MS = 2000.0
@@ -115,13 +117,13 @@ def fill_duckdb(path: str, n: int, end: float) -> None:
               list_extract({ids}, b + 1)::SMALLINT, {source}, make_timestamp(ts_us), {ip},
               (1024 + k % 60000)::USMALLINT, {bot_id}, NULL,
               list_extract({countries}, (k % {len(COUNTRIES)})::INTEGER + 1),
-              (4000 + k % 700)::UINTEGER
+              (4000 + k % 700)::UINTEGER, {SOURCE_TYPE}
             FROM ({bot})"""
     )
     con.execute(
         f"""INSERT INTO failed_tries SELECT
               list_extract({ids}, b + 1)::SMALLINT, {source}, make_timestamp(ts_us), {ip},
-              (1024 + k % 60000)::USMALLINT, {bot_id}, 'timeout', NULL
+              (1024 + k % 60000)::USMALLINT, {bot_id}, 'timeout', NULL, {SOURCE_TYPE}
             FROM ({bot.replace(f"range({n})", f"range(0, {n}, 5)")})"""
     )
     con.execute(
@@ -130,7 +132,7 @@ def fill_duckdb(path: str, n: int, end: float) -> None:
               (1024 + k % 60000)::USMALLINT, {bot_id},
               (281470681743360 + 16777216 + ((b * 1000003 + (hash(k) % 2000) * 7919)
                 % 3000000000))::UHUGEINT,
-              (1024 + (hash(k) % 2000) % 60000)::USMALLINT, NULL
+              (1024 + (hash(k) % 2000) % 60000)::USMALLINT, NULL, {SOURCE_TYPE}
             FROM ({bot.replace(f"range({n})", f"range(2, {n}, 5)")})"""
     )
     con.execute(
@@ -169,11 +171,11 @@ def fill_postgres(url: str, n: int, end: float) -> None:
         con.execute(
             f"""INSERT INTO replies SELECT ({idarr})[b + 1], {source}, ts, {ip},
                   1024 + k % 60000, {bot_id}, NULL, ({countries})[(k % {len(COUNTRIES)}) + 1],
-                  4000 + k % 700 FROM ({bot}) s"""
+                  4000 + k % 700, {SOURCE_TYPE} FROM ({bot}) s"""
         )
         con.execute(
             f"""INSERT INTO failed_tries SELECT ({idarr})[b + 1], {source}, ts, {ip},
-                  1024 + k % 60000, {bot_id}, 'timeout', NULL
+                  1024 + k % 60000, {bot_id}, 'timeout', NULL, {SOURCE_TYPE}
                 FROM ({bot}) s WHERE i % 5 = 0"""
         )
         con.execute(
@@ -181,7 +183,7 @@ def fill_postgres(url: str, n: int, end: float) -> None:
                   1024 + k % 60000, {bot_id},
                   '0.0.0.0'::inet + (16777216 + ((b * 1000003 + (abs(hashint8(k)) % 2000) * 7919)
                     % 3000000000)),
-                  1024 + (abs(hashint8(k)) % 2000) % 60000, NULL
+                  1024 + (abs(hashint8(k)) % 2000) % 60000, NULL, {SOURCE_TYPE}
                 FROM ({bot}) s WHERE i % 5 = 2"""
         )
         con.execute(

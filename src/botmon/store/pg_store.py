@@ -339,7 +339,9 @@ class PostgresStore(ReadPort):
                 for kind, rows in batch.rows.items():
                     if rows:
                         with cur.copy(pg_copy.COPY_SQL[kind]) as copy:
-                            copy.write(pg_copy.with_ids(rows, botnet_id, source_id))
+                            copy.write(
+                                pg_copy.with_ids(rows, botnet_id, source_id, batch.source_type)
+                            )
                 if batch.as_names:
                     # One statement, rows in asn order: concurrent batches lock the same rows
                     # in the same order and cannot deadlock.
@@ -380,7 +382,7 @@ class PostgresStore(ReadPort):
                 where.append("t.ts < to_timestamp(%s)")
                 params.append(common.check_time("end", end))
             sql = (
-                f"SELECT {_EXPORT_COLUMNS[kind]}, s.name AS source FROM {kind} t "
+                f"SELECT {_EXPORT_COLUMNS[kind]}, s.name AS source, t.source_type FROM {kind} t "
                 f"JOIN sources s ON s.id = t.source_id WHERE {' AND '.join(where)} "
                 "ORDER BY t.ts"
             )
