@@ -11,7 +11,10 @@ fifth of the replies each). It is written by SQL inside the database (``range``/
 measured here is the read side. Each view is then queried as the dashboard does by default
 (last 7 days, 1 h buckets; counting at 1 h, 1 day and 1 week) through
 :mod:`botmon.analysis`, ``--repeat`` times after one warm-up; p50/p95 are per view
-(the sum of its queries, as the page waits for all of them). The baseline in the same run is a
+(the sum of its queries, as the page waits for all of them). "single botnet" includes the
+crawlers-vs-sensors view (read from the replies: the summaries do not tell sources apart);
+"sensor data only" is the single botnet and geolocation views with the source filter on (a
+sixth of the bots are a sensor's), also read from the replies. The baseline in the same run is a
 bare ``count(*)`` over the same 7 days (the cost of touching the rows at all).
 
 Four modes per view: cold (no cached answer: a range or bucket asked for the first time; after
@@ -49,7 +52,7 @@ from botmon.store.base import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from botmon.analysis import compare, geo, overview, peers, population
+from botmon.analysis import compare, geo, overview, peers, population, sources
 from botmon.analysis.cache import clear_cache
 from botmon.analysis.scope import botnet_ids
 
@@ -208,6 +211,12 @@ def views(end: float) -> dict[str, list[Callable[[Store], Any]]]:
             lambda s: population.population(s, b1, start, end, hour),
             lambda s: population.returning(s, b1, start, end, hour, "id"),
             lambda s: peers.top_peers(s, b1, start, end, 15),
+            lambda s: sources.sources(s, b1, start, end, hour),
+        ],
+        "sensor data only": [
+            lambda s: population.population(s, b1, start, end, hour, "sensor"),
+            lambda s: population.returning(s, b1, start, end, hour, "id", "sensor"),
+            lambda s: geo.countries(s, b1, start, end, "sensor"),
         ],
         "geolocations": [lambda s: geo.countries(s, b1, start, end)],
         "ases": [lambda s: geo.ases(s, None, start, end, 25)],
