@@ -87,6 +87,13 @@ def _prepare(store: Store) -> tuple[list[int], int]:
     return [ids[n] for n in BOTNETS], int(source)
 
 
+def _announced(ids: list[int]) -> list[tuple[int, str]]:
+    """The batches rows ingest would have written for the generated data, one per botnet
+    and source type spanning it: the sources view tells crawler-only ranges from mixed ones
+    by them (a range with sensor data is read from the replies)."""
+    return [(b, kind) for b in ids for kind in ("crawler", "sensor")]
+
+
 def fill_duckdb(path: str, n: int, end: float) -> None:
     """``n`` replies (and n/5 failed tries, n/5 edges) straight into a DuckDB store file."""
     import duckdb
@@ -142,6 +149,13 @@ def fill_duckdb(path: str, n: int, end: float) -> None:
         "INSERT INTO ases SELECT 4000 + i, 'Bench AS ' || i FROM range(700) t(i) "
         "ON CONFLICT DO NOTHING"
     )
+    for b, kind in _announced(ids):
+        con.execute(
+            "INSERT INTO batches (source_id, batch_id, botnet_id, received_at, replies,"
+            " failed_tries, edges, seq, first_ts, last_ts, source_type) VALUES (?, ?, ?, now(),"
+            " 1, 0, 0, nextval('batches_seq'), make_timestamp(?), make_timestamp(?), ?)",
+            [source, f"generated-{b}-{kind}", b, start_us, int(end * 1e6), kind],
+        )
     con.execute("COMMIT")
     con.execute("CHECKPOINT")
     con.close()
@@ -193,6 +207,13 @@ def fill_postgres(url: str, n: int, end: float) -> None:
             "INSERT INTO ases SELECT 4000 + i, 'Bench AS ' || i FROM generate_series(0, 699) i "
             "ON CONFLICT DO NOTHING"
         )
+        for b, kind in _announced(ids):
+            con.execute(
+                "INSERT INTO batches (source_id, batch_id, botnet_id, received_at, replies,"
+                " failed_tries, edges, seq, first_ts, last_ts, source_type) VALUES (%s, %s, %s,"
+                " now(), 1, 0, 0, 0, to_timestamp(%s), to_timestamp(%s), %s)",
+                [source, f"generated-{b}-{kind}", b, start, end, kind],
+            )
         con.execute("VACUUM ANALYZE")
 
 

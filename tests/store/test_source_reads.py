@@ -216,3 +216,44 @@ def test_crawler_only_sensor_only_and_both_are_right(
     crawler = sources(store, "hns", start, end, DAY, "crawler").dicts()[-1]
     assert crawler["ips_both"] == crawler["ips_sensor_only"] == 0
     assert crawler["ips_crawler_only"] == c + both
+
+
+@pytest.mark.parametrize("kind", ["crawler", "sensor"])
+def test_a_range_of_one_kind_is_counted_from_the_summaries_and_still_right(
+    store: Store, kind: SourceType
+) -> None:
+    """Without the other kind in the range, the sources view takes the population's counts
+    (no pass over the replies); the answer is the one the replies give."""
+    store.create_botnet("hns")
+    mine = [s for s in SENT if s.source == kind]
+    replies = [Reply(s.ts, s.ip, s.port, s.bot_id) for s in mine]
+    store.write_batch(make_batch("hns", "one", replies, source_type=kind), f"{kind}-1")
+    (found,) = [b.id for b in store.list_botnets()]
+    start, end = T0 + 3600 * 5 + 17.5, T0 + 2 * DAY + 3600 * 3 + 1.25
+    assert store.batch_source_types([found], start, end) == {found: {kind}}
+    calls: list[Any] = []
+    real = store.source_overlap
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kw)
+
+    store.source_overlap = counted  # type: ignore[method-assign]
+    table = sources(store, "hns", start, end, DAY).dicts()
+    assert calls == []
+    *series, total = table
+    day = lambda t: bucket_index(round(t * 1e6) / 1e6, DAY)  # noqa: E731
+    only = "ips_crawler_only" if kind == "crawler" else "ips_sensor_only"
+    assert {day(r["t"]): r[only] for r in series if r[only]} == _per_bucket(
+        kind, start, end, DAY, "ips"
+    )
+    assert all(r["ips_both"] == 0 for r in table)
+    n_ips = len({s.ip for s in mine if start <= s.ts < end})
+    n_ids = len({s.bot_id for s in mine if start <= s.ts < end and s.bot_id})
+    assert (total[only], total[only.replace("ips", "ids")]) == (n_ips, n_ids)
+    other = "sensor" if kind == "crawler" else "crawler"
+    assert all(
+        v in (None, 0) for v in sources(store, "hns", start, end, DAY, other).dicts()[-1].values()
+    )
+    store.source_overlap = real  # type: ignore[method-assign]
+    assert sources(store, "hns", start, end, DAY, kind).dicts()[-1] == total

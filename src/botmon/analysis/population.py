@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from botmon.analysis.cache import per_bucket, seen_by
+from botmon.analysis.cache import per_bucket, seen_by, whole
 from botmon.analysis.scope import botnet_id, botnet_ids, ids_for
 from botmon.analysis.series import check_series, dense, ips_and_ids
 from botmon.analysis.table import Table
@@ -146,7 +146,15 @@ def returning(
     found = botnet_id(store, botnet)
     seen = ips_and_ids(store, [found], start, end, bucket_s, source)
     column = 0 if by == "ip" else 1
-    new = store.first_seen_counts(found, by, start, end, bucket_s, source)
+    if source is None:  # the seen tables: one small read
+        new = store.first_seen_counts(found, by, start, end, bucket_s)
+    else:  # one kind's first sightings read its replies before ``end``: kept while unchanged
+
+        def first_seen() -> dict[int, int]:
+            return store.first_seen_counts(found, by, start, end, bucket_s, source)
+
+        key = ("first-seen", found, by, bucket_s, source, start)
+        new = whole(store, key, ("replies",), [found], 0.0, end, first_seen)
     rows: dict[int, tuple[Any, ...]] = {}
     for (_, i), value in seen.items():
         n = value[column]

@@ -13,7 +13,7 @@ from typing import Any
 
 from botmon.analysis.cache import per_bucket, seen_by, whole
 from botmon.analysis.scope import botnet_id
-from botmon.analysis.series import check_series, dense
+from botmon.analysis.series import check_series, dense, ips_and_ids
 from botmon.analysis.table import Table
 from botmon.store.base import Store
 from botmon.store.reads import SourceFilter
@@ -65,6 +65,9 @@ def sources(
     check_series(start, end, bucket_s)
     found = botnet_id(store, botnet)
     ids = [found]
+    kinds = store.batch_source_types(ids, start, end).get(found, set())
+    if len(kinds) == 1:
+        return _one_kind(store, found, kinds.pop(), start, end, bucket_s, source)
 
     def compute(lo: float, hi: float) -> dict[tuple[int, int], Any]:
         return _split(store, ids, lo, hi, bucket_s, source)
@@ -79,3 +82,35 @@ def sources(
     key = ("sources-total", found, source)
     total = whole(store, key, ("replies",), ids, start, end, compute_total)
     return Table(SOURCE_COLUMNS, [*rows, (None, *total)])
+
+
+def _one_kind(
+    store: Store,
+    found: int,
+    kind: str,
+    start: float,
+    end: float,
+    bucket_s: int,
+    source: SourceFilter,
+) -> Table:
+    """The range holds replies of one kind only (the usual case without sensors): every bot
+    is that kind's only, counted as the population views count (the summaries), not by a
+    pass over the replies that tells sources apart."""
+    if source is not None and source != kind:
+        rows = dense({}, start, end, bucket_s, 6)
+        return Table(SOURCE_COLUMNS, [*rows, (None, *(0,) * 6)])
+
+    def placed(n_ips: int, n_ids: int) -> tuple[int, ...]:
+        return (n_ips, 0, 0, n_ids, 0, 0) if kind == "crawler" else (0, 0, n_ips, 0, 0, n_ids)
+
+    per = ips_and_ids(store, [found], start, end, bucket_s)
+    rows = dense({i: placed(*v) for (_, i), v in per.items()}, start, end, bucket_s, 6)
+
+    def compute_total() -> dict[int, tuple[int, ...]]:
+        return store.range_counts("replies", [found], start, end, ("ips", "ids"))
+
+    totals = whole(
+        store, ("replies-total", found), ("replies",), [found], start, end, compute_total
+    )
+    n_ips, n_ids = totals.get(found, (0, 0))
+    return Table(SOURCE_COLUMNS, [*rows, (None, *placed(n_ips, n_ids))])

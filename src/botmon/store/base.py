@@ -202,6 +202,10 @@ class Store(Protocol):
         """(botnet id, first bucket, last bucket, batches) of the stored batches holding
         records of ``kind`` within [start, end): the check behind every cached answer."""
 
+    def batch_source_types(self, ids: Ids, start: float, end: float) -> dict[int, set[str]]:
+        """Per botnet id: source types of the stored batches with replies meeting
+        [start, end) (from the ``batches`` table)."""
+
     def summary_watermark(self) -> int | None:
         """The seen tables' watermark (moves with every refresh that merged something)."""
 

@@ -86,11 +86,11 @@ _INSERT_GROUP = {
 
 _BATCH_COLUMNS = (
     "(source_id, batch_id, botnet_id, received_at, replies, failed_tries, edges, seq,"
-    " first_ts, last_ts)"
+    " first_ts, last_ts, source_type)"
 )
 _BATCH_VALUES = (
     "(?, ?, ?, make_timestamp(?), ?, ?, ?, nextval('batches_seq'), make_timestamp(?),"
-    " make_timestamp(?))"
+    " make_timestamp(?), ?)"
 )
 """One ``batches`` row; its parameters come from :func:`_batch_params`."""
 
@@ -120,6 +120,7 @@ def _batch_params(p: _Pending, received_us: int) -> list[Any]:
         counts["edges"],
         p.batch.first_us,
         p.batch.last_us,
+        p.batch.source_type,
     ]
 
 

@@ -318,9 +318,9 @@ class PostgresStore(ReadPort):
             botnet_id = self._botnet_id(conn, batch.botnet)
             inserted = conn.execute(
                 "INSERT INTO batches (source_id, batch_id, botnet_id, received_at, replies,"
-                " failed_tries, edges, seq, first_ts, last_ts)"
+                " failed_tries, edges, seq, first_ts, last_ts, source_type)"
                 " VALUES (%s, %s, %s, now(), %s, %s, %s, pg_current_xact_id()::text::bigint,"
-                " to_timestamp(%s::float8 / 1e6), to_timestamp(%s::float8 / 1e6))"
+                " to_timestamp(%s::float8 / 1e6), to_timestamp(%s::float8 / 1e6), %s)"
                 " ON CONFLICT (source_id, batch_id) DO NOTHING RETURNING 1",
                 [
                     source_id,
@@ -331,6 +331,7 @@ class PostgresStore(ReadPort):
                     counts["edges"],
                     batch.first_us,
                     batch.last_us,
+                    batch.source_type,
                 ],
             ).fetchone()
             if inserted is None:

@@ -166,6 +166,23 @@ class ReadPort:
         )
         return [(int(b), int(lo), int(hi), int(n)) for b, lo, hi, n in rows]
 
+    def batch_source_types(self, ids: Ids, start: float, end: float) -> dict[int, set[str]]:
+        """Per botnet id: the source types of the stored batches with replies whose span
+        meets [start, end) (batches stored before spans were kept count as a crawler's). A
+        botnet absent from the answer has no such batch; one with a single type has replies
+        of that type only in the range. From the small ``batches`` table."""
+        sql = _Sql(self.backend)
+        rows = self._run(
+            sql,
+            f"SELECT DISTINCT botnet_id, CASE WHEN first_ts IS NULL THEN 'crawler'"
+            f" ELSE source_type END FROM batches WHERE {sql.ids(ids)}replies > 0"
+            f" AND (first_ts IS NULL OR (last_ts >= {sql.ts(start)} AND first_ts < {sql.ts(end)}))",
+        )
+        out: dict[int, set[str]] = {}
+        for botnet_id, kind in rows:
+            out.setdefault(int(botnet_id), set()).add(str(kind))
+        return out
+
     def summary_watermark(self) -> int | None:
         """The seen tables' watermark: it moves with every refresh that merged something."""
         sql = _Sql(self.backend)
@@ -293,18 +310,47 @@ class ReadPort:
     ) -> dict[int, tuple[float | None, float | None]]:
         """First and last reply per botnet id, from the seen tables (one kind of monitor:
         from the replies)."""
-        if source is None:
-            text = "SELECT botnet_id, min(first_ts), max(last_ts) FROM seen_ips GROUP BY 1"
-        else:
-            sql = _Sql(self.backend)
-            text = (
-                f"SELECT botnet_id, min(ts), max(ts) FROM replies WHERE {sql.source(source)}"
-                "true GROUP BY 1"
-            )
-            rows = self._run(sql, text)
-            return {int(b): (_seconds(lo), _seconds(hi)) for b, lo, hi in rows}
-        rows = self._select(text)
+        if source is not None:
+            return self._source_bounds(source)
+        rows = self._select(
+            "SELECT botnet_id, min(first_ts), max(last_ts) FROM seen_ips GROUP BY 1"
+        )
         return {int(b): (_seconds(lo), _seconds(hi)) for b, lo, hi in rows}
+
+    def _source_bounds(self, source: SourceType) -> dict[int, tuple[float | None, float | None]]:
+        """First and last reply of one kind per botnet id. Every reply lies in its batch's
+        span and every batch of that kind with replies has one in its span, so the first
+        reply is within [earliest first_ts, earliest last_ts] of those batches (the last
+        alike): two time-range reads per botnet instead of a scan. Batches older than
+        their spans (schema version 2) make it a scan of that kind's replies."""
+        sql = _Sql(self.backend)
+        spans = self._run(
+            sql,
+            f"SELECT botnet_id, min(first_ts), min(last_ts), max(first_ts), max(last_ts),"
+            f" count(*) - count(first_ts) FROM batches WHERE {sql.source(source)}replies > 0"
+            " GROUP BY 1",
+        )
+        out: dict[int, tuple[float | None, float | None]] = {}
+        for botnet_id, lo1, lo2, hi1, hi2, unspanned in spans:
+            sql = _Sql(self.backend)
+
+            def of_kind(start: float, end: float, b: int = int(botnet_id), sql: _Sql = sql) -> str:
+                # Widened by a millisecond: a wider range still holds the extreme reply.
+                return sql.where([b], start - 1e-3, end + 1e-3, source=source)
+
+            if unspanned:
+                text = (
+                    "SELECT min(ts), max(ts) FROM replies"
+                    f" WHERE {sql.ids([int(botnet_id)])}{sql.source(source)}true"
+                )
+            else:
+                text = (
+                    f"SELECT (SELECT min(ts) FROM replies WHERE {of_kind(lo1, lo2)}),"
+                    f" (SELECT max(ts) FROM replies WHERE {of_kind(hi1, hi2)})"
+                )
+            ((lo, hi),) = self._run(sql, text)
+            out[int(botnet_id)] = (_seconds(lo), _seconds(hi))
+        return out
 
     def seen_since(
         self, ids: Sequence[int], since: float, source: SourceFilter = None

@@ -9,3 +9,6 @@
 ALTER TABLE replies ADD COLUMN source_type VARCHAR DEFAULT 'crawler';
 ALTER TABLE failed_tries ADD COLUMN source_type VARCHAR DEFAULT 'crawler';
 ALTER TABLE edges ADD COLUMN source_type VARCHAR DEFAULT 'crawler';
+-- A batch holds one kind's records: its row says which, so the first and last reply of one
+-- kind are found by time range inside the spans of its first and last batches, not a scan.
+ALTER TABLE batches ADD COLUMN source_type VARCHAR DEFAULT 'crawler';

@@ -5,6 +5,7 @@
 ALTER TABLE replies ADD COLUMN source_type text NOT NULL DEFAULT 'crawler';
 ALTER TABLE failed_tries ADD COLUMN source_type text NOT NULL DEFAULT 'crawler';
 ALTER TABLE edges ADD COLUMN source_type text NOT NULL DEFAULT 'crawler';
+ALTER TABLE batches ADD COLUMN source_type text NOT NULL DEFAULT 'crawler';
 ALTER TABLE replies ADD CONSTRAINT replies_source_type
     CHECK (source_type IN ('crawler', 'sensor')) NOT VALID;
 ALTER TABLE failed_tries ADD CONSTRAINT failed_tries_source_type
