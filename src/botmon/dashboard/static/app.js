@@ -283,7 +283,7 @@ function sourcePanel(name) {
       const n = total[`${key}_${k}`] || 0;
       return el("div", { class: "total", "data-band": k, style: `border-top-color:${color}` },
         el("div", { class: "big", text: String(n) }),
-        el("div", { class: "small", text: `${unit} ${label}${all ? ` · ${Math.round((100 * n) / all)} %` : ""}` }));
+        el("div", { class: "small", text: `${label}${all ? ` · ${Math.round((100 * n) / all)} %` : ""}` }));
     }), el("div", { class: "total", "data-band": "all" }, el("div", { class: "big", text: String(all) }),
       el("div", { class: "small", text: `${unit} in the range` })));
     pnl.setTable(data); pnl.setCsv("/sources", ps);
