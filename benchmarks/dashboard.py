@@ -11,7 +11,10 @@ fifth of the replies each). It is written by SQL inside the database (``range``/
 measured here is the read side. Each view is then queried as the dashboard does by default
 (last 7 days, 1 h buckets; counting at 1 h, 1 day and 1 week) through
 :mod:`botmon.analysis`, ``--repeat`` times after one warm-up; p50/p95 are per view
-(the sum of its queries, as the page waits for all of them). The baseline in the same run is a
+(the sum of its queries, as the page waits for all of them). "single botnet" includes the
+crawlers-vs-sensors view (read from the replies: the summaries do not tell sources apart);
+"sensor data only" is the single botnet and geolocation views with the source filter on (a
+sixth of the bots are a sensor's), also read from the replies. The baseline in the same run is a
 bare ``count(*)`` over the same 7 days (the cost of touching the rows at all).
 
 Four modes per view: cold (no cached answer: a range or bucket asked for the first time; after
@@ -49,7 +52,7 @@ from botmon.store.base import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from botmon.analysis import compare, geo, overview, peers, population
+from botmon.analysis import compare, geo, overview, peers, population, sources
 from botmon.analysis.cache import clear_cache
 from botmon.analysis.scope import botnet_ids
 
@@ -57,6 +60,8 @@ DAYS = 28
 BOTNETS = ("bench-hns", "bench-mozi", "bench-sality")
 POOL = 150_000
 """Bots per botnet over the whole span."""
+SOURCE_TYPE = "CASE WHEN k % 6 = 0 THEN 'sensor' ELSE 'crawler' END"
+"""A sixth of the bots are seen by a sensor, the rest by crawlers (same SQL on both engines)."""
 COUNTRIES = ("CN", "IN", "BR", "KR", "RU", "VN", "US", "TR", "TH", "EG", "ID", "DE")
 TARGET_MS = {10_000_000: 300.0, 100_000_000: 1000.0}
 COLD_TARGET_MS = 2000.0
@@ -80,6 +85,13 @@ def _prepare(store: Store) -> tuple[list[int], int]:
     store.record_heartbeat("bench-crawler", time.time(), {"state": "crawling"})
     source = store.query("SELECT id FROM sources WHERE name = 'bench-crawler'")[0][0]
     return [ids[n] for n in BOTNETS], int(source)
+
+
+def _announced(ids: list[int]) -> list[tuple[int, str]]:
+    """The batches rows ingest would have written for the generated data, one per botnet
+    and source type spanning it: the sources view tells crawler-only ranges from mixed ones
+    by them (a range with sensor data is read from the replies)."""
+    return [(b, kind) for b in ids for kind in ("crawler", "sensor")]
 
 
 def fill_duckdb(path: str, n: int, end: float) -> None:
@@ -115,13 +127,13 @@ def fill_duckdb(path: str, n: int, end: float) -> None:
               list_extract({ids}, b + 1)::SMALLINT, {source}, make_timestamp(ts_us), {ip},
               (1024 + k % 60000)::USMALLINT, {bot_id}, NULL,
               list_extract({countries}, (k % {len(COUNTRIES)})::INTEGER + 1),
-              (4000 + k % 700)::UINTEGER
+              (4000 + k % 700)::UINTEGER, {SOURCE_TYPE}
             FROM ({bot})"""
     )
     con.execute(
         f"""INSERT INTO failed_tries SELECT
               list_extract({ids}, b + 1)::SMALLINT, {source}, make_timestamp(ts_us), {ip},
-              (1024 + k % 60000)::USMALLINT, {bot_id}, 'timeout', NULL
+              (1024 + k % 60000)::USMALLINT, {bot_id}, 'timeout', NULL, {SOURCE_TYPE}
             FROM ({bot.replace(f"range({n})", f"range(0, {n}, 5)")})"""
     )
     con.execute(
@@ -130,13 +142,20 @@ def fill_duckdb(path: str, n: int, end: float) -> None:
               (1024 + k % 60000)::USMALLINT, {bot_id},
               (281470681743360 + 16777216 + ((b * 1000003 + (hash(k) % 2000) * 7919)
                 % 3000000000))::UHUGEINT,
-              (1024 + (hash(k) % 2000) % 60000)::USMALLINT, NULL
+              (1024 + (hash(k) % 2000) % 60000)::USMALLINT, NULL, {SOURCE_TYPE}
             FROM ({bot.replace(f"range({n})", f"range(2, {n}, 5)")})"""
     )
     con.execute(
         "INSERT INTO ases SELECT 4000 + i, 'Bench AS ' || i FROM range(700) t(i) "
         "ON CONFLICT DO NOTHING"
     )
+    for b, kind in _announced(ids):
+        con.execute(
+            "INSERT INTO batches (source_id, batch_id, botnet_id, received_at, replies,"
+            " failed_tries, edges, seq, first_ts, last_ts, source_type) VALUES (?, ?, ?, now(),"
+            " 1, 0, 0, nextval('batches_seq'), make_timestamp(?), make_timestamp(?), ?)",
+            [source, f"generated-{b}-{kind}", b, start_us, int(end * 1e6), kind],
+        )
     con.execute("COMMIT")
     con.execute("CHECKPOINT")
     con.close()
@@ -169,11 +188,11 @@ def fill_postgres(url: str, n: int, end: float) -> None:
         con.execute(
             f"""INSERT INTO replies SELECT ({idarr})[b + 1], {source}, ts, {ip},
                   1024 + k % 60000, {bot_id}, NULL, ({countries})[(k % {len(COUNTRIES)}) + 1],
-                  4000 + k % 700 FROM ({bot}) s"""
+                  4000 + k % 700, {SOURCE_TYPE} FROM ({bot}) s"""
         )
         con.execute(
             f"""INSERT INTO failed_tries SELECT ({idarr})[b + 1], {source}, ts, {ip},
-                  1024 + k % 60000, {bot_id}, 'timeout', NULL
+                  1024 + k % 60000, {bot_id}, 'timeout', NULL, {SOURCE_TYPE}
                 FROM ({bot}) s WHERE i % 5 = 0"""
         )
         con.execute(
@@ -181,13 +200,20 @@ def fill_postgres(url: str, n: int, end: float) -> None:
                   1024 + k % 60000, {bot_id},
                   '0.0.0.0'::inet + (16777216 + ((b * 1000003 + (abs(hashint8(k)) % 2000) * 7919)
                     % 3000000000)),
-                  1024 + (abs(hashint8(k)) % 2000) % 60000, NULL
+                  1024 + (abs(hashint8(k)) % 2000) % 60000, NULL, {SOURCE_TYPE}
                 FROM ({bot}) s WHERE i % 5 = 2"""
         )
         con.execute(
             "INSERT INTO ases SELECT 4000 + i, 'Bench AS ' || i FROM generate_series(0, 699) i "
             "ON CONFLICT DO NOTHING"
         )
+        for b, kind in _announced(ids):
+            con.execute(
+                "INSERT INTO batches (source_id, batch_id, botnet_id, received_at, replies,"
+                " failed_tries, edges, seq, first_ts, last_ts, source_type) VALUES (%s, %s, %s,"
+                " now(), 1, 0, 0, 0, to_timestamp(%s), to_timestamp(%s), %s)",
+                [source, f"generated-{b}-{kind}", b, start, end, kind],
+            )
         con.execute("VACUUM ANALYZE")
 
 
@@ -206,6 +232,12 @@ def views(end: float) -> dict[str, list[Callable[[Store], Any]]]:
             lambda s: population.population(s, b1, start, end, hour),
             lambda s: population.returning(s, b1, start, end, hour, "id"),
             lambda s: peers.top_peers(s, b1, start, end, 15),
+            lambda s: sources.sources(s, b1, start, end, hour),
+        ],
+        "sensor data only": [
+            lambda s: population.population(s, b1, start, end, hour, "sensor"),
+            lambda s: population.returning(s, b1, start, end, hour, "id", "sensor"),
+            lambda s: geo.countries(s, b1, start, end, "sensor"),
         ],
         "geolocations": [lambda s: geo.countries(s, b1, start, end)],
         "ases": [lambda s: geo.ases(s, None, start, end, 25)],

@@ -104,6 +104,9 @@ class SensorStatus(msgspec.Struct, frozen=True, kw_only=True):
 
     contacts: Count = 0
     """Messages from bots it received."""
+    contacts_per_s: NonNegative | None = None
+    """Contacts received per second, measured over the time since the previous heartbeat
+    (the health table's rate for a sensor, as ``requests_per_s`` is for a crawler)."""
     answered: Count = 0
     """Of those, how many it answered (staying in the bots' peer lists needs answers)."""
     peers_known: Count = 0

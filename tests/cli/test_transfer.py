@@ -50,6 +50,8 @@ def test_export_then_import_gives_the_same_records(
         rows[8] = {**rows[8], "ip": "2001:db8::7"}
         rows[9] = {**rows[9], "bot_id": "=HYPERLINK(1)"}  # a CSV export defuses it, import undoes
         rows[10] = {**rows[10], "bot_id": "'-quoted"}
+    for i in range(0, len(rows), 3):  # a sensor's records, mixed in: kept through both trips
+        rows[i] = {**rows[i], "source_type": "sensor"}
     source = _jsonl(tmp_path / "in.jsonl", rows)
     ran = botmon("import", str(source), "--botnet", "first", "--kind", kind, "--db", db)
     assert ran.code == 0, ran.err
@@ -64,6 +66,7 @@ def test_export_then_import_gives_the_same_records(
     assert ran.code == 0, ran.err
     first, second = _records(db, "first", kind), _records(db, "second", kind)
     assert len(first) == 1199
+    assert sum(r["source_type"] == "sensor" for r in first) == 400
     assert first == second
 
 

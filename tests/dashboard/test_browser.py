@@ -9,7 +9,10 @@ aborted as well as reported). Screenshots land in test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,12 +21,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import msgspec
 import pytest
 
 from botmon.analysis.defaults import default_requests, page_config
 from botmon.auth import hash_token, new_token, token_prefix
+from botmon.client import ReportClient
 from botmon.sim import history
 from botmon.store import open_store
+from botmon.wire import Edge, HeartbeatStatus, Reply, SensorStatus
 from tests.fixtures.server import LiveServer, start_live_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -268,7 +274,7 @@ def test_overview_says_how_old_the_geolocation_data_is(page: Any, site: Site) ->
 def test_single_botnet_follows_range_and_bucket(page: Any, site: Site) -> None:
     sign_in(page, site, "#/botnet/mozi-history")
     wait_loaded(page)
-    assert charts_drawn(page) == 4
+    assert charts_drawn(page) == 5
     rows_7d_hourly = len(panel_matches_api(page, site, "population")["rows"])
     assert 168 <= rows_7d_hourly <= 170
     panel_matches_api(page, site, "returning")
@@ -284,7 +290,7 @@ def test_single_botnet_follows_range_and_bucket(page: Any, site: Site) -> None:
     wait_rows(page, "population", 24, 25)
     wait_loaded(page)
     assert len(panel_matches_api(page, site, "population")["rows"]) in (24, 25)
-    assert charts_drawn(page) == 4
+    assert charts_drawn(page) == 5
     # CSV download equals the API's CSV.
     with page.expect_download() as download:
         page.click('section[data-panel="population"] a.csv')
@@ -292,6 +298,137 @@ def test_single_botnet_follows_range_and_bucket(page: Any, site: Site) -> None:
     href = page.get_attribute('section[data-panel="population"] a.csv', "href")
     assert got == site.api(f"{site.server.url}{href}").text
     assert got.splitlines()[0] == "t,ips,ids,ip_ports,replies,failed_tries"
+
+
+SENSOR_ONLY = [f"127.77.0.{i}" for i in range(1, 41)]
+"""Addresses only the sensor reports (the history's crawlers never saw them)."""
+
+
+def run_sensor(site: Site, botnet: str, shared: list[str]) -> None:
+    """A sensor reports through the real report client: contacts from ``shared`` (addresses
+    the crawlers saw too) and from :data:`SENSOR_ONLY`, and heartbeats with its sensor
+    section (kind sensor, measured contacts per second)."""
+    token = site.server.token("crawler", name="sensor-ui")
+    status = HeartbeatStatus(
+        kind="sensor",
+        state="running",
+        sensor=SensorStatus(contacts=1234, answered=1200, contacts_per_s=56.5),
+    )
+    now = time.time()
+
+    async def run() -> None:
+        with tempfile.TemporaryDirectory() as spool:
+            client = ReportClient(site.server.url, token, botnet, Path(spool), source_type="sensor")
+            client.set_status_provider(lambda: status)
+            await client.start()
+            client.add(
+                replies=[
+                    Reply(now - 600 - i, ip, 4000, None, {"kind": "hello"})
+                    for i, ip in enumerate([*shared, *SENSOR_ONLY])
+                ],
+                edges=[Edge(now - 600, ip, 4000, "127.0.0.1", 9000) for ip in shared],
+            )
+            assert await client.flush(timeout=60)
+            await client.close(timeout=30)
+            assert client.stats["records_stored"] == 2 * len(shared) + len(SENSOR_ONLY)
+
+    # Playwright's sync API runs its own event loop in this thread: the client runs in another.
+    failed: list[BaseException] = []
+
+    def in_thread() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+
+    worker = threading.Thread(target=in_thread)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive() and not failed, failed
+
+
+def test_crawlers_vs_sensors_panel_source_filter_and_sensor_health(page: Any, site: Site) -> None:
+    botnet = "hns-history"
+    now = time.time()
+    day = site.api(
+        f"{site.server.url}/api/v1/botnets/{botnet}/records/replies"
+        f"?start={now - 86400}&end={now - 3600}&format=jsonl"
+    )
+    assert day.status_code == 200
+    shared = sorted({msgspec.json.decode(line)["ip"] for line in day.text.splitlines()})[:30]
+    assert len(shared) == 30 and not set(shared) & set(SENSOR_ONLY)
+    run_sensor(site, botnet, shared)
+
+    # The panel: crawler only / both / sensor only, totals equal to what was sent.
+    sign_in(page, site, f"#/botnet/{botnet}")
+    wait_loaded(page)
+    body = panel_matches_api(page, site, "sources")
+    total = body["rows"][-1]
+    assert total["t"] is None
+    assert (total["ips_both"], total["ips_sensor_only"]) == (30, 40)
+    assert total["ips_crawler_only"] > 0
+    shown = {
+        band: int(page.text_content(f'[data-totals] [data-band="{band}"] .big'))
+        for band in ("crawler_only", "both", "sensor_only")
+    }
+    assert shown == {
+        "crawler_only": total["ids_crawler_only"]
+        if shown_by_id(body)
+        else total["ips_crawler_only"],
+        "both": total["ids_both"] if shown_by_id(body) else total["ips_both"],
+        "sensor_only": total["ids_sensor_only"] if shown_by_id(body) else total["ips_sensor_only"],
+    }
+    assert charts_drawn(page) == 5
+    page.locator('section[data-panel="sources"]').scroll_into_view_if_needed()
+    shoot(page, "crawlers-vs-sensors")
+
+    # The filter: every request of the view carries it, and it stays in the address.
+    page.select_option("#source", "sensor")
+    page.wait_for_function(
+        """() => document.querySelector('section[data-panel="population"] a.csv')
+                 .getAttribute('href').includes('source_type=sensor')"""
+    )
+    wait_loaded(page)
+    assert "source_type=sensor" in page.url
+    population = panel_matches_api(page, site, "population")
+    assert sum(r["replies"] for r in population["rows"]) == 70
+    assert max(r["ips"] for r in population["rows"]) <= 70
+    sensor_total = panel_matches_api(page, site, "sources")["rows"][-1]
+    assert sensor_total["ips_sensor_only"] == 70 and sensor_total["ips_crawler_only"] == 0
+    assert panel_matches_api(page, site, "peers")["rows"][0]["in_degree"] == 30
+    shoot(page, "single-botnet-sensors-only")
+    page.reload()
+    wait_loaded(page)
+    assert page.input_value("#source") == "sensor"
+    for view in ("overview", "geo", "ases", "counting", "compare"):
+        page.goto(f"{site.server.url}/dashboard/?source_type=sensor#/{view}")
+        wait_loaded(page)
+        hrefs = page.eval_on_selector_all("a.csv", "(links) => links.map((a) => a.href)")
+        assert hrefs and all("source_type=sensor" in h for h in hrefs), (view, hrefs)
+
+    # The health table: the sensor beside the crawlers, with its kind and contact rate.
+    page.goto(f"{site.server.url}/dashboard/#/overview")
+    wait_loaded(page)
+    row = page.locator(
+        'section[data-panel="monitors"] tr:has(td[data-col="source"]:text-is("sensor-ui"))'
+    )
+    row.wait_for()
+    assert row.locator('td[data-col="kind"]').text_content() == "sensor"
+    assert row.locator('td[data-col="contacts_per_s"]').text_content() == "56.5"
+    assert row.locator('td[data-col="contacts"]').text_content() == "1234"
+    assert row.locator('td[data-col="answered"]').text_content() == "1200"
+    assert row.locator('td[data-col="replies"]').text_content() == "70"
+    page.locator('section[data-panel="monitors"]').scroll_into_view_if_needed()
+    shoot(page, "health-table-with-sensor")
+
+
+def shown_by_id(body: dict[str, Any]) -> bool:
+    """The panel counts by bot ID when the botnet reports them (as the page decides)."""
+    return any(
+        r["ids_crawler_only"] + r["ids_both"] + r["ids_sensor_only"] > 0
+        for r in body["rows"]
+        if r["t"] is not None
+    )
 
 
 def test_geolocations_map_and_table(page: Any, site: Site) -> None:

@@ -12,8 +12,9 @@ import msgspec
 from botmon.analysis.defaults import RANGE_ROUND_S
 from botmon.analysis.overview import monitors
 from botmon.store.base import Store
-from botmon.wire import HeartbeatStatus, read_status
+from botmon.wire import HeartbeatStatus, Reply, SensorStatus, read_status
 from tests.fixtures.server import LiveServer
+from tests.store.helpers import make_batch
 
 
 def test_statuses_of_older_crawlers_show_what_fits(store: Store) -> None:
@@ -80,3 +81,37 @@ def test_a_crawler_held_back_by_a_full_spool_says_so(store: Store) -> None:
     store.record_heartbeat("held-crawler", now - 1, msgspec.to_builtins(status))
     row = {r["source"]: r for r in monitors(store, now, 3600).dicts()}["held-crawler"]
     assert (row["state"], row["paused_reason"]) == ("paused", "spool_full")
+
+
+def test_sensors_show_beside_crawlers_with_their_contact_rate_and_the_filter_keeps_one_kind(
+    store: Store,
+) -> None:
+    now = time.time()
+    store.create_botnet("hns")
+    crawler = HeartbeatStatus(kind="crawler", state="running", requests_per_s=120.0)
+    sensor = HeartbeatStatus(
+        kind="sensor",
+        state="running",
+        sensor=SensorStatus(contacts=900, answered=850, contacts_per_s=12.5),
+    )
+    store.record_heartbeat("crawler-a", now - 1, msgspec.to_builtins(crawler))
+    store.record_heartbeat("sensor-a", now - 1, msgspec.to_builtins(sensor))
+    for name, kind, n in (("crawler-a", "crawler", 3), ("sensor-a", "sensor", 5)):
+        replies = [Reply(now - 60, f"127.0.0.{i + 1}", 1000) for i in range(n)]
+        store.write_batch(make_batch("hns", name, replies, source_type=kind), name)  # type: ignore[arg-type]
+    rows = {r["source"]: r for r in monitors(store, now, 3600).dicts()}
+    assert (rows["sensor-a"]["kind"], rows["crawler-a"]["kind"]) == ("sensor", "crawler")
+    got = rows["sensor-a"]
+    assert (got["contacts_per_s"], got["contacts"], got["answered"], got["replies"]) == (
+        12.5,
+        900,
+        850,
+        5,
+    )
+    assert rows["crawler-a"]["contacts_per_s"] is None
+    assert rows["crawler-a"]["reported_requests_per_s"] == 120.0
+    only = {r["source"]: r for r in monitors(store, now, 3600, source="sensor").dicts()}
+    assert list(only) == ["sensor-a"] and only["sensor-a"]["replies"] == 5
+    assert list(r["source"] for r in monitors(store, now, 3600, source="crawler").dicts()) == [
+        "crawler-a"
+    ]

@@ -274,6 +274,7 @@ def test_every_read_endpoint_is_documented_in_openapi(
             "countries",
             "ases",
             "counting",
+            "sources",
             "compare/population",
             "compare/countries",
             "compare/overlap",
@@ -283,7 +284,7 @@ def test_every_read_endpoint_is_documented_in_openapi(
     for path in paths:
         op = document["paths"][path]["get"]
         names = {p["name"] for p in op["parameters"]}
-        assert {"start", "end", "format"} <= names, path
+        assert {"start", "end", "format", "source_type"} <= names, path
         assert "viewer" in op["x-botmon-roles"]
         assert "text/csv" in op["responses"]["200"]["content"]
     assert "ViewTable" in document["components"]["schemas"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import msgspec
 
 from botmon.validation import ValidatedBatch, validate_batch
-from botmon.wire import Batch, Edge, FailedTry, Reply
+from botmon.wire import Batch, Edge, FailedTry, Reply, SourceType
 
 NOW = 1_750_000_000.0
 """A fixed 'now' (2025-06-15) so timestamps are reproducible and never 'in the future'."""
@@ -19,10 +19,11 @@ def make_batch(
     replies: Sequence[Reply] = (),
     failed_tries: Sequence[FailedTry] = (),
     edges: Sequence[Edge] = (),
+    source_type: SourceType = "crawler",
 ) -> ValidatedBatch:
     """A validated batch built from records, exactly as the server would receive it."""
     body = msgspec.json.encode(
-        Batch(botnet, batch_id, list(replies), list(failed_tries), list(edges))
+        Batch(botnet, batch_id, list(replies), list(failed_tries), list(edges), source_type)
     )
     return validate_batch(body, now=NOW + 10 * 365 * 86400)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -62,12 +63,14 @@ def test_a_reply_row_has_every_column_in_copy_order() -> None:
         bot_id=["a\tb"],
         data=['{"k":"v"}'],
     )
-    payload = pg_copy.with_ids(pg_copy.replies(cols), 3, 7).decode()
+    payload = pg_copy.with_ids(pg_copy.replies(cols), 3, 7, "sensor").decode()
     assert payload == (
-        '3\t7\t2025-06-15 15:06:40.000000+00\t127.0.0.1\t80\ta\\tb\t{"k":"v"}\t\\N\t\\N\n'
+        '3\t7\tsensor\t2025-06-15 15:06:40.000000+00\t127.0.0.1\t80\ta\\tb\t{"k":"v"}\t\\N\t\\N\n'
     )
     assert pg_copy.replies(ReplyColumns()) == b""
-    assert pg_copy.with_ids(b"", 3, 7) == b""
+    assert pg_copy.with_ids(b"", 3, 7, "crawler") == b""
+    with pytest.raises(ValueError, match="source type"):
+        pg_copy.with_ids(b"x\n", 3, 7, "robot")  # type: ignore[arg-type]
 
 
 _TEXT = st.one_of(
@@ -87,11 +90,11 @@ def test_ids_go_in_front_of_every_row_whatever_the_text(rows: list[tuple[str | N
         bot_id=[bot_id for bot_id, _ in rows],
         data=[data for _, data in rows],
     )
-    lines = pg_copy.with_ids(pg_copy.replies(cols), 12, 345).decode().split("\n")
+    lines = pg_copy.with_ids(pg_copy.replies(cols), 12, 345, "crawler").decode().split("\n")
     assert lines[-1] == ""  # the payload ends with a newline
     assert len(lines[:-1]) == len(rows)
     for line, (bot_id, data) in zip(lines[:-1], rows, strict=True):
         fields = line.split("\t")
-        assert fields[:2] == ["12", "345"]
-        assert len(fields) == 9
-        assert (_unescape(fields[5]), _unescape(fields[6])) == (bot_id, data)
+        assert fields[:3] == ["12", "345", "crawler"]
+        assert len(fields) == 10
+        assert (_unescape(fields[6]), _unescape(fields[7])) == (bot_id, data)

@@ -18,9 +18,12 @@ Layout:
 - :mod:`peers` - top peers by in-degree;
 - :mod:`geo` - countries and ASes;
 - :mod:`compare` - overlap between botnets, hour-of-day profiles;
+- :mod:`sources` - bots seen by crawlers only, by sensors only and by both;
 - :mod:`defaults` - the dashboard's defaults, served to the page and used by the warm-up;
 - :mod:`warmup` - computing the page's default requests ahead of its first visitor.
 
+Every view takes an optional ``source`` (``crawler`` or ``sensor``: only that kind of
+monitor's records; None: both), passed to the store's reads and kept apart in the cache.
 Buckets are aligned as :mod:`botmon.buckets` documents: ISO weeks (Monday 00:00 UTC), days
 at 00:00 UTC, hours on the hour.
 """

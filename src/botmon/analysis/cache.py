@@ -19,7 +19,7 @@ from typing import Any
 
 from botmon.buckets import bucket_start, buckets_between
 from botmon.store.base import Store
-from botmon.store.reads import Ids, SpanKind
+from botmon.store.reads import Ids, SourceFilter, SpanKind
 
 CACHE_ENTRIES = 20_000
 """Most cached values per store (per-bucket values are small tuples)."""
@@ -63,6 +63,11 @@ def cache_of(store: Store) -> Cache | None:
             return cache
     except TypeError:
         return None
+
+
+def seen_by(view: str, source: SourceFilter) -> str:
+    """A view's cache name for the records of one kind of monitor (unchanged for both)."""
+    return view if source is None else f"{view}:{source}"
 
 
 def clear_cache(store: Store) -> None:

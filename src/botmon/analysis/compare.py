@@ -6,15 +6,18 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from botmon.analysis.cache import per_bucket, whole
+from botmon.analysis.cache import per_bucket, seen_by, whole
 from botmon.analysis.scope import ids_for, reaches_newest
 from botmon.analysis.table import Table
 from botmon.buckets import HOUR, bucket_start, buckets_between
 from botmon.enrich.timezones import utc_offset_hours
 from botmon.store.base import Store
+from botmon.store.reads import SourceFilter
 
 
-def compare_overlap(store: Store, names: Sequence[str], start: float, end: float) -> Table:
+def compare_overlap(
+    store: Store, names: Sequence[str], start: float, end: float, source: SourceFilter = None
+) -> Table:
     """For each pair of botnets: distinct IPs of each, IPs seen in both, and Jaccard index."""
     by_id = ids_for(store, names)
     ids = list(by_id)
@@ -22,9 +25,10 @@ def compare_overlap(store: Store, names: Sequence[str], start: float, end: float
 
     def compute() -> dict[frozenset[int], int]:
         from_seen = reaches_newest(store, ids, end)
-        return store.ip_overlap(ids, start, end, from_seen=from_seen)
+        return store.ip_overlap(ids, start, end, from_seen=from_seen, source=source)
 
-    groups = whole(store, ("overlap", tuple(ids)), ("replies",), ids, start, end, compute)
+    key = ("overlap", tuple(ids), source)
+    groups = whole(store, key, ("replies",), ids, start, end, compute)
     sizes: dict[int, int] = defaultdict(int)
     shared: dict[tuple[int, int], int] = defaultdict(int)
     for members, n in groups.items():
@@ -45,7 +49,9 @@ def compare_overlap(store: Store, names: Sequence[str], start: float, end: float
     return Table(("botnet_a", "botnet_b", "ips_a", "ips_b", "shared_ips", "jaccard"), rows)
 
 
-def compare_hours(store: Store, names: Sequence[str], start: float, end: float) -> Table:
+def compare_hours(
+    store: Store, names: Sequence[str], start: float, end: float, source: SourceFilter = None
+) -> Table:
     """Hour-of-day profile per botnet: mean distinct IPs online in each hour of the day, by
     UTC hour and by the bots' local hour (each country's main time zone, at mid-range).
 
@@ -55,9 +61,9 @@ def compare_hours(store: Store, names: Sequence[str], start: float, end: float) 
     ids = list(by_id)
 
     def compute(lo: float, hi: float) -> dict[tuple[int, int], Any]:
-        return store.hour_profile(ids, lo, hi)
+        return store.hour_profile(ids, lo, hi, source)
 
-    values = per_bucket(store, "hours", "replies", ids, start, end, HOUR, compute)
+    values = per_bucket(store, seen_by("hours", source), "replies", ids, start, end, HOUR, compute)
     mid = (start + end) / 2
     offsets: dict[str | None, float | None] = {}
     utc: dict[int, list[float]] = {b: [0.0] * 24 for b in by_id}

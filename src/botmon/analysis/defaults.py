@@ -116,6 +116,7 @@ def default_requests(
         by = "id" if name in with_ids else "ip"
         out += [
             ViewRequest.of(f"{base}/population", bucket=bucket, **span),
+            ViewRequest.of("/sources", botnet=name, bucket=bucket, **span),
             ViewRequest.of(f"{base}/returning", bucket=bucket, by=by, **span),
             ViewRequest.of(f"{base}/top-peers", limit=TOP_PEERS, **span),
         ]

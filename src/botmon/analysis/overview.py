@@ -8,29 +8,34 @@ from botmon.analysis.cache import whole
 from botmon.analysis.scope import botnet_ids, reaches_newest, seen_bounds
 from botmon.analysis.table import Table
 from botmon.store.base import Store
-from botmon.store.reads import CountedKind
+from botmon.store.reads import CountedKind, SourceFilter
 from botmon.wire import HeartbeatStatus, read_status
 
 
-def overview(store: Store, end: float, window_s: int) -> Table:
+def overview(store: Store, end: float, window_s: int, source: SourceFilter = None) -> Table:
     """Every botnet: distinct IPs and IDs in the last ``window_s`` before ``end``, replies and
-    failed tries in it, and the all-time first and last reply (from the seen tables)."""
+    failed tries in it, and the all-time first and last reply (from the seen tables; of one
+    kind of monitor with ``source``: from its replies)."""
     botnets = store.list_botnets()  # one read: botnets may be added meanwhile
     ids = [b.id for b in botnets]
     start = end - window_s
     store.refresh_summaries()
     recent: dict[int, tuple[int, ...]] = dict.fromkeys(ids, (0, 0))
     if ids and reaches_newest(store, None, end):
-        recent.update(store.seen_since(ids, start))
+        recent.update(store.seen_since(ids, start, source))
     elif ids:
 
         def compute() -> dict[int, tuple[int, ...]]:
-            return store.range_counts("replies", None, start, end, ("ips", "ids"))
+            return store.range_counts("replies", None, start, end, ("ips", "ids"), source=source)
 
-        recent.update(whole(store, ("overview", window_s), ("replies",), None, start, end, compute))
+        key = ("overview", window_s, source)
+        recent.update(whole(store, key, ("replies",), None, start, end, compute))
     kinds: tuple[CountedKind, ...] = ("replies", "failed_tries")
-    counts = [store.range_counts(kind, ids, start, end, ("rows",)) if ids else {} for kind in kinds]
-    seen = seen_bounds(store)
+    counts = [
+        store.range_counts(kind, ids, start, end, ("rows",), source=source) if ids else {}
+        for kind in kinds
+    ]
+    seen = seen_bounds(store, source)
     rows = []
     for b in botnets:
         n_ips, n_ids = recent.get(b.id, (0, 0))
@@ -41,7 +46,13 @@ def overview(store: Store, end: float, window_s: int) -> Table:
     return Table((*columns, "first_seen", "last_seen"), rows)
 
 
-def monitors(store: Store, end: float, window_s: int, now: float | None = None) -> Table:
+def monitors(
+    store: Store,
+    end: float,
+    window_s: int,
+    now: float | None = None,
+    source: SourceFilter = None,
+) -> Table:
     """Every crawler's and sensor's health: its last heartbeat (a typed
     :class:`~botmon.wire.HeartbeatStatus`, read leniently so statuses of older monitors still
     show what fits), its latest campaign, and the replies and failed tries the store received
@@ -49,7 +60,10 @@ def monitors(store: Store, end: float, window_s: int, now: float | None = None) 
     sending records shows it even if it still beats).
 
     A heartbeat's age is counted to ``now`` when the window ends later (the page rounds its
-    range's end up by minutes, which must not make a crawler that just beat look late)."""
+    range's end up by minutes, which must not make a crawler that just beat look late).
+
+    With ``source``, only monitors of that kind (by their heartbeat, or by the records they
+    sent in the window) and their records of that kind."""
     age_at = end if now is None else min(end, now)
     beats = {h.source: h for h in store.heartbeats()}
     campaigns = {c.source: c for c in store.latest_campaigns()}
@@ -59,17 +73,22 @@ def monitors(store: Store, end: float, window_s: int, now: float | None = None) 
     for i, kind in enumerate(kinds):
         if not ids:
             break
-        for name, n in store.source_counts(kind, ids, end - window_s, end).items():
+        for name, n in store.source_counts(kind, ids, end - window_s, end, source).items():
             counts[name][i] = n
     rows = []
-    for source in sorted(set(beats) | set(counts) | set(campaigns)):
-        beat = beats.get(source)
+    for name in sorted(set(beats) | set(counts) | set(campaigns)):
+        beat = beats.get(name)
         status = read_status(beat.status) if beat is not None else HeartbeatStatus()
-        campaign = campaigns.get(source)
-        replies, failed = counts.get(source, [0, 0])
+        if source is not None and not (
+            status.kind == source if beat is not None else name in counts
+        ):
+            continue
+        campaign = campaigns.get(name)
+        replies, failed = counts.get(name, [0, 0])
+        sensor = status.sensor
         rows.append(
             (
-                source,
+                name,
                 status.kind if beat is not None else None,
                 beat.at if beat is not None else None,
                 round(age_at - beat.at, 1) if beat is not None else None,
@@ -91,6 +110,9 @@ def monitors(store: Store, end: float, window_s: int, now: float | None = None) 
                 replies,
                 failed,
                 round((replies + failed) / window_s, 3),
+                sensor.contacts_per_s if sensor is not None else None,
+                sensor.contacts if sensor is not None else None,
+                sensor.answered if sensor is not None else None,
             )
         )
     return Table(
@@ -117,6 +139,9 @@ def monitors(store: Store, end: float, window_s: int, now: float | None = None) 
             "replies",
             "failed_tries",
             "tries_per_s",
+            "contacts_per_s",
+            "contacts",
+            "answered",
         ),
         rows,
     )

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from botmon.analysis.cache import watermarked
 from botmon.analysis.table import UnknownBotnet
 from botmon.store.base import Store
+from botmon.store.reads import SourceFilter
 
 
 def botnet_ids(store: Store) -> dict[str, int]:
@@ -46,10 +47,13 @@ def one_or_all(store: Store, name: str | None) -> tuple[int | None, list[int] | 
     return found, ([found] if found is not None else None)
 
 
-def seen_bounds(store: Store) -> dict[int, tuple[float | None, float | None]]:
-    """First and last reply per botnet id, reused while the seen tables are unchanged."""
+def seen_bounds(
+    store: Store, source: SourceFilter = None
+) -> dict[int, tuple[float | None, float | None]]:
+    """First and last reply per botnet id (of one kind of monitor with ``source``), reused
+    while the seen tables are unchanged."""
     bounds: dict[int, tuple[float | None, float | None]] = watermarked(
-        store, ("seen-bounds",), store.seen_bounds
+        store, ("seen-bounds", source), lambda: store.seen_bounds(source)
     )
     return dict(bounds)
 

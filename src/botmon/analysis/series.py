@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from botmon.analysis.cache import per_bucket
+from botmon.analysis.cache import per_bucket, seen_by
 from botmon.analysis.scope import reaches_newest
 from botmon.buckets import bucket_index, bucket_start, buckets_between
 from botmon.store.base import Store
+from botmon.store.reads import SourceFilter
 
 
 def check_series(start: float, end: float, bucket_s: int) -> None:
@@ -32,7 +33,12 @@ def dense(
 
 
 def ips_and_ids(
-    store: Store, ids: Sequence[int], start: float, end: float, bucket_s: int
+    store: Store,
+    ids: Sequence[int],
+    start: float,
+    end: float,
+    bucket_s: int,
+    source: SourceFilter = None,
 ) -> dict[tuple[int, int], tuple[int, int]]:
     """Distinct IPs and bot IDs per (botnet id, bucket) with any reply.
 
@@ -44,8 +50,8 @@ def ips_and_ids(
     check_series(start, end, bucket_s)
 
     def compute(lo: float, hi: float) -> dict[tuple[int, int], Any]:
-        ips = store.bucket_counts("replies", ids, lo, hi, bucket_s, "ips")
-        bots = store.bucket_counts("replies", ids, lo, hi, bucket_s, "ids")
+        ips = store.bucket_counts("replies", ids, lo, hi, bucket_s, "ips", source)
+        bots = store.bucket_counts("replies", ids, lo, hi, bucket_s, "ids", source)
         return {k: (n, bots.get(k, 0)) for k, n in ips.items()}
 
     store.refresh_summaries()
@@ -53,9 +59,10 @@ def ips_and_ids(
     last = bucket_index(end - 1e-6, bucket_s)
     if reaches_newest(store, ids, end):
         cut = max(start, bucket_start(last, bucket_s))
-    values = per_bucket(store, "ips-ids", "replies", ids, start, cut, bucket_s, compute)
+    view = seen_by("ips-ids", source)
+    values = per_bucket(store, view, "replies", ids, start, cut, bucket_s, compute)
     if cut < end:
-        for botnet_id, (n_ips, n_ids) in store.seen_since(ids, cut).items():
+        for botnet_id, (n_ips, n_ids) in store.seen_since(ids, cut, source).items():
             if n_ips:
                 values[(botnet_id, last)] = (n_ips, n_ids)
     return values

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from botmon.analysis import compare, geo, overview, peers, population
+from botmon.analysis import compare, geo, overview, peers, population, sources
 from botmon.analysis.defaults import ViewRequest, default_requests
 from botmon.analysis.scope import botnet_ids
 from botmon.analysis.table import Table
@@ -36,6 +36,7 @@ _VIEWS: dict[str, View] = {
     "countries": lambda s, p, _: geo.countries(s, p.get("botnet"), *_span(p)),
     "ases": lambda s, p, _: geo.ases(s, p.get("botnet"), *_span(p), int(p["limit"])),
     "counting": lambda s, p, _: population.counting(s, p["botnet"], *_span(p), int(p["bucket"])),
+    "sources": lambda s, p, _: sources.sources(s, p["botnet"], *_span(p), int(p["bucket"])),
     "compare/population": lambda s, p, _: population.compare_population(
         s, p["botnets"].split(","), *_span(p), int(p["bucket"])
     ),

@@ -29,11 +29,13 @@ from botmon.analysis import geo as geo_views
 from botmon.analysis import overview as overview_views
 from botmon.analysis import peers as peer_views
 from botmon.analysis import population as population_views
+from botmon.analysis import sources as source_views
 from botmon.analysis.table import Table, UnknownBotnet
 from botmon.csvsafe import safe_cell
 from botmon.limits import BOTNET_NAME_PATTERN, MAX_BUCKETS
 from botmon.settings import one_line
 from botmon.store.base import StoreError
+from botmon.store.reads import SourceFilter
 from botmon.web.access import Access
 from botmon.web.http import (
     ApiError,
@@ -44,6 +46,7 @@ from botmon.web.http import (
     store_unavailable,
 )
 from botmon.web.openapi import describe, operation, path_param, query_param
+from botmon.web.source_filter import ALL, SOURCE_TYPE_PARAM, parse_source
 
 log = logging.getLogger("botmon.dashboard")
 
@@ -79,12 +82,15 @@ class Params:
     bucket: int
     fmt: str
     raw: dict[str, Any]
+    source: SourceFilter
+    """Only crawler or sensor records (``source_type``); None: both."""
 
 
 _COMMON = [
     query_param("start", "Range start: epoch seconds or RFC 3339 (default: end - 7 days)."),
     query_param("end", "Range end, exclusive: epoch seconds or RFC 3339 (default: now)."),
     query_param("format", "json (default) or csv.", {"type": "string", "enum": ["json", "csv"]}),
+    SOURCE_TYPE_PARAM,
 ]
 _BUCKET = query_param(
     "bucket",
@@ -131,10 +137,11 @@ def _params(request: Request, *, bucket: bool) -> Params:
     fmt = qp.get("format", "json")
     if fmt not in ("json", "csv"):
         raise ApiError(422, "format must be json or csv", "invalid_parameter", field="format")
-    raw: dict[str, Any] = {"start": start, "end": end}
+    source = parse_source(qp.get("source_type"))
+    raw: dict[str, Any] = {"start": start, "end": end, "source_type": source or ALL}
     if bucket:
         raw["bucket"] = size
-    return Params(start, end, size, fmt, raw)
+    return Params(start, end, size, fmt, raw, source)
 
 
 def _botnet_name(name: str | None, field: str) -> str:
@@ -179,6 +186,8 @@ def render(view: str, table: Table, params: Params) -> Response:
     """The table as JSON (``ViewTable``) or CSV (attachment named after the view)."""
     if params.fmt == "csv":
         label = "-".join(str(params.raw[k]) for k in ("botnet",) if params.raw.get(k))
+        if params.source is not None:
+            label = f"{label}-{params.source}" if label else params.source
         name = f"botmon-{view}{'-' + label if label else ''}-{int(params.start)}-{int(params.end)}"
         return Response(
             _csv(table),
@@ -255,55 +264,66 @@ def routes(st: Access) -> list[BaseRoute]:
         return names
 
     async def overview(r: Request, p: Params) -> Table:
-        return await run(overview_views.overview, p.end, window(r, p))
+        return await run(overview_views.overview, p.end, window(r, p), p.source)
 
     async def trend(r: Request, p: Params) -> Table:
-        return await run(population_views.trend, p.start, p.end, p.bucket)
+        return await run(population_views.trend, p.start, p.end, p.bucket, p.source)
 
     async def monitors(r: Request, p: Params) -> Table:
-        return await run(overview_views.monitors, p.end, window(r, p), time.time())
+        return await run(overview_views.monitors, p.end, window(r, p), time.time(), p.source)
 
     async def population(r: Request, p: Params) -> Table:
-        return await run(population_views.population, one_botnet(r, p), p.start, p.end, p.bucket)
+        name = one_botnet(r, p)
+        return await run(population_views.population, name, p.start, p.end, p.bucket, p.source)
+
+    async def sources(r: Request, p: Params) -> Table:
+        name = one_botnet(r, p)
+        return await run(source_views.sources, name, p.start, p.end, p.bucket, p.source)
 
     async def returning(r: Request, p: Params) -> Table:
         by = r.query_params.get("by", "ip")
         if by not in ("ip", "id"):
             raise ApiError(422, "by must be ip or id", "invalid_parameter", field="by")
         p.raw["by"] = by
-        return await run(population_views.returning, one_botnet(r, p), p.start, p.end, p.bucket, by)
+        name = one_botnet(r, p)
+        return await run(population_views.returning, name, p.start, p.end, p.bucket, by, p.source)
 
     async def top_peers(r: Request, p: Params) -> Table:
         n = limit(r, 20)
         p.raw["limit"] = n
-        return await run(peer_views.top_peers, one_botnet(r, p), p.start, p.end, n)
+        return await run(peer_views.top_peers, one_botnet(r, p), p.start, p.end, n, p.source)
 
     async def countries(r: Request, p: Params) -> Table:
-        return await run(geo_views.countries, maybe_botnet(r, p), p.start, p.end)
+        return await run(geo_views.countries, maybe_botnet(r, p), p.start, p.end, p.source)
 
     async def ases_(r: Request, p: Params) -> Table:
         n = limit(r, 25)
         p.raw["limit"] = n
-        return await run(geo_views.ases, maybe_botnet(r, p), p.start, p.end, n)
+        return await run(geo_views.ases, maybe_botnet(r, p), p.start, p.end, n, p.source)
 
     async def counting(r: Request, p: Params) -> Table:
-        return await run(population_views.counting, one_botnet(r, p), p.start, p.end, p.bucket)
+        name = one_botnet(r, p)
+        return await run(population_views.counting, name, p.start, p.end, p.bucket, p.source)
 
     async def cmp_population(r: Request, p: Params) -> Table:
+        names = await botnets(r, p)
         return await run(
-            population_views.compare_population, await botnets(r, p), p.start, p.end, p.bucket
+            population_views.compare_population, names, p.start, p.end, p.bucket, p.source
         )
 
     async def cmp_countries(r: Request, p: Params) -> Table:
         n = limit(r, 10)
         p.raw["limit"] = n
-        return await run(geo_views.compare_countries, await botnets(r, p), p.start, p.end, n)
+        names = await botnets(r, p)
+        return await run(geo_views.compare_countries, names, p.start, p.end, n, p.source)
 
     async def cmp_overlap(r: Request, p: Params) -> Table:
-        return await run(compare_views.compare_overlap, await botnets(r, p), p.start, p.end)
+        names = await botnets(r, p)
+        return await run(compare_views.compare_overlap, names, p.start, p.end, p.source)
 
     async def cmp_hours(r: Request, p: Params) -> Table:
-        return await run(compare_views.compare_hours, await botnets(r, p), p.start, p.end)
+        names = await botnets(r, p)
+        return await run(compare_views.compare_hours, names, p.start, p.end, p.source)
 
     B = "/botnets/{botnet}"
     bp = path_param("botnet", "Botnet name.")
@@ -340,7 +360,9 @@ def routes(st: Access) -> list[BaseRoute]:
             "version, "
             "reported_requests_per_s, reported_requests, reported_replies, reported_errors, "
             "in_flight, discovery_queue, tracking_queue, campaign, campaign_settings, "
-            "campaign_started_at, campaign_ended_at, replies, failed_tries, tries_per_s.",
+            "campaign_started_at, campaign_ended_at, replies, failed_tries, tries_per_s, "
+            "contacts_per_s, contacts, answered (a sensor's measured contacts per second, "
+            "contacts and answers, from its heartbeat's sensor section).",
         ),
         (
             B + "/population",
@@ -350,6 +372,18 @@ def routes(st: Access) -> list[BaseRoute]:
             [bp, _BUCKET],
             "Per bucket: distinct IPs, bot IDs and ip:port pairs, replies and failed tries. "
             "Columns: t, ips, ids, ip_ports, replies, failed_tries.",
+        ),
+        (
+            "/sources",
+            "sources",
+            sources,
+            True,
+            [query_param("botnet", "Botnet name (required)."), _BUCKET],
+            "Per bucket: bots seen by crawlers only, by both and by sensors only, by address and "
+            "by bot ID; the last row (t null) counts the whole range, distinct over it. With "
+            "source_type, only that kind's replies count (so all are of that kind only). "
+            "Columns: t, ips_crawler_only, ips_both, ips_sensor_only, ids_crawler_only, "
+            "ids_both, ids_sensor_only.",
         ),
         (
             B + "/returning",
@@ -441,7 +475,7 @@ def routes(st: Access) -> list[BaseRoute]:
             description=summary,
             roles=VIEWER_ROLES,
             params=[*extra, *_COMMON],
-            errors=(404, 422) if "{botnet}" in path or view in ("counting",) else (422,),
+            errors=(404, 422) if "{botnet}" in path or view in ("counting", "sources") else (422,),
             tags=[TAG],
             content={
                 "application/json": {"schema": {"$ref": "#/components/schemas/ViewTable"}},

@@ -23,6 +23,7 @@ from botmon.transfer.formats import FORMATS, MEDIA_TYPES
 from botmon.transfer.writers import writer_for
 from botmon.web.http import ApiError, JsonResponse, parse_int, parse_time
 from botmon.web.openapi import describe, operation, path_param, query_param
+from botmon.web.source_filter import SOURCE_TYPE_PARAM, parse_source
 from botmon.wire import RECORD_KINDS
 
 VIEW = ("viewer",)
@@ -70,8 +71,11 @@ def routes(state: ServerState) -> list[BaseRoute]:
                 "invalid_parameter",
                 field="bucket",
             )
+        source = parse_source(q.get("source_type"))
         await _botnet_or_404(state, name)
-        series = await state.run_read(population_points, state.store, name, start, end, bucket)
+        series = await state.run_read(
+            population_points, state.store, name, start, end, bucket, source
+        )
         return JsonResponse(schemas.Population(name, bucket, start, end, series))
 
     async def records(request: Request) -> Response:
@@ -157,6 +161,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
                         query_param("bucket", "Bucket length in seconds", {"type": "integer"}),
                         query_param("start", time_doc),
                         query_param("end", time_doc),
+                        SOURCE_TYPE_PARAM,
                     ],
                     errors=(404, 422),
                     tags=tag,

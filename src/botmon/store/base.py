@@ -21,7 +21,14 @@ from botmon.validation import ValidatedBatch
 from botmon.wire import Campaign, Command
 
 if TYPE_CHECKING:  # the read port's mixin builds on this module's types
-    from botmon.store.reads import CountedKind, Ids, Measure, SpanKind
+    from botmon.store.reads import (
+        CountedKind,
+        Ids,
+        Measure,
+        OverlapMeasure,
+        SourceFilter,
+        SpanKind,
+    )
 
 RecordKind = Literal["replies", "failed_tries", "edges"]
 
@@ -187,65 +194,119 @@ class Store(Protocol):
     # Counts over the replies come from the window summaries (store/windows.py) wherever
     # they keep the answer, so a past or never-asked window reads at most two partial hours
     # of replies; failed tries, edges and bucket sizes they do not keep read the records.
+    # ``source`` (crawler or sensor) reads one kind of monitor's records, from the records
+    # (the summaries keep both kinds together); None reads both.
     def batch_spans(
         self, kind: SpanKind, ids: Ids, start: float, end: float, bucket_s: int
     ) -> list[tuple[int, int, int, int]]:
         """(botnet id, first bucket, last bucket, batches) of the stored batches holding
         records of ``kind`` within [start, end): the check behind every cached answer."""
 
+    def batch_source_types(self, ids: Ids, start: float, end: float) -> dict[int, set[str]]:
+        """Per botnet id: source types of the stored batches with replies meeting
+        [start, end) (from the ``batches`` table)."""
+
     def summary_watermark(self) -> int | None:
         """The seen tables' watermark (moves with every refresh that merged something)."""
 
     def bucket_counts(
-        self, kind: CountedKind, ids: Ids, start: float, end: float, bucket_s: int, measure: Measure
+        self,
+        kind: CountedKind,
+        ids: Ids,
+        start: float,
+        end: float,
+        bucket_s: int,
+        measure: Measure,
+        source: SourceFilter = None,
     ) -> dict[tuple[int, int], int]:
         """``measure`` per (botnet id, bucket) over the records of ``kind`` in [start, end)."""
 
     def range_counts(
-        self, kind: CountedKind, ids: Ids, start: float, end: float, measures: Sequence[Measure]
+        self,
+        kind: CountedKind,
+        ids: Ids,
+        start: float,
+        end: float,
+        measures: Sequence[Measure],
+        source: SourceFilter = None,
     ) -> dict[int, tuple[int, ...]]:
         """``measures`` per botnet id over the records of ``kind`` in [start, end)."""
 
     def source_counts(
-        self, kind: CountedKind, ids: Ids, start: float, end: float
+        self, kind: CountedKind, ids: Ids, start: float, end: float, source: SourceFilter = None
     ) -> dict[str, int]:
         """Records of ``kind`` in [start, end) per source name."""
 
     def top_peers(
-        self, botnet_id: int, start: float, end: float, limit: int
+        self, botnet_id: int, start: float, end: float, limit: int, source: SourceFilter = None
     ) -> list[tuple[str, int, str | None, int, int]]:
         """Most listed peers: (ip, port, bot ID, distinct bots listing it, mentions)."""
 
     def hour_profile(
-        self, ids: Sequence[int], start: float, end: float
+        self, ids: Sequence[int], start: float, end: float, source: SourceFilter = None
     ) -> dict[tuple[int, int], list[tuple[str | None, int]]]:
         """Per (botnet id, hour bucket): distinct addresses per country."""
 
-    def seen_bounds(self) -> dict[int, tuple[float | None, float | None]]:
+    def seen_bounds(
+        self, source: SourceFilter = None
+    ) -> dict[int, tuple[float | None, float | None]]:
         """First and last reply per botnet id (seen tables)."""
 
-    def seen_since(self, ids: Sequence[int], since: float) -> dict[int, tuple[int, int]]:
+    def seen_since(
+        self, ids: Sequence[int], since: float, source: SourceFilter = None
+    ) -> dict[int, tuple[int, int]]:
         """Per botnet id: addresses and bot IDs last seen at or after ``since``."""
 
     def first_seen_counts(
-        self, botnet_id: int, by: Literal["ip", "id"], start: float, end: float, bucket_s: int
+        self,
+        botnet_id: int,
+        by: Literal["ip", "id"],
+        start: float,
+        end: float,
+        bucket_s: int,
+        source: SourceFilter = None,
     ) -> dict[int, int]:
         """Per bucket: addresses or bot IDs whose first reply ever falls in it."""
 
     def ips_per_country(
-        self, ids: Ids, start: float, end: float, *, from_seen: bool
+        self, ids: Ids, start: float, end: float, *, from_seen: bool, source: SourceFilter = None
     ) -> list[tuple[str | None, int]]:
         """Distinct addresses per country (None: not located) seen in [start, end)."""
 
     def ips_per_as(
-        self, ids: Ids, start: float, end: float, limit: int, *, from_seen: bool
+        self,
+        ids: Ids,
+        start: float,
+        end: float,
+        limit: int,
+        *,
+        from_seen: bool,
+        source: SourceFilter = None,
     ) -> list[tuple[int | None, str | None, int, str | None, int]]:
         """Top ASes: (asn, name, ips, main country, total addresses over every AS)."""
 
     def ip_overlap(
-        self, ids: Sequence[int], start: float, end: float, *, from_seen: bool
+        self,
+        ids: Sequence[int],
+        start: float,
+        end: float,
+        *,
+        from_seen: bool,
+        source: SourceFilter = None,
     ) -> dict[frozenset[int], int]:
         """Addresses seen in [start, end) per exact set of these botnets having them."""
+
+    def source_overlap(
+        self,
+        ids: Ids,
+        start: float,
+        end: float,
+        bucket_s: int | None,
+        measure: OverlapMeasure,
+        source: SourceFilter = None,
+    ) -> dict[tuple[int, int], tuple[int, int, int]]:
+        """Per (botnet id, bucket; 0 for the whole range when ``bucket_s`` is None): distinct
+        addresses or bot IDs seen by crawlers only, by sensors only, and by both."""
 
     # -- coordination ----------------------------------------------------------------------
     def record_heartbeat(self, source: str, at: float, status: dict[str, Any]) -> None:

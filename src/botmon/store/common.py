@@ -47,6 +47,7 @@ EXPORT_SCHEMAS: dict[str, pa.Schema] = {
             ("asn", pa.int64()),
             ("botnet", pa.string()),
             ("source", pa.string()),
+            ("source_type", pa.string()),
         ]
     ),
     "failed_tries": pa.schema(
@@ -59,6 +60,7 @@ EXPORT_SCHEMAS: dict[str, pa.Schema] = {
             ("data", pa.string()),
             ("botnet", pa.string()),
             ("source", pa.string()),
+            ("source_type", pa.string()),
         ]
     ),
     "edges": pa.schema(
@@ -72,10 +74,12 @@ EXPORT_SCHEMAS: dict[str, pa.Schema] = {
             ("dst_id", pa.string()),
             ("botnet", pa.string()),
             ("source", pa.string()),
+            ("source_type", pa.string()),
         ]
     ),
 }
-"""The Arrow schema of :meth:`Store.export` per record kind, identical for both backends."""
+"""The Arrow schema of :meth:`Store.export` per record kind, identical for both backends;
+``source_type`` says what saw the record (``crawler`` or ``sensor``)."""
 
 
 def migrations(backend: str) -> list[tuple[int, str]]:

@@ -49,26 +49,28 @@ DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
 _U64 = duckdb_rows.U64
 
 # Insert statements read the Arrow table registered as ``batch_rows``; botnet and source ids
-# ({ids}) are parameters for one batch, columns of the table for a group of batches. IPs
+# and the source type ({ids}) are parameters for one batch, columns of the table for a group
+# of batches. IPs
 # arrive as two UBIGINT halves because Arrow has no 128-bit integer.
 _INSERT = {
     "replies": """
         INSERT INTO replies
-            (botnet_id, source_id, ts, ip, port, bot_id, data, country, asn)
+            (botnet_id, source_id, source_type, ts, ip, port, bot_id, data, country, asn)
         SELECT {ids}, ts,
             (coalesce(ip_hi, 0)::UHUGEINT << 64) | ip_lo::UHUGEINT,
             port, bot_id, data, country, asn
         FROM batch_rows""",
     "failed_tries": """
         INSERT INTO failed_tries
-            (botnet_id, source_id, ts, ip, port, bot_id, reason, data)
+            (botnet_id, source_id, source_type, ts, ip, port, bot_id, reason, data)
         SELECT {ids}, ts,
             (coalesce(ip_hi, 0)::UHUGEINT << 64) | ip_lo::UHUGEINT,
             port, bot_id, reason, data
         FROM batch_rows""",
     "edges": """
         INSERT INTO edges
-            (botnet_id, source_id, ts, src_ip, src_port, src_id, dst_ip, dst_port, dst_id)
+            (botnet_id, source_id, source_type, ts, src_ip, src_port, src_id,
+             dst_ip, dst_port, dst_id)
         SELECT {ids}, ts,
             (coalesce(src_ip_hi, 0)::UHUGEINT << 64) | src_ip_lo::UHUGEINT,
             src_port, src_id,
@@ -77,16 +79,18 @@ _INSERT = {
         FROM batch_rows""",
 }
 
-_INSERT_ONE = {kind: sql.format(ids="$1, $2") for kind, sql in _INSERT.items()}
-_INSERT_GROUP = {kind: sql.format(ids="botnet_id, source_id") for kind, sql in _INSERT.items()}
+_INSERT_ONE = {kind: sql.format(ids="$1, $2, $3") for kind, sql in _INSERT.items()}
+_INSERT_GROUP = {
+    kind: sql.format(ids="botnet_id, source_id, source_type") for kind, sql in _INSERT.items()
+}
 
 _BATCH_COLUMNS = (
     "(source_id, batch_id, botnet_id, received_at, replies, failed_tries, edges, seq,"
-    " first_ts, last_ts)"
+    " first_ts, last_ts, source_type)"
 )
 _BATCH_VALUES = (
     "(?, ?, ?, make_timestamp(?), ?, ?, ?, nextval('batches_seq'), make_timestamp(?),"
-    " make_timestamp(?))"
+    " make_timestamp(?), ?)"
 )
 """One ``batches`` row; its parameters come from :func:`_batch_params`."""
 
@@ -116,6 +120,7 @@ def _batch_params(p: _Pending, received_us: int) -> list[Any]:
         counts["edges"],
         p.batch.first_us,
         p.batch.last_us,
+        p.batch.source_type,
     ]
 
 
@@ -124,7 +129,8 @@ def _duplicate() -> WriteResult:
 
 
 def _tagged_rows(group: Sequence[_Pending], kind: str) -> pa.Table | None:
-    """The rows of one kind over a group, each tagged with its batch's botnet and source ids.
+    """The rows of one kind over a group, each tagged with its batch's botnet and source ids
+    and source type.
 
     ``concat_tables`` only chains the batches' buffers, and the id columns are run-length
     cheap to build, so a group costs one register and one insert per kind, not one per batch.
@@ -138,6 +144,9 @@ def _tagged_rows(group: Sequence[_Pending], kind: str) -> pa.Table | None:
         table = table.append_column(
             "botnet_id", pa.repeat(pa.scalar(p.botnet_id, pa.int16()), n)
         ).append_column("source_id", pa.repeat(pa.scalar(p.source_id, pa.int32()), n))
+        table = table.append_column(
+            "source_type", pa.repeat(pa.scalar(p.batch.source_type, pa.string()), n)
+        )
         tables.append(table)
     return pa.concat_tables(tables) if tables else None
 
@@ -510,7 +519,9 @@ class DuckDBStore(ReadPort):
                         continue
                     cur.register("batch_rows", table)
                     try:
-                        cur.execute(_INSERT_ONE[kind], [p.botnet_id, p.source_id])
+                        cur.execute(
+                            _INSERT_ONE[kind], [p.botnet_id, p.source_id, batch.source_type]
+                        )
                     finally:
                         cur.unregister("batch_rows")
                 if p.as_rows is not None:
@@ -684,7 +695,7 @@ class DuckDBStore(ReadPort):
                 dst_ip=_ip_halves_sql("dst_ip"),
             )
             sql = (
-                f"SELECT {columns}, s.name AS source FROM {kind} t "
+                f"SELECT {columns}, s.name AS source, t.source_type FROM {kind} t "
                 f"JOIN sources s ON s.id = t.source_id WHERE {' AND '.join(where)}"
             )
             reader = cur.sql(sql, params=params).to_arrow_reader(common.EXPORT_BATCH_ROWS)

@@ -6,10 +6,10 @@ encoding is the limit). Escaping follows the COPY text format: backslash, tab, n
 carriage return are backslash-escaped and NULL is ``\\N``; a batch with none of those
 characters (the usual case) skips the escaping pass entirely.
 
-Rows are built without their botnet and source ids, so the server's ingest workers can build
-them before the ids are known (:mod:`botmon.store.prepared`); :func:`with_ids` puts the two
-ids in front of every row in one ``bytes.replace``: escaping leaves no raw newline inside a
-field, so every newline ends a row.
+Rows are built without their botnet and source ids and source type, so the server's ingest
+workers can build them before the ids are known (:mod:`botmon.store.prepared`);
+:func:`with_ids` puts those three in front of every row in one ``bytes.replace``: escaping
+leaves no raw newline inside a field, so every newline ends a row.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import socket
 
 from botmon.ipaddr import int_to_ip
 from botmon.validation import EdgeColumns, FailedTryColumns, ReplyColumns, ValidatedBatch
+from botmon.wire import SOURCE_TYPES, SourceType
 
 NULL = "\\N"
 _AF_INET = socket.AF_INET
@@ -138,19 +139,22 @@ def batch_rows(batch: ValidatedBatch) -> dict[str, bytes | None]:
     }
 
 
-def with_ids(rows: bytes, botnet_id: int, source_id: int) -> bytes:
-    """``rows`` with the botnet and source id as the first two fields of every row."""
+def with_ids(rows: bytes, botnet_id: int, source_id: int, source_type: SourceType) -> bytes:
+    """``rows`` with the botnet id, source id and source type as the first three fields of
+    every row."""
     if not rows:
         return rows
-    head = f"{int(botnet_id)}\t{int(source_id)}\t".encode()
+    if source_type not in SOURCE_TYPES:  # inlined into COPY text: only the known words pass
+        raise ValueError(f"unknown source type {source_type!r}")
+    head = f"{int(botnet_id)}\t{int(source_id)}\t{source_type}\t".encode()
     return head + rows[:-1].replace(b"\n", b"\n" + head) + b"\n"
 
 
 COPY_SQL = {
-    "replies": "COPY replies (botnet_id, source_id, ts, ip, port, bot_id, data, country, asn) "
-    "FROM STDIN",
-    "failed_tries": "COPY failed_tries (botnet_id, source_id, ts, ip, port, bot_id, reason, data) "
-    "FROM STDIN",
-    "edges": "COPY edges (botnet_id, source_id, ts, src_ip, src_port, src_id, dst_ip, dst_port, "
-    "dst_id) FROM STDIN",
+    "replies": "COPY replies (botnet_id, source_id, source_type, ts, ip, port, bot_id, data,"
+    " country, asn) FROM STDIN",
+    "failed_tries": "COPY failed_tries (botnet_id, source_id, source_type, ts, ip, port, bot_id,"
+    " reason, data) FROM STDIN",
+    "edges": "COPY edges (botnet_id, source_id, source_type, ts, src_ip, src_port, src_id, dst_ip,"
+    " dst_port, dst_id) FROM STDIN",
 }

@@ -318,9 +318,9 @@ class PostgresStore(ReadPort):
             botnet_id = self._botnet_id(conn, batch.botnet)
             inserted = conn.execute(
                 "INSERT INTO batches (source_id, batch_id, botnet_id, received_at, replies,"
-                " failed_tries, edges, seq, first_ts, last_ts)"
+                " failed_tries, edges, seq, first_ts, last_ts, source_type)"
                 " VALUES (%s, %s, %s, now(), %s, %s, %s, pg_current_xact_id()::text::bigint,"
-                " to_timestamp(%s::float8 / 1e6), to_timestamp(%s::float8 / 1e6))"
+                " to_timestamp(%s::float8 / 1e6), to_timestamp(%s::float8 / 1e6), %s)"
                 " ON CONFLICT (source_id, batch_id) DO NOTHING RETURNING 1",
                 [
                     source_id,
@@ -331,6 +331,7 @@ class PostgresStore(ReadPort):
                     counts["edges"],
                     batch.first_us,
                     batch.last_us,
+                    batch.source_type,
                 ],
             ).fetchone()
             if inserted is None:
@@ -339,7 +340,9 @@ class PostgresStore(ReadPort):
                 for kind, rows in batch.rows.items():
                     if rows:
                         with cur.copy(pg_copy.COPY_SQL[kind]) as copy:
-                            copy.write(pg_copy.with_ids(rows, botnet_id, source_id))
+                            copy.write(
+                                pg_copy.with_ids(rows, botnet_id, source_id, batch.source_type)
+                            )
                 if batch.as_names:
                     # One statement, rows in asn order: concurrent batches lock the same rows
                     # in the same order and cannot deadlock.
@@ -380,7 +383,7 @@ class PostgresStore(ReadPort):
                 where.append("t.ts < to_timestamp(%s)")
                 params.append(common.check_time("end", end))
             sql = (
-                f"SELECT {_EXPORT_COLUMNS[kind]}, s.name AS source FROM {kind} t "
+                f"SELECT {_EXPORT_COLUMNS[kind]}, s.name AS source, t.source_type FROM {kind} t "
                 f"JOIN sources s ON s.id = t.source_id WHERE {' AND '.join(where)} "
                 "ORDER BY t.ts"
             )

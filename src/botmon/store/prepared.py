@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botmon.validation import ValidatedBatch
-from botmon.wire import RECORD_KINDS
+from botmon.wire import RECORD_KINDS, SourceType
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,8 @@ class PreparedBatch:
     """Per kind, the backend's rows (None when the batch has no record of that kind)."""
     as_names: dict[int, str] = field(default_factory=dict)
     """AS names enrichment found, for the store's AS table."""
+    source_type: SourceType = "crawler"
+    """What saw every record of the batch; stored on each of its records."""
 
 
 def batch_span(batch: ValidatedBatch) -> tuple[int | None, int | None]:
@@ -67,4 +69,5 @@ def prepare_batch(backend: str, batch: ValidatedBatch) -> PreparedBatch:
         last_us=last_us,
         rows=batch_rows(batch),
         as_names=dict(batch.as_names),
+        source_type=batch.source_type,
     )

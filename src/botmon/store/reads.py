@@ -13,6 +13,13 @@ day and ISO-week counts and sets of the replies) is answered from them, after br
 up to date, so a past or never-asked window at 100 million replies reads no more than two
 partial hours of replies; the rest (failed tries, edges, sizes they do not keep) is
 counted over the records.
+Every read takes ``source``: ``crawler`` or ``sensor`` reads only the records that kind of
+monitor reported, None (the default) reads both. The summaries keep both kinds together, so a
+filtered read is answered from the records (time-range reads by the (botnet_id, ts) index or
+zonemaps, plus ``source_type = ...``), never from a summary that would mix the two: the
+dashboard's default (both) stays on the summaries, a filtered view costs what an uncached raw
+read of its range costs. :meth:`ReadPort.source_overlap` counts bots per source (crawlers
+only, sensors only, both).
 Buckets follow :mod:`botmon.buckets` (ISO weeks, days at 00:00 UTC). Distinct counts per
 bucket de-duplicate first and count after, several times faster than ``count(DISTINCT)``
 on both engines.
@@ -28,10 +35,14 @@ from botmon.store import windows
 from botmon.store.base import BotnetSummary
 from botmon.store.common import check_time
 from botmon.store.summaries import SEEN_STATE
+from botmon.wire import SOURCE_TYPES, SourceType
 
 Measure = Literal["rows", "ips", "ids", "ip_ports"]
 """What :meth:`ReadPort.bucket_counts` and :meth:`ReadPort.range_counts` count: records,
 distinct addresses, distinct bot IDs or distinct ``ip:port`` pairs."""
+SourceFilter = SourceType | None
+"""What a read sees: one kind of monitor's records, or (None) both."""
+OverlapMeasure = Literal["ips", "ids"]
 CountedKind = Literal["replies", "failed_tries"]
 SpanKind = Literal["replies", "failed_tries", "edges"]
 Ids = Sequence[int] | None
@@ -88,10 +99,24 @@ class _Sql:
             return ""
         return f"{column} IN (" + ", ".join(self.p(int(i)) for i in ids) + ") AND "
 
-    def where(self, ids: Ids, start: float, end: float, prefix: str = "") -> str:
-        """``botnet_id IN (...) AND ts in [start, end)``: ``botnet_id`` first, so PostgreSQL
-        uses its (botnet_id, ts) indexes."""
-        return self.ids(ids, prefix + "botnet_id") + self.range(start, end, prefix + "ts")
+    def source(self, source: SourceFilter, prefix: str = "") -> str:
+        """``source_type = ... AND `` for one kind of monitor, nothing for both."""
+        if source is None:
+            return ""
+        if source not in SOURCE_TYPES:
+            raise ValueError(f"unknown source type {source!r}")
+        return f"{prefix}source_type = {self.p(source)} AND "
+
+    def where(
+        self, ids: Ids, start: float, end: float, prefix: str = "", source: SourceFilter = None
+    ) -> str:
+        """``botnet_id IN (...) AND [source_type = ... AND] ts in [start, end)``:
+        ``botnet_id`` first, so PostgreSQL uses its (botnet_id, ts) indexes."""
+        return (
+            self.ids(ids, prefix + "botnet_id")
+            + self.source(source, prefix)
+            + self.range(start, end, prefix + "ts")
+        )
 
     def latest(self, column: str, order: str) -> str:
         """The value of ``column`` on the row with the greatest ``order`` that has one."""
@@ -141,6 +166,23 @@ class ReadPort:
         )
         return [(int(b), int(lo), int(hi), int(n)) for b, lo, hi, n in rows]
 
+    def batch_source_types(self, ids: Ids, start: float, end: float) -> dict[int, set[str]]:
+        """Per botnet id: the source types of the stored batches with replies whose span
+        meets [start, end) (batches stored before spans were kept count as a crawler's). A
+        botnet absent from the answer has no such batch; one with a single type has replies
+        of that type only in the range. From the small ``batches`` table."""
+        sql = _Sql(self.backend)
+        rows = self._run(
+            sql,
+            f"SELECT DISTINCT botnet_id, CASE WHEN first_ts IS NULL THEN 'crawler'"
+            f" ELSE source_type END FROM batches WHERE {sql.ids(ids)}replies > 0"
+            f" AND (first_ts IS NULL OR (last_ts >= {sql.ts(start)} AND first_ts < {sql.ts(end)}))",
+        )
+        out: dict[int, set[str]] = {}
+        for botnet_id, kind in rows:
+            out.setdefault(int(botnet_id), set()).add(str(kind))
+        return out
+
     def summary_watermark(self) -> int | None:
         """The seen tables' watermark: it moves with every refresh that merged something."""
         sql = _Sql(self.backend)
@@ -158,10 +200,11 @@ class ReadPort:
         end: float,
         bucket_s: int,
         measure: Measure,
+        source: SourceFilter = None,
     ) -> dict[tuple[int, int], int]:
         """``measure`` per (botnet id, bucket) over the records of ``kind`` in [start, end);
         buckets without records are absent."""
-        if kind == "replies":
+        if kind == "replies" and source is None:
             found = windows.bucket_counts(
                 self._windows(), self.backend, ids, start, end, bucket_s, measure
             )
@@ -172,23 +215,29 @@ class ReadPort:
         if measure == "rows":
             text = (
                 f"SELECT botnet_id, {sql.bucket(bucket_s)}, count(*) FROM {table}"
-                f" WHERE {sql.where(ids, start, end)} GROUP BY 1, 2"
+                f" WHERE {sql.where(ids, start, end, source=source)} GROUP BY 1, 2"
             )
         else:
             columns, extra = _DISTINCT[measure]
             text = (
                 f"SELECT g, b, count(*) FROM (SELECT DISTINCT botnet_id AS g,"
                 f" {sql.bucket(bucket_s)} AS b, {columns} FROM {table}"
-                f" WHERE {sql.where(ids, start, end)}{extra}) d GROUP BY 1, 2"
+                f" WHERE {sql.where(ids, start, end, source=source)}{extra}) d GROUP BY 1, 2"
             )
         return {(int(g), int(b)): int(n) for g, b, n in self._run(sql, text)}
 
     def range_counts(
-        self, kind: CountedKind, ids: Ids, start: float, end: float, measures: Sequence[Measure]
+        self,
+        kind: CountedKind,
+        ids: Ids,
+        start: float,
+        end: float,
+        measures: Sequence[Measure],
+        source: SourceFilter = None,
     ) -> dict[int, tuple[int, ...]]:
         """``measures`` per botnet id over the records of ``kind`` in [start, end); botnets
         without records are absent."""
-        if kind == "replies":
+        if kind == "replies" and source is None:
             found = windows.range_counts(self._windows(), self.backend, ids, start, end, measures)
             if found is not None:
                 return found
@@ -200,12 +249,12 @@ class ReadPort:
         rows = self._run(
             sql,
             f"SELECT botnet_id, {', '.join(exprs)} FROM {table}"
-            f" WHERE {sql.where(ids, start, end)} GROUP BY 1",
+            f" WHERE {sql.where(ids, start, end, source=source)} GROUP BY 1",
         )
         return {int(r[0]): tuple(int(v) for v in r[1:]) for r in rows}
 
     def source_counts(
-        self, kind: CountedKind, ids: Ids, start: float, end: float
+        self, kind: CountedKind, ids: Ids, start: float, end: float, source: SourceFilter = None
     ) -> dict[str, int]:
         """Records of ``kind`` in [start, end) per source (crawler or sensor) name."""
         sql = _Sql(self.backend)
@@ -213,12 +262,12 @@ class ReadPort:
         rows = self._run(
             sql,
             f"SELECT s.name, count(*) FROM {table} t JOIN sources s ON s.id = t.source_id"
-            f" WHERE {sql.where(ids, start, end, 't.')} GROUP BY s.name",
+            f" WHERE {sql.where(ids, start, end, 't.', source)} GROUP BY s.name",
         )
         return {str(name): int(n) for name, n in rows}
 
     def top_peers(
-        self, botnet_id: int, start: float, end: float, limit: int
+        self, botnet_id: int, start: float, end: float, limit: int, source: SourceFilter = None
     ) -> list[tuple[str, int, str | None, int, int]]:
         """The most listed peers in the edges of [start, end): (ip, port, a bot ID it had,
         distinct bots listing it, mentions), most listing bots first."""
@@ -228,7 +277,7 @@ class ReadPort:
             f"""
             SELECT dst_ip, dst_port, max(dst_id), count(*), sum(n) FROM (
                 SELECT dst_ip, dst_port, max(dst_id) AS dst_id, count(*) AS n FROM edges
-                WHERE {sql.where([botnet_id], start, end)}
+                WHERE {sql.where([botnet_id], start, end, source=source)}
                 GROUP BY dst_ip, dst_port, src_ip, src_port
             ) d
             GROUP BY dst_ip, dst_port
@@ -238,22 +287,86 @@ class ReadPort:
         return [(str(ip), int(port), bid, int(deg), int(n)) for ip, port, bid, deg, n in rows]
 
     def hour_profile(
-        self, ids: Sequence[int], start: float, end: float
+        self, ids: Sequence[int], start: float, end: float, source: SourceFilter = None
     ) -> dict[tuple[int, int], list[tuple[str | None, int]]]:
         """Per (botnet id, hour bucket): distinct addresses per country (None: unknown)."""
-        return windows.hour_profile(self._windows(), self.backend, ids, start, end)
+        if source is None:
+            return windows.hour_profile(self._windows(), self.backend, ids, start, end)
+        sql = _Sql(self.backend)
+        rows = self._run(
+            sql,
+            f"SELECT g, h, c, count(*) FROM (SELECT DISTINCT botnet_id AS g,"
+            f" {sql.bucket(3600)} AS h, country AS c, ip FROM replies"
+            f" WHERE {sql.where(ids, start, end, source=source)}) d GROUP BY 1, 2, 3",
+        )
+        out: dict[tuple[int, int], list[tuple[str | None, int]]] = {}
+        for g, h, c, n in rows:
+            out.setdefault((int(g), int(h)), []).append((str(c) if c else None, int(n)))
+        return out
 
     # -- the seen tables (first and last sighting of every address and bot ID) -------------
-    def seen_bounds(self) -> dict[int, tuple[float | None, float | None]]:
-        """First and last reply per botnet id, from the seen tables."""
+    def seen_bounds(
+        self, source: SourceFilter = None
+    ) -> dict[int, tuple[float | None, float | None]]:
+        """First and last reply per botnet id, from the seen tables (one kind of monitor:
+        from the replies)."""
+        if source is not None:
+            return self._source_bounds(source)
         rows = self._select(
             "SELECT botnet_id, min(first_ts), max(last_ts) FROM seen_ips GROUP BY 1"
         )
         return {int(b): (_seconds(lo), _seconds(hi)) for b, lo, hi in rows}
 
-    def seen_since(self, ids: Sequence[int], since: float) -> dict[int, tuple[int, int]]:
+    def _source_bounds(self, source: SourceType) -> dict[int, tuple[float | None, float | None]]:
+        """First and last reply of one kind per botnet id. Every reply lies in its batch's
+        span and every batch of that kind with replies has one in its span, so the first
+        reply is within [earliest first_ts, earliest last_ts] of those batches (the last
+        alike): two time-range reads per botnet instead of a scan. Batches older than
+        their spans (schema version 2) make it a scan of that kind's replies."""
+        sql = _Sql(self.backend)
+        spans = self._run(
+            sql,
+            f"SELECT botnet_id, min(first_ts), min(last_ts), max(first_ts), max(last_ts),"
+            f" count(*) - count(first_ts) FROM batches WHERE {sql.source(source)}replies > 0"
+            " GROUP BY 1",
+        )
+        out: dict[int, tuple[float | None, float | None]] = {}
+        for botnet_id, lo1, lo2, hi1, hi2, unspanned in spans:
+            sql = _Sql(self.backend)
+
+            def of_kind(start: float, end: float, b: int = int(botnet_id), sql: _Sql = sql) -> str:
+                # Widened by a millisecond: a wider range still holds the extreme reply.
+                return sql.where([b], start - 1e-3, end + 1e-3, source=source)
+
+            if unspanned:
+                text = (
+                    "SELECT min(ts), max(ts) FROM replies"
+                    f" WHERE {sql.ids([int(botnet_id)])}{sql.source(source)}true"
+                )
+            else:
+                text = (
+                    f"SELECT (SELECT min(ts) FROM replies WHERE {of_kind(lo1, lo2)}),"
+                    f" (SELECT max(ts) FROM replies WHERE {of_kind(hi1, hi2)})"
+                )
+            ((lo, hi),) = self._run(sql, text)
+            out[int(botnet_id)] = (_seconds(lo), _seconds(hi))
+        return out
+
+    def seen_since(
+        self, ids: Sequence[int], since: float, source: SourceFilter = None
+    ) -> dict[int, tuple[int, int]]:
         """Per botnet id: addresses and bot IDs last seen at or after ``since``."""
         out: dict[int, list[int]] = {int(b): [0, 0] for b in ids}
+        if source is not None:
+            sql = _Sql(self.backend)
+            rows = self._run(
+                sql,
+                f"SELECT botnet_id, count(DISTINCT ip), count(DISTINCT bot_id) FROM replies"
+                f" WHERE {sql.ids(ids)}{sql.source(source)}ts >= {sql.ts(since)} GROUP BY 1",
+            )
+            for botnet_id, n_ips, n_ids in rows:
+                out[int(botnet_id)] = [int(n_ips), int(n_ids)]
+            return {b: (v[0], v[1]) for b, v in out.items()}
         for i, table in enumerate(("seen_ips", "seen_ids")):
             sql = _Sql(self.backend)
             rows = self._run(
@@ -266,17 +379,34 @@ class ReadPort:
         return {b: (v[0], v[1]) for b, v in out.items()}
 
     def first_seen_counts(
-        self, botnet_id: int, by: Literal["ip", "id"], start: float, end: float, bucket_s: int
+        self,
+        botnet_id: int,
+        by: Literal["ip", "id"],
+        start: float,
+        end: float,
+        bucket_s: int,
+        source: SourceFilter = None,
     ) -> dict[int, int]:
         """Per bucket: addresses (``ip``) or bot IDs (``id``) whose first reply ever falls in
-        it, within [start, end)."""
+        it, within [start, end). For one kind of monitor, "first" is the first reply that
+        kind reported (a scan of the botnet's replies of that kind before ``end``)."""
         sql = _Sql(self.backend)
-        table = "seen_ips" if by == "ip" else "seen_ids"
+        if source is None:
+            table = "seen_ips" if by == "ip" else "seen_ids"
+            where = f"botnet_id = {sql.p(int(botnet_id))}"
+        else:
+            key = "ip" if by == "ip" else "bot_id"
+            table = (
+                "(SELECT min(ts) AS first_ts FROM replies"
+                f" WHERE botnet_id = {sql.p(int(botnet_id))} AND {sql.source(source)}"
+                f"{key} IS NOT NULL AND ts < {sql.ts(end)}"
+                f" GROUP BY {key}) f"
+            )
+            where = "true"
         rows = self._run(
             sql,
             f"SELECT {sql.bucket(bucket_s, 'first_ts')}, count(*) FROM {table}"
-            f" WHERE botnet_id = {sql.p(int(botnet_id))} AND {sql.range(start, end, 'first_ts')}"
-            " GROUP BY 1",
+            f" WHERE {where} AND {sql.range(start, end, 'first_ts')} GROUP BY 1",
         )
         return {int(b): int(n) for b, n in rows}
 
@@ -288,12 +418,21 @@ class ReadPort:
         return windows.botnet_summaries(self._windows(), self.backend, now, recent_window_s)
 
     # -- where the addresses are -----------------------------------------------------------
-    def _located(self, sql: _Sql, ids: Ids, start: float, end: float, from_seen: bool) -> str:
+    def _located(
+        self, sql: _Sql, ids: Ids, start: float, end: float, from_seen: bool, source: SourceFilter
+    ) -> str:
         """A subquery of (ip, country, asn): each address seen in [start, end), once per
         botnet, located where that botnet's latest located reply from it was. With
         ``from_seen`` (the range reaches the newest data) "seen in the range" is "last seen
         at or after start", answered from the seen tables; otherwise from the window
-        summaries."""
+        summaries. For one kind of monitor: from its replies in [start, end), located where
+        the latest located one of them was."""
+        if source is not None:
+            return (
+                f"SELECT ip, {sql.latest('country', 'ts')} AS country,"
+                f" {sql.latest('asn', 'ts')} AS asn FROM replies"
+                f" WHERE {sql.where(ids, start, end, source=source)} GROUP BY botnet_id, ip"
+            )
         if from_seen:
             return (
                 f"SELECT ip, country, asn FROM seen_ips WHERE {sql.ids(ids)}"
@@ -302,25 +441,32 @@ class ReadPort:
         return windows.located_ips(self._windows(), self.backend, ids, start, end)
 
     def ips_per_country(
-        self, ids: Ids, start: float, end: float, *, from_seen: bool
+        self, ids: Ids, start: float, end: float, *, from_seen: bool, source: SourceFilter = None
     ) -> list[tuple[str | None, int]]:
         """Distinct addresses per country (None: not located) seen in [start, end). An
         address counts in the country of its latest located reply (per botnet: one seen
         by two botnets in two countries counts in both)."""
         sql = _Sql(self.backend)
-        located = self._located(sql, ids, start, end, from_seen)
+        located = self._located(sql, ids, start, end, from_seen, source)
         several = ids is None or len(ids) > 1
         pairs = "SELECT DISTINCT country AS c, ip" if several else "SELECT country AS c"
         rows = self._run(sql, f"SELECT c, count(*) FROM ({pairs} FROM ({located}) l) d GROUP BY 1")
         return [(str(c) if c is not None else None, int(n)) for c, n in rows]
 
     def ips_per_as(
-        self, ids: Ids, start: float, end: float, limit: int, *, from_seen: bool
+        self,
+        ids: Ids,
+        start: float,
+        end: float,
+        limit: int,
+        *,
+        from_seen: bool,
+        source: SourceFilter = None,
     ) -> list[tuple[int | None, str | None, int, str | None, int]]:
         """The ASes with most distinct addresses seen in [start, end): (asn, AS name, ips,
         main country, total addresses over every AS), most addresses first."""
         sql = _Sql(self.backend)
-        located = self._located(sql, ids, start, end, from_seen)
+        located = self._located(sql, ids, start, end, from_seen, source)
         if ids is None or len(ids) > 1:
             located = f"SELECT asn, ip, max(country) AS country FROM ({located}) l GROUP BY asn, ip"
         rows = self._run(
@@ -347,29 +493,70 @@ class ReadPort:
         ]
 
     def ip_overlap(
-        self, ids: Sequence[int], start: float, end: float, *, from_seen: bool
+        self,
+        ids: Sequence[int],
+        start: float,
+        end: float,
+        *,
+        from_seen: bool,
+        source: SourceFilter = None,
     ) -> dict[frozenset[int], int]:
         """How many addresses seen in [start, end) belong to exactly each set of these
         botnets (one pass: a bit per botnet, OR-ed per address)."""
         ids = [int(b) for b in ids]
         sql = _Sql(self.backend)
         bits = " ".join(f"WHEN {sql.p(b)} THEN {1 << i}" for i, b in enumerate(ids))
-        if from_seen:
-            source = f"SELECT botnet_id, ip FROM seen_ips WHERE {sql.ids(ids)}"
-            source += f"last_ts >= {sql.ts(start)}"
+        if source is not None:
+            found = "SELECT DISTINCT botnet_id, ip FROM replies"
+            found += f" WHERE {sql.where(ids, start, end, source=source)}"
+        elif from_seen:
+            found = f"SELECT botnet_id, ip FROM seen_ips WHERE {sql.ids(ids)}"
+            found += f"last_ts >= {sql.ts(start)}"
         else:
             self.refresh_summaries()
-            source = windows.window_ips(self.backend, ids, start, end)
+            found = windows.window_ips(self.backend, ids, start, end)
         rows = self._run(
             sql,
             f"""
             SELECT m, count(*) FROM (
-                SELECT ip, bit_or(CASE botnet_id {bits} ELSE 0 END) AS m FROM ({source}) s
+                SELECT ip, bit_or(CASE botnet_id {bits} ELSE 0 END) AS m FROM ({found}) s
                 GROUP BY ip
             ) d GROUP BY m
             """,
         )
         return {frozenset(b for i, b in enumerate(ids) if int(m) >> i & 1): int(n) for m, n in rows}
+
+    def source_overlap(
+        self,
+        ids: Ids,
+        start: float,
+        end: float,
+        bucket_s: int | None,
+        measure: OverlapMeasure,
+        source: SourceFilter = None,
+    ) -> dict[tuple[int, int], tuple[int, int, int]]:
+        """Per (botnet id, bucket): distinct addresses (``ips``) or bot IDs (``ids``) with
+        replies in [start, end) reported by crawlers only, by sensors only, and by both (one
+        pass: a bit per source type, OR-ed per bot). ``bucket_s`` None counts the whole
+        range as bucket 0. Read from the replies (the summaries do not tell sources apart)."""
+        sql = _Sql(self.backend)
+        column, extra = _DISTINCT[measure]
+        bucket = sql.bucket(bucket_s) if bucket_s else "0"
+        sensor = sql.p("sensor")
+        rows = self._run(
+            sql,
+            f"""
+            SELECT g, b, sum(CASE WHEN m = 1 THEN 1 ELSE 0 END),
+                sum(CASE WHEN m = 2 THEN 1 ELSE 0 END), sum(CASE WHEN m = 3 THEN 1 ELSE 0 END)
+            FROM (
+                SELECT botnet_id AS g, {bucket} AS b, {column},
+                    bit_or(CASE WHEN source_type = {sensor} THEN 2 ELSE 1 END) AS m
+                FROM replies WHERE {sql.where(ids, start, end, source=source)}{extra}
+                GROUP BY 1, 2, 3
+            ) d GROUP BY 1, 2
+            """,
+        )
+        return {(int(g), int(b)): (int(c), int(s), int(both)) for g, b, c, s, both in rows}
 
 
 def _count_expr(measure: str) -> str:

@@ -2,6 +2,8 @@
 
 The field lists mirror :mod:`botmon.wire`; exports may add context columns (``botnet``,
 ``source``, enrichment) that an import ignores, so an export can be imported again as is.
+``source_type`` (``crawler`` or ``sensor``, absent: ``crawler``) is the one context column an
+import keeps: it says what saw the record, and is stored with it.
 """
 
 from __future__ import annotations

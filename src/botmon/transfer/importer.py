@@ -17,6 +17,7 @@ import msgspec
 
 from botmon.transfer.readers import SourceRow
 from botmon.validation import MAX_RECORDS_PER_KIND, BatchRejected, ValidatedBatch, validate_batch
+from botmon.wire import SourceType
 
 _encode = msgspec.json.encode
 
@@ -49,15 +50,21 @@ def _position(row: BadRow) -> int:
     return int(number) if number.isdigit() else 0
 
 
-def _body(botnet: str, kind: str, records: list[bytes]) -> bytes:
+def _body(botnet: str, kind: str, records: list[bytes], source_type: SourceType) -> bytes:
+    """An ingest body; a crawler's batch keeps the id an import before source types gave it,
+    so re-importing an old file still stores it once."""
     joined = b"[" + b",".join(records) + b"]"
-    digest = hashlib.sha256(botnet.encode() + b"\0" + kind.encode() + b"\0" + joined).hexdigest()
-    head = _encode({"botnet": botnet, "batch_id": f"import-{digest[:40]}"})
-    return head[:-1] + b',"' + kind.encode() + b'":' + joined + b"}"
+    seed = botnet.encode() + b"\0" + kind.encode() + b"\0" + joined
+    head: dict[str, str] = {"botnet": botnet}
+    if source_type != "crawler":
+        seed += b"\0" + source_type.encode()
+        head["source_type"] = source_type
+    head["batch_id"] = f"import-{hashlib.sha256(seed).hexdigest()[:40]}"
+    return _encode(head)[:-1] + b',"' + kind.encode() + b'":' + joined + b"}"
 
 
 def _check_rows(
-    botnet: str, kind: str, rows: list[SourceRow], now: float | None
+    botnet: str, kind: str, rows: list[SourceRow], now: float | None, source_type: SourceType
 ) -> tuple[list[bytes], list[BadRow]]:
     """Validate each row alone; the slow path, taken only for a refused batch."""
     good: list[bytes] = []
@@ -65,7 +72,7 @@ def _check_rows(
     for row in rows:
         encoded = _encode(row.record)
         try:
-            validate_batch(_body(botnet, kind, [encoded]), now=now)
+            validate_batch(_body(botnet, kind, [encoded], source_type), now=now)
         except BatchRejected as exc:
             if exc.index is None:
                 raise
@@ -85,23 +92,26 @@ def check_batches(
     now: float | None = None,
     batch_size: int = MAX_RECORDS_PER_KIND,
 ) -> Iterator[CheckedBatch]:
-    """Group rows into validated batches; ``BatchRejected`` only for batch-wide problems."""
+    """Group rows into validated batches; ``BatchRejected`` only for batch-wide problems.
+
+    A batch holds rows of one source type: a row of the other type closes the batch."""
     pending: list[SourceRow] = []
     early_bad: list[BadRow] = []
 
     def flush() -> CheckedBatch:
+        source_type = pending[0].source_type
         encoded = [_encode(r.record) for r in pending]
-        body = _body(botnet, kind, encoded)
+        body = _body(botnet, kind, encoded, source_type)
         bad = list(early_bad)
         try:
             checked = validate_batch(body, now=now)
         except BatchRejected as exc:
             if exc.index is None and exc.reason != "invalid_record":
                 raise
-            good, more = _check_rows(botnet, kind, pending, now)
+            good, more = _check_rows(botnet, kind, pending, now, source_type)
             bad.extend(more)
             bad.sort(key=_position)
-            body = _body(botnet, kind, good)
+            body = _body(botnet, kind, good, source_type)
             again = validate_batch(body, now=now) if good else None
             out = CheckedBatch(body, again, len(good), bad)
         else:
@@ -116,6 +126,8 @@ def check_batches(
             message = problem.message if problem is not None else "unreadable row"
             early_bad.append(BadRow(row.where, problem.field if problem else None, message))
             continue
+        if pending and row.source_type != pending[0].source_type:
+            yield flush()
         pending.append(row)
         if len(pending) >= batch_size:
             yield flush()

@@ -20,6 +20,7 @@ import msgspec
 
 from botmon.csvsafe import FORMULA_ESCAPE, formula_pattern
 from botmon.transfer.formats import KIND_FIELDS, REQUIRED_FIELDS, TransferError
+from botmon.wire import SOURCE_TYPES, SourceType
 
 MAX_LINE_BYTES = 1 << 20
 """Longest JSON line or CSV field accepted; a record is far smaller, garbage can be endless."""
@@ -40,6 +41,8 @@ class SourceRow(msgspec.Struct):
     where: str
     record: dict[str, Any] | None
     problem: RowProblem | None = None
+    source_type: SourceType = "crawler"
+    """What saw the record (an export's ``source_type`` column; absent: ``crawler``)."""
 
 
 def _timestamp(value: Any) -> Any:
@@ -133,11 +136,20 @@ def to_record(kind: str, row: dict[str, Any], from_csv: bool) -> dict[str, Any]:
     return out
 
 
+def _source_type(row: dict[str, Any]) -> SourceType:
+    value = row.get("source_type")
+    if value is None or value == "":
+        return "crawler"
+    if value not in SOURCE_TYPES:
+        raise RowProblem("source_type", "source_type must be crawler or sensor")
+    return value  # type: ignore[no-any-return]
+
+
 def _row(kind: str, where: str, row: Any, from_csv: bool) -> SourceRow:
     if not isinstance(row, dict):
         return SourceRow(where, None, RowProblem(None, "a row must be a JSON object"))
     try:
-        return SourceRow(where, to_record(kind, row, from_csv))
+        return SourceRow(where, to_record(kind, row, from_csv), source_type=_source_type(row))
     except RowProblem as problem:
         return SourceRow(where, None, problem)
 
@@ -206,7 +218,7 @@ def read_parquet(path: Path, kind: str) -> Iterator[SourceRow]:
     missing = REQUIRED_FIELDS[kind] - names
     if missing:
         raise TransferError(f"{path}: the Parquet schema lacks {', '.join(sorted(missing))}")
-    columns = [n for n in KIND_FIELDS[kind] if n in names]
+    columns = [n for n in (*KIND_FIELDS[kind], "source_type") if n in names]
     number = 0
     for batch in reader.iter_batches(batch_size=10_000, columns=columns):
         for row in batch.to_pylist():

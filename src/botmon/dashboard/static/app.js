@@ -96,9 +96,24 @@ function bucketTooltip(b) {
     return [head, ...list.map((i) => `${i.marker}${i.seriesName}: ${i.value[1] === null ? "–" : i.value[1]}`)].join("<br>");
   } };
 }
+/* The source filter (crawlers, sensors or both) applies to every request of every view and is
+   kept in the page's address (?source_type=sensor), so a filtered view can be shared. */
+const SOURCE_TYPES = ["crawler", "sensor"];
+function sourceType() { const v = $("source").value; return SOURCE_TYPES.includes(v) ? v : null; }
+function sourceFromUrl() {
+  const v = new URLSearchParams(location.search).get("source_type");
+  $("source").value = SOURCE_TYPES.includes(v) ? v : "all";
+}
+function sourceToUrl() {
+  const p = new URLSearchParams(location.search);
+  if (sourceType()) p.set("source_type", sourceType()); else p.delete("source_type");
+  const q = p.toString();
+  history.replaceState(null, "", `${location.pathname}${q ? "?" + q : ""}${location.hash}`);
+}
 function query(extra = {}) {
   const r = rangeParams();
   const p = new URLSearchParams({ start: String(r.start), end: String(r.end) });
+  if (sourceType()) p.set("source_type", sourceType());
   for (const [k, v] of Object.entries(extra)) if (v !== null && v !== undefined && v !== "") p.set(k, String(v));
   return p;
 }
@@ -175,10 +190,12 @@ function tooltipAxis() { return { trigger: "axis", valueFormatter: (v) => (v ===
 const VIEWS = {};
 
 const MONITOR_COLUMNS = ["source", "kind", "state", "paused_reason", "botnet", "reported_requests_per_s", "reported_replies", "reported_errors",
+  "contacts_per_s", "contacts", "answered",
   "in_flight", "discovery_queue", "tracking_queue", "campaign", "campaign_settings", "campaign_started_at", "campaign_ended_at",
   "replies", "failed_tries", "last_heartbeat"];
 /* Short headers for the health table; each header's tooltip (and the CSV) keeps the API's name. */
 const MONITOR_LABELS = { paused_reason: "paused by", reported_requests_per_s: "req/s", reported_replies: "replies (reported)",
+  contacts_per_s: "contacts/s", contacts: "contacts", answered: "answered",
   reported_errors: "errors", in_flight: "in flight", discovery_queue: "discovery", tracking_queue: "tracking",
   campaign_settings: "campaign runs with", campaign_started_at: "campaign started", campaign_ended_at: "campaign ended",
   replies: "replies stored", failed_tries: "failed tries stored", last_heartbeat: "last heartbeat" };
@@ -188,7 +205,7 @@ VIEWS.overview = function () {
   const cardBox = el("div", { class: "cards" });
   cards.el.insertBefore(cardBox, cards.el.querySelector(".tablewrap"));
   const trend = panel("Population of every botnet", "Distinct IPs per bucket (UTC).", { wide: true, id: "trend" });
-  const mons = panel("Crawlers and sensors", "Last heartbeat and what it reported (state, requests/s measured by the crawler, queues); its latest campaign and the parameters it runs with; replies and failed tries stored from each source in the last hour (measured). The CSV has every column.", { wide: true, noChart: true, tableOpen: true, id: "monitors" });
+  const mons = panel("Crawlers and sensors", "Last heartbeat and what it reported (state, requests/s measured by a crawler, contacts/s received by a sensor and how many it answered, queues); its latest campaign and the parameters it runs with; replies and failed tries stored from each source in the last hour (measured). The CSV has every column.", { wide: true, noChart: true, tableOpen: true, id: "monitors" });
   return async function update() {
     const r = rangeParams();
     const b = bucketFor(r, $("bucket").value);
@@ -246,9 +263,41 @@ function geoNote(geo) {
   return el("p", { class: geo.stale ? "note warn" : "note", "data-geo": geo.stale ? "stale" : "current", text });
 }
 
+/* Crawlers only / both / sensors only, stacked: the height is every bot seen, the middle band
+   the bots both kinds of monitor saw. */
+const SOURCE_BANDS = [["crawler_only", "crawlers only", "#5fb3b3"], ["both", "both", "#c594c5"], ["sensor_only", "sensors only", "#e0a458"]];
+
+function sourcePanel(name) {
+  const pnl = panel(`${name}: crawlers vs sensors`, "Bots seen per bucket by crawlers only, by both, and by sensors only (sensors also see bots behind NAT that no crawler reaches).", { id: "sources" });
+  const totals = el("div", { class: "totals", "data-totals": "" });
+  pnl.el.insertBefore(totals, pnl.el.querySelector(".chart"));
+  return async function update(b) {
+    const ps = query({ botnet: name, bucket: b });
+    const data = await getTable("/sources", ps);
+    const series = data.rows.filter((x) => x.t !== null);
+    const total = data.rows.find((x) => x.t === null) || {};
+    const key = series.some((x) => x.ids_crawler_only + x.ids_both + x.ids_sensor_only > 0) ? "ids" : "ips";
+    const unit = key === "ids" ? "bot IDs" : "IPs";
+    const all = SOURCE_BANDS.reduce((n, [k]) => n + (total[`${key}_${k}`] || 0), 0);
+    totals.replaceChildren(...SOURCE_BANDS.map(([k, label, color]) => {
+      const n = total[`${key}_${k}`] || 0;
+      return el("div", { class: "total", "data-band": k, style: `border-top-color:${color}` },
+        el("div", { class: "big", text: String(n) }),
+        el("div", { class: "small", text: `${label}${all ? ` · ${Math.round((100 * n) / all)} %` : ""}` }));
+    }), el("div", { class: "total", "data-band": "all" }, el("div", { class: "big", text: String(all) }),
+      el("div", { class: "small", text: `${unit} in the range` })));
+    pnl.setTable(data); pnl.setCsv("/sources", ps);
+    pnl.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
+      yAxis: valueAxis(`Distinct ${unit} per ${bucketLabel(b)}`),
+      series: SOURCE_BANDS.map(([k, label, color]) => ({ name: label, type: "line", stack: "sources", showSymbol: false, color,
+        lineStyle: { width: 1 }, areaStyle: { opacity: 0.55 }, data: series.map((x) => [x.t * 1000, x[`${key}_${k}`]]) })) });
+  };
+}
+
 VIEWS.botnet = function () {
   const name = S.botnet;
   const pop = panel(`${name}: population`, "Distinct IPs, bot IDs and ip:port pairs per bucket (UTC).", { id: "population" });
+  const sources = sourcePanel(name);
   const tries = panel(`${name}: replies vs failed tries`, "Replies received and tries that got no answer, per bucket.", { id: "tries" });
   const ret = panel(`${name}: new vs returning bots`, "New: first reply ever in that bucket; returning: seen before.", { id: "returning" });
   const peers = panel(`${name}: top peers by in-degree`, "Peers listed by the most distinct bots in the range (from edges).", { id: "peers", chartClass: "tall" });
@@ -261,7 +310,7 @@ VIEWS.botnet = function () {
     const hasIds = data.rows.some((x) => x.ids > 0);
     const pr = query({ bucket: b, by: hasIds ? "id" : "ip" });
     const pt = query({ limit: CFG.top_peers });
-    const [rt, tp] = await Promise.all([getTable(`${base}/returning`, pr), getTable(`${base}/top-peers`, pt)]);
+    const [rt, tp] = await Promise.all([getTable(`${base}/returning`, pr), getTable(`${base}/top-peers`, pt), sources(b)]);
     const ts = (k) => data.rows.map((x) => [x.t * 1000, x[k]]);
     pop.setTable(data); pop.setCsv(`${base}/population`, pp);
     pop.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
@@ -509,7 +558,9 @@ async function main() {
   const r = new Date(Date.now() - 86400000).toISOString().slice(0, 16);
   $("from").value = r; $("to").value = new Date().toISOString().slice(0, 16);
   fetch("/dashboard/session").then((x) => (x.ok ? x.json() : null)).then((w) => { if (w) $("who").textContent = `${w.name} (${w.role})`; }).catch(() => {});
+  sourceFromUrl();
   await Promise.all([loadAssets(), loadBotnets()]);
+  $("source").addEventListener("change", () => { sourceToUrl(); refresh(); });
   $("range").addEventListener("change", () => { $("custom").hidden = $("range").value !== "custom"; refresh(); });
   $("from").addEventListener("change", refresh);
   $("to").addEventListener("change", refresh);
