@@ -16,7 +16,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from botmon.settings.sim import CommonConfig, HnsConfig, LinenetConfig
+from botmon.settings.sim import CommonConfig
 
 ENTRY_BYTES = 6
 NORMAL = "normal"
@@ -66,6 +66,8 @@ class Population:
     seed_order: list[int]
     entry_texts: list[str]
     """``"ip:port"`` of every peer-list entry; ``Bot.peer_index`` points into it."""
+    entry_bytes: list[bytes]
+    """The same entries packed (see :func:`pack_entry`)."""
 
 
 def pack_entry(ip: str, port: int) -> bytes:
@@ -116,11 +118,11 @@ def build_population(cfg: CommonConfig, seed: int) -> Population:
     """The whole botnet for ``cfg``; identical for identical ``cfg`` and ``seed``."""
     rng = random.Random(seed)
     n = cfg.bots
-    is_linenet = isinstance(cfg, LinenetConfig)
-    benign_count = cfg.benign if isinstance(cfg, LinenetConfig) else 0
+    traits = cfg.traits()
+    benign_count = traits.benign
     ips = _addresses(rng, n + benign_count, cfg.first_octets)
     ports = [cfg.port + rng.randrange(cfg.ports) for _ in range(n + benign_count)]
-    ids: list[str | None] = list(_ids(rng, n)) if is_linenet else [None] * n
+    ids: list[str | None] = list(_ids(rng, n)) if traits.bot_ids else [None] * n
     entries = [pack_entry(ips[i], ports[i]) for i in range(n + benign_count)]
 
     order = list(range(n))
@@ -130,14 +132,15 @@ def build_population(cfg: CommonConfig, seed: int) -> Population:
     for i in order[:nat_count]:
         nat[i] = 1
     modes = [NORMAL] * n
-    if isinstance(cfg, HnsConfig):
-        answering = order[nat_count:]
-        pos = 0
-        for mode in HOSTILE_MODES:
-            take = min(round(getattr(cfg, mode) * n), len(answering) - pos)
-            for i in answering[pos : pos + take]:
-                modes[i] = mode
-            pos += take
+    answering = order[nat_count:]
+    pos = 0
+    for mode, fraction in traits.hostile:
+        if mode not in HOSTILE_MODES:
+            raise ValueError(f"unknown hostile mode {mode!r} (known: {', '.join(HOSTILE_MODES)})")
+        take = min(round(fraction * n), len(answering) - pos)
+        for i in answering[pos : pos + take]:
+            modes[i] = mode
+        pos += take
 
     # Peer lists as indexes into one table of entries (bots, then benign hosts, then
     # TEST-NET addresses): packed bytes for answering, texts for the truth file.
@@ -177,9 +180,16 @@ def build_population(cfg: CommonConfig, seed: int) -> Population:
         )
         for i in range(n)
     ]
-    if isinstance(cfg, LinenetConfig) and cfg.ip_change > 0:
+    if traits.ip_change > 0:
         # Drawn last, so settings without IP changes give the same botnet as before.
-        for i in rng.sample(range(n), round(cfg.ip_change * n)):
+        for i in rng.sample(range(n), round(traits.ip_change * n)):
             bots[i].ip_change = True
     seed_order = [i for i in order if not nat[i] and modes[i] == NORMAL]
-    return Population(seed=seed, bots=bots, benign=benign, seed_order=seed_order, entry_texts=texts)
+    return Population(
+        seed=seed,
+        bots=bots,
+        benign=benign,
+        seed_order=seed_order,
+        entry_texts=texts,
+        entry_bytes=entries,
+    )
