@@ -22,8 +22,9 @@ from botmon.crawl.sink import ListReporter
 from botmon.protocols.contract import Peer
 from botmon.protocols.registry import get_plugin
 from botmon.settings.crawl import CrawlSettings
-from botmon.settings.sim import HnsConfig
+from botmon.settings.sim import HnsConfig, LinenetConfig
 from botmon.sim.exchange import MAX_LEARNED, PeerExchange
+from botmon.sim.linenet import LinenetBotnet
 from botmon.sim.population import build_population
 from botmon.sim.process import SimulatorProcess
 from botmon.sim.stats import Stats
@@ -234,3 +235,44 @@ def test_interval_zero_means_bots_never_act() -> None:
         seed=1,
     )
     assert not ex.active and ex.tick(100.0) == [] and not ex.counters
+
+
+def test_linenet_bots_take_a_hello_and_connect_to_the_sensor_from_their_own_address() -> None:
+    """A TCP sensor announced with ``HELLO <port>`` to 10 bots is connected to by many bots,
+    NATed ones too, each from its own address; the truth says so."""
+    contacts: dict[str, int] = {}
+
+    async def sensor(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ip = writer.get_extra_info("peername")[0]
+        line = await asyncio.wait_for(reader.readline(), 5)
+        if line == b"PEERS\n":
+            contacts[ip] = contacts.get(ip, 0) + 1
+            writer.write(f"BOT {'5e' * 8}\nEND\n".encode())
+        writer.close()
+
+    async def main() -> tuple[list[dict[str, object]], dict[str, int], str]:
+        server = await asyncio.start_server(sensor, "127.0.0.1", 0)
+        sensor_port = server.sockets[0].getsockname()[1]
+        cfg = LinenetConfig(
+            bots=300, nat=0.3, port=free_port(), seed_rng=6, exchange_interval_s=1.0
+        )
+        async with server, LinenetBotnet(cfg) as net:
+            free = [b for b in net.bots if not b.nat][:10]
+            for bot in free:
+                reader, writer = await asyncio.open_connection(*bot.address)
+                writer.write(f"HELLO {sensor_port}\n".encode())
+                answer = await asyncio.wait_for(reader.read(), 5)
+                assert answer == f"BOT {bot.bot_id}\nEND\n".encode()
+                writer.close()
+            await asyncio.sleep(4.0)
+            truth = net.truth()
+        return truth, contacts, f"127.0.0.1:{sensor_port}"
+
+    truth, seen, sensor_text = asyncio.run(asyncio.wait_for(main(), 60))
+    ips = {b["ip"]: b for b in truth}
+    assert set(seen) <= set(ips)  # every connection came from a bot's own address
+    natted = {ip for ip, b in ips.items() if b["nat"]}
+    print(f"linenet sensor: {len(seen)} of {len(ips)} bots, {len(set(seen) & natted)} NATed")
+    assert len(seen) >= 0.9 * len(ips) and len(set(seen) & natted) >= 0.9 * len(natted)
+    said = {b["ip"] for b in truth if sensor_text in b["contacted"]}  # type: ignore[operator]
+    assert set(seen) <= said
