@@ -23,7 +23,7 @@ from botmon.protocols.contract import Peer
 from botmon.protocols.registry import get_plugin
 from botmon.settings.crawl import CrawlSettings
 from botmon.settings.sim import HnsConfig, LinenetConfig
-from botmon.sim.exchange import MAX_LEARNED, PeerExchange
+from botmon.sim.exchange import MAX_LEARNED, MAX_OUTSIDE, PeerExchange
 from botmon.sim.linenet import LinenetBotnet
 from botmon.sim.population import build_population
 from botmon.sim.process import SimulatorProcess
@@ -223,7 +223,6 @@ def test_lists_stay_capped_and_the_truth_list_records_what_was_learned() -> None
         assert bot.index not in peers
         if ex.learned[bot.index] < MAX_LEARNED:  # the truth holds every peer it listed
             assert set(peers) <= set(bot.peer_index)
-        assert len(bot.peers) == 6 * len(bot.peer_index)
 
 
 def test_interval_zero_means_bots_never_act() -> None:
@@ -276,3 +275,16 @@ def test_linenet_bots_take_a_hello_and_connect_to_the_sensor_from_their_own_addr
     assert len(seen) >= 0.9 * len(ips) and len(set(seen) & natted) >= 0.9 * len(natted)
     said = {b["ip"] for b in truth if sensor_text in b["contacted"]}  # type: ignore[operator]
     assert set(seen) <= said
+
+
+def test_spoofed_askers_cannot_grow_the_emulator_without_bound() -> None:
+    ex = _exchange(bots=100)
+    before = len(ex.population.entry_texts)
+    for port in range(1, 10_001):  # a flood of askers from distinct loopback ports
+        ex.contacted_by(port % 100, "127.0.0.9", port, now=1.0)
+    assert len(ex.population.entry_texts) - before == MAX_OUTSIDE
+    assert ex.counters["exchange/outside_full"] == 10_000 - MAX_OUTSIDE
+    assert max(len(p) for p in ex.lists) <= 64
+    own = ex.population.bots[5]
+    assert ex.contacted_by(5, own.ip, own.port, now=1.0) is None  # its own address, spoofed
+    assert 5 not in ex.lists[5]

@@ -27,10 +27,10 @@ The model (DESIGN §8, "emulated bots act"):
   a random entry that is not news. A real answer from an outside peer the bot contacted adds
   the peer it names.
 
-Every peer a bot ever listed is appended to its ``Bot.peer_index``/``Bot.peers`` (up to
+Every peer a bot ever listed is appended to its ``Bot.peer_index`` (up to
 :data:`MAX_LEARNED` learned ones), so the ground truth's ``peers`` hold every peer the bot
-could have named. Which outside peers each bot contacted, and when first, is kept for the
-truth (``contacted``), bounded per bot.
+could have named (``Bot.peers`` stays its first list). Which outside peers each bot
+contacted, and when first, is kept for the truth (``contacted``), bounded per bot.
 """
 
 from __future__ import annotations
@@ -68,6 +68,10 @@ class _News:
     shares: int = 0
 
 
+def _is_news(fresh: deque[_News], entry: int) -> bool:
+    return any(item.entry == entry for item in fresh)
+
+
 class PeerExchange:
     """The acting part of every bot of one emulator."""
 
@@ -93,7 +97,6 @@ class PeerExchange:
         self._first_len = [len(b.peer_index) for b in bots]
         self.caps = [max(cfg.list_cap, len(b.peer_index)) for b in bots]
         self.learned = [0] * n
-        self.heard: list[set[int] | None] = [None] * n
         self.news: list[deque[_News] | None] = [None] * n
         self.contacted: list[dict[str, float] | None] = [None] * n
         self.totals: dict[str, int] = {}
@@ -153,6 +156,8 @@ class PeerExchange:
     def contacted_by(self, bot: int, ip: str, port: int, now: float) -> int | None:
         """An outside peer at ``ip:port`` contacted ``bot``; its entry (None if untracked)."""
         entry = self.entry_of(ip, port)
+        if entry == bot:  # its own address (spoofed): nothing to learn
+            return None
         if entry is not None:
             self._heard_from(bot, entry, now)
         return entry
@@ -262,18 +267,17 @@ class PeerExchange:
     # -- one bot's list ---------------------------------------------------------------------------
 
     def _heard_from(self, bot: int, entry: int, now: float) -> None:
-        """``entry`` contacted ``bot``: news the first time, and on the list if missing."""
-        heard = self.heard[bot]
-        first = not (heard is not None and entry in heard) and not (
-            entry < self.n
-            and bot in self.population.bots[entry].peer_index[: self._first_len[entry]]
+        """``entry`` contacted ``bot``: on its list if missing, news if never heard from.
+
+        Heard from = listed by ``bot`` at any time (its truth list) or listing ``bot`` from
+        the start (an in-neighbour), so the memory stays that of the truth list.
+        """
+        if entry in self.lists[bot]:
+            return
+        first = entry not in self.population.bots[bot].peer_index and not self._lists_first(
+            entry, bot
         )
-        if first:
-            if heard is None:
-                heard = self.heard[bot] = set()
-            heard.add(entry)
-        if entry not in self.lists[bot]:
-            self._add(bot, entry, news=first, now=now)
+        self._add(bot, entry, news=first, now=now)
 
     def _lists_first(self, entry: int, bot: int) -> bool:
         """True if bot ``entry`` had ``bot`` in its first list (an in-neighbour of ``bot``)."""
@@ -288,10 +292,10 @@ class PeerExchange:
             peers.append(entry)
         else:
             fresh = self.news[bot]
-            keep = {item.entry for item in fresh} if fresh else set()
+            randrange = self.rng.randrange
             for _ in range(8):
-                j = self.rng.randrange(len(peers))
-                if peers[j] not in keep:
+                j = randrange(len(peers))
+                if not fresh or not _is_news(fresh, peers[j]):
                     peers[j] = entry
                     break
             else:
@@ -317,7 +321,6 @@ class PeerExchange:
             return
         self.learned[bot] += 1
         b.peer_index.append(entry)
-        b.peers += self.population.entry_bytes[entry]
         self.touched.add(bot)
 
     def _pick(self, bot: int, asker: int | None, now: float) -> tuple[int | None, bool]:

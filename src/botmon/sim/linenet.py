@@ -199,7 +199,7 @@ class LinenetBotnet(Emulator):
             _reset(writer)
             return
         bot = self.by_address.get(local)
-        announced = hello_port(line) if bot is not None and self.exchange.active else None
+        announced = hello_port(line) if bot is not None else None
         if announced is None and not is_request(line):
             self.stats.drop("malformed", stats)
             _reset(writer)
@@ -242,7 +242,7 @@ class LinenetBotnet(Emulator):
                 asyncio.open_connection(ip, port, local_addr=(bot.ip, 0)), timeout
             )
             writer.write(REQUEST_LINE + b"\n")
-            answer = await asyncio.wait_for(reader.read(OUTSIDE_ANSWER_BYTES), timeout)
+            answer = await asyncio.wait_for(_read_to_end(reader, OUTSIDE_ANSWER_BYTES), timeout)
         except (OSError, TimeoutError):
             self.stats.counters["exchange/outside_failed"] += 1
             return
@@ -251,6 +251,19 @@ class LinenetBotnet(Emulator):
                 writer.close()
         for named_ip, named_port in named_peers(answer):
             self.exchange.on_answer(bot.index, f"{ip}:{port}", named_ip, named_port)
+
+
+async def _read_to_end(reader: asyncio.StreamReader, limit: int) -> bytes:
+    """Everything up to the peer's close, at most ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await reader.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:

@@ -29,8 +29,10 @@ TEST_NETS = ("192.0.2.", "198.51.100.")
 class Bot:
     """One emulated bot. ``peers`` is packed; use :func:`iter_peers` to read it.
 
-    ``peers`` holds the addresses as built; where bots change address (linenet's
-    ``ip_change``), :attr:`Population.entry_texts` via ``peer_index`` is the current list.
+    ``peers`` holds its first list with the addresses as built; where bots change address
+    (linenet's ``ip_change``), :attr:`Population.entry_texts` via ``peer_index`` is the
+    current text. Where bots act (:mod:`botmon.sim.exchange`), ``peer_index`` goes on with
+    every peer the bot learned; its list of the moment is the exchange's.
     """
 
     index: int
@@ -42,7 +44,7 @@ class Bot:
     mode: str
     peers: bytes
     peer_index: array.array[int]
-    """The same list as indexes into :attr:`Population.entry_texts`."""
+    """The same list as indexes into :attr:`Population.entry_texts`, then learned peers."""
     ip_change: bool = False
     """True for a bot that takes a new address with each new session (linenet)."""
 
