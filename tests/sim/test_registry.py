@@ -134,7 +134,8 @@ def test_a_third_party_emulator_registered_by_hand_gets_a_working_command() -> N
         ({"SETTINGS": dict}, "SETTINGS must be a CommonConfig subclass"),
         ({"SETTINGS": HnsConfig}, "section must be sim.toy"),
         ({"CAPABILITIES": ("nat", "telepathy")}, "unknown capability 'telepathy'"),
-        ({"DEMO": {"no_such_setting": 1}}, "DEMO sets 'no_such_setting'"),
+        ({"DEMO": {"no_such_setting": 1}}, "DEMO sets 'no_such_setting', which is no setting"),
+        ({"DEMO": {"host": "127.0.0.1"}}, "DEMO sets 'host', which has no option"),
         ({"build": None}, "build is not callable"),
     ],
 )

@@ -8,7 +8,8 @@ An emulator module (botmon's own ``botmon.sim.hns`` or a third party's) declares
   ``botmon simulate <PROTOCOL>``;
 - ``CAPABILITIES``: what it models, words of :data:`CAPABILITIES`;
 - ``DESCRIPTION``: one line for ``botmon simulate --help`` and the demo's botnet list;
-- ``DEMO``: the settings ``botmon demo`` runs it with (field paths to values);
+- ``DEMO``: the settings ``botmon demo`` runs it with (field paths to values; each must
+  have an option, since the demo runs ``botmon simulate``);
 - ``build(cfg)``: the running emulator (a :class:`~botmon.sim.runtime.Emulator`) for a loaded
   settings object.
 
@@ -84,9 +85,11 @@ def spec_from_module(name: str, module: ModuleType) -> EmulatorSpec:
     demo = dict(module.DEMO)
     for key in demo:
         try:
-            find_leaf(settings, key)
+            option = find_leaf(settings, key).option
         except KeyError:
             raise EmulatorError(f"{where}: DEMO sets {key!r}, which is no setting") from None
+        if option is None:
+            raise EmulatorError(f"{where}: DEMO sets {key!r}, which has no option")
     return EmulatorSpec(
         name=name,
         settings=settings,
