@@ -27,6 +27,12 @@ The model (DESIGN §8, "emulated bots act"):
   a random entry that is not news. A real answer from an outside peer the bot contacted adds
   the peer it names.
 
+Measured with this model (1,000 bots, 40 % NAT, no churn, a sensor announced with one
+contact to each of 20 bots): announced at the start, ~0.98 of all bots and of the NATed ones
+contact it within three intervals; announced half an interval later, ~0.89; two intervals
+later, ~0.05, because by then every contact between bots whose lists have changed is a first
+contact, so each bot holds more news than its askers can take and the sensor's expires.
+
 Every peer a bot ever listed is appended to its ``Bot.peer_index`` (up to
 :data:`MAX_LEARNED` learned ones), so the ground truth's ``peers`` hold every peer the bot
 could have named (``Bot.peers`` stays its first list). Which outside peers each bot
