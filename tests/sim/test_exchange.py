@@ -285,6 +285,14 @@ def test_spoofed_askers_cannot_grow_the_emulator_without_bound() -> None:
     assert len(ex.population.entry_texts) - before == MAX_OUTSIDE
     assert ex.counters["exchange/outside_full"] == 10_000 - MAX_OUTSIDE
     assert max(len(p) for p in ex.lists) <= 64
+    # An answer counts only from a peer the bot asked, lately; it adds the named peer once.
+    named = ("127.0.0.9", 1)
+    assert not ex.on_answer(7, "127.0.0.8:53", *named, now=1.0)
+    ex._pending[(7, "127.0.0.8:53")] = 11.0
+    assert ex.on_answer(7, "127.0.0.8:53", *named, now=2.0)
+    assert ex.on_answer(7, "127.0.0.8:53", *named, now=3.0)
+    assert list(ex.lists[7]).count(ex.entry_of(*named)) == 1
+    assert not ex.on_answer(7, "127.0.0.8:53", *named, now=12.0)
     own = ex.population.bots[5]
     assert ex.contacted_by(5, own.ip, own.port, now=1.0) is None  # its own address, spoofed
     assert 5 not in ex.lists[5]

@@ -172,13 +172,13 @@ class PeerExchange:
         """The entry ``bot`` names to ``asker``: oldest valid news, else a random peer."""
         return self._pick(bot, asker, now)[0]
 
-    def on_answer(self, bot: int, src: str, ip: str, port: int) -> bool:
-        """An answer from ``src`` naming ``ip:port``; True if ``bot`` had asked ``src``."""
+    def on_answer(self, bot: int, src: str, ip: str, port: int, now: float) -> bool:
+        """An answer from ``src`` naming ``ip:port``; True if ``bot`` asked ``src`` lately."""
         expiry = self._pending.get((bot, src))
-        if expiry is None:
+        if expiry is None or expiry < now:
             return False
         entry = self.entry_of(ip, port)
-        if entry is not None and entry != bot:
+        if entry is not None and entry != bot and entry not in self.lists[bot]:
             self._add(bot, entry, news=False)
         self.counters["exchange/outside_answers"] += 1
         return True

@@ -93,7 +93,7 @@ class HnsBotnet(Emulator):
                 counters["requests"] += 1
                 counters["dropped/no_destination"] += 1
                 continue
-            if data[:1] == REPLY_HEAD[:1] and self._answer_in(dst, port, address, data):
+            if data[:1] == REPLY_HEAD[:1] and self._answer_in(dst, port, address, data, now):
                 continue
             bot, out = core.handle(address[0], dst, port, data, now, address[1])
             if not out or bot is None:
@@ -111,7 +111,9 @@ class HnsBotnet(Emulator):
                     counters["send_errors"] += 1
                     break
 
-    def _answer_in(self, dst: bytes, port: int, src: tuple[str, int], data: bytes) -> bool:
+    def _answer_in(
+        self, dst: bytes, port: int, src: tuple[str, int], data: bytes, now: float
+    ) -> bool:
         """A ``^`` answer to a bot that asked ``src``: the bot adds the peer it names."""
         core = self.core
         assert core is not None
@@ -120,7 +122,7 @@ class HnsBotnet(Emulator):
             return False
         ip = socket.inet_ntoa(data[4:8])
         named = int.from_bytes(data[2:4], "big")
-        return self.exchange.on_answer(bot.index, f"{src[0]}:{src[1]}", ip, named)
+        return self.exchange.on_answer(bot.index, f"{src[0]}:{src[1]}", ip, named, now)
 
     def _send(self, contacts: list[tuple[int, int]]) -> None:
         cfg, counters, texts = self.hns_cfg, self.stats.counters, self.population.entry_texts

@@ -249,8 +249,9 @@ class LinenetBotnet(Emulator):
         finally:
             if writer is not None:
                 writer.close()
+        now = self.clock()
         for named_ip, named_port in named_peers(answer):
-            self.exchange.on_answer(bot.index, f"{ip}:{port}", named_ip, named_port)
+            self.exchange.on_answer(bot.index, f"{ip}:{port}", named_ip, named_port, now)
 
 
 async def _read_to_end(reader: asyncio.StreamReader, limit: int) -> bytes:
