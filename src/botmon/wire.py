@@ -111,8 +111,6 @@ class SensorStatus(msgspec.Struct, frozen=True, kw_only=True):
     """Of those, how many it answered (staying in the bots' peer lists needs answers)."""
     peers_known: Count = 0
     """Distinct peers it has heard of (from contacts and the peers they listed)."""
-    contacts_per_s: NonNegative = 0.0
-    """Contacts received per second, measured over the time since the previous heartbeat."""
 
 
 class HeartbeatStatus(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -77,6 +77,8 @@ def test_sigint_stops_a_running_hns_simulator_cleanly(tmp_path: Path) -> None:
         "1",
         "--truth",
         str(truth),
+        "--exchange-interval",
+        "0",  # passive bots: acting ones would contact this test's client too
         workdir=tmp_path,
     ) as sim:
         assert len(sim.seeds) == 5
@@ -130,6 +132,8 @@ def test_same_seed_same_truth_across_runs(tmp_path: Path) -> None:
             str(port),
             "--truth",
             str(path),
+            "--exchange-interval",
+            "0",  # acting bots learn peers as time passes; the botnet itself is the same
             "--duration",
             "0.3",
         )

@@ -44,6 +44,8 @@ def _peer(reply: bytes) -> Address:
 def _cfg(**kw: object) -> HnsConfig:
     kw.setdefault("port", free_port())
     kw.setdefault("seed_rng", 1)
+    # These tests ask passive bots; acting bots (peer exchange) are tested in test_exchange.py.
+    kw.setdefault("exchange_interval_s", 0.0)
     return HnsConfig(**kw)  # type: ignore[arg-type]
 
 

@@ -37,6 +37,8 @@ class VirtualClock:
 def _cfg(**kw: object) -> LinenetConfig:
     kw.setdefault("port", free_port())
     kw.setdefault("seed_rng", 2)
+    # These tests ask passive bots; acting bots (peer exchange) are tested in test_exchange.py.
+    kw.setdefault("exchange_interval_s", 0.0)
     return LinenetConfig(**kw)  # type: ignore[arg-type]
 
 

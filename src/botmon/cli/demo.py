@@ -34,10 +34,55 @@ from botmon.limits import Role
 from botmon.store import open_store
 from botmon.store.base import Store
 
-LIVE_BOTNETS = {
-    "hns": "Hide'n'Seek (emulated on loopback, crawled live over UDP)",
-    "linenet": "linenet test net (emulated on loopback, crawled live over TCP)",
-}
+
+@dataclass(frozen=True)
+class LiveBotnet:
+    """One emulator of the registry as the demo runs it: emulated, then crawled live."""
+
+    name: str
+    transport: str
+    label: str
+    """What the emulator declares it is (``Hide'n'Seek``)."""
+    args: list[str]
+    """``botmon simulate`` options from the emulator's declared ``DEMO`` settings."""
+    bots: int
+
+    @property
+    def description(self) -> str:
+        """The botnet's description in the store."""
+        return f"{self.label} (emulated on loopback, crawled live over {self.transport})"
+
+
+def _live_botnets(bots: int) -> list[LiveBotnet]:
+    """Every registered emulator with a protocol plugin; ``bots`` sizes those whose DEMO
+    does not; seeds 1, 2, ... in name order, so every demo run emulates the same botnets."""
+    from botmon.protocols.registry import PluginError, get_plugin
+    from botmon.settings.loader import find_leaf
+    from botmon.sim.registry import default_registry
+
+    out = []
+    for number, spec in enumerate(default_registry().items(), start=1):
+        try:
+            transport = get_plugin(spec.name).transport.upper()
+        except PluginError:
+            continue  # an emulator nothing can crawl is not part of the demo
+        settings = {"bots": bots, **spec.demo, "seed_rng": number}
+        args = []
+        for key, value in settings.items():
+            option = find_leaf(spec.settings, key).option
+            assert option is not None  # the registry checks DEMO
+            args += [option, str(value)]
+        out.append(
+            LiveBotnet(
+                spec.name,
+                transport,
+                spec.description,
+                args,
+                int(settings["bots"]),
+            )
+        )
+    return out
+
 
 SENSED_BOTNETS = ("hns",)
 """Live botnets that also get a sensor (announced to the emulated bots)."""
@@ -70,45 +115,54 @@ def _create_token(store: Store, name: str, role: Role, botnets: tuple[str, ...])
     return auth.issue_token(store, name, role, botnets)[0]
 
 
-def _ensure_tokens(store: Store, folder: Path) -> DemoTokens:
-    """Create the demo's tokens on first run; reuse them afterwards (only hashes are stored)."""
+def _ensure_tokens(store: Store, folder: Path, names: list[str]) -> DemoTokens:
+    """Create the demo's tokens on first run; reuse them afterwards (only hashes are stored).
+
+    A demo folder from an earlier run gets the tokens it lacks (an emulator installed since,
+    or the sensor) without losing the ones it has.
+    """
     path = folder / "tokens.json"
     if path.exists():
         saved: dict[str, Any] = json.loads(path.read_text())
         tokens = DemoTokens(
             saved["admin"], saved["viewer"], saved["crawlers"], saved.get("sensors", {})
         )
-        if set(tokens.sensors) == set(SENSED_BOTNETS):
-            return tokens
     else:
         tokens = DemoTokens(
             admin=_create_token(store, "demo-admin", "admin", ()),
             viewer=_create_token(store, "demo-viewer", "viewer", ()),
         )
-        for botnet in LIVE_BOTNETS:
+    changed = not path.exists()
+    for botnet in names:
+        if botnet not in tokens.crawlers:
             tokens.crawlers[botnet] = _create_token(
                 store, f"demo-crawler-{botnet}", "crawler", (botnet,)
             )
-    for botnet in SENSED_BOTNETS:  # a demo folder from before sensors gets its token now
-        if botnet not in tokens.sensors:
+            changed = True
+    for botnet in SENSED_BOTNETS:
+        if botnet in names and botnet not in tokens.sensors:
             tokens.sensors[botnet] = _create_token(
                 store, f"demo-sensor-{botnet}", "crawler", (botnet,)
             )
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(tokens.__dict__, f, indent=2)
+            changed = True
+    if changed:
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(tokens.__dict__, f, indent=2)
     return tokens
 
 
-def _prepare(db: Path, folder: Path, history: bool, weeks: int) -> DemoTokens:
+def _prepare(
+    db: Path, folder: Path, history: bool, weeks: int, live: list[LiveBotnet]
+) -> DemoTokens:
     store = open_store(str(db))
     try:
         store.migrate()
-        for name, description in LIVE_BOTNETS.items():
-            if store.get_botnet(name) is None:
-                store.create_botnet(name, description)
-        tokens = _ensure_tokens(store, folder)
+        for botnet in live:
+            if store.get_botnet(botnet.name) is None:
+                store.create_botnet(botnet.name, botnet.description)
+        tokens = _ensure_tokens(store, folder, [b.name for b in live])
         marker = folder / "history.done"
         if history and not marker.exists():
             from botmon.sim import history as demo_history
@@ -177,7 +231,7 @@ def _stop_all(children: list[Child]) -> None:
         child.log.close()
 
 
-def _status_line(url: str, token: str) -> str:
+def _status_line(url: str, token: str, names: set[str]) -> str:
     try:
         answer = httpx.get(
             f"{url}/api/v1/botnets", headers={"Authorization": f"Bearer {token}"}, timeout=2.0
@@ -188,7 +242,7 @@ def _status_line(url: str, token: str) -> str:
     parts = [
         f"{b['name']}: {b.get('recent_ips', 0)} IPs / {b.get('recent_replies', 0)} replies (1 h)"
         for b in botnets
-        if b["name"] in LIVE_BOTNETS
+        if b["name"] in names
     ]
     return " | ".join(parts) or "no live botnets yet"
 
@@ -208,7 +262,7 @@ def _status_line(url: str, token: str) -> str:
     type=click.IntRange(10, 50_000),
     default=3000,
     show_default=True,
-    help="Size of the emulated Hide'n'Seek botnet.",
+    help="Size of each emulated botnet whose demo settings do not fix it (Hide'n'Seek).",
 )
 @click.option(
     "--history/--no-history",
@@ -252,59 +306,33 @@ def command(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)  # a closed terminal: its children would not hear it
     try:
-        tokens = _prepare(db, folder, history, weeks)
+        live = _live_botnets(bots)
+        tokens = _prepare(db, folder, history, weeks, live)
         server = _start("server", _botmon("serve", "--db", str(db), "--port", str(port)), logs)
         children.append(server)
         _wait_healthy(url, server, 60)
-        hns_seeds = folder / "hns-seeds.txt"
-        hns_seeds.unlink(missing_ok=True)
-        sim_hns = _start(
-            "simulate-hns",
-            _botmon(
-                "simulate",
-                "hns",
-                "--bots",
-                str(bots),
-                "--nat",
-                "0.2",
-                "--churn",
-                "light",
-                "--seed-rng",
-                "1",
-                "--truth",
-                str(folder / "hns-truth.jsonl"),
-                "--seeds-file",
-                str(hns_seeds),
-            ),
-            logs,
-        )
-        children.append(sim_hns)
-        line_seeds = folder / "linenet-seeds.txt"
-        line_seeds.unlink(missing_ok=True)
-        sim_line = _start(
-            "simulate-linenet",
-            _botmon(
-                "simulate",
-                "linenet",
-                "--bots",
-                "300",
-                "--nat",
-                "0.1",
-                "--ip-change",
-                "0.2",
-                "--seed-rng",
-                "2",
-                "--truth",
-                str(folder / "linenet-truth.jsonl"),
-                "--seeds-file",
-                str(line_seeds),
-            ),
-            logs,
-        )
-        children.append(sim_line)
-        _wait_file(hns_seeds, sim_hns, 60)
-        _wait_file(line_seeds, sim_line, 60)
-        for name, seeds in (("hns", hns_seeds), ("linenet", line_seeds)):
+        seed_files = {b.name: folder / f"{b.name}-seeds.txt" for b in live}
+        emulators = []
+        for botnet in live:
+            seed_files[botnet.name].unlink(missing_ok=True)
+            sim = _start(
+                f"simulate-{botnet.name}",
+                _botmon(
+                    "simulate",
+                    botnet.name,
+                    *botnet.args,
+                    "--truth",
+                    str(folder / f"{botnet.name}-truth.jsonl"),
+                    "--seeds-file",
+                    str(seed_files[botnet.name]),
+                ),
+                logs,
+            )
+            children.append(sim)
+            emulators.append(sim)
+        for botnet, sim in zip(live, emulators, strict=True):
+            _wait_file(seed_files[botnet.name], sim, 60)
+        for name, seeds in seed_files.items():
             children.append(
                 _start(
                     f"crawl-{name}",
@@ -327,39 +355,45 @@ def command(
                     logs,
                 )
             )
-        sensor_port = _free_udp_port()
-        children.append(
-            _start(
-                "sensor-hns",
-                _botmon(
-                    "sensor",
-                    "hns",
-                    "--botnet",
-                    "hns",
-                    "--listen",
-                    f"127.0.0.1:{sensor_port}",
-                    "--announce-peerlist",
-                    str(hns_seeds),
-                    "--server",
-                    url,
-                    "--token",
-                    tokens.sensors["hns"],
-                    "--spool",
-                    str(folder / "spool-sensor-hns"),
-                    "--progress",
-                    "plain",
-                ),
-                logs,
+        sensor_port: int | None = None
+        for name in SENSED_BOTNETS:
+            if name not in seed_files:
+                continue
+            sensor_port = _free_udp_port()
+            children.append(
+                _start(
+                    f"sensor-{name}",
+                    _botmon(
+                        "sensor",
+                        name,
+                        "--botnet",
+                        name,
+                        "--listen",
+                        f"127.0.0.1:{sensor_port}",
+                        "--announce-peerlist",
+                        str(seed_files[name]),
+                        "--server",
+                        url,
+                        "--token",
+                        tokens.sensors[name],
+                        "--spool",
+                        str(folder / f"spool-sensor-{name}"),
+                        "--progress",
+                        "plain",
+                    ),
+                    logs,
+                )
             )
-        )
         click.echo("")
         click.echo("botmon demo is running:")
         click.echo(f"  server      {url}  (DuckDB file {db})")
-        click.echo(
-            f"  hns         {bots} emulated Hide'n'Seek bots on 127.A.B.C (UDP), crawled live"
-        )
-        click.echo("  linenet     300 emulated linenet bots on 127.A.B.C (TCP), crawled live")
-        click.echo(f"  sensor      one Hide'n'Seek sensor on 127.0.0.1:{sensor_port} (UDP)")
+        for botnet in live:
+            click.echo(
+                f"  {botnet.name:<11} {botnet.bots} emulated {botnet.label} "
+                f"bots on 127.A.B.C ({botnet.transport}), crawled live"
+            )
+        if sensor_port is not None:
+            click.echo(f"  sensor      one Hide'n'Seek sensor on 127.0.0.1:{sensor_port} (UDP)")
         if history:
             click.echo(f"  history     {weeks} weeks for three more botnets, generated once")
         click.echo(f"  logs        {logs}/")
@@ -381,7 +415,8 @@ def command(
                         f"see {child.log.name}"
                     )
             if time.monotonic() >= next_status:
-                click.echo(f"[{time.strftime('%H:%M:%S')}] {_status_line(url, tokens.viewer)}")
+                line = _status_line(url, tokens.viewer, set(seed_files))
+                click.echo(f"[{time.strftime('%H:%M:%S')}] {line}")
                 next_status = time.monotonic() + 30
             time.sleep(0.5)
     except KeyboardInterrupt:

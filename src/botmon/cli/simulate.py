@@ -1,8 +1,10 @@
-"""``botmon simulate hns|linenet``: run an emulated botnet on loopback until stopped.
+"""``botmon simulate NAME``: run an emulated botnet on loopback until stopped.
 
-It prints a few bot addresses to use as crawl seeds (and writes them to ``--seeds-file``,
-one ``ip:port`` a line, for scripts), keeps a small status line up to date, and stops
-cleanly on Ctrl-C, SIGTERM or after ``--duration`` seconds, writing the final ground truth.
+One sub-command per emulator in the ``botmon.emulators`` registry, built from its settings
+class: every setting with an ``option=`` is an option. It prints a few bot addresses to use
+as crawl seeds (and writes them to ``--seeds-file``, one ``ip:port`` a line, for scripts),
+keeps a small status line up to date, and stops cleanly on Ctrl-C, SIGTERM or after
+``--duration`` seconds, writing the final ground truth.
 """
 
 from __future__ import annotations
@@ -14,21 +16,22 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
+import msgspec.inspect as mi
 
 from botmon.cli.loading import default_help, load_settings
-from botmon.settings import HnsConfig, LinenetConfig, Settings
-from botmon.settings.loader import find_leaf
-from botmon.settings.sim import CommonConfig
+from botmon.protocols.registry import PluginError, get_plugin
+from botmon.settings import Leaf, Settings, leaves
+from botmon.sim.registry import EmulatorError, EmulatorSpec, default_registry
 from botmon.sim.runtime import Emulator, TruthFileError
 
-F = TypeVar("F", bound=Callable[..., Any])
-C = TypeVar("C", bound=CommonConfig)
 TTY_STATUS_S = 1.0
 LOG_STATUS_S = 30.0
 """Status every second on a terminal, every 30 s into a log file (the demo's child logs)."""
+RUN_OPTIONS = ("duration", "seed_count", "seeds_file")
+"""Parameters of the run itself, not settings of the emulator."""
 
 
 def _peers_range(text: str | None) -> tuple[int | None, int | None]:
@@ -45,232 +48,169 @@ def _peers_range(text: str | None) -> tuple[int | None, int | None]:
     return low, high
 
 
-def _setting(cls: type[Settings], key: str, *decls: str, text: str, **kw: Any) -> Callable[[F], F]:
-    """An option that sets ``key`` of ``cls``: no click default, the loader's in the help."""
-    return click.option(*decls, default=None, help=f"{text} ({default_help(cls, key)}).", **kw)
+def _value_type(t: mi.Type) -> mi.Type:
+    """The type a value is given in: metadata and ``| None`` taken off."""
+    while True:
+        if isinstance(t, mi.Metadata):
+            t = t.type
+        elif isinstance(t, mi.UnionType):
+            t = next(x for x in t.types if not isinstance(x, mi.NoneType))
+        else:
+            return t
 
 
-def _common_options(cls: type[CommonConfig]) -> Callable[[F], F]:
-    options = [
-        _setting(cls, "bots", "--bots", type=int, text="Number of bots"),
-        _setting(
-            cls,
-            "nat",
-            "--nat",
-            type=float,
-            text="Fraction of bots behind NAT: listed by others, never answering",
-        ),
-        _setting(
-            cls,
-            "churn",
-            "--churn",
-            metavar="none|light|heavy",
-            text="light: online ~1 h (Weibull k=0.8), offline ~15 min; heavy: ~10 min each",
-        ),
-        _setting(
-            cls,
-            "churn_scale",
-            "--churn-scale",
-            type=float,
-            text="Multiply every session length (0.01: fast churn)",
-        ),
-        _setting(
-            cls,
-            "truth",
-            "--truth",
-            type=click.Path(dir_okay=False, path_type=Path),
-            text="Ground-truth JSON-lines file, rewritten while sessions change",
-        ),
-        _setting(
-            cls,
-            "truth_interval_s",
-            "--truth-interval",
-            type=float,
-            text="Least seconds between two truth rewrites",
-        ),
-        _setting(
-            cls,
-            "seed_rng",
-            "--seed-rng",
-            type=int,
-            text="Seed: the same seed gives the same botnet",
-        ),
-        _setting(cls, "port", "--port", type=int, text="First port bots listen on"),
-        _setting(
-            cls,
-            "ports",
-            "--ports",
-            type=int,
-            text="Spread bots over this many ports (one socket each)",
-        ),
-        click.option(
-            "--peers-per-bot",
-            "peers",
-            default=None,
-            help="Peer-list size: K or MIN-MAX (default: 8-32; env "
-            f"{find_leaf(cls, 'peers_min').env} and {find_leaf(cls, 'peers_max').env}).",
-        ),
-        _setting(
-            cls,
-            "rate_limit",
-            "--rate-limit",
-            type=float,
-            text="Requests per second each bot answers per source IP",
-        ),
-        _setting(
-            cls,
-            "rate_burst",
-            "--rate-burst",
-            type=float,
-            text="Token-bucket depth of the rate limit",
-        ),
-        _setting(
-            cls,
-            "blacklist_after",
-            "--blacklist-after",
-            type=int,
-            text="A bot ignores a source IP after this many requests from it",
-        ),
-        click.option(
-            "--duration",
+def _click_type(leaf: Leaf) -> dict[str, Any]:
+    """How click reads the option of ``leaf``; the loader checks limits and choices."""
+    t = _value_type(leaf.type)
+    if isinstance(t, mi.IntType):
+        return {"type": int}
+    if isinstance(t, mi.FloatType):
+        return {"type": float}
+    if isinstance(t, mi.LiteralType):
+        return {"type": str, "metavar": "|".join(sorted(str(v) for v in t.values))}
+    if isinstance(t, mi.CustomType) and issubclass(t.cls, Path):
+        return {"type": click.Path(dir_okay=False, path_type=Path)}
+    if isinstance(t, mi.StrType):
+        return {"type": str}
+    raise TypeError(f"{leaf.name}: no command-line type for {t!r}")
+
+
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _param(option: str) -> str:
+    return option.lstrip("-").replace("-", "_")
+
+
+def setting_options(cls: type[Settings]) -> tuple[list[click.Option], dict[str, list[Leaf]]]:
+    """Every option the settings of ``cls`` declare, and the settings behind each parameter.
+
+    One option declared by two settings is a range, ``K`` or ``MIN-MAX``, that sets the
+    first to MIN and the second to MAX (``--peers-per-bot``). Options have no click default:
+    the loader's default and variable are shown in the help.
+    """
+    by_option: dict[str, list[Leaf]] = {}
+    for leaf in leaves(cls):
+        if leaf.option is not None:
+            by_option.setdefault(leaf.option, []).append(leaf)
+    options: list[click.Option] = []
+    params: dict[str, list[Leaf]] = {}
+    for option, group in by_option.items():
+        name = _param(option)
+        if name in RUN_OPTIONS or len(group) > 2:
+            raise TypeError(f"{cls.section}: option {option} cannot be built")
+        params[name] = group
+        if len(group) == 2:
+            low, high = group
+            options.append(
+                click.Option(
+                    [option, name],
+                    default=None,
+                    metavar="K|MIN-MAX",
+                    help=f"{low.description.rstrip('.')}, {_lower(high.description).rstrip('.')}: "
+                    f"K or MIN-MAX (default: {low.show(low.default)}-{high.show(high.default)}"
+                    f"; env {low.env} and {high.env}).",
+                )
+            )
+            continue
+        (leaf,) = group
+        options.append(
+            click.Option(
+                [option, name],
+                default=None,
+                help=f"{leaf.description.rstrip('.')} ({default_help(cls, leaf.key)}).",
+                **_click_type(leaf),
+            )
+        )
+    return options, params
+
+
+def settings_given(params: dict[str, list[Leaf]], kw: dict[str, Any]) -> dict[str, Any]:
+    """The options given on the command line as settings (field path -> value)."""
+    given: dict[str, Any] = {}
+    for name, group in params.items():
+        value = kw.pop(name)
+        if len(group) == 2:
+            low, high = _peers_range(value)
+            given[group[0].key], given[group[1].key] = low, high
+        else:
+            given[group[0].key] = value
+    return given
+
+
+def _run_params() -> list[click.Parameter]:
+    """Options of the run itself (:data:`RUN_OPTIONS`), the same for every emulator."""
+    return [
+        click.Option(
+            ["--duration"],
             type=click.FloatRange(min=0.0, min_open=True),
             default=None,
             help="Stop after this many seconds (default: run until Ctrl-C).",
         ),
-        click.option(
-            "--seeds",
-            "seed_count",
+        click.Option(
+            ["--seeds", "seed_count"],
             type=click.IntRange(1, 1000),
             default=5,
             show_default=True,
             help="How many seed addresses to print.",
         ),
-        click.option(
-            "--seeds-file",
+        click.Option(
+            ["--seeds-file"],
             type=click.Path(dir_okay=False, path_type=Path),
             default=None,
             help="Write the seeds here, one ip:port a line.",
         ),
     ]
 
-    def decorate(func: F) -> F:
-        for option in reversed(options):
-            func = option(func)
-        return func
 
-    return decorate
-
-
-def _common_settings(kw: dict[str, Any]) -> dict[str, Any]:
-    peers_min, peers_max = _peers_range(kw.pop("peers"))
-    return {
-        "bots": kw.pop("bots"),
-        "nat": kw.pop("nat"),
-        "churn": kw.pop("churn"),
-        "churn_scale": kw.pop("churn_scale"),
-        "truth": kw.pop("truth"),
-        "truth_interval_s": kw.pop("truth_interval"),
-        "seed_rng": kw.pop("seed_rng"),
-        "port": kw.pop("port"),
-        "ports": kw.pop("ports"),
-        "peers_min": peers_min,
-        "peers_max": peers_max,
-        "rate_limit": kw.pop("rate_limit"),
-        "rate_burst": kw.pop("rate_burst"),
-        "blacklist_after": kw.pop("blacklist_after"),
-    }
+def _transport(spec: EmulatorSpec) -> str:
+    """UDP or TCP, as the protocol plugin the emulator speaks says."""
+    try:
+        return get_plugin(spec.name).transport.upper()
+    except PluginError:
+        return "?"
 
 
-@click.group("simulate")
+def emulator_command(spec: EmulatorSpec) -> click.Command:
+    """``botmon simulate <name>``, its options built from the emulator's settings class."""
+    options, params = setting_options(spec.settings)
+    transport = _transport(spec)
+
+    def callback(**kw: Any) -> None:
+        run = {name: kw.pop(name) for name in RUN_OPTIONS}
+        cfg = load_settings(spec.settings, settings_given(params, kw))
+        _run(spec.build(cfg), transport, run["duration"], run["seed_count"], run["seeds_file"])
+
+    models = ", ".join(sorted(spec.capabilities)) or "nothing special"
+    return click.Command(
+        spec.name,
+        callback=callback,
+        params=[*options, *_run_params()],
+        short_help=f"An emulated {spec.description} botnet ({transport}).",
+        help=f"An emulated {spec.description} botnet on loopback ({transport}). Models: {models}.",
+    )
+
+
+class EmulatorGroup(click.Group):
+    """Sub-commands from the emulator registry, built when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return default_registry().names()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        try:
+            spec = default_registry().get(cmd_name)
+        except EmulatorError as exc:
+            if cmd_name in default_registry().errors():
+                raise click.ClickException(str(exc)) from None
+            return None
+        return emulator_command(spec)
+
+
+@click.group("simulate", cls=EmulatorGroup)
 def command() -> None:
     """Run an emulated botnet on loopback (127.A.B.C) until stopped."""
-
-
-@command.command("hns", short_help="An emulated Hide'n'Seek botnet (UDP).")
-@_common_options(HnsConfig)
-@_setting(HnsConfig, "garbage", "--garbage", type=float, text="Fraction of bots answering garbage")
-@_setting(
-    HnsConfig,
-    "oversized",
-    "--oversized",
-    type=float,
-    text="Fraction of bots answering oversized datagrams",
-)
-@_setting(
-    HnsConfig, "oversized_bytes", "--oversized-bytes", type=int, text="Size of an oversized answer"
-)
-@_setting(
-    HnsConfig,
-    "flood",
-    "--flood",
-    type=float,
-    text="Fraction of bots flooding the sender with unsolicited replies",
-)
-@_setting(
-    HnsConfig,
-    "flood_count",
-    "--flood-count",
-    type=int,
-    text="Datagrams a flooding bot sends per request",
-)
-@_setting(
-    HnsConfig,
-    "out_of_scope",
-    "--out-of-scope",
-    type=float,
-    text="Fraction of bots announcing TEST-NET peers (data only, never contacted)",
-)
-def hns(**kw: Any) -> None:
-    """An emulated Hide'n'Seek botnet (UDP: `~` -> one `^` peer per reply)."""
-    from botmon.sim.hns import HnsBotnet
-
-    _launch(kw, HnsConfig, lambda cfg: HnsBotnet(cfg), "UDP")
-
-
-@command.command("linenet", short_help="An emulated linenet botnet (TCP).")
-@_common_options(LinenetConfig)
-@_setting(
-    LinenetConfig,
-    "peers_per_reply",
-    "--peers-per-reply",
-    type=int,
-    text="Answer all peers up to this many, else a random subset of this size",
-)
-@_setting(
-    LinenetConfig,
-    "benign",
-    "--benign",
-    type=int,
-    text="Extra non-bot hosts answering HELLO (a few bots list them)",
-)
-@_setting(
-    LinenetConfig,
-    "ip_change",
-    "--ip-change",
-    type=float,
-    text="Fraction of bots taking a new IP with each new session (one ID, several IPs)",
-)
-def linenet(**kw: Any) -> None:
-    """An emulated linenet botnet (TCP: `PEERS` -> `BOT`, `PEER`..., `END`)."""
-    from botmon.sim.linenet import LinenetBotnet
-
-    _launch(kw, LinenetConfig, lambda cfg: LinenetBotnet(cfg), "TCP")
-
-
-def _launch(
-    kw: dict[str, Any],
-    cls: type[C],
-    build: Callable[[C], Emulator],
-    transport: str,
-) -> None:
-    """Split the run options from the emulator's settings, load them, run it until stopped."""
-    duration, seed_count, seeds_file = (
-        kw.pop("duration"),
-        kw.pop("seed_count"),
-        kw.pop("seeds_file"),
-    )
-    cfg = load_settings(cls, {**_common_settings(kw), **kw})
-    _run(build(cfg), transport, duration, seed_count, seeds_file)
 
 
 def _write_seeds(path: Path, seeds: list[tuple[str, int]]) -> None:

@@ -7,11 +7,10 @@ they are found exactly like third-party ones and nothing here names a botnet. Te
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
-from importlib.metadata import entry_points
 from types import ModuleType
 
+from botmon.entrypoints import EntryPointRegistry
 from botmon.protocols.contract import HOOKS, TRANSPORTS, Plugin, ProtocolDefaults
 
 ENTRY_POINT_GROUP = "botmon.protocols"
@@ -103,66 +102,22 @@ def plugin_from_module(name: str, module: ModuleType) -> Plugin:
     )
 
 
-class Registry:
+class Registry(EntryPointRegistry[Plugin]):
     """Installed plugins by name; entry points are read lazily, once."""
 
     def __init__(self, *, discover: bool = True) -> None:
-        self._discover = discover
-        self._loaded = False
-        self._plugins: dict[str, Plugin] = {}
-        self._errors: dict[str, str] = {}
-
-    def register(self, name: str, module: ModuleType | str) -> Plugin:
-        """Add one plugin by module (or dotted module name); a broken one raises PluginError."""
-        if isinstance(module, str):
-            try:
-                module = importlib.import_module(module)
-            except Exception as exc:  # a third-party plugin may fail in any way on import
-                raise PluginError(f"plugin {name}: cannot import {module}: {exc}") from None
-        plugin = plugin_from_module(name, module)
-        self._plugins[name] = plugin
-        return plugin
-
-    def _load(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True
-        if not self._discover:
-            return
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in self._plugins:
-                continue
-            try:
-                self.register(ep.name, ep.load())
-            except PluginError as exc:
-                self._errors[ep.name] = str(exc)
-            except Exception as exc:  # keep one broken plugin from hiding the others
-                self._errors[ep.name] = f"plugin {ep.name}: cannot load {ep.value}: {exc}"
-
-    def names(self) -> list[str]:
-        """Sorted names of the plugins that loaded."""
-        self._load()
-        return sorted(self._plugins)
+        super().__init__(
+            ENTRY_POINT_GROUP,
+            plugin_from_module,
+            PluginError,
+            kind="plugin",
+            noun="protocol",
+            discover=discover,
+        )
 
     def plugins(self) -> Iterable[Plugin]:
         """Every plugin that loaded, by name."""
-        self._load()
-        return [self._plugins[n] for n in sorted(self._plugins)]
-
-    def errors(self) -> dict[str, str]:
-        """Plugins that were found but could not be loaded, with the reason."""
-        self._load()
-        return dict(self._errors)
-
-    def get(self, name: str) -> Plugin:
-        """The plugin called ``name``; PluginError naming the installed ones otherwise."""
-        self._load()
-        if name in self._plugins:
-            return self._plugins[name]
-        if name in self._errors:
-            raise PluginError(self._errors[name])
-        known = ", ".join(sorted(self._plugins)) or "none"
-        raise PluginError(f"unknown protocol {name!r} (installed: {known})")
+        return self.items()
 
 
 _default: Registry | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, NamedTuple
 
 import msgspec
 
@@ -27,6 +27,20 @@ MAX_OVERSIZED_BYTES = 65_507
 """The largest UDP payload over IPv4."""
 LINENET_MAX_PEERS_PER_REPLY = 62
 """64 lines per answer minus ``BOT`` and ``END`` (wire format)."""
+
+
+class PopulationTraits(NamedTuple):
+    """What a protocol adds to the shared population model, declared by its settings.
+
+    :func:`botmon.sim.population.build_population` reads only these, so an emulator's
+    population needs no code of its own: bot IDs, benign (non-bot) hosts, hostile roles by
+    fraction (in :data:`botmon.sim.population.HOSTILE_MODES`) and address changes.
+    """
+
+    bot_ids: bool = False
+    benign: int = 0
+    hostile: tuple[tuple[str, float], ...] = ()
+    ip_change: float = 0.0
 
 
 def _fraction(description: str, option: str | None = None) -> msgspec.Meta:
@@ -150,6 +164,45 @@ class CommonConfig(Settings, frozen=True, kw_only=True):
             ge=0,
         ),
     ] = 1.0
+    exchange_interval_s: Annotated[
+        float,
+        setting(
+            "Seconds between two peer exchanges of one bot (each at its own random phase); "
+            "0: bots never act (crawl benchmarks).",
+            option="--exchange-interval",
+            ge=0,
+        ),
+    ] = 60.0
+    exchange_fanout: Annotated[
+        int,
+        setting(
+            "Peers of its list a bot asks in each exchange.",
+            option="--exchange-fanout",
+            ge=1,
+            le=64,
+        ),
+    ] = 8
+    news_share: Annotated[
+        int,
+        setting(
+            "Askers a bot hands one piece of news (a peer new to it) to before it is old.",
+            ge=1,
+            le=1000,
+        ),
+    ] = 8
+    list_cap: Annotated[
+        int,
+        setting(
+            "Most peers a bot keeps while peers are exchanged (or its first list's size if "
+            "larger); a full list replaces a random entry that is not news.",
+            ge=1,
+            le=10_000,
+        ),
+    ] = 64
+
+    def traits(self) -> PopulationTraits:
+        """What this protocol adds to the shared population model (nothing here)."""
+        return PopulationTraits()
 
     def problems(self) -> Iterator[tuple[str, str]]:
         """Ports, peer counts and the address range must fit together."""
@@ -215,6 +268,17 @@ class HnsConfig(CommonConfig, frozen=True, kw_only=True):
         ),
     ] = 0.0
 
+    def traits(self) -> PopulationTraits:
+        """Hostile roles by fraction."""
+        return PopulationTraits(
+            hostile=(
+                ("garbage", self.garbage),
+                ("oversized", self.oversized),
+                ("flood", self.flood),
+                ("out_of_scope", self.out_of_scope),
+            )
+        )
+
     def problems(self) -> Iterator[tuple[str, str]]:
         """The common rules, and hostile fractions that add up to at most 1."""
         yield from super().problems()
@@ -260,3 +324,7 @@ class LinenetConfig(CommonConfig, frozen=True, kw_only=True):
             "--ip-change",
         ),
     ] = 0.0
+
+    def traits(self) -> PopulationTraits:
+        """Bot IDs, benign hosts and address changes."""
+        return PopulationTraits(bot_ids=True, benign=self.benign, ip_change=self.ip_change)

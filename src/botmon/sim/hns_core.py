@@ -9,6 +9,9 @@ starting with ``^``, or a ``^`` reply cut short); ``oversized`` pads a valid rep
 ``oversized_bytes``; ``flood`` answers each request with ``flood_count`` valid replies
 (capped per bot by ``flood_total_max``); ``out_of_scope`` answers normally from a list that
 also holds TEST-NET addresses.
+
+When bots act (:mod:`botmon.sim.exchange`), an asked bot adds the asker to its list and names
+its oldest valid news first; otherwise one random peer of its list, as before.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import random
 
 from botmon.settings.sim import HnsConfig
 from botmon.sim.antiabuse import AntiAbuse
+from botmon.sim.exchange import PeerExchange
 from botmon.sim.population import ENTRY_BYTES, Bot
 from botmon.sim.stats import Stats
 
@@ -37,6 +41,7 @@ class HnsCore:
         antiabuse: AntiAbuse,
         stats: Stats,
         rng: random.Random,
+        exchange: PeerExchange | None = None,
     ) -> None:
         self.cfg = cfg
         self.bots = bots
@@ -44,6 +49,7 @@ class HnsCore:
         self.antiabuse = antiabuse
         self.stats = stats
         self.rng = rng
+        self.exchange = exchange if exchange is not None and exchange.active else None
         self.by_address = {(bot.ip4, bot.port): bot for bot in bots}
         self._pad = rng.randbytes(cfg.oversized_bytes)
         self._flood_sent = [0] * len(bots) if cfg.flood > 0 else []
@@ -57,7 +63,13 @@ class HnsCore:
         return REPLY_HEAD + bot.peers[pos : pos + ENTRY_BYTES]
 
     def handle(
-        self, src_ip: str, dst_ip4: bytes, dst_port: int, data: bytes, now: float
+        self,
+        src_ip: str,
+        dst_ip4: bytes,
+        dst_port: int,
+        data: bytes,
+        now: float,
+        src_port: int = 0,
     ) -> tuple[Bot | None, list[bytes]]:
         """The bot called and the datagrams it sends back to the source (maybe none)."""
         stats = self.stats.request(src_ip)
@@ -81,16 +93,22 @@ class HnsCore:
         if verdict is not None:
             self.stats.drop(verdict, stats)
             return bot, []
-        out = self._answer(bot)
+        exchange = self.exchange
+        if exchange is None:
+            reply = self.random_reply(bot)
+        else:
+            asker = exchange.contacted_by(bot.index, src_ip, src_port, now)
+            entry = exchange.answer_for(bot.index, asker, now)
+            reply = None if entry is None else REPLY_HEAD + exchange.population.entry_bytes[entry]
+        out = self._answer(bot, reply)
         if not out:
             self.stats.drop("empty_peer_list", stats)
             return bot, []
         self.stats.answer(stats, len(out))
         return bot, out
 
-    def _answer(self, bot: Bot) -> list[bytes]:
+    def _answer(self, bot: Bot, reply: bytes | None) -> list[bytes]:
         mode = bot.mode
-        reply = self.random_reply(bot)
         if reply is None:
             return []
         if mode == "normal" or mode == "out_of_scope":

@@ -2,7 +2,10 @@
 
 Each accepted connection's local address says which bot was called. A bot that is offline,
 behind NAT, rate-limiting or blacklisting the caller resets the connection without a byte
-(the crawler sees "no reply"); a benign host answers ``HELLO``; a bot answers its peers.
+(the crawler sees "no reply"); a benign host answers ``HELLO``; a bot answers its peers, or
+takes a ``HELLO <port>`` announcement (a sensor's). Bots contact peers outside the botnet
+(sensors) with a TCP connection from their own address, NATed bots too, and add the peers
+the answer names; outgoing connections are capped like incoming ones.
 Connections are capped and every read has a timeout, so a slow or hostile caller cannot
 hold the emulator.
 """
@@ -19,12 +22,31 @@ from typing import Any
 
 from botmon.settings.sim import LinenetConfig
 from botmon.sim.churn import uniform
-from botmon.sim.linenet_core import BENIGN_ANSWER, MAX_REQUEST_BYTES, bot_answer, is_request
+from botmon.sim.linenet_core import (
+    BENIGN_ANSWER,
+    MAX_REQUEST_BYTES,
+    REQUEST_LINE,
+    bot_answer,
+    hello_answer,
+    hello_port,
+    is_request,
+    named_peers,
+)
 from botmon.sim.population import Bot
 from botmon.sim.runtime import Emulator
 
+PROTOCOL = "linenet"
+SETTINGS = LinenetConfig
+DESCRIPTION = "linenet test net"
+CAPABILITIES = ("bot_ids", "nat", "churn", "address_changes", "anti_monitoring", "peer_exchange")
+DEMO = {"bots": 300, "nat": 0.1, "ip_change": 0.2}
+
 MAX_CONNECTIONS = 2_000
 """Open connections at once; the rest are reset (the open-file limit is 20,000)."""
+MAX_OUTGOING = 256
+"""Bots' connections to outside peers open at once; more contacts wait for the next round."""
+OUTSIDE_ANSWER_BYTES = 64 * 129
+"""The most a linenet answer can be (64 lines of 128 bytes and a newline)."""
 CLOSE_TIMEOUT_S = 2.0
 _LINGER_RESET = struct.pack("ii", 1, 0)
 _MOVE_SALT = 0x1DC4A96E
@@ -44,6 +66,7 @@ class LinenetBotnet(Emulator):
         self.benign: set[tuple[str, int]] = set(self.population.benign)
         self._handlers: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._outgoing: set[asyncio.Task[None]] = set()
         self.address_history: dict[int, list[list[float | str | None]]] = {}
         """For bots with ``ip_change``: ``[[since, "ip:port"], ...]`` (since = session start)."""
         self._used_ips = {b.ip for b in self.bots} | {ip for ip, _ in self.population.benign}
@@ -70,6 +93,10 @@ class LinenetBotnet(Emulator):
             raise
 
     async def _close(self) -> None:
+        for task in list(self._outgoing):
+            task.cancel()
+        if self._outgoing:
+            await asyncio.gather(*self._outgoing, return_exceptions=True)
         for server in self.servers:
             server.close()
         for writer in list(self._writers):
@@ -105,10 +132,12 @@ class LinenetBotnet(Emulator):
                 continue
             self._used_ips.add(ip)
             del self.by_address[bot.address]
+            old = f"{bot.ip}:{bot.port}"
             bot.ip, bot.ip4 = ip, socket.inet_aton(ip)
             self.by_address[bot.address] = bot
             text = f"{ip}:{bot.port}"
             self.population.entry_texts[bot.index] = text
+            self.exchange.moved(bot.index, old, text)
             since = self.churn.sessions[bot.index][-1][0]
             self.address_history.setdefault(bot.index, []).append([since, text])
             self.stats.counters["ip_changes"] += 1
@@ -116,9 +145,11 @@ class LinenetBotnet(Emulator):
         return False
 
     def _truth_extras(self, bot: Bot) -> dict[str, Any]:
-        if not bot.ip_change:
-            return {}
-        return {"ip_change": True, "addresses": self.address_history.get(bot.index, [])}
+        extras = super()._truth_extras(bot)
+        if bot.ip_change:
+            extras["ip_change"] = True
+            extras["addresses"] = self.address_history.get(bot.index, [])
+        return extras
 
     def _refusal(self, src: str, local: tuple[str, int]) -> str | None:
         """Why a connection gets no answer, or None to serve it."""
@@ -167,21 +198,73 @@ class LinenetBotnet(Emulator):
             self.stats.drop("malformed", stats)
             _reset(writer)
             return
-        if not is_request(line):
+        bot = self.by_address.get(local)
+        announced = hello_port(line) if bot is not None else None
+        if announced is None and not is_request(line):
             self.stats.drop("malformed", stats)
             _reset(writer)
             return
-        bot = self.by_address.get(local)
         if bot is None:
             writer.write(BENIGN_ANSWER)
             self.stats.counters["benign"] += 1
+        elif announced is not None:
+            self.exchange.contacted_by(bot.index, src, announced, self.clock())
+            writer.write(hello_answer(bot))
+            self.stats.answer(stats)
         else:
-            texts = self.population.entry_texts
-            writer.write(bot_answer(bot, texts, self.linenet_cfg.peers_per_reply, self.rng))
+            peers, texts = self.exchange.lists[bot.index], self.population.entry_texts
+            writer.write(bot_answer(bot, peers, texts, self.linenet_cfg.peers_per_reply, self.rng))
             self.stats.answer(stats)
         await asyncio.wait_for(writer.drain(), CLOSE_TIMEOUT_S)
         writer.close()
         await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT_S)
+
+    def _send(self, contacts: list[tuple[int, int]]) -> None:
+        texts = self.population.entry_texts
+        for index, entry in contacts:
+            ip, _, port = texts[entry].rpartition(":")
+            if not ip.startswith("127."):  # the exchange refuses these already; never connect
+                self.stats.counters["exchange/refused_not_loopback"] += 1
+                continue
+            if len(self._outgoing) >= MAX_OUTGOING:
+                self.stats.counters["exchange/outgoing_busy"] += 1
+                continue
+            task = asyncio.create_task(self._ask_outside(self.bots[index], ip, int(port)))
+            self._outgoing.add(task)
+            task.add_done_callback(self._outgoing.discard)
+
+    async def _ask_outside(self, bot: Bot, ip: str, port: int) -> None:
+        """``PEERS`` to an outside peer from ``bot``'s address; add the peers it names."""
+        timeout = self.linenet_cfg.read_timeout_s
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(ip, port, local_addr=(bot.ip, 0)), timeout
+            )
+            writer.write(REQUEST_LINE + b"\n")
+            answer = await asyncio.wait_for(_read_to_end(reader, OUTSIDE_ANSWER_BYTES), timeout)
+        except (OSError, TimeoutError):
+            self.stats.counters["exchange/outside_failed"] += 1
+            return
+        finally:
+            if writer is not None:
+                writer.close()
+        now = self.clock()
+        for named_ip, named_port in named_peers(answer):
+            self.exchange.on_answer(bot.index, f"{ip}:{port}", named_ip, named_port, now)
+
+
+async def _read_to_end(reader: asyncio.StreamReader, limit: int) -> bytes:
+    """Everything up to the peer's close, at most ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await reader.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
@@ -191,3 +274,8 @@ def _reset(writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
     writer.transport.abort()
+
+
+def build(cfg: LinenetConfig) -> LinenetBotnet:
+    """The emulator for loaded settings (the ``botmon.emulators`` entry point's factory)."""
+    return LinenetBotnet(cfg)

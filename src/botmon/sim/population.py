@@ -16,7 +16,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from botmon.settings.sim import CommonConfig, HnsConfig, LinenetConfig
+from botmon.settings.sim import CommonConfig
 
 ENTRY_BYTES = 6
 NORMAL = "normal"
@@ -29,8 +29,10 @@ TEST_NETS = ("192.0.2.", "198.51.100.")
 class Bot:
     """One emulated bot. ``peers`` is packed; use :func:`iter_peers` to read it.
 
-    ``peers`` holds the addresses as built; where bots change address (linenet's
-    ``ip_change``), :attr:`Population.entry_texts` via ``peer_index`` is the current list.
+    ``peers`` holds its first list with the addresses as built; where bots change address
+    (linenet's ``ip_change``), :attr:`Population.entry_texts` via ``peer_index`` is the
+    current text. Where bots act (:mod:`botmon.sim.exchange`), ``peer_index`` goes on with
+    every peer the bot learned; its list of the moment is the exchange's.
     """
 
     index: int
@@ -42,7 +44,7 @@ class Bot:
     mode: str
     peers: bytes
     peer_index: array.array[int]
-    """The same list as indexes into :attr:`Population.entry_texts`."""
+    """The same list as indexes into :attr:`Population.entry_texts`, then learned peers."""
     ip_change: bool = False
     """True for a bot that takes a new address with each new session (linenet)."""
 
@@ -66,6 +68,8 @@ class Population:
     seed_order: list[int]
     entry_texts: list[str]
     """``"ip:port"`` of every peer-list entry; ``Bot.peer_index`` points into it."""
+    entry_bytes: list[bytes]
+    """The same entries packed (see :func:`pack_entry`)."""
 
 
 def pack_entry(ip: str, port: int) -> bytes:
@@ -116,11 +120,11 @@ def build_population(cfg: CommonConfig, seed: int) -> Population:
     """The whole botnet for ``cfg``; identical for identical ``cfg`` and ``seed``."""
     rng = random.Random(seed)
     n = cfg.bots
-    is_linenet = isinstance(cfg, LinenetConfig)
-    benign_count = cfg.benign if isinstance(cfg, LinenetConfig) else 0
+    traits = cfg.traits()
+    benign_count = traits.benign
     ips = _addresses(rng, n + benign_count, cfg.first_octets)
     ports = [cfg.port + rng.randrange(cfg.ports) for _ in range(n + benign_count)]
-    ids: list[str | None] = list(_ids(rng, n)) if is_linenet else [None] * n
+    ids: list[str | None] = list(_ids(rng, n)) if traits.bot_ids else [None] * n
     entries = [pack_entry(ips[i], ports[i]) for i in range(n + benign_count)]
 
     order = list(range(n))
@@ -130,14 +134,15 @@ def build_population(cfg: CommonConfig, seed: int) -> Population:
     for i in order[:nat_count]:
         nat[i] = 1
     modes = [NORMAL] * n
-    if isinstance(cfg, HnsConfig):
-        answering = order[nat_count:]
-        pos = 0
-        for mode in HOSTILE_MODES:
-            take = min(round(getattr(cfg, mode) * n), len(answering) - pos)
-            for i in answering[pos : pos + take]:
-                modes[i] = mode
-            pos += take
+    answering = order[nat_count:]
+    pos = 0
+    for mode, fraction in traits.hostile:
+        if mode not in HOSTILE_MODES:
+            raise ValueError(f"unknown hostile mode {mode!r} (known: {', '.join(HOSTILE_MODES)})")
+        take = min(round(fraction * n), len(answering) - pos)
+        for i in answering[pos : pos + take]:
+            modes[i] = mode
+        pos += take
 
     # Peer lists as indexes into one table of entries (bots, then benign hosts, then
     # TEST-NET addresses): packed bytes for answering, texts for the truth file.
@@ -177,9 +182,16 @@ def build_population(cfg: CommonConfig, seed: int) -> Population:
         )
         for i in range(n)
     ]
-    if isinstance(cfg, LinenetConfig) and cfg.ip_change > 0:
+    if traits.ip_change > 0:
         # Drawn last, so settings without IP changes give the same botnet as before.
-        for i in rng.sample(range(n), round(cfg.ip_change * n)):
+        for i in rng.sample(range(n), round(traits.ip_change * n)):
             bots[i].ip_change = True
     seed_order = [i for i in order if not nat[i] and modes[i] == NORMAL]
-    return Population(seed=seed, bots=bots, benign=benign, seed_order=seed_order, entry_texts=texts)
+    return Population(
+        seed=seed,
+        bots=bots,
+        benign=benign,
+        seed_order=seed_order,
+        entry_texts=texts,
+        entry_bytes=entries,
+    )

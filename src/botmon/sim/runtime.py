@@ -1,8 +1,9 @@
 """What every emulator shares at run time: population, churn ticks, truth file, seeds, stop.
 
 A protocol emulator subclasses :class:`Emulator` and supplies ``_open`` / ``_close`` (its
-sockets); everything else — the churn clock, anti-crawling state, counters, the ground-truth
-file and a clean, idempotent stop — lives here once.
+sockets) and ``_send`` (its bots' contacts to peers outside the botnet); everything else —
+the churn clock, the bots' peer exchange (:mod:`botmon.sim.exchange`), anti-crawling state,
+counters, the ground-truth file and a clean, idempotent stop — lives here once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from botmon.settings.sim import CommonConfig
 from botmon.sim.antiabuse import AntiAbuse
 from botmon.sim.churn import CHURN_PROFILES, ChurnModel
+from botmon.sim.exchange import PeerExchange
 from botmon.sim.population import Bot, Population, build_population
 from botmon.sim.stats import SourceStats, Stats
 from botmon.sim.truth import TruthWriter, truth_records
@@ -50,6 +52,7 @@ class Emulator:
         self.churn = ChurnModel(
             cfg.bots, CHURN_PROFILES[cfg.churn], cfg.churn_scale, self.seed, start=0.0
         )
+        self.exchange = PeerExchange(cfg, self.population, self.churn.online, self.stats, self.seed)
         self._truth = (
             TruthWriter(cfg.truth, self.population, self._truth_extras) if cfg.truth else None
         )
@@ -91,6 +94,10 @@ class Emulator:
         """Bots online now (NAT ones included)."""
         return sum(self.churn.online)
 
+    def contacts_by_peer(self) -> dict[str, int]:
+        """Outside peers (sensors, crawlers) bots contacted, with how many bots did."""
+        return dict(self.exchange.totals)
+
     def seeds(self, k: int = 5) -> list[tuple[str, int]]:
         """``k`` answering bots to start a crawl from: normal, not NATed, online first."""
         order = self.population.seed_order
@@ -111,7 +118,8 @@ class Emulator:
             state = f"{self.online_count()}/{len(self.bots)} online"
         return (
             f"{self.protocol}: {state} | requests {c['requests']} answers {c['answers']} "
-            f"dropped {self.stats.dropped_total()}"
+            f"dropped {self.stats.dropped_total()} | exchanges {c['exchange/rounds']} "
+            f"outside contacts {c['exchange/outside_contacts']}"
         )
 
     # -- life cycle --------------------------------------------------------------------------
@@ -124,6 +132,7 @@ class Emulator:
         self.churn = ChurnModel(
             self.cfg.bots, CHURN_PROFILES[self.cfg.churn], self.cfg.churn_scale, self.seed, now
         )
+        self.exchange.start(now, self.churn.online)
         await self._open()
         try:
             self._write_truth()
@@ -177,12 +186,16 @@ class Emulator:
     async def _close(self) -> None:
         raise NotImplementedError
 
+    def _send(self, contacts: list[tuple[int, int]]) -> None:
+        """Send each (bot, entry) contact to the peer outside the botnet, from the bot."""
+        raise NotImplementedError
+
     def _on_flips(self, flipped: list[int]) -> None:
         """Bots that just went on- or offline; a protocol emulator may react (new address)."""
 
     def _truth_extras(self, bot: Bot) -> dict[str, Any]:
-        """Emulator-specific fields of ``bot``'s truth line."""
-        return {}
+        """Fields of ``bot``'s truth line beyond the population's: outside peers contacted."""
+        return {"contacted": dict(self.exchange.contacted[bot.index] or {})}
 
     def _truth_stale(self) -> None:
         """Say that more than sessions changed (addresses), so the whole truth is re-rendered."""
@@ -193,9 +206,19 @@ class Emulator:
         interval = self.cfg.truth_interval_s
         while True:
             await asyncio.sleep(TICK_S)
-            flipped = self.churn.advance(self.clock())
+            now = self.clock()
+            flipped = self.churn.advance(now)
             if flipped:
                 self._on_flips(flipped)
+                self._truth_dirty = True
+            contacts = self.exchange.tick(now)
+            if contacts:
+                self._send(contacts)
+            touched = self.exchange.touched
+            if touched:
+                if self._truth is not None:
+                    self._truth.touch(touched)
+                touched.clear()
                 self._truth_dirty = True
             # A rewrite of 50,000 bots takes ~0.2 s: never spend more than a tenth of the
             # time rewriting, however fast sessions change.

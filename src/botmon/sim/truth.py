@@ -1,12 +1,15 @@
 """The ground-truth file (DESIGN §8): what was really there, for tests to compare against.
 
 JSON lines, one bot a line: ``ip``, ``port``, ``bot_id`` (null for HNS), ``nat``,
-``sessions`` (``[[start, end|null], ...]`` epoch seconds), ``peers`` (its list as
-``"ip:port"``; may include non-bot entries such as TEST-NET or benign addresses) and ``mode``
-(``normal`` or the hostile role). A linenet bot that changes its address with each session
-also has ``ip_change: true`` and ``addresses`` (``[[since, "ip:port"], ...]``, since = the
-session start; ``ip``/``port`` are then its latest address). The file is always replaced
-whole (write a temporary file beside it, then rename), so a reader never sees half of it.
+``sessions`` (``[[start, end|null], ...]`` epoch seconds), ``peers`` (every peer it listed as
+``"ip:port"``: its first list, then the peers it learned by exchange, in order; may include
+non-bot entries such as TEST-NET, benign or sensor addresses), ``mode`` (``normal`` or the
+hostile role) and ``contacted`` (``{"ip:port": first_ts}``: the peers outside the botnet —
+sensors, crawlers — it contacted, and when first; bounded). A linenet bot that changes its
+address with each session also has ``ip_change: true`` and ``addresses``
+(``[[since, "ip:port"], ...]``, since = the session start; ``ip``/``port`` are then its
+latest address). The file is always replaced whole (write a temporary file beside it, then
+rename), so a reader never sees half of it.
 """
 
 from __future__ import annotations
@@ -64,6 +67,14 @@ class TruthWriter:
         texts, extras = self.population.entry_texts, self.extras
         self._static = [_static_part(bot, texts, extras) for bot in self.population.bots]
         self.stale = False
+
+    def touch(self, indexes: set[int]) -> None:
+        """Re-render the lines of these bots (their peers or contacts changed)."""
+        if self.stale:
+            return
+        texts, extras, bots = self.population.entry_texts, self.extras, self.population.bots
+        for i in indexes:
+            self._static[i] = _static_part(bots[i], texts, extras)
 
     def render(self, sessions: list[list[Session]]) -> bytes:
         """The whole file's bytes for the given per-bot sessions."""
