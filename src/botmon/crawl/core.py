@@ -216,6 +216,7 @@ class CrawlCore:
 
     def _start_round(self, now: float) -> None:
         self.round += 1
+        self.ctx.round = self.round
         self.round_active = True
         self.round_started = now
         self.responsive = 0
@@ -408,9 +409,7 @@ class CrawlCore:
             ctx.try_ = attempt
             ctx.bot_id = st.bot_id
             ctx.state = st.state
-            ctx.now = now
-            ctx.round = self.round
-            ctx.purpose = "crawl"
+            ctx.now = now  # round: set at round start; purpose rests at "crawl"
             request = self._peer_request(st.peer, ctx)
             if type(request) is bytes:
                 data = request
@@ -631,6 +630,7 @@ class CrawlCore:
         else:
             ctx = self._context(owner, p.attempt, p.try_, now)  # type: ignore[arg-type]
         res = self._read(data, owner.peer, now, ctx)
+        ctx.purpose = "crawl"  # where it rests (the per-packet paths do not set it)
         if res.status is _NO:
             self._count_malformed(res.reason)
             p.fail_reason = "malformed"
@@ -680,9 +680,7 @@ class CrawlCore:
             ctx.try_ = st.attempt
             ctx.bot_id = st.bot_id
             ctx.state = st.state
-            ctx.now = now
-            ctx.round = self.round
-            ctx.purpose = "crawl"
+            ctx.now = now  # round: set at round start; purpose rests at "crawl"
             res = self._read_reply(data, st.peer, now, ctx)
         except Exception:  # plugins promise not to raise; if one does, the crawl goes on
             self.c["plugin_errors"] += 1
