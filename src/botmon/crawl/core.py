@@ -219,6 +219,7 @@ class CrawlCore:
 
     def _start_round(self, now: float) -> None:
         self.round += 1
+        self.ctx.round = self.round
         self.round_active = True
         self.round_started = now
         self.responsive = 0
@@ -411,9 +412,7 @@ class CrawlCore:
             ctx.try_ = attempt
             ctx.bot_id = st.bot_id
             ctx.state = st.state
-            ctx.now = now
-            ctx.round = self.round
-            ctx.purpose = "crawl"
+            ctx.now = now  # round: set at round start; purpose rests at "crawl"
             data: bytes | Conversation
             if self._open_conversation is not None:
                 data = self._open_conversation(st.peer, ctx)
@@ -638,6 +637,7 @@ class CrawlCore:
         else:
             ctx = self._context(owner, p.attempt, p.try_, now)  # type: ignore[arg-type]
         res = self._read(data, owner.peer, now, ctx)
+        ctx.purpose = "crawl"  # where it rests (the per-packet paths do not set it)
         if res.status is _NO:
             self._count_malformed(res.reason)
             p.fail_reason = "malformed"
@@ -687,9 +687,7 @@ class CrawlCore:
             ctx.try_ = st.attempt
             ctx.bot_id = st.bot_id
             ctx.state = st.state
-            ctx.now = now
-            ctx.round = self.round
-            ctx.purpose = "crawl"
+            ctx.now = now  # round: set at round start; purpose rests at "crawl"
             res = self._read_reply(data, st.peer, now, ctx)
         except Exception:  # plugins promise not to raise; if one does, the crawl goes on
             self.c["plugin_errors"] += 1

@@ -82,6 +82,8 @@ class Finder:
         except Exception:  # a plugin bug must not stop the crawl; count it and move on
             self.c["plugin_errors"] += 1
             return []
+        finally:
+            ctx.purpose = "crawl"  # where it rests (the engine's per-packet paths rely on it)
         if len(got) > room:
             self.c["lookups_capped"] += 1
             del got[room:]
