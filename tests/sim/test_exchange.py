@@ -2,8 +2,9 @@
 
 The sensor here is a plain UDP socket of the test (no botmon code): it announces itself with
 one ``~`` to 20 bots, answers every ``~`` with a ``^`` naming itself and records who
-contacted it. The emulator runs as ``botmon simulate hns`` (a child process) and the real
-crawler crawls the same botnet meanwhile; everything is checked against the ground truth.
+contacted it. The emulator runs as ``botmon simulate hns`` (a child process), the sensor is
+announced after the bots have acted for an interval, and the real crawler crawls the same
+botnet at the same time; everything is checked against the ground truth.
 """
 
 from __future__ import annotations
@@ -114,13 +115,19 @@ def test_a_sensor_announced_to_20_bots_hears_from_95_percent_within_three_interv
         "--exchange-interval", str(INTERVAL_S),
         workdir=tmp_path,
     ) as sim:  # fmt: skip
+        # The botnet runs for an interval first (bots have acted: a steady state), then the
+        # sensor is announced while the real crawler crawls the same botnet.
+        time.sleep(INTERVAL_S)
+        crawled: list[ListReporter] = []
+        crawler = threading.Thread(target=lambda: crawled.append(_crawl(sim.seeds)))
+        crawler.start()
         announced_at = time.time()
         sensor.announce(targets)
         time.sleep(max(0.0, announced_at + 3 * INTERVAL_S + 0.5 - time.time()))
         within = {a for a, t in sensor.first.items() if t <= announced_at + 3 * INTERVAL_S}
-        # Then the real crawler, while the bots go on acting. (Crawled at the same time, it is
-        # news at every bot too and competes with the sensor: ~0.95 within three intervals.)
-        reporter = _crawl(sim.seeds)
+        crawler.join(90)
+        assert crawled, "the crawl did not finish"
+        reporter = crawled[0]
         assert sim.stop() == 0, sim.output()
     sensor.stop()
     truth = read_truth(truth_path)
@@ -147,9 +154,9 @@ def test_a_sensor_announced_to_20_bots_hears_from_95_percent_within_three_interv
     answered = {f"{r.ip}:{r.port}" for r in reporter.replies}
     assert answered <= set(bots) - natted, "the crawler cannot hear a NATed bot"
     print(f"crawler: {len(answered)} of {len(bots) - len(natted)} answering bots")
-    # Bots acting every 2 s churn their lists and name news first: the crawl sees fewer of
-    # them than of a quiet botnet (520-590 of 600 measured), but it did crawl.
-    assert len(answered) >= 0.75 * (len(bots) - len(natted))
+    # A crawler is listed by the bots it asks but never spread as news (it does not answer
+    # their verification), so acting bots hardly slow it down (600 of 600 measured).
+    assert len(answered) >= 0.95 * (len(bots) - len(natted))
 
 
 def _exchange(bots: int = 300, nat: float = 0.0, **kw: object) -> PeerExchange:
@@ -176,6 +183,10 @@ def test_an_outside_peer_is_news_handed_out_a_bounded_number_of_times() -> None:
     bot = next(b for b in ex.population.bots if not b.nat)
     sensor = ex.contacted_by(bot.index, "127.0.0.1", 9999, now=1.0)
     assert sensor is not None and sensor in ex.lists[bot.index]
+    # Listed at once, news only once it answered the bot's verification contact.
+    assert not ex.news[bot.index]
+    assert (bot.index, sensor) in ex.tick(1.05)
+    assert ex.on_answer(bot.index, "127.0.0.1:9999", "127.0.0.1", 9999, 1.1)
     askers = [i for i in range(200) if i != bot.index][:6]
     named = [ex.answer_for(bot.index, a, now=2.0) for a in askers]
     assert named[:3] == [sensor] * 3 and sensor not in named[3:]
@@ -198,8 +209,12 @@ def test_bots_learning_the_news_contact_the_sensor_and_never_leave_loopback() ->
     for i in free:
         sensor = ex.contacted_by(i, "127.0.0.1", 9999, now=0.0)
     contacts: list[tuple[int, int]] = []
-    for step in range(1, 301):  # three intervals
-        contacts += ex.tick(step * 0.1)
+    for step in range(1, 301):  # three intervals, the sensor answering every contact
+        out = ex.tick(step * 0.1)
+        for bot, entry in out:
+            if entry == sensor:
+                ex.on_answer(bot, "127.0.0.1:9999", "127.0.0.1", 9999, step * 0.1)
+        contacts += out
     reached = {bot for bot, entry in contacts if entry == sensor}
     natted = {b.index for b in ex.population.bots if b.nat}
     assert len(reached) >= 0.9 * 300 and len(reached & natted) >= 0.9 * len(natted)

@@ -18,20 +18,24 @@ The model (DESIGN §8, "emulated bots act"):
   answers one peer: its oldest still-valid news entry (a peer new to it within the last two
   intervals, handed out to at most ``news_share`` askers, never to the asker itself), else a
   random entry of its list.
-- A peer is news at a bot when it first contacted that bot (the bots that list a bot from
-  the start count as heard from, so at start only genuinely new peers are news), or when the
-  bot learned it as news from an answer. A bot that learns a peer as news contacts it at
-  once (verification, on the next tick): this is how the news of a sensor reaches a sensor's
-  neighbours' neighbours, and how NATed bots end up contacting it.
+- News is what a bot hands out first: a peer new to the botnet (an outside peer: a sensor,
+  a crawler, a newcomer) that the bot has *verified*. An outside peer that contacts a bot for
+  the first time, or that the bot learns of as news from another bot's answer, is added to
+  its list and contacted at once (verification, on the next tick); when it answers, it
+  becomes news at that bot. So a sensor's news spreads from neighbour to neighbour and every
+  bot that passes it on has contacted the sensor itself (NATed bots too), while a crawler,
+  which does not answer bots' requests, is listed but never spread as news. Contacts
+  between emulated bots are never news: the population is fixed, so a bot meeting another
+  bot for the first time is no event worth spreading, and the sensor's news does not drown
+  in them however long the botnet has run.
 - Lists are capped (``list_cap``, or the first list's size if larger); a full list replaces
   a random entry that is not news. A real answer from an outside peer the bot contacted adds
   the peer it names.
 
 Measured with this model (1,000 bots, 40 % NAT, no churn, a sensor announced with one
-contact to each of 20 bots): announced at the start, ~0.98 of all bots and of the NATed ones
-contact it within three intervals; announced half an interval later, ~0.89; two intervals
-later, ~0.05, because by then every contact between bots whose lists have changed is a first
-contact, so each bot holds more news than its askers can take and the sensor's expires.
+contact to each of 20 bots): >= 0.95 of all bots and of the NATed ones contact it within
+three intervals, whether it is announced at the start or after the botnet has run for
+several intervals, and with a crawler at work at the same time.
 
 Every peer a bot ever listed is appended to its ``Bot.peer_index`` (up to
 :data:`MAX_LEARNED` learned ones), so the ground truth's ``peers`` hold every peer the bot
@@ -100,7 +104,6 @@ class PeerExchange:
         self.n = n = len(bots)
         self.nat = bytes(b.nat for b in bots)
         self.lists = [array.array("I", b.peer_index) for b in bots]
-        self._first_len = [len(b.peer_index) for b in bots]
         self.caps = [max(cfg.list_cap, len(b.peer_index)) for b in bots]
         self.learned = [0] * n
         self.news: list[deque[_News] | None] = [None] * n
@@ -113,6 +116,8 @@ class PeerExchange:
         self._outside: dict[str, int] = {}
         self._pending: dict[tuple[int, str], float] = {}
         self._verify: deque[tuple[int, int]] = deque(maxlen=VERIFY_QUEUE)
+        self.verified: list[set[int] | None] = [None] * n
+        """Outside peers that answered each bot (bounded by MAX_CONTACTED): its news so far."""
         phases = [self.rng.random() * self.interval for _ in range(n)]
         self._phase = phases
         self._order = sorted(range(n), key=phases.__getitem__)
@@ -172,16 +177,40 @@ class PeerExchange:
         """The entry ``bot`` names to ``asker``: oldest valid news, else a random peer."""
         return self._pick(bot, asker, now)[0]
 
-    def on_answer(self, bot: int, src: str, ip: str, port: int, now: float) -> bool:
-        """An answer from ``src`` naming ``ip:port``; True if ``bot`` asked ``src`` lately."""
+    def answered(self, bot: int, src: str, now: float) -> bool:
+        """An outside peer ``src`` (``"ip:port"``) answered ``bot``; True if ``bot`` asked it
+        lately (then the peer is verified: news at ``bot`` the first time)."""
         expiry = self._pending.get((bot, src))
         if expiry is None or expiry < now:
+            return False
+        source_ip, _, source_port = src.rpartition(":")
+        answered = self.entry_of(source_ip, int(source_port))
+        if answered is not None:
+            self._verified(bot, answered, now)
+        return True
+
+    def on_answer(self, bot: int, src: str, ip: str, port: int, now: float) -> bool:
+        """An answer from ``src`` naming ``ip:port``; True if ``bot`` asked ``src`` lately."""
+        if not self.answered(bot, src, now):
             return False
         entry = self.entry_of(ip, port)
         if entry is not None and entry != bot and entry not in self.lists[bot]:
             self._add(bot, entry, news=False)
         self.counters["exchange/outside_answers"] += 1
         return True
+
+    def _verified(self, bot: int, entry: int, now: float) -> None:
+        """Outside peer ``entry`` answered ``bot``: the first time, it becomes news there."""
+        done = self.verified[bot]
+        if done is None:
+            done = self.verified[bot] = set()
+        if entry in done or len(done) >= MAX_CONTACTED:
+            return
+        done.add(entry)
+        if entry not in self.lists[bot]:
+            self._add(bot, entry, news=False)
+        self._make_news(bot, entry, now)
+        self.counters["exchange/verified"] += 1
 
     # -- the clock ------------------------------------------------------------------------------
 
@@ -264,33 +293,24 @@ class PeerExchange:
         counters["exchange/answers"] += 1
         if entry in self.lists[asker]:
             return
-        is_news = is_news and not verify
-        self._add(asker, entry, news=is_news, now=now)
-        if is_news:
+        self._add(asker, entry, news=False, now=now)
+        if is_news and not verify:
             counters["exchange/news_learned"] += 1
-            self._verify.append((asker, entry))
+            self._verify.append((asker, entry))  # news again once it answers the asker
 
     # -- one bot's list ---------------------------------------------------------------------------
 
     def _heard_from(self, bot: int, entry: int, now: float) -> None:
-        """``entry`` contacted ``bot``: on its list if missing, news if never heard from.
+        """``entry`` contacted ``bot``: on its list if missing; an outside peer is verified.
 
-        Heard from = listed by ``bot`` at any time (its truth list) or listing ``bot`` from
-        the start (an in-neighbour), so the memory stays that of the truth list.
+        Only peers new to the botnet (outside peers) can become news, and only once they
+        answer the bot's verification contact (see the module docstring).
         """
         if entry in self.lists[bot]:
             return
-        first = entry not in self.population.bots[bot].peer_index and not self._lists_first(
-            entry, bot
-        )
-        self._add(bot, entry, news=first, now=now)
-
-    def _lists_first(self, entry: int, bot: int) -> bool:
-        """True if bot ``entry`` had ``bot`` in its first list (an in-neighbour of ``bot``)."""
-        return (
-            entry < self.n
-            and bot in self.population.bots[entry].peer_index[: self._first_len[entry]]
-        )
+        self._add(bot, entry, news=False, now=now)
+        if entry >= self.n:
+            self._verify.append((bot, entry))
 
     def _add(self, bot: int, entry: int, *, news: bool, now: float = 0.0) -> None:
         peers = self.lists[bot]

@@ -250,7 +250,10 @@ class LinenetBotnet(Emulator):
             if writer is not None:
                 writer.close()
         now = self.clock()
-        for named_ip, named_port in named_peers(answer):
+        named = named_peers(answer)
+        if answer.startswith(b"BOT ") and not named:  # a bot (a sensor) that names nobody
+            self.exchange.answered(bot.index, f"{ip}:{port}", now)
+        for named_ip, named_port in named:
             self.exchange.on_answer(bot.index, f"{ip}:{port}", named_ip, named_port, now)
 
 
