@@ -341,7 +341,7 @@ def part_b(bots: int, nat: float) -> None:
     argv = [
         sys.executable, "-m", "botmon", "simulate", "hns", "--bots", str(bots), "--nat", str(nat),
         "--seed-rng", "7", "--seeds-file", str(seeds), "--truth", str(truth),
-        "--duration", "600",
+        "--duration", "600", "--port", str(_free_udp_port()),
     ]  # fmt: skip
     log = open(tmp / "sim.log", "wb")  # noqa: SIM115
     sim = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_pin_core1)
@@ -429,6 +429,15 @@ def _table_bytes(runner: CrawlRunner) -> int:
                 seen.add(id(v))
                 total += sys.getsizeof(v)
     return total
+
+
+def _free_udp_port() -> int:
+    """A UDP port free right now, so two runs of this benchmark on one machine do not clash
+    over the HNS default port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("0.0.0.0", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _pin_core1() -> None:

@@ -23,12 +23,12 @@ from botmon.wire import Edge, Reply
 TRANSPORT = "tcp"
 DEFAULTS = ProtocolDefaults(
     port=17171,
-    timeouts=(3.0,),
+    timeouts=(6.0,),
     connect_timeout=0.5,
     read_timeout=0.5,
     max_reply_bytes=512,
     peers_per_reply=16,
-    step_timeout=0.8,
+    step_timeout=1.5,
     max_messages=8,
 )
 MAX_FRAME = 8192
