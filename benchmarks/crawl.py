@@ -342,6 +342,7 @@ def part_b(bots: int, nat: float) -> None:
         sys.executable, "-m", "botmon", "simulate", "hns", "--bots", str(bots), "--nat", str(nat),
         "--seed-rng", "7", "--seeds-file", str(seeds), "--truth", str(truth),
         "--duration", "600", "--port", str(_free_udp_port()),
+        "--exchange-interval", "0",  # passive bots, as the measurement had
     ]  # fmt: skip
     log = open(tmp / "sim.log", "wb")  # noqa: SIM115
     sim = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_pin_core1)
