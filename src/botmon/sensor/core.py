@@ -148,27 +148,32 @@ class SensorCore:
         c["handled"] += 1
         self._record(records)
         self._samples[listen].append(src)
-        self._know(src)
+        if src not in self.known:
+            self._know(src)
         if answer is None:
             return None
         if not self.scope.allows(src.ip):
             c["out_of_scope"] += 1
             return None
-        if self.answers.rate > 0:
-            if self.answers.available(now) < 1:
+        answers = self.answers
+        if answers.rate > 0:
+            if answers.available(now) < 1:
                 c["answers_capped"] += 1
                 return None
-            self.answers.take(1)
+            answers.tokens -= 1
         c["answered"] += 1
         return answer
 
     def _record(self, records: Iterable[Reply | Edge | FailedTry]) -> None:
+        known, own = self.known, self._own
         for record in records:
             if isinstance(record, Reply):
                 self._replies.append(record)
             elif isinstance(record, Edge):
                 self._edges.append(record)
-                self._know((record.dst_ip, record.dst_port))
+                peer = (record.dst_ip, record.dst_port)
+                if peer not in known and peer not in own:
+                    self._know(peer)
             elif isinstance(record, FailedTry):
                 self._failed.append(record)
             else:
