@@ -24,6 +24,7 @@ from botmon.cli.monitor import (
     Runner,
     client_hooks,
     open_client,
+    reporting_options,
     run_async,
     run_monitor,
     run_reporting,
@@ -145,22 +146,7 @@ async def _crawl(
     default=None,
     help="Port for seeds given without one (default: the plugin's).",
 )
-@click.option(
-    "--spool",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Spool directory (default: $XDG_STATE_HOME/botmon/spool-BOTNET).",
-)
-@click.option("--ca-file", type=click.Path(path_type=Path), default=None, help="CA for https.")
-@click.option("--dry-run", is_flag=True, help="Crawl without a server; records are counted.")
-@click.option(
-    "--progress",
-    "progress_mode",
-    type=click.Choice(["auto", "rich", "plain", "none"]),
-    default="auto",
-    show_default=True,
-)
-@click.option("--progress-interval", "plain_interval", type=float, default=None)
+@reporting_options("Crawl")
 def command(
     protocol: str,
     botnet: str,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from botmon.client import ReportClient
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 Hook = Callable[[], Awaitable[None]]
 
 
@@ -50,6 +51,40 @@ class Runner(Protocol):
 
     def hold(self, reason: str | None) -> None:
         """The reporter's back-pressure."""
+
+
+def reporting_options(verb: str) -> Callable[[F], F]:
+    """The options every monitor command has: ``--spool``, ``--ca-file``, ``--dry-run``,
+    ``--progress`` and ``--progress-interval`` (``verb``: "Crawl", "Sense")."""
+    options = [
+        click.option(
+            "--spool",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Spool directory (default: $XDG_STATE_HOME/botmon/spool-BOTNET).",
+        ),
+        click.option(
+            "--ca-file", type=click.Path(path_type=Path), default=None, help="CA for https."
+        ),
+        click.option(
+            "--dry-run", is_flag=True, help=f"{verb} without a server; records are counted."
+        ),
+        click.option(
+            "--progress",
+            "progress_mode",
+            type=click.Choice(["auto", "rich", "plain", "none"]),
+            default="auto",
+            show_default=True,
+        ),
+        click.option("--progress-interval", "plain_interval", type=float, default=None),
+    ]
+
+    def decorate(fn: F) -> F:
+        for option in reversed(options):  # click lists options in decorator order
+            fn = option(fn)
+        return fn
+
+    return decorate
 
 
 def run_async(main: Callable[[], Awaitable[T]]) -> T:

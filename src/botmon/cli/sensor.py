@@ -26,6 +26,7 @@ from botmon.cli.monitor import (
     Runner,
     client_hooks,
     open_client,
+    reporting_options,
     run_async,
     run_monitor,
     run_reporting,
@@ -112,22 +113,7 @@ async def _sense(
 @click.option("--per-source-rate", type=float, default=None, help="Messages/s from one source.")
 @click.option("--scope", multiple=True, metavar="CIDR", help="Widen the scope (default loopback).")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
-@click.option(
-    "--spool",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Spool directory (default: $XDG_STATE_HOME/botmon/spool-BOTNET).",
-)
-@click.option("--ca-file", type=click.Path(path_type=Path), default=None, help="CA for https.")
-@click.option("--dry-run", is_flag=True, help="Sense without a server; records are counted.")
-@click.option(
-    "--progress",
-    "progress_mode",
-    type=click.Choice(["auto", "rich", "plain", "none"]),
-    default="auto",
-    show_default=True,
-)
-@click.option("--progress-interval", "plain_interval", type=float, default=None)
+@reporting_options("Sense")
 def command(
     protocol: str,
     botnet: str,
