@@ -41,7 +41,7 @@ def test_crawler_finds_every_responsive_bot_and_no_other(
             "--progress", "plain",
         )  # fmt: skip
         rc = finish(run, timeout_s=180)
-        truth = sim.truth()
+    truth = sim.truth()  # the final truth: every peer a bot learned while it was crawled
     assert rc == 0, run.output[-3000:]
     assert "Traceback" not in run.output, run.output[:3000]  # no crash, even a caught one
     assert not list((tmp_path / "spool" / "pending").glob("*.json")), "records left unsent"

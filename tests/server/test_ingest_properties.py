@@ -95,7 +95,7 @@ def test_a_200_stores_exactly_the_batch_and_anything_else_stores_nothing(
     refused: list[int] = []
 
     @settings(
-        max_examples=60,
+        max_examples=120,
         deadline=None,
         derandomize=True,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
