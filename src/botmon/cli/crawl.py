@@ -12,7 +12,6 @@ heartbeats and ends the campaign when it ends.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from botmon.cli.loading import load_settings
 from botmon.cli.monitor import (
     Runner,
     client_hooks,
+    exit_on_scope_breach,
     open_client,
     reporting_options,
     run_async,
@@ -199,7 +199,7 @@ def command(
                 lambda: counting.stats["records_stored"],
             )
         )
-        _exit(status)
+        exit_on_scope_breach(status)
         return
     client = open_client(
         server,
@@ -225,10 +225,4 @@ def command(
             lambda: client.stats.get("records_stored", 0),
         ),
     )
-    _exit(status)
-
-
-def _exit(status: dict[str, Any]) -> None:
-    if status.get("scope_blocked", 0):  # must never happen; make it loud if it does
-        click.echo(f"scope guard refused {status['scope_blocked']} sends", err=True)
-        sys.exit(2)
+    exit_on_scope_breach(status)

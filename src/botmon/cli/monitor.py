@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -85,6 +86,13 @@ def reporting_options(verb: str) -> Callable[[F], F]:
         return fn
 
     return decorate
+
+
+def exit_on_scope_breach(status: dict[str, Any]) -> None:
+    """Exit 2 when the scope guard refused a send: it must never happen, so say it loudly."""
+    if status.get("scope_blocked", 0):
+        click.echo(f"scope guard refused {status['scope_blocked']} sends", err=True)
+        sys.exit(2)
 
 
 def run_async(main: Callable[[], Awaitable[T]]) -> T:

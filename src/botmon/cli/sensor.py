@@ -13,7 +13,6 @@ line naming it, exit status 2.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from botmon.cli.loading import load_settings
 from botmon.cli.monitor import (
     Runner,
     client_hooks,
+    exit_on_scope_breach,
     open_client,
     reporting_options,
     run_async,
@@ -182,7 +182,7 @@ def command(
             )
         except OSError as exc:
             raise click.ClickException(f"cannot run the sensor: {exc}") from None
-        _exit(status)
+        exit_on_scope_breach(status)
         return
     client = open_client(
         server,
@@ -210,10 +210,4 @@ def command(
             lambda: client.stats.get("records_stored", 0),
         ),
     )
-    _exit(status)
-
-
-def _exit(status: dict[str, Any]) -> None:
-    if status.get("scope_blocked", 0):  # must never happen; make it loud if it does
-        click.echo(f"scope guard refused {status['scope_blocked']} sends", err=True)
-        sys.exit(2)
+    exit_on_scope_breach(status)
