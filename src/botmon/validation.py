@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from botmon.digits import is_ascii_number
 from botmon.ipaddr import V4_MAPPED_PREFIX, ip_to_int
 from botmon.limits import MIN_TIMESTAMP, BotnetName
 from botmon.wire import RECORD_KINDS, SourceType
@@ -545,7 +546,7 @@ def _path_of(message: str) -> tuple[str | None, int | None, str | None]:
     if "[" in path:
         kind, rest = path.split("[", 1)
         idx, _, tail = rest.partition("]")
-        index = int(idx) if idx.isdigit() else None
+        index = int(idx) if is_ascii_number(idx) else None
         fld = tail.lstrip(".").split(".")[0].split("[")[0] or None
     return kind or None, index, fld
 

@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from botmon.digits import is_ascii_number
 from botmon.ipaddr import normalise_ip
 
 JsonObject = dict[str, Any]
@@ -308,7 +309,7 @@ def parse_address(text: str) -> tuple[str, int | None]:
         host, port_text = text.split(":")
     port: int | None = None
     if port_text:
-        if not port_text.isdigit() or len(port_text) > 5:
+        if not is_ascii_number(port_text) or len(port_text) > 5:
             raise ValueError(f"bad port in {text[:64]!r}")
         port = int(port_text)
         if not 0 < port <= 65535:

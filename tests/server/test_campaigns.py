@@ -40,7 +40,7 @@ def test_a_crawler_registers_and_ends_its_campaign(live_server: LiveServer) -> N
 
         with client(live_server, other) as o:  # not its campaign
             assert o.post(f"/api/v1/campaigns/{campaign['id']}/end").status_code == 404
-        for bad in ("999999", "x", "-1", "99999999999999999999"):
+        for bad in ("999999", "x", "-1", "99999999999999999999", "¹", "١٢"):
             assert c.post(f"/api/v1/campaigns/{bad}/end").status_code == 404, bad
         ended = c.post(f"/api/v1/campaigns/{campaign['id']}/end")
         assert ended.status_code == 200, ended.text

@@ -11,6 +11,8 @@ import random
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
+from botmon.digits import is_ascii_number
+
 
 class Outcome(enum.Enum):
     """How a delivery attempt ended, from the client's point of view."""
@@ -74,7 +76,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
+    if is_ascii_number(text):
         return float(int(text[:9]))
     try:
         when = parsedate_to_datetime(text)

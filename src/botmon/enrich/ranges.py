@@ -31,6 +31,7 @@ from typing import Any
 
 import msgspec
 
+from botmon.digits import is_ascii_number
 from botmon.ipaddr import V4_MAPPED_PREFIX, ip_to_int, is_v4
 
 MAGIC = b"BMRT1\n"
@@ -266,5 +267,5 @@ def read_csv_ranges(path: Path) -> Iterator[tuple[int, int, list[Any]]]:
                 raise RangeTableError(f"{path}:{lineno}: {exc}") from None
             if first > last:
                 raise RangeTableError(f"{path}:{lineno}: range ends before it starts")
-            values: list[Any] = [int(v) if v.isdigit() else v for v in row[2:]]
+            values: list[Any] = [int(v) if is_ascii_number(v) else v for v in row[2:]]
             yield first, last, values

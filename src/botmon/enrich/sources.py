@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import maxminddb
 
+from botmon.digits import is_ascii_number
 from botmon.enrich.ranges import RangeTable, RangeTableError
 from botmon.enrich.types import GeoInfo
 from botmon.ipaddr import is_v4
@@ -55,7 +56,7 @@ def _asn(value: Any) -> int | None:
     if isinstance(value, str):
         text = value.strip()
         text = text[2:] if text[:2].upper() == "AS" else text
-        value = int(text) if text.isdigit() and len(text) <= 10 else None
+        value = int(text) if is_ascii_number(text) and len(text) <= 10 else None
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_ASN:
         return value
     return None

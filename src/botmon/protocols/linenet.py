@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import socket
 
+from botmon.digits import is_ascii_number
 from botmon.protocols.contract import (
     CrawlResult,
     Peer,
@@ -61,7 +62,7 @@ def _ipv4(text: str) -> str | None:
 
 
 def _port(text: str) -> int | None:
-    if not text.isdigit() or len(text) > 5:
+    if not is_ascii_number(text) or len(text) > 5:
         return None
     value = int(text)
     return value if 0 < value <= 65535 else None

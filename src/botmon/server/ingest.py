@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from botmon.auth import check_monitor_name
+from botmon.digits import is_ascii_number
 from botmon.server import schemas
 from botmon.server.state import ServerState
 from botmon.settings import one_line
@@ -177,7 +178,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
         monitor = await state.authenticate(request, ("crawler",))
         text = request.path_params["id"]
         ended = None
-        if text.isdigit() and len(text) < 12:
+        if is_ascii_number(text) and len(text) < 12:
             ended = await state.run_store(
                 state.store.end_campaign, int(text), monitor.name, time.time()
             )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from botmon.digits import is_ascii_number
 from botmon.transfer.readers import SourceRow
 from botmon.validation import MAX_RECORDS_PER_KIND, BatchRejected, ValidatedBatch, validate_batch
 from botmon.wire import SourceType
@@ -47,7 +48,7 @@ class CheckedBatch:
 def _position(row: BadRow) -> int:
     """Where a row is in the file ("line 12", "row 7"), for listing bad rows in file order."""
     number = row.where.rsplit(" ", 1)[-1]
-    return int(number) if number.isdigit() else 0
+    return int(number) if is_ascii_number(number) else 0
 
 
 def _body(botnet: str, kind: str, records: list[bytes], source_type: SourceType) -> bytes:

@@ -19,6 +19,7 @@ from typing import IO, Any
 import msgspec
 
 from botmon.csvsafe import FORMULA_ESCAPE, formula_pattern
+from botmon.digits import is_ascii_number
 from botmon.transfer.formats import KIND_FIELDS, REQUIRED_FIELDS, TransferError
 from botmon.wire import SOURCE_TYPES, SourceType
 
@@ -71,7 +72,7 @@ def _timestamp(value: Any) -> Any:
 def _port(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit() and len(text) < 10:
+        if is_ascii_number(text) and len(text) < 10:
             return int(text)
         return text
     if isinstance(value, float) and value.is_integer():

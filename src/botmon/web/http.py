@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from botmon.digits import is_ascii_number
 from botmon.limits import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 T = TypeVar("T")
@@ -102,7 +103,7 @@ async def read_capped(request: Request, limit: int) -> bytes:
     """The whole body, or 413 when it is (or declares to be) larger than ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not is_ascii_number(declared):
             raise ApiError(400, "Content-Length is not a number", "bad_request")
         if int(declared) > limit:
             raise _too_large(limit)
