@@ -22,6 +22,7 @@ from botmon.protocols.contract import Peer
 from botmon.protocols.registry import get_plugin
 from botmon.settings import leaves, load
 from botmon.settings.crawl import CrawlSettings
+from botmon.settings.loader import find_leaf
 from botmon.settings.sim import HnsConfig
 from botmon.sim.hns import HnsBotnet
 from botmon.sim.registry import EmulatorError, EmulatorRegistry, EmulatorSpec, default_registry
@@ -52,7 +53,8 @@ def test_declared_settings_become_options_of_botmon_simulate(name: str) -> None:
         if leaf.option:
             assert leaf.option in help_text and leaf.env in help_text
     # A bad value is the loader's one line, exit 2, before any socket is opened.
-    bad = CliRunner().invoke(command, ["--bots", "0", "--duration", "1"])
+    count = find_leaf(spec.settings, "bots").option  # --bots, or --nodes for DHT nodes
+    bad = CliRunner().invoke(command, [str(count), "0", "--duration", "1"])
     assert bad.exit_code == 2 and f"{spec.settings.section}.bots: must be >= 1" in bad.output
 
 
