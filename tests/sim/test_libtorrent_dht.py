@@ -1,0 +1,187 @@
+"""Real libtorrent DHT nodes on loopback: they start, join, answer KRPC and free their ports.
+
+The KRPC client here is a plain UDP socket with hand-built messages, so what is checked is
+what libtorrent really sends, not what botmon's codec believes.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fastbencode
+import pytest
+
+from botmon.protocols.contract import Peer
+from botmon.sim.libtorrent_dht import EXTRA_FANOUT, LibtorrentDht
+from botmon.sim.truth import read_truth
+from tests.sim.helpers import free_port
+
+COUNT = 20
+CLIENT_ID = b"botmon-test-client-1"
+bencode = fastbencode.bencode  # type: ignore[attr-defined]
+bdecode = fastbencode.bdecode  # type: ignore[attr-defined]
+
+
+def _query(method: bytes, tid: bytes, **args: bytes) -> bytes:
+    arguments = {b"id": CLIENT_ID, **{key.encode(): value for key, value in args.items()}}
+    encoded: bytes = bencode({b"t": tid, b"y": b"q", b"q": method, b"a": arguments})
+    return encoded
+
+
+def _ask(sock: socket.socket, peer: Peer, message: bytes) -> dict[bytes, Any]:
+    sock.sendto(message, peer)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        data, source = sock.recvfrom(4096)
+        if source == tuple(peer):
+            decoded: dict[bytes, Any] = bdecode(data)
+            return decoded
+    raise AssertionError(f"no answer from {peer}")
+
+
+def _compact_nodes(blob: bytes) -> list[tuple[str, Peer]]:
+    assert len(blob) % 26 == 0
+    return [
+        (
+            blob[i : i + 20].hex(),
+            Peer(socket.inet_ntoa(blob[i + 20 : i + 24]), int.from_bytes(blob[i + 24 : i + 26])),
+        )
+        for i in range(0, len(blob), 26)
+    ]
+
+
+@pytest.fixture
+def client() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    yield sock
+    sock.close()
+
+
+def _bindable(peer: Peer) -> bool:
+    try:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_INET, kind) as sock:
+                sock.bind(peer)
+    except OSError:
+        return False
+    return True
+
+
+def test_twenty_nodes_join_fast_answer_krpc_report_tables_and_free_ports(
+    client: socket.socket,
+) -> None:
+    first_id = bytes.fromhex("8000000000000000000000000000000000000001")
+    ids = [first_id] + [bytes([i + 1]) * 20 for i in range(1, COUNT)]
+    dht = LibtorrentDht(COUNT, port=free_port(), node_ids=ids)
+    began = time.monotonic()
+    with dht:
+        assert dht.wait_joined(min_table=COUNT - 1, timeout=15)
+        joined_s = time.monotonic() - began
+        peers = [node.peer for node in dht.nodes]
+        assert len({p.ip.rsplit(".", 1)[0] for p in peers}) == COUNT  # one /24 each
+        assert dht.nodes[0].node_id == first_id.hex()
+        for node in dht.nodes:  # the ID and v each node says it has are what it sends
+            answer = _ask(client, node.peer, _query(b"ping", b"pi"))
+            assert answer[b"y"] == b"r" and answer[b"t"] == b"pi"
+            assert answer[b"r"][b"id"].hex() == node.node_id
+            assert answer[b"v"].hex() == node.v and node.client == "LT"
+        target = dht.nodes[5]
+        answer = _ask(
+            client, target.peer, _query(b"find_node", b"fn", target=bytes.fromhex("ff" * 20))
+        )
+        named = _compact_nodes(answer[b"r"][b"nodes"])
+        tables = dht.routing_tables()
+        assert set(tables) == set(peers)
+        ids = {node.peer: node.node_id for node in dht.nodes}
+        asker = Peer(*client.getsockname())
+        ids[asker] = CLIENT_ID.hex()  # a node that asks may be taken in
+        for owner, entries in tables.items():  # the full mesh, with the right IDs
+            assert {peer for _, peer in entries} - {asker} == set(peers) - {owner}
+            assert all(ids[peer] == nid for nid, peer in entries)
+        assert named and set(named) <= set(tables[target.peer])
+    assert joined_s < 10, f"20 nodes took {joined_s:.1f} s to start and join"
+    assert all(_bindable(p) for p in peers)
+
+
+def test_outside_nodes_are_pinged_enter_tables_and_only_on_loopback() -> None:
+    outside = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    outside.bind(("127.33.0.7", 0))
+    outside.settimeout(0.2)
+    me = Peer("127.33.0.7", outside.getsockname()[1])
+    my_id = b"outside-node-id-0001"
+    askers: set[tuple[str, int]] = set()
+    with outside, LibtorrentDht(COUNT, port=free_port(), seed=5, join=[me]) as dht:
+        assert dht.joined == {me}
+        assert not dht.add_node(Peer("192.0.2.1", 6881)) and dht.refused == 1
+        assert not dht.add_node(me)  # named once
+        deadline = time.monotonic() + 10
+        while len(askers) < EXTRA_FANOUT and time.monotonic() < deadline:
+            try:
+                data, source = outside.recvfrom(4096)
+            except TimeoutError:
+                continue
+            message = bdecode(data)
+            if message.get(b"y") != b"q":
+                continue
+            askers.add(source)
+            reply = {b"t": message[b"t"], b"y": b"r", b"r": {b"id": my_id, b"nodes": b""}}
+            outside.sendto(bencode(reply), source)
+        assert len(askers) == EXTRA_FANOUT
+        deadline = time.monotonic() + 10
+        holding: set[Peer] = set()
+        while time.monotonic() < deadline:
+            tables = dht.routing_tables()
+            holding = {owner for owner, t in tables.items() if (my_id.hex(), me) in t}
+            if askers <= holding:
+                break
+            time.sleep(0.1)
+        assert askers <= holding  # then others learn it from them
+
+
+def test_a_taken_address_fails_the_start_and_leaves_nothing_open() -> None:
+    port = free_port()
+    dht = LibtorrentDht(3, port=port, seed=1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind((dht.nodes[2].ip, port))
+        with pytest.raises(OSError):
+            dht.start()
+    assert all(_bindable(node.peer) for node in dht.nodes)
+
+
+def test_botmon_simulate_btdht_writes_seeds_and_truth_with_routing_tables(tmp_path: Path) -> None:
+    port = free_port()
+    truth, seeds, join = tmp_path / "truth.jsonl", tmp_path / "seeds.txt", tmp_path / "join.txt"
+    join.write_text("127.254.1.9:6881\n# a comment\nnot an address\n")
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "botmon", "simulate", "btdht"),
+            *("--nodes", "6", "--port", str(port), "--seed-rng", "2", "--seeds", "6"),
+            *("--truth", str(truth), "--seeds-file", str(seeds), "--join", str(join)),
+            *("--duration", "2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    written = [
+        Peer(ip, int(p)) for ip, p in (line.rsplit(":", 1) for line in seeds.read_text().split())
+    ]
+    records = read_truth(truth)
+    assert [Peer(r["ip"], r["port"]) for r in records] == written and len(written) == 6
+    for record in records:
+        assert len(record["node_id"]) == 40 and record["v"] == "4c540211"
+        assert (record["client"], record["bot_id"], record["nat"]) == ("LT", None, False)
+        assert len(record["peers"]) == 5  # every other node: the DHT's edges
+        [(start, end)] = record["sessions"]
+        assert end is not None and end > start
+    assert "outside nodes joined 1" in done.stdout
