@@ -14,7 +14,9 @@ from typing import Any
 import click
 
 from botmon.cli.admin import Group
-from botmon.settings import SECTIONS, Leaf, SettingsError, leaves, load
+from botmon.protocols.registry import default_registry as protocol_registry
+from botmon.settings import SECTIONS, Leaf, Settings, SettingsError, leaves, load
+from botmon.sim.registry import default_registry as emulator_registry
 
 
 @click.group("config", cls=Group)
@@ -30,12 +32,13 @@ def command() -> None:
     default="text",
     show_default=True,
     help="text: one block per section; json: {section: {setting: {value, source, env, ...}}}; "
-    "markdown: the settings table of docs/settings.md.",
+    "markdown: the settings table of docs/settings.md (botmon's own plugins and emulators only).",
 )
 def show(fmt: str) -> None:
     """Print every setting in effect, per section, with where its value came from."""
     try:
-        loaded = [(cls.section, leaves(cls), load(cls)) for cls in SECTIONS]
+        sections = all_sections(builtin_only=fmt == "markdown")
+        loaded = [(cls.section, leaves(cls), load(cls)) for cls in sections]
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
     if fmt == "json":
@@ -63,6 +66,23 @@ def show(fmt: str) -> None:
         for leaf in section_leaves:
             source = "env " + leaf.env if sources[leaf.key] == "env" else sources[leaf.key]
             click.echo(f"  {leaf.key:<{width}}  {leaf.show(leaf.get(settings))}  ({source})")
+
+
+def all_sections(*, builtin_only: bool = False) -> list[type[Settings]]:
+    """botmon's sections, then each installed protocol plugin's and emulator's own section
+    (``protocol.<name>``, ``sim.<name>``), by name; ``builtin_only`` skips third-party ones."""
+    out: list[type[Settings]] = list(SECTIONS)
+    found: list[tuple[str, type[Settings]]] = []
+    for plugin in protocol_registry().plugins():
+        if plugin.settings is not None:
+            found.append((plugin.module, plugin.settings))
+    for spec in emulator_registry().items():
+        found.append((spec.module, spec.settings))
+    for module, cls in sorted(found, key=lambda item: item[1].section):
+        if cls in out or (builtin_only and not module.startswith("botmon.")):
+            continue
+        out.append(cls)
+    return out
 
 
 def _markdown(loaded: list[tuple[str, tuple[Leaf, ...], Any]]) -> str:

@@ -29,6 +29,7 @@ from botmon.cli.monitor import (
     run_monitor,
     run_reporting,
 )
+from botmon.cli.plugin_options import configure_plugin, protocol_options
 from botmon.crawl.peerlist import PeerListError, parse_peer, read_peerlist
 from botmon.crawl.progress import Progress
 from botmon.crawl.runner import CrawlRunner, campaign_settings, seed_port, settings_for_plugin
@@ -147,6 +148,7 @@ async def _crawl(
     help="Port for seeds given without one (default: the plugin's).",
 )
 @reporting_options("Crawl")
+@protocol_options
 def command(
     protocol: str,
     botnet: str,
@@ -166,6 +168,7 @@ def command(
         plugin = get_plugin(protocol)
     except PluginError as exc:
         raise click.ClickException(str(exc)) from None
+    configure_plugin(plugin, opts.pop("protocol_options", ()))
     if opts.get("timeouts") is not None:
         opts["timeouts"] = _timeouts(opts["timeouts"])
     try:

@@ -31,6 +31,7 @@ from botmon.cli.monitor import (
     run_monitor,
     run_reporting,
 )
+from botmon.cli.plugin_options import configure_plugin, protocol_options
 from botmon.crawl.peerlist import PeerListError, parse_peer
 from botmon.crawl.scope import Scope
 from botmon.crawl.sink import CountingReporter, Reporter
@@ -114,6 +115,7 @@ async def _sense(
 @click.option("--scope", multiple=True, metavar="CIDR", help="Widen the scope (default loopback).")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
 @reporting_options("Sense")
+@protocol_options
 def command(
     protocol: str,
     botnet: str,
@@ -133,6 +135,7 @@ def command(
         plugin = get_plugin(protocol)
     except PluginError as exc:
         raise click.ClickException(str(exc)) from None
+    configure_plugin(plugin, opts.pop("protocol_options", ()))
     if not plugin.can_sense:
         raise click.ClickException(
             f"protocol {plugin.name!r} cannot run as a sensor: it has no handle_request hook"

@@ -29,6 +29,10 @@ What v2 adds to the original's two functions (``peer_request`` / ``read_reply``)
   overlay node; their answers go through ``read_reply`` with ``ctx.purpose == "find"``. A
   result's ``nodes`` feed the finder queue (more overlay to walk), its ``peers`` the crawler's
   discovery queue. The engine runs lookups with their own queue and budget.
+- **Settings.** A plugin with knobs of its own (Mozi's ID prefix and public keys) declares
+  ``SETTINGS`` and ``configure``; ``botmon crawl`` and ``botmon sensor`` load the section and
+  hand it over once before they start, so the hooks stay pure functions of their arguments
+  plus that one configuration.
 - **Sensor side.** ``handle_request(data, src, now, ctx)`` answers a bot that contacted a
   sensor and returns the records to report; ``announce(peer, ctx)`` is what a sensor sends
   to make a bot put it into its peer list. ``request_frame`` frames requests on TCP sensors.
@@ -39,11 +43,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 import msgspec
 
 from botmon.wire import Edge, FailedTry, Reply
+
+if TYPE_CHECKING:  # the settings package imports this module for ProtocolDefaults
+    from botmon.settings.loader import Settings
 
 MAX_PEER_STATE = 256
 """Largest per-peer ``state`` (bytes) a plugin may keep; a larger one is dropped and counted
@@ -308,6 +315,19 @@ HOOKS: tuple[Hook, ...] = (
         "start of buffer (0: need more, negative: malformed).",
     ),
     Hook("DESCRIPTION", False, "One line naming the botnet, shown by `botmon protocols`."),
+    Hook(
+        "SETTINGS",
+        False,
+        "A botmon.settings.Settings subclass of section protocol.<name>: the plugin's own "
+        "settings (a Mozi ID prefix, public keys), read from BOTMON_PROTOCOL_<NAME>_<FIELD> "
+        "and --protocol-option FIELD=VALUE; needs configure.",
+    ),
+    Hook(
+        "configure",
+        False,
+        "configure(settings) -> None: take the loaded SETTINGS before the first request; "
+        "crawl and sensor call it once at start.",
+    ),
 )
 """Every hook of the contract; nothing else on a plugin module is looked at."""
 
@@ -340,6 +360,9 @@ class Plugin:
     request_frame: RequestFrame | None = None
     description: str = ""
     module: str = ""
+    settings: type[Settings] | None = None
+    """The plugin's settings section (``protocol.<name>``), if it has one."""
+    configure: Callable[[Settings], None] | None = None
 
     @property
     def can_sense(self) -> bool:

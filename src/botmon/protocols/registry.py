@@ -7,11 +7,12 @@ they are found exactly like third-party ones and nothing here names a botnet. Te
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import ModuleType
 
 from botmon.entrypoints import EntryPointRegistry
 from botmon.protocols.contract import HOOKS, TRANSPORTS, Plugin, ProtocolDefaults
+from botmon.settings.loader import Settings
 
 ENTRY_POINT_GROUP = "botmon.protocols"
 OPTIONAL_FUNCTIONS = (
@@ -88,6 +89,7 @@ def plugin_from_module(name: str, module: ModuleType) -> Plugin:
         raise PluginError(
             f"plugin {name}: max_in_flight_per_peer > 1 needs reply_key to match answers"
         )
+    settings, configure = _settings_hooks(name, module)
     doc = (module.__doc__ or "").strip().splitlines()
     description = str(getattr(module, "DESCRIPTION", doc[0] if doc else ""))
     return Plugin(
@@ -98,8 +100,29 @@ def plugin_from_module(name: str, module: ModuleType) -> Plugin:
         read_reply=module.read_reply,
         description=description,
         module=module.__name__,
+        settings=settings,
+        configure=configure,
         **optional,
     )
+
+
+def _settings_hooks(
+    name: str, module: ModuleType
+) -> tuple[type[Settings] | None, Callable[[Settings], None] | None]:
+    """``SETTINGS`` and ``configure`` come together, and the section is ``protocol.<name>``."""
+    settings = getattr(module, "SETTINGS", None)
+    configure = getattr(module, "configure", None)
+    if settings is None and configure is None:
+        return None, None
+    if settings is None or configure is None:
+        raise PluginError(f"plugin {name}: SETTINGS and configure must come together")
+    if not (isinstance(settings, type) and issubclass(settings, Settings)):
+        raise PluginError(f"plugin {name}: SETTINGS must be a botmon.settings.Settings subclass")
+    if getattr(settings, "section", None) != f"protocol.{name}":
+        raise PluginError(f"plugin {name}: SETTINGS section must be protocol.{name}")
+    if not callable(configure):
+        raise PluginError(f"plugin {name}: configure is not callable")
+    return settings, configure
 
 
 class Registry(EntryPointRegistry[Plugin]):
