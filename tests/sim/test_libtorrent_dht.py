@@ -1,7 +1,7 @@
 """Real libtorrent DHT nodes on loopback: they start, join, answer KRPC and free their ports.
 
-The KRPC client here is a plain UDP socket with hand-built messages, so what is checked is
-what libtorrent really sends, not what botmon's codec believes.
+The KRPC client is a plain UDP socket speaking through botmon's codec (krpc.py), so the
+codec is checked against what the reference implementation really sends too.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import fastbencode
 import pytest
 
+from botmon.protocols import krpc
 from botmon.protocols.contract import Peer
 from botmon.sim.libtorrent_dht import EXTRA_FANOUT, LibtorrentDht
 from botmon.sim.truth import read_truth
@@ -24,36 +23,16 @@ from tests.sim.helpers import free_port
 
 COUNT = 20
 CLIENT_ID = b"botmon-test-client-1"
-bencode = fastbencode.bencode  # type: ignore[attr-defined]
-bdecode = fastbencode.bdecode  # type: ignore[attr-defined]
 
 
-def _query(method: bytes, tid: bytes, **args: bytes) -> bytes:
-    arguments = {b"id": CLIENT_ID, **{key.encode(): value for key, value in args.items()}}
-    encoded: bytes = bencode({b"t": tid, b"y": b"q", b"q": method, b"a": arguments})
-    return encoded
-
-
-def _ask(sock: socket.socket, peer: Peer, message: bytes) -> dict[bytes, Any]:
+def _ask(sock: socket.socket, peer: Peer, message: bytes) -> krpc.Message:
     sock.sendto(message, peer)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         data, source = sock.recvfrom(4096)
         if source == tuple(peer):
-            decoded: dict[bytes, Any] = bdecode(data)
-            return decoded
+            return krpc.decode(data)
     raise AssertionError(f"no answer from {peer}")
-
-
-def _compact_nodes(blob: bytes) -> list[tuple[str, Peer]]:
-    assert len(blob) % 26 == 0
-    return [
-        (
-            blob[i : i + 20].hex(),
-            Peer(socket.inet_ntoa(blob[i + 20 : i + 24]), int.from_bytes(blob[i + 24 : i + 26])),
-        )
-        for i in range(0, len(blob), 26)
-    ]
 
 
 @pytest.fixture
@@ -89,15 +68,14 @@ def test_twenty_nodes_join_fast_answer_krpc_report_tables_and_free_ports(
         assert len({p.ip.rsplit(".", 1)[0] for p in peers}) == COUNT  # one /24 each
         assert dht.nodes[0].node_id == first_id.hex()
         for node in dht.nodes:  # the ID and v each node says it has are what it sends
-            answer = _ask(client, node.peer, _query(b"ping", b"pi"))
-            assert answer[b"y"] == b"r" and answer[b"t"] == b"pi"
-            assert answer[b"r"][b"id"].hex() == node.node_id
-            assert answer[b"v"].hex() == node.v and node.client == "LT"
+            answer = _ask(client, node.peer, krpc.ping(b"pi", CLIENT_ID))
+            assert answer.kind == "r" and answer.tid == b"pi"
+            assert answer.node_id.hex() == node.node_id
+            assert answer.version is not None and answer.version.hex() == node.v
+            assert krpc.client_version(answer.version) == ("LT", node.client_version)
         target = dht.nodes[5]
-        answer = _ask(
-            client, target.peer, _query(b"find_node", b"fn", target=bytes.fromhex("ff" * 20))
-        )
-        named = _compact_nodes(answer[b"r"][b"nodes"])
+        answer = _ask(client, target.peer, krpc.find_node(b"fn", CLIENT_ID, b"\xff" * 20))
+        named = [(n.node_id.hex(), Peer(n.ip, n.port)) for n in answer.nodes]
         tables = dht.routing_tables()
         assert set(tables) == set(peers)
         ids = {node.peer: node.node_id for node in dht.nodes}
@@ -128,12 +106,11 @@ def test_outside_nodes_are_pinged_enter_tables_and_only_on_loopback() -> None:
                 data, source = outside.recvfrom(4096)
             except TimeoutError:
                 continue
-            message = bdecode(data)
-            if message.get(b"y") != b"q":
+            message = krpc.decode(data)
+            if message.kind != "q":
                 continue
             askers.add(source)
-            reply = {b"t": message[b"t"], b"y": b"r", b"r": {b"id": my_id, b"nodes": b""}}
-            outside.sendto(bencode(reply), source)
+            outside.sendto(krpc.response(message.tid, {b"id": my_id, b"nodes": b""}), source)
         assert len(askers) == EXTRA_FANOUT
         deadline = time.monotonic() + 10
         holding: set[Peer] = set()

@@ -37,6 +37,7 @@ import fastbencode
 import libtorrent as lt
 
 from botmon.protocols.contract import Peer
+from botmon.protocols.krpc import client_version
 
 MAX_NODES = 1000
 """Sessions in one process: ~1.4 MB and 3 threads each."""
@@ -136,14 +137,14 @@ class DhtNode:
         return Peer(self.ip, self.port)
 
     @property
-    def client(self) -> str:
-        """The 2-character client code of ``v`` (``LT``)."""
-        return bytes.fromhex(self.v)[:2].decode("ascii")
+    def client(self) -> str | None:
+        """The 2-character client code of ``v`` (``LT``), as a crawler decodes it."""
+        return client_version(bytes.fromhex(self.v))[0]
 
     @property
-    def client_version(self) -> int:
-        """The 2 version bytes of ``v`` as a big-endian integer."""
-        return int.from_bytes(bytes.fromhex(self.v)[2:4], "big")
+    def client_version(self) -> int | None:
+        """The 2 version bytes of ``v`` as an integer, as a crawler decodes them."""
+        return client_version(bytes.fromhex(self.v))[1]
 
 
 def _probe(ip: str, port: int) -> None:
