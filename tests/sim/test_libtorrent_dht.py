@@ -7,8 +7,6 @@ codec is checked against what the reference implementation really sends too.
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 from botmon.protocols import krpc
 from botmon.protocols.contract import Peer
 from botmon.sim.libtorrent_dht import EXTRA_FANOUT, LibtorrentDht
+from botmon.sim.process import SimulatorProcess
 from botmon.sim.truth import read_truth
 from tests.sim.helpers import free_port
 
@@ -133,32 +132,45 @@ def test_a_taken_address_fails_the_start_and_leaves_nothing_open() -> None:
     assert all(_bindable(node.peer) for node in dht.nodes)
 
 
-def test_botmon_simulate_btdht_writes_seeds_and_truth_with_routing_tables(tmp_path: Path) -> None:
-    port = free_port()
-    truth, seeds, join = tmp_path / "truth.jsonl", tmp_path / "seeds.txt", tmp_path / "join.txt"
-    join.write_text("127.254.1.9:6881\n# a comment\nnot an address\n")
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "botmon", "simulate", "btdht"),
-            *("--nodes", "6", "--port", str(port), "--seed-rng", "2", "--seeds", "6"),
-            *("--truth", str(truth), "--seeds-file", str(seeds), "--join", str(join)),
-            *("--duration", "2"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert done.returncode == 0, done.stderr
-    written = [
-        Peer(ip, int(p)) for ip, p in (line.rsplit(":", 1) for line in seeds.read_text().split())
-    ]
+def test_botmon_simulate_btdht_joins_a_peer_list_written_later_and_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    truth, join = tmp_path / "truth.jsonl", tmp_path / "join.txt"
+    outside = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    outside.bind(("127.254.1.9", 0))
+    outside.settimeout(0.1)
+    me = f"127.254.1.9:{outside.getsockname()[1]}"
+    my_id = b"outside-node-id-0002"
+    args = ["--nodes", "6", "--port", str(free_port()), "--seed-rng", "2", "--seeds", "6"]
+    args += ["--truth", str(truth), "--join", str(join), "--truth-interval", "0.2"]
+    join.write_text("# the emulated bots' seeds, none yet\n")
+    askers: set[str] = set()
+    with outside, SimulatorProcess("btdht", *args, workdir=tmp_path) as sim:
+        assert len(sim.seeds) == 6
+        # The emulated bots' seeds change after the DHT started (either may start first).
+        join.write_text(f"{me}\n# a comment\nnot an address\n")
+        deadline = time.monotonic() + 15
+        taken_in = False
+        while not taken_in and time.monotonic() < deadline:
+            try:
+                data, source = outside.recvfrom(4096)
+            except TimeoutError:
+                records = read_truth(truth)
+                taken_in = bool(askers) and all(me in r["peers"] for r in records if r["ip"] in askers)
+                continue
+            message = krpc.decode(data)
+            if message.kind == "q":
+                askers.add(source[0])
+                outside.sendto(krpc.response(message.tid, {b"id": my_id, b"nodes": b""}), source)
+        assert taken_in, f"{me} not in the truth's routing tables: {sim.output()}"
+        assert sim.stop() == 0, sim.output()
     records = read_truth(truth)
-    assert [Peer(r["ip"], r["port"]) for r in records] == written and len(written) == 6
+    assert [(r["ip"], r["port"]) for r in records] == sim.seeds
     for record in records:
         assert len(record["node_id"]) == 40 and record["v"] == "4c540211"
         assert (record["client"], record["bot_id"], record["nat"]) == ("LT", None, False)
-        assert len(record["peers"]) == 5  # every other node: the DHT's edges
+        others = {f"{ip}:{port}" for ip, port in sim.seeds} - {f"{record['ip']}:{record['port']}"}
+        assert others <= set(record["peers"]) <= others | {me}  # the DHT's edges
         [(start, end)] = record["sessions"]
         assert end is not None and end > start
-    assert "outside nodes joined 1" in done.stdout
+    assert "outside nodes joined 1" in sim.output()
