@@ -173,4 +173,5 @@ def test_botmon_simulate_btdht_joins_a_peer_list_written_later_and_stops_on_ctrl
         assert others <= set(record["peers"]) <= others | {me}  # the DHT's edges
         [(start, end)] = record["sessions"]
         assert end is not None and end > start
-    assert "outside nodes joined 1" in sim.output()
+    assert "outside nodes joined 1 | " in sim.output()
+    assert f"{join}:3: " in sim.output()  # the bad line, reported

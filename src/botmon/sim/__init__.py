@@ -13,6 +13,8 @@
   ``LinenetBotnet``) on top of :mod:`botmon.sim.runtime` and :mod:`botmon.sim.udp`;
 - :mod:`botmon.sim.truth` — the ground-truth file; :mod:`botmon.sim.stats` — counters;
 - :mod:`botmon.sim.process` — run ``botmon simulate`` as a child process;
+- :mod:`botmon.sim.libtorrent_dht` — real libtorrent DHT nodes on loopback, and
+  :mod:`botmon.sim.btdht`, the ``botmon simulate btdht`` emulator around them;
 - :mod:`botmon.sim.history` — generated history for the demo (a separate concern).
 
 Importing this package imports none of them, so ``botmon.sim.history`` stays light.

@@ -122,6 +122,7 @@ class BtdhtNet:
         )
         self.tables: dict[tuple[str, int], list[str]] = {}
         self.join_errors: list[str] = []
+        """The last 100 problems of the ``--join`` file (bad lines, peers off loopback)."""
         self._join_seen: tuple[float, int] | None = None
         self._task: asyncio.Task[None] | None = None
         self.started_at: float | None = None
@@ -153,12 +154,14 @@ class BtdhtNet:
         ]
 
     def status_line(self) -> str:
-        """Nodes, routing-table sizes and outside nodes joined."""
+        """Nodes, routing-table sizes, outside nodes joined and the last ``--join`` problem."""
         sizes = [len(t) for t in self.tables.values()] or [0]
         state = "stopped" if self.stopped_at is not None else "running"
+        problem = f" | {self.join_errors[-1]}" if self.join_errors else ""
         return (
             f"{PROTOCOL}: {len(self.dht.nodes)} libtorrent nodes {state} | routing tables "
             f"{min(sizes)}-{max(sizes)} nodes | outside nodes joined {len(self.dht.joined)}"
+            f"{problem}"
         )
 
     async def __aenter__(self) -> BtdhtNet:
