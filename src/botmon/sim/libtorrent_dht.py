@@ -252,8 +252,8 @@ class LibtorrentDht:
     def add_node(self, peer: Peer) -> bool:
         """Have a few libtorrent nodes ping ``peer``; it enters their tables if it answers.
 
-        Which nodes depends on the address only. False (and counted) for a peer that is not
-        on loopback or was named before.
+        Which nodes depends on the address only. False for a peer named before, before
+        ``start()`` (give those as ``join``), or not on loopback (counted in ``refused``).
         """
         if not is_loopback(peer.ip):
             self.refused += 1
