@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from botmon.cli.config import all_sections
 from botmon.settings import SECTIONS, leaves
 
 
@@ -61,7 +62,10 @@ def test_json_has_values_sources_and_hides_secrets(tmp_path: Path) -> None:
     done = config_show(tmp_path, "--format", "json", **SET)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
-    assert list(doc) == [cls.section for cls in SECTIONS]
+    assert list(doc)[: len(SECTIONS)] == [cls.section for cls in SECTIONS]
+    # then the sections of installed plugins and emulators (botmon's own at least)
+    assert {c.section for c in all_sections(builtin_only=True)} <= set(doc)
+    assert set(doc) <= {c.section for c in all_sections()}
     assert doc["server"]["port"] == {
         "value": 9123,
         "source": "env",

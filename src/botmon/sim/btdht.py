@@ -34,10 +34,8 @@ DEMO = {"bots": 20}
 """The demo's DHT: 20 libtorrent nodes, whatever ``botmon demo --bots`` says."""
 
 DHT_PORT = 6881
-JOIN_CHECK_S = 1.0
-"""How often the ``--join`` file is looked at for changes."""
 _FIXED = "Fixed for libtorrent nodes: always online, reachable, answering everyone."
-_UNUSED = "Not used: libtorrent nodes query others on their own schedule."
+_UNUSED = "Not used by libtorrent nodes (they have their own tables, schedule and addresses)."
 
 
 class BtdhtConfig(CommonConfig, frozen=True, kw_only=True):
@@ -69,12 +67,35 @@ class BtdhtConfig(CommonConfig, frozen=True, kw_only=True):
         ]
         | None
     ) = None
+    truth: (
+        Annotated[
+            Path,
+            setting(
+                "Ground-truth JSON-lines file: a line per node, its routing table as peers.",
+                option="--truth",
+            ),
+        ]
+        | None
+    ) = None
+    truth_interval_s: Annotated[
+        float,
+        setting(
+            "Seconds between two reads of the routing tables (and of the --join file); the "
+            "truth file is rewritten each time.",
+            option="--truth-interval",
+            ge=0.1,
+        ),
+    ] = 1.0
     ports: Annotated[int, setting(_FIXED, ge=1, le=1)] = 1
     nat: Annotated[float, setting(_FIXED, ge=0.0, le=0.0)] = 0.0
     churn: Annotated[Literal["none"], setting(_FIXED)] = "none"
     churn_scale: Annotated[float, setting(_FIXED, ge=1.0, le=1.0)] = 1.0
-    peers_min: Annotated[int, setting(_FIXED, ge=0, le=10_000)] = 8
-    peers_max: Annotated[int, setting(_FIXED, ge=0, le=10_000)] = 32
+    peers_min: Annotated[int, setting(_UNUSED, ge=0, le=10_000)] = 8
+    peers_max: Annotated[int, setting(_UNUSED, ge=0, le=10_000)] = 32
+    host: Annotated[str, setting(_UNUSED, min_length=1)] = "0.0.0.0"
+    first_octets: Annotated[tuple[int, int], setting(_UNUSED)] = (1, 40)
+    news_share: Annotated[int, setting(_UNUSED, ge=1, le=1000)] = 8
+    list_cap: Annotated[int, setting(_UNUSED, ge=1, le=10_000)] = 64
     rate_limit: Annotated[float, setting(_FIXED, gt=0)] | None = None
     rate_burst: Annotated[float, setting(_FIXED, ge=1)] | None = None
     blacklist_after: Annotated[int, setting(_FIXED, ge=1)] | None = None
@@ -198,9 +219,8 @@ class BtdhtNet:
         self._write_truth()
 
     async def _tick(self) -> None:
-        interval = max(self.cfg.truth_interval_s, JOIN_CHECK_S)
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.cfg.truth_interval_s)
             with contextlib.suppress(TruthFileError):  # a full disk must not stop the DHT
                 await self._refresh()
 
