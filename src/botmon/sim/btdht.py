@@ -146,6 +146,7 @@ class BtdhtNet:
         """The last 100 problems of the ``--join`` file (bad lines, peers off loopback)."""
         self._join_seen: tuple[float, int] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self.started_at: float | None = None
         self.stopped_at: float | None = None
 
@@ -209,32 +210,33 @@ class BtdhtNet:
         """Read the routing tables a last time, close the nodes, write the final truth."""
         if self.started_at is None or self.stopped_at is not None:
             return
+        # Not cancelled: a read in its thread would go on and take the alerts this one waits for.
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.tables = await self._read_tables()
+            await self._task
+        await self._read_tables()
         self.stopped_at = self.clock()
         await asyncio.to_thread(self.dht.close)
         self._write_truth()
 
     async def _tick(self) -> None:
         while True:
-            await asyncio.sleep(self.cfg.truth_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.cfg.truth_interval_s)
+                return
             with contextlib.suppress(TruthFileError):  # a full disk must not stop the DHT
                 await self._refresh()
 
     async def _refresh(self) -> None:
         self._join_file()
-        self.tables = await self._read_tables()
+        await self._read_tables()
         self._write_truth()
 
-    async def _read_tables(self) -> dict[tuple[str, int], list[str]]:
+    async def _read_tables(self) -> None:
+        """Update each node's table; a node late to answer keeps its last one."""
         tables = await asyncio.to_thread(self.dht.routing_tables)
-        return {
-            (node.ip, node.port): [f"{peer.ip}:{peer.port}" for _, peer in entries]
-            for node, entries in tables.items()
-        }
+        for node, entries in tables.items():
+            self.tables[(node.ip, node.port)] = [f"{peer.ip}:{peer.port}" for _, peer in entries]
 
     def _join_file(self) -> None:
         """Name the ``--join`` file's new loopback peers to the nodes when the file changed."""
