@@ -22,13 +22,18 @@ def _common_prefix(a: bytes, b: bytes) -> int:
 
 
 def _table(own: bytes, others: list[bytes]) -> list[bytes]:
-    """A BEP 5 routing table of ``own``: at most K nodes per bucket, first come first kept."""
-    buckets: dict[int, list[bytes]] = {}
+    """A libtorrent routing table of ``own``, first come first kept: K nodes per bucket; the
+    top four hold 16/8/4/2 K (extended routing table), spread over their sub-prefixes (at
+    most K per slice: libtorrent keeps a wide bucket's prefixes diverse)."""
+    slices: dict[tuple[int, int], list[bytes]] = {}
     for other in others:
-        b = buckets.setdefault(_common_prefix(own, other), [])
+        i = _common_prefix(own, other)
+        bits = max(0, 4 - i)
+        sub = (int.from_bytes(other, "big") >> (159 - i - bits)) & ((1 << bits) - 1)
+        b = slices.setdefault((i, sub), [])
         if len(b) < K:
             b.append(other)
-    return [n for b in buckets.values() for n in b]
+    return [n for b in slices.values() for n in b]
 
 
 def _closest(table: list[bytes], target: bytes) -> list[bytes]:
@@ -50,17 +55,33 @@ def test_the_cover_dumps_a_whole_routing_table_where_random_targets_do_not() -> 
     rng = random.Random(7)
     ids = [rng.randbytes(20) for _ in range(5000)]
     own, table = ids[0], _table(ids[0], ids[1:])
-    assert len(table) > 60  # about log2(5000) full buckets plus the partly filled deep ones
-    found = {n for t in dht_sweep.cover_targets(own, 16) for n in _closest(table, t)}
+    assert len(table) > 280  # 240 in the wide top buckets, 8 in each of the next few
+    targets = dht_sweep.cover_targets(own, 16)
+    assert len(targets) == dht_sweep.SweepConfig(buckets=16).lookups == 42
+    found = {n for t in targets for n in _closest(table, t)}
     assert found == set(table)
-    naive = {n for t in dht_sweep.cover_targets(None, 16) for n in _closest(table, t)}
-    assert len(naive) < len(table) * 0.6  # spread targets reach only the top buckets
+    # As many targets spread over the key space (a node whose ID is unknown) dump the top
+    # buckets but none of the deep ones, the neighbours nobody far away lists.
+    spread = {n for t in dht_sweep.cover_targets(None, 16) for n in _closest(table, t)}
+    deep = {n for n in table if _common_prefix(own, n) >= 6}
+    assert len(deep) >= 25 and len(spread & deep) <= 8  # one slice may fall near the node
 
 
 def test_unknown_ids_get_targets_spread_over_the_key_space() -> None:
-    targets = dht_sweep.cover_targets(None, 16)
-    assert sorted(t[0] >> 4 for t in targets) == list(range(16))
-    assert dht_sweep.cover_targets(None, 500) and len(dht_sweep.cover_targets(None, 500)) == 160
+    targets = dht_sweep.cover_targets(None, 4)  # 4 buckets: 30 lookups
+    assert len(targets) == 30
+    assert sorted(int.from_bytes(t, "big") * 30 >> 160 for t in targets) == list(range(30))
+
+
+def test_wide_buckets_are_asked_slice_by_slice() -> None:
+    own = bytes(20)
+    plan = dht_sweep.cover_plan(6)
+    assert plan[:6] == [(0, 0, 4), (1, 0, 3), (2, 0, 2), (3, 0, 1), (4, 0, 0), (5, 0, 0)]
+    assert len(plan) == 6 + 15 + 7 + 3 + 1
+    slices = {dht_sweep.bucket_target(own, 0, j, 4)[0] >> 3 for j in range(16)}
+    assert slices == {0x10 + j for j in range(16)}  # bit 0 flipped, bits 1-4 = the slice
+    with pytest.raises(ValueError):
+        dht_sweep.bucket_target(own, 1, 8, 3)
 
 
 def test_state_is_the_node_id_within_the_contract_cap() -> None:
@@ -105,12 +126,13 @@ def test_keys_are_unique_per_node_round_and_queue() -> None:
     keys = [r.key for r in dht_sweep.lookups(cfg, node, _ctx(round_no=3), ids)]
     keys.append(dht_sweep.crawl_request(cfg, _ctx(round_no=3)).key)
     keys += [r.key for r in dht_sweep.lookups(cfg, node, _ctx(round_no=4), ids)]
-    assert len(set(keys)) == len(keys) == 33
+    assert len(set(keys)) == len(keys) == 2 * 42 + 1
     targets = [
         krpc.decode(r.data).bytes_arg(b"target", 20)
         for r in dht_sweep.lookups(cfg, node, _ctx(), ids)
     ]
-    assert [_common_prefix(bytes(range(20)), t) for t in targets] == list(range(16))
+    depths = [_common_prefix(bytes(range(20)), t) for t in targets]
+    assert depths[:16] == list(range(16)) and sorted(set(depths)) == list(range(16))
 
 
 def test_answers_become_records_and_edges_and_teach_node_ids() -> None:

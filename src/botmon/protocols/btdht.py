@@ -13,8 +13,9 @@ How the work is split between the engine's two queues:
   the reply is recorded once per node and round. The answer's node ID becomes the peer's state,
   so later rounds ask for the node's own neighbourhood.
 - **Find-peers loop: the key-space cover** (:func:`dht_sweep.lookups`): one ``find_node``
-  per bucket of the node's routing table (``lookups_per_node``, 16), each answer giving edges
-  and new nodes, never a reply record (the crawl request records the node; sixteen records
+  per bucket of the node's routing table, 16 buckets deep, the wide top ones in slices
+  (``lookups_per_node``: 42), each answer giving edges
+  and new nodes, never a reply record (the crawl request records the node; 42 records
   per node and round would only repeat it). The finder has its own capacity and share of the
   rate, so dumping tables never starves the liveness checks.
 
@@ -53,7 +54,7 @@ DEFAULTS = ProtocolDefaults(
     timeouts=(3.0, 6.0, 12.0),
     max_reply_bytes=krpc.MAX_MESSAGE,
     peers_per_reply=dht_sweep.MAX_LISTED,
-    lookups_per_node=SWEEP.buckets,
+    lookups_per_node=SWEEP.lookups,
     per_target_rate=2.0,
 )
 

@@ -4,7 +4,8 @@ how their answers become records, and the node IDs it has to remember (sans-I/O)
 A DHT node keeps its contacts in buckets: bucket ``i`` holds (up to K = 8) nodes whose IDs share
 the node's first ``i`` bits and differ at bit ``i``. Asking a node ``find_node`` for a target in
 bucket ``i`` (the node's first ``i`` bits, bit ``i`` flipped, the rest random) returns that
-bucket, so one lookup per bucket dumps the whole table, as modern DHT crawlers do. On a DHT of
+bucket, so one lookup per bucket dumps the whole table, as modern DHT crawlers do (libtorrent's
+wider top buckets take one lookup per K-sized slice: :data:`WIDE_BUCKETS`). On a DHT of
 N nodes the buckets beyond about log2(N) + 3 are empty, so the cover asks a bounded number of
 buckets (:attr:`SweepConfig.buckets`, 16 by default: enough for ~10,000 nodes; raise it with
 the DHT). Random targets alone (what a naive crawler does) keep hitting the few top buckets,
@@ -44,6 +45,10 @@ ID_BITS = 8 * krpc.ID_LENGTH
 MAX_LISTED = 16
 """Most nodes read from one answer (K = 8 in ``nodes`` plus 8 in ``nodes6``): a hostile node
 listing 64 cannot make one answer cost more than a normal one."""
+WIDE_BUCKETS = 4
+"""libtorrent's top buckets are wider (``dht_extended_routing_table``, on by default): 16, 8, 4
+and 2 times K. One target returns only the K closest, so the cover sends bucket ``i`` < 4 one
+lookup per K-sized slice: 16 + 8 + 4 + 2 of them."""
 MAX_NODE_IDS = 2_000_000
 """Default cap of :class:`NodeIds` (the crawl engine's default cap of known peers)."""
 
@@ -63,7 +68,12 @@ class SweepConfig:
     version: bytes | None = None
     """The ``v`` every query carries (None: none)."""
     buckets: int = 16
-    """Lookups per node and round: buckets 0 .. buckets-1 of its routing table."""
+    """Depth of the cover: buckets 0 .. buckets-1 of each node's routing table."""
+
+    @property
+    def lookups(self) -> int:
+        """Lookups per node and round the cover sends (a plugin's ``lookups_per_node``)."""
+        return len(cover_plan(self.buckets))
     read_only: bool = False
     """BEP 43 ``ro=1``: ask nodes not to put botmon into their routing tables."""
 
@@ -86,24 +96,37 @@ def _random_bytes(n: int) -> bytes:
 # -- targets -------------------------------------------------------------------------------
 
 
-def bucket_target(node_id: bytes, bucket: int) -> bytes:
+def bucket_target(node_id: bytes, bucket: int, sub: int = 0, sub_bits: int = 0) -> bytes:
     """A target in bucket ``bucket`` of the node ``node_id``: its first ``bucket`` bits, the
-    next bit flipped, the rest random (``bucket`` in 0 .. 159)."""
-    if not 0 <= bucket < ID_BITS:
-        raise ValueError(f"bucket {bucket} out of 0..{ID_BITS - 1}")
-    shift = ID_BITS - 1 - bucket
+    next bit flipped, then ``sub`` in the following ``sub_bits`` bits (a slice of a wide
+    bucket), the rest random."""
+    if not 0 <= bucket < ID_BITS - sub_bits or not 0 <= sub < 1 << sub_bits:
+        raise ValueError(f"bucket {bucket} (slice {sub} of {1 << sub_bits}) out of range")
+    shift = ID_BITS - 1 - bucket - sub_bits
     own = int.from_bytes(node_id, "big")
-    head = ((own >> shift) ^ 1) << shift
+    head = (((own >> (shift + sub_bits)) ^ 1) << sub_bits | sub) << shift
     return (head | _rng.getrandbits(shift)).to_bytes(krpc.ID_LENGTH, "big")
 
 
-def cover_targets(node_id: bytes | None, count: int) -> list[bytes]:
-    """``count`` lookup targets that dump the routing table of node ``node_id``: one per
-    bucket from the top. Unknown ID: ``count`` targets spread evenly over the key space (each
-    in a different top slice), which still dump the top buckets of any node."""
-    count = max(0, min(count, ID_BITS))
+def cover_plan(buckets: int) -> list[tuple[int, int, int]]:
+    """``(bucket, slice, slice bits)`` of every lookup of the cover, in sending order: one per
+    bucket from the top first (a cut-short cover still reaches every depth), then the other
+    slices of the wide top buckets."""
+    buckets = max(0, min(buckets, ID_BITS - WIDE_BUCKETS))
+    bits = [max(0, WIDE_BUCKETS - i) for i in range(buckets)]
+    plan = [(i, 0, bits[i]) for i in range(buckets)]
+    plan += [(i, j, bits[i]) for i in range(buckets) for j in range(1, 1 << bits[i])]
+    return plan
+
+
+def cover_targets(node_id: bytes | None, buckets: int) -> list[bytes]:
+    """The lookup targets that dump the routing table of node ``node_id`` down to bucket
+    ``buckets - 1`` (:func:`cover_plan`). Unknown ID: as many targets spread evenly over the
+    key space (each in a different slice), which still dump the top buckets of any node."""
+    plan = cover_plan(buckets)
     if node_id is not None:
-        return [bucket_target(node_id, i) for i in range(count)]
+        return [bucket_target(node_id, i, j, bits) for i, j, bits in plan]
+    count = len(plan)
     out = []
     for i in range(count):
         head = (i << ID_BITS) // count
