@@ -269,7 +269,7 @@ class DhtNode:
         else:
             return krpc.error(msg.tid, krpc.METHOD_UNKNOWN, "method unknown")
         if not msg.read_only:
-            self._learn(node_id, src, now, answered=False)
+            self.learn(node_id, src, now, answered=False)
         return krpc.response(msg.tid, body, version=self.version, ip=src)
 
     def _answer_find_node(self, msg: Message, target: bytes) -> dict[bytes, Any]:
@@ -286,7 +286,7 @@ class DhtNode:
         del self._outstanding[msg.tid]
         if msg.kind == "e":
             return
-        self._learn(msg.node_id, src, now, answered=True)
+        self.learn(msg.node_id, src, now, answered=True)
         self._on_answer(msg, src, sent[1], now)
 
     def _on_answer(self, msg: Message, src: Address, target: bytes | None, now: float) -> None:
@@ -300,7 +300,7 @@ class DhtNode:
     def _on_other(self, data: bytes, src: Address, now: float) -> None:
         """A datagram that is no KRPC (a subclass may take some)."""
 
-    def _learn(self, node_id: bytes, src: Address, now: float, *, answered: bool) -> None:
+    def learn(self, node_id: bytes, src: Address, now: float, *, answered: bool) -> None:
         entry = self.table.heard(node_id, src[0], src[1], now, answered)
         history = self.history
         if entry is not None and history is not None and len(history) < MAX_HISTORY:
