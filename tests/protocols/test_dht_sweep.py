@@ -7,7 +7,7 @@ import random
 import pytest
 
 from botmon.protocols import dht_sweep, krpc
-from botmon.protocols.contract import MAX_PEER_STATE, Peer, RequestContext
+from botmon.protocols.contract import KEEP, MAX_PEER_STATE, Peer, RequestContext
 
 K = 8
 
@@ -21,14 +21,15 @@ def _common_prefix(a: bytes, b: bytes) -> int:
     return 160 - d.bit_length()
 
 
-def _table(own: bytes, others: list[bytes]) -> list[bytes]:
-    """A libtorrent routing table of ``own``, first come first kept: K nodes per bucket; the
-    top four hold 16/8/4/2 K (extended routing table), spread over their sub-prefixes (at
-    most K per slice: libtorrent keeps a wide bucket's prefixes diverse)."""
+def _table(own: bytes, others: list[bytes], wide: bool = True) -> list[bytes]:
+    """A routing table of ``own``, first come first kept: K nodes per bucket (BEP 5); with
+    ``wide`` (libtorrent's extended routing table) the top four hold 16/8/4/2 K, spread over
+    their sub-prefixes (at most K per slice: libtorrent keeps a wide bucket's prefixes
+    diverse)."""
     slices: dict[tuple[int, int], list[bytes]] = {}
     for other in others:
         i = _common_prefix(own, other)
-        bits = max(0, 4 - i)
+        bits = max(0, 4 - i) if wide else 0
         sub = (int.from_bytes(other, "big") >> (159 - i - bits)) & ((1 << bits) - 1)
         b = slices.setdefault((i, sub), [])
         if len(b) < K:
@@ -76,7 +77,7 @@ def test_unknown_ids_get_targets_spread_over_the_key_space() -> None:
 def test_wide_buckets_are_asked_slice_by_slice() -> None:
     own = bytes(20)
     plan = dht_sweep.cover_plan(6)
-    assert plan[:6] == [(0, 0, 4), (1, 0, 3), (2, 0, 2), (3, 0, 1), (4, 0, 0), (5, 0, 0)]
+    assert plan[:6] == ((0, 0, 4), (1, 0, 3), (2, 0, 2), (3, 0, 1), (4, 0, 0), (5, 0, 0))
     assert len(plan) == 6 + 15 + 7 + 3 + 1
     slices = {dht_sweep.bucket_target(own, 0, j, 4)[0] >> 3 for j in range(16)}
     assert slices == {0x10 + j for j in range(16)}  # bit 0 flipped, bits 1-4 = the slice
@@ -84,11 +85,11 @@ def test_wide_buckets_are_asked_slice_by_slice() -> None:
         dht_sweep.bucket_target(own, 1, 8, 3)
 
 
-def test_state_is_the_node_id_within_the_contract_cap() -> None:
-    node_id = bytes(range(20))
-    state = dht_sweep.pack_state(node_id)
-    assert len(state) <= MAX_PEER_STATE
-    assert dht_sweep.unpack_state(state) == node_id
+def test_the_walk_state_packs_within_the_contract_cap() -> None:
+    walk = dht_sweep.Walk(bytes(range(20)), dht_sweep.WIDE | 0x3, 17)
+    state = dht_sweep.pack_state(walk)
+    assert len(state) == 22 <= MAX_PEER_STATE
+    assert dht_sweep.unpack_state(state) == walk
     assert dht_sweep.unpack_state(None) is None
     assert dht_sweep.unpack_state(b"short") is None
 
@@ -103,19 +104,12 @@ def test_requests_carry_the_callers_id_prefix_v_and_target_prefix() -> None:
     cfg = dht_sweep.SweepConfig(
         id_prefix=b"88888888", target_prefix=b"88888888", version=b"DB\x1fq", read_only=True
     )
-    req = dht_sweep.crawl_request(cfg, _ctx(state=bytes(20)))
+    req = dht_sweep.crawl_request(cfg, _ctx())  # the probe: the node's ID is not known yet
     msg = krpc.decode(req.data)
     assert msg.method == "find_node" and msg.version == b"DB\x1fq" and msg.read_only
     assert msg.node_id.startswith(b"88888888")
     assert msg.bytes_arg(b"target", 20).startswith(b"88888888")
     assert dht_sweep.reply_key(krpc.response(msg.tid, {b"id": bytes(20)})) == req.key == msg.tid
-
-
-def test_crawl_request_asks_for_the_nodes_own_id_once_known() -> None:
-    cfg = dht_sweep.SweepConfig()
-    node_id = bytes(range(20))
-    req = dht_sweep.crawl_request(cfg, _ctx(state=dht_sweep.pack_state(node_id)))
-    assert krpc.decode(req.data).bytes_arg(b"target", 20) == node_id
 
 
 def test_keys_are_unique_per_node_round_and_queue() -> None:
@@ -194,3 +188,62 @@ def test_node_ids_stay_within_their_cap() -> None:
     assert ids.get(Peer("127.0.0.1", 20)) is None
     ids.add("not an ip", 1, bytes(20))
     assert len(ids) == 10
+
+
+def _walk(own: bytes, table: list[bytes], v: bytes) -> tuple[set[bytes], int]:
+    """Walk a node with ``table`` as the crawl engine would: requests until ``more`` is
+    False; the nodes listed and the requests sent."""
+    cfg = dht_sweep.SweepConfig()
+    src = Peer("127.0.0.1", 6881)
+    state: bytes | None = None
+    found: set[bytes] = set()
+    for attempt in range(cfg.lookups + 1):
+        ctx = _ctx(attempt=attempt, state=state)
+        req = dht_sweep.crawl_request(cfg, ctx)
+        if req.state is not KEEP:
+            ctx.state = state = req.state
+        target = krpc.decode(req.data).bytes_arg(b"target", 20)
+        listed = [
+            krpc.NodeInfo(n, "127.0.0.2", 1 + i) for i, n in enumerate(_closest(table, target))
+        ]
+        nodes, _ = krpc.encode_nodes(listed)
+        answer = dht_sweep.read_answer(
+            krpc.response(req.key, {b"id": own, b"nodes": nodes}, version=v), src
+        )
+        found.update(n.node_id for n in answer.listed)
+        state, more = dht_sweep.walk_on(cfg, ctx, answer)
+        if not more:
+            return found, attempt + 1
+    raise AssertionError("the walk did not end")
+
+
+def _node_of_a_dht(seed: int, wide: bool) -> tuple[bytes, list[bytes]]:
+    """One node of a 5,000-node DHT and its routing table."""
+    rng = random.Random(seed)
+    ids = [rng.randbytes(20) for _ in range(5000)]
+    return ids[0], _table(ids[0], ids[1:], wide=wide)
+
+
+def test_the_walk_dumps_a_bep5_table_and_stops_below_its_deepest_bucket() -> None:
+    own, table = _node_of_a_dht(3, wide=False)
+    found, sent = _walk(own, table, b"BM\x00\x01")
+    assert found == set(table)
+    deepest = max(_common_prefix(own, n) for n in table)
+    assert sent <= deepest + 3 < 1 + dht_sweep.SweepConfig().lookups  # probe, buckets, end
+
+
+def test_the_walk_slices_the_wide_buckets_of_libtorrent_nodes() -> None:
+    own, table = _node_of_a_dht(4, wide=True)
+    found, sent = _walk(own, table, b"LT\x02\x01")
+    assert found == set(table) and len(table) > 280
+    assert sent <= 1 + dht_sweep.SweepConfig().lookups
+    # the same table asked as if it were a BEP 5 node misses most of the wide buckets
+    found_plain, _ = _walk(own, table, b"UT\x01\x00")
+    assert len(found_plain) < len(table) / 2
+
+
+def test_a_small_table_is_listed_by_one_answer_and_ends_the_walk() -> None:
+    own = bytes(20)
+    table = [bytes([i]) * 20 for i in range(1, 6)]
+    found, sent = _walk(own, table, b"LT\x02\x01")
+    assert found == set(table) and sent == 2  # the probe, then one lookup listing all 5

@@ -5,31 +5,25 @@ nodes and records each node it reaches as a BOT_REPLY (``bot_id`` = node ID in h
 the DHT conventions: node_id, client, client_version, v, bep42) and each routing-table answer
 as edges (answering node -> every node it lists).
 
-How the work is split between the engine's two queues:
+Which queue does the work: the **crawl queue alone**; the plugin has no ``find_peers``. Every
+node an answer lists is a peer to crawl, and a node is asked one ``find_node`` after another
+(``requests_per_round``, one in flight, paced by the per-target rate) along
+:func:`dht_sweep.cover_plan`: a probe for its ID and client, then one lookup per bucket of
+its routing table, then, for libtorrent nodes only, the other slices of their wide top
+buckets. The walk adapts to the answers (:func:`dht_sweep.next_step`): it ends at the first
+bucket whose answer shows the deeper ones were all listed, skips the slices of a bucket
+already dumped and of nodes that keep K per bucket. That is why it is not the find-peers
+loop: the finder's lookups are fixed per node and round and carry no per-node state, so
+they could neither stop early nor know a node's client, and would send every node the full
+42 lookups (4x what an emulated node of a 5,000-node DHT needs). The crawl queue also gives
+each node its liveness for free: the probe is its record (one reply per node and round),
+retries, failed tries and the leave rule work as for any bot. The per-peer state is the
+walk itself (node ID, flags, step: 22 bytes).
 
-- **Crawl queue: one ``find_node`` per node and round** (:func:`dht_sweep.crawl_request`). It
-  is what a node's liveness and record hang on: the engine's retries, failed tries and the
-  leave rule (a node silent past ``discovery_remove_s`` is forgotten) work as for any bot, and
-  the reply is recorded once per node and round. The answer's node ID becomes the peer's state,
-  so later rounds ask for the node's own neighbourhood.
-- **Find-peers loop: the key-space cover** (:func:`dht_sweep.lookups`): one ``find_node``
-  per bucket of the node's routing table, 16 buckets deep, the wide top ones in slices
-  (``lookups_per_node``: 42), each answer giving edges
-  and new nodes, never a reply record (the crawl request records the node; 42 records
-  per node and round would only repeat it). The finder has its own capacity and share of the
-  rate, so dumping tables never starves the liveness checks.
-
-Every node an answer lists goes to both queues (``peers`` to crawl it, ``nodes`` to walk it).
-
-Politeness (PROTOCOLS.md §1.5): libtorrent bans a source sending a node more than 5 packets/s
-over 10 s; public crawlers keep to about 2. The per-target rate defaults to 2 per second; the
-crawl request and the lookups are paced separately, so a node sees at most 2 lookups a second
-plus one crawl request per round. Queries carry ``ro=1`` (BEP 43) so nodes keep botmon out of
-their routing tables, and a random node ID each.
-
-Memory: the engine's peer and node tables plus :class:`dht_sweep.NodeIds` (the node ID per
-address that the bucket targets need): benchmarks/dht.py measures the whole at well under
-1 KiB per known node.
+Politeness (PROTOCOLS.md §1.5): libtorrent bans a source sending a node more than 5 packets
+a second over 10 s; public crawlers keep to about 2, the default per-target rate here. One
+request to a node at a time (a walk step depends on the previous answer). Queries carry
+``ro=1`` (BEP 43) so nodes keep botmon out of their routing tables, and a random node ID each.
 """
 
 from __future__ import annotations
@@ -54,12 +48,10 @@ DEFAULTS = ProtocolDefaults(
     timeouts=(3.0, 6.0, 12.0),
     max_reply_bytes=krpc.MAX_MESSAGE,
     peers_per_reply=dht_sweep.MAX_LISTED,
-    lookups_per_node=SWEEP.lookups,
+    requests_per_round=1 + SWEEP.lookups,
+    stale_replies=1 + SWEEP.lookups,  # the walk ends itself (CrawlResult.more)
     per_target_rate=2.0,
 )
-
-NODE_IDS = dht_sweep.NodeIds()
-"""The node IDs this process has heard of, by address (what the bucket targets start from)."""
 
 _BOT = Status.BOT_REPLY
 
@@ -67,34 +59,28 @@ reply_key = dht_sweep.reply_key
 
 
 def peer_request(peer: Peer, ctx: RequestContext) -> Request:
-    """One ``find_node`` per node and round (liveness, the record, its neighbourhood)."""
+    """The next ``find_node`` of the node's walk (a probe first)."""
     return dht_sweep.crawl_request(SWEEP, ctx)
 
 
-def find_peers(node: Peer, ctx: RequestContext) -> list[Request]:
-    """The lookups that dump ``node``'s routing table: one per bucket."""
-    return dht_sweep.lookups(SWEEP, node, ctx, NODE_IDS)
-
-
 def read_reply(data: bytes, src: Peer, now: float, ctx: RequestContext) -> CrawlResult:
-    """A KRPC response: the node's record (crawl requests), its edges and the nodes it lists;
-    anything else is NO_REPLY with the codec's reason."""
+    """A KRPC response: the node's record (first answer of the round), its edges, the nodes
+    it lists and the walk's next step; anything else is NO_REPLY with the codec's reason."""
     try:
-        answer = dht_sweep.read_answer(data, src, NODE_IDS)
+        answer = dht_sweep.read_answer(data, src)
     except krpc.KrpcError as exc:
         return no_reply(exc.reason)
     bot_id = answer.node_id.hex()
-    listed = answer.peers()
-    edges = answer.edges(src, now)
-    if ctx.purpose == "find":
-        return CrawlResult(_BOT, peers=listed, edges=edges, bot_id=bot_id, nodes=listed)
-    reply = Reply(now, src.ip, src.port, bot_id, answer.data(src.ip))
+    state, more = dht_sweep.walk_on(SWEEP, ctx, answer)
+    replies = (
+        (Reply(now, src.ip, src.port, bot_id, answer.data(src.ip)),) if ctx.attempt == 0 else ()
+    )
     return CrawlResult(
         _BOT,
-        peers=listed,
-        replies=(reply,),
-        edges=edges,
+        peers=answer.peers(),
+        replies=replies,
+        edges=answer.edges(src, now),
         bot_id=bot_id,
-        nodes=listed,
-        state=dht_sweep.pack_state(answer.node_id),
+        state=state,
+        more=more,
     )
