@@ -17,7 +17,11 @@ it had found as many nodes as the naive sweep finds in all; the ratio is printed
 engine's peer and node tables plus the node-ID table, per known node (deep size), and the RSS
 growth. Targets: >= 99 % found, faster than naive, < 1 KiB per node.
 
-Usage: ``.venv/bin/python benchmarks/dht.py [--benign N] [--libtorrent N] [--settle S]``
+(b) Memory at scale: the engine running btdht fed in memory until 200,000 nodes are known,
+    Python heap per known node (the loopback DHT is too small to see it).
+
+Usage: ``.venv/bin/python benchmarks/dht.py [--benign N] [--libtorrent N] [--settle S]
+[--scale N]``
 """
 
 from __future__ import annotations
@@ -26,20 +30,24 @@ import argparse
 import asyncio
 import dataclasses
 import gc
+import hashlib
 import math
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import uvloop
 
+from botmon.crawl.core import CrawlCore
 from botmon.crawl.runner import CrawlRunner
 from botmon.crawl.sink import CountingReporter
+from botmon.protocols import krpc
 from botmon.protocols.contract import Peer, Plugin
 from botmon.protocols.registry import get_plugin
 from botmon.settings.crawl import CrawlSettings
@@ -126,12 +134,62 @@ def _sweep(plugin: Plugin, seeds: list[Peer]) -> tuple[dict[str, Any], _FirstSee
     return status, reporter, elapsed, _deep_bytes(runner)
 
 
+def _address(i: int) -> Peer:
+    return Peer(f"127.{1 + i // 64516}.{i // 254 % 254 + 1}.{i % 254 + 1}", 6881)
+
+
+def memory_at_scale(count: int) -> None:
+    """Python heap per known node of the engine running btdht, fed in memory (no sockets):
+    every answer lists 8 new nodes until ``count`` are known, walks in every state."""
+    plugin = get_plugin("btdht")
+    settings = CrawlSettings.for_protocol(plugin.defaults).replace("rounds", rounds=1)
+    settings = settings.replace("queues", max_known_peers=count + 10_000)
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    core = CrawlCore(plugin, settings, 0.0)
+    core.add_peers([_address(0)], 0.0)
+    core.tick(0.0)
+    made, now, start = 1, 0.0, time.perf_counter()
+    while len(core.peers) < count and time.perf_counter() - start < 300:
+        sends = core.take_sends(now, 4096)
+        for peer, data, _ in sends:
+            tid = krpc.decode(data).tid  # type: ignore[arg-type]
+            listed = [
+                (hashlib.sha1(str(made + i).encode()).digest(), *_address(made + i))
+                for i in range(8)
+            ]
+            made += 8
+            nodes, _ = krpc.encode_nodes(listed)
+            own = hashlib.sha1(f"{peer.ip}:{peer.port}".encode()).digest()
+            answer = krpc.response(tid, {b"id": own, b"nodes": nodes}, version=b"BM\x00\x01")
+            core.on_datagram(answer, (peer.ip, peer.port), now)
+        core.drain_records()
+        now += 0.05
+        core.tick(now)
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    known = len(core.peers)
+    print(
+        f"(b) memory at scale: {known:,} known nodes in the engine, "
+        f"{used / known:.0f} bytes per known node (Python heap, tracemalloc; target < 1024)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--benign", type=int, default=5000, help="emulated plain DHT nodes")
     ap.add_argument("--libtorrent", type=int, default=30, help="real libtorrent nodes")
     ap.add_argument("--settle", type=float, default=20.0, help="seconds for the DHT to form")
+    ap.add_argument("--scale", type=int, default=200_000, help="known nodes for part (b)")
     args = ap.parse_args()
+    sweep_loopback(args)
+    memory_at_scale(args.scale)
+
+
+def sweep_loopback(args: argparse.Namespace) -> None:
+    """Part (a): both strategies on the loopback DHT."""
     tmp = Path(tempfile.mkdtemp(prefix="botmon-bench-dht-"))
     bootstrap, peerlist = tmp / "bootstrap.txt", tmp / "peerlist.txt"
     with LibtorrentDht(args.libtorrent, port=_free_udp_port(), seed=5) as dht:
@@ -175,7 +233,7 @@ def main() -> None:
     naive_found = set(naive_rep.first) & truth
     to_naive = rep.time_to(len(naive_found), truth)
     print(
-        f"DHT of {len(truth)} nodes ({args.libtorrent} libtorrent + {len(emulated)} emulated), "
+        f"(a) DHT of {len(truth)} nodes ({args.libtorrent} libtorrent + {len(emulated)} emulated), "
         f"one round from one seed, {plugin.defaults.per_target_rate:g} queries/s per node"
     )
     for name, status, reporter, seconds, got in (

@@ -165,7 +165,7 @@ class RateSettings(msgspec.Struct, frozen=True, kw_only=True):
     per_target_rate: Annotated[
         float,
         setting(
-            "Requests per second to any one target (0 = unlimited).",
+            "Requests per second to any one target (0 = unlimited; from the plugin).",
             option="--per-target-rate",
             ge=0,
         ),
