@@ -15,7 +15,8 @@ bucket whose answer shows the deeper ones were all listed, skips the slices of a
 already dumped and of nodes that keep K per bucket. That is why it is not the find-peers
 loop: the finder's lookups are fixed per node and round and carry no per-node state, so
 they could neither stop early nor know a node's client, and would send every node the full
-42 lookups (4x what an emulated node of a 5,000-node DHT needs). The crawl queue also gives
+42 lookups (benchmarks/dht.py: the walk averages under 5 requests per node, probe included,
+on a DHT of 5,000 emulated and 30 libtorrent nodes). The crawl queue also gives
 each node its liveness for free: the probe is its record (one reply per node and round),
 retries, failed tries and the leave rule work as for any bot. The per-peer state is the
 walk itself (node ID, flags, step: 22 bytes).
