@@ -1,0 +1,404 @@
+"""Mozi: IoT bots hidden among the ordinary nodes of the BitTorrent DHT (crawler and sensor).
+
+Mozi bots are DHT nodes; they give themselves away only when asked like a Mozi node asks
+(PROTOCOLS.md §2.2-2.5): a ``find_node`` from an ID with the botnet's prefix, for a target
+with the target prefix, carrying the botnet's ``v``, is answered with the bot's signed
+624-byte configuration in ``r.nodes`` instead of node infos. Which of the three a real bot
+checks is not public, so every query botmon sends as a Mozi node carries all three, and all
+three come from :class:`MoziSettings` (nothing Mozi-specific lives in the engine).
+
+How the crawl splits its work (the find-peers loop of contract v2):
+
+- **Crawl request** (``peer_request``, one per DHT node and round): the Mozi-flavoured
+  ``find_node``. A configuration blob makes a ``BOT_REPLY`` with ``bot_id`` = the node ID in
+  hex and ``data`` = the DHT conventions plus ``config`` and ``arch``; node infos make a
+  ``BENIGN_REPLY`` whose nodes go to the finder: an ordinary DHT node is walked and counted,
+  never stored as a reply of the Mozi botnet (``botmon crawl btdht`` is for that).
+- **Lookups** (``find_peers``): queries from the same Mozi-looking node ID and ``v`` for
+  targets that cover the key space, so every node's routing table, a bot's included, is
+  dumped; their node lists are the DHT edges and each listed node becomes a peer to crawl.
+
+Each distinct blob is decoded and its two P-384 signatures verified once: results are cached
+by the blob's SHA-256 (at most ``config_cache`` entries), so a crawl of a million bots
+carrying a handful of configurations does a handful of verifications.
+
+Sensor side (PROTOCOLS.md §2.6): a DHT node with a Mozi-looking ID that answers ping,
+find_node, get_peers and announce_peer like any node (tokens included) and records the
+Mozi bots that query it; plain DHT nodes are answered but not recorded, and only they are
+ever named in its node lists, so the sensor never helps a bot find another. ``announce``
+pings a bot from the sensor's ID, which puts the sensor into the bot's routing table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from botmon.protocols import krpc, mozi_config
+from botmon.protocols.contract import (
+    CrawlResult,
+    Peer,
+    ProtocolDefaults,
+    Request,
+    RequestContext,
+    SensorContext,
+    Status,
+    no_reply,
+)
+from botmon.settings import Settings, setting
+from botmon.wire import Edge, JsonObject, Reply
+
+DESCRIPTION = "Mozi IoT botnet inside the BitTorrent DHT: find_node answered with a signed config"
+TRANSPORT = "udp"
+DEFAULTS = ProtocolDefaults(
+    port=6881,
+    timeouts=(3.0, 6.0, 12.0),
+    max_reply_bytes=krpc.MAX_MESSAGE,
+    peers_per_reply=krpc.MAX_NODES,
+    requests_per_round=1,
+    lookups_per_node=16,
+)
+
+K = 8
+"""Nodes named in one find_node / get_peers answer (BEP 5's bucket size)."""
+SENSOR_TABLE = 512
+"""Most DHT nodes a sensor remembers (by address) to name in its answers."""
+TOKEN_PERIOD_S = 300.0
+"""A sensor's token secret changes every 5 minutes and a token stays good for two periods
+(BEP 5's reference behaviour)."""
+
+
+class MoziSettings(Settings, frozen=True, kw_only=True):
+    """How botmon recognises and imitates the Mozi nodes it watches (section protocol.mozi)."""
+
+    section: ClassVar[str] = "protocol.mozi"
+    id_prefix: Annotated[
+        str,
+        setting(
+            "Node-ID prefix of Mozi nodes (text, as the [hp] tag carries it): botmon's queries "
+            "come from such an ID and the sensor records queriers whose ID starts with it.",
+            min_length=1,
+            max_length=16,
+        ),
+    ] = "88888888"
+    v: Annotated[
+        str,
+        setting(
+            "The DHT 'v' value of Mozi nodes in hex (the [ver] tag): sent with every query; "
+            "the sensor records only queriers that send it.",
+            pattern="^([0-9a-fA-F]{2}){1,16}$",
+        ),
+    ] = "44421f71"
+    target_prefix: Annotated[
+        str,
+        setting(
+            "Prefix (text) of the find_node target that asks a Mozi bot for its configuration.",
+            max_length=16,
+        ),
+    ] = "88888888"
+    public_key_1: Annotated[
+        str,
+        setting(
+            "P-384 public key (hex point) that signs the encrypted configuration; empty: "
+            "signatures are reported 'unchecked'.",
+            max_length=200,
+        ),
+    ] = ""
+    public_key_2: Annotated[
+        str,
+        setting(
+            "P-384 public key (hex point) that signs the decrypted configuration; empty: "
+            "signatures are reported 'unchecked'.",
+            max_length=200,
+        ),
+    ] = ""
+    config_cache: Annotated[
+        int,
+        setting("Distinct configuration blobs kept decoded and verified.", ge=1, le=100_000),
+    ] = 256
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        """Both public keys or none, each a P-384 point; the prefixes are ASCII."""
+        for name in ("id_prefix", "target_prefix"):
+            if not getattr(self, name).isascii():
+                yield name, "must be ASCII text"
+        given = [k for k in ("public_key_1", "public_key_2") if getattr(self, k).strip()]
+        for name in given:
+            try:
+                mozi_config.load_public_key(getattr(self, name))
+            except ValueError as exc:
+                yield name, str(exc)
+        if len(given) == 1:
+            yield given[0], "give both public keys or neither"
+
+
+SETTINGS = MoziSettings
+
+
+@dataclass(frozen=True, slots=True)
+class _Config:
+    """The settings as the hooks use them (bytes and loaded keys)."""
+
+    id_prefix: bytes
+    v: bytes
+    target_prefix: bytes
+    keys: tuple[ec.EllipticCurvePublicKey, ec.EllipticCurvePublicKey] | None
+    node_id: bytes
+    """The crawler's own node ID: the prefix, then bytes fixed for the process."""
+
+
+def _make_config(settings: MoziSettings) -> _Config:
+    prefix = settings.id_prefix.encode("ascii")
+    keys = None
+    if settings.public_key_1.strip() and settings.public_key_2.strip():
+        keys = (
+            mozi_config.load_public_key(settings.public_key_1),
+            mozi_config.load_public_key(settings.public_key_2),
+        )
+    rest = hashlib.sha1(b"botmon-mozi-crawler" + prefix).digest()
+    return _Config(
+        id_prefix=prefix,
+        v=bytes.fromhex(settings.v),
+        target_prefix=settings.target_prefix.encode("ascii"),
+        keys=keys,
+        node_id=(prefix + rest)[: krpc.ID_LENGTH],
+    )
+
+
+_config = _make_config(MoziSettings())
+_blobs: OrderedDict[bytes, tuple[JsonObject, str | None]] = OrderedDict()
+_cache_size = MoziSettings().config_cache
+
+
+def configure(settings: Settings) -> None:
+    """Take the ``protocol.mozi`` settings (crawl and sensor call this once, at start)."""
+    global _config, _cache_size
+    assert isinstance(settings, MoziSettings)
+    _config = _make_config(settings)
+    _cache_size = settings.config_cache
+    _blobs.clear()  # verdicts depend on the keys
+
+
+# -- crawler ---------------------------------------------------------------------------------
+
+
+def _fill(prefix: bytes, *parts: object) -> bytes:
+    """``prefix`` completed to a 20-byte ID by a hash of ``parts`` (deterministic, cheap)."""
+    seed = ":".join(map(str, parts)).encode()
+    rest = hashlib.blake2b(seed, digest_size=krpc.ID_LENGTH).digest()
+    return (prefix + rest)[: krpc.ID_LENGTH]
+
+
+CRAWL_TID = b"mz"
+"""Transaction id prefix of crawl requests; lookups use ``lk`` + their index."""
+LOOKUP_TID = b"lk"
+
+
+def peer_request(peer: Peer, ctx: RequestContext) -> Request:
+    """The Mozi-flavoured find_node: the prefixed ID and target and the Mozi ``v``."""
+    cfg = _config
+    tid = CRAWL_TID + bytes([ctx.attempt & 0xFF])
+    target = _fill(cfg.target_prefix, peer.ip, peer.port, ctx.round, ctx.attempt)
+    data = krpc.find_node(tid, cfg.node_id, target, version=cfg.v)
+    return Request(data, key=tid)
+
+
+def find_peers(node: Peer, ctx: RequestContext) -> list[Request]:
+    """Lookups that dump ``node``'s routing table: one target per slice of the key space
+    (the first byte spread evenly over the lookups), from the Mozi-looking ID."""
+    cfg = _config
+    n = DEFAULTS.lookups_per_node
+    out = []
+    for i in range(ctx.attempt, n):
+        tid = LOOKUP_TID + bytes([i])
+        rest = _fill(b"", node.ip, node.port, ctx.round, i)
+        target = bytes([(i * 256) // n]) + rest[1:]
+        out.append(Request(krpc.find_node(tid, cfg.node_id, target, version=cfg.v), key=tid))
+    return out
+
+
+def reply_key(data: bytes) -> bytes | None:
+    """The KRPC transaction id: crawl requests and lookups are matched by it."""
+    return krpc.transaction_id(data)
+
+
+def node_data(msg: krpc.Message, ip: str, node_id: bytes) -> dict[str, Any]:
+    """The ``data`` of a DHT node's record (the issue's conventions)."""
+    client, version = krpc.client_version(msg.version)
+    data: dict[str, Any] = {
+        "node_id": node_id.hex(),
+        "client": client,
+        "client_version": version,
+        "bep42": krpc.bep42_valid(ip, node_id),
+    }
+    if msg.version is not None:
+        data["v"] = msg.version.hex()
+    return data
+
+
+def _config_data(blob: bytes) -> tuple[JsonObject, str | None]:
+    """The decoded ``config`` object and the ``[cpu]`` tag of a blob, verified once."""
+    digest = hashlib.sha256(blob).digest()
+    hit = _blobs.get(digest)
+    if hit is not None:
+        _blobs.move_to_end(digest)
+        return hit
+    config = mozi_config.decode(blob, _config.keys)
+    hit = (config.as_data(), config.arch)
+    _blobs[digest] = hit
+    if len(_blobs) > _cache_size:
+        _blobs.popitem(last=False)
+    return hit
+
+
+def read_reply(data: bytes, src: Peer, now: float, ctx: RequestContext) -> CrawlResult:
+    """A configuration blob is a bot; node infos are an ordinary DHT node to walk."""
+    try:
+        msg = krpc.decode(data)
+        if msg.kind != "r":
+            return no_reply("not_response" if msg.kind == "q" else "krpc_error")
+        node_id = msg.node_id
+        assert msg.body is not None
+        raw = msg.body.get(b"nodes")
+        if isinstance(raw, bytes) and mozi_config.looks_like_config(raw):
+            return _bot(msg, raw, src, now, node_id)
+        nodes = msg.nodes
+    except krpc.KrpcError as exc:
+        return no_reply(exc.reason)
+    peers = tuple(Peer(n.ip, n.port) for n in nodes)[: DEFAULTS.peers_per_reply]
+    if ctx.purpose != "find":
+        return CrawlResult(Status.BENIGN_REPLY, nodes=peers)
+    src_id = node_id.hex()
+    edges = tuple(Edge(now, src.ip, src.port, n.ip, n.port, src_id, n.node_id.hex()) for n in nodes)
+    return CrawlResult(Status.BENIGN_REPLY, peers=peers, edges=edges, nodes=peers)
+
+
+def _bot(msg: krpc.Message, blob: bytes, src: Peer, now: float, node_id: bytes) -> CrawlResult:
+    try:
+        config, arch = _config_data(blob)
+    except mozi_config.ConfigError as exc:
+        return no_reply(f"config_{exc.reason}")
+    bot_id = node_id.hex()
+    data = node_data(msg, src.ip, node_id)
+    data["config"] = config
+    data["arch"] = arch
+    reply = Reply(now, src.ip, src.port, bot_id, data)
+    return CrawlResult(Status.BOT_REPLY, replies=(reply,), bot_id=bot_id)
+
+
+# -- sensor ----------------------------------------------------------------------------------
+
+
+def _sensor_id(ctx: SensorContext) -> bytes:
+    """The sensor's node ID: the Mozi prefix, then bytes fixed by the sensor's own ID."""
+    own = ctx.state.get("mozi_id")
+    if not isinstance(own, bytes) or not own.startswith(_config.id_prefix):
+        own = _fill(_config.id_prefix, "sensor", ctx.sensor_id, ctx.listen.ip, ctx.listen.port)
+        ctx.state["mozi_id"] = own
+    return own
+
+
+def _table(ctx: SensorContext) -> OrderedDict[Peer, bytes]:
+    """Plain DHT nodes that queried the sensor recently (address -> node ID), bounded."""
+    table = ctx.state.get("mozi_table")
+    if not isinstance(table, OrderedDict):
+        table = ctx.state["mozi_table"] = OrderedDict()
+    return table
+
+
+def _token(ctx: SensorContext, ip: str, period: int) -> bytes:
+    secret = ctx.state.get("mozi_secret")
+    if not isinstance(secret, bytes):
+        secret = ctx.state["mozi_secret"] = hashlib.sha256(_sensor_id(ctx)).digest()
+    return hmac.new(secret, f"{ip}/{period}".encode(), hashlib.sha256).digest()[:8]
+
+
+def _closest(ctx: SensorContext, target: bytes) -> bytes:
+    table = _table(ctx)
+    best = sorted(table.items(), key=lambda item: krpc.distance(item[1], target))[:K]
+    return krpc.encode_nodes((nid, p.ip, p.port) for p, nid in best)[0]
+
+
+def _answer(msg: krpc.Message, src: Peer, now: float, ctx: SensorContext) -> bytes:
+    own = _sensor_id(ctx)
+    tid, method, v = msg.tid, msg.method, _config.v
+    if method == "ping":
+        return krpc.response(tid, {b"id": own}, version=v)
+    if method == "find_node":
+        target = msg.bytes_arg(b"target", krpc.ID_LENGTH)
+        return krpc.response(tid, {b"id": own, b"nodes": _closest(ctx, target)}, version=v)
+    period = int(now // TOKEN_PERIOD_S)
+    if method == "get_peers":
+        info_hash = msg.bytes_arg(b"info_hash", krpc.ID_LENGTH)
+        body = {
+            b"id": own,
+            b"token": _token(ctx, src.ip, period),
+            b"nodes": _closest(ctx, info_hash),
+        }
+        return krpc.response(tid, body, version=v)
+    if method == "announce_peer":
+        msg.bytes_arg(b"info_hash", krpc.ID_LENGTH)
+        token = msg.bytes_arg(b"token", max_length=krpc.MAX_TOKEN)
+        good = any(hmac.compare_digest(token, _token(ctx, src.ip, p)) for p in (period, period - 1))
+        if not good:
+            return krpc.error(tid, krpc.PROTOCOL_ERROR, "bad token", version=v)
+        return krpc.response(tid, {b"id": own}, version=v)
+    return krpc.error(tid, krpc.METHOD_UNKNOWN, "method unknown", version=v)
+
+
+def _is_bot(msg: krpc.Message, node_id: bytes) -> bool:
+    return node_id.startswith(_config.id_prefix) and msg.version == _config.v
+
+
+def handle_request(
+    data: bytes, src: Peer, now: float, ctx: SensorContext
+) -> tuple[bytes | None, list[Reply | Edge]]:
+    """Answer a DHT query like a normal node; record the querier if it is a Mozi bot.
+
+    A bot's query is a ``request`` contact and an edge bot -> sensor (it has the sensor in
+    its table); a bot's answer to the sensor's ping is a ``reply`` contact and gets no
+    answer. Plain nodes are answered and remembered for node lists, never recorded.
+    Anything else is ``(None, [])``: the runtime counts it as malformed.
+    """
+    try:
+        msg = krpc.decode(data)
+        if msg.kind == "e":
+            return None, []
+        node_id = msg.node_id
+        bot = _is_bot(msg, node_id)
+        if msg.kind == "r":
+            if not bot:
+                return None, []
+            return None, [_contact(msg, src, now, node_id, "reply")]
+        answer = _answer(msg, src, now, ctx)
+    except krpc.KrpcError:
+        return None, []
+    if not bot:
+        table = _table(ctx)
+        table[src] = node_id
+        table.move_to_end(src)
+        if len(table) > SENSOR_TABLE:
+            table.popitem(last=False)
+        return answer, []
+    me = ctx.listen
+    edge = Edge(now, src.ip, src.port, me.ip, me.port, node_id.hex(), _sensor_id(ctx).hex())
+    return answer, [_contact(msg, src, now, node_id, "request"), edge]
+
+
+def _contact(msg: krpc.Message, src: Peer, now: float, node_id: bytes, kind: str) -> Reply:
+    data = node_data(msg, src.ip, node_id)
+    data["message"] = kind
+    if msg.method is not None:
+        data["method"] = msg.method
+    return Reply(now, src.ip, src.port, node_id.hex(), data)
+
+
+def announce(peer: Peer, ctx: SensorContext) -> bytes:
+    """A ping from the sensor's Mozi-looking ID: a DHT node adds a node that queries it."""
+    return krpc.ping(b"an", _sensor_id(ctx), version=_config.v)
