@@ -18,6 +18,9 @@ How the crawl splits its work (the find-peers loop of contract v2):
   targets that cover the key space, so every node's routing table, a bot's included, is
   dumped; their node lists are the DHT edges and each listed node becomes a peer to crawl.
 
+Every crawler query is read-only (BEP 43 ``ro=1``): the crawler answers nobody, so it must
+not enter routing tables, or nodes would name it to each other and to the crawler itself.
+
 Each distinct blob is decoded and its two P-384 signatures verified once: results are cached
 by the blob's SHA-256 (at most ``config_cache`` entries), so a crawl of a million bots
 carrying a handful of configurations does a handful of verifications.
@@ -205,7 +208,7 @@ def peer_request(peer: Peer, ctx: RequestContext) -> Request:
     cfg = _config
     tid = CRAWL_TID + bytes([ctx.attempt & 0xFF])
     target = _fill(cfg.target_prefix, peer.ip, peer.port, ctx.round, ctx.attempt)
-    data = krpc.find_node(tid, cfg.node_id, target, version=cfg.v)
+    data = krpc.find_node(tid, cfg.node_id, target, version=cfg.v, read_only=True)
     return Request(data, key=tid)
 
 
@@ -219,7 +222,8 @@ def find_peers(node: Peer, ctx: RequestContext) -> list[Request]:
         tid = LOOKUP_TID + bytes([i])
         rest = _fill(b"", node.ip, node.port, ctx.round, i)
         target = bytes([(i * 256) // n]) + rest[1:]
-        out.append(Request(krpc.find_node(tid, cfg.node_id, target, version=cfg.v), key=tid))
+        data = krpc.find_node(tid, cfg.node_id, target, version=cfg.v, read_only=True)
+        out.append(Request(data, key=tid))
     return out
 
 
