@@ -252,6 +252,9 @@ class ProtocolDefaults:
     """TCP conversations: most messages read from one bot on one connection."""
     lookups_per_node: int = 16
     """Find-peers loop: most lookups sent to one overlay node in one round."""
+    per_target_rate: float = 10.0
+    """Requests per second to any one target (0 = unlimited): overlays that ban fast askers
+    (libtorrent DHT nodes: 5 a second) need less than the engine's usual 10."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,8 @@ def check_defaults(name: str, d: ProtocolDefaults) -> None:
         raise PluginError(f"plugin {name}: max_messages must be in 1..1000")
     if not 1 <= d.lookups_per_node <= 1000:
         raise PluginError(f"plugin {name}: lookups_per_node must be in 1..1000")
+    if not d.per_target_rate >= 0:
+        raise PluginError(f"plugin {name}: per_target_rate must be >= 0")
 
 
 def plugin_from_module(name: str, module: ModuleType) -> Plugin:

@@ -290,6 +290,7 @@ class CrawlSettings(Settings, frozen=True, kw_only=True):
                 max_in_flight_per_peer=d.max_in_flight_per_peer,
             ),
             finder=FinderSettings(lookups_per_node=d.lookups_per_node),
+            rate=RateSettings(per_target_rate=d.per_target_rate),
             transport=TransportSettings(
                 tcp_connect_timeout_s=d.connect_timeout,
                 tcp_read_timeout_s=d.read_timeout,
