@@ -8,7 +8,7 @@ import click
 import pytest
 
 from botmon.cli.plugin_options import configure_plugin
-from botmon.protocols import krpc, mozi, mozi_config
+from botmon.protocols import dht_sweep, krpc, mozi, mozi_config
 from botmon.protocols.contract import Peer, Request, RequestContext, SensorContext, Status
 from botmon.protocols.registry import default_registry
 from botmon.wire import Edge, Reply
@@ -24,7 +24,8 @@ TAGS = [("ss", "bot"), ("cpu", "arm7"), ("hp", "88888888"), ("ver", "DB\x1fq")]
 
 
 @pytest.fixture(autouse=True)
-def _defaults() -> Iterator[None]:
+def _defaults(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(mozi, "NODE_IDS", dht_sweep.NodeIds())
     mozi.configure(mozi.MoziSettings())
     yield
     mozi.configure(mozi.MoziSettings())
@@ -139,7 +140,7 @@ def test_a_plain_dht_node_is_benign_and_walked() -> None:
         (krpc.response(b"aa", {b"id": b"abc"}), "bad_id"),
         (krpc.response(b"aa", {b"id": PLAIN_ID, b"nodes": b"abcde"}), "bad_nodes"),
         (krpc.ping(b"aa", PLAIN_ID), "not_response"),
-        (krpc.error(b"aa", 201, "no"), "krpc_error"),
+        (krpc.error(b"aa", 201, "no"), "not_response"),
         (b"d1:t2:aa1:y1:r1:rd2:id20:" + b"x" * 20, "not_bencode"),
         (_blob_answer(mozi_config.MAGIC + bytes(620)), "config_no_tags"),
     ],
@@ -155,9 +156,18 @@ def test_lookups_cover_the_key_space_from_a_mozi_looking_id() -> None:
     msgs = [krpc.decode(lookup.data) for lookup in lookups]
     assert len({lookup.key for lookup in lookups}) == len(lookups)
     firsts = [m.bytes_arg(b"target", 20)[0] for m in msgs]
-    assert firsts == sorted(set(firsts)) and firsts[0] == 0 and firsts[-1] >= 0xF0
+    assert firsts == sorted(set(firsts)) and firsts[0] < 0x10 and firsts[-1] >= 0xF0
     assert all(m.node_id.startswith(b"88888888") and m.version == MOZI_V for m in msgs)
-    assert len(mozi.find_peers(BOT, _ctx("find", attempt=10))) == len(lookups) - 10
+    assert all(m.read_only and not m.bytes_arg(b"target").startswith(b"8888") for m in msgs)
+
+
+def test_a_bots_routing_table_is_dumped_bucket_by_bucket_once_its_id_is_known() -> None:
+    bot = Peer("127.0.3.99", 6881)
+    mozi.read_reply(_blob_answer(mozi_config.encode(TAGS, 1, KEYS)), bot, NOW, _ctx())
+    own = int.from_bytes(BOT_ID, "big")
+    for i, lookup in enumerate(mozi.find_peers(bot, _ctx("find"))):
+        target = int.from_bytes(krpc.decode(lookup.data).bytes_arg(b"target", 20), "big")
+        assert (target ^ own) >> (159 - i) == 1, f"lookup {i} is not in bucket {i}"
 
 
 # -- sensor ----------------------------------------------------------------------------------

@@ -18,8 +18,9 @@ How the crawl splits its work (the find-peers loop of contract v2):
   targets that cover the key space, so every node's routing table, a bot's included, is
   dumped; their node lists are the DHT edges and each listed node becomes a peer to crawl.
 
-Every crawler query is read-only (BEP 43 ``ro=1``): the crawler answers nobody, so it must
-not enter routing tables, or nodes would name it to each other and to the crawler itself.
+Politeness, query shape and bounded memory are the DHT sweep's (:mod:`dht_sweep`, shared
+with ``botmon crawl btdht``): 2 queries/s per node, ``ro=1`` (BEP 43) so the crawler, which
+answers nobody, stays out of routing tables, and a node-ID table of ~150 bytes per node.
 
 Each distinct blob is decoded and its two P-384 signatures verified once: results are cached
 by the blob's SHA-256 (at most ``config_cache`` entries), so a crawl of a million bots
@@ -39,11 +40,11 @@ import hmac
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from botmon.protocols import krpc, mozi_config
+from botmon.protocols import dht_sweep, krpc, mozi_config
 from botmon.protocols.contract import (
     CrawlResult,
     Peer,
@@ -63,9 +64,10 @@ DEFAULTS = ProtocolDefaults(
     port=6881,
     timeouts=(3.0, 6.0, 12.0),
     max_reply_bytes=krpc.MAX_MESSAGE,
-    peers_per_reply=krpc.MAX_NODES,
+    peers_per_reply=dht_sweep.MAX_LISTED,
     requests_per_round=1,
-    lookups_per_node=16,
+    lookups_per_node=dht_sweep.SweepConfig().buckets,
+    per_target_rate=2.0,
 )
 
 K = 8
@@ -146,37 +148,38 @@ SETTINGS = MoziSettings
 
 @dataclass(frozen=True, slots=True)
 class _Config:
-    """The settings as the hooks use them (bytes and loaded keys)."""
+    """The settings as the hooks use them (bytes, loaded keys, the sweep's query shape)."""
 
     id_prefix: bytes
     v: bytes
-    target_prefix: bytes
     keys: tuple[ec.EllipticCurvePublicKey, ec.EllipticCurvePublicKey] | None
-    node_id: bytes
-    """The crawler's own node ID: the prefix, then bytes fixed for the process."""
+    sweep: dht_sweep.SweepConfig
 
 
 def _make_config(settings: MoziSettings) -> _Config:
     prefix = settings.id_prefix.encode("ascii")
+    v = bytes.fromhex(settings.v)
     keys = None
     if settings.public_key_1.strip() and settings.public_key_2.strip():
         keys = (
             mozi_config.load_public_key(settings.public_key_1),
             mozi_config.load_public_key(settings.public_key_2),
         )
-    rest = hashlib.sha1(b"botmon-mozi-crawler" + prefix).digest()
-    return _Config(
+    sweep = dht_sweep.SweepConfig(
         id_prefix=prefix,
-        v=bytes.fromhex(settings.v),
         target_prefix=settings.target_prefix.encode("ascii"),
-        keys=keys,
-        node_id=(prefix + rest)[: krpc.ID_LENGTH],
+        version=v,
+        buckets=DEFAULTS.lookups_per_node,
+        read_only=True,
     )
+    return _Config(prefix, v, keys, sweep)
 
 
 _config = _make_config(MoziSettings())
 _blobs: OrderedDict[bytes, tuple[JsonObject, str | None]] = OrderedDict()
 _cache_size = MoziSettings().config_cache
+NODE_IDS = dht_sweep.NodeIds()
+"""The node IDs this process has heard of, by address (what the bucket targets start from)."""
 
 
 def configure(settings: Settings) -> None:
@@ -190,60 +193,22 @@ def configure(settings: Settings) -> None:
 
 # -- crawler ---------------------------------------------------------------------------------
 
+reply_key = dht_sweep.reply_key
 
-def _fill(prefix: bytes, *parts: object) -> bytes:
-    """``prefix`` completed to a 20-byte ID by a hash of ``parts`` (deterministic, cheap)."""
-    seed = ":".join(map(str, parts)).encode()
-    rest = hashlib.blake2b(seed, digest_size=krpc.ID_LENGTH).digest()
-    return (prefix + rest)[: krpc.ID_LENGTH]
-
-
-CRAWL_TID = b"mz"
-"""Transaction id prefix of crawl requests; lookups use ``lk`` + their index."""
-LOOKUP_TID = b"lk"
+BLOB_MARK = b"5:nodes%d:%s" % (mozi_config.BLOB_SIZE, mozi_config.MAGIC)
+"""How a configuration blob in ``r.nodes`` starts in bencode: a cheap test before decoding
+(624 bytes also split into 24 node infos, so a blob would otherwise read as a node list)."""
 
 
 def peer_request(peer: Peer, ctx: RequestContext) -> Request:
     """The Mozi-flavoured find_node: the prefixed ID and target and the Mozi ``v``."""
-    cfg = _config
-    tid = CRAWL_TID + bytes([ctx.attempt & 0xFF])
-    target = _fill(cfg.target_prefix, peer.ip, peer.port, ctx.round, ctx.attempt)
-    data = krpc.find_node(tid, cfg.node_id, target, version=cfg.v, read_only=True)
-    return Request(data, key=tid)
+    return dht_sweep.crawl_request(_config.sweep, ctx)
 
 
 def find_peers(node: Peer, ctx: RequestContext) -> list[Request]:
-    """Lookups that dump ``node``'s routing table: one target per slice of the key space
-    (the first byte spread evenly over the lookups), from the Mozi-looking ID."""
-    cfg = _config
-    n = DEFAULTS.lookups_per_node
-    out = []
-    for i in range(ctx.attempt, n):
-        tid = LOOKUP_TID + bytes([i])
-        rest = _fill(b"", node.ip, node.port, ctx.round, i)
-        target = bytes([(i * 256) // n]) + rest[1:]
-        data = krpc.find_node(tid, cfg.node_id, target, version=cfg.v, read_only=True)
-        out.append(Request(data, key=tid))
-    return out
-
-
-def reply_key(data: bytes) -> bytes | None:
-    """The KRPC transaction id: crawl requests and lookups are matched by it."""
-    return krpc.transaction_id(data)
-
-
-def node_data(msg: krpc.Message, ip: str, node_id: bytes) -> dict[str, Any]:
-    """The ``data`` of a DHT node's record (the issue's conventions)."""
-    client, version = krpc.client_version(msg.version)
-    data: dict[str, Any] = {
-        "node_id": node_id.hex(),
-        "client": client,
-        "client_version": version,
-        "bep42": krpc.bep42_valid(ip, node_id),
-    }
-    if msg.version is not None:
-        data["v"] = msg.version.hex()
-    return data
+    """The lookups that dump ``node``'s routing table (one per bucket), from the same
+    Mozi-looking ID and ``v`` but for targets without the target prefix."""
+    return dht_sweep.lookups(_config.sweep, node, ctx, NODE_IDS)
 
 
 def _config_data(blob: bytes) -> tuple[JsonObject, str | None]:
@@ -264,32 +229,30 @@ def _config_data(blob: bytes) -> tuple[JsonObject, str | None]:
 def read_reply(data: bytes, src: Peer, now: float, ctx: RequestContext) -> CrawlResult:
     """A configuration blob is a bot; node infos are an ordinary DHT node to walk."""
     try:
-        msg = krpc.decode(data)
-        if msg.kind != "r":
-            return no_reply("not_response" if msg.kind == "q" else "krpc_error")
-        node_id = msg.node_id
-        assert msg.body is not None
-        raw = msg.body.get(b"nodes")
-        if isinstance(raw, bytes) and mozi_config.looks_like_config(raw):
-            return _bot(msg, raw, src, now, node_id)
-        nodes = msg.nodes
+        if BLOB_MARK in data:
+            msg = krpc.decode(data)
+            blob = msg.body.get(b"nodes") if msg.kind == "r" and msg.body is not None else None
+            if isinstance(blob, bytes) and mozi_config.looks_like_config(blob):
+                return _bot(msg, blob, src, now)
+        answer = dht_sweep.read_answer(data, src, NODE_IDS)
     except krpc.KrpcError as exc:
         return no_reply(exc.reason)
-    peers = tuple(Peer(n.ip, n.port) for n in nodes)[: DEFAULTS.peers_per_reply]
+    listed = answer.peers()
     if ctx.purpose != "find":
-        return CrawlResult(Status.BENIGN_REPLY, nodes=peers)
-    src_id = node_id.hex()
-    edges = tuple(Edge(now, src.ip, src.port, n.ip, n.port, src_id, n.node_id.hex()) for n in nodes)
-    return CrawlResult(Status.BENIGN_REPLY, peers=peers, edges=edges, nodes=peers)
+        return CrawlResult(Status.BENIGN_REPLY, nodes=listed)
+    edges = answer.edges(src, now)
+    return CrawlResult(Status.BENIGN_REPLY, peers=listed, edges=edges, nodes=listed)
 
 
-def _bot(msg: krpc.Message, blob: bytes, src: Peer, now: float, node_id: bytes) -> CrawlResult:
+def _bot(msg: krpc.Message, blob: bytes, src: Peer, now: float) -> CrawlResult:
+    node_id = msg.node_id
     try:
         config, arch = _config_data(blob)
     except mozi_config.ConfigError as exc:
         return no_reply(f"config_{exc.reason}")
+    NODE_IDS.add(src.ip, src.port, node_id)
     bot_id = node_id.hex()
-    data = node_data(msg, src.ip, node_id)
+    data = dht_sweep.node_data(src.ip, node_id, msg.version)
     data["config"] = config
     data["arch"] = arch
     reply = Reply(now, src.ip, src.port, bot_id, data)
@@ -300,10 +263,12 @@ def _bot(msg: krpc.Message, blob: bytes, src: Peer, now: float, node_id: bytes) 
 
 
 def _sensor_id(ctx: SensorContext) -> bytes:
-    """The sensor's node ID: the Mozi prefix, then bytes fixed by the sensor's own ID."""
+    """The sensor's node ID: the Mozi prefix, then bytes fixed by the sensor's own ID (a
+    node that changed its ID would drop out of the tables it is in)."""
     own = ctx.state.get("mozi_id")
     if not isinstance(own, bytes) or not own.startswith(_config.id_prefix):
-        own = _fill(_config.id_prefix, "sensor", ctx.sensor_id, ctx.listen.ip, ctx.listen.port)
+        seed = f"botmon-sensor/{ctx.sensor_id}/{ctx.listen.ip}/{ctx.listen.port}".encode()
+        own = (_config.id_prefix + hashlib.sha1(seed).digest())[: krpc.ID_LENGTH]
         ctx.state["mozi_id"] = own
     return own
 
@@ -396,7 +361,7 @@ def handle_request(
 
 
 def _contact(msg: krpc.Message, src: Peer, now: float, node_id: bytes, kind: str) -> Reply:
-    data = node_data(msg, src.ip, node_id)
+    data = dht_sweep.node_data(src.ip, node_id, msg.version)
     data["message"] = kind
     if msg.method is not None:
         data["method"] = msg.method
