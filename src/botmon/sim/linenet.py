@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 from botmon.settings.sim import LinenetConfig
-from botmon.sim.churn import uniform
 from botmon.sim.linenet_core import (
     BENIGN_ANSWER,
     MAX_REQUEST_BYTES,
@@ -32,7 +31,7 @@ from botmon.sim.linenet_core import (
     is_request,
     named_peers,
 )
-from botmon.sim.population import Bot
+from botmon.sim.population import Bot, new_address
 from botmon.sim.runtime import Emulator
 
 PROTOCOL = "linenet"
@@ -121,28 +120,23 @@ class LinenetBotnet(Emulator):
 
     def _move(self, bot: Bot) -> bool:
         """Give ``bot`` a fresh 127.A.x.y (same A); deterministic from the seed."""
-        first = bot.ip.split(".")[1]
         self._moves[bot.index] += 1
-        for attempt in range(100):
-            draw = self._moves[bot.index] * 1000 + attempt * 2
-            b = 1 + int(uniform(self.seed ^ _MOVE_SALT, bot.index, draw) * 254)
-            c = 1 + int(uniform(self.seed ^ _MOVE_SALT, bot.index, draw + 1) * 254)
-            ip = f"127.{first}.{b}.{c}"
-            if ip in self._used_ips:
-                continue
-            self._used_ips.add(ip)
-            del self.by_address[bot.address]
-            old = f"{bot.ip}:{bot.port}"
-            bot.ip, bot.ip4 = ip, socket.inet_aton(ip)
-            self.by_address[bot.address] = bot
-            text = f"{ip}:{bot.port}"
-            self.population.entry_texts[bot.index] = text
-            self.exchange.moved(bot.index, old, text)
-            since = self.churn.sessions[bot.index][-1][0]
-            self.address_history.setdefault(bot.index, []).append([since, text])
-            self.stats.counters["ip_changes"] += 1
-            return True
-        return False
+        ip = new_address(
+            self.seed ^ _MOVE_SALT, bot.index, self._moves[bot.index], bot.ip, self._used_ips
+        )
+        if ip is None:
+            return False
+        del self.by_address[bot.address]
+        old = f"{bot.ip}:{bot.port}"
+        bot.ip, bot.ip4 = ip, socket.inet_aton(ip)
+        self.by_address[bot.address] = bot
+        text = f"{ip}:{bot.port}"
+        self.population.entry_texts[bot.index] = text
+        self.exchange.moved(bot.index, old, text)
+        since = self.churn.sessions[bot.index][-1][0]
+        self.address_history.setdefault(bot.index, []).append([since, text])
+        self.stats.counters["ip_changes"] += 1
+        return True
 
     def _truth_extras(self, bot: Bot) -> dict[str, Any]:
         extras = super()._truth_extras(bot)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from botmon.settings.sim import CommonConfig
+from botmon.sim.churn import uniform
 
 ENTRY_BYTES = 6
 NORMAL = "normal"
@@ -103,6 +104,22 @@ def _addresses(rng: random.Random, count: int, first_octets: tuple[int, int]) ->
             seen.add(ip)
             out.append(ip)
     return out
+
+
+def new_address(seed: int, index: int, move: int, ip: str, used: set[str]) -> str | None:
+    """A fresh ``127.A.x.y`` for bot ``index``'s ``move``-th address change (same A as
+    ``ip``, so the same region), drawn from ``seed`` and not in ``used`` (added to it);
+    None when 100 draws all hit used addresses."""
+    first = ip.split(".")[1]
+    for attempt in range(100):
+        draw = move * 1000 + attempt * 2
+        b = 1 + int(uniform(seed, index, draw) * 254)
+        c = 1 + int(uniform(seed, index, draw + 1) * 254)
+        candidate = f"127.{first}.{b}.{c}"
+        if candidate not in used:
+            used.add(candidate)
+            return candidate
+    return None
 
 
 def _ids(rng: random.Random, count: int) -> list[str]:
