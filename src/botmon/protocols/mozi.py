@@ -67,8 +67,12 @@ DEFAULTS = ProtocolDefaults(
     peers_per_reply=dht_sweep.MAX_LISTED,
     requests_per_round=1,
     lookups_per_node=dht_sweep.SweepConfig().buckets,
+    max_in_flight_per_peer=dht_sweep.SweepConfig().buckets,
     per_target_rate=2.0,
 )
+"""``max_in_flight_per_peer``: a node's lookups need not wait for each other's answers (the
+per-target rate paces them); one at a time, a silent node (a NATed bot that others list)
+would hold its lookups for 16 timeouts, ~48 s, and with it the round."""
 
 K = 8
 """Nodes named in one find_node / get_peers answer (BEP 5's bucket size)."""
