@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from botmon.sim.truth import read_truth
@@ -34,9 +35,12 @@ from tests.sim.helpers import free_port
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
 BOTS, NAT, PLAIN, LIBTORRENT = 500, 0.2, 30, 20
-PUSH_AT, STOP_AT = 6.0, 12.0
+PUSH_AT, STOP_AT = 7.0, 11.0
 """Seconds after the emulator's start: a new configuration version, then a stop order."""
-ROUNDS = 4
+ROUNDS = 3
+"""The crawl starts ~2.5 s after the emulator and a round takes 5-10 s here: the crawler sees
+version 1 first, the new version falls in round 1 or 2, the stop order in round 2 (1 on a slow
+machine), and round 3 comes after both."""
 
 
 def _wait_for(paths: list[Path], procs: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
@@ -141,6 +145,7 @@ def test_crawler_and_sensor_find_mozi_among_libtorrent_nodes(
     assert online <= {e["dst_id"] for e in edges}, "a reachable bot no stored edge lists"
 
     _pushes_appear_within_one_round(crawled, bots, truth.with_name("truth.configs.jsonl"))
+    _alerts_follow(server, crawled)
     _sensor_sees_nated_bots(replies, bots, natted, me, sensor_stopped, not_bots)
 
 
@@ -167,6 +172,31 @@ def _pushes_appear_within_one_round(
         # every bot carries the architecture's own blob of this version, verified
         digests = {c["digest"] for c in configs if c["version"] == version}
         assert {b["configs"][version - 1][2] for b in bots.values()} <= digests
+
+
+def _alerts_follow(server: LiveServer, crawled: list[dict[str, Any]]) -> None:
+    """The server turned the pushed versions into alerts at their first sighting, the stop
+    order into a critical one, and no valid configuration into a bad_signature alert."""
+    r = httpx.get(
+        f"{server.url}/api/v1/alerts",
+        params={"botnet": "mozi"},
+        headers=server.headers(),
+        timeout=30,
+        trust_env=False,
+    )
+    assert r.status_code == 200, r.text
+    alerts = r.json()["alerts"]
+    kinds = {(a["kind"], a["version"]) for a in alerts if a["kind"] != "new_config"}
+    assert kinds == {("new_version", 2), ("new_version", 3), ("stop_order", 3)}
+    for alert in alerts:
+        digest = alert["digest"]
+        first = min(
+            epoch(c["timestamp"]) for c in crawled if c["data"]["config"]["digest"] == digest
+        )
+        assert abs(alert["at"] - first) < 1.0, alert
+        assert alert["severity"] == "critical" or alert["kind"] != "stop_order"
+    stops = {c["data"]["config"]["digest"] for c in crawled if c["data"]["config"]["stop"]}
+    assert stops == {a["digest"] for a in alerts if a["kind"] == "stop_order"}
 
 
 def _sensor_sees_nated_bots(
