@@ -524,8 +524,8 @@ def _stats_requests(urls: list[str]) -> set[tuple[str, tuple[tuple[str, str], ..
     out = set()
     for url in urls:
         parts = urlsplit(url)
-        if not parts.path.startswith("/api/v1/stats/"):
-            continue
+        if not parts.path.startswith("/api/v1/stats/") or parts.path.endswith("/configs"):
+            continue  # a botnet's configurations are a small table, read directly, not warmed
         params = dict(parse_qsl(parts.query))
         if params.pop("format", None) == "csv":
             continue

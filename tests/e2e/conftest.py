@@ -111,6 +111,21 @@ def simulate(
         stop_process(proc)
 
 
+FAST_CLIENT = {
+    "BOTMON_CLIENT_HEARTBEAT_INTERVAL_S": "0.5",
+    "BOTMON_CLIENT_FLUSH_INTERVAL_S": "0.2",
+}
+"""Client settings for tests that read the store while crawlers and sensors still run."""
+
+
+def spawn_fast(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``argv`` (a botmon command) with :data:`FAST_CLIENT`, output to ``log``."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **FAST_CLIENT}
+        )
+
+
 @dataclass
 class CrawlRun:
     """A finished (or running) ``botmon crawl`` process and its output."""

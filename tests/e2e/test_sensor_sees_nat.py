@@ -11,15 +11,13 @@ NATed bot, and neither recorded a bot that does not exist.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from botmon.sim.truth import read_truth
-from tests.e2e.conftest import BOTMON, epoch, read_records, stop_process
+from tests.e2e.conftest import BOTMON, epoch, read_records, spawn_fast, stop_process
 from tests.fixtures.server import LiveServer
 from tests.sensor.helpers import free_udp_port
 from tests.sim.helpers import free_port
@@ -27,17 +25,6 @@ from tests.sim.helpers import free_port
 pytestmark = pytest.mark.timeout(240)
 
 INTERVAL_S = 3.0
-FAST_CLIENT = {
-    "BOTMON_CLIENT_HEARTBEAT_INTERVAL_S": "0.5",
-    "BOTMON_CLIENT_FLUSH_INTERVAL_S": "0.2",
-}
-
-
-def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **FAST_CLIENT}
-        )
 
 
 def test_the_sensor_hears_nated_bots_the_crawler_cannot(
@@ -48,7 +35,7 @@ def test_the_sensor_hears_nated_bots_the_crawler_cannot(
     crawler_token = server.token(botnets=("hns",), name="e2e-crawler")
     sensor_token = server.token(botnets=("hns",), name="e2e-sensor")
     truth_path, seeds, announce = (tmp_path / n for n in ("truth.jsonl", "seeds.txt", "20.txt"))
-    sim = _spawn(
+    sim = spawn_fast(
         [*BOTMON, "simulate", "hns", "--bots", "1000", "--nat", "0.4", "--churn", "none",
          "--seed-rng", "21", "--port", str(free_port()), "--truth", str(truth_path),
          "--truth-interval", "0.5", "--seeds", "20", "--seeds-file", str(seeds),
@@ -65,14 +52,14 @@ def test_the_sensor_hears_nated_bots_the_crawler_cannot(
         time.sleep(INTERVAL_S)  # the bots act for an interval before the sensor comes
         me = f"127.0.0.1:{free_udp_port()}"
         started = time.time()
-        sensor = _spawn(
+        sensor = spawn_fast(
             [*BOTMON, "sensor", "hns", "--botnet", "hns", "--listen", me,
              "--announce-peerlist", str(announce), "--server", server.url,
              "--token", sensor_token, "--spool", str(tmp_path / "sensor-spool"),
              "--progress", "plain"],
             tmp_path / "sensor.log",
         )  # fmt: skip
-        crawler = _spawn(
+        crawler = spawn_fast(
             [*BOTMON, "crawl", "hns", "--botnet", "hns", "--peerlist", str(seeds),
              "--server", server.url, "--token", crawler_token, "--rounds", "2",
              "--interval", "0", "--spool", str(tmp_path / "crawl-spool")],

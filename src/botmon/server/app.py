@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from botmon.analysis.warmup import warm_up
 from botmon.dashboard import api as dashboard_api
+from botmon.dashboard import configs_api
 from botmon.dashboard import web as dashboard_web
 from botmon.enrich.freshness import geo_status
 from botmon.server import admin, ingest, queries, schemas
@@ -113,6 +114,10 @@ def _service_routes(state: ServerState, app_routes: list[BaseRoute]) -> list[Bas
 
     async def prometheus(request: Request) -> Response:
         """Prometheus text format; no token needed (bind to loopback or filter in front)."""
+        try:
+            metrics.show_configs(await state.run_read(state.store.config_stats))
+        except Exception as exc:  # the other metrics still answer while the store is away
+            log.warning("metrics: configuration counts unavailable: %s", one_line(exc))
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     async def openapi(request: Request) -> Response:
@@ -207,6 +212,7 @@ def create_app(state: ServerState) -> Starlette:
     all_routes.extend(admin.routes(state))
     all_routes.extend(queries.routes(state))
     all_routes.extend(dashboard_api.routes(state))
+    all_routes.extend(configs_api.routes(state))
     all_routes.extend(dashboard_web.routes(state))
 
     @asynccontextmanager

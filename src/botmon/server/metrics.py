@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from botmon.store.configs import ConfigStats
 from botmon.wire import RECORD_KINDS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -86,6 +87,8 @@ class Metrics:
             "Times the ingest workers were replaced because one died.",
             registry=self.registry,
         )
+        self._configs = _ConfigCollector()
+        self.registry.register(self._configs)
         for outcome in ("merged", "idle", "failed"):
             self.summary_refreshes.labels(outcome).inc(0)
         self._by_kind = {kind: self.ingested.labels(kind) for kind in RECORD_KINDS}
@@ -102,6 +105,11 @@ class Metrics:
         """Export the geolocation data's age in days, asked at each scrape (it grows while
         the server runs); absent while no default data is installed."""
         self.registry.register(_GeoAgeCollector(age_days))
+
+    def show_configs(self, stats: ConfigStats) -> None:
+        """The store's configuration counts for the next scrape (the server reads them in
+        its store threads before rendering, never on the event loop)."""
+        self._configs.stats = stats
 
     def count_stored(self, stored: dict[str, int], duplicate: bool) -> None:
         if duplicate:
@@ -142,6 +150,42 @@ class _GroupCommitCollector(Collector):
             "Most batches one write transaction has held since the server started.",
             value=g.largest,
         )
+
+
+class _ConfigCollector(Collector):
+    """Configuration alerts per botnet and kind (a counter: alerts are never deleted),
+    unacknowledged stop orders and configurations per botnet (:mod:`botmon.store.configs`)."""
+
+    def __init__(self) -> None:
+        self.stats = ConfigStats(alerts={}, stop_orders={}, configs={})
+
+    def collect(self) -> Any:
+        s = self.stats
+        alerts = CounterMetricFamily(
+            "botmon_config_alerts",
+            "Configuration alerts raised, by botnet and kind (new_config, new_version, "
+            "stop_order, bad_signature).",
+            labels=["botnet", "kind"],
+        )
+        for botnet, kinds in sorted(s.alerts.items()):
+            for kind, n in sorted(kinds.items()):
+                alerts.add_metric([botnet, kind], n)
+        yield alerts
+        yield _per_botnet(
+            "botmon_botnet_stop_order",
+            "1 while the botnet has an unacknowledged stop-order alert.",
+            {botnet: int(on) for botnet, on in s.stop_orders.items()},
+        )
+        yield _per_botnet(
+            "botmon_botnet_configs", "Distinct configurations seen per botnet.", s.configs
+        )
+
+
+def _per_botnet(name: str, text: str, values: dict[str, int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, text, labels=["botnet"])
+    for botnet, n in sorted(values.items()):
+        family.add_metric([botnet], n)
+    return family
 
 
 class _GeoAgeCollector(Collector):

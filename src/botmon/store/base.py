@@ -21,6 +21,7 @@ from botmon.validation import ValidatedBatch
 from botmon.wire import Campaign, Command
 
 if TYPE_CHECKING:  # the read port's mixin builds on this module's types
+    from botmon.store.configs import Config, ConfigAlert, ConfigBot, ConfigStats
     from botmon.store.reads import (
         CountedKind,
         Ids,
@@ -307,6 +308,31 @@ class Store(Protocol):
     ) -> dict[tuple[int, int], tuple[int, int, int]]:
         """Per (botnet id, bucket; 0 for the whole range when ``bucket_s`` is None): distinct
         addresses or bot IDs seen by crawlers only, by sensors only, and by both."""
+
+    # -- configurations bots carry, and their alerts (store/configs.py) --------------------
+    def configs(self, botnet: str) -> list[Config] | None:
+        """Every configuration of ``botnet`` with first/last sighting and bot counts; None
+        for an unknown botnet."""
+
+    def config_bots(self, botnet: str, digest: str, limit: int = ...) -> list[ConfigBot]:
+        """Bots that carried one configuration, most recently seen first."""
+
+    def config_alerts(
+        self,
+        botnet: str | None = None,
+        since: float | None = None,
+        kind: str | None = None,
+        *,
+        unacked: bool = False,
+        limit: int = ...,
+    ) -> list[ConfigAlert]:
+        """Configuration alerts, newest first."""
+
+    def ack_config_alert(self, alert_id: int, by: str, at: float) -> ConfigAlert | None:
+        """Acknowledge an alert; None when there is none with that id."""
+
+    def config_stats(self) -> ConfigStats:
+        """Alert and configuration counts per botnet, for ``/metrics``."""
 
     # -- coordination ----------------------------------------------------------------------
     def record_heartbeat(self, source: str, at: float, status: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from botmon.ipaddr import int_to_ip
 from botmon.limits import Role
-from botmon.store import common, duckdb_rows, summaries, windows
+from botmon.store import common, configs, duckdb_rows, summaries, windows
 from botmon.store.base import (
     Botnet,
     Heartbeat,
@@ -210,7 +210,7 @@ def _ts(value: float) -> Any:
     return common.to_micros(value)
 
 
-class DuckDBStore(ReadPort):
+class DuckDBStore(configs.ConfigPort, ReadPort):
     """A :class:`botmon.store.base.Store` on one DuckDB file (or ``:memory:``)."""
 
     backend = "duckdb"
@@ -259,6 +259,9 @@ class DuckDBStore(ReadPort):
         """The writer cursor inside one transaction, under the write lock."""
         with self._write_lock, self._transaction() as cur:
             yield cur
+
+    def _config_write(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return self._write()
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -526,6 +529,7 @@ class DuckDBStore(ReadPort):
                         cur.unregister("batch_rows")
                 if p.as_rows is not None:
                     self._insert_as_names(cur, p.as_rows)
+                configs.apply(cur, self.backend, p.botnet_id, batch.configs)
         except duckdb.Error as exc:
             # Two stores opened on one file in one process share the database but not the
             # lock; the loser of such a race fails on the primary key: it is a duplicate.
@@ -570,6 +574,8 @@ class DuckDBStore(ReadPort):
                     cur.execute(_INSERT_GROUP[kind])
                 finally:
                     cur.unregister("batch_rows")
+            for p in stored:
+                configs.apply(cur, self.backend, p.botnet_id, p.batch.configs)
             as_names: dict[int, str] = {}
             for p in stored:  # in arrival order: the newest name of an AS wins
                 as_names.update(p.batch.as_names)

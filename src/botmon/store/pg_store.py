@@ -14,7 +14,7 @@ import functools
 import ipaddress
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -24,7 +24,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from botmon.ipaddr import int_to_ip
 from botmon.limits import Role
-from botmon.store import common, pg_copy, pg_export_data, summaries, windows
+from botmon.store import common, configs, pg_copy, pg_export_data, summaries, windows
 from botmon.store.base import (
     Botnet,
     Heartbeat,
@@ -84,7 +84,7 @@ def _ip_text(value: Any) -> str | None:
     return int_to_ip(int(value))
 
 
-class PostgresStore(ReadPort):
+class PostgresStore(configs.ConfigPort, ReadPort):
     """A :class:`botmon.store.base.Store` on a PostgreSQL database."""
 
     backend = "postgresql"
@@ -130,6 +130,9 @@ class PostgresStore(ReadPort):
             if _is_outage(exc):
                 raise self._breaker.trip(_first_line(exc)) from exc
             raise StoreError(f"PostgreSQL error: {str(exc).strip()}") from exc
+
+    def _config_write(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return self._conn()
 
     def _pool_timeout(self) -> StoreUnavailable:
         """No pooled connection in time: an outage when PostgreSQL refuses a fresh connection
@@ -353,6 +356,7 @@ class PostgresStore(ReadPort):
                         "WHERE ases.name <> excluded.name",
                         [asns, [batch.as_names[a].replace("\x00", "") for a in asns]],
                     )
+            configs.apply(conn, self.backend, botnet_id, batch.configs)
         return WriteResult(duplicate=False, stored=counts)
 
     # -- reads -----------------------------------------------------------------------------

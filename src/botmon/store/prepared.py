@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from botmon.store.configs import SeenConfig, seen_configs
 from botmon.validation import ValidatedBatch
 from botmon.wire import RECORD_KINDS, SourceType
 
@@ -35,6 +36,8 @@ class PreparedBatch:
     """AS names enrichment found, for the store's AS table."""
     source_type: SourceType = "crawler"
     """What saw every record of the batch; stored on each of its records."""
+    configs: tuple[SeenConfig, ...] = ()
+    """Configurations its replies carry (:mod:`botmon.store.configs`), merged per digest."""
 
 
 def batch_span(batch: ValidatedBatch) -> tuple[int | None, int | None]:
@@ -70,4 +73,5 @@ def prepare_batch(backend: str, batch: ValidatedBatch) -> PreparedBatch:
         rows=batch_rows(batch),
         as_names=dict(batch.as_names),
         source_type=batch.source_type,
+        configs=seen_configs(batch.replies),
     )

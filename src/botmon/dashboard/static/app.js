@@ -294,6 +294,70 @@ function sourcePanel(name) {
   };
 }
 
+/* -- configurations: the alert banner (every view) and the single botnet's panel ------------ */
+const ALERT_TEXT = { stop_order: "STOP ORDER", bad_signature: "forged configuration (signatures do not verify)",
+  new_version: "new configuration version", new_config: "new configuration" };
+const SEVERITY_RANK = { critical: 0, high: 1, warning: 2, info: 3 };
+
+async function updateAlerts() {
+  /* Unacknowledged configuration alerts (GET /api/v1/alerts); a stop order turns it red. */
+  let alerts;
+  try {
+    const res = await fetch("/api/v1/alerts?unacked=true", { headers: { Accept: "application/json" } });
+    if (!res.ok) return;
+    alerts = (await res.json()).alerts;
+  } catch (e) { return; }
+  const box = $("alerts");
+  box.hidden = alerts.length === 0;
+  box.className = "alerts" + (alerts.some((a) => a.kind === "stop_order") ? " critical" : "");
+  box.dataset.count = String(alerts.length);
+  const shown = alerts.slice().sort((a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity] || b.at - a.at).slice(0, 5);
+  box.replaceChildren(
+    el("strong", { text: `${alerts.length} unacknowledged configuration alert${alerts.length === 1 ? "" : "s"}` }),
+    el("ul", {}, ...shown.map((a) => el("li", { class: `alert ${a.severity}`, "data-kind": a.kind },
+      el("b", { text: ALERT_TEXT[a.kind] || a.kind }), " · ",
+      el("a", { href: `#/botnet/${encodeURIComponent(a.botnet)}`, text: a.botnet }),
+      ` · version ${a.version} · ${a.digest.slice(0, 12)}… · ${fmtTime(a.at)} UTC`))),
+    el("span", { class: "hint", text: (alerts.length > shown.length ? `${alerts.length - shown.length} more. ` : "") +
+      "An admin acknowledges an alert with POST /api/v1/admin/alerts/{id}/ack." }));
+}
+
+const CONFIG_COLUMNS = ["version", "digest", "signatures", "stop", "bots", "unlisted_sightings", "first_seen", "last_seen", "current"];
+function configColor(c, i) { return c.stop ? "#e06c75" : c.signatures === "invalid" ? "#e0a458" : PALETTE[i % PALETTE.length]; }
+
+function configPanel(name) {
+  /* Hidden for a botnet whose bots reveal no configuration (only some protocols do). */
+  const pnl = panel(`${name}: configurations`, "Which configuration the bots carried when: each bar spans its first to last sighting. " +
+    "Red: a stop order; orange: signatures that do not verify. The table counts the bots that carried each one.",
+  { id: "configs", wide: true, tableOpen: true });
+  pnl.el.querySelector("a.csv").remove();
+  pnl.el.hidden = true;
+  const tags = el("div", { class: "tags" });
+  pnl.el.insertBefore(tags, pnl.el.querySelector(".chart"));
+  const path = `/botnets/${encodeURIComponent(name)}/configs`;
+  return async function update() {
+    const configs = (await getTable(path, new URLSearchParams())).configs;
+    pnl.el.hidden = configs.length === 0;
+    if (!configs.length) return;
+    const current = configs.find((c) => c.current);
+    tags.dataset.digest = current.digest;
+    tags.replaceChildren(el("span", { class: "label", text: `Current (version ${current.version}, signatures ${current.signatures}):` }),
+      ...Object.entries(current.tags).map(([k, v]) => el("code", { text: `[${k}] ${v}` })));
+    pnl.setTable({ view: "configs", columns: CONFIG_COLUMNS, rows: configs });
+    const oldest = configs.slice(0, 30).reverse();
+    const label = (c) => `v${c.version} ${c.digest.slice(0, 8)}`;
+    pnl.chart.getDom().style.height = `${Math.max(160, 60 + 26 * oldest.length)}px`;
+    pnl.chart.resize();
+    pnl.draw({ grid: { left: 130, right: 30, top: 10, bottom: 40 }, xAxis: timeAxis("Time (UTC)"),
+      yAxis: Object.assign({ type: "category", data: oldest.map(label) }, AXIS),
+      tooltip: { trigger: "item", formatter: (p) => { const c = oldest[p.seriesIndex];
+        return `${label(c)}: ${c.bots} bots, signatures ${c.signatures}${c.stop ? ", STOP ORDER" : ""}<br>` +
+          `${fmtTime(c.first_seen)} – ${fmtTime(c.last_seen)} UTC`; } },
+      series: oldest.map((c, i) => ({ name: label(c), type: "line", color: configColor(c, i), symbol: "circle", symbolSize: 10,
+        lineStyle: { width: 10 }, data: [[c.first_seen * 1000, label(c)], [c.last_seen * 1000, label(c)]] })) });
+  };
+}
+
 VIEWS.botnet = function () {
   const name = S.botnet;
   const pop = panel(`${name}: population`, "Distinct IPs, bot IDs and ip:port pairs per bucket (UTC).", { id: "population" });
@@ -301,6 +365,7 @@ VIEWS.botnet = function () {
   const tries = panel(`${name}: replies vs failed tries`, "Replies received and tries that got no answer, per bucket.", { id: "tries" });
   const ret = panel(`${name}: new vs returning bots`, "New: first reply ever in that bucket; returning: seen before.", { id: "returning" });
   const peers = panel(`${name}: top peers by in-degree`, "Peers listed by the most distinct bots in the range (from edges).", { id: "peers", chartClass: "tall" });
+  const configs = configPanel(name);
   return async function update() {
     const r = rangeParams();
     const b = bucketFor(r, $("bucket").value);
@@ -310,7 +375,7 @@ VIEWS.botnet = function () {
     const hasIds = data.rows.some((x) => x.ids > 0);
     const pr = query({ bucket: b, by: hasIds ? "id" : "ip" });
     const pt = query({ limit: CFG.top_peers });
-    const [rt, tp] = await Promise.all([getTable(`${base}/returning`, pr), getTable(`${base}/top-peers`, pt), sources(b)]);
+    const [rt, tp] = await Promise.all([getTable(`${base}/returning`, pr), getTable(`${base}/top-peers`, pt), sources(b), configs()]);
     const ts = (k) => data.rows.map((x) => [x.t * 1000, x[k]]);
     pop.setTable(data); pop.setCsv(`${base}/population`, pp);
     pop.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
@@ -508,6 +573,7 @@ function openView() {
 }
 
 async function refresh() {
+  updateAlerts();
   if (!S.update) return;
   const seq = ++S.seq;
   setStatus("loading…");
