@@ -37,10 +37,11 @@ pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 BOTS, NAT, PLAIN, LIBTORRENT = 500, 0.2, 30, 20
 PUSH_AT, STOP_AT = 7.0, 11.0
 """Seconds after the emulator's start: a new configuration version, then a stop order."""
-ROUNDS = 3
-"""The crawl starts ~2.5 s after the emulator and a round takes 5-10 s here: the crawler sees
-version 1 first, the new version falls in round 1 or 2, the stop order in round 2 (1 on a slow
-machine), and round 3 comes after both."""
+ROUNDS, INTERVAL = 4, 6.0
+"""Round starts at least 6 s apart: the last round starts 18 s or more after the crawler, so
+after both pushes however fast rounds are here; on a slow machine rounds run back to back
+and fall later still. The crawler sees version 1 first and each push in the round it falls
+in or the next."""
 
 
 def _wait_for(paths: list[Path], procs: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
@@ -102,7 +103,7 @@ def test_crawler_and_sensor_find_mozi_among_libtorrent_nodes(
         procs.append(sensor)
         crawler = spawn_fast(
             [*BOTMON, "crawl", "mozi", "--botnet", "mozi", "--peerlist", str(lt_seeds),
-             "--rounds", str(ROUNDS), "--interval", "0", "--per-target-rate", "50",
+             "--rounds", str(ROUNDS), "--interval", str(INTERVAL), "--per-target-rate", "50",
              "--protocol-option", f"public_key_1={key_1}",
              "--protocol-option", f"public_key_2={key_2}",
              "--server", server.url, "--token", crawler_token,
