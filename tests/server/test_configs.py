@@ -132,6 +132,15 @@ def test_configurations_raise_each_alert_once_and_an_admin_acknowledges(
             T0 + 3,
             T0 + 3,
         )
+        table = v.get("/api/v1/stats/botnets/mozi/configs", params={"format": "csv"})
+        lines = table.text.splitlines()
+        assert table.headers["content-type"].startswith("text/csv") and len(lines) == 5
+        assert lines[0].startswith("digest,version,signatures,stop,bots,")
+        assert any(line.startswith(f"{V1['digest']},1,valid,False,5,0,") for line in lines)
+        listed = v.get(
+            "/api/v1/stats/botnets/mozi/configs", params={"digest": V1["digest"], "format": "csv"}
+        ).text.splitlines()
+        assert listed[0] == "bot,first_seen,last_seen" and len(listed) == 6
         assert v.get("/api/v1/stats/botnets/hns/configs").json()["configs"] == []
         assert v.get("/api/v1/stats/botnets/nope/configs").status_code == 404
         missing = v.get("/api/v1/stats/botnets/mozi/configs", params={"digest": "ab" * 32})

@@ -12,6 +12,9 @@ What is stored and when alerts are raised: :mod:`botmon.store.configs`.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
 import re
 import time
@@ -23,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from botmon.csvsafe import safe_cell
 from botmon.digits import is_ascii_number
 from botmon.limits import BOTNET_NAME_PATTERN
 from botmon.settings import one_line
@@ -37,7 +41,7 @@ from botmon.web.http import (
     parse_time,
     store_unavailable,
 )
-from botmon.web.openapi import describe, operation, path_param, query_param
+from botmon.web.openapi import describe, operation, path_param, query_param, ref
 
 log = logging.getLogger("botmon.dashboard")
 
@@ -67,6 +71,43 @@ def _botnet(text: str | None, field: str) -> str:
     if text is None or not re.fullmatch(BOTNET_NAME_PATTERN, text):
         raise ApiError(422, f"{field} must be a botnet name", "invalid_parameter", field=field)
     return text
+
+
+CONFIG_COLUMNS = (
+    "digest",
+    "version",
+    "signatures",
+    "stop",
+    "bots",
+    "unlisted_sightings",
+    "first_seen",
+    "last_seen",
+    "current",
+    "tags",
+)
+BOT_COLUMNS = ("bot", "first_seen", "last_seen")
+
+
+def _csv(found: BotnetConfigs) -> Response:
+    """The configurations (or, with a digest, the bots) as CSV; tags as JSON text, and text
+    a spreadsheet would run as a formula quoted (:func:`botmon.csvsafe.safe_cell`)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if found.bots is None:
+        writer.writerow(CONFIG_COLUMNS)
+        for c in found.configs:
+            row = msgspec.structs.asdict(c) | {"tags": json.dumps(c.tags, sort_keys=True)}
+            writer.writerow([safe_cell(row[k]) for k in CONFIG_COLUMNS])
+        name = f"botmon-configs-{found.botnet}"
+    else:
+        writer.writerow(BOT_COLUMNS)
+        writer.writerows([safe_cell(b.bot), b.first_seen, b.last_seen] for b in found.bots)
+        name = f"botmon-configs-{found.botnet}-{(found.digest or '')[:16]}"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
 
 
 def _configs(st: Access, botnet: str, digest: str | None, limit: int) -> BotnetConfigs:
@@ -110,7 +151,11 @@ def routes(st: Access) -> list[BaseRoute]:
                 422, "digest must be 16..128 hex digits", "invalid_parameter", field="digest"
             )
         limit = parse_int("limit", request.query_params.get("limit"), 1000, 1, 1000)
-        return JsonResponse(await st.run_read(_configs, st, botnet, digest, limit))
+        fmt = request.query_params.get("format", "json")
+        if fmt not in ("json", "csv"):
+            raise ApiError(422, "format must be json or csv", "invalid_parameter", field="format")
+        found = await st.run_read(_configs, st, botnet, digest, limit)
+        return _csv(found) if fmt == "csv" else JsonResponse(found)
 
     async def alerts(request: Request) -> Response:
         """Configuration alerts."""
@@ -165,8 +210,17 @@ def routes(st: Access) -> list[BaseRoute]:
                         bp,
                         query_param("digest", "Only this configuration, with its bots."),
                         query_param("limit", "Most bots to list (1..1000).", {"type": "integer"}),
+                        query_param(
+                            "format",
+                            "json (default) or csv (the configurations, tags as JSON text; "
+                            "with digest, its bots).",
+                            {"type": "string", "enum": ["json", "csv"]},
+                        ),
                     ],
-                    response=BotnetConfigs,
+                    content={
+                        "application/json": {"schema": ref(BotnetConfigs)},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
                     errors=(404, 422, 503),
                     **viewer,
                 )

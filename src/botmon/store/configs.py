@@ -64,7 +64,15 @@ _PG_LOCK_CLASS = 0x626D6366
 """First half of the advisory lock that serialises configuration updates of one botnet on
 PostgreSQL ("bmcf"); the botnet id is the second."""
 
-_decoder = msgspec.json.Decoder()
+
+class _Data(msgspec.Struct):
+    """The one key of a reply's ``data`` this module reads; the others are skipped unread."""
+
+    config: Any = None
+
+
+_one = msgspec.json.Decoder(_Data)
+_column = msgspec.json.Decoder(list[_Data])
 
 
 @dataclass(slots=True)
@@ -96,20 +104,27 @@ def _tags(value: Any) -> str:
     return json.dumps(out, ensure_ascii=True, sort_keys=True)
 
 
-def _parsed(config: Any) -> tuple[str, int, str, str, bool] | None:
-    """(digest, version, tags JSON, signatures, stop) of a usable ``config``, else None."""
+def _key(config: Any, memo: dict[tuple[Any, ...], tuple[str, int, str] | None]) -> Any:
+    """(digest, version, signatures) of a usable ``config``, else None. The bots of a batch
+    mostly carry the same few configurations: ``memo`` keeps each answer."""
     if not isinstance(config, dict):
         return None
     digest, version = config.get("digest"), config.get("version")
-    if not isinstance(digest, str) or not isinstance(version, int) or isinstance(version, bool):
-        return None
-    digest = digest.lower()
-    if not 0 <= version <= MAX_VERSION or _DIGEST.fullmatch(digest) is None:
-        return None
     signatures = config.get("signatures")
-    if signatures not in SIGNATURES:
-        signatures = "unchecked"
-    return digest, version, _tags(config.get("tags")), str(signatures), config.get("stop") is True
+    raw = (digest, version, type(version), signatures)  # True == 1, yet not a version
+    try:
+        return memo[raw]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable value: not a usable configuration
+        return None
+    key = None
+    if isinstance(digest, str) and isinstance(version, int) and not isinstance(version, bool):
+        digest = digest.lower()
+        if 0 <= version <= MAX_VERSION and _DIGEST.fullmatch(digest) is not None:
+            key = (digest, version, signatures if signatures in SIGNATURES else "unchecked")
+    memo[raw] = key
+    return key
 
 
 def _bot(replies: ReplyColumns, i: int) -> str:
@@ -120,29 +135,45 @@ def _bot(replies: ReplyColumns, i: int) -> str:
     return f"[{ip}]:{replies.port[i]}" if ":" in ip else f"{ip}:{replies.port[i]}"
 
 
+def _configs(texts: list[str]) -> list[Any]:
+    """The ``config`` value of each data text: one decode of the whole column, or (a text
+    that does not decode as an object) one by one, the bad ones None."""
+    try:
+        return [d.config for d in _column.decode("[" + ",".join(texts) + "]")]
+    except msgspec.DecodeError:
+        pass
+    out: list[Any] = []
+    for text in texts:
+        try:
+            out.append(_one.decode(text).config)
+        except msgspec.DecodeError:
+            out.append(None)
+    return out
+
+
 def seen_configs(replies: ReplyColumns) -> tuple[SeenConfig, ...]:
     """The configurations the replies of one batch carry, merged per digest."""
     data = replies.data
     if _MARK not in "\n".join(filter(None, data)):
         return ()
+    rows = [i for i, text in enumerate(data) if text is not None and _MARK in text]
     found: dict[str, SeenConfig] = {}
-    for i, text in enumerate(data):
-        if text is None or _MARK not in text:
+    memo: dict[tuple[Any, ...], tuple[str, int, str] | None] = {}
+    for i, config in zip(rows, _configs([data[i] or "" for i in rows]), strict=True):
+        key = _key(config, memo)
+        if key is None:
             continue
-        try:
-            obj = _decoder.decode(text)
-        except msgspec.DecodeError:
-            continue
-        parsed = _parsed(obj.get("config")) if isinstance(obj, dict) else None
-        if parsed is None:
-            continue
-        digest, version, tags, signatures, stop = parsed
+        digest, version, signatures = key
         ts = replies.ts_us[i]
         seen = found.get(digest)
-        if seen is None:
+        if seen is None:  # the bytes named by the digest hold the same tags and stop order
+            stop = config.get("stop") is True
+            tags = _tags(config.get("tags"))
             seen = found[digest] = SeenConfig(digest, version, tags, signatures, stop, ts, ts)
-        seen.first_us = min(seen.first_us, ts)
-        seen.last_us = max(seen.last_us, ts)
+        if ts < seen.first_us:
+            seen.first_us = ts
+        elif ts > seen.last_us:
+            seen.last_us = ts
         if _SIGNATURE_RANK[signatures] > _SIGNATURE_RANK[seen.signatures]:
             seen.signatures = signatures
         bot = _bot(replies, i)
@@ -237,20 +268,17 @@ def _merge_bots(
     names = list(c.bots)
     arrays = [names, [c.bots[b][0] for b in names], [c.bots[b][1] for b in names]]
     known = 0
-    if not fresh:
-        known = run(
-            f"SELECT count(*) FROM config_bots b JOIN ({_INCOMING}) AS i ON b.bot = i.bot"
-            " WHERE b.config_id = ?",
-            [*arrays, config_id],
-        ).fetchall()[0][0]
-        if known:
+    if not fresh:  # the bots listed before: their sightings widen
+        known = len(
             run(
                 "UPDATE config_bots SET first_us = least(config_bots.first_us, i.f),"
                 f" last_us = greatest(config_bots.last_us, i.l) FROM ({_INCOMING}) AS i"
-                " WHERE config_bots.config_id = ? AND config_bots.bot = i.bot",
+                " WHERE config_bots.config_id = ? AND config_bots.bot = i.bot"
+                " RETURNING config_bots.bot",
                 [*arrays, config_id],
-            )
-    new = len(names) - int(known)
+            ).fetchall()
+        )
+    new = len(names) - known
     room = max(0, MAX_CONFIG_BOTS - listed)
     added = min(new, room)
     if added:
