@@ -277,7 +277,13 @@ class DhtNode:
         return {b"nodes": self._nodes(target)}
 
     def _nodes(self, target: bytes) -> bytes:
-        return krpc.encode_nodes((e.node_id, e.ip, e.port) for e in self.table.closest(target))[0]
+        closest = self.table.closest(target)
+        history = self.history
+        if history is not None:  # what it names is what the truth's peers must hold
+            for entry in closest:
+                if len(history) < MAX_HISTORY:
+                    history[entry.address] = None
+        return krpc.encode_nodes((e.node_id, e.ip, e.port) for e in closest)[0]
 
     def _on_reply(self, msg: Message, src: Address, now: float) -> None:
         sent = self._outstanding.get(msg.tid)
