@@ -184,7 +184,7 @@ def test_a_peer_spread_stop_order_reaches_every_bot_and_nat_bots_query_a_sensor(
             assert version == 2
             first = sum(net.mozi_bot(i).version_number == 2 for i in range(len(net.bots)))
             assert 1 <= first <= 10  # a few bots get it first
-            deadline = time.monotonic() + 12
+            deadline = time.monotonic() + 25  # ~3 s when the machine is idle
             natted = {b.ip for b in net.bots if b.nat}
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
@@ -193,15 +193,16 @@ def test_a_peer_spread_stop_order_reaches_every_bot_and_nat_bots_query_a_sensor(
                 if spread and len(natted & set(sensor.askers)) >= 0.8 * len(natted):
                     break
             carried = [net.mozi_bot(i).version_number for i in range(len(net.bots))]
-            assert carried == [2] * len(net.bots)
-            assert len(natted & set(sensor.askers)) >= 0.8 * len(natted)
+            assert carried == [2] * len(net.bots), f"{carried.count(2)} bots carry v2"
+            seen = len(natted & set(sensor.askers))
+            assert seen >= 0.8 * len(natted), f"{seen}/{len(natted)} NATed bots asked the sensor"
             stop_blob = net.mozi_bot(0).blob
             assert mozi_config.decode(stop_blob).stop
         records = net.truth()
         where = f"{sensor.address[0]}:{sensor.address[1]}"
         assert sum(where in r["contacted"] for r in records if r["nat"]) >= 0.8 * len(natted)
 
-    run(scenario(), timeout=40)
+    run(scenario(), timeout=60)
     sensor.sock.close()
 
 
