@@ -103,6 +103,8 @@ class MoziSimConfig(CommonConfig, frozen=True, kw_only=True):
         ),
     ] = 30.0
     exchange_fanout: Annotated[int, setting(_UNUSED, ge=1, le=64)] = 8
+    news_share: Annotated[int, setting(_UNUSED, ge=1, le=1000)] = 8
+    list_cap: Annotated[int, setting(_UNUSED, ge=1, le=10_000)] = 64
     known: Annotated[
         int,
         setting(
@@ -228,6 +230,8 @@ class MoziSimConfig(CommonConfig, frozen=True, kw_only=True):
     def problems(self) -> Iterator[tuple[str, str]]:
         """The common rules; plain nodes' addresses apart from the bots' and enough of them."""
         yield from super().problems()
+        if not self.id_prefix.isascii():
+            yield "id_prefix", "must be ASCII"
         low, high = self.plain_first_octets
         if not 1 <= low <= high <= 250:
             yield "plain_first_octets", "must lie in 1..250, low first"
