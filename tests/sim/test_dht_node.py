@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from botmon.protocols import krpc
-from botmon.sim.dht_node import MAX_FAILS, DhtNode, K, RoutingTable
+from botmon.sim.dht_node import MAX_FAILS, DhtNode, K, RoutingTable, fill_tables
 
 NOW = 1_800_000_000.0
 ASKER = ("127.0.0.1", 40000)
@@ -154,7 +154,8 @@ def test_the_table_stays_bounded_whatever_it_hears() -> None:
     assert len(table) <= 160 * K
     assert all(len(b) <= K for b in table.buckets.values())
     assert all(len(b) <= K for b in table.replacements.values())
-    assert all(table.bucket_of(e.key) == b for b, es in table.buckets.items() for e in es)
+    assert all(table.bucket_of(e.node_id) == b for b, es in table.buckets.items() for e in es)
+    assert len(table) == sum(len(b) for b in table.buckets.values())
 
 
 def test_unanswered_queries_evict_the_entry_after_max_fails() -> None:
@@ -198,3 +199,39 @@ def test_hostile_krpc_messages_never_raise(
         data = bytes(bencode({b"t": tid, b"y": y, b"q": method, b"a": args, b"r": args}))
         for payload, _ in node.handle(data, ASKER, NOW):
             krpc.decode(payload)
+
+
+def test_converged_tables_hold_k_nodes_per_bucket_from_the_right_part_of_the_key_space() -> None:
+    rng = random.Random(9)
+    nodes = [
+        DhtNode(
+            rng.randbytes(20),
+            f"127.2.{i // 250}.{i % 250 + 1}",
+            6890,
+            version=None,
+            interval=0.0,
+            secret=b"s",
+            rng=rng,
+            start=NOW,
+        )
+        for i in range(300)
+    ]
+    fill_tables(nodes, K, rng)
+    ids = [n.node_id for n in nodes]
+    named: set[bytes] = set()
+    for node in nodes:
+        table = node.table
+        assert len(table) == sum(len(b) for b in table.buckets.values())
+        for depth, bucket in table.buckets.items():
+            assert 1 <= len(bucket) <= K
+            assert all(table.bucket_of(e.node_id) == depth for e in bucket)
+            # A bucket is full unless fewer nodes than K share exactly `depth` bits.
+            share = sum(table.bucket_of(other) == depth for other in ids)
+            assert len(bucket) == min(K, share)
+            named.update(e.node_id for e in bucket)
+        # Every node has the closest other node in its table (the deepest bucket).
+        closest = min(
+            (x for x in ids if x != node.node_id), key=lambda x: krpc.distance(x, node.node_id)
+        )
+        assert closest in table
+    assert named == set(ids)

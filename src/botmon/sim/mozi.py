@@ -48,7 +48,7 @@ from botmon.crawl.peerlist import PeerListError, read_peerlist
 from botmon.protocols import mozi_config
 from botmon.settings.loader import setting
 from botmon.settings.sim import MAX_BOTS, CommonConfig, PopulationTraits
-from botmon.sim.dht_node import DhtNode
+from botmon.sim.dht_node import DhtNode, K, fill_tables
 from botmon.sim.dht_swarm import DhtSwarm
 from botmon.sim.mozi_core import ConfigBook, MoziBot
 from botmon.sim.population import Bot, new_address
@@ -108,12 +108,14 @@ class MoziSimConfig(CommonConfig, frozen=True, kw_only=True):
     known: Annotated[
         int,
         setting(
-            "Random other nodes each node knows at start (as from an earlier run's table).",
+            "Nodes per bucket each node knows at start, drawn as a converged DHT's table "
+            "holds them; below K (8) buckets keep room for newcomers such as sensors, as "
+            "under churn (0: empty tables, join through --bootstrap only).",
             option="--known",
             ge=0,
-            le=64,
+            le=K,
         ),
-    ] = 8
+    ] = 2
     benign: Annotated[
         int,
         setting(
@@ -413,7 +415,7 @@ class MoziBotnet(Emulator):
                 mozi_v=mozi_v,
                 interval=cfg.exchange_interval_s,
                 secret=secret,
-                rng=random.Random(self._rng.getrandbits(64)),
+                rng=self._rng,
                 start=now,
             )
             node.adopt(1, now)
@@ -428,11 +430,11 @@ class MoziBotnet(Emulator):
                     version=plain_v,
                     interval=cfg.exchange_interval_s,
                     secret=secret,
-                    rng=random.Random(self._rng.getrandbits(64)),
+                    rng=self._rng,
                     start=now,
                 )
             )
-        self._seed_tables(swarm, now)
+        fill_tables(swarm.nodes, cfg.known, self._rng)
         self.address_history = {
             b.index: [[now, f"{b.ip}:{b.port}"]] for b in self.bots if b.ip_change
         }
@@ -458,16 +460,6 @@ class MoziBotnet(Emulator):
             self._files_task = None
         if self.swarm is not None:
             await self.swarm.close()
-
-    def _seed_tables(self, swarm: DhtSwarm, now: float) -> None:
-        """Each node knows ``known`` random others at start (unverified: pinged first)."""
-        total = len(swarm.nodes)
-        rng = self._rng
-        for node in swarm.nodes:
-            for j in rng.sample(range(total), min(self.mozi_cfg.known, total)):
-                other = swarm.nodes[j]
-                if other is not node:
-                    node.learn(other.node_id, (other.ip, other.port), now, answered=False)
 
     def _admit(self, index: int, src: str, now: float) -> str | None:
         """Bots' rate limit and blacklist per source (plain nodes answer everyone)."""
