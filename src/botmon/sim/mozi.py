@@ -4,8 +4,8 @@ Every bot is a :class:`~botmon.sim.mozi_core.MoziBot` (a DHT node with the Mozi 
 a signed configuration); ``--benign N`` adds N plain :class:`~botmon.sim.dht_node.DhtNode`
 nodes on addresses of their own (``127.A.B.C`` with A in ``plain_first_octets``). All of them
 sit behind one socket (:class:`~botmon.sim.dht_swarm.DhtSwarm`) and route like DHT nodes:
-at start each knows ``--known`` random others (a table saved from an earlier run), pings and
-looks up on its own schedule (``--exchange-interval``), and answers everyone. Bots churn,
+at start each holds ``--known`` nodes per bucket, as a converged DHT's table would; it pings
+and looks up on its own schedule (``--exchange-interval``), and answers everyone. Bots churn,
 sit behind NAT (``--nat``: they query out, take answers, answer nobody) and may take a new
 address with each new session (``--ip-change``).
 
