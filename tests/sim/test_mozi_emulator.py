@@ -265,3 +265,39 @@ def test_bare_blobs_older_or_badly_signed_are_ignored_newer_signed_adopted() -> 
     bot.handle(newer, src, NOW + 1)
     assert bot.version_number == 3 and bot.blob == newer
     assert [c[1] for c in bot.configs] == [1, 3]
+
+
+def test_churning_bots_take_new_addresses_and_answer_only_there() -> None:
+    cfg = MoziSimConfig(
+        bots=80,
+        port=free_port(),
+        seed_rng=11,
+        churn="heavy",
+        churn_scale=0.005,  # sessions of ~3 s
+        ip_change=1.0,
+        exchange_interval_s=0.5,
+    )
+
+    async def scenario() -> None:
+        async with MoziBotnet(cfg) as net:
+            first = {b.index: (b.ip, b.port) for b in net.bots}
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and net.counters.get("ip_changes", 0) < 5:
+                await asyncio.sleep(0.1)
+            moved = [b for b in net.bots if (b.ip, b.port) != first[b.index] and net.is_online(b)]
+            assert moved, net.counters
+            now_at = {(b.ip, b.port): b for b in moved}
+            olds = [first[b.index] for b in moved]
+            got = await asyncio.to_thread(ask_udp, [*olds, *now_at], payload=_mozi_find_node())
+            answered = set(_blobs(got))
+            # Moved bots are found only where they are now (some went offline meanwhile).
+            assert answered and answered <= set(now_at), (answered, olds)
+            bot = now_at[sorted(answered)[0]]
+            assert net.mozi_bot(bot.index).ip == bot.ip
+            old, new = first[bot.index], (bot.ip, bot.port)
+            record = next(r for r in net.truth() if r["bot_id"] == bot.bot_id)
+            assert record["ip_change"] and record["addresses"][0][1] == f"{old[0]}:{old[1]}"
+            (since,) = [t for t, a in record["addresses"] if a == f"{new[0]}:{new[1]}"]
+            assert since in [start for start, _ in record["sessions"]]  # since it came back
+
+    run(scenario(), timeout=40)
