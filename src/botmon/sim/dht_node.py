@@ -42,7 +42,9 @@ ID_BITS = 160
 MAX_FAILS = 2
 """Unanswered queries in a row before an entry leaves the table."""
 QUERY_TIMEOUT_S = 5.0
-"""An own query not answered within this is a failure (or sooner, one ``interval``)."""
+"""An own query not answered within this is a failure, however short the interval: on a
+loaded machine answers take their time, and a node that evicts its table on late answers
+ends up alone."""
 MAX_OUTSTANDING = 64
 """Own queries awaiting an answer; beyond that the node sends nothing new."""
 MAX_CANDIDATES = 32
@@ -172,6 +174,15 @@ class RoutingTable:
         return heapq.nsmallest(
             k, self.entries(), key=lambda e: int.from_bytes(e.node_id, "big") ^ key
         )
+
+
+def random_tables(nodes: Sequence[DhtNode], known: int, rng: random.Random) -> None:
+    """Give each node ``known`` random others (unverified: each is pinged first), as in a
+    young DHT: small tables, so answers hand out most of them."""
+    for node in nodes:
+        for other in rng.sample(nodes, min(known + 1, len(nodes))):
+            if other is not node and len(node.table) < known:
+                node.learn(other.node_id, (other.ip, other.port), 0.0, answered=False)
 
 
 def fill_tables(nodes: Sequence[DhtNode], per_bucket: int, rng: random.Random) -> None:
@@ -393,11 +404,8 @@ class DhtNode:
         """When :meth:`tick` has something to do (a round, or an own query timing out)."""
         due = self._next_round
         if self._outstanding:
-            due = min(due, min(q[2] for q in self._outstanding.values()) + self._timeout())
+            due = min(due, min(q[2] for q in self._outstanding.values()) + QUERY_TIMEOUT_S)
         return due
-
-    def _timeout(self) -> float:
-        return min(QUERY_TIMEOUT_S, self.interval) if self.interval > 0 else QUERY_TIMEOUT_S
 
     def tick(self, now: float) -> list[Datagram]:
         """Expire own queries and, when due, run one round; the datagrams to send."""
@@ -410,7 +418,7 @@ class DhtNode:
         return out
 
     def _expire(self, now: float) -> None:
-        oldest = now - self._timeout()
+        oldest = now - QUERY_TIMEOUT_S
         late = [tid for tid, q in self._outstanding.items() if q[2] <= oldest]
         for tid in late:
             node_id = self._outstanding.pop(tid)[3]

@@ -4,8 +4,9 @@ Every bot is a :class:`~botmon.sim.mozi_core.MoziBot` (a DHT node with the Mozi 
 a signed configuration); ``--benign N`` adds N plain :class:`~botmon.sim.dht_node.DhtNode`
 nodes on addresses of their own (``127.A.B.C`` with A in ``plain_first_octets``). All of them
 sit behind one socket (:class:`~botmon.sim.dht_swarm.DhtSwarm`) and route like DHT nodes:
-at start each holds ``--known`` nodes per bucket, as a converged DHT's table would; it pings
-and looks up on its own schedule (``--exchange-interval``), and answers everyone. Bots churn,
+at start each knows ``--known`` others (``--tables random``, a young DHT) or ``--known`` per
+bucket (``--tables converged``, a DHT that has run for long); it pings and looks up on its own
+schedule (``--exchange-interval``), and answers everyone. Bots churn,
 sit behind NAT (``--nat``: they query out, take answers, answer nobody) and may take a new
 address with each new session (``--ip-change``).
 
@@ -48,7 +49,7 @@ from botmon.crawl.peerlist import PeerListError, read_peerlist
 from botmon.protocols import mozi_config
 from botmon.settings.loader import setting
 from botmon.settings.sim import MAX_BOTS, CommonConfig, PopulationTraits
-from botmon.sim.dht_node import DhtNode, K, fill_tables
+from botmon.sim.dht_node import DhtNode, K, fill_tables, random_tables
 from botmon.sim.dht_swarm import DhtSwarm
 from botmon.sim.mozi_core import ConfigBook, MoziBot
 from botmon.sim.population import Bot, new_address
@@ -105,17 +106,26 @@ class MoziSimConfig(CommonConfig, frozen=True, kw_only=True):
     exchange_fanout: Annotated[int, setting(_UNUSED, ge=1, le=64)] = 8
     news_share: Annotated[int, setting(_UNUSED, ge=1, le=1000)] = 8
     list_cap: Annotated[int, setting(_UNUSED, ge=1, le=10_000)] = 64
+    tables: Annotated[
+        Literal["random", "converged"],
+        setting(
+            "Routing tables at start: random (each node knows --known random others, a young "
+            "DHT: answers hand out most of a table, so a sensor spreads fast) or converged "
+            "(--known nodes per bucket, as a DHT that has run for long: what a key-space "
+            "sweep is built for).",
+            option="--tables",
+        ),
+    ] = "random"
     known: Annotated[
         int,
         setting(
-            "Nodes per bucket each node knows at start, drawn as a converged DHT's table "
-            "holds them; below K (8) buckets keep room for newcomers such as sensors, as "
-            "under churn (0: empty tables, join through --bootstrap only).",
+            "Nodes each node knows at start: in all (random tables) or per bucket "
+            "(converged tables, at most K = 8); 0: empty tables, join through --bootstrap.",
             option="--known",
             ge=0,
-            le=K,
+            le=64,
         ),
-    ] = 2
+    ] = K
     benign: Annotated[
         int,
         setting(
@@ -434,7 +444,10 @@ class MoziBotnet(Emulator):
                     start=now,
                 )
             )
-        fill_tables(swarm.nodes, cfg.known, self._rng)
+        if cfg.tables == "converged":
+            fill_tables(swarm.nodes, cfg.known, self._rng)
+        else:
+            random_tables(swarm.nodes, cfg.known, self._rng)
         self.address_history = {
             b.index: [[now, f"{b.ip}:{b.port}"]] for b in self.bots if b.ip_change
         }
