@@ -212,9 +212,8 @@ def test_hostile_krpc_messages_never_raise(
             krpc.decode(payload)
 
 
-def test_converged_tables_hold_k_nodes_per_bucket_from_the_right_part_of_the_key_space() -> None:
-    rng = random.Random(9)
-    nodes = [
+def _swarm(count: int, rng: random.Random) -> list[DhtNode]:
+    return [
         DhtNode(
             rng.randbytes(20),
             f"127.2.{i // 250}.{i % 250 + 1}",
@@ -225,8 +224,13 @@ def test_converged_tables_hold_k_nodes_per_bucket_from_the_right_part_of_the_key
             rng=rng,
             start=NOW,
         )
-        for i in range(300)
+        for i in range(count)
     ]
+
+
+def test_converged_tables_hold_k_nodes_per_bucket_from_the_right_part_of_the_key_space() -> None:
+    rng = random.Random(9)
+    nodes = _swarm(300, rng)
     fill_tables(nodes, K, rng)
     ids = [n.node_id for n in nodes]
     named: set[bytes] = set()
@@ -250,19 +254,7 @@ def test_converged_tables_hold_k_nodes_per_bucket_from_the_right_part_of_the_key
 
 def test_random_tables_give_each_node_known_others() -> None:
     rng = random.Random(4)
-    nodes = [
-        DhtNode(
-            rng.randbytes(20),
-            f"127.3.0.{i + 1}",
-            6890,
-            version=None,
-            interval=0.0,
-            secret=b"s",
-            rng=rng,
-            start=NOW,
-        )
-        for i in range(50)
-    ]
+    nodes = _swarm(50, rng)
     random_tables(nodes, 8, rng)
     for node in nodes:
         assert len(node.table) == 8 and node.node_id not in node.table
