@@ -7,6 +7,8 @@ import asyncio
 import os
 import random
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -303,3 +305,23 @@ def test_churning_bots_take_new_addresses_and_answer_only_there() -> None:
             assert since in [start for start, _ in record["sessions"]]  # since it came back
 
     run(scenario(), timeout=40)
+
+
+def test_a_key_file_that_holds_no_keys_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    bad = tmp_path / "keys.pem"
+    bad.write_text("not a key\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "botmon", "simulate", "mozi", "--key-file", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2
+    assert "sim.mozi.key_file: expected two EC private keys in PEM" in done.stderr
+    good = tmp_path / "new.pem"
+    first = load_or_create_keys(good)  # created there, then read back the same
+    again = load_or_create_keys(good)
+    assert [mozi_config.public_key_hex(k) for k in first] == [
+        mozi_config.public_key_hex(k) for k in again
+    ]

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -251,6 +252,13 @@ class MoziSimConfig(CommonConfig, frozen=True, kw_only=True):
             yield "plain_first_octets", f"must not overlap first_octets {self.first_octets}"
         elif (high - low + 1) * 254 * 254 < self.benign:
             yield "plain_first_octets", f"too few addresses for {self.benign} plain nodes"
+        if self.key_file is not None and self.key_file.exists():
+            try:
+                load_or_create_keys(self.key_file)
+            except OSError as exc:
+                yield "key_file", f"cannot read it: {exc.strerror or exc}"
+            except ValueError as exc:
+                yield "key_file", str(exc)
 
 
 SETTINGS = MoziSimConfig
@@ -276,9 +284,12 @@ def load_or_create_keys(
         text = path.read_bytes()
         end = b"-----END PRIVATE KEY-----"
         blocks = [part + end for part in text.split(end) if part.strip()]
-        keys = [serialization.load_pem_private_key(block, None) for block in blocks]
+        try:
+            keys = [serialization.load_pem_private_key(block, None) for block in blocks]
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            keys = []
         if len(keys) != 2 or not all(isinstance(k, ec.EllipticCurvePrivateKey) for k in keys):
-            raise ValueError(f"{path}: expected two EC private keys in PEM")
+            raise ValueError("expected two EC private keys in PEM")
         return keys[0], keys[1]  # type: ignore[return-value]
     signers = mozi_config.new_signing_keys()
     if path is not None:
