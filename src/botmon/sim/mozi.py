@@ -377,14 +377,22 @@ class MoziBotnet(Emulator):
         )
 
     def status_line(self) -> str:
-        """The common line plus the configuration version most bots carry."""
-        line = super().status_line()
+        """Bots online, datagrams in and out, contacts outside, and who carries the newest
+        configuration."""
+        c = self.stats.counters
+        state = f"{self.online_count()}/{len(self.bots)} bots online"
+        if self.stopped_at is not None:
+            state = f"stopped, {len(self.bots)} bots"
+        line = (
+            f"{PROTOCOL}: {state}, {len(self.plain)} plain nodes | received {c['requests']} "
+            f"answered {c['answers']} sent {c['sent']} dropped {self.stats.dropped_total()} | "
+            f"outside contacts {c['exchange/outside_contacts']}"
+        )
         if self.swarm is None:
             return line
-        versions = [self.mozi_bot(i).version_number for i in range(len(self.bots))]
         latest = self.book.latest
-        share = sum(v == latest for v in versions)
-        return f"{line} | config v{latest} on {share}/{len(versions)} bots"
+        share = sum(self.mozi_bot(i).version_number == latest for i in range(len(self.bots)))
+        return f"{line} | config v{latest} on {share}/{len(self.bots)} bots"
 
     # -- configuration pushes -----------------------------------------------------------------
 
@@ -494,6 +502,7 @@ class MoziBotnet(Emulator):
     def _outside(self, index: int, ip: str, port: int, now: float) -> None:
         if index >= len(self.bots):
             return
+        self.stats.counters["exchange/outside_contacts"] += 1
         seen = self.contacted[index]
         if seen is None:
             seen = self.contacted[index] = {}
