@@ -9,7 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from botmon.protocols import krpc
-from botmon.sim.dht_node import MAX_FAILS, DhtNode, K, RoutingTable
+from botmon.sim.dht_node import (
+    MAX_FAILS,
+    QUERY_TIMEOUT_S,
+    DhtNode,
+    K,
+    RoutingTable,
+    fill_tables,
+    random_tables,
+)
 
 NOW = 1_800_000_000.0
 ASKER = ("127.0.0.1", 40000)
@@ -154,19 +162,23 @@ def test_the_table_stays_bounded_whatever_it_hears() -> None:
     assert len(table) <= 160 * K
     assert all(len(b) <= K for b in table.buckets.values())
     assert all(len(b) <= K for b in table.replacements.values())
-    assert all(table.bucket_of(e.key) == b for b, es in table.buckets.items() for e in es)
+    assert all(table.bucket_of(e.node_id) == b for b, es in table.buckets.items() for e in es)
+    assert len(table) == sum(len(b) for b in table.buckets.values())
 
 
 def test_unanswered_queries_evict_the_entry_after_max_fails() -> None:
     node = _node(interval=1.0)
     silent = _id(0x70)
     node.table.heard(silent, "127.0.0.7", 7000, NOW, answered=False)
-    for round_ in range(1, 2 * MAX_FAILS + 2):
+    for round_ in range(1, 2 * MAX_FAILS + 2):  # within one timeout: no failure yet
+        node.tick(NOW + round_ * 0.5)
+    assert silent in node.table
+    for round_ in range(1, int(MAX_FAILS * (QUERY_TIMEOUT_S + 1)) + 2):
         node.tick(NOW + round_)
     assert silent not in node.table
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=600))
 def test_random_bytes_never_raise(data: bytes) -> None:
     node = _node()
@@ -181,7 +193,7 @@ _values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.sampled_from([b"ping", b"find_node", b"get_peers", b"announce_peer", b"x"]),
     st.dictionaries(
@@ -198,3 +210,52 @@ def test_hostile_krpc_messages_never_raise(
         data = bytes(bencode({b"t": tid, b"y": y, b"q": method, b"a": args, b"r": args}))
         for payload, _ in node.handle(data, ASKER, NOW):
             krpc.decode(payload)
+
+
+def _swarm(count: int, rng: random.Random) -> list[DhtNode]:
+    return [
+        DhtNode(
+            rng.randbytes(20),
+            f"127.2.{i // 250}.{i % 250 + 1}",
+            6890,
+            version=None,
+            interval=0.0,
+            secret=b"s",
+            rng=rng,
+            start=NOW,
+        )
+        for i in range(count)
+    ]
+
+
+def test_converged_tables_hold_k_nodes_per_bucket_from_the_right_part_of_the_key_space() -> None:
+    rng = random.Random(9)
+    nodes = _swarm(300, rng)
+    fill_tables(nodes, K, rng)
+    ids = [n.node_id for n in nodes]
+    named: set[bytes] = set()
+    for node in nodes:
+        table = node.table
+        assert len(table) == sum(len(b) for b in table.buckets.values())
+        for depth, bucket in table.buckets.items():
+            assert 1 <= len(bucket) <= K
+            assert all(table.bucket_of(e.node_id) == depth for e in bucket)
+            # A bucket is full unless fewer nodes than K share exactly `depth` bits.
+            share = sum(table.bucket_of(other) == depth for other in ids)
+            assert len(bucket) == min(K, share)
+            named.update(e.node_id for e in bucket)
+        # Every node has the closest other node in its table (the deepest bucket).
+        closest = min(
+            (x for x in ids if x != node.node_id), key=lambda x: krpc.distance(x, node.node_id)
+        )
+        assert closest in table
+    assert named == set(ids)
+
+
+def test_random_tables_give_each_node_known_others() -> None:
+    rng = random.Random(4)
+    nodes = _swarm(50, rng)
+    random_tables(nodes, 8, rng)
+    for node in nodes:
+        assert len(node.table) == 8 and node.node_id not in node.table
+        assert all(not e.answered_at for e in node.table.entries())  # pinged before trusted

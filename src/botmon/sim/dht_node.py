@@ -24,12 +24,13 @@ node's own queries look like through the ``_answer_find_node`` / ``_find_node_qu
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import itertools
 import random
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from botmon.protocols import krpc
@@ -41,7 +42,9 @@ ID_BITS = 160
 MAX_FAILS = 2
 """Unanswered queries in a row before an entry leaves the table."""
 QUERY_TIMEOUT_S = 5.0
-"""An own query not answered within this is a failure (or sooner, one ``interval``)."""
+"""An own query not answered within this is a failure, however short the interval: on a
+loaded machine answers take their time, and a node that evicts its table on late answers
+ends up alone."""
 MAX_OUTSTANDING = 64
 """Own queries awaiting an answer; beyond that the node sends nothing new."""
 MAX_CANDIDATES = 32
@@ -64,11 +67,10 @@ Datagram = tuple[bytes, Address]
 class Entry:
     """One routing-table entry; ``answered_at`` 0 means it never answered this node."""
 
-    __slots__ = ("answered_at", "fails", "ip", "key", "node_id", "port")
+    __slots__ = ("answered_at", "fails", "ip", "node_id", "port")
 
     def __init__(self, node_id: bytes, ip: str, port: int) -> None:
         self.node_id = node_id
-        self.key = int.from_bytes(node_id, "big")
         self.ip = ip
         self.port = port
         self.answered_at = 0.0
@@ -81,25 +83,29 @@ class Entry:
 
 
 class RoutingTable:
-    """The k-bucket table of one node: bounded, XOR metric, old good nodes kept."""
+    """The k-bucket table of one node: bounded, XOR metric, old good nodes kept.
 
-    __slots__ = ("buckets", "index", "own", "replacements")
+    No index by ID: a node's bucket is found from its ID and holds at most K entries, and
+    leaving the index out halves the memory of 5,000 nodes' tables.
+    """
+
+    __slots__ = ("buckets", "own", "replacements", "size")
 
     def __init__(self, own_id: bytes) -> None:
         self.own = int.from_bytes(own_id, "big")
         self.buckets: dict[int, list[Entry]] = {}
         self.replacements: dict[int, list[Entry]] = {}
-        self.index: dict[bytes, Entry] = {}
+        self.size = 0
 
-    def bucket_of(self, key: int) -> int:
-        """Leading bits ``key`` shares with the own ID (160 for the own ID itself)."""
-        return ID_BITS - (self.own ^ key).bit_length()
+    def bucket_of(self, node_id: bytes) -> int:
+        """Leading bits ``node_id`` shares with the own ID (160 for the own ID itself)."""
+        return ID_BITS - (self.own ^ int.from_bytes(node_id, "big")).bit_length()
 
     def __len__(self) -> int:
-        return len(self.index)
+        return self.size
 
     def __contains__(self, node_id: bytes) -> bool:
-        return node_id in self.index
+        return self.get(node_id) is not None
 
     def entries(self) -> Iterator[Entry]:
         """Every entry, bucket by bucket."""
@@ -107,19 +113,23 @@ class RoutingTable:
 
     def get(self, node_id: bytes) -> Entry | None:
         """The entry of ``node_id``, or None."""
-        return self.index.get(node_id)
+        for entry in self.buckets.get(self.bucket_of(node_id), ()):
+            if entry.node_id == node_id:
+                return entry
+        return None
 
     def heard(self, node_id: bytes, ip: str, port: int, now: float, answered: bool) -> Entry | None:
         """A node spoke (``answered``: it answered one of our queries); its entry if in the
         table. A full bucket takes it only in place of an entry that failed; otherwise it
         waits among the bucket's replacements (the newest K)."""
-        entry = self.index.get(node_id)
+        b = self.bucket_of(node_id)
+        if b >= ID_BITS:
+            return None  # our own ID
+        bucket = self.buckets.get(b)
+        if bucket is None:
+            bucket = self.buckets[b] = []
+        entry = next((e for e in bucket if e.node_id == node_id), None)
         if entry is None:
-            key = int.from_bytes(node_id, "big")
-            b = self.bucket_of(key)
-            if b >= ID_BITS:
-                return None  # our own ID
-            bucket = self.buckets.setdefault(b, [])
             entry = Entry(node_id, ip, port)
             if len(bucket) >= K:
                 failed = next((e for e in bucket if e.fails), None)
@@ -128,9 +138,10 @@ class RoutingTable:
                     spare[:] = [e for e in spare if e.node_id != node_id][-(K - 1) :]
                     spare.append(entry)
                     return None
-                self._drop(b, failed)
+                bucket.remove(failed)
+                self.size -= 1
             bucket.append(entry)
-            self.index[node_id] = entry
+            self.size += 1
         if answered:
             entry.ip, entry.port = ip, port
             entry.answered_at = now
@@ -141,29 +152,72 @@ class RoutingTable:
 
     def failed(self, node_id: bytes) -> bool:
         """An own query to ``node_id`` went unanswered; True if the entry left the table."""
-        entry = self.index.get(node_id)
+        entry = self.get(node_id)
         if entry is None:
             return False
         entry.fails += 1
         if entry.fails < MAX_FAILS:
             return False
-        b = self.bucket_of(entry.key)
-        self._drop(b, entry)
+        b = self.bucket_of(node_id)
+        bucket = self.buckets[b]
+        bucket.remove(entry)
         spare = self.replacements.get(b)
         if spare:
-            newest = spare.pop()
-            self.buckets[b].append(newest)
-            self.index[newest.node_id] = newest
+            bucket.append(spare.pop())
+        else:
+            self.size -= 1
         return True
-
-    def _drop(self, b: int, entry: Entry) -> None:
-        self.buckets[b].remove(entry)
-        del self.index[entry.node_id]
 
     def closest(self, target: bytes, k: int = K) -> list[Entry]:
         """The ``k`` entries closest to ``target`` by XOR distance."""
         key = int.from_bytes(target, "big")
-        return heapq.nsmallest(k, self.entries(), key=lambda e: e.key ^ key)
+        return heapq.nsmallest(
+            k, self.entries(), key=lambda e: int.from_bytes(e.node_id, "big") ^ key
+        )
+
+
+def random_tables(nodes: Sequence[DhtNode], known: int, rng: random.Random) -> None:
+    """Give each node ``known`` random others (unverified: each is pinged first), as in a
+    young DHT: small tables, so answers hand out most of them."""
+    for node in nodes:
+        for other in rng.sample(nodes, min(known + 1, len(nodes))):
+            if other is not node and len(node.table) < known:
+                node.learn(other.node_id, (other.ip, other.port), 0.0, answered=False)
+
+
+def fill_tables(nodes: Sequence[DhtNode], per_bucket: int, rng: random.Random) -> None:
+    """Give each node the table a converged DHT of these nodes would give it: in every
+    bucket up to ``per_bucket`` random nodes of the ones sharing exactly that many leading
+    bits with it (unverified: each is pinged first). Sorting the IDs makes each bucket's
+    candidates two contiguous ranges, so 5,000 nodes take well under a second."""
+    per_bucket = min(per_bucket, K)
+    if per_bucket <= 0 or len(nodes) < 2:
+        return
+    order = sorted(nodes, key=lambda n: n.node_id)
+    keys = [int.from_bytes(n.node_id, "big") for n in order]
+    for node, key in zip(order, keys, strict=True):
+        table = node.table
+        lo, hi = 0, len(order)  # the nodes sharing >= depth bits with this one
+        for depth in range(ID_BITS):
+            shift = ID_BITS - depth - 1
+            prefix = key >> shift
+            inner_lo = bisect.bisect_left(keys, prefix << shift, lo, hi)
+            inner_hi = bisect.bisect_left(keys, (prefix + 1) << shift, lo, hi)
+            outside = (inner_lo - lo) + (hi - inner_hi)
+            if outside:
+                picks = rng.sample(range(outside), min(per_bucket, outside))
+                chosen = [
+                    order[lo + p if p < inner_lo - lo else inner_hi + p - (inner_lo - lo)]
+                    for p in picks
+                ]
+                table.buckets[depth] = [Entry(n.node_id, n.ip, n.port) for n in chosen]
+                table.size += len(chosen)
+            lo, hi = inner_lo, inner_hi
+            if hi - lo <= 1:
+                break
+        if node.history is not None:
+            for entry in table.entries():
+                node.history[entry.address] = None
 
 
 class DhtNode:
@@ -277,7 +331,13 @@ class DhtNode:
         return {b"nodes": self._nodes(target)}
 
     def _nodes(self, target: bytes) -> bytes:
-        return krpc.encode_nodes((e.node_id, e.ip, e.port) for e in self.table.closest(target))[0]
+        closest = self.table.closest(target)
+        history = self.history
+        if history is not None:  # what it names is what the truth's peers must hold
+            for entry in closest:
+                if len(history) < MAX_HISTORY:
+                    history[entry.address] = None
+        return krpc.encode_nodes((e.node_id, e.ip, e.port) for e in closest)[0]
 
     def _on_reply(self, msg: Message, src: Address, now: float) -> None:
         sent = self._outstanding.get(msg.tid)
@@ -344,11 +404,8 @@ class DhtNode:
         """When :meth:`tick` has something to do (a round, or an own query timing out)."""
         due = self._next_round
         if self._outstanding:
-            due = min(due, min(q[2] for q in self._outstanding.values()) + self._timeout())
+            due = min(due, min(q[2] for q in self._outstanding.values()) + QUERY_TIMEOUT_S)
         return due
-
-    def _timeout(self) -> float:
-        return min(QUERY_TIMEOUT_S, self.interval) if self.interval > 0 else QUERY_TIMEOUT_S
 
     def tick(self, now: float) -> list[Datagram]:
         """Expire own queries and, when due, run one round; the datagrams to send."""
@@ -361,7 +418,7 @@ class DhtNode:
         return out
 
     def _expire(self, now: float) -> None:
-        oldest = now - self._timeout()
+        oldest = now - QUERY_TIMEOUT_S
         late = [tid for tid, q in self._outstanding.items() if q[2] <= oldest]
         for tid in late:
             node_id = self._outstanding.pop(tid)[3]

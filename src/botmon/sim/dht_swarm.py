@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from botmon.sim.dht_node import DhtNode
 from botmon.sim.stats import Stats
-from botmon.sim.udp import ANC_BUFSIZE, destination_of, open_socket, source_option
+from botmon.sim.udp import drain, open_socket, source_option
 
 TICK_S = 0.05
 """How often due nodes run their schedule; bounds how late a node's round is."""
@@ -121,15 +121,7 @@ class DhtSwarm:
         nodes, by_address, online, nat = self.nodes, self.by_address, self.online, self.nat
         admit = self.admit
         now = self.clock()
-        for _ in range(READ_BATCH):
-            try:
-                data, ancdata, _flags, src = sock.recvmsg(RECEIVE_BYTES, ANC_BUFSIZE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                counters["receive_errors"] += 1
-                return
-            dst = destination_of(ancdata)
+        for data, dst, src in drain(sock, READ_BATCH, RECEIVE_BYTES, counters):
             source = stats.request(src[0])
             if dst is None:
                 stats.drop("no_destination", source)

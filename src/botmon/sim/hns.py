@@ -21,7 +21,7 @@ from collections.abc import Callable
 from botmon.settings.sim import HnsConfig
 from botmon.sim.hns_core import REPLY_BYTES, REPLY_HEAD, REQUEST, HnsCore
 from botmon.sim.runtime import Emulator
-from botmon.sim.udp import ANC_BUFSIZE, destination_of, open_socket, source_option
+from botmon.sim.udp import drain, open_socket, source_option
 
 PROTOCOL = "hns"
 SETTINGS = HnsConfig
@@ -80,15 +80,7 @@ class HnsBotnet(Emulator):
         counters = self.stats.counters
         options = self._options
         now = self.clock()
-        for _ in range(READ_BATCH):
-            try:
-                data, ancdata, _flags, address = sock.recvmsg(RECEIVE_BYTES, ANC_BUFSIZE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                counters["receive_errors"] += 1
-                return
-            dst = destination_of(ancdata)
+        for data, dst, address in drain(sock, READ_BATCH, RECEIVE_BYTES, counters):
             if dst is None:
                 counters["requests"] += 1
                 counters["dropped/no_destination"] += 1

@@ -4,8 +4,9 @@ Every bot is a :class:`~botmon.sim.mozi_core.MoziBot` (a DHT node with the Mozi 
 a signed configuration); ``--benign N`` adds N plain :class:`~botmon.sim.dht_node.DhtNode`
 nodes on addresses of their own (``127.A.B.C`` with A in ``plain_first_octets``). All of them
 sit behind one socket (:class:`~botmon.sim.dht_swarm.DhtSwarm`) and route like DHT nodes:
-at start each knows ``--known`` random others (a table saved from an earlier run), pings and
-looks up on its own schedule (``--exchange-interval``), and answers everyone. Bots churn,
+at start each knows ``--known`` others (``--tables random``, a young DHT) or ``--known`` per
+bucket (``--tables converged``, a DHT that has run for long); it pings and looks up on its own
+schedule (``--exchange-interval``), and answers everyone. Bots churn,
 sit behind NAT (``--nat``: they query out, take answers, answer nobody) and may take a new
 address with each new session (``--ip-change``).
 
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -48,7 +50,7 @@ from botmon.crawl.peerlist import PeerListError, read_peerlist
 from botmon.protocols import mozi_config
 from botmon.settings.loader import setting
 from botmon.settings.sim import MAX_BOTS, CommonConfig, PopulationTraits
-from botmon.sim.dht_node import DhtNode
+from botmon.sim.dht_node import DhtNode, K, fill_tables, random_tables
 from botmon.sim.dht_swarm import DhtSwarm
 from botmon.sim.mozi_core import ConfigBook, MoziBot
 from botmon.sim.population import Bot, new_address
@@ -103,15 +105,28 @@ class MoziSimConfig(CommonConfig, frozen=True, kw_only=True):
         ),
     ] = 30.0
     exchange_fanout: Annotated[int, setting(_UNUSED, ge=1, le=64)] = 8
+    news_share: Annotated[int, setting(_UNUSED, ge=1, le=1000)] = 8
+    list_cap: Annotated[int, setting(_UNUSED, ge=1, le=10_000)] = 64
+    tables: Annotated[
+        Literal["random", "converged"],
+        setting(
+            "Routing tables at start: random (each node knows --known random others, a young "
+            "DHT: answers hand out most of a table, so a sensor spreads fast) or converged "
+            "(--known nodes per bucket, as a DHT that has run for long: what a key-space "
+            "sweep is built for).",
+            option="--tables",
+        ),
+    ] = "random"
     known: Annotated[
         int,
         setting(
-            "Random other nodes each node knows at start (as from an earlier run's table).",
+            "Nodes each node knows at start: in all (random tables) or per bucket "
+            "(converged tables, at most K = 8); 0: empty tables, join through --bootstrap.",
             option="--known",
             ge=0,
             le=64,
         ),
-    ] = 8
+    ] = K
     benign: Annotated[
         int,
         setting(
@@ -228,6 +243,8 @@ class MoziSimConfig(CommonConfig, frozen=True, kw_only=True):
     def problems(self) -> Iterator[tuple[str, str]]:
         """The common rules; plain nodes' addresses apart from the bots' and enough of them."""
         yield from super().problems()
+        if not self.id_prefix.isascii():
+            yield "id_prefix", "must be ASCII"
         low, high = self.plain_first_octets
         if not 1 <= low <= high <= 250:
             yield "plain_first_octets", "must lie in 1..250, low first"
@@ -235,6 +252,13 @@ class MoziSimConfig(CommonConfig, frozen=True, kw_only=True):
             yield "plain_first_octets", f"must not overlap first_octets {self.first_octets}"
         elif (high - low + 1) * 254 * 254 < self.benign:
             yield "plain_first_octets", f"too few addresses for {self.benign} plain nodes"
+        if self.key_file is not None and self.key_file.exists():
+            try:
+                load_or_create_keys(self.key_file)
+            except OSError as exc:
+                yield "key_file", f"cannot read it: {exc.strerror or exc}"
+            except ValueError as exc:
+                yield "key_file", str(exc)
 
 
 SETTINGS = MoziSimConfig
@@ -260,9 +284,12 @@ def load_or_create_keys(
         text = path.read_bytes()
         end = b"-----END PRIVATE KEY-----"
         blocks = [part + end for part in text.split(end) if part.strip()]
-        keys = [serialization.load_pem_private_key(block, None) for block in blocks]
+        try:
+            keys = [serialization.load_pem_private_key(block, None) for block in blocks]
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            keys = []
         if len(keys) != 2 or not all(isinstance(k, ec.EllipticCurvePrivateKey) for k in keys):
-            raise ValueError(f"{path}: expected two EC private keys in PEM")
+            raise ValueError("expected two EC private keys in PEM")
         return keys[0], keys[1]  # type: ignore[return-value]
     signers = mozi_config.new_signing_keys()
     if path is not None:
@@ -350,14 +377,22 @@ class MoziBotnet(Emulator):
         )
 
     def status_line(self) -> str:
-        """The common line plus the configuration version most bots carry."""
-        line = super().status_line()
+        """Bots online, datagrams in and out, contacts outside, and who carries the newest
+        configuration."""
+        c = self.stats.counters
+        state = f"{self.online_count()}/{len(self.bots)} bots online"
+        if self.stopped_at is not None:
+            state = f"stopped, {len(self.bots)} bots"
+        line = (
+            f"{PROTOCOL}: {state}, {len(self.plain)} plain nodes | received {c['requests']} "
+            f"answered {c['answers']} sent {c['sent']} dropped {self.stats.dropped_total()} | "
+            f"outside contacts {c['exchange/outside_contacts']}"
+        )
         if self.swarm is None:
             return line
-        versions = [self.mozi_bot(i).version_number for i in range(len(self.bots))]
         latest = self.book.latest
-        share = sum(v == latest for v in versions)
-        return f"{line} | config v{latest} on {share}/{len(versions)} bots"
+        share = sum(self.mozi_bot(i).version_number == latest for i in range(len(self.bots)))
+        return f"{line} | config v{latest} on {share}/{len(self.bots)} bots"
 
     # -- configuration pushes -----------------------------------------------------------------
 
@@ -409,7 +444,7 @@ class MoziBotnet(Emulator):
                 mozi_v=mozi_v,
                 interval=cfg.exchange_interval_s,
                 secret=secret,
-                rng=random.Random(self._rng.getrandbits(64)),
+                rng=self._rng,
                 start=now,
             )
             node.adopt(1, now)
@@ -424,11 +459,14 @@ class MoziBotnet(Emulator):
                     version=plain_v,
                     interval=cfg.exchange_interval_s,
                     secret=secret,
-                    rng=random.Random(self._rng.getrandbits(64)),
+                    rng=self._rng,
                     start=now,
                 )
             )
-        self._seed_tables(swarm, now)
+        if cfg.tables == "converged":
+            fill_tables(swarm.nodes, cfg.known, self._rng)
+        else:
+            random_tables(swarm.nodes, cfg.known, self._rng)
         self.address_history = {
             b.index: [[now, f"{b.ip}:{b.port}"]] for b in self.bots if b.ip_change
         }
@@ -455,16 +493,6 @@ class MoziBotnet(Emulator):
         if self.swarm is not None:
             await self.swarm.close()
 
-    def _seed_tables(self, swarm: DhtSwarm, now: float) -> None:
-        """Each node knows ``known`` random others at start (unverified: pinged first)."""
-        total = len(swarm.nodes)
-        rng = self._rng
-        for node in swarm.nodes:
-            for j in rng.sample(range(total), min(self.mozi_cfg.known, total)):
-                other = swarm.nodes[j]
-                if other is not node:
-                    node.learn(other.node_id, (other.ip, other.port), now, answered=False)
-
     def _admit(self, index: int, src: str, now: float) -> str | None:
         """Bots' rate limit and blacklist per source (plain nodes answer everyone)."""
         if index >= len(self.bots):
@@ -474,6 +502,7 @@ class MoziBotnet(Emulator):
     def _outside(self, index: int, ip: str, port: int, now: float) -> None:
         if index >= len(self.bots):
             return
+        self.stats.counters["exchange/outside_contacts"] += 1
         seen = self.contacted[index]
         if seen is None:
             seen = self.contacted[index] = {}

@@ -3,7 +3,8 @@
 Keys: ``requests`` (every datagram or connection received), ``answers`` (answers sent),
 ``dropped/<reason>`` (``not_loopback``, ``unknown_destination``, ``malformed``, ``offline``,
 ``nat``, ``rate_limit``, ``blacklist``, ``busy``), ``hostile/<mode>`` (hostile answers sent,
-flood datagrams counted one by one), ``benign`` and ``send_errors``.
+flood datagrams counted one by one), ``benign`` and ``send_errors``; the DHT emulator adds
+``sent`` (every datagram its nodes sent), ``config_pushes`` and ``ip_changes``.
 """
 
 from __future__ import annotations

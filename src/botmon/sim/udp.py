@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections import Counter
+from collections.abc import Iterator
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
@@ -57,3 +59,20 @@ def destination_of(ancdata: list[tuple[int, int, bytes]]) -> bytes | None:
 def source_option(ip4: bytes) -> list[tuple[int, int, bytes]]:
     """Ancillary data that makes ``sendmsg`` send from ``ip4``."""
     return [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(0, ip4, b"\0\0\0\0"))]
+
+
+def drain(
+    sock: socket.socket, batch: int, size: int, counters: Counter[str]
+) -> Iterator[tuple[bytes, bytes | None, tuple[str, int]]]:
+    """Up to ``batch`` datagrams waiting on ``sock`` (each cut to ``size`` bytes): the data,
+    the 4-byte address it was sent to (None without IP_PKTINFO) and its source. Stops at an
+    empty socket; a receive error is counted under ``receive_errors`` and ends the batch."""
+    for _ in range(batch):
+        try:
+            data, ancdata, _flags, source = sock.recvmsg(size, ANC_BUFSIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            counters["receive_errors"] += 1
+            return
+        yield data, destination_of(ancdata), source
