@@ -155,8 +155,8 @@ def test_lookups_cover_the_key_space_from_a_mozi_looking_id() -> None:
     assert len(lookups) == mozi.DEFAULTS.lookups_per_node
     msgs = [krpc.decode(lookup.data) for lookup in lookups]
     assert len({lookup.key for lookup in lookups}) == len(lookups)
-    firsts = [m.bytes_arg(b"target", 20)[0] for m in msgs]
-    assert firsts == sorted(set(firsts)) and firsts[0] < 0x10 and firsts[-1] >= 0xF0
+    firsts = sorted(m.bytes_arg(b"target", 20)[0] for m in msgs)
+    assert len(set(firsts)) == len(firsts) and firsts[0] < 0x10 and firsts[-1] >= 0xF0
     assert all(m.node_id.startswith(b"88888888") and m.version == MOZI_V for m in msgs)
     assert all(m.read_only and not m.bytes_arg(b"target").startswith(b"8888") for m in msgs)
 
@@ -165,9 +165,12 @@ def test_a_bots_routing_table_is_dumped_bucket_by_bucket_once_its_id_is_known() 
     bot = Peer("127.0.3.99", 6881)
     mozi.read_reply(_blob_answer(mozi_config.encode(TAGS, 1, KEYS)), bot, NOW, _ctx())
     own = int.from_bytes(BOT_ID, "big")
-    for i, lookup in enumerate(mozi.find_peers(bot, _ctx("find"))):
+    lookups = mozi.find_peers(bot, _ctx("find"))
+    plan = dht_sweep.cover_plan(dht_sweep.SweepConfig().buckets)
+    assert len(lookups) == len(plan)  # one per bucket, then the slices of the wide top ones
+    for lookup, (bucket, _slice, _bits) in zip(lookups, plan, strict=True):
         target = int.from_bytes(krpc.decode(lookup.data).bytes_arg(b"target", 20), "big")
-        assert (target ^ own) >> (159 - i) == 1, f"lookup {i} is not in bucket {i}"
+        assert (target ^ own) >> (159 - bucket) == 1, f"a lookup is not in bucket {bucket}"
 
 
 # -- sensor ----------------------------------------------------------------------------------

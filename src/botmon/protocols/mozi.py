@@ -66,7 +66,7 @@ DEFAULTS = ProtocolDefaults(
     max_reply_bytes=krpc.MAX_MESSAGE,
     peers_per_reply=dht_sweep.MAX_LISTED,
     requests_per_round=1,
-    lookups_per_node=dht_sweep.SweepConfig().buckets,
+    lookups_per_node=dht_sweep.SweepConfig().lookups,
     max_in_flight_per_peer=dht_sweep.SweepConfig().buckets,
     per_target_rate=2.0,
 )
@@ -173,7 +173,7 @@ def _make_config(settings: MoziSettings) -> _Config:
         id_prefix=prefix,
         target_prefix=settings.target_prefix.encode("ascii"),
         version=v,
-        buckets=DEFAULTS.lookups_per_node,
+        buckets=dht_sweep.SweepConfig().buckets,
         read_only=True,
     )
     return _Config(prefix, v, keys, sweep)
