@@ -23,6 +23,7 @@ from botmon.wire import Campaign, Command
 if TYPE_CHECKING:  # the read port's mixin builds on this module's types
     from botmon.store.reads import (
         CountedKind,
+        Dimension,
         Ids,
         Measure,
         OverlapMeasure,
@@ -307,6 +308,22 @@ class Store(Protocol):
     ) -> dict[tuple[int, int], tuple[int, int, int]]:
         """Per (botnet id, bucket; 0 for the whole range when ``bucket_s`` is None): distinct
         addresses or bot IDs seen by crawlers only, by sensors only, and by both."""
+
+    def data_values(
+        self, ids: Ids, start: float, end: float, dimension: Dimension, source: SourceFilter = None
+    ) -> dict[tuple[int, str | None], int]:
+        """Per (botnet id, value of ``dimension`` in the replies' data; None: none): distinct
+        bots, each counted by its latest reply in the range that has a value."""
+
+    def id_recapture(
+        self, botnet_id: int, start: float, middle: float, end: float, source: SourceFilter = None
+    ) -> tuple[int, int, int]:
+        """Distinct bot IDs seen in [start, middle) only, in [middle, end) only, and in both."""
+
+    def listed_ids(
+        self, botnet_id: int, start: float, end: float, limit: int, source: SourceFilter = None
+    ) -> list[tuple[str, str]]:
+        """Distinct (src_id, dst_id) of the edges in the range, smallest src_id first."""
 
     # -- coordination ----------------------------------------------------------------------
     def record_heartbeat(self, source: str, at: float, status: dict[str, Any]) -> None:

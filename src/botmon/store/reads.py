@@ -47,6 +47,16 @@ CountedKind = Literal["replies", "failed_tries"]
 SpanKind = Literal["replies", "failed_tries", "edges"]
 Ids = Sequence[int] | None
 """Botnet ids to read (``None``: every botnet)."""
+Dimension = Literal["arch", "client"]
+DIMENSIONS: dict[str, str] = {
+    # dimension -> the value of a reply's data (text or NULL) in both dialects
+    "arch": "(data->>'arch')",
+    "client": "((data->>'client') || '/' || coalesce(data->>'client_version', ''))",
+}
+"""What :meth:`ReadPort.data_values` counts bots by: ``arch``, the device type (CPU
+architecture) any protocol that reveals it puts in ``data["arch"]``; ``client``, a DHT node's
+client code and version (``data["client"]``, ``data["client_version"]``) as ``code/version``
+(``code/`` when the version is unknown)."""
 
 _DISTINCT: dict[str, tuple[str, str]] = {
     # measure -> (distinct columns, extra condition)
@@ -557,6 +567,64 @@ class ReadPort:
             """,
         )
         return {(int(g), int(b)): (int(c), int(s), int(both)) for g, b, c, s, both in rows}
+
+    # -- what the replies' data tell: device types, client versions, node IDs --------------
+    def data_values(
+        self, ids: Ids, start: float, end: float, dimension: Dimension, source: SourceFilter = None
+    ) -> dict[tuple[int, str | None], int]:
+        """Per (botnet id, value): distinct bots whose latest reply in [start, end) with a
+        value of ``dimension`` (:data:`DIMENSIONS`) carries that value; bots whose replies
+        carry none count under None. A bot is its bot ID, or its ``ip:port`` without one.
+        The summaries keep no ``data``, so this reads the replies of the range."""
+        expr = DIMENSIONS[dimension]
+        sql = _Sql(self.backend)
+        rows = self._run(
+            sql,
+            f"SELECT g, v, count(*) FROM (SELECT botnet_id AS g, {sql.latest(expr, 'ts')} AS v"
+            f" FROM replies WHERE {sql.where(ids, start, end, source=source)}"
+            " GROUP BY botnet_id, bot_id, CASE WHEN bot_id IS NULL THEN ip END,"
+            " CASE WHEN bot_id IS NULL THEN port END) d GROUP BY 1, 2",
+        )
+        return {(int(g), None if v is None else str(v)): int(n) for g, v, n in rows}
+
+    def id_recapture(
+        self, botnet_id: int, start: float, middle: float, end: float, source: SourceFilter = None
+    ) -> tuple[int, int, int]:
+        """Distinct bot IDs with replies in [start, middle) only, in [middle, end) only, and
+        in both: two samples of a population, for capture-recapture (one pass: a bit per
+        half, OR-ed per ID)."""
+        sql = _Sql(self.backend)
+        second = sql.ts(middle)
+        rows = self._run(
+            sql,
+            f"""
+            SELECT sum(CASE WHEN m = 1 THEN 1 ELSE 0 END), sum(CASE WHEN m = 2 THEN 1 ELSE 0 END),
+                sum(CASE WHEN m = 3 THEN 1 ELSE 0 END)
+            FROM (
+                SELECT bot_id, bit_or(CASE WHEN ts >= {second} THEN 2 ELSE 1 END) AS m
+                FROM replies WHERE {sql.where([botnet_id], start, end, source=source)}
+                AND bot_id IS NOT NULL GROUP BY bot_id
+            ) d
+            """,
+        )
+        a, b, both = rows[0] if rows else (0, 0, 0)
+        return int(a or 0), int(b or 0), int(both or 0)
+
+    def listed_ids(
+        self, botnet_id: int, start: float, end: float, limit: int, source: SourceFilter = None
+    ) -> list[tuple[str, str]]:
+        """Distinct (src_id, dst_id) of the edges in [start, end) whose both ends have IDs:
+        which IDs each bot listed, by ``src_id`` and at most ``limit`` pairs (the bots with
+        the smallest IDs: for random node IDs, a uniform sample)."""
+        sql = _Sql(self.backend)
+        where = sql.where([botnet_id], start, end, source=source)
+        rows = self._run(
+            sql,
+            f"SELECT src_id, dst_id FROM edges WHERE {where}"
+            f" AND src_id IS NOT NULL AND dst_id IS NOT NULL GROUP BY 1, 2"
+            f" ORDER BY 1, 2 LIMIT {int(limit)}",
+        )
+        return [(str(a), str(b)) for a, b in rows]
 
 
 def _count_expr(measure: str) -> str:
