@@ -79,6 +79,7 @@ def test_clients_devices_and_size_estimate(live_server: LiveServer) -> None:
         lt = next(r for r in rows if (r["client"], r["version"]) == ("LT", 0x0102))
         assert lt["version_text"] == "1.2"
         assert abs(sum(r["share"] for r in rows) - 1) < 1e-4
+        assert get(c, "/botnets/iot/clients", **span) == []  # not a DHT: no node IDs
 
         for name in ("mozi", "iot"):
             rows = get(c, f"/botnets/{name}/devices", **span)

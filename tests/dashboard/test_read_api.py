@@ -271,6 +271,9 @@ def test_every_read_endpoint_is_documented_in_openapi(
             "botnets/{botnet}/population",
             "botnets/{botnet}/returning",
             "botnets/{botnet}/top-peers",
+            "botnets/{botnet}/devices",
+            "botnets/{botnet}/clients",
+            "botnets/{botnet}/size-estimate",
             "countries",
             "ases",
             "counting",
@@ -279,6 +282,7 @@ def test_every_read_endpoint_is_documented_in_openapi(
             "compare/countries",
             "compare/overlap",
             "compare/hours",
+            "compare/devices",
         )
     }
     for path in paths:

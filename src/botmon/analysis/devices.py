@@ -5,7 +5,9 @@ is botmon's device-type key (a Mozi bot's ``[cpu]`` tag; any protocol that revea
 CPU architecture puts it there), ``data["client"]`` and ``data["client_version"]`` a DHT
 node's client code and version from its ``v`` (:func:`botmon.protocols.krpc.client_version`).
 A bot (its bot ID, or its ``ip:port`` without one) counts once, by its latest reply in the
-range that carries a value; bots whose replies carry none count as ``unknown``.
+range that carries a value; bots whose replies carry none count as ``unknown``. Client
+versions count DHT nodes only (replies with ``data["node_id"]``): a botnet without them has
+none, which tells the dashboard it is not a DHT.
 """
 
 from __future__ import annotations
@@ -73,10 +75,11 @@ def devices(
 def clients(
     store: Store, botnet: str, start: float, end: float, source: SourceFilter = None
 ) -> Table:
-    """Distinct nodes per client code and version (from ``v``) in the range, and each one's
-    share of the nodes that sent a ``v`` of that shape. ``version`` is the two version bytes
-    as one number and ``version_text`` the same as ``major.minor`` (one byte each), as
-    libtorrent's ``LT`` numbers it; both are empty when unknown."""
+    """Distinct DHT nodes (replies with ``data["node_id"]``) per client code and version (from
+    ``v``) in the range, and each one's share of the nodes that sent a ``v`` of that shape.
+    ``version`` is the two version bytes as one number and ``version_text`` the same as
+    ``major.minor`` (one byte each), as libtorrent's ``LT`` numbers it; both are empty when
+    unknown."""
     found = botnet_id(store, botnet)
     values = _values(store, [found], start, end, "client", source)
     counts = {v: n for (_, v), n in values.items()}

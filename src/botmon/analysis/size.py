@@ -9,7 +9,8 @@ population, ``n1`` and ``n2`` distinct IDs with ``m`` in both, give
 ``N +- 1.96 sd`` (never below the IDs actually seen). The two samples are crawlers vs sensors
 when both reported in the range (they find nodes by different means: a crawler asks the
 nodes it knows, a sensor hears the nodes that query it, NATed ones included), else the first
-vs the second half of the range (consecutive crawl rounds when the range holds at least two).
+vs the second half of the time the range holds replies in (consecutive crawl rounds when it
+holds at least two).
 Assumptions: the population is closed over the range (churn inflates the estimate: it then
 counts every node present at some time in the range), every node is as likely to be caught
 (nodes a crawler reaches more easily than others make it an underestimate) and the two
@@ -35,7 +36,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from botmon.analysis.cache import whole
-from botmon.analysis.scope import botnet_id
+from botmon.analysis.scope import botnet_id, seen_bounds
 from botmon.analysis.table import Table
 from botmon.store.base import Store
 from botmon.store.reads import SourceFilter
@@ -141,9 +142,10 @@ def size_estimate(
                         "and independent samples",
                     )
                 )
-        middle = (start + end) / 2
-        a, b, both = store.id_recapture(found, start, middle, end, source)
-        if a or b or both:
+        first, last = seen_bounds(store, source).get(found, (None, None))
+        lo, hi = max(start, first or start), min(end, last if last is not None else end)
+        a, b, both = store.id_recapture(found, start, (lo + hi) / 2, end, source)
+        if a + both and b + both:
             rows.append(
                 _recapture(
                     "capture-recapture (first vs second half)",
@@ -152,8 +154,8 @@ def size_estimate(
                     both,
                     observed,
                     "Chapman's Lincoln-Petersen estimate: nodes seen in the first half of the "
-                    "range, in the second and in both; assumes a closed population (no churn), "
-                    "equal catchability and independent samples",
+                    "time with replies in the range, in the second and in both; assumes a "
+                    "closed population (no churn), equal catchability and independent samples",
                 )
             )
         pairs = store.listed_ids(found, start, end, MAX_PAIRS, source)

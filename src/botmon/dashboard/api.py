@@ -437,9 +437,10 @@ def routes(st: Access) -> list[BaseRoute]:
             clients,
             False,
             [bp],
-            "DHT client versions: distinct nodes per client code and version (the replies' "
-            "data.client and data.client_version, from the node's v), each node by its latest "
-            "reply that tells it; version_text is major.minor (one byte each); share of the "
+            "DHT client versions: distinct DHT nodes (replies with data.node_id; none: not a "
+            "DHT) per client code and version (the replies' data.client and "
+            "data.client_version, from the node's v), each node by its latest reply that "
+            "tells it; version_text is major.minor (one byte each); share of the "
             "nodes with a known client ('unknown' last, share 0). Columns: client, version, "
             "version_text, bots, share.",
         ),
@@ -451,7 +452,8 @@ def routes(st: Access) -> list[BaseRoute]:
             [bp],
             "An estimate of the total population in the range (a DHT crawl never reaches every "
             "node), one row per method with data, the preferred first: Chapman's capture-"
-            "recapture between crawlers and sensors or between the range's two halves (95 % "
+            "recapture between crawlers and sensors or between the two halves of the time the "
+            "range holds replies in (95 % "
             "interval: estimate +- 1.96 standard errors), and the node-ID density from the "
             "nearest node each node listed (exact 95 % interval). Columns: method, estimate, "
             "low, high, stderr, observed (distinct bot IDs seen), first, second, both (the "

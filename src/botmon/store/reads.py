@@ -48,15 +48,20 @@ SpanKind = Literal["replies", "failed_tries", "edges"]
 Ids = Sequence[int] | None
 """Botnet ids to read (``None``: every botnet)."""
 Dimension = Literal["arch", "client"]
-DIMENSIONS: dict[str, str] = {
-    # dimension -> the value of a reply's data (text or NULL) in both dialects
-    "arch": "(data->>'arch')",
-    "client": "((data->>'client') || '/' || coalesce(data->>'client_version', ''))",
+DIMENSIONS: dict[str, tuple[str, str]] = {
+    # dimension -> (the value of a reply's data, text or NULL; which replies count), in both
+    # dialects
+    "arch": ("(data->>'arch')", ""),
+    "client": (
+        "((data->>'client') || '/' || coalesce(data->>'client_version', ''))",
+        " AND (data->>'node_id') IS NOT NULL",
+    ),
 }
 """What :meth:`ReadPort.data_values` counts bots by: ``arch``, the device type (CPU
-architecture) any protocol that reveals it puts in ``data["arch"]``; ``client``, a DHT node's
-client code and version (``data["client"]``, ``data["client_version"]``) as ``code/version``
-(``code/`` when the version is unknown)."""
+architecture) any protocol that reveals it puts in ``data["arch"]``, over every reply;
+``client``, a DHT node's client code and version (``data["client"]``,
+``data["client_version"]``) as ``code/version`` (``code/`` when the version is unknown), over
+the replies of DHT nodes (those with ``data["node_id"]``)."""
 
 _DISTINCT: dict[str, tuple[str, str]] = {
     # measure -> (distinct columns, extra condition)
@@ -574,14 +579,15 @@ class ReadPort:
     ) -> dict[tuple[int, str | None], int]:
         """Per (botnet id, value): distinct bots whose latest reply in [start, end) with a
         value of ``dimension`` (:data:`DIMENSIONS`) carries that value; bots whose replies
-        carry none count under None. A bot is its bot ID, or its ``ip:port`` without one.
-        The summaries keep no ``data``, so this reads the replies of the range."""
-        expr = DIMENSIONS[dimension]
+        (those the dimension counts) carry none count under None. A bot is its bot ID, or
+        its ``ip:port`` without one. The summaries keep no ``data``, so this reads the
+        replies of the range."""
+        expr, only = DIMENSIONS[dimension]
         sql = _Sql(self.backend)
         rows = self._run(
             sql,
             f"SELECT g, v, count(*) FROM (SELECT botnet_id AS g, {sql.latest(expr, 'ts')} AS v"
-            f" FROM replies WHERE {sql.where(ids, start, end, source=source)}"
+            f" FROM replies WHERE {sql.where(ids, start, end, source=source)}{only}"
             " GROUP BY botnet_id, bot_id, CASE WHEN bot_id IS NULL THEN ip END,"
             " CASE WHEN bot_id IS NULL THEN port END) d GROUP BY 1, 2",
         )
