@@ -5,8 +5,8 @@ crawlers send them (data built with :mod:`botmon.protocols.krpc` and
 ``dht``: :data:`NODES` nodes with random IDs; two crawl rounds (the range's two halves) each
 reach a node with probability 1/2, a sensor hears 2 in 5 in the first half, and 80 nodes of
 round one answered with their 8 nearest nodes (edges). ``mozi``: bots with signed
-configurations naming their CPU (one configuration has no ``[cpu]``). ``iot``: bots without
-IDs (counted by ``ip:port``) whose data carry ``arch``.
+configurations naming their CPU (one configuration has no ``[cpu]``), listing random others.
+``iot``: bots without IDs (counted by ``ip:port``) whose data carry ``arch``.
 """
 
 from __future__ import annotations
@@ -125,7 +125,8 @@ def _mozi(out: DhtSet, rng: random.Random) -> dict[str, Any]:
         tags = [("ss", "bot"), ("hp", "88888888")] + ([("cpu", arch)] if arch else [])
         configs[arch] = mozi_config.decode(mozi_config.encode(tags, 3, keys), public)
     arches: dict[str | None, int] = defaultdict(int)
-    replies = []
+    replies: list[dict[str, Any]] = []
+    edges: list[dict[str, Any]] = []
     for i in range(60):
         config = configs[ARCHES[i % len(ARCHES)] if i % 5 else "mips"]
         assert config.signatures == "valid"
@@ -145,8 +146,22 @@ def _mozi(out: DhtSet, rng: random.Random) -> dict[str, Any]:
                     "data": data,
                 }
             )
+    # Each bot lists three random others (not its nearest: the density has nothing to go by).
+    for r in replies[::2]:
+        for other in rng.sample(replies, 3):
+            edges.append(
+                {
+                    "timestamp": r["timestamp"],
+                    "src_ip": r["ip"],
+                    "src_port": r["port"],
+                    "src_id": r["bot_id"],
+                    "dst_ip": other["ip"],
+                    "dst_port": other["port"],
+                    "dst_id": other["bot_id"],
+                }
+            )
     out.arches["mozi"] = dict(arches)
-    return {"botnet": "mozi", "batch_id": "mozi-1", "replies": replies}
+    return {"botnet": "mozi", "batch_id": "mozi-1", "replies": replies, "edges": edges}
 
 
 def _iot(out: DhtSet) -> dict[str, Any]:

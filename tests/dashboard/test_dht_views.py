@@ -4,6 +4,7 @@ and the estimators against populations whose size is known."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from typing import Any
@@ -34,7 +35,7 @@ def test_estimators_cover_known_populations() -> None:
         for a in ids[:30]:
             ranked = sorted((a ^ b, b) for b in ids if b != a)
             pairs += [(f"{a:040x}", f"{b:040x}") for _, b in (ranked[0], ranked[5])]
-        found = density(nearest_gaps(pairs))
+        found = density(*nearest_gaps(pairs))
         assert found is not None
         density_hits += found[2] <= n <= found[3]
     assert 0.88 <= chapman_hits / trials <= 0.99
@@ -44,10 +45,15 @@ def test_estimators_cover_known_populations() -> None:
         chapman(3, 4, 5)
 
 
-def test_nearest_gaps_reads_hex_node_ids() -> None:
+def test_nearest_gaps_reads_hex_node_ids_and_their_space() -> None:
     a, b, c = "00" * 20, "00" * 19 + "0f", "00" * 19 + "03"
     pairs = [(a, b), (a, c), (a, a), (b, c), ("zz" * 20, a), ("ab", a)]
-    assert sorted(nearest_gaps(pairs)) == [0x03, 0x0C]
+    gaps, space = nearest_gaps(pairs)
+    assert sorted(gaps) == [0x03, 0x0C] and space == 16
+    # Nodes sharing a 24-bit prefix (as Mozi's do) live in a space of 2^136.
+    rng = random.Random(3)
+    ids = [f"888888{rng.getrandbits(136):034x}" for _ in range(50)]
+    assert nearest_gaps(itertools.pairwise(ids))[1] == 2**136
 
 
 def get(client: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:
@@ -115,6 +121,15 @@ def test_clients_devices_and_size_estimate(live_server: LiveServer) -> None:
             assert r["low"] <= NODES <= r["high"], r
             assert r["low"] <= r["estimate"] <= r["high"] and r["explanation"]
         assert rows[2]["samples"] == 80
+        # A wider range: the halves are those of the time it holds replies in.
+        wide = get(c, "/botnets/dht/size-estimate", start=data.t0 - 3 * 86400, end=data.end)
+        assert wide[1]["method"] == methods[1]
+        assert wide[1]["low"] <= NODES <= wide[1]["high"] and wide[1]["both"] > 0
+        # Random listings say nothing of the density: no such row; no IDs: no estimate.
+        mozi = get(c, "/botnets/mozi/size-estimate", **span)
+        assert [r["method"] for r in mozi] == [methods[1]]
+        assert mozi[0]["observed"] == 60
+        assert get(c, "/botnets/iot/size-estimate", **span) == []
         crawled = get(c, "/botnets/dht/size-estimate", source_type="crawler", **span)
         assert [r["method"] for r in crawled] == methods[1:]
         assert crawled[0]["observed"] < seen

@@ -17,16 +17,20 @@ counts every node present at some time in the range), every node is as likely to
 samples are independent.
 
 **Node-ID density** (nearest neighbours in the routing-table answers): node IDs are uniform
-over the 160-bit space, so the XOR distance from a node to its nearest other node is, for
-``N`` nodes, close to exponential with mean ``2^160 / N``. From the edges (node ``src``
-listed node ``dst``), each listing node's smallest distance to a node it listed gives one
-such gap; ``k`` gaps summing to ``S`` give ``N = (k - 1) 2^160 / S`` with standard error
-``N / sqrt(k - 2)`` and an exact 95 % interval from the gamma distribution of ``S``.
-Assumptions: node IDs are random (BEP 42 and Mozi's prefixes keep the low bits random
-enough for the distances that matter), and each sampled node's answers in the range listed
-its nearest neighbour (a sweep that asks every node for targets next to its own ID does;
-a node's missing closest neighbour makes the estimate low). At most :data:`MAX_PAIRS` edges
-are read (the listing nodes with the smallest IDs: a uniform sample).
+over the ID space, so the XOR distance from a node to its nearest other node is, for ``N``
+nodes, close to exponential with mean ``space / N``. From the edges (node ``src`` listed node
+``dst``), each listing node's smallest distance to a node it listed gives one such gap; ``k``
+gaps summing to ``S`` give ``N = (k - 1) space / S`` with standard error ``N / sqrt(k - 2)``
+and an exact 95 % interval from the gamma distribution of ``S``. The space is ``2^160``, less
+the bits every ID read shares (Mozi bots' IDs all start with the same bytes: they live in a
+corner of the DHT, and a density over the whole space would count them 2^24 times over).
+Assumptions: node IDs are random below that shared prefix (BEP 42 fixes only a few bits per
+address), and each sampled node's answers in the range listed its nearest neighbour (a sweep
+that asks every node for targets next to its own ID does; a node's missing closest neighbour
+makes the estimate low; when even its upper bound is below the IDs seen, the assumption
+evidently fails and the method gives no row). At most :data:`MAX_PAIRS` edges are read (the
+listing nodes with the smallest IDs: a uniform sample).
+Every estimate and bound is at least the number of distinct IDs seen.
 """
 
 from __future__ import annotations
@@ -79,10 +83,13 @@ def _chi2(p_z: float, dof: int) -> float:
     return dof * (1 - c + p_z * math.sqrt(c)) ** 3
 
 
-def nearest_gaps(pairs: Iterable[tuple[str, str]]) -> list[int]:
+def nearest_gaps(pairs: Iterable[tuple[str, str]]) -> tuple[list[int], int]:
     """Per listing node: the XOR distance to the nearest node it listed (IDs of 40 hex
-    digits only; a node listing itself is ignored)."""
+    digits only; a node listing itself is ignored); and the size of the space the IDs live
+    in (``2^160`` less the leading bits every ID shares)."""
     best: dict[int, int] = {}
+    first: int | None = None
+    spread = 0
     for src, dst in pairs:
         if len(src) != NODE_ID_HEX or len(dst) != NODE_ID_HEX:
             continue
@@ -90,23 +97,25 @@ def nearest_gaps(pairs: Iterable[tuple[str, str]]) -> list[int]:
             a, b = int(src, 16), int(dst, 16)
         except ValueError:
             continue
+        first = a if first is None else first
+        spread |= (a ^ first) | (b ^ first)
         d = a ^ b
         if d and (a not in best or d < best[a]):
             best[a] = d
-    return list(best.values())
+    return list(best.values()), 1 << spread.bit_length()
 
 
-def density(gaps: list[int]) -> tuple[float, float, float, float] | None:
-    """(estimate, standard error, low, high) of the number of nodes from nearest-neighbour
-    gaps, or None with fewer than 3 gaps."""
+def density(gaps: list[int], space: int = ID_SPACE) -> tuple[float, float, float, float] | None:
+    """(estimate, standard error, low, high) of the number of nodes in an ID space of
+    ``space`` from nearest-neighbour gaps, or None with fewer than 3 gaps."""
     k = len(gaps)
     if k < 3:
         return None
     total = float(sum(gaps))
-    estimate = (k - 1) * ID_SPACE / total
+    estimate = (k - 1) * space / total
     # 2 * rate * S follows a chi-square law with 2k degrees of freedom.
-    low = _chi2(-Z95, 2 * k) / 2 * ID_SPACE / total
-    high = _chi2(Z95, 2 * k) / 2 * ID_SPACE / total
+    low = _chi2(-Z95, 2 * k) / 2 * space / total
+    high = _chi2(Z95, 2 * k) / 2 * space / total
     return estimate, estimate / math.sqrt(k - 2), low, high
 
 
@@ -161,24 +170,25 @@ def size_estimate(
         pairs = store.listed_ids(found, start, end, MAX_PAIRS, source)
         if len(pairs) == MAX_PAIRS:  # the last listing node may be cut short: leave it out
             pairs = [p for p in pairs if p[0] != pairs[-1][0]]
-        gaps = nearest_gaps(pairs)
-        found_density = density(gaps)
-        if found_density is not None:
+        gaps, space = nearest_gaps(pairs)
+        found_density = density(gaps, space)
+        # Fewer nodes than were seen: the nodes did not list their nearest neighbours.
+        if found_density is not None and found_density[3] >= observed:
             estimate, se, low, high = found_density
             rows.append(
                 (
                     "node-ID density (nearest neighbours)",
-                    round(estimate),
+                    max(observed, round(estimate)),
                     max(observed, math.floor(low)),
-                    max(observed, math.ceil(high)),
+                    math.ceil(high),
                     round(se, 1),
                     observed,
                     None,
                     None,
                     None,
                     len(gaps),
-                    "2^160 over the mean XOR distance from a node to the nearest node it "
-                    "listed; assumes random node IDs and that nodes listed their nearest "
+                    "the ID space over the mean XOR distance from a node to the nearest node "
+                    "it listed; assumes random node IDs and that nodes listed their nearest "
                     "neighbour",
                 )
             )
