@@ -64,12 +64,15 @@ def _prepare(url: str) -> tuple[int, int, int]:
 
 
 def _batches_sql(duck: bool) -> str:
+    """The batches row ingest would have written for a generated botnet (its span: the
+    check behind cached answers)."""
     ts = "make_timestamp(?)" if duck else "to_timestamp(%s)"
     p = "?" if duck else "%s"
+    seq = "nextval('batches_seq')" if duck else "0"
     return (
         "INSERT INTO batches (source_id, batch_id, botnet_id, received_at, replies,"
         f" failed_tries, edges, seq, first_ts, last_ts, source_type) VALUES ({p}, {p}, {p},"
-        f" now(), 1, 0, 1, nextval('batches_seq'), {ts}, {ts}, 'crawler')"
+        f" now(), 1, 0, 1, {seq}, {ts}, {ts}, 'crawler')"
     )
 
 
@@ -147,7 +150,7 @@ def fill_postgres(url: str, n: int, end: float) -> None:
         )
         for b in (dht, mozi):
             con.execute(_batches_sql(False), [source, f"generated-{b}", b, start, end])
-        con.execute("ANALYZE")
+        con.execute("VACUUM ANALYZE")
 
 
 VIEWS: dict[str, Callable[[Store, float, float], Any]] = {
