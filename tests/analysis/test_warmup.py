@@ -28,7 +28,6 @@ SCANS = (
     "top_peers",
     "ip_overlap",
     "data_values",
-    "id_recapture",
     "listed_ids",
     "source_overlap",
 )

@@ -48,7 +48,7 @@ from botmon.store.reads import SourceFilter
 ID_SPACE = 2**160
 """Size of the DHT's node-ID space (160-bit IDs)."""
 NODE_ID_HEX = 40
-MAX_PAIRS = 200_000
+MAX_PAIRS = 50_000
 """Most (listing node, listed node) pairs the density estimate reads."""
 Z95 = 1.959964
 COLUMNS = (
@@ -130,8 +130,12 @@ def size_estimate(
     found = botnet_id(store, botnet)
 
     def compute() -> list[tuple[Any, ...]]:
-        counts = store.range_counts("replies", [found], start, end, ["ids"], source)
-        observed = counts.get(found, (0,))[0]
+        def ids(lo: float, hi: float) -> int:
+            """Distinct bot IDs in [lo, hi): from the window summaries (unfiltered)."""
+            counts = store.range_counts("replies", [found], lo, hi, ["ids"], source)
+            return counts.get(found, (0,))[0]
+
+        observed = ids(start, end)
         rows: list[tuple[Any, ...]] = []
         kinds = store.batch_source_types([found], start, end).get(found, set())
         if source is None and {"crawler", "sensor"} <= kinds:
@@ -153,14 +157,15 @@ def size_estimate(
                 )
         first, last = seen_bounds(store, source).get(found, (None, None))
         lo, hi = max(start, first or start), min(end, last if last is not None else end)
-        a, b, both = store.id_recapture(found, start, (lo + hi) / 2, end, source)
-        if a + both and b + both:
+        # Seen in the first half, in the second, in both (= first + second - either).
+        n1, n2 = ids(start, (lo + hi) / 2), ids((lo + hi) / 2, end)
+        if n1 and n2:
             rows.append(
                 _recapture(
                     "capture-recapture (first vs second half)",
-                    a + both,
-                    b + both,
-                    both,
+                    n1,
+                    n2,
+                    n1 + n2 - observed,
                     observed,
                     "Chapman's Lincoln-Petersen estimate: nodes seen in the first half of the "
                     "time with replies in the range, in the second and in both; assumes a "

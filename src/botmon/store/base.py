@@ -315,15 +315,10 @@ class Store(Protocol):
         """Per (botnet id, value of ``dimension`` in the replies' data; None: none): distinct
         bots, each counted by its latest reply in the range that has a value."""
 
-    def id_recapture(
-        self, botnet_id: int, start: float, middle: float, end: float, source: SourceFilter = None
-    ) -> tuple[int, int, int]:
-        """Distinct bot IDs seen in [start, middle) only, in [middle, end) only, and in both."""
-
     def listed_ids(
         self, botnet_id: int, start: float, end: float, limit: int, source: SourceFilter = None
     ) -> list[tuple[str, str]]:
-        """Distinct (src_id, dst_id) of the edges in the range, smallest src_id first."""
+        """(src_id, dst_id) of the edges in the range, smallest src_id first."""
 
     # -- coordination ----------------------------------------------------------------------
     def record_heartbeat(self, source: str, at: float, status: dict[str, Any]) -> None:

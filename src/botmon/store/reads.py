@@ -584,51 +584,35 @@ class ReadPort:
         replies of the range."""
         expr, only = DIMENSIONS[dimension]
         sql = _Sql(self.backend)
-        rows = self._run(
-            sql,
-            f"SELECT g, v, count(*) FROM (SELECT botnet_id AS g, {sql.latest(expr, 'ts')} AS v"
-            f" FROM replies WHERE {sql.where(ids, start, end, source=source)}{only}"
-            " GROUP BY botnet_id, bot_id, CASE WHEN bot_id IS NULL THEN ip END,"
-            " CASE WHEN bot_id IS NULL THEN port END) d GROUP BY 1, 2",
-        )
-        return {(int(g), None if v is None else str(v)): int(n) for g, v, n in rows}
-
-    def id_recapture(
-        self, botnet_id: int, start: float, middle: float, end: float, source: SourceFilter = None
-    ) -> tuple[int, int, int]:
-        """Distinct bot IDs with replies in [start, middle) only, in [middle, end) only, and
-        in both: two samples of a population, for capture-recapture (one pass: a bit per
-        half, OR-ed per ID)."""
-        sql = _Sql(self.backend)
-        second = sql.ts(middle)
+        # Each bot's values with their last reply first (a few per bot, not every reply),
+        # then each bot's latest value.
         rows = self._run(
             sql,
             f"""
-            SELECT sum(CASE WHEN m = 1 THEN 1 ELSE 0 END), sum(CASE WHEN m = 2 THEN 1 ELSE 0 END),
-                sum(CASE WHEN m = 3 THEN 1 ELSE 0 END)
-            FROM (
-                SELECT bot_id, bit_or(CASE WHEN ts >= {second} THEN 2 ELSE 1 END) AS m
-                FROM replies WHERE {sql.where([botnet_id], start, end, source=source)}
-                AND bot_id IS NOT NULL GROUP BY bot_id
-            ) d
+            SELECT g, v, count(*) FROM (
+                SELECT g, {sql.latest("v", "t")} AS v FROM (
+                    SELECT botnet_id AS g, bot_id AS b, CASE WHEN bot_id IS NULL THEN ip END AS i,
+                        CASE WHEN bot_id IS NULL THEN port END AS p, {expr} AS v, max(ts) AS t
+                    FROM replies WHERE {sql.where(ids, start, end, source=source)}{only}
+                    GROUP BY 1, 2, 3, 4, 5
+                ) s GROUP BY g, b, i, p
+            ) d GROUP BY 1, 2
             """,
         )
-        a, b, both = rows[0] if rows else (0, 0, 0)
-        return int(a or 0), int(b or 0), int(both or 0)
+        return {(int(g), None if v is None else str(v)): int(n) for g, v, n in rows}
 
     def listed_ids(
         self, botnet_id: int, start: float, end: float, limit: int, source: SourceFilter = None
     ) -> list[tuple[str, str]]:
-        """Distinct (src_id, dst_id) of the edges in [start, end) whose both ends have IDs:
-        which IDs each bot listed, by ``src_id`` and at most ``limit`` pairs (the bots with
-        the smallest IDs: for random node IDs, a uniform sample)."""
+        """(src_id, dst_id) of the edges in [start, end) whose both ends have IDs: which IDs
+        each bot listed, by ``src_id`` and at most ``limit`` edges (the bots with the
+        smallest IDs: for random node IDs, a uniform sample; the last one's may be cut)."""
         sql = _Sql(self.backend)
         where = sql.where([botnet_id], start, end, source=source)
         rows = self._run(
             sql,
             f"SELECT src_id, dst_id FROM edges WHERE {where}"
-            f" AND src_id IS NOT NULL AND dst_id IS NOT NULL GROUP BY 1, 2"
-            f" ORDER BY 1, 2 LIMIT {int(limit)}",
+            f" AND src_id IS NOT NULL AND dst_id IS NOT NULL ORDER BY 1 LIMIT {int(limit)}",
         )
         return [(str(a), str(b)) for a, b in rows]
 
