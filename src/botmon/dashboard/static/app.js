@@ -301,7 +301,7 @@ function sourcePanel(name) {
 const METHOD_WORDS = {
   "capture-recapture (crawlers vs sensors)": "Chapman's capture–recapture between what crawlers and sensors saw",
   "capture-recapture (first vs second half)": "Chapman's capture–recapture between the range's two halves (consecutive crawl rounds)",
-  "node-ID density (nearest neighbours)": "node-ID density: 2^160 over the mean distance from a node to its nearest neighbour",
+  "node-ID density (nearest neighbours)": "node-ID density: the size of the ID space the nodes live in over the mean distance from a node to its nearest neighbour",
 };
 function clientLabel(x) { return x.client === "unknown" ? "no or unknown v" : `${x.client} ${x.version_text === null ? "?" : x.version_text}`; }
 function dhtPanels(name) {
