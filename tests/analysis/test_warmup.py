@@ -18,9 +18,19 @@ from botmon.dashboard import api
 from botmon.server.state import ServerState
 from botmon.settings import ServerSettings
 from botmon.store.base import Store
+from tests.dashboard import dht_data
 from tests.dashboard.data import make, write
 
-SCANS = ("bucket_counts", "range_counts", "hour_profile", "top_peers", "ip_overlap")
+SCANS = (
+    "bucket_counts",
+    "range_counts",
+    "hour_profile",
+    "top_peers",
+    "ip_overlap",
+    "data_values",
+    "listed_ids",
+    "source_overlap",
+)
 """Read-port methods that read the replies, failed tries or edges themselves."""
 
 
@@ -31,6 +41,8 @@ def warmed(store: Store) -> tuple[Store, float]:
     for name in ("alpha", "beta"):
         store.create_botnet(name)
         write(store, name, f"first-{name}", data.replies[name])
+    store.create_botnet("dht")  # a DHT crawl: its nodes' client versions, its size estimate
+    write(store, "dht", "first-dht", dht_data.make(now).batches[0]["replies"])
     return store, now
 
 
@@ -53,8 +65,11 @@ def count_scans(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_the_plan_is_the_pages_default_requests(warmed: tuple[Store, float]) -> None:
     store, now = warmed
     plan = planned(store, now)
-    # alpha reports bot IDs, beta does not: the page counts alpha's returning bots by ID.
-    assert plan == default_requests(now, ["alpha", "beta"], with_ids=["alpha"])
+    # alpha reports bot IDs, beta does not: the page counts alpha's returning bots by ID;
+    # dht is a DHT: the page asks for its size estimate.
+    names = ["alpha", "beta", "dht"]
+    assert plan == default_requests(now, names, with_ids=["alpha", "dht"], dhts=["dht"])
+    assert any(r.path == "/botnets/dht/size-estimate" for r in plan)
     assert warm_up(store, now) == len(plan)
     assert warm_up(store, now, deadline_s=-1.0) == 0  # gives up cleanly at its deadline
 

@@ -30,6 +30,7 @@ from botmon.client import ReportClient
 from botmon.sim import history
 from botmon.store import open_store
 from botmon.wire import Edge, HeartbeatStatus, Reply, SensorStatus
+from tests.dashboard import dht_data
 from tests.fixtures.server import LiveServer, start_live_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -63,6 +64,15 @@ class Site:
     crawler: str
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+    def as_crawler(self) -> httpx.Client:
+        """A client of the server with the crawler's token (to post records)."""
+        return httpx.Client(
+            base_url=self.server.url,
+            timeout=30,
+            trust_env=False,
+            headers={"Authorization": f"Bearer {self.crawler}"},
+        )
 
     def api(self, url: str) -> httpx.Response:
         with httpx.Client(timeout=30, trust_env=False) as c:
@@ -241,12 +251,7 @@ def test_overview_shows_every_botnet_and_refreshes_live(page: Any, site: Site) -
             {"timestamp": now - 5, "ip": f"127.99.0.{i}", "port": 4000} for i in range(1, 51)
         ],
     }
-    with httpx.Client(
-        base_url=site.server.url,
-        timeout=10,
-        trust_env=False,
-        headers={"Authorization": f"Bearer {site.crawler}"},
-    ) as c:
+    with site.as_crawler() as c:
         assert c.post("/api/v1/ingest", json=batch).status_code == 200
         assert c.post("/api/v1/heartbeat", json={"status": {"state": "running"}}).status_code == 200
     page.wait_for_function(
@@ -489,7 +494,7 @@ def test_counting_comparison(page: Any, site: Site) -> None:
 def test_botnet_comparison(page: Any, site: Site) -> None:
     sign_in(page, site, "#/compare")
     wait_loaded(page)
-    assert charts_drawn(page) == 5
+    assert charts_drawn(page) == 6  # the devices panel says no botnet reports a CPU
     for name in (
         "cmp-population",
         "cmp-countries",
@@ -563,3 +568,69 @@ def test_the_server_warms_exactly_what_the_page_asks_by_default(page: Any, site:
     plan = default_requests(time.time(), names, with_ids)
     expected = {(r.path, tuple(p for p in r.params if p[0] not in ("start", "end"))) for r in plan}
     assert _stats_requests(site.requests) == expected
+
+
+def _visible(page: Any, panel: str) -> bool:
+    shown: bool = page.evaluate(
+        f"() => {{ const p = document.querySelector('section[data-panel=\"{panel}\"]');"
+        " return !!p && !p.hidden; }"
+    )
+    return shown
+
+
+def test_dht_and_device_panels(page: Any, site: Site) -> None:
+    """A DHT's client versions and size estimate, the affected devices of botnets whose bots
+    tell their CPU, and the devices in the comparison (last: it adds botnets)."""
+    data = dht_data.make(time.time())
+    with site.as_crawler() as c:
+        for batch in data.batches:
+            site.server.create_botnet(batch["botnet"])
+            assert c.post("/api/v1/ingest", json=batch).status_code == 200
+    sign_in(page, site, "#/botnet/dht")
+    wait_loaded(page)
+    page.wait_for_selector('section[data-panel="size-estimate"] [data-estimate]')
+    assert _visible(page, "clients") and not _visible(page, "devices")
+    assert charts_drawn(page) == 7
+    clients = panel_matches_api(page, site, "clients")
+    assert {r["client"] for r in clients["rows"]} == {"LT", "UT", "unknown"}
+    estimate = panel_matches_api(page, site, "size-estimate")["rows"][0]
+    box = page.locator('section[data-panel="size-estimate"] [data-estimate]')
+    assert box.get_attribute("data-estimate") == str(estimate["estimate"])
+    words = page.text_content('section[data-panel="size-estimate"] [data-method]')
+    assert "capture–recapture between what crawlers and sensors saw" in words
+    assert "closed population" in words
+    assert page.text_content('section[data-panel="population"] h2') == "dht: DHT size over time"
+    shoot(page, "dht-botnet")
+    for name, dht in (("mozi", True), ("iot", False)):
+        sign_in(page, site, f"#/botnet/{name}")
+        page.reload()
+        wait_loaded(page)
+        page.wait_for_function(
+            "() => !document.querySelector('section[data-panel=\"devices\"]').hidden"
+        )
+        assert _visible(page, "size-estimate") is dht
+        devices = panel_matches_api(page, site, "devices")
+        assert {r["arch"]: r["bots"] for r in devices["rows"]} == {
+            "unknown" if k is None else k: n for k, n in data.arches[name].items()
+        }
+        shoot(page, f"devices-{name}")
+    sign_in(page, site, "#/compare")
+    page.reload()
+    wait_loaded(page)
+    for name in ("mozi", "iot"):
+        box = page.locator(f"#compare-pick input[value='{name}']")
+        if not box.is_checked():
+            box.check()
+    page.wait_for_function(
+        "() => document.querySelector('section[data-panel=\"cmp-devices\"] a.csv')"
+        ".href.includes('iot')"
+    )
+    wait_loaded(page)
+    rows = panel_matches_api(page, site, "cmp-devices")["rows"]
+    assert {r["arch"] for r in rows if r["botnet"] == "mozi"} == {
+        "mips",
+        "arm7",
+        "x86_64",
+        "unknown",
+    }
+    shoot(page, "compare-devices")

@@ -271,6 +271,9 @@ def test_every_read_endpoint_is_documented_in_openapi(
             "botnets/{botnet}/population",
             "botnets/{botnet}/returning",
             "botnets/{botnet}/top-peers",
+            "botnets/{botnet}/devices",
+            "botnets/{botnet}/clients",
+            "botnets/{botnet}/size-estimate",
             "countries",
             "ases",
             "counting",
@@ -280,6 +283,7 @@ def test_every_read_endpoint_is_documented_in_openapi(
             "compare/overlap",
             "compare/hours",
             "botnets/{botnet}/configs",
+            "compare/devices",
         )
     }
     for path in paths:

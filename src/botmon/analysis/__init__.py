@@ -19,6 +19,8 @@ Layout:
 - :mod:`geo` - countries and ASes;
 - :mod:`compare` - overlap between botnets, hour-of-day profiles;
 - :mod:`sources` - bots seen by crawlers only, by sensors only and by both;
+- :mod:`devices` - the bots' CPU architectures (affected devices), a DHT's client versions;
+- :mod:`size` - a DHT's total size estimated, with the method's error;
 - :mod:`defaults` - the dashboard's defaults, served to the page and used by the warm-up;
 - :mod:`warmup` - computing the page's default requests ahead of its first visitor.
 

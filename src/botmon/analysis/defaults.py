@@ -97,12 +97,13 @@ class ViewRequest:
 
 
 def default_requests(
-    now: float, botnets: Sequence[str], with_ids: Sequence[str] = ()
+    now: float, botnets: Sequence[str], with_ids: Sequence[str] = (), dhts: Sequence[str] = ()
 ) -> list[ViewRequest]:
     """The requests the page makes with untouched controls at ``now``, view by view: the
     overview, each botnet's single view, the geolocations and ASes of every botnet, each
     botnet's counting view, and the comparison of the first botnets.
-    ``with_ids`` names the botnets reporting bot IDs (the page counts those by ID)."""
+    ``with_ids`` names the botnets reporting bot IDs (the page counts those by ID), ``dhts``
+    the DHTs (with client versions: the page asks for their size estimate)."""
     start, end = default_range(now)
     bucket = auto_bucket(end - start)
     span = {"start": int(start), "end": int(end)}
@@ -119,7 +120,11 @@ def default_requests(
             ViewRequest.of("/sources", botnet=name, bucket=bucket, **span),
             ViewRequest.of(f"{base}/returning", bucket=bucket, by=by, **span),
             ViewRequest.of(f"{base}/top-peers", limit=TOP_PEERS, **span),
+            ViewRequest.of(f"{base}/clients", **span),
+            ViewRequest.of(f"{base}/devices", **span),
         ]
+        if name in dhts:
+            out.append(ViewRequest.of(f"{base}/size-estimate", **span))
     out += [
         ViewRequest.of("/countries", **span),
         ViewRequest.of("/ases", limit=TOP_ASES, **span),
@@ -137,5 +142,6 @@ def default_requests(
             ),
             ViewRequest.of("/compare/overlap", botnets=compared, **span),
             ViewRequest.of("/compare/hours", botnets=compared, **span),
+            ViewRequest.of("/compare/devices", botnets=compared, **span),
         ]
     return out

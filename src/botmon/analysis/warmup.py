@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from botmon.analysis import compare, geo, overview, peers, population, sources
+from botmon.analysis import compare, devices, geo, overview, peers, population, size, sources
 from botmon.analysis.defaults import ViewRequest, default_requests
 from botmon.analysis.scope import botnet_ids
 from botmon.analysis.table import Table
@@ -47,6 +47,12 @@ _VIEWS: dict[str, View] = {
         s, p["botnets"].split(","), *_span(p)
     ),
     "compare/hours": lambda s, p, _: compare.compare_hours(s, p["botnets"].split(","), *_span(p)),
+    "clients": lambda s, p, b: devices.clients(s, str(b), *_span(p)),
+    "devices": lambda s, p, b: devices.devices(s, str(b), *_span(p)),
+    "size-estimate": lambda s, p, b: size.size_estimate(s, str(b), *_span(p)),
+    "compare/devices": lambda s, p, _: devices.compare_devices(
+        s, p["botnets"].split(","), *_span(p)
+    ),
 }
 
 
@@ -61,18 +67,22 @@ def compute(store: Store, request: ViewRequest) -> Table:
 
 def planned(store: Store, now: float) -> list[ViewRequest]:
     """The page's default requests at ``now`` for the botnets the store holds. Like the page,
-    it counts returning bots by ID for botnets whose population shows bot IDs (computing
-    that population here is the first step of the warm-up anyway)."""
+    it counts returning bots by ID for botnets whose population shows bot IDs, and asks for
+    the size estimate of the botnets with DHT client versions (computing that population
+    and those versions here is the first step of the warm-up anyway)."""
     names = list(botnet_ids(store))
     by_ip = default_requests(now, names)
-    with_ids = [
-        name
-        for name in names
-        for request in by_ip
-        if request.path == f"/botnets/{name}/population"
-        and any(row[2] for row in compute(store, request).rows)
-    ]
-    return default_requests(now, names, with_ids)
+
+    def having(view: str, column: int | None) -> list[str]:
+        return [
+            name
+            for name in names
+            for request in by_ip
+            if request.path == f"/botnets/{name}/{view}"
+            and any(column is None or row[column] for row in compute(store, request).rows)
+        ]
+
+    return default_requests(now, names, having("population", 2), having("clients", None))
 
 
 def warm_up(store: Store, now: float, deadline_s: float = 600.0) -> int:

@@ -25,10 +25,12 @@ from starlette.routing import BaseRoute, Route
 
 from botmon.analysis import compare as compare_views
 from botmon.analysis import defaults
+from botmon.analysis import devices as device_views
 from botmon.analysis import geo as geo_views
 from botmon.analysis import overview as overview_views
 from botmon.analysis import peers as peer_views
 from botmon.analysis import population as population_views
+from botmon.analysis import size as size_views
 from botmon.analysis import sources as source_views
 from botmon.analysis.table import Table, UnknownBotnet
 from botmon.csvsafe import safe_cell
@@ -325,6 +327,22 @@ def routes(st: Access) -> list[BaseRoute]:
         names = await botnets(r, p)
         return await run(compare_views.compare_hours, names, p.start, p.end, p.source)
 
+    async def devices(r: Request, p: Params) -> Table:
+        name = one_botnet(r, p)
+        return await run(device_views.devices, name, p.start, p.end, p.source)
+
+    async def clients(r: Request, p: Params) -> Table:
+        name = one_botnet(r, p)
+        return await run(device_views.clients, name, p.start, p.end, p.source)
+
+    async def size_estimate(r: Request, p: Params) -> Table:
+        name = one_botnet(r, p)
+        return await run(size_views.size_estimate, name, p.start, p.end, p.source)
+
+    async def cmp_devices(r: Request, p: Params) -> Table:
+        names = await botnets(r, p)
+        return await run(device_views.compare_devices, names, p.start, p.end, p.source)
+
     B = "/botnets/{botnet}"
     bp = path_param("botnet", "Botnet name.")
     specs: list[tuple[str, str, Handler, bool, list[dict[str, Any]], str]] = [
@@ -404,6 +422,45 @@ def routes(st: Access) -> list[BaseRoute]:
             "bot_id, in_degree, mentions.",
         ),
         (
+            B + "/devices",
+            "devices",
+            devices,
+            False,
+            [bp],
+            "Affected devices: distinct bots per CPU architecture (the replies' data.arch, e.g. "
+            "a Mozi bot's [cpu] tag), each bot by its latest reply that tells it; share of the "
+            "bots with a known architecture ('unknown' last, share 0). Columns: arch, bots, share.",
+        ),
+        (
+            B + "/clients",
+            "clients",
+            clients,
+            False,
+            [bp],
+            "DHT client versions: distinct DHT nodes (replies with data.node_id; none: not a "
+            "DHT) per client code and version (the replies' data.client and "
+            "data.client_version, from the node's v), each node by its latest reply that "
+            "tells it; version_text is major.minor (one byte each); share of the "
+            "nodes with a known client ('unknown' last, share 0). Columns: client, version, "
+            "version_text, bots, share.",
+        ),
+        (
+            B + "/size-estimate",
+            "size-estimate",
+            size_estimate,
+            False,
+            [bp],
+            "An estimate of the total population in the range (a DHT crawl never reaches every "
+            "node), one row per method with data, the preferred first: Chapman's capture-"
+            "recapture between crawlers and sensors or between the two halves of the time the "
+            "range holds replies in (95 % "
+            "interval: estimate +- 1.96 standard errors), and the node-ID density from the "
+            "nearest node each node listed (exact 95 % interval). Columns: method, estimate, "
+            "low, high, stderr, observed (distinct bot IDs seen), first, second, both (the "
+            "capture-recapture samples), samples (the density's gaps), explanation (the "
+            "method and its assumptions in words).",
+        ),
+        (
             "/countries",
             "countries",
             countries,
@@ -465,6 +522,16 @@ def routes(st: Access) -> list[BaseRoute]:
             "Hour-of-day profile: mean distinct IPs per hour of day, by UTC hour and by the bots' "
             "local hour (country time zone). Columns: botnet, hour, utc, local, utc_normalised, "
             "local_normalised.",
+        ),
+        (
+            "/compare/devices",
+            "compare-devices",
+            cmp_devices,
+            False,
+            [_BOTNETS_Q],
+            "Affected devices side by side: distinct bots per CPU architecture and share of "
+            "each botnet's bots with a known architecture; rows with botnet null add up every "
+            "named botnet. Columns: botnet, arch, bots, share.",
         ),
     ]
     out: list[BaseRoute] = []

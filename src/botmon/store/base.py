@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the read port's mixin builds on this module's types
     from botmon.store.configs import Config, ConfigAlert, ConfigBot, ConfigStats
     from botmon.store.reads import (
         CountedKind,
+        Dimension,
         Ids,
         Measure,
         OverlapMeasure,
@@ -309,6 +310,16 @@ class Store(Protocol):
         """Per (botnet id, bucket; 0 for the whole range when ``bucket_s`` is None): distinct
         addresses or bot IDs seen by crawlers only, by sensors only, and by both."""
 
+    def data_values(
+        self, ids: Ids, start: float, end: float, dimension: Dimension, source: SourceFilter = None
+    ) -> dict[tuple[int, str | None], int]:
+        """Per (botnet id, value of ``dimension`` in the replies' data; None: none): distinct
+        bots, each counted by its latest reply in the range that has a value."""
+
+    def listed_ids(
+        self, botnet_id: int, start: float, end: float, limit: int, source: SourceFilter = None
+    ) -> list[tuple[str, str]]:
+        """(src_id, dst_id) of the edges in the range, smallest src_id first."""
     # -- configurations bots carry, and their alerts (store/configs.py) --------------------
     def configs(self, botnet: str) -> list[Config] | None:
         """Every configuration of ``botnet`` with first/last sighting and bot counts; None

@@ -47,6 +47,21 @@ CountedKind = Literal["replies", "failed_tries"]
 SpanKind = Literal["replies", "failed_tries", "edges"]
 Ids = Sequence[int] | None
 """Botnet ids to read (``None``: every botnet)."""
+Dimension = Literal["arch", "client"]
+DIMENSIONS: dict[str, tuple[str, str]] = {
+    # dimension -> (the value of a reply's data, text or NULL; which replies count), in both
+    # dialects
+    "arch": ("(data->>'arch')", ""),
+    "client": (
+        "((data->>'client') || '/' || coalesce(data->>'client_version', ''))",
+        " AND (data->>'node_id') IS NOT NULL",
+    ),
+}
+"""What :meth:`ReadPort.data_values` counts bots by: ``arch``, the device type (CPU
+architecture) any protocol that reveals it puts in ``data["arch"]``, over every reply;
+``client``, a DHT node's client code and version (``data["client"]``,
+``data["client_version"]``) as ``code/version`` (``code/`` when the version is unknown), over
+the replies of DHT nodes (those with ``data["node_id"]``)."""
 
 _DISTINCT: dict[str, tuple[str, str]] = {
     # measure -> (distinct columns, extra condition)
@@ -557,6 +572,49 @@ class ReadPort:
             """,
         )
         return {(int(g), int(b)): (int(c), int(s), int(both)) for g, b, c, s, both in rows}
+
+    # -- what the replies' data tell: device types, client versions, node IDs --------------
+    def data_values(
+        self, ids: Ids, start: float, end: float, dimension: Dimension, source: SourceFilter = None
+    ) -> dict[tuple[int, str | None], int]:
+        """Per (botnet id, value): distinct bots whose latest reply in [start, end) with a
+        value of ``dimension`` (:data:`DIMENSIONS`) carries that value; bots whose replies
+        (those the dimension counts) carry none count under None. A bot is its bot ID, or
+        its ``ip:port`` without one. The summaries keep no ``data``, so this reads the
+        replies of the range."""
+        expr, only = DIMENSIONS[dimension]
+        sql = _Sql(self.backend)
+        # Each bot's values with their last reply first (a few per bot, not every reply),
+        # then each bot's latest value.
+        rows = self._run(
+            sql,
+            f"""
+            SELECT g, v, count(*) FROM (
+                SELECT g, {sql.latest("v", "t")} AS v FROM (
+                    SELECT botnet_id AS g, bot_id AS b, CASE WHEN bot_id IS NULL THEN ip END AS i,
+                        CASE WHEN bot_id IS NULL THEN port END AS p, {expr} AS v, max(ts) AS t
+                    FROM replies WHERE {sql.where(ids, start, end, source=source)}{only}
+                    GROUP BY 1, 2, 3, 4, 5
+                ) s GROUP BY g, b, i, p
+            ) d GROUP BY 1, 2
+            """,
+        )
+        return {(int(g), None if v is None else str(v)): int(n) for g, v, n in rows}
+
+    def listed_ids(
+        self, botnet_id: int, start: float, end: float, limit: int, source: SourceFilter = None
+    ) -> list[tuple[str, str]]:
+        """(src_id, dst_id) of the edges in [start, end) whose both ends have IDs: which IDs
+        each bot listed, by ``src_id`` and at most ``limit`` edges (the bots with the
+        smallest IDs: for random node IDs, a uniform sample; the last one's may be cut)."""
+        sql = _Sql(self.backend)
+        where = sql.where([botnet_id], start, end, source=source)
+        rows = self._run(
+            sql,
+            f"SELECT src_id, dst_id FROM edges WHERE {where}"
+            f" AND src_id IS NOT NULL AND dst_id IS NOT NULL ORDER BY 1 LIMIT {int(limit)}",
+        )
+        return [(str(a), str(b)) for a, b in rows]
 
 
 def _count_expr(measure: str) -> str:

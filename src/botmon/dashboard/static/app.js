@@ -161,6 +161,7 @@ function panel(title, note, opts = {}) {
   if (chartEl) { chart = echarts.init(chartEl, null, { renderer: "canvas" }); S.charts.push(chart); }
   return {
     el: p, chart,
+    show(on) { p.hidden = !on; if (on && chart) chart.resize(); },
     setTable(data, columns) { wrap.replaceChildren(renderTable(data, columns)); },
     setCsv(path, params) { csv.href = csvUrl(path, params); },
     draw(option) { if (chart) chart.setOption(Object.assign({ useUTC: true, backgroundColor: "transparent",
@@ -358,14 +359,111 @@ function configPanel(name) {
   };
 }
 
+/* A DHT (its replies carry node IDs) gets its client versions and an estimate of its total
+   size: the estimate's method and assumptions are said in words, its interval drawn beside
+   the nodes seen, and on the population chart as a band. Hidden for other botnets. */
+const METHOD_WORDS = {
+  "capture-recapture (crawlers vs sensors)": "Chapman's capture–recapture between what crawlers and sensors saw",
+  "capture-recapture (first vs second half)": "Chapman's capture–recapture between the range's two halves (consecutive crawl rounds)",
+  "node-ID density (nearest neighbours)": "node-ID density: the size of the ID space the nodes live in over the mean distance from a node to its nearest neighbour",
+};
+function clientLabel(x) { return x.client === "unknown" ? "no or unknown v" : `${x.client} ${x.version_text === null ? "?" : x.version_text}`; }
+function dhtPanels(name) {
+  const clients = panel(`${name}: DHT client versions`, "Distinct nodes per client and version (the v of their messages: LT is libtorrent) in the range; share of the nodes with a known client.", { id: "clients" });
+  const size = panel(`${name}: estimated total size`, "", { id: "size-estimate" });
+  const words = el("div", { class: "estimate" });
+  size.el.querySelector(".note").replaceWith(words);
+  clients.show(false); size.show(false);
+  return async function update() {
+    const base = `/botnets/${encodeURIComponent(name)}`;
+    const pc = query();
+    const dc = await getTable(`${base}/clients`, pc);
+    const isDht = dc.rows.length > 0;
+    clients.show(isDht); size.show(isDht);
+    if (!isDht) return null;
+    const de = await getTable(`${base}/size-estimate`, pc);
+    clients.setTable(dc); clients.setCsv(`${base}/clients`, pc);
+    const top = dc.rows.slice(0, 15).reverse();
+    clients.draw({ grid: { left: 130, right: 60, top: 10, bottom: 40 }, tooltip: { trigger: "axis" },
+      xAxis: valueAxis("Distinct nodes"),
+      yAxis: Object.assign({ type: "category", data: top.map(clientLabel) }, AXIS),
+      series: [{ type: "bar", name: "nodes", data: top.map((x) => x.bots), color: colorOf(name), barMaxWidth: 22,
+        label: { show: true, position: "right", color: "#9aa7b6", formatter: (i) => (top[i.dataIndex].share ? `${Math.round(top[i.dataIndex].share * 1000) / 10} %` : "") } }] });
+    size.setTable(de); size.setCsv(`${base}/size-estimate`, pc);
+    const best = de.rows[0];
+    if (!best) {
+      words.replaceChildren(el("p", { class: "note", text: "No estimate: no node IDs in the range." }));
+      size.draw({ title: { text: "no estimate", left: "center", top: "middle", textStyle: { color: "#8b98a8", fontSize: 13 } } });
+      return null;
+    }
+    words.replaceChildren(
+      el("div", { class: "totals" },
+        el("div", { class: "total", "data-estimate": String(best.estimate), style: `border-top-color:${colorOf(name)}` },
+          el("div", { class: "big", text: `≈ ${best.estimate.toLocaleString("en")}` }),
+          el("div", { class: "small", text: `nodes in total (95 %: ${best.low.toLocaleString("en")}–${best.high.toLocaleString("en")})` })),
+        el("div", { class: "total" }, el("div", { class: "big", text: best.observed.toLocaleString("en") }),
+          el("div", { class: "small", text: "node IDs seen in the range" }))),
+      el("p", { class: "note", "data-method": best.method, text: `Method: ${METHOD_WORDS[best.method] || best.method}. ${best.explanation}.` +
+        (de.rows.length > 1 ? ` Other methods, for comparison: ${de.rows.slice(1).map((x) => `${x.method} ≈ ${x.estimate.toLocaleString("en")} (${x.low.toLocaleString("en")}–${x.high.toLocaleString("en")})`).join("; ")}.` : "") }));
+    const rows = de.rows.slice().reverse();
+    size.draw({ grid: { left: 250, right: 40, top: 24, bottom: 40 },
+      tooltip: { trigger: "item", formatter: (i) => { const x = rows[i.dataIndex]; return `${x.method}<br>≈ ${x.estimate} (95 %: ${x.low}–${x.high})<br>seen: ${x.observed}`; } },
+      xAxis: valueAxis("Nodes", { scale: true }),
+      yAxis: Object.assign({ type: "category", data: rows.map((x) => x.method) }, AXIS),
+      series: [
+        { type: "custom", name: "95 % interval", data: rows.map((x, i) => [i, x.low, x.high]),
+          renderItem: (params, api) => {
+            const y = api.coord([0, api.value(0)])[1], lo = api.coord([api.value(1), 0])[0], hi = api.coord([api.value(2), 0])[0];
+            const style = { stroke: colorOf(name), lineWidth: 2 };
+            return { type: "group", children: [
+              { type: "line", shape: { x1: lo, y1: y, x2: hi, y2: y }, style },
+              { type: "line", shape: { x1: lo, y1: y - 7, x2: lo, y2: y + 7 }, style },
+              { type: "line", shape: { x1: hi, y1: y - 7, x2: hi, y2: y + 7 }, style }] };
+          }, encode: { x: [1, 2], y: 0 } },
+        { type: "scatter", name: "estimate", symbolSize: 12, color: "#e0a458", data: rows.map((x, i) => [x.estimate, i]),
+          markLine: { silent: true, symbol: "none", lineStyle: { color: "#8b98a8", type: "dashed" },
+            label: { formatter: "seen", color: "#8b98a8" }, data: [{ xAxis: best.observed }] } }] });
+    return best;
+  };
+}
+/* The estimate on the population chart: its interval as a band, the estimate as a line. */
+function estimateMarks(best) {
+  if (!best) return {};
+  return { markLine: { silent: true, symbol: "none", lineStyle: { color: "#e0a458", type: "dashed" },
+    label: { formatter: `estimated total ≈ ${best.estimate}`, color: "#e0a458", position: "insideEndTop" }, data: [{ yAxis: best.estimate }] },
+  markArea: { silent: true, itemStyle: { color: "rgba(224,164,88,0.10)" }, data: [[{ yAxis: best.low }, { yAxis: best.high }]] } };
+}
+/* Affected devices: the bots' CPU architectures, for every botnet whose replies tell them. */
+function devicesPanel(name) {
+  const pnl = panel(`${name}: affected devices`, "Distinct bots per CPU architecture in the range (the bots' own reports, e.g. Mozi's [cpu] tag); share of the bots whose architecture is known.", { id: "devices" });
+  pnl.show(false);
+  return async function update() {
+    const base = `/botnets/${encodeURIComponent(name)}`;
+    const pd = query();
+    const dd = await getTable(`${base}/devices`, pd);
+    const known = dd.rows.filter((x) => x.arch !== "unknown");
+    pnl.show(known.length > 0);
+    if (!known.length) return;
+    pnl.setTable(dd); pnl.setCsv(`${base}/devices`, pd);
+    const rows = dd.rows.slice(0, 15).reverse();
+    pnl.draw({ grid: { left: 110, right: 60, top: 10, bottom: 40 }, tooltip: { trigger: "axis" },
+      xAxis: valueAxis("Distinct bots"),
+      yAxis: Object.assign({ type: "category", data: rows.map((x) => x.arch) }, AXIS),
+      series: [{ type: "bar", name: "bots", barMaxWidth: 22, data: rows.map((x) => ({ value: x.bots, itemStyle: { color: x.arch === "unknown" ? "#3a4656" : PALETTE[(known.findIndex((k) => k.arch === x.arch) + 1) % PALETTE.length] } })),
+        label: { show: true, position: "right", color: "#9aa7b6", formatter: (i) => (rows[i.dataIndex].share ? `${Math.round(rows[i.dataIndex].share * 1000) / 10} %` : "") } }] });
+  };
+}
+
 VIEWS.botnet = function () {
   const name = S.botnet;
   const pop = panel(`${name}: population`, "Distinct IPs, bot IDs and ip:port pairs per bucket (UTC).", { id: "population" });
+  const dht = dhtPanels(name);
   const sources = sourcePanel(name);
   const tries = panel(`${name}: replies vs failed tries`, "Replies received and tries that got no answer, per bucket.", { id: "tries" });
   const ret = panel(`${name}: new vs returning bots`, "New: first reply ever in that bucket; returning: seen before.", { id: "returning" });
   const peers = panel(`${name}: top peers by in-degree`, "Peers listed by the most distinct bots in the range (from edges).", { id: "peers", chartClass: "tall" });
   const configs = configPanel(name);
+  const devices = devicesPanel(name);
   return async function update() {
     const r = rangeParams();
     const b = bucketFor(r, $("bucket").value);
@@ -375,15 +473,18 @@ VIEWS.botnet = function () {
     const hasIds = data.rows.some((x) => x.ids > 0);
     const pr = query({ bucket: b, by: hasIds ? "id" : "ip" });
     const pt = query({ limit: CFG.top_peers });
-    const [rt, tp] = await Promise.all([getTable(`${base}/returning`, pr), getTable(`${base}/top-peers`, pt), sources(b), configs()]);
+    const [rt, tp, est] = await Promise.all([getTable(`${base}/returning`, pr), getTable(`${base}/top-peers`, pt),
+      dht(), devices(), sources(b), configs()]);
     const ts = (k) => data.rows.map((x) => [x.t * 1000, x[k]]);
     pop.setTable(data); pop.setCsv(`${base}/population`, pp);
     pop.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
-      yAxis: valueAxis(`Distinct per ${bucketLabel(b)}`),
+      yAxis: valueAxis(`Distinct per ${bucketLabel(b)}`, est ? { max: (v) => Math.max(v.max, est.high) } : {}),
       series: [
         { name: "IPs", type: "line", showSymbol: false, data: ts("ips"), color: colorOf(name) },
         { name: "bot IDs", type: "line", showSymbol: false, data: ts("ids"), color: "#e0a458" },
-        { name: "ip:port", type: "line", showSymbol: false, data: ts("ip_ports"), color: "#8b98a8", lineStyle: { type: "dashed" } }] });
+        { name: "ip:port", type: "line", showSymbol: false, data: ts("ip_ports"), color: "#8b98a8", lineStyle: { type: "dashed" },
+          ...estimateMarks(est) }] });
+    pop.el.querySelector("h2").textContent = est ? `${name}: DHT size over time` : `${name}: population`;
     tries.setTable(data, ["t", "replies", "failed_tries"]); tries.setCsv(`${base}/population`, pp);
     tries.draw({ legend: LEGEND, grid: GRID, tooltip: bucketTooltip(b), xAxis: timeAxis("Time (UTC)"),
       yAxis: valueAxis(`Records per ${bucketLabel(b)}`),
@@ -481,14 +582,25 @@ VIEWS.compare = function () {
   const overlap = panel("Overlap of infected IPs", "IPs seen in both botnets of a pair in the range; Jaccard = shared / union.", { id: "cmp-overlap" });
   const hUtc = panel("Hour of day (UTC)", "Mean distinct IPs online per hour of the day by UTC hour, normalised to each botnet's peak.", { id: "cmp-hours-utc" });
   const hLoc = panel("Hour of day (bots' local time)", "The same, by each bot's local hour (its country's time zone).", { id: "cmp-hours-local" });
+  const dev = panel("Affected devices", "Share of each botnet's bots per CPU architecture (of the bots whose architecture is known), and every compared botnet together.", { id: "cmp-devices" });
   return async function update() {
     const r = rangeParams();
     const b = bucketFor(r, $("bucket").value);
     const names = S.compare && S.compare.length ? S.compare : S.botnets.slice(0, CFG.max_compared);
     const sel = names.join(",");
     const pp = query({ botnets: sel, bucket: b }), pc = query({ botnets: sel, limit: CFG.compared_countries }), po = query({ botnets: sel }), ph = query({ botnets: sel });
-    const [dp, dc, dov, dh] = await Promise.all([getTable("/compare/population", pp), getTable("/compare/countries", pc),
-      getTable("/compare/overlap", po), getTable("/compare/hours", ph)]);
+    const [dp, dc, dov, dh, dd] = await Promise.all([getTable("/compare/population", pp), getTable("/compare/countries", pc),
+      getTable("/compare/overlap", po), getTable("/compare/hours", ph), getTable("/compare/devices", po)]);
+    dev.setTable(dd); dev.setCsv("/compare/devices", po);
+    const arches = [...new Set(dd.rows.filter((x) => x.arch !== "unknown").map((x) => x.arch))];
+    const told = names.filter((n) => dd.rows.some((x) => x.botnet === n && x.arch !== "unknown"));
+    dev.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(),
+      title: arches.length ? undefined : { text: "no compared botnet reports its bots' CPU", left: "center", top: "middle", textStyle: { color: "#8b98a8", fontSize: 13 } },
+      xAxis: Object.assign({ type: "category", data: arches, name: "CPU architecture" }, AXIS),
+      yAxis: valueAxis("Share of bots (%)", { minInterval: 0 }),
+      series: [...told, ...(told.length > 1 ? [null] : [])].map((n) => ({ name: n === null ? "all compared" : n, type: "bar",
+        color: n === null ? "#8b98a8" : colorOf(n),
+        data: arches.map((a) => { const x = dd.rows.find((y) => y.botnet === n && y.arch === a); return x ? Math.round(x.share * 1000) / 10 : 0; }) })) });
     pop.setTable(dp); pop.setCsv("/compare/population", pp);
     pop.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
       yAxis: valueAxis("Share of peak", { minInterval: 0, max: 1 }),
