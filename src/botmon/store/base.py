@@ -320,6 +320,7 @@ class Store(Protocol):
         self, botnet_id: int, start: float, end: float, limit: int, source: SourceFilter = None
     ) -> list[tuple[str, str]]:
         """(src_id, dst_id) of the edges in the range, smallest src_id first."""
+
     # -- configurations bots carry, and their alerts (store/configs.py) --------------------
     def configs(self, botnet: str) -> list[Config] | None:
         """Every configuration of ``botnet`` with first/last sighting and bot counts; None
