@@ -326,7 +326,10 @@ def _answer(msg: krpc.Message, src: Peer, now: float, ctx: SensorContext) -> byt
 
 
 def _is_bot(msg: krpc.Message, node_id: bytes) -> bool:
-    return node_id.startswith(_config.id_prefix) and msg.version == _config.v
+    """Mozi's ID prefix and ``v``, and not read-only: a querier with BEP 43 ``ro=1`` takes no
+    part in routing, so it is a crawler (botmon's own Mozi crawler queries that way), never
+    a bot."""
+    return node_id.startswith(_config.id_prefix) and msg.version == _config.v and not msg.read_only
 
 
 def handle_request(
@@ -353,6 +356,8 @@ def handle_request(
     except krpc.KrpcError:
         return None, []
     if not bot:
+        if msg.read_only:
+            return answer, []  # BEP 43: kept out of the node lists the sensor hands out
         table = _table(ctx)
         table[src] = node_id
         table.move_to_end(src)
