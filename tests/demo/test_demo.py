@@ -12,6 +12,9 @@ import httpx
 
 from tests.demo.helpers import demo_env, free_port
 
+LIVE = ("hns", "linenet", "btdht", "mozi")
+"""The demo's live botnets: every registered emulator that a plugin crawls."""
+
 
 def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None:
     port = free_port()
@@ -56,10 +59,10 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
     headers = {"Authorization": f"Bearer {viewer_token}"}
     seen: dict[str, int] = {}
     deadline = time.monotonic() + 45
-    while time.monotonic() < deadline and not (seen.get("hns") and seen.get("linenet")):
+    while time.monotonic() < deadline and not all(seen.get(b) for b in LIVE):
         time.sleep(2)
         now = time.time()
-        for botnet in ("hns", "linenet"):
+        for botnet in LIVE:
             answer = httpx.get(
                 f"{base}/api/v1/botnets/{botnet}/population",
                 params={"bucket": 3600, "start": now - 7200, "end": now + 60},
@@ -77,10 +80,17 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
         )
         assert answer.status_code == 200, answer.text
         rows = [r for r in answer.json()["rows"] if r["kind"] == "sensor"]
-        if rows:
+        if len(rows) == 2:
             break
         time.sleep(1)
-    assert [(r["botnet"], r["state"]) for r in rows] == [("hns", "running")], rows
+    states = sorted((r["botnet"], r["state"]) for r in rows)
+    assert states == [("hns", "running"), ("mozi", "running")], rows
+    # The Mozi crawler reads the emulated bots' signed configuration (verified with the
+    # public keys the demo hands it) and the server keeps it.
+    configs = httpx.get(
+        f"{base}/api/v1/stats/botnets/mozi/configs", headers=headers, timeout=5
+    ).json()["configs"]
+    assert configs and {c["signatures"] for c in configs} == {"valid"}, configs
     with httpx.Client(base_url=base, timeout=5, follow_redirects=True) as browser:
         page = browser.get(login_url)
         assert page.status_code == 200
@@ -90,6 +100,6 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
     rest, _ = process.communicate(timeout=120)
     output.append(rest)
     assert process.returncode == 0, "".join(output)
-    assert seen.get("hns", 0) > 0, (seen, "".join(output))
-    assert seen.get("linenet", 0) > 0, (seen, "".join(output))
+    for botnet in LIVE:
+        assert seen.get(botnet, 0) > 0, (botnet, seen, "".join(output))
     assert "stopped" in "".join(output)

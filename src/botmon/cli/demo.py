@@ -84,8 +84,60 @@ def _live_botnets(bots: int) -> list[LiveBotnet]:
     return out
 
 
-SENSED_BOTNETS = ("hns",)
+SENSED_BOTNETS = ("hns", "mozi")
 """Live botnets that also get a sensor (announced to the emulated bots)."""
+
+DHT_HOST = "btdht"
+"""The live BitTorrent DHT of real libtorrent nodes; botnets in :data:`DHT_GUESTS` join it."""
+DHT_GUESTS = ("mozi",)
+"""Emulated botnets that live inside the DHT: they bootstrap off the libtorrent nodes, which
+take them into their routing tables (``--join`` of the first guest: one is all the demo
+has), so the DHT crawler sees them among ordinary nodes."""
+
+
+class _DhtLinks:
+    """What joins the emulated DHT botnets to the live libtorrent DHT, by files in the demo
+    folder: each side re-reads the other's file, so the start order does not matter."""
+
+    def __init__(self, folder: Path, names: set[str]) -> None:
+        self.folder = folder
+        self.host = DHT_HOST if DHT_HOST in names else None
+        self.guests = [g for g in DHT_GUESTS if g in names]
+
+    def _peers(self, guest: str) -> Path:
+        return self.folder / f"{guest}-peers.txt"
+
+    def _keys(self, guest: str) -> Path:
+        return self.folder / f"{guest}-public-keys.txt"
+
+    def emulator_args(self, name: str, seed_files: dict[str, Path]) -> list[str]:
+        """``botmon simulate`` options that link ``name`` into the DHT."""
+        if name == self.host:
+            return ["--join", str(self._peers(self.guests[0]))] if self.guests else []
+        if name in self.guests:
+            args = ["--peerlist", str(self._peers(name)), "--public-keys", str(self._keys(name))]
+            if self.host is not None:
+                args += ["--bootstrap", str(seed_files[self.host])]
+            return args
+        return []
+
+    def announce_file(self, name: str) -> Path | None:
+        """A guest's every reachable node (its seeds file holds only a few): the sensor
+        announces itself to all of them, as a DHT node is known to many."""
+        return self._peers(name) if name in self.guests else None
+
+    def written_by(self, name: str) -> list[Path]:
+        """Files emulator ``name`` writes that crawlers and sensors need before they start."""
+        return [self._keys(name)] if name in self.guests else []
+
+    def plugin_args(self, name: str) -> list[str]:
+        """The guest botnet's public keys for its crawler and sensor (signature checks)."""
+        if name not in self.guests:
+            return []
+        keys = self._keys(name).read_text().split()
+        return [
+            f"--protocol-option=public_key_{i}={key}" for i, key in enumerate(keys[:2], start=1)
+        ]
 
 
 @dataclass
@@ -312,6 +364,7 @@ def command(
         children.append(server)
         _wait_healthy(url, server, 60)
         seed_files = {b.name: folder / f"{b.name}-seeds.txt" for b in live}
+        dht = _DhtLinks(folder, {b.name for b in live})
         emulators = []
         for botnet in live:
             seed_files[botnet.name].unlink(missing_ok=True)
@@ -321,6 +374,7 @@ def command(
                     "simulate",
                     botnet.name,
                     *botnet.args,
+                    *dht.emulator_args(botnet.name, seed_files),
                     "--truth",
                     str(folder / f"{botnet.name}-truth.jsonl"),
                     "--seeds-file",
@@ -332,6 +386,8 @@ def command(
             emulators.append(sim)
         for botnet, sim in zip(live, emulators, strict=True):
             _wait_file(seed_files[botnet.name], sim, 60)
+            for path in dht.written_by(botnet.name):
+                _wait_file(path, sim, 60)
         for name, seeds in seed_files.items():
             children.append(
                 _start(
@@ -351,15 +407,16 @@ def command(
                         str(interval),
                         "--spool",
                         str(folder / f"spool-{name}"),
+                        *dht.plugin_args(name),
                     ),
                     logs,
                 )
             )
-        sensor_port: int | None = None
+        sensors: dict[str, int] = {}
         for name in SENSED_BOTNETS:
             if name not in seed_files:
                 continue
-            sensor_port = _free_udp_port()
+            sensor_port = sensors[name] = _free_udp_port()
             children.append(
                 _start(
                     f"sensor-{name}",
@@ -371,7 +428,7 @@ def command(
                         "--listen",
                         f"127.0.0.1:{sensor_port}",
                         "--announce-peerlist",
-                        str(seed_files[name]),
+                        str(dht.announce_file(name) or seed_files[name]),
                         "--server",
                         url,
                         "--token",
@@ -380,6 +437,7 @@ def command(
                         str(folder / f"spool-sensor-{name}"),
                         "--progress",
                         "plain",
+                        *dht.plugin_args(name),
                     ),
                     logs,
                 )
@@ -392,8 +450,9 @@ def command(
                 f"  {botnet.name:<11} {botnet.bots} emulated {botnet.label} "
                 f"bots on 127.A.B.C ({botnet.transport}), crawled live"
             )
-        if sensor_port is not None:
-            click.echo(f"  sensor      one Hide'n'Seek sensor on 127.0.0.1:{sensor_port} (UDP)")
+        labels = {b.name: b.label for b in live}
+        for name, sensor_port in sensors.items():
+            click.echo(f"  sensor      a {labels[name]} sensor on 127.0.0.1:{sensor_port} (UDP)")
         if history:
             click.echo(f"  history     {weeks} weeks for three more botnets, generated once")
         click.echo(f"  logs        {logs}/")
