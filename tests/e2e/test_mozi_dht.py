@@ -35,7 +35,7 @@ from tests.sim.helpers import free_port
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
 BOTS, NAT, PLAIN, LIBTORRENT = 500, 0.2, 30, 20
-PUSH_AT, STOP_AT = 7.0, 11.0
+PUSH_AT, STOP_AT = 8.0, 13.0
 """Seconds after the emulator's start: a new configuration version, then a stop order."""
 ROUNDS, INTERVAL = 4, 6.0
 """Round starts at least 6 s apart: the last round starts 18 s or more after the crawler, so
@@ -188,7 +188,16 @@ def _alerts_follow(server: LiveServer, crawled: list[dict[str, Any]]) -> None:
     assert r.status_code == 200, r.text
     alerts = r.json()["alerts"]
     kinds = {(a["kind"], a["version"]) for a in alerts if a["kind"] != "new_config"}
-    assert kinds == {("new_version", 2), ("new_version", 3), ("stop_order", 3)}
+    # A version is new when the server saw a lower one first: on a loaded machine the crawl
+    # may start after the first push, and then version 2 is simply the first configuration.
+    # A version the crawl never met (every bot moved on before the next round reached it)
+    # raises nothing either.
+    seen = sorted((epoch(c["timestamp"]), c["data"]["config"]["version"]) for c in crawled)
+    first_version = seen[0][1]
+    met = {version for _, version in seen}
+    raised = {("new_version", v) for v in (2, 3) if v > first_version and v in met}
+    assert ("new_version", 3) in raised, "the crawl started after the stop order"
+    assert kinds == raised | {("stop_order", 3)}
     for alert in alerts:
         digest = alert["digest"]
         first = min(

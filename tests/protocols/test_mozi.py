@@ -167,8 +167,8 @@ def test_a_bots_routing_table_is_dumped_bucket_by_bucket_once_its_id_is_known() 
     mozi.read_reply(_blob_answer(mozi_config.encode(TAGS, 1, KEYS)), bot, NOW, _ctx())
     own = int.from_bytes(BOT_ID, "big")
     lookups = mozi.find_peers(bot, _ctx("find"))
-    plan = dht_sweep.cover_plan(dht_sweep.SweepConfig().buckets)
-    assert len(lookups) == len(plan)  # one per bucket, then the slices of the wide top ones
+    plan = dht_sweep.cover_plan(dht_sweep.SweepConfig().buckets)[: len(lookups)]
+    assert len(lookups) == mozi.DEFAULTS.lookups_per_node == 16  # one per bucket
     for lookup, (bucket, _slice, _bits) in zip(lookups, plan, strict=True):
         target = int.from_bytes(krpc.decode(lookup.data).bytes_arg(b"target", 20), "big")
         assert (target ^ own) >> (159 - bucket) == 1, f"a lookup is not in bucket {bucket}"

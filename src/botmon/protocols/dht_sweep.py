@@ -127,11 +127,12 @@ def cover_plan(buckets: int) -> tuple[tuple[int, int, int], ...]:
     return tuple(plan)
 
 
-def cover_targets(node_id: bytes | None, buckets: int) -> list[bytes]:
+def cover_targets(node_id: bytes | None, buckets: int, limit: int | None = None) -> list[bytes]:
     """The lookup targets that dump the routing table of node ``node_id`` down to bucket
-    ``buckets - 1`` (:func:`cover_plan`). Unknown ID: as many targets spread evenly over the
-    key space (each in a different slice), which still dump the top buckets of any node."""
-    plan = cover_plan(buckets)
+    ``buckets - 1`` (:func:`cover_plan`, its first ``limit`` lookups: one per bucket first).
+    Unknown ID: as many targets spread evenly over the key space (each in a different slice),
+    which still dump the top buckets of any node."""
+    plan = cover_plan(buckets)[:limit]
     if node_id is not None:
         return [bucket_target(node_id, i, j, bits) for i, j, bits in plan]
     count = len(plan)
@@ -314,9 +315,12 @@ class NodeIds:
         return None if value is None else value.to_bytes(krpc.ID_LENGTH, "big")
 
 
-def lookups(cfg: SweepConfig, node: Peer, ctx: RequestContext, ids: NodeIds) -> list[Request]:
-    """The find-peers lookups that dump ``node``'s routing table this round, keyed."""
-    targets = cover_targets(ids.get(node), cfg.buckets)
+def lookups(
+    cfg: SweepConfig, node: Peer, ctx: RequestContext, ids: NodeIds, limit: int | None = None
+) -> list[Request]:
+    """The find-peers lookups that dump ``node``'s routing table this round, keyed; at most
+    ``limit`` (one per bucket first, then the slices of wide buckets)."""
+    targets = cover_targets(ids.get(node), cfg.buckets, limit)
     out = []
     for i, target in enumerate(targets):
         key = tid(True, ctx.attempt + i, ctx.round)
