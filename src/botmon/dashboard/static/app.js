@@ -324,7 +324,10 @@ async function updateAlerts() {
 }
 
 const CONFIG_COLUMNS = ["version", "digest", "signatures", "stop", "bots", "unlisted_sightings", "first_seen", "last_seen", "current"];
-function configColor(c, i) { return c.stop ? "#e06c75" : c.signatures === "invalid" ? "#e0a458" : PALETTE[i % PALETTE.length]; }
+const STOP_RED = "#e06c75", FORGED_ORANGE = "#e0a458";
+/* Red and orange mean something here, so ordinary configurations never get them. */
+const CONFIG_PALETTE = PALETTE.filter((c) => c !== STOP_RED && c !== FORGED_ORANGE);
+function configColor(c, i) { return c.stop ? STOP_RED : c.signatures === "invalid" ? FORGED_ORANGE : CONFIG_PALETTE[i % CONFIG_PALETTE.length]; }
 
 function configPanel(name) {
   /* Hidden for a botnet whose bots reveal no configuration (only some protocols do). */
