@@ -40,6 +40,22 @@ def _wait_file(path: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> N
     raise AssertionError(f"{path.name} not written (exit {proc.poll()})")
 
 
+def _wait_for_spread(path: Path, me: str, sim: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Let the bots go on exchanging until half of them contacted the sensor (by the truth the
+    emulator rewrites every 0.2 s), bounded: how fast the news spreads depends on load."""
+    from botmon.sim.truth import read_truth
+
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and sim.poll() is None:
+        time.sleep(4 * EXCHANGE_S)
+        try:
+            bots = read_truth(path)
+        except (OSError, ValueError):
+            continue  # caught mid-rewrite: read it again next time
+        if sum(1 for b in bots if me in b["contacted"]) >= 0.5 * len(bots):
+            return
+
+
 def test_a_third_party_package_crawls_and_senses_end_to_end(
     live_server: LiveServer, tmp_path: Path
 ) -> None:
@@ -80,7 +96,7 @@ def test_a_third_party_package_crawls_and_senses_end_to_end(
             env=env, capture_output=True, text=True, timeout=150,
         )  # fmt: skip
         assert crawl.returncode == 0, crawl.stdout[-3000:] + crawl.stderr[-3000:]
-        time.sleep(4 * EXCHANGE_S)  # bots go on exchanging; the sensor's news spreads
+        _wait_for_spread(truth_path, me, sim, timeout_s=40)
     finally:
         stopped = time.time()
         if sensor is not None:
