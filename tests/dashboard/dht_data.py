@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from botmon.protocols import krpc, mozi_config
+from botmon.protocols import dht_sweep, krpc, mozi_config
 
 NODES = 400
 HALF = 3600
@@ -27,17 +27,8 @@ ARCHES = ("mips", "arm7", "x86_64", None)
 
 
 def dht_data(node_id: bytes, ip: str, v: bytes | None) -> dict[str, Any]:
-    """A DHT node reply's data, per the records' conventions."""
-    client, version = krpc.client_version(v)
-    data: dict[str, Any] = {
-        "node_id": node_id.hex(),
-        "client": client,
-        "client_version": version,
-        "bep42": krpc.bep42_valid(ip, node_id),
-    }
-    if v is not None:
-        data["v"] = v.hex()
-    return data
+    """A DHT node reply's data: exactly what the DHT crawlers build (dht_sweep.node_data)."""
+    return dict(dht_sweep.node_data(ip, node_id, v))
 
 
 @dataclass
