@@ -8,6 +8,7 @@ crawl      CrawlSettings         ``botmon crawl`` (the engine; the plugin fills 
 client     ClientSettings        the report client of crawlers and sensors
 sensor     SensorSettings        ``botmon sensor`` (passive sensors)
 geo        GeoSettings           enrichment (server, ingest workers, import, doctor)
+analysis   AnalysisSettings      ``botmon analyze`` and the analyses ``botmon serve`` schedules
 sim.hns    HnsConfig             ``botmon simulate hns``
 sim.linenet LinenetConfig        ``botmon simulate linenet``
 ========== ===================== ==================================================
@@ -19,6 +20,7 @@ environment variable, else its default (:mod:`botmon.settings.loader` says how);
 
 from __future__ import annotations
 
+from botmon.settings.analysis import AnalysisSettings
 from botmon.settings.client import ClientSettings
 from botmon.settings.crawl import CrawlSettings
 from botmon.settings.geo import GeoSettings
@@ -51,6 +53,7 @@ SECTIONS: tuple[type[Settings], ...] = (
     ClientSettings,
     SensorSettings,
     GeoSettings,
+    AnalysisSettings,
     HnsConfig,
     LinenetConfig,
 )
@@ -60,6 +63,7 @@ __all__ = [
     "DEFAULT_DB",
     "MAX_INGEST_WORKERS",
     "SECTIONS",
+    "AnalysisSettings",
     "ClientSettings",
     "CrawlSettings",
     "GeoSettings",

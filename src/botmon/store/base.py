@@ -321,6 +321,28 @@ class Store(Protocol):
     ) -> list[tuple[str, str]]:
         """(src_id, dst_id) of the edges in the range, smallest src_id first."""
 
+    # -- whole record sets for research analyses (AnalysisPort in store/reads.py) ----------
+    def sightings(
+        self,
+        botnet_id: int,
+        kind: CountedKind,
+        start: float,
+        end: float,
+        bucket_s: int,
+        source: SourceFilter = None,
+    ) -> pa.Table:
+        """Replies or failed tries per (bucket, ip, port, bot ID): ``SIGHTINGS_SCHEMA``."""
+
+    def edge_pairs(
+        self, botnet_id: int, start: float, end: float, source: SourceFilter = None
+    ) -> pa.Table:
+        """Distinct (src, dst) pairs of the edges with counts: ``EDGE_PAIRS_SCHEMA``."""
+
+    def contacts(
+        self, botnet_id: int, start: float, end: float, source: SourceFilter = "sensor"
+    ) -> pa.Table:
+        """Every reply ``source`` monitors recorded: ``CONTACTS_SCHEMA``."""
+
     # -- configurations bots carry, and their alerts (store/configs.py) --------------------
     def configs(self, botnet: str) -> list[Config] | None:
         """Every configuration of ``botnet`` with first/last sighting and bot counts; None

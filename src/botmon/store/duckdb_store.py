@@ -36,7 +36,7 @@ from botmon.store.base import (
 )
 from botmon.store.group_commit import GroupCommit
 from botmon.store.prepared import PreparedBatch
-from botmon.store.reads import ReadPort
+from botmon.store.reads import AnalysisPort, ReadPort, arrow_with_ips
 from botmon.validation import ValidatedBatch
 from botmon.wire import RECORD_KINDS, Campaign, Command
 
@@ -210,7 +210,7 @@ def _ts(value: float) -> Any:
     return common.to_micros(value)
 
 
-class DuckDBStore(configs.ConfigPort, ReadPort):
+class DuckDBStore(configs.ConfigPort, ReadPort, AnalysisPort):
     """A :class:`botmon.store.base.Store` on one DuckDB file (or ``:memory:``)."""
 
     backend = "duckdb"
@@ -752,6 +752,16 @@ class DuckDBStore(configs.ConfigPort, ReadPort):
             rows = result.fetchall()
         convert = [_converter(k) for k in kinds]
         return [tuple(f(v) for f, v in zip(convert, row, strict=True)) for row in rows]
+
+    def _select_arrow(self, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
+        """One read-only SELECT as Arrow (:meth:`AnalysisPort._select_arrow`)."""
+        values = common.check_params(params)
+        with self._read() as cur:
+            try:
+                table = cur.sql(sql, params=values).to_arrow_table()
+            except duckdb.Error as exc:
+                raise StoreError(f"query failed: {str(exc).strip().splitlines()[0]}") from None
+        return arrow_with_ips(table, schema)
 
     # -- coordination ----------------------------------------------------------------------
     def record_heartbeat(self, source: str, at: float, status: dict[str, Any]) -> None:

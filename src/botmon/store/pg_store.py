@@ -37,7 +37,7 @@ from botmon.store.base import (
 )
 from botmon.store.outage import Breaker
 from botmon.store.prepared import PreparedBatch
-from botmon.store.reads import ReadPort
+from botmon.store.reads import AnalysisPort, ReadPort, arrow_from_rows
 from botmon.validation import ValidatedBatch
 from botmon.wire import RECORD_KINDS, Campaign, Command
 
@@ -84,7 +84,7 @@ def _ip_text(value: Any) -> str | None:
     return int_to_ip(int(value))
 
 
-class PostgresStore(configs.ConfigPort, ReadPort):
+class PostgresStore(configs.ConfigPort, ReadPort, AnalysisPort):
     """A :class:`botmon.store.base.Store` on a PostgreSQL database."""
 
     backend = "postgresql"
@@ -485,6 +485,10 @@ class PostgresStore(configs.ConfigPort, ReadPort):
         parameters). botmon's own code reads through the named methods of the read port
         (:mod:`botmon.store.reads`); a test checks nothing outside ``store/`` calls this."""
         return self._select(sql, params)
+
+    def _select_arrow(self, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
+        """One read-only SELECT as Arrow (:meth:`AnalysisPort._select_arrow`)."""
+        return arrow_from_rows(self._select(sql, params), schema)
 
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read-only query in a READ ONLY transaction, results made engine-neutral:

@@ -30,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import pyarrow as pa
+
 from botmon.buckets import BUCKET_ORIGIN
 from botmon.store import windows
 from botmon.store.base import BotnetSummary
@@ -132,6 +134,25 @@ class _Sql:
             + self.source(source, prefix)
             + self.range(start, end, prefix + "ts")
         )
+
+    def us(self, column: str = "ts") -> str:
+        """``column`` as int64 UTC epoch microseconds (exact on both engines)."""
+        if self.duck:
+            return f"epoch_us({column})"
+        return f"floor(extract(epoch FROM {column}) * 1000000)::bigint"
+
+    def ip(self, column: str, alias: str | None = None) -> str:
+        """Select an IP column for :meth:`AnalysisPort._select_arrow` (named ``alias``,
+        default the column's name): two UBIGINT halves ``alias__hi``/``alias__lo`` in DuckDB
+        (its Arrow export of UHUGEINT cannot hold the top of the IPv6 range), the inet in
+        PostgreSQL; both become the address's canonical text."""
+        name = alias or column.rsplit(".", 1)[-1]
+        if self.duck:
+            return (
+                f"({column} >> 64)::UBIGINT AS {name}__hi,"
+                f" ({column} & 18446744073709551615::UHUGEINT)::UBIGINT AS {name}__lo"
+            )
+        return f"{column} AS {name}"
 
     def latest(self, column: str, order: str) -> str:
         """The value of ``column`` on the row with the greatest ``order`` that has one."""
@@ -617,6 +638,49 @@ class ReadPort:
         return [(str(a), str(b)) for a, b in rows]
 
 
+def arrow_with_ips(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` (columns in ``schema``'s order) cast to ``schema``, each ``X__hi``/``X__lo``
+    pair of UBIGINT halves folded into the canonical text of the address (each distinct
+    address converted once)."""
+    import numpy as np
+
+    from botmon.ipaddr import int_to_ip
+
+    columns: list[pa.Array | pa.ChunkedArray] = []
+    names = table.column_names
+    pos = 0
+    for _field in schema:
+        if pos >= len(names):
+            raise ValueError(f"the result has fewer columns than {schema.names}")
+        if not names[pos].endswith("__hi"):
+            columns.append(table.column(pos))
+            pos += 1
+            continue
+        hi = table.column(pos).to_numpy().astype(np.uint64)
+        lo = table.column(pos + 1).to_numpy().astype(np.uint64)
+        pos += 2
+        pairs = np.stack([hi, lo], axis=1) if len(hi) else np.zeros((0, 2), np.uint64)
+        unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+        texts = [int_to_ip((int(h) << 64) | int(lo_)) for h, lo_ in unique]
+        columns.append(
+            pa.DictionaryArray.from_arrays(
+                pa.array(inverse.reshape(-1), pa.int32()), pa.array(texts, pa.string())
+            ).cast(pa.string())
+        )
+    return pa.table(columns, names=schema.names).cast(schema)
+
+
+def arrow_from_rows(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
+    """Rows (as :meth:`ReadPort._select` gives them) as a table of ``schema``."""
+    if not rows:
+        return schema.empty_table()
+    columns = list(zip(*rows, strict=True))
+    return pa.table(
+        [pa.array(list(col), type=field.type) for col, field in zip(columns, schema, strict=True)],
+        schema=schema,
+    )
+
+
 def _count_expr(measure: str) -> str:
     columns = _DISTINCT[measure][0]
     return f"({columns})" if "," in columns else columns
@@ -624,3 +688,117 @@ def _count_expr(measure: str) -> str:
 
 def _seconds(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+# -- records for the analyses of botmon.analysis (churn, diurnal, count, detect, graph) --------
+
+SIGHTINGS_SCHEMA = pa.schema(
+    [
+        ("bucket", pa.int64()),
+        ("ip", pa.string()),
+        ("port", pa.int32()),
+        ("bot_id", pa.string()),
+        ("country", pa.string()),
+        ("asn", pa.int64()),
+        ("n", pa.int64()),
+        ("first_us", pa.int64()),
+        ("last_us", pa.int64()),
+    ]
+)
+"""One row per (bucket, ip, port, bot ID) with records: how many, the first and last (UTC
+epoch microseconds), and where the address is (the smallest country and AS its records
+name; None for failed tries, which are not located)."""
+
+EDGE_PAIRS_SCHEMA = pa.schema(
+    [
+        ("src_ip", pa.string()),
+        ("src_port", pa.int32()),
+        ("src_id", pa.string()),
+        ("dst_ip", pa.string()),
+        ("dst_port", pa.int32()),
+        ("dst_id", pa.string()),
+        ("n", pa.int64()),
+        ("first_us", pa.int64()),
+        ("last_us", pa.int64()),
+    ]
+)
+"""One row per distinct (src, dst) pair of the edges: how often it was listed, first and last."""
+
+CONTACTS_SCHEMA = pa.schema(
+    [
+        ("ts_us", pa.int64()),
+        ("ip", pa.string()),
+        ("port", pa.int32()),
+        ("bot_id", pa.string()),
+        ("source", pa.string()),
+        ("deviation", pa.string()),
+    ]
+)
+"""Every reply one kind of monitor recorded: when, from where, which monitor (source name)
+and ``data["deviation"]``: a protocol deviation the plugin noticed (None: none)."""
+
+
+class AnalysisPort:
+    """Reads behind :mod:`botmon.analysis`'s research analyses: whole record sets of one
+    botnet and range as Arrow tables (IPs as text, times as int64 UTC microseconds), so
+    both backends hand the same columns and values to the same Python code. Rows come in
+    no particular order: analyses sort what they need. Mixed into both backends beside
+    :class:`ReadPort`; each supplies ``_select_arrow``."""
+
+    backend: str
+
+    def _select_arrow(self, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
+        """Run one read-only SELECT whose IP columns were written with :meth:`_Sql.ip`;
+        the result cast to ``schema``. Each backend supplies it."""
+        raise NotImplementedError
+
+    def sightings(
+        self,
+        botnet_id: int,
+        kind: CountedKind,
+        start: float,
+        end: float,
+        bucket_s: int,
+        source: SourceFilter = None,
+    ) -> pa.Table:
+        """Replies or failed tries of one botnet in [start, end) per (bucket, ip, port, bot
+        ID) (:data:`SIGHTINGS_SCHEMA`): the input of sessions, lifetimes, diurnal cycles
+        and counts."""
+        sql = _Sql(self.backend)
+        table = _checked_kind(kind)
+        located = "min(country), min(asn)" if kind == "replies" else "NULL, NULL"
+        where = sql.where([botnet_id], start, end, source=source)
+        text = (
+            f"SELECT {sql.bucket(bucket_s)} AS bucket, {sql.ip('ip')}, port, bot_id,"
+            f" {located}, count(*), min({sql.us('ts')}), max({sql.us('ts')})"
+            f" FROM {table} WHERE {where} GROUP BY 1, ip, port, bot_id"
+        )
+        return self._select_arrow(text, sql.params, SIGHTINGS_SCHEMA)
+
+    def edge_pairs(
+        self, botnet_id: int, start: float, end: float, source: SourceFilter = None
+    ) -> pa.Table:
+        """Distinct (src, dst) pairs of one botnet's edges in [start, end)
+        (:data:`EDGE_PAIRS_SCHEMA`): the peer graph."""
+        sql = _Sql(self.backend)
+        where = sql.where([botnet_id], start, end, source=source)
+        text = (
+            f"SELECT {sql.ip('src_ip')}, src_port, src_id, {sql.ip('dst_ip')}, dst_port, dst_id,"
+            f" count(*), min({sql.us('ts')}), max({sql.us('ts')}) FROM edges WHERE {where}"
+            " GROUP BY src_ip, src_port, src_id, dst_ip, dst_port, dst_id"
+        )
+        return self._select_arrow(text, sql.params, EDGE_PAIRS_SCHEMA)
+
+    def contacts(
+        self, botnet_id: int, start: float, end: float, source: SourceFilter = "sensor"
+    ) -> pa.Table:
+        """Every reply of one botnet in [start, end) that ``source`` monitors recorded
+        (:data:`CONTACTS_SCHEMA`; sensors by default: who contacted them and when)."""
+        sql = _Sql(self.backend)
+        where = sql.where([botnet_id], start, end, prefix="r.", source=source)
+        text = (
+            f"SELECT {sql.us('r.ts')}, {sql.ip('r.ip', 'ip')}, r.port, r.bot_id, s.name,"
+            f" (r.data->>'deviation') FROM replies r JOIN sources s ON s.id = r.source_id"
+            f" WHERE {where}"
+        )
+        return self._select_arrow(text, sql.params, CONTACTS_SCHEMA)
