@@ -13,11 +13,11 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 from botmon.analysis import framework
 from botmon.analysis.cache import whole
-from botmon.analysis.framework import Analysis, AnalysisRequest, ResultBase
+from botmon.analysis.framework import Analysis, AnalysisRequest, Option, ResultBase
 from botmon.analysis.scope import botnet_id
 from botmon.settings.analysis import AnalysisSettings
 from botmon.store.base import Store
@@ -62,6 +62,13 @@ def settings_values(analysis: Analysis, settings: AnalysisSettings | None) -> di
     }
 
 
+def settings_values_for(option: Option, settings: AnalysisSettings | None) -> Any:
+    """The default of ``option`` in effect: its setting's value where it has one."""
+    if settings is not None and option.name != "section" and hasattr(settings, option.name):
+        return getattr(settings, option.name)
+    return option.default
+
+
 def default_end(now: float) -> float:
     """The end of a request that names none: the next full minute after ``now``."""
     return float(math.ceil(now / END_STEP_S) * END_STEP_S)
@@ -100,3 +107,13 @@ def compute(store: Store, analysis: Analysis, request: AnalysisRequest) -> Resul
 
     result: ResultBase = whole(store, key, CHECKED_KINDS, ids, request.start, request.end, run)
     return result
+
+
+def export(
+    store: Store, analysis: Analysis, request: AnalysisRequest, fmt: str, out: IO[bytes]
+) -> None:
+    """Write ``analysis`` for ``request`` in its own file format ``fmt`` (KeyError for a
+    format it has not); UnknownBotnet before anything is written."""
+    writer = analysis.exports[fmt]
+    botnet_id(store, request.botnet)
+    writer(store, request, out)

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from botmon.analysis import framework, runs
-from botmon.analysis.framework import Analysis, OptionError, ResultBase
+from botmon.analysis.framework import Analysis, AnalysisRequest, OptionError, ResultBase
 from botmon.analysis.table import UnknownBotnet
 from botmon.csvsafe import safe_cell
 from botmon.limits import BOTNET_NAME_PATTERN
@@ -140,15 +140,18 @@ def _endpoint(
             qp = request.query_params
             botnet = _botnet(request)
             fmt = qp.get("format") or "json"
-            if fmt not in FORMATS:
-                raise _invalid("format must be json or csv", "format")
+            formats = [*FORMATS, *analysis.exports]
+            if fmt not in formats:
+                raise _invalid(f"format must be one of {', '.join(formats)}", "format")
             section = qp.get("section") or None
             source = parse_source(qp.get("source_type"))
             options = _options(analysis, request)
             now = time.time()
             start = parse_time("start", qp.get("start"), 0.0) if qp.get("start") else None
             end = parse_time("end", qp.get("end"), now) if qp.get("end") else None
+            exporting = fmt in analysis.exports
             plain = start is None and end is None and not options and source is None
+            plain = plain and not exporting
             found = schedule.fresh(analysis.name, botnet, now) if plain and schedule else None
             if found is not None:
                 age = max(0.0, now - found.result.computed_at)
@@ -167,6 +170,14 @@ def _endpoint(
                 raise _invalid(str(exc), field) from None
             if req.end - req.start > MAX_RANGE_S:
                 raise _invalid(f"the range may span at most {MAX_RANGE_S // 86400} days", "start")
+            if exporting:
+                data = await st.run_read(_export, st, analysis, req, fmt)
+                name = f"botmon-{analysis.name}-{botnet}-{int(req.start)}-{int(req.end)}.{fmt}"
+                return Response(
+                    data,
+                    media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'},
+                )
             try:
                 result = await st.run_read(runs.compute, st.store, analysis, req)
             except OptionError as exc:
@@ -190,6 +201,12 @@ def _endpoint(
     return endpoint
 
 
+def _export(st: Access, analysis: Analysis, request: AnalysisRequest, fmt: str) -> bytes:
+    out = io.BytesIO()
+    runs.export(st.store, analysis, request, fmt, out)
+    return out.getvalue()
+
+
 def _params(analysis: Analysis, with_botnet_query: bool) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
     if with_botnet_query:
@@ -208,8 +225,10 @@ def _params(analysis: Analysis, with_botnet_query: bool) -> list[dict[str, Any]]
         SOURCE_TYPE_PARAM,
         query_param(
             "format",
-            "json (default: the whole result) or csv (one section).",
-            {"type": "string", "enum": list(FORMATS), "default": "json"},
+            "json (default: the whole result), csv (one section)"
+            + "".join(f", {f}" for f in analysis.exports)
+            + (" (the analysis's own file formats)." if analysis.exports else "."),
+            {"type": "string", "enum": [*FORMATS, *analysis.exports], "default": "json"},
         ),
         query_param(
             "section",
@@ -236,6 +255,11 @@ def _operation(analysis: Analysis, with_botnet_query: bool) -> dict[str, Any]:
         content={
             "application/json": {"schema": ref(analysis.result_type)},
             "text/csv": {"schema": {"type": "string"}},
+            **(
+                {"application/octet-stream": {"schema": {"type": "string"}}}
+                if analysis.exports
+                else {}
+            ),
         },
         errors=(404, 422, 503),
         roles=VIEWER_ROLES,
