@@ -96,7 +96,7 @@ PROBE = Analysis(
         ),
         Option("by", "choice", "ip", "Count ip or ip_port.", choices=("ip", "ip_port")),
         Option("count_replies", "bool", True, "Sum replies."),
-        Option("limit", "int", 1000, "Most addresses listed.", minimum=1, maximum=100_000),
+        Option("limit", "int", 1000, "Most addresses listed.", minimum=1),
         Option("ratio", "float", 0.5, "Unused by the numbers; echoed.", minimum=0, maximum=1),
     ),
     compute=_compute,

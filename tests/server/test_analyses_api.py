@@ -136,6 +136,7 @@ def test_auth_as_the_other_read_routes(api: Api) -> None:
     [
         ({"bucket_s": "10"}, "bucket_s"),
         ({"bucket_s": "x"}, "bucket_s"),
+        ({"limit": "9" * 40}, "limit"),
         ({"by": "asn"}, "by"),
         ({"count_replies": "maybe"}, "count_replies"),
         ({"ratio": "nan"}, "ratio"),

@@ -62,6 +62,19 @@ def settings_values(analysis: Analysis, settings: AnalysisSettings | None) -> di
     }
 
 
+LARGEST_INT = 2**53
+"""Integer options beyond this are refused whatever their own bounds: no analysis parameter
+needs more, and such values overflow the 64-bit arithmetic of the store and numpy."""
+
+
+def parse_option(option: Option, text: str) -> Any:
+    """``text`` as a value of ``option`` (OptionError naming it when it is not one)."""
+    value = option.parse(text)
+    if option.kind == "int" and isinstance(value, int) and abs(value) > LARGEST_INT:
+        raise framework.OptionError(f"{option.name} is out of range")
+    return value
+
+
 def settings_values_for(option: Option, settings: AnalysisSettings | None) -> Any:
     """The default of ``option`` in effect: its setting's value where it has one."""
     if settings is not None and option.name != "section" and hasattr(settings, option.name):

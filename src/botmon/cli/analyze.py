@@ -264,7 +264,7 @@ def _options(analysis: Analysis, given: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         try:
-            out[opt.name] = value if isinstance(value, bool) else opt.parse(str(value))
+            out[opt.name] = value if isinstance(value, bool) else runs.parse_option(opt, str(value))
         except OptionError as exc:
             raise UsageLine(f"{_flag(opt)}: {exc}") from None
     return out

@@ -85,7 +85,7 @@ def _options(analysis: Analysis, request: Request) -> dict[str, Any]:
                 f"{analysis.name} has no option {key[:40]!r} (its options: {names})", key[:40]
             )
         try:
-            out[key] = opt.parse(request.query_params.get(key))
+            out[key] = runs.parse_option(opt, request.query_params.get(key) or "")
         except OptionError as exc:
             raise _invalid(str(exc), key) from None
     return out
