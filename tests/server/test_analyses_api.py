@@ -14,9 +14,11 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from botmon.analysis import framework
+from botmon.analysis import framework, runs
 from botmon.analysis.framework import Analysis
 from botmon.auth import hash_token, new_token, token_prefix
+from botmon.cli.admin import AdminError, ApiAdmin
+from botmon.cli.analyze import ApiRunner
 from botmon.server.app import create_app
 from botmon.server.state import ServerState
 from botmon.settings import AnalysisSettings, ServerSettings
@@ -213,3 +215,34 @@ def test_schedule_computes_without_a_request(tmp_path: Path, probe_registry: Ana
         metrics = api.client.get("/metrics").text
         assert 'botmon_analysis_runs_total{analysis="probe",outcome="ok"}' in metrics
         assert "botmon_analysis_run_duration_seconds_bucket" in metrics
+
+
+def test_the_command_through_a_server_gets_the_same_result(api: Api) -> None:
+    """``botmon analyze`` while a server holds the store: the same request through the API
+    (every option as query text, the range explicit) gives the result the store gives."""
+    analysis = framework.get("probe")
+    admin = ApiAdmin("http://testserver", api.tokens["admin"])
+    admin.client.close()
+    admin.client = api.client
+    api.client.headers["Authorization"] = f"Bearer {api.tokens['admin']}"
+    remote = ApiRunner(admin)
+    request = runs.build_request(
+        analysis,
+        "alpha",
+        NOW - 86400,
+        NOW + 0.25,
+        "crawler",
+        {"by": "ip_port", "count_replies": False, "ratio": 0.125},
+    )
+    got = remote.result(analysis, request)
+    assert isinstance(got, type(runs.compute(api.store, analysis, request)))
+    assert got == runs.compute(api.store, analysis, request)  # the server's cached result
+    assert got.params["ratio"] == 0.125 and got.end == NOW + 0.25 and got.replies == 0
+    out = io.BytesIO()
+    remote.export(analysis, request, "lines", out)
+    assert len(out.getvalue().splitlines()) == got.addresses > 0
+    r = api.get("/api/v1/analyses/probe/alpha", format="lines")
+    assert r.status_code == 200 and r.content.splitlines()[0].startswith(b"127.1.0.")
+    request = runs.build_request(analysis, "nosuch", settings=AnalysisSettings())
+    with pytest.raises(AdminError, match="404"):
+        remote.result(analysis, request)
