@@ -5,8 +5,9 @@ result), viewer or admin token as the other read routes. Query: ``botnet`` (or t
 ``start``/``end`` (epoch seconds or RFC 3339; default the analysis's range up to the next
 full minute), ``source_type``, ``format`` json|csv, ``section`` (the CSV's table), and each
 option of the analysis under its own name. JSON is the result struct's fields; CSV one of
-its sections. A request naming no range, options or monitor kind is answered from the
-server's schedule while its result is fresh; the headers ``X-Botmon-Scheduled`` (true or
+its sections; an analysis's own file formats (``graphml``) are the format's bytes. A request
+naming no range, options or monitor kind is answered from the server's schedule while its
+result is fresh; the headers ``X-Botmon-Scheduled`` (true or
 false) and ``X-Botmon-Result-Age`` (seconds since the result was computed) say which.
 """
 
@@ -53,6 +54,7 @@ MAX_RANGE_S = 400 * 86400
 FORMATS = ("json", "csv")
 COMMON = ("botnet", "start", "end", "source_type", "format", "section")
 """Query parameters every analysis route takes; any other must be one of its options."""
+_BOTNET_SCHEMA = {"type": "string", "pattern": BOTNET_NAME_PATTERN}
 SCHEDULED_HEADER = "X-Botmon-Scheduled"
 AGE_HEADER = "X-Botmon-Result-Age"
 
@@ -211,7 +213,10 @@ def _params(analysis: Analysis, with_botnet_query: bool) -> list[dict[str, Any]]
     params: list[dict[str, Any]] = []
     if with_botnet_query:
         params.append(
-            {**query_param("botnet", "The botnet to analyse (required)."), "required": True}
+            {
+                **query_param("botnet", "The botnet to analyse (required).", _BOTNET_SCHEMA),
+                "required": True,
+            }
         )
     params += [
         query_param(
@@ -249,7 +254,11 @@ def _operation(analysis: Analysis, with_botnet_query: bool) -> dict[str, Any]:
             f"and {AGE_HEADER} how many seconds old the result is."
         ),
         params=(
-            ([] if with_botnet_query else [path_param("botnet", "The botnet to analyse.")])
+            (
+                []
+                if with_botnet_query
+                else [{**path_param("botnet", "The botnet to analyse."), "schema": _BOTNET_SCHEMA}]
+            )
             + _params(analysis, with_botnet_query)
         ),
         content={
