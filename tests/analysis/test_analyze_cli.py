@@ -25,9 +25,10 @@ REPLIES = [
 ]
 
 
-@pytest.fixture
-def db(tmp_path: Path, probe_registry: Analysis) -> str:  # noqa: F811
-    path = str(tmp_path / "cli.duckdb")
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One DuckDB file for the module's tests (none of them writes to it)."""
+    path = str(tmp_path_factory.mktemp("cli") / "cli.duckdb")
     store = open_store(path)
     try:
         store.migrate()
@@ -36,6 +37,11 @@ def db(tmp_path: Path, probe_registry: Analysis) -> str:  # noqa: F811
     finally:
         store.close()
     return path
+
+
+@pytest.fixture
+def db(stored: str, probe_registry: Analysis) -> str:  # noqa: F811
+    return stored
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
