@@ -51,8 +51,8 @@ class Api:
         return self.client.get(path, params=params, headers=headers)  # type: ignore[arg-type]
 
 
-def _app(tmp_path: Path, schedule_s: float) -> Iterator[Api]:
-    store = open_store(str(tmp_path / "a.duckdb"))
+def _app(db: str, schedule_s: float) -> Iterator[Api]:
+    store = open_store(db)
     store.migrate()
     store.create_botnet("alpha")
     store.create_botnet("empty")
@@ -61,7 +61,7 @@ def _app(tmp_path: Path, schedule_s: float) -> Iterator[Api]:
     tokens = {role: _token(store, role) for role in ("viewer", "crawler", "admin")}
     state = ServerState(
         store=store,
-        settings=ServerSettings(db=str(tmp_path / "a.duckdb"), ingest_workers=0),
+        settings=ServerSettings(db=db, ingest_workers=0),
         analysis=AnalysisSettings(schedule_s=schedule_s),
     )
     try:
@@ -73,7 +73,7 @@ def _app(tmp_path: Path, schedule_s: float) -> Iterator[Api]:
 
 @pytest.fixture
 def api(tmp_path: Path, probe_registry: Analysis) -> Iterator[Api]:  # noqa: F811
-    yield from _app(tmp_path, 0)
+    yield from _app(str(tmp_path / "a.duckdb"), 0)
 
 
 def _expected(by: str = "ip") -> dict[str, int]:
@@ -186,7 +186,15 @@ def test_openapi_lists_each_route_with_its_options(api: Api) -> None:
     assert {"analysis", "method", "params", "vantage_points", "addresses"} <= props.keys()
 
 
-def test_repeated_request_is_served_from_the_cache_until_data_arrive(api: Api) -> None:
+def test_repeated_request_is_served_from_the_cache_until_data_arrive(
+    store_url: str,
+    probe_registry: Analysis,  # noqa: F811
+) -> None:
+    for api in _app(store_url, 0):
+        _cache_reuse(api)
+
+
+def _cache_reuse(api: Api) -> None:
     first = api.get("/api/v1/analyses/probe/alpha", by="ip_port").json()
     assert CALLS["alpha"] == 1
     again = api.get("/api/v1/analyses/probe/alpha", by="ip_port").json()
@@ -199,7 +207,7 @@ def test_repeated_request_is_served_from_the_cache_until_data_arrive(api: Api) -
 
 
 def test_schedule_computes_without_a_request(tmp_path: Path, probe_registry: Analysis) -> None:  # noqa: F811
-    for api in _app(tmp_path, 0.5):
+    for api in _app(str(tmp_path / "a.duckdb"), 0.5):
         schedule = api.client.app.state.analysis_schedule  # type: ignore[attr-defined]
         deadline = time.monotonic() + 20
         while schedule.rounds < 2 and time.monotonic() < deadline:
