@@ -51,15 +51,37 @@ def available() -> list[Analysis]:
     return found
 
 
+def setting_name(analysis: Analysis, option: Option, settings: AnalysisSettings) -> str | None:
+    """The setting behind ``option``'s default: ``<analysis>_<option>`` (a setting kept for
+    one analysis, such as ``count_bootstrap``) or ``<option>`` (one shared by several, such
+    as ``bucket_s``); None when there is none."""
+    for name in (f"{analysis.name}_{option.name}", option.name):
+        if name != "section" and name in type(settings).__struct_fields__:
+            return name
+    return None
+
+
 def settings_values(analysis: Analysis, settings: AnalysisSettings | None) -> dict[str, Any]:
-    """The configured defaults of ``analysis``'s options that have a setting of their name."""
+    """The configured defaults of ``analysis``'s options that have a setting."""
     if settings is None:
         return {}
-    return {
-        opt.name: getattr(settings, opt.name)
-        for opt in analysis.options
-        if hasattr(settings, opt.name) and opt.name != "section"
-    }
+    out: dict[str, Any] = {}
+    for opt in analysis.options:
+        name = setting_name(analysis, opt, settings)
+        if name is not None:
+            out[opt.name] = getattr(settings, name)
+    return out
+
+
+def settings_values_for(
+    analysis: Analysis, option: Option, settings: AnalysisSettings | None
+) -> Any:
+    """The default of ``option`` in effect: its setting's value where it has one."""
+    if settings is not None:
+        name = setting_name(analysis, option, settings)
+        if name is not None:
+            return getattr(settings, name)
+    return option.default
 
 
 LARGEST_INT = 2**53
@@ -73,13 +95,6 @@ def parse_option(option: Option, text: str) -> Any:
     if option.kind == "int" and isinstance(value, int) and abs(value) > LARGEST_INT:
         raise framework.OptionError(f"{option.name} is out of range")
     return value
-
-
-def settings_values_for(option: Option, settings: AnalysisSettings | None) -> Any:
-    """The default of ``option`` in effect: its setting's value where it has one."""
-    if settings is not None and option.name != "section" and hasattr(settings, option.name):
-        return getattr(settings, option.name)
-    return option.default
 
 
 def default_end(now: float) -> float:

@@ -220,8 +220,8 @@ def _flag(opt: Option) -> str:
     return "--" + opt.name.replace("_", "-")
 
 
-def _click_option(opt: Option, settings: AnalysisSettings) -> click.Option:
-    default = runs.settings_values_for(opt, settings)
+def _click_option(analysis: Analysis, opt: Option, settings: AnalysisSettings) -> click.Option:
+    default = runs.settings_values_for(analysis, opt, settings)
     shown = f" (default: {_cell(default)})"
     if opt.kind == "bool":
         negative = "--no-" + opt.name.replace("_", "-")
@@ -349,7 +349,7 @@ def build_command(analysis: Analysis) -> click.Command:
         click.Option(["-o", "--output"], help="Write to this file (default: standard output)."),
         click.Option(["--section"], help="Only this section (table and csv; default csv: main)."),
         click.Option(["--db"], default=DEFAULT_DB, envvar="BOTMON_DB", help=DB_OPTION_HELP),
-        *(_click_option(opt, settings) for opt in analysis.options),
+        *(_click_option(analysis, opt, settings) for opt in analysis.options),
     ]
     return _Command(
         analysis.name,
