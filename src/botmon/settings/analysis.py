@@ -56,3 +56,14 @@ class AnalysisSettings(Settings, frozen=True, kw_only=True):
             lt=1.0,
         ),
     ] = 0.95
+    # detect (crawler and sensor detection)
+    own_monitors: Annotated[
+        tuple[str, ...],
+        setting(
+            "botmon's own monitors as other researchers would see them (`ip` or `ip:port`, "
+            "comma-separated; a crawler's public address): the detection analysis scores them "
+            "under `self` and never lists them as suspects. Sensors with a campaign are "
+            "known without this.",
+            max_length=1000,
+        ),
+    ] = ()

@@ -1,0 +1,163 @@
+"""Detecting crawlers and sensors of others, and botmon's own visibility, on data with known
+monitors: a small hand-built botnet (tests/analysis/detect_data.py) and generated traces.
+
+Given the records a crawler and a sensor made, the planted sensor ranks first among the
+sensor scores and is flagged, the planted crawlers are flagged, no bot is flagged, botmon's
+own sensor (from its campaign) and crawler (from option ``own`` or the setting) appear in
+``self`` and never in ``suspects``, and the result is the same on DuckDB and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from botmon.analysis import framework
+from botmon.analysis.detect import DetectResult, parse_address
+from botmon.analysis.framework import OptionError
+from botmon.analysis.table import UnknownBotnet
+from botmon.store import open_store
+from botmon.store.base import Store
+from tests.analysis import detect_data as hand
+
+DETECT = framework.get("detect")
+
+
+def _run(store: Store, botnet: str, start: float, end: float, **texts: str) -> dict[str, Any]:
+    request = DETECT.request(botnet, start, end, texts=dict(texts))
+    result = DETECT.compute(store, request)
+    assert isinstance(result, DetectResult)
+    return framework.to_json(result)
+
+
+def _addr(row: dict[str, Any]) -> tuple[str, int]:
+    return (row["ip"], row["port"])
+
+
+def test_hand_built_monitors_found_and_bots_spared(store: Store) -> None:
+    planted = hand.load(store)
+    out = _run(store, hand.BOTNET, hand.T0, hand.T0 + hand.SPAN, own="127.8.0.1")
+    suspects = {(s["kind"], _addr(s)): s for s in out["suspects"]}
+    assert set(suspects) == {
+        ("sensor", hand.FOREIGN_SENSOR),
+        ("crawler", hand.FOREIGN_CRAWLER),
+        ("crawler", hand.DEVIANT_CRAWLER),
+    }
+    sensor = suspects[("sensor", hand.FOREIGN_SENSOR)]
+    assert sensor["rank"] == 1 and sensor["score"] >= 0.75
+    assert sensor["evidence"]["out_degree"] == 0 and sensor["evidence"]["answered"]
+    assert not sensor["evidence"]["in_core"]
+    assert suspects[("crawler", hand.FOREIGN_CRAWLER)]["evidence"]["gap_cv"] < 0.05
+    deviant = suspects[("crawler", hand.DEVIANT_CRAWLER)]
+    assert deviant["evidence"]["deviations"] == 12 and deviant["score"] >= 0.9
+    scores = [s["score"] for s in out["suspects"]]
+    assert scores == sorted(scores, reverse=True)
+    # every bot scored, none near the threshold: a margin, not a coincidence
+    assert out["ranked"] == {"sensor": len(planted.bots) + 2, "crawler": 65}
+    # botmon's own: the sensor from its campaign, the crawler from option own
+    own = {(o["kind"], _addr(o)): o for o in out["self"]}
+    assert set(own) == {("sensor", hand.OWN_SENSOR), ("crawler", hand.OWN_CRAWLER)}
+    assert own[("sensor", hand.OWN_SENSOR)]["origin"] == "campaign hand-sensor"
+    assert own[("crawler", hand.OWN_CRAWLER)]["origin"] == "option"
+    for o in own.values():
+        assert o["seen"] and o["flagged"] and o["rank"] <= 2 and o["percentile"] > 95
+    assert out["params"]["own"] == ["127.6.0.1:6000", "127.8.0.1"]
+    assert out["vantage_points"] == ["hand-crawler", "hand-sensor"]
+    # every bot's score, as sensor and as crawler, stays well below the default threshold
+    low = _run(store, hand.BOTNET, hand.T0, hand.T0 + hand.SPAN, threshold="0", top="1000")
+    assert len(low["suspects"]) == 82 + 65 - 1  # every score but the own sensor's
+    worst = max(s["score"] for s in low["suspects"] if _addr(s) in set(planted.bots))
+    assert worst < 0.5, worst  # the default threshold is 0.6
+
+
+def test_own_monitors_by_setting_unseen_ones_filters_and_cap(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hand.load(store)
+    monkeypatch.setenv("BOTMON_ANALYSIS_OWN_MONITORS", "127.8.0.1:8000, 127.7.0.1:7000")
+    out = _run(store, hand.BOTNET, hand.T0, hand.T0 + hand.SPAN)
+    assert {_addr(o) for o in out["self"] if o["origin"] == "setting"} == {
+        hand.OWN_CRAWLER,
+        hand.FOREIGN_CRAWLER,
+    }
+    assert hand.FOREIGN_CRAWLER not in {_addr(s) for s in out["suspects"]}
+    monkeypatch.delenv("BOTMON_ANALYSIS_OWN_MONITORS")
+    out = _run(store, hand.BOTNET, hand.T0, hand.T0 + hand.SPAN, own="[::1]:9", top="1")
+    unseen = [o for o in out["self"] if o["ip"] == "::1"]
+    assert unseen == [
+        {
+            "ip": "::1",
+            "port": 9,
+            "kind": "crawler",
+            "origin": "option",
+            "seen": False,
+            "score": 0.0,
+            "rank": None,
+            "of": 65,
+            "percentile": None,
+            "flagged": False,
+            "evidence": {},
+            "why": "not in the records of this range: nothing to detect it by",
+        }
+    ]
+    assert len(out["suspects"]) == 1 and out["suspects"][0]["ip"] == hand.DEVIANT_CRAWLER[0]
+    crawl = DETECT.compute(
+        store, DETECT.request(hand.BOTNET, hand.T0, hand.T0 + hand.SPAN, source="crawler")
+    )
+    assert isinstance(crawl, DetectResult)
+    assert crawl.ranked == {"sensor": 82, "crawler": 0}
+    assert [s.kind for s in crawl.suspects] == ["sensor"]
+    main = framework.section(crawl)
+    assert main.name == "suspects" and main.columns[:4] == ["kind", "ip", "port", "score"]
+    assert framework.section(crawl, "self").rows[0][:3] == ["sensor", "127.6.0.1", 6000]
+
+
+BAD_OPTIONS = [
+    ({"own": "1.2.3.4:99999"}, "own: '1.2.3.4:99999' is not an address"),
+    ({"own": "10.0.0.1, host.example:80"}, "own: 'host.example:80' is not an address"),
+    ({"threshold": "1.5"}, "threshold must be at most 1"),
+    ({"top": "0"}, "top must be at least 1"),
+    ({"top": "many"}, "top must be a number"),
+]
+
+
+def test_bad_options_say_which_and_empty_or_unknown_botnets(store: Store) -> None:
+    store.create_botnet("empty")
+    for texts, message in BAD_OPTIONS:
+        with pytest.raises(OptionError, match=message):
+            DETECT.compute(store, DETECT.request("empty", 0, 10, texts=texts))
+    out = _run(store, "empty", 0, 86400)
+    assert out["suspects"] == [] and out["self"] == []
+    assert out["ranked"] == {"sensor": 0, "crawler": 0}
+    with pytest.raises(UnknownBotnet):
+        _run(store, "nope", 0, 86400)
+
+
+def test_addresses_parse() -> None:
+    assert parse_address("10.0.0.1") == ("10.0.0.1", None)
+    assert parse_address(" 10.0.0.1:80 ") == ("10.0.0.1", 80)
+    assert parse_address("2001:db8::1") == ("2001:db8::1", None)
+    assert parse_address("[2001:DB8::1]:53") == ("2001:db8::1", 53)
+    for bad in ("10.0.0.1:", "[::1]x", "300.1.1.1", "1.2.3.4:-1", ""):
+        with pytest.raises(ValueError):
+            parse_address(bad)
+
+
+def _without_time(out: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in out.items() if k != "computed_at"}
+
+
+def test_same_result_on_duckdb_and_postgresql(store: Store, tmp_path: Path) -> None:
+    """The parametrised ``store`` (DuckDB or PostgreSQL) against a fresh DuckDB file."""
+    hand.load(store)
+    reference = open_store(str(tmp_path / "reference.duckdb"))
+    try:
+        reference.migrate()
+        hand.load(reference)
+        want = _run(reference, hand.BOTNET, hand.T0, hand.T0 + hand.SPAN, own="127.8.0.1")
+    finally:
+        reference.close()
+    got = _run(store, hand.BOTNET, hand.T0, hand.T0 + hand.SPAN, own="127.8.0.1")
+    assert _without_time(got) == _without_time(want)
