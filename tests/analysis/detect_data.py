@@ -43,9 +43,9 @@ def _chunks(items: list[object], size: int = 5000) -> list[list[object]]:
     return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
 
 
-def load(store: Store, seed: int = 5) -> Planted:
-    """Write the botnet into ``store`` (crawler and sensor batches and the sensor's
-    campaign) and return which addresses are bots."""
+def load(store: Store, seed: int = 5, t0: float = T0) -> Planted:
+    """Write the botnet's day from ``t0`` into ``store`` (crawler and sensor batches and
+    the sensor's campaign) and return which addresses are bots."""
     rng = random.Random(seed)
     bots = [(f"127.1.{i // 250}.{i % 250 + 1}", 4000 + i) for i in range(80)]
     nat = set(rng.sample(bots, 16))
@@ -60,7 +60,7 @@ def load(store: Store, seed: int = 5) -> Planted:
     replies: list[Reply] = []
     edges: list[Edge] = []
     for r in range(int(SPAN // 1800)):
-        t = T0 + r * 1800
+        t = t0 + r * 1800
         for b in [*bots, FOREIGN_SENSOR, OWN_SENSOR]:
             if b in nat:
                 continue
@@ -72,18 +72,18 @@ def load(store: Store, seed: int = 5) -> Planted:
     for b in bots:
         if OWN_SENSOR not in lists[b] and rng.random() < 0.5:
             continue
-        t = T0 + rng.expovariate(1 / 3600)
-        while t < T0 + SPAN:
+        t = t0 + rng.expovariate(1 / 3600)
+        while t < t0 + SPAN:
             contacts.append(Reply(t, b[0], b[1]))
             t += rng.expovariate(1 / 3600)
-    for t in range(int(T0) + 7, int(T0 + SPAN), 300):
+    for t in range(int(t0) + 7, int(t0 + SPAN), 300):
         contacts.append(Reply(t + rng.uniform(-3, 3), *FOREIGN_CRAWLER))
-    for t in range(int(T0) + 11, int(T0 + SPAN), 600):
+    for t in range(int(t0) + 11, int(t0 + SPAN), 600):
         contacts.append(Reply(float(t), *OWN_CRAWLER))
     for _ in range(12):
         contacts.append(
             Reply(
-                T0 + rng.uniform(0, SPAN),
+                t0 + rng.uniform(0, SPAN),
                 *DEVIANT_CRAWLER,
                 data={"deviation": "peer request with a zero TTL"},
             )
@@ -100,6 +100,6 @@ def load(store: Store, seed: int = 5) -> Planted:
         BOTNET,
         "hand-sensor",
         {"kind": "sensor", "protocol": "hns", "listen": [f"{OWN_SENSOR[0]}:{OWN_SENSOR[1]}"]},
-        T0,
+        t0,
     )
     return Planted(bots, nat)

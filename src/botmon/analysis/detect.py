@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +104,9 @@ class DetectResult(ResultBase, kw_only=True):
     """How many addresses were scored per kind."""
     baseline: dict[str, dict[str, float]]
     """The medians the scores compare with, per kind."""
+    degrees: list[list[int]]
+    """[in-degree, out-degree, addresses] for every pair of degrees in the peer graph: the
+    dashboard's scatter of everyone, compact whatever the graph's size."""
 
     def sections(self) -> list[Section]:
         return [
@@ -254,7 +258,7 @@ def compute(store: Store, request: AnalysisRequest) -> DetectResult:
             "own": [f"{o.ip}:{o.port}" if o.port is not None else o.ip for o in own],
             "source": request.source or "all",
             "sensor_weights": detect_graph.WEIGHTS,
-            "sensor_popular_factor": detect_graph.POPULAR_FACTOR,
+            "sensor_silence_if_unasked": detect_graph.SILENT_IF_UNASKED,
             "crawler_weights": detect_contacts.WEIGHTS,
             "crawler_busy_factor": detect_contacts.BUSY_FACTOR,
             "crawler_deviation_score": detect_contacts.DEVIATION_SCORE,
@@ -265,7 +269,14 @@ def compute(store: Store, request: AnalysisRequest) -> DetectResult:
         own=_own_scores(own, scored, ranks, threshold),
         ranked={kind: len(scored[kind]) for kind in KINDS},
         baseline=baseline,
+        degrees=_degrees(scored["sensor"]),
     )
+
+
+def _degrees(scores: list[PeerScore]) -> list[list[int]]:
+    """How many addresses have each (in-degree, out-degree), in degree order."""
+    counts = Counter((p.evidence["in_degree"], p.evidence["out_degree"]) for p in scores)
+    return [[i, o, n] for (i, o), n in sorted(counts.items())]
 
 
 def _addresses(table: pa.Table, ip: str, port: str) -> set[tuple[str, int]]:
@@ -323,11 +334,11 @@ def _own_scores(
 
 
 METHOD = (
-    "Sensors: in the graph of who listed whom (crawler records), popularity (distinct "
-    "listers and a PageRank-style rank, relative to the median, log scale up to "
-    f"{detect_graph.POPULAR_FACTOR:g}x) times a mix of silence (answered crawlers but listed "
-    "fewer peers than the median answering peer), lying outside the largest strongly "
-    "connected component, and a local clustering coefficient below the median. Crawlers: "
+    "Sensors: in the graph of who listed whom (crawler records), popularity (the share of "
+    "addresses with fewer distinct listers and with a lower PageRank-style rank) times a "
+    "mix of silence (answered crawlers but listed fewer peers than answering peers as "
+    "popular do), lying outside the largest strongly connected component, and a local "
+    "clustering coefficient below the median. Crawlers: "
     "per address that contacted botmon's sensors, a mix of never being listed by a bot, "
     "regular gaps between requests (1 - coefficient of variation), contact rate above the "
     "median and coverage of botmon's sensors; any protocol deviation lifts the score to "

@@ -6,8 +6,11 @@ different from a bot (BoobyTrap; Andriesse et al., IMC 2015):
 - **unlisted**: a bot is in other bots' peer lists; a crawler never is, because it never
   answers as a bot would (no peer list names its address; an address whose IP is listed on
   another port counts half, as NAT may change the port);
-- **regular**: it polls on a timer, so the gaps between its requests hardly vary (a small
-  coefficient of variation), while a bot's contacts come and go with its sessions;
+- **regular**: it polls on a timer all the time, so the gaps between its requests hardly
+  vary (a small coefficient of variation) over the whole time botmon's sensors listened.
+  A bot may keep a timer too, but only while online: its gaps vary with its sessions, and
+  a bot heard in one session only is present for a small part of the time (the sign is
+  1 - CV times that part);
 - **busy**: it asks more often than the median contacting peer;
 - **covering**: it reaches more of botmon's sensors than peers usually do (only tells
   something with more than one sensor);
@@ -24,9 +27,10 @@ import pyarrow as pa
 
 from botmon.analysis.detect_graph import PeerScore, excess
 
-WEIGHTS = {"unlisted": 0.4, "regular": 0.3, "busy": 0.15, "covering": 0.15}
+WEIGHTS = {"unlisted": 0.45, "regular": 0.35, "busy": 0.1, "covering": 0.1}
 """How the signs mix (summing to 1). Not being listed weighs most, as no bot can avoid it;
-regularity next; together they pass the default threshold, one alone does not."""
+regularity next; together they pass the default threshold (0.6), one alone does not, and
+a listed bot scores at most 0.55 however regular, busy and widely heard it is."""
 BUSY_FACTOR = 4.0
 """Contacting this many times as often as the median contacting peer counts as fully busy."""
 DEVIATION_SCORE = 0.9
@@ -81,6 +85,8 @@ def crawler_scores(
     mean = np.divide(per["gap_sum"].to_numpy(), gaps, out=np.zeros(len(per)), where=gaps > 0)
     var = np.divide(per["gap2_sum"].to_numpy(), gaps, out=np.zeros(len(per)), where=gaps > 0)
     std = np.sqrt(np.maximum(var - mean * mean, 0.0))
+    heard = max(float(frame["ts_us"].max() - frame["ts_us"].min()) / 1e6, 1.0)
+    presence = np.minimum(1.0, (per["last"] - per["first"]).to_numpy() / 1e6 / heard)
     med = {"rate_per_h": float(np.median(rate)), "coverage": float(np.median(coverage))}
     listed_ips = {ip for ip, _ in listed}
     out: list[PeerScore] = []
@@ -88,7 +94,7 @@ def crawler_scores(
         key = (str(ip), int(port))
         unlisted = 0.0 if key in listed else 0.5 if key[0] in listed_ips else 1.0
         cv = float(std[i] / mean[i]) if gaps[i] >= MIN_GAPS and mean[i] > 0 else None
-        regular = max(0.0, 1.0 - cv) if cv is not None else 0.0
+        regular = max(0.0, 1.0 - cv) * presence[i] if cv is not None else 0.0
         busy = excess(rate[i] / med["rate_per_h"], BUSY_FACTOR) if med["rate_per_h"] else 0.0
         covering = (
             max(0.0, (coverage[i] - med["coverage"]) / (1.0 - med["coverage"]))
@@ -112,6 +118,7 @@ def crawler_scores(
             "coverage": round(float(coverage[i]), 4),
             "listed": unlisted == 0.0,
             "ip_listed": unlisted < 1.0,
+            "presence": round(float(presence[i]), 4),
             "deviations": deviations,
             "regularity": round(float(regular), 4),
             "busyness": round(float(busy), 4),
@@ -133,7 +140,10 @@ def _words(e: dict[str, Any], med: dict[str, float]) -> str:
     ]
     parts.append(f"{e['contacts']} contacts, {e['rate_per_h']:g}/h (median {med['rate_per_h']:g})")
     if e["gap_cv"] is not None:
-        parts.append(f"gaps vary by {e['gap_cv']:.0%} (periodic when small)")
+        parts.append(
+            f"gaps vary by {e['gap_cv']:.0%} (periodic when small) over {e['presence']:.0%}"
+            " of the time the sensors listened"
+        )
     parts.append(f"reached {e['sensors']} sensor(s)")
     if e["deviations"]:
         parts.append(f"{e['deviations']} protocol deviation(s)")

@@ -6,9 +6,11 @@ graph of "A listed B" that botmon's crawlers record, this shows as
 
 - **popularity**: many distinct listers (in-degree) and a high rank of a PageRank-like walk
   over the listings (SensorRank's idea: being listed by well-listed peers counts more),
-  both relative to the median peer;
-- **silence**: it answered botmon's crawlers yet listed (almost) no one, while an answering
-  bot lists about as many peers as any other;
+  each as the share of addresses below it, so the sign means the same in a sparse graph
+  and in a dense one where every bot is listed by hundreds;
+- **silence**: it answered botmon's crawlers yet listed fewer peers than its popularity
+  predicts (a bot online long enough to be listed by many is asked often enough to list
+  many: answering bots list about a fixed number of peers per lister);
 - **outside the core**: it is not in the largest strongly connected component, because
   nothing leads out of it (SensorBuster's idea);
 - **unrelated listers**: bots that list each other tend to share peers (peer lists spread
@@ -18,6 +20,8 @@ graph of "A listed B" that botmon's crawlers record, this shows as
 
 Popularity is required (a sensor that nobody lists monitors nothing), so the score is
 popularity times a weighted mix of the other three signs; every number behind it is kept.
+On generated traces (300 bots, 3 days, a million edges) injected sensors score about 0.85
+and the highest bot about 0.5.
 """
 
 from __future__ import annotations
@@ -30,16 +34,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-POPULAR_FACTOR = 4.0
-"""A peer listed this many times as often as the median peer counts as fully popular; the
-popularity sign grows with the logarithm of the ratio up to it (1× the median: 0)."""
-WEIGHTS = {"silence": 0.5, "outside_core": 0.3, "unrelated_listers": 0.2}
+from botmon.ipaddr import ip_to_int
+
+WEIGHTS = {"silence": 0.6, "outside_core": 0.25, "unrelated_listers": 0.15}
 """How the other signs mix (summing to 1): answering without listing weighs most, because a
 bot that answers hands out peers by design; leaving the core follows from it when the
 peer really lists no one; the clustering test is the weakest where peer lists are random."""
-SILENT_IF_UNASKED = 0.3
+SILENT_IF_UNASKED = 0.25
 """Silence of a peer that never answered botmon's crawlers: unknown, so neither cleared nor
-counted (NATed bots are listed and never answer; a sensor nearly always answers)."""
+counted. NATed bots are listed and never answer, so the most such a peer can score
+(0.25 × 0.6 + 0.25 + 0.15 = 0.55) stays below the default threshold: a passive sensor
+that never answers cannot be told from a popular bot behind NAT by the graph alone."""
 DAMPING = 0.85
 """The rank walk's damping (PageRank's usual value)."""
 
@@ -76,19 +81,10 @@ def sensor_scores(
     to botmon's crawlers."""
     import igraph as ig
 
-    frame = edges.select(["src_ip", "src_port", "dst_ip", "dst_port"]).to_pandas()
-    src = frame["src_ip"].astype(str) + "|" + frame["src_port"].astype("int64").astype(str)
-    dst = frame["dst_ip"].astype(str) + "|" + frame["dst_port"].astype("int64").astype(str)
-    keep = (src != dst).to_numpy()
-    src, dst = src[keep], dst[keep]
-    nodes = np.unique(np.concatenate([src.to_numpy(str), dst.to_numpy(str)]))
+    nodes, pairs = _listing_pairs(edges)
     n = len(nodes)
     if n == 0:
         return [], {}
-    index = pd.Index(nodes)
-    pairs = np.unique(
-        np.stack([index.get_indexer(src), index.get_indexer(dst)], axis=1).reshape(-1, 2), axis=0
-    )
     in_deg = np.bincount(pairs[:, 1], minlength=n)
     out_deg = np.bincount(pairs[:, 0], minlength=n)
     graph = ig.Graph(n=n, edges=pairs.tolist(), directed=True)
@@ -99,25 +95,29 @@ def sensor_scores(
     undirected = graph.as_undirected(mode="collapse")
     clustering = np.asarray(undirected.transitivity_local_undirected(mode="zero"))
     degree = np.asarray(undirected.degree())
-
-    addresses = [(str(k).rsplit("|", 1)[0], int(str(k).rsplit("|", 1)[1])) for k in nodes]
-    said = np.array([a in answered for a in addresses], dtype=bool)
+    said = np.array([a in answered for a in nodes], dtype=bool)
+    by_in, by_rank = np.sort(in_deg), np.sort(rank)
+    listers = in_deg[said & (in_deg > 0)]
+    listed = out_deg[said & (in_deg > 0)]
     med = {
         "in_degree": _median(in_deg[in_deg > 0]),
         "sensor_rank": _median(rank),
-        "out_degree_of_answering": _median(out_deg[said]),
+        "lists_per_lister": _median(listed / listers) if len(listers) else 0.0,
         "clustering": _median(clustering[degree >= 2]),
     }
     out: list[PeerScore] = []
-    for i, (ip, port) in enumerate(addresses):
-        ratio_in = in_deg[i] / med["in_degree"] if med["in_degree"] else 0.0
-        ratio_rank = rank[i] / med["sensor_rank"] if med["sensor_rank"] else 0.0
-        popularity = excess(math.sqrt(ratio_in * ratio_rank), POPULAR_FACTOR)
-        if said[i]:
-            listing = med["out_degree_of_answering"]
-            silence = 1.0 - min(1.0, out_deg[i] / listing) if listing else 0.0
-        else:
+    for i, (ip, port) in enumerate(nodes):
+        # the share of addresses listed less (by fewer peers; by a lower rank)
+        share_in = np.searchsorted(by_in, in_deg[i], side="left") / n
+        share_rank = np.searchsorted(by_rank, rank[i], side="left") / n
+        popularity = (share_in + share_rank) / 2
+        expected = med["lists_per_lister"] * in_deg[i]
+        if not said[i]:
             silence = SILENT_IF_UNASKED
+        elif expected > 0:
+            silence = 1.0 - min(1.0, out_deg[i] / expected)
+        else:
+            silence = 0.0
         outside = 0.0 if core[i] else 1.0
         if med["clustering"] > 0 and degree[i] >= 2:
             unrelated = 1.0 - min(1.0, clustering[i] / med["clustering"])
@@ -136,27 +136,58 @@ def sensor_scores(
             "in_core": bool(core[i]),
             "clustering": round(float(clustering[i]), 4),
             "popularity": round(float(popularity), 4),
+            "expected_out_degree": round(float(expected), 1),
             "silence": round(float(silence), 4),
         }
-        out.append(
-            PeerScore(
-                ip,
-                port,
-                round(float(popularity * mix), 4),
-                evidence,
-                _words(evidence, med, ratio_in),
-            )
-        )
+        words = _words(evidence, med, expected)
+        out.append(PeerScore(ip, port, round(float(popularity * mix), 4), evidence, words))
     return out, {k: round(v, 4) for k, v in med.items()}
 
 
-def _words(e: dict[str, Any], med: dict[str, float], ratio_in: float) -> str:
+def _listing_pairs(edges: pa.Table) -> tuple[list[tuple[str, int]], np.ndarray]:
+    """The addresses of ``edges`` in (ip, port) order and the distinct (lister, listed)
+    pairs as indexes into them, sorted; self-listings dropped. Addresses become integers
+    (the IP's place among the sorted IPs, times 65536, plus the port) so a million edges
+    are de-duplicated by integer sorts, not string ones."""
+    m = edges.num_rows
+    ips = np.concatenate(
+        [
+            edges.column("src_ip").to_numpy(zero_copy_only=False),
+            edges.column("dst_ip").to_numpy(zero_copy_only=False),
+        ]
+    ).astype(object)
+    ports = np.concatenate(
+        [
+            edges.column("src_port").to_numpy(zero_copy_only=False),
+            edges.column("dst_port").to_numpy(zero_copy_only=False),
+        ]
+    ).astype(np.int64)
+    if m == 0:
+        return [], np.zeros((0, 2), dtype=np.int64)
+    unique_ips = sorted(pd.unique(ips), key=ip_to_int)
+    codes = pd.Index(unique_ips).get_indexer(ips).astype(np.int64)
+    keys, inverse = np.unique(codes * 65536 + ports, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    src, dst = inverse[:m], inverse[m:]
+    n = len(keys)
+    keep = src != dst
+    joined = np.unique(src[keep] * n + dst[keep])
+    pairs = np.stack([joined // n, joined % n], axis=1)
+    nodes = [(str(unique_ips[k >> 16]), int(k & 0xFFFF)) for k in keys.tolist()]
+    return nodes, pairs
+
+
+def _column(table: pa.Table, name: str) -> np.ndarray:
+    return np.asarray(table.column(name).to_numpy(zero_copy_only=False))
+
+
+def _words(e: dict[str, Any], med: dict[str, float], expected: float) -> str:
     """The evidence as a sentence a user reads in the suspects table."""
-    parts = [f"listed by {e['in_degree']} peers ({ratio_in:.1f}× the median)"]
+    parts = [f"listed by {e['in_degree']} peers (median {med['in_degree']:g})"]
     if e["answered"]:
         parts.append(
             f"answered crawlers and listed {e['out_degree']} peers"
-            f" (median {med['out_degree_of_answering']:g})"
+            f" (about {expected:.0f} expected of a peer listed that often)"
         )
     else:
         parts.append("never answered crawlers")
