@@ -9,6 +9,7 @@ own sensor (from its campaign) and crawler (from option ``own`` or the setting) 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from botmon.sim.trace import TraceModel, generate_trace
 from botmon.store import open_store
 from botmon.store.base import Store
 from tests.analysis import detect_data as hand
+from tests.analysis.test_analyze_cli import run
 
 DETECT = framework.get("detect")
 
@@ -200,3 +202,38 @@ def test_generated_trace_every_foreign_monitor_and_no_bot(store: Store, tmp_path
 
 def _without_time(out: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if k != "computed_at"}
+
+
+def test_command_line_json_and_a_bad_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "cli.duckdb")
+    opened = open_store(db)
+    try:
+        opened.migrate()
+        hand.load(opened)
+    finally:
+        opened.close()
+    span = ["--start", str(hand.T0), "--end", str(hand.T0 + hand.SPAN), "--db", db]
+    code, out, _ = run(
+        capsys,
+        "analyze",
+        "detect",
+        "--botnet",
+        hand.BOTNET,
+        *span,
+        "--format",
+        "json",
+        "--own",
+        "127.8.0.1:8000",
+    )
+    assert code == 0
+    body = json.loads(out)
+    first = body["suspects"][0]
+    assert (first["kind"], _addr(first)) == ("crawler", hand.DEVIANT_CRAWLER)
+    assert {_addr(o) for o in body["self"]} == {hand.OWN_SENSOR, hand.OWN_CRAWLER}
+    code, out, err = run(
+        capsys, "analyze", "detect", "--botnet", hand.BOTNET, *span, "--own", "sensor.example:80"
+    )
+    assert code == 2 and out == ""
+    assert "own: 'sensor.example:80' is not an address" in err and "Traceback" not in err
