@@ -116,8 +116,14 @@ def test_monitors_of_others_view(
             params=query,
             headers={"Authorization": f"Bearer {viewer}"},
         )
+        bad = c.get(
+            f"{live.url}/api/v1/analyses/detect/{hand.BOTNET}",
+            params={"own": "sensor.example:80"},
+            headers={"Authorization": f"Bearer {viewer}"},
+        )
     assert api.status_code == 200, api.text
     body = api.json()
+    assert bad.status_code == 422 and "own: 'sensor.example:80' is not an address" in bad.text
 
     suspects = pg.locator('section[data-panel="suspects"] tbody tr')
     shown = [
