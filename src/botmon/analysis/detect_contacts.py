@@ -11,7 +11,8 @@ different from a bot (BoobyTrap; Andriesse et al., IMC 2015):
   A bot may keep a timer too, but only while online: its gaps vary with its sessions, and
   a bot heard in one session only is present for a small part of the time (the sign is
   1 - CV times that part);
-- **busy**: it asks more often than the median contacting peer;
+- **busy**: it asks more often than the median contacting peer, all the time (the sign is
+  weighted by the share of the time it was heard, as a short burst is no rate);
 - **covering**: it reaches more of botmon's sensors than peers usually do (only tells
   something with more than one sensor);
 - **deviating**: a protocol plugin notes a request no real bot sends (``data.deviation``:
@@ -96,6 +97,7 @@ def crawler_scores(
         cv = float(std[i] / mean[i]) if gaps[i] >= MIN_GAPS and mean[i] > 0 else None
         regular = max(0.0, 1.0 - cv) * presence[i] if cv is not None else 0.0
         busy = excess(rate[i] / med["rate_per_h"], BUSY_FACTOR) if med["rate_per_h"] else 0.0
+        busy *= float(presence[i])
         covering = (
             max(0.0, (coverage[i] - med["coverage"]) / (1.0 - med["coverage"]))
             if med["coverage"] < 1.0

@@ -8,9 +8,11 @@ graph of "A listed B" that botmon's crawlers record, this shows as
   over the listings (SensorRank's idea: being listed by well-listed peers counts more),
   each as the share of addresses below it, so the sign means the same in a sparse graph
   and in a dense one where every bot is listed by hundreds;
-- **silence**: it answered botmon's crawlers yet listed fewer peers than its popularity
-  predicts (a bot online long enough to be listed by many is asked often enough to list
-  many: answering bots list about a fixed number of peers per lister);
+- **silence**: it answered botmon's crawlers yet listed fewer peers than expected: the
+  median answering peer's count, or less for a peer few list (a bot online briefly is
+  listed by few and asked few times, so it lists few; answering bots list about a fixed
+  number of peers per lister, and popularity beyond the median's does not raise the
+  expectation, as how often a bot is listed depends on more than how long it is online);
 - **outside the core**: it is not in the largest strongly connected component, because
   nothing leads out of it (SensorBuster's idea);
 - **unrelated listers**: bots that list each other tend to share peers (peer lists spread
@@ -103,6 +105,7 @@ def sensor_scores(
         "in_degree": _median(in_deg[in_deg > 0]),
         "sensor_rank": _median(rank),
         "lists_per_lister": _median(listed / listers) if len(listers) else 0.0,
+        "out_degree_of_answering": _median(listed),
         "clustering": _median(clustering[degree >= 2]),
     }
     out: list[PeerScore] = []
@@ -111,7 +114,7 @@ def sensor_scores(
         share_in = np.searchsorted(by_in, in_deg[i], side="left") / n
         share_rank = np.searchsorted(by_rank, rank[i], side="left") / n
         popularity = (share_in + share_rank) / 2
-        expected = med["lists_per_lister"] * in_deg[i]
+        expected = min(med["lists_per_lister"] * in_deg[i], med["out_degree_of_answering"])
         if not said[i]:
             silence = SILENT_IF_UNASKED
         elif expected > 0:
@@ -186,8 +189,7 @@ def _words(e: dict[str, Any], med: dict[str, float], expected: float) -> str:
     parts = [f"listed by {e['in_degree']} peers (median {med['in_degree']:g})"]
     if e["answered"]:
         parts.append(
-            f"answered crawlers and listed {e['out_degree']} peers"
-            f" (about {expected:.0f} expected of a peer listed that often)"
+            f"answered crawlers and listed {e['out_degree']} peers (about {expected:.0f} expected)"
         )
     else:
         parts.append("never answered crawlers")
