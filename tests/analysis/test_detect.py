@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from botmon.analysis import framework
-from botmon.analysis.detect import DetectResult, parse_address
+from botmon.analysis.detect import DetectResult
 from botmon.analysis.framework import OptionError
 from botmon.analysis.table import UnknownBotnet
+from botmon.ipaddr import parse_address
+from botmon.settings import AnalysisSettings, SettingsError, load
 from botmon.sim.trace import TraceModel, generate_trace
 from botmon.store import open_store
 from botmon.store.base import Store
@@ -146,6 +148,9 @@ def test_addresses_parse() -> None:
     for bad in ("10.0.0.1:", "[::1]x", "300.1.1.1", "1.2.3.4:-1", ""):
         with pytest.raises(ValueError):
             parse_address(bad)
+    # a deployment's typo stops start-up with one line naming the setting
+    with pytest.raises(SettingsError, match=r"analysis.own_monitors: 'crawler-1' is not an ip"):
+        load(AnalysisSettings, env={"BOTMON_ANALYSIS_OWN_MONITORS": "10.0.0.1:80, crawler-1"})
 
 
 TRACE = TraceModel(botnet="trace", bots=150, days=1.0)

@@ -44,7 +44,7 @@ from botmon.analysis.framework import (
     Section,
     vantage_points,
 )
-from botmon.ipaddr import ip_to_int, normalise_ip
+from botmon.ipaddr import ip_to_int, parse_address
 from botmon.settings import AnalysisSettings, load
 from botmon.store.base import Store
 
@@ -137,29 +137,11 @@ class OwnAddress:
     def matches(self, ip: str, port: int) -> bool:
         return self.ip == ip and (self.port is None or self.port == port)
 
-
-def parse_address(text: str) -> tuple[str, int | None]:
-    """``ip``, ``ip:port``, ``[v6]:port`` or a bare IPv6 address as (canonical ip, port or
-    None); ValueError naming the text otherwise."""
-    text = text.strip()
-    host, port = text, ""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else rest
-        if rest and not rest.startswith(":"):
-            raise ValueError(text)
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-        if not port:
-            raise ValueError(text)
-    try:
-        ip = normalise_ip(host)
-        number = int(port) if port else None
-    except ValueError:
-        raise ValueError(text) from None
-    if number is not None and not 0 <= number <= 65535:
-        raise ValueError(text)
-    return ip, number
+    def text(self) -> str:
+        """As a user writes it: ``ip``, ``ip:port`` or ``[ipv6]:port``."""
+        if self.port is None:
+            return self.ip
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
 
 
 def own_addresses(store: Store, request: AnalysisRequest) -> list[OwnAddress]:
@@ -255,7 +237,7 @@ def compute(store: Store, request: AnalysisRequest) -> DetectResult:
         params={
             "threshold": threshold,
             "top": top,
-            "own": [f"{o.ip}:{o.port}" if o.port is not None else o.ip for o in own],
+            "own": [o.text() for o in own],
             "source": request.source or "all",
             "sensor_weights": detect_graph.WEIGHTS,
             "sensor_silence_if_unasked": detect_graph.SILENT_IF_UNASKED,
