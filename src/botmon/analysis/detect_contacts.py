@@ -21,10 +21,12 @@ different from a bot (BoobyTrap; Andriesse et al., IMC 2015):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from botmon.analysis.detect_graph import PeerScore, excess
 
@@ -52,47 +54,19 @@ def crawler_scores(
     peer lists named, or that answered a crawler (bots, not crawlers)."""
     if contacts.num_rows == 0:
         return [], {}
-    frame = contacts.select(["ts_us", "ip", "port", "source", "deviation"]).to_pandas()
-    frame["port"] = frame["port"].astype("int64")
-    frame = frame.sort_values(["ip", "port", "source", "ts_us"], kind="mergesort")
-    frame = frame.reset_index(drop=True)
-    ts = frame["ts_us"].to_numpy(np.int64)
-    same = (
-        (frame["ip"].to_numpy() == np.roll(frame["ip"].to_numpy(), 1))
-        & (frame["port"].to_numpy() == np.roll(frame["port"].to_numpy(), 1))
-        & (frame["source"].to_numpy() == np.roll(frame["source"].to_numpy(), 1))
-    )
-    same[0] = False
-    gap = np.where(same, (ts - np.roll(ts, 1)) / 1e6, np.nan)
-    frame["gap"] = gap
-    frame["gap2"] = gap * gap
-    frame["has_gap"] = same.astype(np.int64)
-    frame["deviates"] = frame["deviation"].notna().astype(np.int64)
-    per = frame.groupby(["ip", "port"], sort=True).agg(
-        contacts=("ts_us", "size"),
-        first=("ts_us", "min"),
-        last=("ts_us", "max"),
-        sensors=("source", "nunique"),
-        gaps=("has_gap", "sum"),
-        gap_sum=("gap", "sum"),
-        gap2_sum=("gap2", "sum"),
-        deviations=("deviates", "sum"),
-    )
-    all_sensors = int(frame["source"].nunique())
-    span = np.maximum((per["last"] - per["first"]).to_numpy() / 1e6, MIN_SPAN_S)
-    rate = per["contacts"].to_numpy() / span * 3600.0
-    coverage = per["sensors"].to_numpy() / all_sensors
-    gaps = per["gaps"].to_numpy()
-    mean = np.divide(per["gap_sum"].to_numpy(), gaps, out=np.zeros(len(per)), where=gaps > 0)
-    var = np.divide(per["gap2_sum"].to_numpy(), gaps, out=np.zeros(len(per)), where=gaps > 0)
+    per = _per_address(contacts)
+    span = np.maximum((per.last - per.first) / 1e6, MIN_SPAN_S)
+    rate = per.contacts / span * 3600.0
+    coverage = per.sensors / per.all_sensors
+    gaps = per.gaps
+    mean = np.divide(per.gap_sum, gaps, out=np.zeros(len(gaps)), where=gaps > 0)
+    var = np.divide(per.gap2_sum, gaps, out=np.zeros(len(gaps)), where=gaps > 0)
     std = np.sqrt(np.maximum(var - mean * mean, 0.0))
-    heard = max(float(frame["ts_us"].max() - frame["ts_us"].min()) / 1e6, 1.0)
-    presence = np.minimum(1.0, (per["last"] - per["first"]).to_numpy() / 1e6 / heard)
+    presence = np.minimum(1.0, (per.last - per.first) / 1e6 / per.heard_s)
     med = {"rate_per_h": float(np.median(rate)), "coverage": float(np.median(coverage))}
     listed_ips = {ip for ip, _ in listed}
     out: list[PeerScore] = []
-    for i, (ip, port) in enumerate(per.index):
-        key = (str(ip), int(port))
+    for i, key in enumerate(per.addresses):
         unlisted = 0.0 if key in listed else 0.5 if key[0] in listed_ips else 1.0
         cv = float(std[i] / mean[i]) if gaps[i] >= MIN_GAPS and mean[i] > 0 else None
         regular = max(0.0, 1.0 - cv) * presence[i] if cv is not None else 0.0
@@ -109,14 +83,14 @@ def crawler_scores(
             + WEIGHTS["busy"] * busy
             + WEIGHTS["covering"] * covering
         )
-        deviations = int(per["deviations"].iat[i])
+        deviations = int(per.deviations[i])
         if deviations:
             score = max(score, DEVIATION_SCORE)
         evidence: dict[str, Any] = {
-            "contacts": int(per["contacts"].iat[i]),
+            "contacts": int(per.contacts[i]),
             "rate_per_h": round(float(rate[i]), 3),
             "gap_cv": None if cv is None else round(cv, 4),
-            "sensors": int(per["sensors"].iat[i]),
+            "sensors": int(per.sensors[i]),
             "coverage": round(float(coverage[i]), 4),
             "listed": unlisted == 0.0,
             "ip_listed": unlisted < 1.0,
@@ -129,6 +103,75 @@ def crawler_scores(
             PeerScore(key[0], key[1], round(float(score), 4), evidence, _words(evidence, med))
         )
     return out, {k: round(v, 4) for k, v in med.items()}
+
+
+@dataclass(frozen=True)
+class _PerAddress:
+    """Per contacting address (sorted by IP text, then port): counts, first and last
+    contact (UTC microseconds), sensors reached, and the sums behind the gaps' mean and
+    spread (gaps between one address's requests to one sensor)."""
+
+    addresses: list[tuple[str, int]]
+    contacts: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    sensors: np.ndarray
+    gaps: np.ndarray
+    gap_sum: np.ndarray
+    gap2_sum: np.ndarray
+    deviations: np.ndarray
+    all_sensors: int
+    heard_s: float
+
+
+def _per_address(contacts: pa.Table) -> _PerAddress:
+    """One pass of integer sorts over the contacts (millions of rows: addresses and sensor
+    names become sorted integer codes first, so the order, and every float sum, is the same
+    whichever backend handed the rows over)."""
+    ts = np.asarray(contacts.column("ts_us").to_numpy(zero_copy_only=False), dtype=np.int64)
+    ip_codes, ips = _sorted_codes(contacts, "ip")
+    src_codes, sources = _sorted_codes(contacts, "source")
+    port = np.asarray(contacts.column("port").to_numpy(zero_copy_only=False), dtype=np.int64)
+    deviates = np.asarray(contacts.column("deviation").is_valid().to_numpy(zero_copy_only=False))
+    key = ip_codes.astype(np.int64) * 65536 + port
+    runs = key * len(sources) + src_codes  # one integer per (address, sensor)
+    order = pc.sort_indices(
+        pa.table({"run": runs, "ts": ts}), sort_keys=[("run", "ascending"), ("ts", "ascending")]
+    ).to_numpy()
+    ts, key, src, deviates = ts[order], key[order], src_codes[order], deviates[order]
+    same = np.zeros(len(ts), dtype=bool)
+    same[1:] = (key[1:] == key[:-1]) & (src[1:] == src[:-1])
+    keys, starts, counts = np.unique(key, return_index=True, return_counts=True)
+    group = np.repeat(np.arange(len(keys)), counts)
+    gap = np.zeros(len(ts))
+    gap[1:] = (ts[1:] - ts[:-1]) / 1e6
+    gap = np.where(same, gap, 0.0)
+    n = len(keys)
+    return _PerAddress(
+        addresses=[(str(ips[k >> 16]), int(k & 0xFFFF)) for k in keys.tolist()],
+        contacts=counts,
+        first=np.minimum.reduceat(ts, starts),
+        last=np.maximum.reduceat(ts, starts),
+        sensors=np.bincount(group, weights=~same, minlength=n),
+        gaps=np.bincount(group, weights=same, minlength=n),
+        gap_sum=np.bincount(group, weights=gap, minlength=n),
+        gap2_sum=np.bincount(group, weights=gap * gap, minlength=n),
+        deviations=np.bincount(group, weights=deviates, minlength=n).astype(np.int64),
+        all_sensors=len(sources),
+        heard_s=max(float(ts.max() - ts.min()) / 1e6, 1.0),
+    )
+
+
+def _sorted_codes(table: pa.Table, name: str) -> tuple[np.ndarray, list[str]]:
+    """A text column as integer codes in the order of its sorted distinct values (Arrow's
+    dictionary encoding: no Python string per row), and those values."""
+    encoded = pc.dictionary_encode(table.column(name).combine_chunks())
+    values = [str(v) for v in encoded.dictionary.to_pylist()]
+    order = sorted(range(len(values)), key=values.__getitem__)
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[order] = np.arange(len(values))
+    indices = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return rank[indices], [values[i] for i in order]
 
 
 def _words(e: dict[str, Any], med: dict[str, float]) -> str:
