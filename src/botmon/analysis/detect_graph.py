@@ -108,29 +108,29 @@ def sensor_scores(
         "out_degree_of_answering": _median(listed),
         "clustering": _median(clustering[degree >= 2]),
     }
+    # the share of addresses listed less (by fewer peers; by a lower rank)
+    popularity = (
+        np.searchsorted(by_in, in_deg, side="left") + np.searchsorted(by_rank, rank, side="left")
+    ) / (2 * n)
+    expected = np.minimum(med["lists_per_lister"] * in_deg, med["out_degree_of_answering"])
+    lacking = 1.0 - np.minimum(
+        1.0, np.divide(out_deg, expected, out=np.ones(n), where=expected > 0)
+    )
+    silence = np.where(said, lacking, SILENT_IF_UNASKED)
+    outside = np.where(core, 0.0, 1.0)
+    unrelated = np.zeros(n)
+    if med["clustering"] > 0:
+        unrelated = np.where(
+            degree >= 2, 1.0 - np.minimum(1.0, clustering / med["clustering"]), 0.0
+        )
+    mix = (
+        WEIGHTS["silence"] * silence
+        + WEIGHTS["outside_core"] * outside
+        + WEIGHTS["unrelated_listers"] * unrelated
+    )
+    score = popularity * mix
     out: list[PeerScore] = []
     for i, (ip, port) in enumerate(nodes):
-        # the share of addresses listed less (by fewer peers; by a lower rank)
-        share_in = np.searchsorted(by_in, in_deg[i], side="left") / n
-        share_rank = np.searchsorted(by_rank, rank[i], side="left") / n
-        popularity = (share_in + share_rank) / 2
-        expected = min(med["lists_per_lister"] * in_deg[i], med["out_degree_of_answering"])
-        if not said[i]:
-            silence = SILENT_IF_UNASKED
-        elif expected > 0:
-            silence = 1.0 - min(1.0, out_deg[i] / expected)
-        else:
-            silence = 0.0
-        outside = 0.0 if core[i] else 1.0
-        if med["clustering"] > 0 and degree[i] >= 2:
-            unrelated = 1.0 - min(1.0, clustering[i] / med["clustering"])
-        else:
-            unrelated = 0.0
-        mix = (
-            WEIGHTS["silence"] * silence
-            + WEIGHTS["outside_core"] * outside
-            + WEIGHTS["unrelated_listers"] * unrelated
-        )
         evidence = {
             "in_degree": int(in_deg[i]),
             "out_degree": int(out_deg[i]),
@@ -138,12 +138,12 @@ def sensor_scores(
             "sensor_rank": round(float(rank[i]), 4),
             "in_core": bool(core[i]),
             "clustering": round(float(clustering[i]), 4),
-            "popularity": round(float(popularity), 4),
-            "expected_out_degree": round(float(expected), 1),
-            "silence": round(float(silence), 4),
+            "popularity": round(float(popularity[i]), 4),
+            "expected_out_degree": round(float(expected[i]), 1),
+            "silence": round(float(silence[i]), 4),
         }
-        words = _words(evidence, med, expected)
-        out.append(PeerScore(ip, port, round(float(popularity * mix), 4), evidence, words))
+        words = _words(evidence, med, float(expected[i]))
+        out.append(PeerScore(ip, port, round(float(score[i]), 4), evidence, words))
     return out, {k: round(v, 4) for k, v in med.items()}
 
 
