@@ -465,8 +465,8 @@ function devicesPanel(name) {
 const THROTTLE_RED = "#ff4d5a";
 function diurnalPanel(name) {
   const pnl = panel(`${name}: daily cycle`, "Mean distinct addresses per hour of day, per country (the most bots first).", { id: "diurnal", wide: true });
-  const clock = el("select", { class: "diurnal-clock", "aria-label": "clock" },
-    el("option", { value: "utc", text: "UTC hours" }), el("option", { value: "local", text: "local hours (each country's time zone)" }));
+  const clock = el("select", { class: "diurnal-clock", "aria-label": "clock", title: "Hours of day in UTC or in each country's own time zone" },
+    el("option", { value: "utc", text: "UTC hours" }), el("option", { value: "local", text: "local hours" }));
   const summary = el("div", { class: "diurnal-summary" });
   const table = el("div", { class: "diurnal-regions" });
   pnl.el.querySelector(".tools").prepend(clock);
@@ -528,7 +528,7 @@ function diurnalPanel(name) {
         (d.notes.length ? ` ${d.notes.join(". ")}.` : "") }),
       ...flagged.map((x) => el("p", { class: "throttle-alert", "data-country": x.country },
         el("b", { text: `⚠ ${x.country}: suspected throttling or filtering. ` }),
-        x.evidence ? `Every day between ${span(x.evidence.window_utc)} UTC (${span(x.evidence.window_local)} local) presence fell to ${x.evidence.observed} per hour where the rest of the botnet's local-time cycle predicts ${x.evidence.expected} (${pct(x.evidence.ratio)}), on ${x.evidence.days_held} of ${x.evidence.days} days` +
+        x.evidence ? `Between ${span(x.evidence.window_utc)} UTC (${span(x.evidence.window_local)} local) presence fell to ${x.evidence.observed.toFixed(1)} per hour where the rest of the botnet's local-time cycle predicts ${x.evidence.expected.toFixed(1)} (${pct(x.evidence.ratio)}), on ${x.evidence.days_held} of ${x.evidence.days} days` +
           (x.evidence.failed_share_window !== null ? `; failed tries: ${pct(x.evidence.failed_share_window)} of its records in the window vs ${pct(x.evidence.failed_share_outside)} outside.` : ".") : "")));
     const t = el("table", { "data-view": "diurnal-regions" });
     const cols = [["country", "country"], ["bots", "bots"], ["strength", "strength"], ["peak_hour_utc", "peak (UTC)"], ["peak_hour_local", "peak (local)"], ["explained", "explained"], ["throttling_suspected", "throttling"]];
