@@ -58,8 +58,9 @@ def write_cycle(
     failed: list[FailedTry] = []
     for h in range(days * 24):
         t0 = start + h * HOUR
+        offsets = {cc: utc_offset_hours(cc, t0) or 0.0 for cc in COUNTRIES}
         for i, (cc, ip) in enumerate(bots):
-            local = (t0 / HOUR + (utc_offset_hours(cc, t0) or 0.0)) % 24
+            local = (t0 / HOUR + offsets[cc]) % 24
             online = 0.5 * (1 + strength * math.cos(2 * math.pi * (local + 0.5 - PEAK_LOCAL) / 24))
             if rng.random() >= min(1.0, max(0.0, online)):
                 continue

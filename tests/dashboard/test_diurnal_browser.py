@@ -32,7 +32,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     try:
         store.migrate()
         day = 86400.0
-        write_cycle(store, "cyc", days=4, start=(time.time() // day - 4) * day)
+        write_cycle(store, "cyc", days=3, start=(time.time() // day - 3) * day)
     finally:
         store.close()
     live = start_live_server(db, tmp_path)
@@ -125,6 +125,7 @@ def test_daily_cycle_panel_marks_the_throttled_country(page: Any, server: LiveSe
     page.select_option(f"{PANEL} select.diurnal-clock", "local")
     page.wait_for_timeout(200)
     assert panel_drawn(page) and red_pixels(page) > 200
+    page.locator(PANEL).screenshot(path="/tmp/diurnal-panel-local.png")
     page.select_option(f"{PANEL} select.diurnal-clock", "utc")
     page.wait_for_timeout(300)
     page.locator(PANEL).screenshot(path="/tmp/diurnal-panel.png")
