@@ -280,7 +280,6 @@ def compute(store: Store, request: AnalysisRequest) -> DiurnalResult:
     found = botnet_id(store, request.botnet)
     start, end, source = request.start, request.end, request.source
     replies = store.sightings(found, "replies", start, end, HOUR, source).to_pandas()
-    failed = store.sightings(found, "failed_tries", start, end, HOUR, source).to_pandas()
     unit = "ip" if by == "ip" else "bot_id"
     if by == "id":
         if len(replies) and replies["bot_id"].isna().all():
@@ -377,17 +376,22 @@ def compute(store: Store, request: AnalysisRequest) -> DiurnalResult:
         observed = by_day(c)
         return observed, cycles.expected_counts(observed, daily_shape)
 
-    ip_region = (
-        replies.sort_values(["ip", "country", "asn"]).drop_duplicates("ip")[
-            ["ip", "country", "asn"]
-        ]
-        if len(replies)
-        else pd.DataFrame(columns=["ip", "country", "asn"])
-    )
-    failed = failed.drop(columns=["country", "asn"]).merge(ip_region, on="ip", how="inner")
-    failed = failed.assign(i=failed["bucket"].to_numpy(dtype=np.int64) - first)
+    loaded: list[pd.DataFrame] = []
+
+    def failed_tries() -> pd.DataFrame:
+        """The failed tries of addresses that replied, placed where their replies were;
+        read only when a region is flagged (they outnumber replies several times)."""
+        if not loaded:
+            raw = store.sightings(found, "failed_tries", start, end, HOUR, source).to_pandas()
+            ip_region = replies.sort_values(["ip", "country", "asn"]).drop_duplicates("ip")
+            located = raw.drop(columns=["country", "asn"]).merge(
+                ip_region[["ip", "country", "asn"]], on="ip", how="inner"
+            )
+            loaded.append(located.assign(i=located["bucket"].to_numpy(dtype=np.int64) - first))
+        return loaded[0]
 
     def failed_shares(key: str, value: Any, dip: Dip) -> tuple[float | None, float | None]:
+        failed = failed_tries()
         if failed.empty:
             return None, None
         window = np.isin(hod, dip.window())
