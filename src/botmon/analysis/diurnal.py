@@ -545,6 +545,8 @@ def compute(store: Store, request: AnalysisRequest) -> DiurnalResult:
     whole_local = cycles.fit_cycle(groups) if enough and groups else None
     if not len(replies):
         notes.append("no replies in this range")
+    elif enough and whole_local is None:
+        notes.append("no address has a country with a known time zone: no local-time cycle")
 
     return DiurnalResult(
         analysis="diurnal",
