@@ -19,6 +19,7 @@ assembles the result.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -566,7 +567,7 @@ def compute(store: Store, request: AnalysisRequest) -> DiurnalResult:
             "source_type": source or "all",
         },
         vantage_points=names,
-        computed_at=float(pd.Timestamp.now(tz="UTC").timestamp()),
+        computed_at=time.time(),
         by=by,
         bots=int(replies[unit].nunique()) if len(replies) else 0,
         days=round(days_covered, 2),
