@@ -474,7 +474,11 @@ function diurnalPanel(name) {
   pnl.el.append(table);
   let last = null;
   const pct = (v) => (v === null || v === undefined ? "–" : `${Math.round(v * 100)} %`);
-  const hour = (v) => (v === null || v === undefined ? "–" : `${String(Math.floor(v)).padStart(2, "0")}:${String(Math.round((v % 1) * 60) % 60).padStart(2, "0")}`);
+  const hour = (v) => {
+    if (v === null || v === undefined) return "–";
+    const m = Math.round(v * 60) % 1440;
+    return `${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
+  };
   const span = (w) => (w && w.length === 2 ? `${hour(w[0])}–${hour(w[1])}` : "–");
   function draw() {
     const d = last;
