@@ -118,11 +118,11 @@ function query(extra = {}) {
   return p;
 }
 class Stale extends Error {}
-async function getTable(path, params) {
+async function getTable(path, params, base = API) {
   /* A newer refresh started while this one waited: drop the answer so an older, slower
      response never overwrites a newer one. */
   const seq = S.seq;
-  const res = await fetch(`${API}${path}?${params}`, { headers: { Accept: "application/json" } });
+  const res = await fetch(`${base}${path}?${params}`, { headers: { Accept: "application/json" } });
   if (seq !== S.seq) throw new Stale("stale");
   if (res.status === 401) { location.href = "/login"; throw new Error("signed out"); }
   if (!res.ok) {
@@ -134,10 +134,10 @@ async function getTable(path, params) {
   if (seq !== S.seq) throw new Stale("stale");
   return body;
 }
-function csvUrl(path, params) {
+function csvUrl(path, params, base = API) {
   const p = new URLSearchParams(params);
   p.set("format", "csv");
-  return `${API}${path}?${p}`;
+  return `${base}${path}?${p}`;
 }
 
 /* -- panels: a chart, its table and its CSV ------------------------------------------------- */
@@ -163,7 +163,7 @@ function panel(title, note, opts = {}) {
     el: p, chart,
     show(on) { p.hidden = !on; if (on && chart) chart.resize(); },
     setTable(data, columns) { wrap.replaceChildren(renderTable(data, columns)); },
-    setCsv(path, params) { csv.href = csvUrl(path, params); },
+    setCsv(path, params, base = API) { csv.href = csvUrl(path, params, base); },
     draw(option) { if (chart) chart.setOption(Object.assign({ useUTC: true, backgroundColor: "transparent",
       textStyle: { color: "#c9d2dc" }, animation: false }, option), true); },
   };
@@ -457,6 +457,105 @@ function devicesPanel(name) {
   };
 }
 
+/* Daily cycle: each region's presence by hour of day (UTC or the region's local time) from
+   the diurnal analysis (/api/v1/analyses/diurnal), its strength and peak hours, and a red
+   mark on a region whose dip local time does not explain (suspected throttling), with the
+   evidence. A cycle needs days of data: a range shorter than two days asks the analysis for
+   its own default range instead, and the note says which range is shown. */
+const THROTTLE_RED = "#ff4d5a";
+function diurnalPanel(name) {
+  const pnl = panel(`${name}: daily cycle`, "Mean distinct addresses per hour of day, per country (the most bots first).", { id: "diurnal", wide: true });
+  const clock = el("select", { class: "diurnal-clock", "aria-label": "clock", title: "Hours of day in UTC or in each country's own time zone" },
+    el("option", { value: "utc", text: "UTC hours" }), el("option", { value: "local", text: "local hours" }));
+  const summary = el("div", { class: "diurnal-summary" });
+  const table = el("div", { class: "diurnal-regions" });
+  pnl.el.querySelector(".tools").prepend(clock);
+  pnl.el.insertBefore(summary, pnl.el.querySelector(".chart"));
+  pnl.el.append(table);
+  let last = null;
+  const pct = (v) => (v === null || v === undefined ? "–" : `${Math.round(v * 100)} %`);
+  const hour = (v) => {
+    if (v === null || v === undefined) return "–";
+    const m = Math.round(v * 60) % 1440;
+    return `${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
+  };
+  const span = (w) => (w && w.length === 2 ? `${hour(w[0])}–${hour(w[1])}` : "–");
+  function draw() {
+    const d = last;
+    if (!d) return;
+    const local = clock.value === "local";
+    const regions = d.regions.filter((x) => (local ? x.profile_local.length : x.profile_utc.length));
+    pnl.draw({ legend: Object.assign({ type: "scroll" }, LEGEND), grid: GRID, tooltip: tooltipAxis(),
+      xAxis: Object.assign({ type: "category", name: local ? "Local hour" : "Hour (UTC)", data: [...Array(24).keys()].map((h) => String(h)) }, AXIS),
+      yAxis: valueAxis("Mean per hour"),
+      series: regions.map((x, i) => {
+        const bad = x.throttling_suspected;
+        const s = { name: bad ? `${x.country} ⚠ throttled?` : x.country, type: "line", showSymbol: bad, smooth: false,
+          data: local ? x.profile_local : x.profile_utc,
+          color: bad ? THROTTLE_RED : PALETTE[i % PALETTE.length], lineStyle: { width: bad ? 3 : 1.5, type: bad ? "solid" : "solid" } };
+        if (bad && x.evidence) {
+          const w = local ? x.evidence.window_local : x.evidence.window_utc;
+          const lo = Math.floor(w[0]), hi = Math.ceil(w[1]);
+          const areas = lo < hi ? [[lo, hi]] : [[lo, 24], [0, hi]];
+          s.markArea = { silent: true, itemStyle: { color: "rgba(255,77,90,0.16)" },
+            label: { color: THROTTLE_RED, formatter: `${x.country}: suspected throttling` },
+            data: areas.filter(([a, b]) => b > a).map(([a, b]) => [{ xAxis: String(a) }, { xAxis: String(Math.min(23, b - 1)) }]) };
+        }
+        return s;
+      }) });
+  }
+  clock.addEventListener("change", draw);
+  return async function update() {
+    const r = rangeParams();
+    const short = r.end - r.start < 2 * 86400;
+    const p = query({ botnet: name });
+    if (short) { p.delete("start"); p.delete("end"); }
+    const url = `/api/v1/analyses/diurnal?${p}`;
+    const seq = S.seq;
+    const res = await fetch(url, { headers: { Accept: "application/json" } });
+    if (seq !== S.seq) throw new Stale("stale");
+    if (!res.ok) {
+      let msg = `${res.status}`;
+      try { msg = (await res.json()).error || msg; } catch (e) { /* not JSON */ }
+      summary.replaceChildren(el("p", { class: "note warn", text: `Daily cycle not available: ${msg}` }));
+      return;
+    }
+    const d = await res.json();
+    if (seq !== S.seq) throw new Stale("stale");
+    last = d;
+    const csvParams = new URLSearchParams(p); csvParams.set("format", "csv");
+    pnl.el.querySelector("a.csv").href = `/api/v1/analyses/diurnal?${csvParams}`;
+    const flagged = d.regions.filter((x) => x.throttling_suspected);
+    summary.replaceChildren(
+      el("p", { class: "note", "data-range": `${d.start}-${d.end}`, text: `${fmtTime(d.start)} – ${fmtTime(d.end)} UTC (${d.days} days of data${short ? "; the view's range is too short for a daily cycle, so the analysis's own range is shown" : ""}). ` +
+        `Botnet: cycle strength ${pct(d.strength)} of the mean (0 = flat), peak ${hour(d.peak_hour_local)} local time, ${hour(d.peak_hour_utc)} UTC.` +
+        (d.notes.length ? ` ${d.notes.join(". ")}.` : "") }),
+      ...flagged.map((x) => el("p", { class: "throttle-alert", "data-country": x.country },
+        el("b", { text: `⚠ ${x.country}: suspected throttling or filtering. ` }),
+        x.evidence ? `Between ${span(x.evidence.window_utc)} UTC (${span(x.evidence.window_local)} local) presence fell to ${x.evidence.observed.toFixed(1)} per hour where the rest of the botnet's local-time cycle predicts ${x.evidence.expected.toFixed(1)} (${pct(x.evidence.ratio)}), on ${x.evidence.days_held} of ${x.evidence.days} days` +
+          (x.evidence.failed_share_window !== null ? `; failed tries: ${pct(x.evidence.failed_share_window)} of its records in the window vs ${pct(x.evidence.failed_share_outside)} outside.` : ".") : "")));
+    const t = el("table", { "data-view": "diurnal-regions" });
+    const cols = [["country", "country"], ["bots", "bots"], ["strength", "strength"], ["peak_hour_utc", "peak (UTC)"], ["peak_hour_local", "peak (local)"], ["explained", "explained"], ["throttling_suspected", "throttling"]];
+    t.append(el("thead", {}, el("tr", {}, ...cols.map(([c, label]) => el("th", { title: c, class: c === "country" || c === "throttling_suspected" ? "" : "num", text: label })))));
+    const body = el("tbody");
+    for (const x of d.regions) {
+      const tr = el("tr", { "data-country": x.country, class: x.throttling_suspected ? "throttled" : "" });
+      for (const [c] of cols) {
+        let v = x[c];
+        if (c === "strength" || c === "explained") v = pct(v);
+        else if (c.startsWith("peak")) v = hour(v);
+        else if (c === "throttling_suspected") v = v ? `⚠ suspected ${span(x.evidence && x.evidence.window_utc)} UTC` : "no";
+        tr.append(el("td", { "data-col": c, class: c === "country" || c === "throttling_suspected" ? "" : "num", text: String(v) }));
+      }
+      body.append(tr);
+    }
+    t.append(body);
+    table.replaceChildren(t);
+    pnl.el.querySelector(".tablewrap").replaceChildren(renderTable({ view: "diurnal", columns: ["country", "asn", "bots", "strength", "peak_hour_utc", "peak_hour_local", "explained", "throttling_suspected"], rows: d.regions.concat(d.ases) }));
+    draw();
+  };
+}
+
 VIEWS.botnet = function () {
   const name = S.botnet;
   const pop = panel(`${name}: population`, "Distinct IPs, bot IDs and ip:port pairs per bucket (UTC).", { id: "population" });
@@ -467,7 +566,9 @@ VIEWS.botnet = function () {
   const peers = panel(`${name}: top peers by in-degree`, "Peers listed by the most distinct bots in the range (from edges).", { id: "peers", chartClass: "tall" });
   const configs = configPanel(name);
   const devices = devicesPanel(name);
+  const daily = diurnalPanel(name);
   return async function update() {
+    const dailyDone = daily();
     const r = rangeParams();
     const b = bucketFor(r, $("bucket").value);
     const base = `/botnets/${encodeURIComponent(name)}`;
@@ -506,6 +607,7 @@ VIEWS.botnet = function () {
       xAxis: valueAxis("In-degree (distinct bots listing the peer)"),
       yAxis: Object.assign({ type: "category", data: rows.map((x) => `${x.ip}:${x.port}`) }, AXIS),
       series: [{ type: "bar", data: rows.map((x) => x.in_degree), color: colorOf(name), name: "in-degree" }] });
+    await dailyDone;
   };
 };
 
@@ -634,7 +736,66 @@ VIEWS.compare = function () {
   };
 };
 
+/* -- monitors of others: the detect analysis (crawlers and sensors of other researchers) ----- */
+const ANALYSES = "/api/v1/analyses";
+const KIND_COLOR = { sensor: "#e0a458", crawler: "#e06c75" };
+function scoreBar(v) {
+  return el("span", { class: "score", title: String(v) },
+    el("span", { class: "track" }, el("span", { class: "fill", style: `width:${Math.round(Math.max(0, Math.min(1, v)) * 100)}%` })),
+    el("span", { class: "val", text: v.toFixed(2) }));
+}
+function addressOf(x) { return x.port === null || x.port === undefined ? x.ip : x.ip.includes(":") ? `[${x.ip}]:${x.port}` : `${x.ip}:${x.port}`; }
+
+VIEWS.monitors = function () {
+  const name = S.botnet;
+  const sus = panel(`${name}: suspected monitors of others`, "Addresses that look like another researcher's sensor (from the peer graph botmon's crawlers recorded: listed by many, lists none, outside the core) or crawler (from what botmon's sensors heard: never listed, periodic, busy, protocol deviations), scoring at least the threshold. botmon's own monitors are never listed here.", { wide: true, noChart: true, tableOpen: true, id: "suspects" });
+  const method = el("p", { class: "note method" });
+  sus.el.append(method);
+  const graph = panel(`${name}: who lists whom`, "Every address of the peer graph by in-degree (distinct peers listing it) and out-degree (distinct peers it listed); bubble size: how many addresses. A sensor sits at the bottom right: listed by many, listing none.", { id: "degrees" });
+  const self = panel("How visible is botmon", "botmon's own sensors (from their campaigns) and crawlers (setting analysis.own_monitors) scored by the same methods: rank among every scored address and whether others using these methods would flag it.", { noChart: true, id: "self" });
+  const cards = el("div", { class: "totals own" });
+  self.el.insertBefore(cards, self.el.querySelector(".tablewrap"));
+  return async function update() {
+    const p = query({ botnet: name });
+    const d = await getTable("/detect", p, ANALYSES);
+    sus.setCsv("/detect", p, ANALYSES);
+    self.setCsv("/detect", Object.assign(Object.fromEntries(p), { section: "self" }), ANALYSES);
+    const head = el("tr", {}, ...["kind", "address", "score", "rank", "evidence"].map((c) => el("th", { class: c === "rank" ? "num" : "", text: c })));
+    const body = el("tbody", {}, ...d.suspects.map((x) => el("tr", { "data-kind": x.kind, "data-address": addressOf(x) },
+      el("td", {}, el("span", { class: "dot", style: `background:${KIND_COLOR[x.kind]}` }), x.kind),
+      el("td", { "data-col": "address", text: addressOf(x) }),
+      el("td", { "data-col": "score" }, scoreBar(x.score)),
+      el("td", { class: "num", "data-col": "rank", text: `${x.rank} of ${d.ranked[x.kind]}` }),
+      el("td", { class: "why", "data-col": "why", text: x.why }))));
+    sus.el.querySelector(".tablewrap").replaceChildren(d.suspects.length
+      ? el("table", { "data-view": "detect" }, el("thead", {}, head), body)
+      : el("p", { class: "note", text: `No address scores ${d.params.threshold} or more (${d.ranked.sensor} scored as sensors, ${d.ranked.crawler} as crawlers).` }));
+    method.textContent = `Method: ${d.method} Threshold ${d.params.threshold}; vantage points: ${d.vantage_points.join(", ") || "none"}; computed ${fmtTime(d.computed_at)} UTC.`;
+    const own = d.self.filter((x) => x.seen && x.kind === "sensor");
+    const sensors = d.suspects.filter((x) => x.kind === "sensor");
+    const pt = (x) => [x.evidence.in_degree, x.evidence.out_degree, addressOf(x)];
+    graph.setTable({ view: "degrees", columns: ["in_degree", "out_degree", "addresses"], rows: d.degrees.map(([i, o, n]) => ({ in_degree: i, out_degree: o, addresses: n })) });
+    graph.draw({ legend: LEGEND, grid: GRID,
+      tooltip: { trigger: "item", formatter: (i) => (i.seriesIndex === 0 ? `in ${i.value[0]} · out ${i.value[1]}: ${i.value[2]} address(es)` : `${i.value[2]}<br>in ${i.value[0]} · out ${i.value[1]}`) },
+      xAxis: valueAxis("In-degree (listed by)"), yAxis: valueAxis("Out-degree (lists)"),
+      series: [
+        { name: "peers", type: "scatter", color: colorOf(name), data: d.degrees, symbolSize: (v) => Math.min(24, 4 + 2 * Math.sqrt(v[2])), itemStyle: { opacity: 0.6 } },
+        { name: "suspected sensors", type: "scatter", color: KIND_COLOR.sensor, symbol: "diamond", symbolSize: 14, data: sensors.map(pt) },
+        { name: "botmon's own", type: "scatter", color: "#98c379", symbol: "triangle", symbolSize: 14, data: own.map(pt) }] });
+    cards.replaceChildren(...(d.self.length ? d.self.map((x) => el("div", { class: "total", "data-kind": x.kind, "data-address": addressOf(x), "data-flagged": String(x.flagged),
+      style: `border-top-color:${x.flagged ? "var(--bad)" : "var(--good)"}` },
+      el("div", { class: "small", text: `own ${x.kind} ${addressOf(x)} (${x.origin})` }),
+      el("div", { class: "big" }, scoreBar(x.score)),
+      el("div", { class: "small", text: x.seen ? `rank ${x.rank} of ${x.of} · scores above ${x.percentile} % of them` : "not in the records of this range" }),
+      el("div", { class: `small verdict ${x.flagged ? "bad" : "good"}`, text: x.flagged ? `would be flagged (threshold ${d.params.threshold})` : "stays below the threshold" }),
+      el("div", { class: "small", text: x.why })))
+      : [el("p", { class: "note", text: "botmon knows none of its own monitors for this botnet: sensors need a campaign with listen addresses, crawlers the setting analysis.own_monitors." })]));
+    self.setTable({ view: "self", columns: ["kind", "ip", "port", "origin", "score", "rank", "of", "percentile", "flagged"], rows: d.self });
+  };
+};
+
 /* -- controls, routing, refresh ------------------------------------------------------------- */
+const ONE_BOTNET_VIEWS = ["botnet", "counting", "monitors"];
 function parseHash() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const view = VIEWS[parts[0]] ? parts[0] : "overview";
@@ -644,7 +805,7 @@ function setStatus(text, err = false) { const s = $("status"); s.textContent = t
 
 function showControls(view) {
   const pick = $("botnet-pick"), sel = $("botnet");
-  const needsOne = view === "botnet" || view === "counting";
+  const needsOne = ONE_BOTNET_VIEWS.includes(view);
   const allowsAll = view === "geo" || view === "ases";
   pick.hidden = !(needsOne || allowsAll);
   sel.replaceChildren(...(allowsAll ? [el("option", { value: "*", text: "all botnets" })] : []),
@@ -652,7 +813,7 @@ function showControls(view) {
   if (needsOne && (!S.botnet || S.botnet === "*")) S.botnet = S.botnets[0] || null;
   if (allowsAll && !S.botnet) S.botnet = "*";
   if (S.botnet) sel.value = S.botnet;
-  $("bucket").parentElement.hidden = view === "counting" || view === "geo" || view === "ases";
+  $("bucket").parentElement.hidden = view === "counting" || view === "geo" || view === "ases" || view === "monitors";
   const cmp = $("compare-pick");
   cmp.hidden = view !== "compare";
   if (view === "compare") {
@@ -678,7 +839,7 @@ function openView() {
   S.charts = [];
   $("view").replaceChildren();
   showControls(view);
-  if ((view === "botnet" || view === "counting") && !S.botnet) {
+  if (ONE_BOTNET_VIEWS.includes(view) && !S.botnet) {
     $("view").append(el("p", { class: "note", text: "No botnet yet: create one and start a crawler." }));
     S.update = null;
     return;
@@ -748,7 +909,7 @@ async function main() {
   $("bucket").addEventListener("change", refresh);
   $("botnet").addEventListener("change", () => {
     S.botnet = $("botnet").value;
-    if (S.view === "botnet" || S.view === "counting") location.hash = `#/${S.view}/${encodeURIComponent(S.botnet)}`;
+    if (ONE_BOTNET_VIEWS.includes(S.view)) location.hash = `#/${S.view}/${encodeURIComponent(S.botnet)}`;
     else refresh();
   });
   window.addEventListener("hashchange", openView);
