@@ -247,21 +247,21 @@ Floats = npt.NDArray[np.float64]
 
 
 def kaplan_meier(
-    durations: Floats, observed: npt.NDArray[np.bool_], bucket_s: int
+    units: npt.NDArray[np.int64], observed: npt.NDArray[np.bool_], bucket_s: int
 ) -> tuple[float | None, list[list[float]]]:
     """Median (None when the curve never reaches 0.5) and the survival curve thinned to
-    :data:`CURVE_POINTS` points, of lengths with right-censoring (``observed`` False).
+    :data:`CURVE_POINTS` points, in seconds, of lengths of ``units`` buckets with
+    right-censoring (``observed`` False).
 
     Lengths are whole buckets, so millions of them fold into one weighted row per distinct
     (length, censored) before lifelines sees them: the same estimate, in milliseconds
     instead of seconds."""
-    if not len(durations):
+    if not len(units):
         return None, []
     # lifelines pulls in pandas and autograd: imported when a churn result is computed,
     # not whenever the registry lists the analyses.
     from lifelines import KaplanMeierFitter
 
-    units = np.rint(durations / bucket_s).astype(np.int64)
     size = int(units.max()) + 1
     ended = np.bincount(units[observed], minlength=size)
     going = np.bincount(units[~observed], minlength=size)
@@ -357,17 +357,15 @@ def compute(store: Store, request: AnalysisRequest) -> ChurnResult:
     s_left = sessions.start_s < start + gap_s
     s_right = end - sessions.end_s < gap_s
     measured = ~s_left
-    median_session, session_curve = kaplan_meier(
-        sessions.length_s[measured], ~s_right[measured], bucket_s
-    )
+    units = np.rint(sessions.length_s / bucket_s).astype(np.int64)
+    median_session, session_curve = kaplan_meier(units[measured], ~s_right[measured], bucket_s)
 
     replied = spans.sessions > 0
     p_left = replied & (spans.first_s < start + gap_s)
     p_right = replied & (end - spans.last_s < gap_s)
     lived = replied & ~p_left
-    median_lifetime, lifetime_curve = kaplan_meier(
-        (spans.last_s - spans.first_s)[lived], ~p_right[lived], bucket_s
-    )
+    lifetime_units = np.rint((spans.last_s - spans.first_s)[lived] / bucket_s).astype(np.int64)
+    median_lifetime, lifetime_curve = kaplan_meier(lifetime_units, ~p_right[lived], bucket_s)
 
     classes = _classes(spans.sessions, sessions, spans.first_session, p_left, p_right)
 
@@ -378,27 +376,43 @@ def compute(store: Store, request: AnalysisRequest) -> ChurnResult:
     rates = _hourly(spans.first_s[joins], spans.last_s[leaves], observable)
 
     countries, ases = _locations(replies, codes, sessions, spans.first_session)
-    group_of_session = sessions.peer
 
-    def figures(members: npt.NDArray[np.bool_]) -> dict[str, Any]:
-        in_group = members[group_of_session]
-        chosen = in_group & measured
-        median, _ = kaplan_meier(sessions.length_s[chosen], ~s_right[chosen], bucket_s)
-        return {
-            "bots": int(members.sum()),
-            "sessions": int(in_group.sum()),
-            "joins": int((members & joins).sum()),
-            "leaves": int((members & leaves).sum()),
-            "joins_per_hour": _per_hour(int((members & joins).sum()), hours),
-            "leaves_per_hour": _per_hour(int((members & leaves).sum()), hours),
-            "median_session_s": median,
-        }
+    def per_group(keys: list[Any], limit: int | None) -> list[tuple[Any, dict[str, Any]]]:
+        """Figures of each group of replying peers (most peers first, at most ``limit``):
+        one pass of bincounts, and one Kaplan-Meier per group over its slice of the
+        sessions sorted by group."""
+        labels, order = _groups(keys, replied, limit)
+        n = max(len(order), 1)
+        bots = np.bincount(labels[labels >= 0], minlength=n)
+        session_label = labels[sessions.peer] if len(sessions) else np.zeros(0, np.int64)
+        counted = np.bincount(session_label[session_label >= 0], minlength=n)
+        joined = np.bincount(labels[joins & (labels >= 0)], minlength=n)
+        gone = np.bincount(labels[leaves & (labels >= 0)], minlength=n)
+        picked = np.flatnonzero(measured & (session_label >= 0))
+        picked = picked[np.argsort(session_label[picked], kind="stable")]
+        bounds = np.searchsorted(session_label[picked], np.arange(n + 1))
+        out = []
+        for key, code in order:
+            mine = picked[bounds[code] : bounds[code + 1]]
+            median, _ = kaplan_meier(units[mine], ~s_right[mine], bucket_s)
+            out.append(
+                (
+                    key,
+                    {
+                        "bots": int(bots[code]),
+                        "sessions": int(counted[code]),
+                        "joins": int(joined[code]),
+                        "leaves": int(gone[code]),
+                        "joins_per_hour": _per_hour(int(joined[code]), hours),
+                        "leaves_per_hour": _per_hour(int(gone[code]), hours),
+                        "median_session_s": median,
+                    },
+                )
+            )
+        return out
 
-    by_country = [
-        CountryChurn(country=key, **figures(mask))
-        for key, mask in _groups(countries, replied, limit=None)
-    ]
-    by_as = [AsChurn(asn=key, **figures(mask)) for key, mask in _groups(ases, replied, TOP_AS)]
+    by_country = [CountryChurn(country=k, **f) for k, f in per_group(countries, None)]
+    by_as = [AsChurn(asn=k, **f) for k, f in per_group(ases, TOP_AS)]
 
     names = store.source_counts("replies", [found], start, end, source)
     names.update(store.source_counts("failed_tries", [found], start, end, source))
@@ -497,11 +511,12 @@ def _hourly(joined: Floats, left: Floats, observable: tuple[float, float]) -> li
 
 def _groups(
     keys: list[Any], replied: npt.NDArray[np.bool_], limit: int | None
-) -> list[tuple[Any, npt.NDArray[np.bool_]]]:
-    """(key, member mask) of each group of replying peers, most peers first (ties by key,
-    unknown last), at most ``limit``."""
+) -> tuple[npt.NDArray[np.int64], list[tuple[Any, int]]]:
+    """Each replying peer's group label (-1: none, or a group beyond ``limit``) and the
+    groups as (key, label), most peers first (ties by key, unknown last); labels are
+    positions in that order."""
     codes: dict[Any, int] = {}
-    labels = np.fromiter(
+    first = np.fromiter(
         (
             codes.setdefault(k, len(codes)) if r else -1
             for k, r in zip(keys, replied.tolist(), strict=True)
@@ -509,13 +524,14 @@ def _groups(
         dtype=np.int64,
         count=len(keys),
     )
-    sizes = np.bincount(labels[labels >= 0], minlength=len(codes))
-    order = sorted(
-        codes, key=lambda k: (-int(sizes[codes[k]]), k is None, str(k) if k is not None else "")
-    )
-    if limit is not None:
-        order = order[:limit]
-    return [(k, labels == codes[k]) for k in order]
+    sizes = np.bincount(first[first >= 0], minlength=len(codes))
+    order = sorted(codes, key=lambda k: (-int(sizes[codes[k]]), k is None, "" if k is None else k))
+    order = order[:limit] if limit is not None else order
+    # One spare slot at the end: peers without a group (-1) index it and stay -1.
+    relabel = np.full(len(codes) + 1, -1, dtype=np.int64)
+    for position, k in enumerate(order):
+        relabel[codes[k]] = position
+    return relabel[first], [(k, i) for i, k in enumerate(order)]
 
 
 ANALYSIS = Analysis(

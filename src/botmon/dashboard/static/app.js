@@ -634,6 +634,108 @@ VIEWS.compare = function () {
   };
 };
 
+/* -- churn (GET /api/v1/analyses/churn): sessions, lifetimes, classes, joins and leaves ---- */
+async function analysisJson(name, params) {
+  /* The analyses' read API answers the result itself (not a table); same session, same
+     staleness rule as getTable. */
+  const seq = S.seq;
+  const res = await fetch(`/api/v1/analyses/${name}?${params}`, { headers: { Accept: "application/json" } });
+  if (seq !== S.seq) throw new Stale("stale");
+  if (res.status === 401) { location.href = "/login"; throw new Error("signed out"); }
+  if (!res.ok) {
+    let msg = `${res.status}`;
+    try { const b = await res.json(); msg = b.error || b.detail || msg; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  const body = await res.json();
+  if (seq !== S.seq) throw new Stale("stale");
+  return body;
+}
+function fmtSpan(s) {
+  if (s === null || s === undefined) return "–";
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${Math.round(s / 360) / 10} h`;
+  return `${Math.round(s / 8640) / 10} days`;
+}
+const CHURN_CLASS_COLORS = { offline: "#3a4656", "one-off": "#8b98a8", online: "#98c379", entered: "#5fb3b3", left: "#e06c75", dangling: "#e0a458" };
+const CHURN_GROUP_COLUMNS = ["bots", "sessions", "joins", "leaves", "joins_per_hour", "leaves_per_hour", "median_session_s"];
+
+VIEWS.churn = function () {
+  const name = S.botnet;
+  const head = panel(`${name}: churn and lifetimes`, "", { wide: true, noChart: true, id: "churn-summary" });
+  const totals = el("div", { class: "totals churn-totals" });
+  head.el.insertBefore(totals, head.el.querySelector(".tablewrap"));
+  const surv = panel("Survival of sessions and lifetimes", "Kaplan–Meier: share of sessions (of peers) still going after a given time; sessions and peers still present at the range's end count as censored, those possibly begun before its start are left out. Dashed: the medians.", { id: "churn-survival" });
+  const classes = panel("Peer classes", "Every peer in exactly one class (first match wins): offline (failed tries only), one-off (one bucket), online (the whole range), entered (came and stayed), left (was there and went), dangling (came and went).", { id: "churn-classes" });
+  const rates = panel("Joins and leaves per hour", "First and last presence of each peer per UTC hour, away from the range's edges (a gap's width), where arrivals and departures can be told from the range's cut.", { wide: true, id: "churn-rates" });
+  const countries = panel("Per country", "Peers, sessions, joins and leaves of each country (a peer's first presence decides its country); bars: median session length (Kaplan–Meier).", { id: "churn-countries", tableOpen: true, chartClass: "tall" });
+  const csvOf = (pnl, p, section) => {
+    const q = new URLSearchParams(p); q.set("format", "csv"); q.set("section", section);
+    pnl.el.querySelector("a.csv").href = `/api/v1/analyses/churn?${q}`;
+  };
+  return async function update() {
+    const p = query({ botnet: name });
+    const r = await analysisJson("churn", p);
+    const pr = r.params || {};
+    head.el.querySelector(".note").textContent =
+      `Peers by ${r.by === "id" ? "bot ID" : "ip:port"}${pr.by_requested === "auto" ? " (auto)" : ""} · presence per ${fmtSpan(r.bucket_s)} bucket · session closed after ${fmtSpan(r.gap_s)} of silence · ${fmtTime(r.start)} – ${fmtTime(r.end)} UTC · records of ${pr.source_type === "all" ? "crawlers and sensors" : pr.source_type + "s"}: ${(r.vantage_points || []).join(", ") || "none"}` +
+      (r.without_id ? ` · ${r.without_id} replies without a bot ID left out` : "");
+    head.el.querySelector(".note").title = r.method;
+    const total = (label, value, small) => el("div", { class: "total" }, el("div", { class: "small", text: label }), el("div", { class: "big", text: value }), el("div", { class: "small", text: small }));
+    totals.replaceChildren(
+      total("peers", String(r.bots), `${r.sessions} sessions`),
+      total("median session", fmtSpan(r.median_session_s), r.median_session_s === null ? "curve stays above 0.5" : `${r.censored_sessions} still running at the end`),
+      total("median lifetime", fmtSpan(r.median_lifetime_s), r.median_lifetime_s === null ? "curve stays above 0.5 in this range" : `${r.lifetimes} peers first seen in the range`),
+      total("joins / leaves per hour", `${r.joins_per_hour === null ? "–" : r.joins_per_hour.toFixed(1)} / ${r.leaves_per_hour === null ? "–" : r.leaves_per_hour.toFixed(1)}`, "away from the range's edges"));
+    head.setTable({ view: "churn", columns: ["by", "bots", "sessions", "censored_sessions", "median_session_s", "median_lifetime_s", "joins_per_hour", "leaves_per_hour", "bucket_s", "gap_s", "without_id"], rows: [r] });
+    csvOf(head, p, "summary");
+
+    const curve = (pts) => pts.map(([t, v]) => [t / 3600, v]);
+    const medianLine = (m, color) => (m === null ? [] : [{ xAxis: m / 3600, lineStyle: { color, type: "dashed" }, label: { formatter: fmtSpan(m), color } }]);
+    surv.setTable({ view: "churn", columns: ["curve", "hours", "survival"],
+      rows: [...r.session_survival.map(([t, v]) => ({ curve: "sessions", hours: Math.round(t / 36) / 100, survival: v })),
+        ...r.lifetime_survival.map(([t, v]) => ({ curve: "lifetimes", hours: Math.round(t / 36) / 100, survival: v }))] });
+    csvOf(surv, p, "summary");
+    surv.draw({ legend: LEGEND, grid: GRID, tooltip: { trigger: "axis", valueFormatter: (v) => (typeof v === "number" ? v.toFixed(3) : v) },
+      xAxis: Object.assign({ type: "value", name: "Hours", nameLocation: "middle", nameGap: 26, min: 0 }, AXIS),
+      yAxis: valueAxis("Still going", { minInterval: 0, min: 0, max: 1 }),
+      series: [
+        { name: "sessions", type: "line", step: "end", showSymbol: false, data: curve(r.session_survival), color: colorOf(name),
+          markLine: { symbol: "none", silent: true, data: medianLine(r.median_session_s, colorOf(name)) } },
+        { name: "lifetimes", type: "line", step: "end", showSymbol: false, data: curve(r.lifetime_survival), color: "#e0a458",
+          markLine: { symbol: "none", silent: true, data: medianLine(r.median_lifetime_s, "#e0a458") } }] });
+
+    const cls = Object.keys(CHURN_CLASS_COLORS);
+    classes.setTable({ view: "churn", columns: ["class", "peers"], rows: cls.map((c) => ({ class: c, peers: r.classes[c] })) });
+    csvOf(classes, p, "classes");
+    classes.draw({ grid: { left: 80, right: 50, top: 10, bottom: 40 }, tooltip: { trigger: "axis" },
+      xAxis: valueAxis("Peers"),
+      yAxis: Object.assign({ type: "category", data: cls.slice().reverse() }, AXIS),
+      series: [{ type: "bar", name: "peers", barMaxWidth: 24,
+        data: cls.slice().reverse().map((c) => ({ value: r.classes[c], itemStyle: { color: CHURN_CLASS_COLORS[c] } })),
+        label: { show: true, position: "right", color: "#9aa7b6",
+          formatter: (i) => (r.bots ? `${Math.round((i.value / r.bots) * 1000) / 10} %` : "") } }] });
+
+    rates.setTable({ view: "churn", columns: ["t", "joins", "leaves"], rows: r.rates });
+    csvOf(rates, p, "rates");
+    rates.draw({ legend: LEGEND, grid: GRID, tooltip: bucketTooltip(3600), xAxis: timeAxis("Time (UTC)"),
+      yAxis: valueAxis("Peers per hour"),
+      series: [
+        { name: "joins", type: "bar", data: barData(r.rates, "joins", 3600), color: "#5fb3b3", barMaxWidth: 14 },
+        { name: "leaves", type: "bar", data: barData(r.rates, "leaves", 3600), color: "#e06c75", barMaxWidth: 14 }] });
+
+    const rows = r.by_country.map((x) => Object.assign({}, x, { country: x.country === null ? "??" : x.country }));
+    countries.setTable({ view: "churn", columns: ["country", ...CHURN_GROUP_COLUMNS], rows });
+    csvOf(countries, p, "by_country");
+    const top = rows.slice(0, 15).reverse();
+    countries.draw({ grid: { left: 150, right: 60, top: 10, bottom: 40 }, tooltip: { trigger: "axis", valueFormatter: (v) => `${v} h` },
+      xAxis: valueAxis("Median session (hours)", { minInterval: 0 }),
+      yAxis: Object.assign({ type: "category", data: top.map((x) => `${x.country} ${(S.countryNames[x.country] || "").slice(0, 16)} (${x.bots})`) }, AXIS),
+      series: [{ type: "bar", name: "median session", barMaxWidth: 20, color: colorOf(name),
+        data: top.map((x) => (x.median_session_s === null ? null : Math.round(x.median_session_s / 36) / 100)) }] });
+  };
+};
+
 /* -- controls, routing, refresh ------------------------------------------------------------- */
 function parseHash() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
@@ -644,7 +746,7 @@ function setStatus(text, err = false) { const s = $("status"); s.textContent = t
 
 function showControls(view) {
   const pick = $("botnet-pick"), sel = $("botnet");
-  const needsOne = view === "botnet" || view === "counting";
+  const needsOne = view === "botnet" || view === "counting" || view === "churn";
   const allowsAll = view === "geo" || view === "ases";
   pick.hidden = !(needsOne || allowsAll);
   sel.replaceChildren(...(allowsAll ? [el("option", { value: "*", text: "all botnets" })] : []),
@@ -652,7 +754,7 @@ function showControls(view) {
   if (needsOne && (!S.botnet || S.botnet === "*")) S.botnet = S.botnets[0] || null;
   if (allowsAll && !S.botnet) S.botnet = "*";
   if (S.botnet) sel.value = S.botnet;
-  $("bucket").parentElement.hidden = view === "counting" || view === "geo" || view === "ases";
+  $("bucket").parentElement.hidden = view === "counting" || view === "geo" || view === "ases" || view === "churn";
   const cmp = $("compare-pick");
   cmp.hidden = view !== "compare";
   if (view === "compare") {
@@ -678,7 +780,7 @@ function openView() {
   S.charts = [];
   $("view").replaceChildren();
   showControls(view);
-  if ((view === "botnet" || view === "counting") && !S.botnet) {
+  if ((view === "botnet" || view === "counting" || view === "churn") && !S.botnet) {
     $("view").append(el("p", { class: "note", text: "No botnet yet: create one and start a crawler." }));
     S.update = null;
     return;
@@ -748,7 +850,7 @@ async function main() {
   $("bucket").addEventListener("change", refresh);
   $("botnet").addEventListener("change", () => {
     S.botnet = $("botnet").value;
-    if (S.view === "botnet" || S.view === "counting") location.hash = `#/${S.view}/${encodeURIComponent(S.botnet)}`;
+    if (S.view === "botnet" || S.view === "counting" || S.view === "churn") location.hash = `#/${S.view}/${encodeURIComponent(S.botnet)}`;
     else refresh();
   });
   window.addEventListener("hashchange", openView);
