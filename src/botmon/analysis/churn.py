@@ -43,6 +43,7 @@ from botmon.analysis.sessions import (
 from botmon.buckets import HOUR
 from botmon.settings.analysis import AnalysisSettings
 from botmon.store.base import Store
+from botmon.store.reads import SourceFilter
 
 CLASSES = ("offline", "one-off", "online", "entered", "left", "dangling")
 """Nebula's peer classes, in the order a peer is tested against them (first match wins)."""
@@ -98,7 +99,10 @@ METHOD = (
     "over before the end edge), dangling (the rest: came and went). Joins and leaves are "
     "first and last presences inside [start + gap, end - gap) (a leave at the end of the "
     "last present bucket), per UTC hour; a peer's country and AS are those of its first "
-    "presence. Failed tries only place never-answering peers in the offline class."
+    "presence. Failed tries only place never-answering peers in the offline class. Sessions "
+    "come from crawlers' records unless sensors' are asked for (or no crawler reported): a "
+    "crawler polls every peer each round, while a sensor hears a peer only when it calls, "
+    "so a sensor's silence does not end a session."
 )
 
 
@@ -334,9 +338,9 @@ def compute(store: Store, request: AnalysisRequest) -> ChurnResult:
     """Sessions, lifetimes, classes and rates of ``request``'s botnet and window."""
     opts = request.options
     bucket_s, gap_s = int(opts["bucket_s"]), int(opts["gap_s"])
-    start, end, source = request.start, request.end, request.source
+    start, end = request.start, request.end
     found = botnet_id(store, request.botnet)
-    replies = store.sightings(found, "replies", start, end, bucket_s, source)
+    replies, source = _polled(store, found, start, end, bucket_s, request.source)
     failed = store.sightings(found, "failed_tries", start, end, bucket_s, source)
     by = _choose_identity(replies, str(opts["by"]))
 
@@ -429,7 +433,8 @@ def compute(store: Store, request: AnalysisRequest) -> ChurnResult:
             "gap_s": gap_s,
             "start": start,
             "end": end,
-            "source_type": source or "all",
+            "source_type": request.source or "all",
+            "sessions_from": source or "all",
             "left_censored": "left out of the length distributions",
         },
         vantage_points=vantage_points(list(names)),
@@ -456,6 +461,21 @@ def compute(store: Store, request: AnalysisRequest) -> ChurnResult:
         replies=int(pc.sum(replies.column("n")).as_py() or 0),
         without_id=without_id,
     )
+
+
+def _polled(
+    store: Store, botnet: int, start: float, end: float, bucket_s: int, asked: SourceFilter
+) -> tuple[pa.Table, SourceFilter]:
+    """The replies sessions are built from, and whose they are. A crawler asks every known
+    peer every round, so a silence in its records means the peer was away; a sensor hears
+    a peer only when the peer chooses to call, so a silence means nothing (on a trace with
+    both, sensor contacts cut 4-hour sessions into 5-minute ones). Unless a kind of monitor
+    is asked for, the crawlers' records are used when there are any."""
+    if asked is None:
+        crawled = store.sightings(botnet, "replies", start, end, bucket_s, "crawler")
+        if crawled.num_rows:
+            return crawled, "crawler"
+    return store.sightings(botnet, "replies", start, end, bucket_s, asked), asked
 
 
 _IDENTITY = {"id": "bot ID", "ip_port": "ip:port"}
