@@ -90,10 +90,13 @@ def test_hand_built_sessions_classes_and_medians(store: Store) -> None:
         "dangling": 3,
     }
     assert sum(r.classes.values()) == r.bots
-    # Joins: b, d, e, g, h; leaves: c, d, e, g, h; observable 10 h minus two gaps = 9.5 h.
+    # The records span W0 + 10 s (first reply) to W1 - 290 s (last reply, bucket 119).
+    assert (r.params["observed_from"], r.params["observed_until"]) == (W0 + 10, W1 - 290)
+    # Joins: b, d, e, g, h; leaves: c, d, e, g, h; observed 10 h - 300 s, less two gaps.
+    hours = (10 * 3600 - 300 - 2 * 900) / 3600
     assert sum(h.joins for h in r.rates) == 5 and sum(h.leaves for h in r.rates) == 5
-    assert r.joins_per_hour == pytest.approx(5 / 9.5, rel=1e-6)
-    assert r.leaves_per_hour == pytest.approx(5 / 9.5, rel=1e-6)
+    assert r.joins_per_hour == pytest.approx(5 / hours, rel=1e-5)
+    assert r.leaves_per_hour == pytest.approx(5 / hours, rel=1e-5)
     assert r.session_survival[0] == [0.0, 1.0] and r.session_survival[-1][1] == pytest.approx(1 / 7)
     assert r.vantage_points == ["crawler-1"]
 

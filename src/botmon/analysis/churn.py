@@ -85,6 +85,8 @@ METHOD = (
     "Presence per {bucket_s} s bucket: a peer ({identity}) is present in a bucket when it "
     "replied in it; a session is a run of present buckets, closed after {gap_s} s without a "
     "presence; its length is the end of its last present bucket minus the start of its first. "
+    "The window's edges are those of the records in it (params observed_from and "
+    "observed_until), so monitoring begun or stopped inside the window is no join or leave. "
     "Right-censoring: a session (or peer) last present within {gap_s} s of the window's end "
     "may still go on and enters the Kaplan-Meier estimate (lifelines) as censored. "
     "Left-censoring: a session first present within {gap_s} s of the window's start may have "
@@ -356,24 +358,27 @@ def compute(store: Store, request: AnalysisRequest) -> ChurnResult:
     peers = len(vocab)
     spans = peer_spans(sessions, peers)
 
-    # Edges of the window: what began (ended) within a gap of it may have begun before
-    # (may go on after) it.
-    s_left = sessions.start_s < start + gap_s
-    s_right = end - sessions.end_s < gap_s
+    # Edges of what was observed: what began (ended) within a gap of them may have begun
+    # before (may go on after) them. Monitoring that began or stopped inside the window
+    # moves the edges there, or the population found by the first round would count as
+    # arrivals and the one heard in the last as departures.
+    seen_from, seen_until = _observed(start, end, replies, failed)
+    s_left = sessions.start_s < seen_from + gap_s
+    s_right = seen_until - sessions.end_s < gap_s
     measured = ~s_left
     units = np.rint(sessions.length_s / bucket_s).astype(np.int64)
     median_session, session_curve = kaplan_meier(units[measured], ~s_right[measured], bucket_s)
 
     replied = spans.sessions > 0
-    p_left = replied & (spans.first_s < start + gap_s)
-    p_right = replied & (end - spans.last_s < gap_s)
+    p_left = replied & (spans.first_s < seen_from + gap_s)
+    p_right = replied & (seen_until - spans.last_s < gap_s)
     lived = replied & ~p_left
     lifetime_units = np.rint((spans.last_s - spans.first_s)[lived] / bucket_s).astype(np.int64)
     median_lifetime, lifetime_curve = kaplan_meier(lifetime_units, ~p_right[lived], bucket_s)
 
     classes = _classes(spans.sessions, sessions, spans.first_session, p_left, p_right)
 
-    observable = (start + gap_s, end - gap_s)
+    observable = (seen_from + gap_s, seen_until - gap_s)
     hours = max(0.0, (observable[1] - observable[0]) / HOUR)
     joins = replied & (spans.first_s >= observable[0]) & (spans.first_s < observable[1])
     leaves = replied & (spans.last_s >= observable[0]) & (spans.last_s < observable[1])
@@ -433,6 +438,8 @@ def compute(store: Store, request: AnalysisRequest) -> ChurnResult:
             "gap_s": gap_s,
             "start": start,
             "end": end,
+            "observed_from": seen_from,
+            "observed_until": seen_until,
             "source_type": request.source or "all",
             "sessions_from": source or "all",
             "left_censored": "left out of the length distributions",
@@ -461,6 +468,16 @@ def compute(store: Store, request: AnalysisRequest) -> ChurnResult:
         replies=int(pc.sum(replies.column("n")).as_py() or 0),
         without_id=without_id,
     )
+
+
+def _observed(start: float, end: float, replies: pa.Table, failed: pa.Table) -> tuple[float, float]:
+    """The part of [start, end) the monitors were recording: from their first record to
+    their last (the whole window when there are none)."""
+    firsts = [pc.min(t.column("first_us")).as_py() for t in (replies, failed) if t.num_rows]
+    lasts = [pc.max(t.column("last_us")).as_py() for t in (replies, failed) if t.num_rows]
+    if not firsts:
+        return start, end
+    return max(start, min(firsts) / 1e6), min(end, max(lasts) / 1e6)
 
 
 def _polled(
