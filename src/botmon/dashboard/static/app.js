@@ -668,7 +668,8 @@ VIEWS.churn = function () {
   const surv = panel("Survival of sessions and lifetimes", "Kaplan–Meier: share of sessions (of peers) still going after a given time; sessions and peers still present at the range's end count as censored, those possibly begun before its start are left out. Dashed: the medians.", { id: "churn-survival" });
   const classes = panel("Peer classes", "Every peer in exactly one class (first match wins): offline (failed tries only), one-off (one bucket), online (the whole range), entered (came and stayed), left (was there and went), dangling (came and went).", { id: "churn-classes" });
   const rates = panel("Joins and leaves per hour", "First and last presence of each peer per UTC hour, away from the range's edges (a gap's width), where arrivals and departures can be told from the range's cut.", { wide: true, id: "churn-rates" });
-  const countries = panel("Per country", "Peers, sessions, joins and leaves of each country (a peer's first presence decides its country); bars: median session length (Kaplan–Meier).", { id: "churn-countries", tableOpen: true, chartClass: "tall" });
+  const countries = panel("Per country", "Peers, sessions, joins and leaves of each country (a peer's first presence decides its country); bars: median session length (Kaplan–Meier), label: peers.", { id: "churn-countries", tableOpen: true, chartClass: "tall" });
+  const ases = panel("Per autonomous system", "The same for the 20 ASes with the most peers.", { id: "churn-ases", tableOpen: true, chartClass: "tall" });
   const csvOf = (pnl, p, section) => {
     const q = new URLSearchParams(p); q.set("format", "csv"); q.set("section", section);
     pnl.el.querySelector("a.csv").href = `/api/v1/analyses/churn?${q}`;
@@ -678,9 +679,10 @@ VIEWS.churn = function () {
     const r = await analysisJson("churn", p);
     const pr = r.params || {};
     head.el.querySelector(".note").textContent =
-      `Peers by ${r.by === "id" ? "bot ID" : "ip:port"}${pr.by_requested === "auto" ? " (auto)" : ""} · presence per ${fmtSpan(r.bucket_s)} bucket · session closed after ${fmtSpan(r.gap_s)} of silence · ${fmtTime(r.start)} – ${fmtTime(r.end)} UTC · records of ${pr.source_type === "all" ? "crawlers and sensors" : pr.source_type + "s"}: ${(r.vantage_points || []).join(", ") || "none"}` +
+      `Peers by ${r.by === "id" ? "bot ID" : "ip:port"}${pr.by_requested === "auto" ? " (auto)" : ""} · presence per ${fmtSpan(r.bucket_s)} bucket · session closed after ${fmtSpan(r.gap_s)} of silence · ${fmtTime(r.start)} – ${fmtTime(r.end)} UTC · sessions from ${pr.sessions_from === "all" ? "crawlers' and sensors'" : pr.sessions_from + "s'"} records: ${(r.vantage_points || []).join(", ") || "none"}` +
+      (pr.observed_from > r.start + r.bucket_s || pr.observed_until < r.end - r.bucket_s ? ` · records from ${fmtTime(pr.observed_from)} to ${fmtTime(pr.observed_until)}` : "") +
       (r.without_id ? ` · ${r.without_id} replies without a bot ID left out` : "");
-    head.el.querySelector(".note").title = r.method;
+    head.el.querySelector(".note").title = r.method;  /* the whole method on hover */
     const total = (label, value, small) => el("div", { class: "total" }, el("div", { class: "small", text: label }), el("div", { class: "big", text: value }), el("div", { class: "small", text: small }));
     totals.replaceChildren(
       total("peers", String(r.bots), `${r.sessions} sessions`),
@@ -724,15 +726,25 @@ VIEWS.churn = function () {
         { name: "joins", type: "bar", data: barData(r.rates, "joins", 3600), color: "#5fb3b3", barMaxWidth: 14 },
         { name: "leaves", type: "bar", data: barData(r.rates, "leaves", 3600), color: "#e06c75", barMaxWidth: 14 }] });
 
-    const rows = r.by_country.map((x) => Object.assign({}, x, { country: x.country === null ? "??" : x.country }));
-    countries.setTable({ view: "churn", columns: ["country", ...CHURN_GROUP_COLUMNS], rows });
-    csvOf(countries, p, "by_country");
-    const top = rows.slice(0, 15).reverse();
-    countries.draw({ grid: { left: 150, right: 60, top: 10, bottom: 40 }, tooltip: { trigger: "axis", valueFormatter: (v) => `${v} h` },
-      xAxis: valueAxis("Median session (hours)", { minInterval: 0 }),
-      yAxis: Object.assign({ type: "category", data: top.map((x) => `${x.country} ${(S.countryNames[x.country] || "").slice(0, 16)} (${x.bots})`) }, AXIS),
-      series: [{ type: "bar", name: "median session", barMaxWidth: 20, color: colorOf(name),
-        data: top.map((x) => (x.median_session_s === null ? null : Math.round(x.median_session_s / 36) / 100)) }] });
+    const groupPanel = (pnl, list, key, label, section) => {
+      /* Rates rounded and medians in hours for reading; the CSV keeps the API's values. */
+      const rows = list.map((x) => Object.assign({}, x, { [key]: label(x[key]),
+        joins_per_hour: x.joins_per_hour === null ? null : Math.round(x.joins_per_hour * 1000) / 1000,
+        leaves_per_hour: x.leaves_per_hour === null ? null : Math.round(x.leaves_per_hour * 1000) / 1000,
+        median_session_s: fmtSpan(x.median_session_s) }));
+      pnl.el.querySelector(".tablewrap").replaceChildren(renderTable({ view: "churn", rows }, [key, ...CHURN_GROUP_COLUMNS],
+        { joins_per_hour: "joins/h", leaves_per_hour: "leaves/h", median_session_s: "median session" }));
+      csvOf(pnl, p, section);
+      const top = list.slice(0, 15).reverse();
+      pnl.draw({ grid: { left: 170, right: 60, top: 10, bottom: 40 }, tooltip: { trigger: "axis", valueFormatter: (v) => (v === null ? "–" : `${v} h`) },
+        xAxis: valueAxis("Median session (hours)", { minInterval: 0 }),
+        yAxis: Object.assign({ type: "category", data: top.map((x) => label(x[key])) }, AXIS),
+        series: [{ type: "bar", name: "median session", barMaxWidth: 20, color: colorOf(name),
+          data: top.map((x) => (x.median_session_s === null ? null : Math.round(x.median_session_s / 36) / 100)),
+          label: { show: true, position: "right", color: "#9aa7b6", formatter: (i) => `${top[i.dataIndex].bots} peers` } }] });
+    };
+    groupPanel(countries, r.by_country, "country", (c) => (c === null ? "??" : `${c} ${(S.countryNames[c] || "").slice(0, 18)}`.trim()), "by_country");
+    groupPanel(ases, r.by_as, "asn", (a) => (a === null ? "unknown AS" : `AS${a}`), "by_as");
   };
 };
 
