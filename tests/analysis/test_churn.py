@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from botmon.analysis import framework
-from botmon.analysis.churn import ANALYSIS, CLASSES, ChurnResult
+from botmon.analysis.churn import ANALYSIS, CLASSES, CURVE_POINTS, ChurnResult, kaplan_meier
 from botmon.analysis.framework import ResultBase
 from botmon.analysis.table import UnknownBotnet
 from botmon.buckets import bucket_index, bucket_start
@@ -280,3 +281,24 @@ def test_the_same_result_on_duckdb_and_postgresql(tmp_path: Path, pg_database_ur
     assert results[0] == results[1]
     assert results[0][0]["bots"] > 50 and results[0][0]["by_country"]
     assert results[0][2]["params"]["sessions_from"] == "sensor"
+
+
+def test_folded_kaplan_meier_equals_lifelines_on_every_length() -> None:
+    """Folding lengths into weighted rows changes nothing: lifelines fitted on each length
+    gives the same median and curve; a long curve is thinned to 200 points, ends kept."""
+    from lifelines import KaplanMeierFitter
+
+    rng = np.random.default_rng(7)
+    units = rng.integers(1, 500, 5000).astype(np.int64)
+    observed = rng.random(5000) < 0.7
+    median, curve = kaplan_meier(units, observed, 300)
+    direct = KaplanMeierFitter().fit(units * 300.0, event_observed=observed)
+    assert median == direct.median_survival_time_
+    full = direct.survival_function_.iloc[:, 0]
+    assert len(curve) <= CURVE_POINTS and curve[0] == [0.0, 1.0]
+    assert curve[-1][0] == full.index[-1]
+    for t, p in curve:
+        assert p == pytest.approx(full.loc[t], abs=1e-6)
+    assert kaplan_meier(units[:0], observed[:0], 300) == (None, [])
+    never, _ = kaplan_meier(units, np.zeros(5000, dtype=np.bool_), 300)
+    assert never is None

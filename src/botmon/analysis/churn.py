@@ -268,14 +268,12 @@ def kaplan_meier(
     # not whenever the registry lists the analyses.
     from lifelines import KaplanMeierFitter
 
-    size = int(units.max()) + 1
-    ended = np.bincount(units[observed], minlength=size)
-    going = np.bincount(units[~observed], minlength=size)
-    e_at, c_at = np.flatnonzero(ended), np.flatnonzero(going)
+    e_at, ended = np.unique(units[observed], return_counts=True)
+    c_at, going = np.unique(units[~observed], return_counts=True)
     fitted = KaplanMeierFitter().fit(
         np.concatenate([e_at, c_at]).astype(np.float64) * bucket_s,
         event_observed=np.r_[np.ones(len(e_at), np.bool_), np.zeros(len(c_at), np.bool_)],
-        weights=np.concatenate([ended[e_at], going[c_at]]),
+        weights=np.concatenate([ended, going]),
     )
     median = float(fitted.median_survival_time_)
     curve = fitted.survival_function_
