@@ -95,6 +95,23 @@ def test_churn_view_draws_the_api_result(page: Any, site: Site) -> None:  # noqa
         got = c.get(f"{site.server.url}{csv}", headers={"Authorization": f"Bearer {site.viewer}"})
     assert got.status_code == 200 and "dangling" in got.text
 
+    # Another range is computed for it: its start and end are in the request, and half the
+    # trace has fewer sessions.
+    page.select_option("#range", str(DAY))
+    page.wait_for_function(
+        """() => (document.querySelector('section[data-panel="churn-classes"] a.csv')
+                  .getAttribute('href') || '').includes('start=')"""
+    )
+    wait_loaded(page)
+    day = page.inner_text(".churn-totals")
+    assert f"{body['sessions']} sessions" not in day and " sessions" in day
+
+    page.select_option("#range", str(7 * DAY))
+    wait_loaded(page)
+    week = f"{body['sessions']} sessions"
+    page.wait_for_function(
+        f"() => document.querySelector('.churn-totals').innerText.includes('{week}')"
+    )
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(300)
     page.screenshot(path=str(SHOTS / "churn.png"), full_page=True)

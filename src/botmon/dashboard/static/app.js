@@ -658,6 +658,7 @@ function fmtSpan(s) {
   return `${Math.round(s / 8640) / 10} days`;
 }
 const CHURN_CLASS_COLORS = { offline: "#3a4656", "one-off": "#8b98a8", online: "#98c379", entered: "#5fb3b3", left: "#e06c75", dangling: "#e0a458" };
+const CHURN_SCHEDULED_RANGE_S = 7 * 86400;
 const CHURN_GROUP_COLUMNS = ["bots", "sessions", "joins", "leaves", "joins_per_hour", "leaves_per_hour", "median_session_s"];
 
 VIEWS.churn = function () {
@@ -676,7 +677,12 @@ VIEWS.churn = function () {
   };
   return async function update() {
     const p = query({ botnet: name });
-    const r = await analysisJson("churn", p);
+    /* "last 7 days" is churn's default range, which botmon serve recomputes on its schedule:
+       asked without start and end, the server answers from that result instead of
+       recomputing on every refresh while new batches arrive. */
+    const asked = new URLSearchParams(p);
+    if ($("range").value === String(CHURN_SCHEDULED_RANGE_S)) { asked.delete("start"); asked.delete("end"); }
+    const r = await analysisJson("churn", asked);
     const pr = r.params || {};
     head.el.querySelector(".note").textContent =
       `Peers by ${r.by === "id" ? "bot ID" : "ip:port"}${pr.by_requested === "auto" ? " (auto)" : ""} · presence per ${fmtSpan(r.bucket_s)} bucket · session closed after ${fmtSpan(r.gap_s)} of silence · ${fmtTime(r.start)} – ${fmtTime(r.end)} UTC · sessions from ${pr.sessions_from === "all" ? "crawlers' and sensors'" : pr.sessions_from + "s'"} records: ${(r.vantage_points || []).join(", ") || "none"}` +
@@ -690,14 +696,14 @@ VIEWS.churn = function () {
       total("median lifetime", fmtSpan(r.median_lifetime_s), r.median_lifetime_s === null ? "curve stays above 0.5 in this range" : `${r.lifetimes} peers first seen in the range`),
       total("joins / leaves per hour", `${r.joins_per_hour === null ? "–" : r.joins_per_hour.toFixed(1)} / ${r.leaves_per_hour === null ? "–" : r.leaves_per_hour.toFixed(1)}`, "away from the range's edges"));
     head.setTable({ view: "churn", columns: ["by", "bots", "sessions", "censored_sessions", "median_session_s", "median_lifetime_s", "joins_per_hour", "leaves_per_hour", "bucket_s", "gap_s", "without_id"], rows: [r] });
-    csvOf(head, p, "summary");
+    csvOf(head, asked, "summary");
 
     const curve = (pts) => pts.map(([t, v]) => [t / 3600, v]);
     const medianLine = (m, color) => (m === null ? [] : [{ xAxis: m / 3600, lineStyle: { color, type: "dashed" }, label: { formatter: fmtSpan(m), color } }]);
     surv.setTable({ view: "churn", columns: ["curve", "hours", "survival"],
       rows: [...r.session_survival.map(([t, v]) => ({ curve: "sessions", hours: Math.round(t / 36) / 100, survival: v })),
         ...r.lifetime_survival.map(([t, v]) => ({ curve: "lifetimes", hours: Math.round(t / 36) / 100, survival: v }))] });
-    csvOf(surv, p, "summary");
+    csvOf(surv, asked, "summary");
     surv.draw({ legend: LEGEND, grid: GRID, tooltip: { trigger: "axis", valueFormatter: (v) => (typeof v === "number" ? v.toFixed(3) : v) },
       xAxis: Object.assign({ type: "value", name: "Hours", nameLocation: "middle", nameGap: 26, min: 0 }, AXIS),
       yAxis: valueAxis("Still going", { minInterval: 0, min: 0, max: 1 }),
@@ -709,7 +715,7 @@ VIEWS.churn = function () {
 
     const cls = Object.keys(CHURN_CLASS_COLORS);
     classes.setTable({ view: "churn", columns: ["class", "peers"], rows: cls.map((c) => ({ class: c, peers: r.classes[c] })) });
-    csvOf(classes, p, "classes");
+    csvOf(classes, asked, "classes");
     classes.draw({ grid: { left: 80, right: 50, top: 10, bottom: 40 }, tooltip: { trigger: "axis" },
       xAxis: valueAxis("Peers"),
       yAxis: Object.assign({ type: "category", data: cls.slice().reverse() }, AXIS),
@@ -719,7 +725,7 @@ VIEWS.churn = function () {
           formatter: (i) => (r.bots ? `${Math.round((i.value / r.bots) * 1000) / 10} %` : "") } }] });
 
     rates.setTable({ view: "churn", columns: ["t", "joins", "leaves"], rows: r.rates });
-    csvOf(rates, p, "rates");
+    csvOf(rates, asked, "rates");
     rates.draw({ legend: LEGEND, grid: GRID, tooltip: bucketTooltip(3600), xAxis: timeAxis("Time (UTC)"),
       yAxis: valueAxis("Peers per hour"),
       series: [
@@ -734,7 +740,7 @@ VIEWS.churn = function () {
         median_session_s: fmtSpan(x.median_session_s) }));
       pnl.el.querySelector(".tablewrap").replaceChildren(renderTable({ view: "churn", rows }, [key, ...CHURN_GROUP_COLUMNS],
         { joins_per_hour: "joins/h", leaves_per_hour: "leaves/h", median_session_s: "median session" }));
-      csvOf(pnl, p, section);
+      csvOf(pnl, asked, section);
       const top = list.slice(0, 15).reverse();
       pnl.draw({ grid: { left: 170, right: 60, top: 10, bottom: 40 }, tooltip: { trigger: "axis", valueFormatter: (v) => (v === null ? "–" : `${v} h`) },
         xAxis: valueAxis("Median session (hours)", { minInterval: 0 }),
