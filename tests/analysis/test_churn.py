@@ -113,6 +113,22 @@ def test_by_ip_port_splits_an_address_change_and_counts_id_less_peers(store: Sto
     assert by_addr.classes["one-off"] == 2
 
 
+def test_auto_takes_ip_port_for_a_botnet_without_ids(store: Store) -> None:
+    store.create_botnet("hand")
+    replies = [
+        Reply(timestamp=W0 + k * B + 10, ip=f"198.51.100.{i}", port=4000)
+        for i in (1, 2)
+        for k in range(10, 20)
+    ]
+    store.write_batch(make_batch("hand", "b1", replies), "crawler-1")
+    r = _run(store)
+    assert (r.by, r.bots, r.sessions, r.without_id) == ("ip_port", 2, 2, 0)
+    # The records are the window's edges: both peers were there all the time observed.
+    assert r.classes["online"] == 2 and r.params["observed_from"] == W0 + 10 * B + 10
+    by_id = _run(store, by="id")
+    assert (by_id.bots, by_id.without_id) == (0, 20)
+
+
 def test_gap_and_bucket_options_change_the_sessions(store: Store) -> None:
     _write_hand_built(store)
     # With a gap of 1000 s, h's three empty buckets no longer close its session.
