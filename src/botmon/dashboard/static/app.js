@@ -770,7 +770,7 @@ VIEWS.churn = function () {
   head.el.insertBefore(totals, head.el.querySelector(".tablewrap"));
   const surv = panel("Survival of sessions and lifetimes", "Kaplan–Meier: share of sessions (of peers) still going after a given time; sessions and peers still present at the range's end count as censored, those possibly begun before its start are left out. Dashed: the medians.", { id: "churn-survival" });
   const classes = panel("Peer classes", "Every peer in exactly one class (first match wins): offline (failed tries only), one-off (one bucket), online (the whole range), entered (came and stayed), left (was there and went), dangling (came and went).", { id: "churn-classes" });
-  const rates = panel("Joins and leaves per hour", "First and last presence of each peer per UTC hour, away from the range's edges (a gap's width), where arrivals and departures can be told from the range's cut.", { wide: true, id: "churn-rates" });
+  const rates = panel("Joins and leaves per hour", "First and last presence of each peer per UTC hour, away from the range's edges (a gap's width). Near the edges, a peer between two sessions looks like an arrival (start) or a departure (end): read the first and last hours with that in mind.", { wide: true, id: "churn-rates" });
   const countries = panel("Per country", "Peers, sessions, joins and leaves of each country (a peer's first presence decides its country); bars: median session length (Kaplan–Meier), label: peers.", { id: "churn-countries", tableOpen: true, chartClass: "tall" });
   const ases = panel("Per autonomous system", "The same for the 20 ASes with the most peers.", { id: "churn-ases", tableOpen: true, chartClass: "tall" });
   const csvOf = (pnl, p, section) => {
