@@ -9,7 +9,7 @@ The store hands one row per (bucket, ip, port, bot ID); for ten million replies 
 to ten million rows, so everything up to one row per peer is numpy and Arrow compute: peer
 keys are text joined in Arrow, encoded against one sorted vocabulary (so peer numbers,
 and every tie-break after them, do not depend on the order the store returned rows in),
-(peer, bucket) pairs are made unique with one ``np.unique`` and sessions fall out of one
+(peer, bucket) pairs are made unique with one sort and sessions fall out of one
 ``diff`` over the sorted pairs.
 """
 
