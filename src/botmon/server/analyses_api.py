@@ -93,6 +93,14 @@ def _options(analysis: Analysis, request: Request) -> dict[str, Any]:
     return out
 
 
+def _field_of(analysis: Analysis, message: str) -> str:
+    """The parameter an OptionError's message names first (options name themselves first,
+    ``end must be after start``), else ``options``."""
+    first = re.split(r"[\s:]", message, maxsplit=1)[0]
+    names = {o.name for o in analysis.options} | {"start", "end"}
+    return first if first in names else "options"
+
+
 def section_csv(result: ResultBase, name: str | None) -> tuple[str, str]:
     """(section name, CSV text) of the result's main section or the one named; lists and
     objects in a cell as JSON text, formula-like text quoted for spreadsheets."""
@@ -168,8 +176,7 @@ def _endpoint(
                     analysis, botnet, start, end, source, options, settings, now
                 )
             except OptionError as exc:
-                field = "end" if "end" in str(exc) and "start" in str(exc) else "options"
-                raise _invalid(str(exc), field) from None
+                raise _invalid(str(exc), _field_of(analysis, str(exc))) from None
             if req.end - req.start > MAX_RANGE_S:
                 raise _invalid(f"the range may span at most {MAX_RANGE_S // 86400} days", "start")
             if exporting:
@@ -183,7 +190,7 @@ def _endpoint(
             try:
                 result = await st.run_read(runs.compute, st.store, analysis, req)
             except OptionError as exc:
-                raise _invalid(str(exc), "options") from None
+                raise _invalid(str(exc), _field_of(analysis, str(exc))) from None
             age = max(0.0, time.time() - result.computed_at)
             return _render(
                 result, fmt, section, {SCHEDULED_HEADER: "false", AGE_HEADER: f"{age:.1f}"}
