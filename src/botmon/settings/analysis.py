@@ -56,3 +56,21 @@ class AnalysisSettings(Settings, frozen=True, kw_only=True):
             lt=1.0,
         ),
     ] = 0.95
+    # counting bots (analysis "count")
+    count_min_ids: Annotated[
+        int,
+        setting(
+            "Bot IDs an AS (else its country) needs in the calibration botnet before the "
+            "counting estimate uses its own addresses-per-bot figure instead of a wider one.",
+            ge=2,
+            le=1_000_000,
+        ),
+    ] = 20
+    count_bootstrap: Annotated[
+        int,
+        setting(
+            "Bootstrap resamples behind the counting estimate's confidence interval.",
+            ge=50,
+            le=20_000,
+        ),
+    ] = 1000
