@@ -28,7 +28,11 @@ Method (every step is in the result's ``method`` and ``params``):
    every group with replacement (so the addresses-per-bot figure varies as much as its
    sample allows) and redraws each AS's counted addresses as the addresses of its
    estimated number of bots drawn from that group's calibration bots (so the count varies
-   as a sum of that many bots' addresses would), then divides as in step 3.
+   as a sum of that many bots' addresses would), then divides as in step 3. An AS that
+   borrowed its country's (or the botnet's) figure is, in each resample, also taken to
+   reassign like one of that group's ASes drawn by its share of the bots (their spread,
+   scaled to leave the estimate where it is): networks of one country differ, and a
+   borrowed figure must widen the interval by that much.
 5. The growth of addresses per ID with the window's length (1 h, 6 h, 1 d, 2 d, 4 d, 7 d,
    14 d, then doubling, up to the range), overall and per AS, from the calibration botnet
    over the whole range (windows tiled back from the range's end, at most eight per
@@ -248,12 +252,16 @@ OPTIONS = (
 @dataclass(frozen=True)
 class _Stratum:
     """The calibration bots of one group: their distinct address counts as values and
-    frequencies (few distinct values, so resampling is a multinomial over them)."""
+    frequencies (few distinct values, so resampling is a multinomial over them), and for a
+    group wider than one AS the mean of each of its ASes with that AS's share of the bots
+    (an AS that borrows the group's figure may really be any of them)."""
 
     n: int
     values: np.ndarray
     probs: np.ndarray
     mean: float
+    donors: np.ndarray
+    donor_probs: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -268,10 +276,12 @@ class _Group:
 
 
 def _frame(table: pa.Table) -> pd.DataFrame:
-    """Sightings as a DataFrame with unknown AS and country as sentinels (groupable)."""
+    """Sightings as a DataFrame with unknown AS and country as sentinels (groupable), in
+    one fixed order: the store hands rows in any order, and float sums must not depend on
+    it for both backends to give identical results."""
     asn = pc.fill_null(table.column("asn"), NO_ASN)
     country = pc.fill_null(table.column("country"), NO_COUNTRY)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "bucket": table.column("bucket").to_numpy(zero_copy_only=False),
             "ip": table.column("ip").to_pylist(),
@@ -282,6 +292,9 @@ def _frame(table: pa.Table) -> pd.DataFrame:
             "first_us": table.column("first_us").to_numpy(zero_copy_only=False),
             "last_us": table.column("last_us").to_numpy(zero_copy_only=False),
         }
+    )
+    return frame.sort_values(["bucket", "ip", "port", "bot_id"], kind="stable").reset_index(
+        drop=True
     )
 
 
@@ -309,10 +322,17 @@ def _bots(window: pd.DataFrame) -> pd.DataFrame:
     return out.sort_index()
 
 
-def _stratum(x: np.ndarray) -> _Stratum:
+def _stratum(bots: pd.DataFrame, pooled: bool) -> _Stratum:
+    x = bots["x"].to_numpy()
     values, counts = np.unique(x.astype(np.int64), return_counts=True)
     n = int(counts.sum())
-    return _Stratum(n, values.astype(np.float64), counts / n, float(x.mean()))
+    donors = np.empty(0)
+    donor_probs = np.empty(0)
+    if pooled:
+        per_as = bots.groupby("asn")["x"].agg(["mean", "size"])
+        donors = per_as["mean"].to_numpy(dtype=np.float64)
+        donor_probs = per_as["size"].to_numpy(dtype=np.float64) / n
+    return _Stratum(n, values.astype(np.float64), counts / n, float(x.mean()), donors, donor_probs)
 
 
 def _presence(window: pd.DataFrame) -> float | None:
@@ -329,9 +349,8 @@ def _groups(
     calibration bots with at least ``min_ids`` IDs."""
     per_ip = window.groupby("ip").agg(asn=("asn", "min"), country=("country", "min"))
     counted = per_ip.groupby(["asn", "country"]).size()
-    by_as = {int(a): g["x"].to_numpy() for a, g in bots.groupby("asn") if int(a) != NO_ASN}
-    by_country = {str(c): g["x"].to_numpy() for c, g in bots.groupby("country") if c != NO_COUNTRY}
-    everyone = bots["x"].to_numpy()
+    by_as = {int(a): g for a, g in bots.groupby("asn") if int(a) != NO_ASN}
+    by_country = {str(c): g for c, g in bots.groupby("country") if c != NO_COUNTRY}
     strata: dict[tuple[str, str], _Stratum] = {}
     groups: list[_Group] = []
     for (asn, country), ips in counted.items():
@@ -341,9 +360,9 @@ def _groups(
         elif country in by_country and len(by_country[country]) >= min_ids:
             level, key, x = "country", country, by_country[country]
         else:
-            level, key, x = "botnet", "", everyone
+            level, key, x = "botnet", "", bots
         if (level, key) not in strata:
-            strata[(level, key)] = _stratum(x)
+            strata[(level, key)] = _stratum(x, pooled=level != "as")
         groups.append(_Group(asn, country, int(ips), level, (level, key)))
     groups.sort(key=lambda g: (g.asn, g.country))
     return groups, strata
@@ -367,7 +386,15 @@ def _bootstrap(
         bots = max(1, round(g.ips / s.mean))
         drawn = rng.multinomial(bots, s.probs, size=iterations) @ s.values
         ips = np.maximum(g.ips + drawn - bots * s.mean, 0.0)
-        total += ips / means[g.stratum]
+        bots_drawn = ips / means[g.stratum]
+        if len(s.donors) > 1:
+            # A borrowed figure: this AS reassigns like one of the group's ASes, drawn by
+            # their share of the bots, so the spread between networks enters the interval;
+            # scaled to mean 1 so it widens the interval without moving it.
+            spread = s.mean / s.donors
+            spread /= float(spread @ s.donor_probs)
+            bots_drawn *= spread[rng.choice(len(s.donors), size=iterations, p=s.donor_probs)]
+        total += bots_drawn
     return total
 
 
