@@ -347,7 +347,8 @@ def _groups(
 ) -> tuple[list[_Group], dict[tuple[str, str], _Stratum]]:
     """The counted addresses per (AS, country), each tied to the most specific group of
     calibration bots with at least ``min_ids`` IDs."""
-    per_ip = window.groupby("ip").agg(asn=("asn", "min"), country=("country", "min"))
+    # Each address in its smallest AS (and that row's smallest country).
+    per_ip = window.sort_values(["ip", "asn", "country"]).drop_duplicates("ip")
     counted = per_ip.groupby(["asn", "country"]).size()
     by_as = {int(a): g for a, g in bots.groupby("asn") if int(a) != NO_ASN}
     by_country = {str(c): g for c, g in bots.groupby("country") if c != NO_COUNTRY}
