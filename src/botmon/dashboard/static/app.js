@@ -581,7 +581,8 @@ function countPanels(name) {
     "Distinct IPs, bot IDs and ip:port over the window beside the estimated number of bots behind the IPs (address reassignment accounted for) with its confidence interval.",
     { id: "count-estimate", tableOpen: true });
   const line = el("p", { class: "estimate", text: "" });
-  est.el.querySelector(".note").after(line);
+  const method = el("p", { class: "note method", text: "" });
+  est.el.querySelector(".note").after(line, method);
   const growth = panel(`${name}: addresses per bot ID by window length`,
     "How many distinct addresses one bot ID shows as the window grows, overall and in the ASes with most IDs: how fast each network reassigns addresses. The estimate divides each AS's IPs by its figure.",
     { id: "count-growth" });
@@ -591,9 +592,11 @@ function countPanels(name) {
     const csv = new URLSearchParams(p); csv.set("format", "csv");
     est.el.querySelector("a.csv").href = `${ANALYSES}/count?${csv}`;
     const interval = d.ci_low === null ? `at most ${d.ci_high}` : `${d.ci_low} – ${d.ci_high}`;
-    line.textContent = `Estimate ${d.estimate} bots (${Math.round(d.confidence * 100)} % interval ${interval}) over ${fmtSpan(d.window_s)}. ${d.method}.`;
-    Object.assign(line.dataset, { estimate: d.estimate, ciLow: d.ci_low === null ? "" : d.ci_low, ciHigh: d.ci_high });
     const cal = d.calibration;
+    const by = cal.botnet ? ` calibrated on ${cal.botnet} (${cal.ases_calibrated} ASes on their own figure, ${Math.round(cal.fallback_share * 100)} % of the addresses on their country's or the botnet's)` : "";
+    line.textContent = `Estimate ${d.estimate} bots (${Math.round(d.confidence * 100)} % interval ${interval}) behind ${d.ips} IPs over ${fmtSpan(d.window_s)},${by || " not calibrated"}.`;
+    Object.assign(line.dataset, { estimate: d.estimate, ciLow: d.ci_low === null ? "" : d.ci_low, ciHigh: d.ci_high });
+    method.textContent = `Method: ${d.method}.`;
     est.setTable({ view: "count", columns: ["ips", "ids", "ip_ports", "estimate", "ci_low", "ci_high", "confidence", "calibration", "ases_calibrated", "fallback_share"],
       rows: [{ ips: d.ips, ids: d.ids, ip_ports: d.ip_ports, estimate: d.estimate, ci_low: d.ci_low, ci_high: d.ci_high, confidence: d.confidence,
         calibration: cal.botnet || "none", ases_calibrated: cal.ases_calibrated, fallback_share: cal.fallback_share }] });
@@ -603,7 +606,7 @@ function countPanels(name) {
     est.draw({ grid: { left: 64, right: 24, top: 24, bottom: 40 }, tooltip: { trigger: "item" },
       xAxis: Object.assign({ type: "category", data: cats }, AXIS), yAxis: valueAxis("Bots / distinct count"),
       series: [
-        { name: "count", type: "bar", barWidth: "50%", label: { show: true, position: "insideTop", color: "#10151c" },
+        { name: "count", type: "bar", barWidth: "50%", label: { show: true, position: "insideBottom", color: "#10151c" },
           data: [d.ips, d.ids, d.ip_ports, d.estimate].map((v, i) => ({ value: v, itemStyle: { color: colors[i] } })) },
         { name: "interval", type: "custom", z: 5, data: [[3, low, d.ci_high]],
           tooltip: { formatter: () => `${Math.round(d.confidence * 100)} % interval: ${interval}` },
