@@ -147,6 +147,14 @@ def test_counting_view_draws_the_estimate_and_its_interval(
                        .find((s) => s.name === 'all').data"""
             )
             overall = [g for g in body["ips_per_id"] if g["asn"] is None]
+            growth_csv = page.get_attribute('section[data-panel="count-growth"] a.csv', "href")
+            assert growth_csv and "section=ips_per_id" in growth_csv, growth_csv
+            with httpx.Client(timeout=60, trust_env=False) as c:
+                sheet = c.get(
+                    f"{server.url}{growth_csv}", headers={"Authorization": f"Bearer {viewer}"}
+                )
+            assert sheet.status_code == 200, sheet.text
+            assert sheet.text.splitlines()[0].split(",")[:2] == ["asn", "window_s"], sheet.text
             assert curve == [[g["window_s"] / 3600, g["ips_per_id"]] for g in overall]
             assert body["ips"] > body["ci_high"] > body["ci_low"] > 0  # the IPs overstate
             page.wait_for_timeout(300)

@@ -591,6 +591,8 @@ function countPanels(name) {
     const d = await getAnalysis("count", p);
     const csv = new URLSearchParams(p); csv.set("format", "csv");
     est.el.querySelector("a.csv").href = `${ANALYSES}/count?${csv}`;
+    csv.set("section", "ips_per_id");
+    growth.el.querySelector("a.csv").href = `${ANALYSES}/count?${csv}`;
     const interval = d.ci_low === null ? `at most ${d.ci_high}` : `${d.ci_low} – ${d.ci_high}`;
     const cal = d.calibration;
     const by = cal.botnet ? ` calibrated on ${cal.botnet} (${cal.ases_calibrated} ASes on their own figure, ${Math.round(cal.fallback_share * 100)} % of the addresses on their country's or the botnet's)` : "";
