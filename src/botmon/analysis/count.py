@@ -195,7 +195,7 @@ class CountResult(ResultBase, kw_only=True):
         )
         per_as = Section(
             "per_as",
-            "Estimate per AS",
+            "Estimate per AS (most addresses first)",
             ["asn", "country", "ips", "level", "calibration_ids", "ips_per_bot", "estimate"],
             [
                 [a.asn, a.country, a.ips, a.level, a.calibration_ids, a.ips_per_bot, a.estimate]
@@ -578,7 +578,7 @@ def compute(store: Store, request: AnalysisRequest) -> CountResult:
             ips_per_bot=round(strata[g.stratum].mean, 4),
             estimate=round(g.ips / strata[g.stratum].mean, 2),
         )
-        for g in groups
+        for g in sorted(groups, key=lambda g: (-g.ips, g.asn, g.country))
     ]
     estimate = sum(g.ips / strata[g.stratum].mean for g in groups)
     resampled = _bootstrap(groups, strata, int(options["bootstrap"]), _seed(request))
