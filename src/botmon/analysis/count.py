@@ -41,7 +41,7 @@ Method (every step is in the result's ``method`` and ``params``):
 Limits, said plainly:
 - The estimate assumes the counted bots behave like the calibration bots of their network:
   the same share on dynamic addresses and about the same online time (a bot online for
-  fewer of the window's buckets shows fewer addresses). ``calibration.presence_ratio``
+  fewer of the window's hours shows fewer addresses). ``calibration.presence_ratio``
   compares the mean hours an address is seen in for both botnets; far from 1, the
   calibration is suspect.
 - It counts bots that were seen. Bots behind NAT share an address (an IP count can then
