@@ -126,6 +126,12 @@ def test_raw_ips_overstate_under_reassignment_and_the_estimate_does_not(duck: St
     assert result.ips > 2 * truth, (result.ips, truth)
     assert result.ci_low is not None and result.ci_low <= truth <= result.ci_high
     assert abs(result.estimate - truth) <= 0.15 * truth
+    # A shorter counting window: fewer addresses per bot, and still the truth of that day.
+    m = plain.model
+    day = count(duck, plain, window_s=DAY)
+    last_day = plain.active_bots(m.start + m.days * DAY - DAY, m.start + m.days * DAY)
+    assert day.window_s == DAY and day.params["window_s"] == DAY and day.ips < result.ips
+    assert day.ci_low is not None and day.ci_low <= last_day <= day.ci_high, (day, last_day)
     # The curve: addresses per ID grow with the window's length.
     overall = [g for g in result.ips_per_id if g.asn is None]
     assert [g.window_s for g in overall][:3] == [3600, 6 * 3600, DAY]
