@@ -192,3 +192,19 @@ def test_help_lists_the_analyses_and_options(db: str, capsys: pytest.CaptureFixt
         assert flag in out
     code, _, err = run(capsys, "analyze", "nosuch")
     assert code == 2 and "No such command 'nosuch'" in err
+
+
+def test_a_setting_of_one_analysis_is_its_option_default(
+    stored: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``analysis.count_bootstrap`` is the default of count's ``--bootstrap`` (the setting
+    named ``<analysis>_<option>``); the flag still wins."""
+    base = ("analyze", "count", "--botnet", "alpha", "--db", stored, "--format", "json")
+    monkeypatch.setenv("BOTMON_ANALYSIS_COUNT_BOOTSTRAP", "60")
+    code, out, err = run(capsys, *base)
+    assert code == 0, err
+    assert json.loads(out)["params"]["bootstrap"] == 60
+    code, out, err = run(capsys, *base, "--bootstrap", "70")
+    assert code == 0 and json.loads(out)["params"]["bootstrap"] == 70, err
+    code, out, _ = run(capsys, "analyze", "count", "--help")
+    assert "(default: 60)" in out
