@@ -83,9 +83,10 @@ class Population:
 def _sessions(rng: np.random.Generator, pop: Population, replies: int) -> np.ndarray:
     """Reply times: per session, one reply per crawl round while the bot is online, until
     ``replies`` rows exist. Returns (bot, ts) as two columns."""
-    lengths = np.exp(rng.normal(np.log(4 * 3600), 1.0, replies // 20 + 100))
+    lengths = np.exp(rng.normal(np.log(4 * 3600), 1.0, replies // 15 + 100))
     rounds = np.maximum(1, (lengths // ROUND_S).astype(np.int64))
-    count = int(np.searchsorted(np.cumsum(rounds), replies)) + 1
+    # 10 % more rounds than asked: those running past the week's end are cut off below.
+    count = int(np.searchsorted(np.cumsum(rounds), replies * 1.1)) + 1
     rounds = rounds[:count]
     bots = rng.integers(0, pop.n, count)
     starts = rng.uniform(START, END - ROUND_S, count)

@@ -58,9 +58,9 @@ def write_graphml(store: Store, request: AnalysisRequest, out: IO[bytes]) -> Non
     g.vs["in_degree"] = g.indegree()
     g.vs["out_degree"] = g.outdegree()
     # build() adds the edges in the frame's row order, so the columns line up.
-    g.es["count"] = edges["n"].astype("int64").tolist()
-    g.es["first"] = (edges["first_us"] / 1e6).tolist()
-    g.es["last"] = (edges["last_us"] / 1e6).tolist()
+    g.es["count"] = edges.n.tolist()
+    g.es["first"] = (edges.first_us / 1e6).tolist()
+    g.es["last"] = (edges.last_us / 1e6).tolist()
     # igraph writes to a path or a real file; the stream may be in memory (the API's body).
     fd, path = tempfile.mkstemp(suffix=".graphml")
     os.close(fd)
