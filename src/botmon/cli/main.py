@@ -27,8 +27,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("botmon.cli.simulate", "Run an emulated botnet on loopback."),
     "demo": ("botmon.cli.demo", "Run server, emulated botnets and crawlers together."),
     "history": ("botmon.cli.history", "Generate weeks of demo history for three botnets."),
+    "trace": ("botmon.cli.trace", "Generate a monitoring trace with known truth into a store."),
     "config": ("botmon.cli.config", "Show the settings in effect and where they come from."),
     "doctor": ("botmon.cli.doctor", "Check geo data, dashboard assets and the database."),
+    "analyze": ("botmon.cli.analyze", "Run an analysis: churn, diurnal, count, detect, graph."),
 }
 """Sub-command name -> (module defining ``command``, one-line help)."""
 
