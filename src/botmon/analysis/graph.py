@@ -98,7 +98,7 @@ class GraphResult(ResultBase, kw_only=True):
     def sections(self) -> list[Section]:
         snapshots = Section(
             "snapshots",
-            "Peer graph per snapshot window",
+            "Peer graph per snapshot window (JSON has every number)",
             [
                 "start",
                 "end",
@@ -106,14 +106,11 @@ class GraphResult(ResultBase, kw_only=True):
                 "edges",
                 "mean_degree",
                 "in_degree_max",
-                "out_degree_max",
                 "components",
                 "largest_component",
                 "strong_components",
-                "largest_strong_component",
                 "clustering",
                 "diameter_estimate",
-                "diameter_exact",
                 "top_peer",
             ],
             [
@@ -124,14 +121,11 @@ class GraphResult(ResultBase, kw_only=True):
                     s.edges,
                     s.mean_degree,
                     s.in_degree_max,
-                    s.out_degree_max,
                     s.components,
                     s.largest_component,
                     s.strong_components,
-                    s.largest_strong_component,
                     s.clustering,
                     s.diameter_estimate,
-                    s.diameter_exact,
                     s.pagerank_top[0].node if s.pagerank_top else None,
                 ]
                 for s in self.snapshots
