@@ -13,8 +13,9 @@ Each analysis of ``framework.ANALYSIS_NAMES`` whose module exists runs once over
 week in a forked child process (the store closed in the parent and reopened there), and so
 does the baseline ``SELECT ip, port, bot_id, count(*) ... GROUP BY`` over the same replies.
 Memory is the child's peak resident set growth (``ru_maxrss`` at the end minus the resident
-set at the start: Python, Arrow, igraph and DuckDB's own buffers alike). Printed: seconds,
-ratio to the baseline, peak MB.
+set at the start: Python, Arrow, igraph and DuckDB's own buffers alike). Printed: wall and
+CPU seconds (every thread of the child; on a busy machine CPU is the steadier figure), each
+with its ratio to the baseline's, and the peak MB.
 
 ``--replies N --edges M`` make a smaller run (defaults: the issue's 10,000,000 and
 1,000,000); ``--db FILE`` keeps the generated store (re-used when it exists).
@@ -171,7 +172,8 @@ def _edges(store: Store, rng: np.random.Generator, pop: Population, edges: int) 
         is_sensor = d < 0
         d_ip = np.where(is_sensor, sensor_ip[k], d_ip)
         d_port = np.where(is_sensor, 40000 + k, d_port)
-        d_id = np.where(is_sensor, None, pop.ids[np.maximum(d, 0)])
+        d_id = pop.ids[np.maximum(d, 0)]
+        d_id[is_sensor] = None
         _write(
             store,
             f"edges-{lo}",
@@ -217,21 +219,25 @@ def _rss_mb() -> float:
 
 
 def _measured(work: Callable[[], str], conn: Connection) -> None:
-    """In the child: run ``work``, send (seconds, peak MB over the start, its note)."""
+    """In the child: run ``work``, send (wall seconds, CPU seconds of every thread, peak MB
+    over the start, its note)."""
     try:
         before = _rss_mb()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         note = work()
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
-        conn.send((seconds, max(0.0, peak), note))
+        conn.send((seconds, cpu, max(0.0, peak), note))
     except BaseException as exc:  # reported by the parent, which goes on with the others
-        conn.send((None, None, f"failed: {type(exc).__name__}: {exc}"[:300]))
+        conn.send((None, None, None, f"failed: {type(exc).__name__}: {exc}"[:300]))
     finally:
         conn.close()
 
 
-def _child(work: Callable[[], str], timeout_s: float) -> tuple[float | None, float | None, str]:
+Measured = tuple[float | None, float | None, float | None, str]
+
+
+def _child(work: Callable[[], str], timeout_s: float) -> Measured:
     ctx = multiprocessing.get_context("fork")
     mine, theirs = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_measured, args=(work, theirs))
@@ -241,11 +247,11 @@ def _child(work: Callable[[], str], timeout_s: float) -> tuple[float | None, flo
         if not mine.poll(timeout_s):
             proc.kill()
             proc.join()
-            return None, None, f"stopped after {timeout_s:.0f} s"
-        result: tuple[float | None, float | None, str] = mine.recv()
+            return None, None, None, f"stopped after {timeout_s:.0f} s"
+        result: Measured = mine.recv()
         return result
     except EOFError:
-        return None, None, f"child died (exit {proc.exitcode})"
+        return None, None, None, f"child died (exit {proc.exitcode})"
     finally:
         proc.join(timeout=10)
 
@@ -305,24 +311,30 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(path).exists():
             took = generate(path, args.replies, args.edges)
             print(f"generated {args.replies:,} replies and {args.edges:,} edges in {took:.1f} s")
-        base_s, base_mb, note = _child(baseline(path), args.timeout)
-        if base_s is None:
+        base_s, base_cpu, base_mb, note = _child(baseline(path), args.timeout)
+        if base_s is None or base_cpu is None or base_mb is None:
             print(f"baseline GROUP BY {note}")
             return 1
-        print(f"{'baseline GROUP BY':<20} {base_s:8.2f} s {'1.0':>8}x {base_mb:8.0f} MB  {note}")
+        print(f"{'':<20} {'wall':>10} {'ratio':>8} {'CPU':>10} {'ratio':>8} {'peak':>8}")
+        print(
+            f"{'baseline GROUP BY':<20} {base_s:8.2f} s {1.0:7.1f}x {base_cpu:8.2f} s"
+            f" {1.0:7.1f}x {base_mb:5.0f} MB  {note}"
+        )
         failed = 0
         for name in framework.ANALYSIS_NAMES:
             if not available(name):
                 print(f"{name:<20} skipped: botmon.analysis.{name} does not exist yet")
                 continue
             framework.get(name)  # import it (pandas, igraph, ...) outside the timing
-            seconds, mb, note = _child(analysis(path, name), args.timeout)
-            if seconds is None or mb is None:
+            seconds, cpu, mb, note = _child(analysis(path, name), args.timeout)
+            if seconds is None or cpu is None or mb is None:
                 failed += 1
                 print(f"{name:<20} {note}")
                 continue
-            ratio = seconds / max(base_s, 1e-9)
-            print(f"{name:<20} {seconds:8.2f} s {ratio:8.1f}x {mb:8.0f} MB  {note}")
+            print(
+                f"{name:<20} {seconds:8.2f} s {seconds / max(base_s, 1e-9):7.1f}x {cpu:8.2f} s"
+                f" {cpu / max(base_cpu, 1e-9):7.1f}x {mb:5.0f} MB  {note}"
+            )
     return 1 if failed else 0
 
 
