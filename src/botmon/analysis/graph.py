@@ -33,9 +33,9 @@ from botmon.analysis.scope import botnet_id
 from botmon.buckets import DAY, bucket_start, buckets_between
 from botmon.store.base import Store
 
-MAX_SNAPSHOTS = 400
+MAX_SNAPSHOTS = 500
 """Snapshot windows one request may ask for (each is a read of its edges and a graph):
-a year of days, or two weeks of hours."""
+the longest range the API takes (400 days) in days, or three weeks in hours."""
 
 OPTIONS = (
     Option(
