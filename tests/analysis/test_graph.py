@@ -383,3 +383,16 @@ def test_foreign_sensors_of_a_generated_trace_have_the_top_in_degree(tmp_path: A
     assert {v["name"] for v in by_in_degree[:k]} == sensors
     assert by_in_degree[k - 1]["in_degree"] > by_in_degree[k]["in_degree"]
     assert g.vs.find(name=result.pagerank_top[0].node).indegree() == result.in_degree_max
+
+
+def test_whole_range_is_the_same_however_it_is_cut(store: Store) -> None:
+    """The range's numbers come from its windows' pairs put together: hourly, daily and
+    one single window give the same whole-range result."""
+    fill(store)
+    whole_keys = [k for k in framework.to_json(run(store)) if k not in ("snapshots", "params")]
+    answers = []
+    for snapshot_s in (3600, DAY, 7 * DAY):
+        body = framework.to_json(run(store, snapshot_s=snapshot_s))
+        answers.append({k: body[k] for k in whole_keys if k != "computed_at"})
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0]["edges"] == len(set(DAY1) | set(DAY2) | {SECOND_ADDRESS})

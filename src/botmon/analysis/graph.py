@@ -16,6 +16,7 @@ import datetime as dt
 from typing import Any
 
 import msgspec
+import pyarrow as pa
 
 from botmon.analysis import graph_stats
 from botmon.analysis.framework import (
@@ -179,21 +180,19 @@ def compute(store: Store, request: AnalysisRequest) -> GraphResult:
     top: int = request.options["top"]
     cuts = windows(request.start, request.end, snapshot_s)
 
-    def graph_of(start: float, end: float) -> GraphStats:
-        pairs = store.edge_pairs(bid, start, end, request.source)
-        return graph_stats.stats(graph_stats.build(pairs, by)[0], top)
-
-    whole = graph_of(request.start, request.end)
-    snapshots = [
-        Snapshot(
-            start=s,
-            end=e,
-            **msgspec.structs.asdict(
-                whole if (s, e) == (request.start, request.end) else graph_of(s, e)
-            ),
-        )
-        for s, e in cuts
-    ]
+    # The whole range's pairs are the windows' pairs together (counts add up, first and
+    # last are the extremes), so the range is read once, window by window.
+    tables: list[pa.Table] = []
+    snapshots: list[Snapshot] = []
+    for s, e in cuts:
+        tables.append(store.edge_pairs(bid, s, e, request.source))
+        found = graph_stats.stats(graph_stats.build(tables[-1], by)[0], top)
+        snapshots.append(Snapshot(start=s, end=e, **msgspec.structs.asdict(found)))
+    whole = (
+        found
+        if len(cuts) == 1
+        else graph_stats.stats(graph_stats.build(pa.concat_tables(tables), by)[0], top)
+    )
     sources = store.source_counts("edges", [bid], request.start, request.end, request.source)
     params: dict[str, Any] = {
         "by": by,
