@@ -159,13 +159,7 @@ def build(pairs: pa.Table, by: str) -> tuple[PeerGraph, EdgeArrays]:
     ip, port, bot_id = _both_ends(t, "ip"), _both_ends(t, "port"), _both_ends(t, "id")
     address = _address(ip, port)
     node, keys = _sorted_codes(_key(address, bot_id, by))
-    address_code, _ = _sorted_codes(address)
-    id_code, _ = _sorted_codes(bot_id)
-    last_us = np.tile(_column(t, "last_us"), 2)
-    # A node's address (or ID) is the one of its latest sighting; ties broken by value.
-    order = np.lexsort((id_code, address_code, last_us, node))
-    ends = node[order]
-    latest = order[np.flatnonzero(np.r_[ends[1:] != ends[:-1], True])] if m else order
+    latest = _latest(node, np.tile(_column(t, "last_us"), 2), address, bot_id)
     chosen = pa.array(latest, pa.int64())
     peer_graph = PeerGraph(
         graph=ig.Graph(n=len(keys), directed=True),
@@ -177,6 +171,30 @@ def build(pairs: pa.Table, by: str) -> tuple[PeerGraph, EdgeArrays]:
     edges = _collapse(node[:m], node[m:], t, len(keys))
     peer_graph.graph.add_edges(np.column_stack([edges.src, edges.dst]))
     return peer_graph, edges
+
+
+def _latest(
+    node: np.ndarray, last_us: np.ndarray, address: pa.Array, bot_id: pa.Array
+) -> np.ndarray:
+    """Per node (in node order), the row of its latest sighting: the address (or ID) a node
+    is shown with. Equally late rows are told apart by address, then ID text, so the
+    choice does not depend on the order rows came in; only those few rows are compared as
+    text."""
+    if not len(node):
+        return np.zeros(0, np.int64)
+    order = np.argsort(node, kind="stable")
+    grouped = node[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    best = np.maximum.reduceat(last_us[order], starts)
+    sizes = np.diff(np.r_[starts, len(grouped)])
+    rows = order[last_us[order] == np.repeat(best, sizes)]
+    picked = pa.array(rows, pa.int64())
+    address_code, _ = _sorted_codes(address.take(picked))
+    id_code, _ = _sorted_codes(bot_id.take(picked))
+    ranked = rows[np.lexsort((id_code, address_code, node[rows]))]
+    ends = node[ranked]
+    last_of_each: np.ndarray = ranked[np.flatnonzero(np.r_[ends[1:] != ends[:-1], True])]
+    return last_of_each
 
 
 def _collapse(src: np.ndarray, dst: np.ndarray, t: pa.Table, nodes: int) -> EdgeArrays:
