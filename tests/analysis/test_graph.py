@@ -17,6 +17,7 @@ from typing import Any
 import igraph as ig
 import msgspec
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from botmon.analysis import framework, graph_stats
@@ -25,6 +26,7 @@ from botmon.analysis.table import UnknownBotnet
 from botmon.sim.trace import TraceModel, generate_trace
 from botmon.store import open_store
 from botmon.store.base import Store
+from botmon.store.reads import EDGE_PAIRS_SCHEMA
 from botmon.validation import validate_batch
 from botmon.wire import Batch, Edge
 
@@ -396,3 +398,26 @@ def test_whole_range_is_the_same_however_it_is_cut(store: Store) -> None:
         answers.append({k: body[k] for k in whole_keys if k != "computed_at"})
     assert answers[0] == answers[1] == answers[2]
     assert answers[0]["edges"] == len(set(DAY1) | set(DAY2) | {SECOND_ADDRESS})
+
+
+def test_equally_late_addresses_of_one_id_are_chosen_by_value_not_row_order() -> None:
+    rows = [
+        ("192.0.2.9", 9, "x", "192.0.2.1", 1, "y", 1, 10, 50),
+        ("192.0.2.10", 10, "x", "192.0.2.1", 1, "y", 2, 20, 50),
+        ("192.0.2.3", 3, "x", "192.0.2.1", 1, "y", 1, 5, 40),
+    ]
+    names = EDGE_PAIRS_SCHEMA.names
+    shown = set()
+    for ordered in (rows, rows[::-1], rows[1:] + rows[:1]):
+        table = pa.table({n: [r[i] for r in ordered] for i, n in enumerate(names)})
+        pg, edges = graph_stats.build(table.cast(EDGE_PAIRS_SCHEMA), "id")
+        x = pg.labels.index("x")
+        shown.add((pg.ip[x], pg.port[x]))
+        assert (edges.n.tolist(), edges.first_us.tolist(), edges.last_us.tolist()) == (
+            [4],
+            [5],
+            [50],
+        )
+    # ID x was last seen at 50 on both 192.0.2.9:9 and 192.0.2.10:10: of equally late
+    # sightings the greatest address text wins ("192.0.2.9:9"), whatever the row order.
+    assert shown == {("192.0.2.9", 9)}
