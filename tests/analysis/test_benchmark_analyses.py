@@ -28,7 +28,8 @@ def test_benchmark_runs_every_analysis_at_a_small_size(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert lines[0].startswith("generated 5,000 replies and 1,000 edges")
-    assert lines[1].startswith("baseline GROUP BY") and "x" in lines[1]
+    assert lines[1].split() == ["wall", "ratio", "CPU", "ratio", "peak"]
+    assert lines[2].startswith("baseline GROUP BY") and "1.0x" in lines[2]
     for name in framework.ANALYSIS_NAMES:
         (line,) = [x for x in lines if x.split()[0] == name]
         assert "skipped" in line or (" s " in line and " MB " in line), line
