@@ -285,7 +285,8 @@ def analysis(path: str, name: str) -> Callable[[], str]:
         finally:
             store.close()
         body = framework.to_json(result)
-        shown = {k: body[k] for k in ("nodes", "edges", "sessions", "ips", "estimate") if k in body}
+        keys = ("nodes", "edges", "sessions", "ips", "estimate", "regions", "suspects")
+        shown = {k: len(body[k]) if isinstance(body[k], list) else body[k] for k in keys if k in body}
         return ", ".join(
             f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in shown.items()
         )
