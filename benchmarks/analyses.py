@@ -286,7 +286,8 @@ def analysis(path: str, name: str) -> Callable[[], str]:
             store.close()
         body = framework.to_json(result)
         keys = ("nodes", "edges", "sessions", "ips", "estimate", "regions", "suspects")
-        shown = {k: len(body[k]) if isinstance(body[k], list) else body[k] for k in keys if k in body}
+        shown = {k: body[k] for k in keys if k in body}
+        shown = {k: len(v) if isinstance(v, list) else v for k, v in shown.items()}
         return ", ".join(
             f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in shown.items()
         )
