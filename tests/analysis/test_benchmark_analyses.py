@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_benchmark_runs_every_analysis_at_a_small_size(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     db = tmp_path / "bench.duckdb"
-    sizes = ["--replies", "5000", "--edges", "1000", "--db", str(db), "--timeout", "60"]
+    sizes = ["--replies", "2000", "--edges", "500", "--db", str(db), "--timeout", "60"]
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "analyses.py"), *sizes],
         capture_output=True,
@@ -27,7 +27,7 @@ def test_benchmark_runs_every_analysis_at_a_small_size(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
-    assert lines[0].startswith("generated 5,000 replies and 1,000 edges")
+    assert lines[0].startswith("generated 2,000 replies and 500 edges")
     assert lines[1].split() == ["wall", "ratio", "CPU", "ratio", "peak"]
     assert lines[2].startswith("baseline GROUP BY") and "1.0x" in lines[2]
     for name in framework.ANALYSIS_NAMES:
@@ -35,7 +35,7 @@ def test_benchmark_runs_every_analysis_at_a_small_size(tmp_path: Path) -> None:
         assert "skipped" in line or (" s " in line and " MB " in line), line
     graph = next(x for x in lines if x.startswith("graph"))
     nodes = int(graph.split("nodes ")[1].split(",")[0])
-    assert nodes > 25  # 25 bots on up to 4 addresses each, and the sensor-like peers
+    assert nodes > 100  # 100 bots on up to 4 addresses each, and the sensor-like peers
 
 
 def test_benchmark_refuses_sizes_too_small_to_mean_anything(tmp_path: Path) -> None:
