@@ -23,6 +23,7 @@ import pytest
 from botmon.analysis import framework, graph_stats
 from botmon.analysis.graph import GraphResult
 from botmon.analysis.table import UnknownBotnet
+from botmon.cli.main import main
 from botmon.sim.trace import TraceModel, generate_trace
 from botmon.store import open_store
 from botmon.store.base import Store
@@ -421,3 +422,33 @@ def test_equally_late_addresses_of_one_id_are_chosen_by_value_not_row_order() ->
     # ID x was last seen at 50 on both 192.0.2.9:9 and 192.0.2.10:10: of equally late
     # sightings the greatest address text wins ("192.0.2.9:9"), whatever the row order.
     assert shown == {("192.0.2.9", 9)}
+
+
+def test_command_line_exports_and_refuses_too_many_windows(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``botmon analyze graph``: GraphML to a file, and one error line (exit 2) when the
+    snapshot windows would be too many for the range."""
+    db = str(tmp_path / "cli.duckdb")
+    s = open_store(db)
+    try:
+        s.migrate()
+        fill(s)
+    finally:
+        s.close()
+    base = ["analyze", "graph", "--botnet", BOTNET, "--db", db, "--start", str(int(T0))]
+
+    def botmon(*args: str) -> tuple[int, str]:
+        try:
+            main([*base, *args])
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        return code, capsys.readouterr().err
+
+    out = tmp_path / "g.graphml"
+    code, _ = botmon("--end", str(int(T0 + 2 * DAY)), "--format", "graphml", "-o", str(out))
+    assert code == 0
+    assert ig.Graph.Read_GraphML(str(out)).ecount() == len(set(DAY1) | set(DAY2)) + 1
+    code, err = botmon("--end", str(int(T0 + 30 * DAY)), "--snapshot-s", "60")
+    assert code == 2 and "at most 500" in err and "Traceback" not in err
