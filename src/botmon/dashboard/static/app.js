@@ -118,11 +118,11 @@ function query(extra = {}) {
   return p;
 }
 class Stale extends Error {}
-async function getTable(path, params) {
+async function getTable(path, params, base = API) {
   /* A newer refresh started while this one waited: drop the answer so an older, slower
      response never overwrites a newer one. */
   const seq = S.seq;
-  const res = await fetch(`${API}${path}?${params}`, { headers: { Accept: "application/json" } });
+  const res = await fetch(`${base}${path}?${params}`, { headers: { Accept: "application/json" } });
   if (seq !== S.seq) throw new Stale("stale");
   if (res.status === 401) { location.href = "/login"; throw new Error("signed out"); }
   if (!res.ok) {
@@ -134,10 +134,10 @@ async function getTable(path, params) {
   if (seq !== S.seq) throw new Stale("stale");
   return body;
 }
-function csvUrl(path, params) {
+function csvUrl(path, params, base = API) {
   const p = new URLSearchParams(params);
   p.set("format", "csv");
-  return `${API}${path}?${p}`;
+  return `${base}${path}?${p}`;
 }
 
 /* -- panels: a chart, its table and its CSV ------------------------------------------------- */
@@ -163,7 +163,7 @@ function panel(title, note, opts = {}) {
     el: p, chart,
     show(on) { p.hidden = !on; if (on && chart) chart.resize(); },
     setTable(data, columns) { wrap.replaceChildren(renderTable(data, columns)); },
-    setCsv(path, params) { csv.href = csvUrl(path, params); },
+    setCsv(path, params, base = API) { csv.href = csvUrl(path, params, base); },
     draw(option) { if (chart) chart.setOption(Object.assign({ useUTC: true, backgroundColor: "transparent",
       textStyle: { color: "#c9d2dc" }, animation: false }, option), true); },
   };
@@ -736,7 +736,66 @@ VIEWS.compare = function () {
   };
 };
 
+/* -- monitors of others: the detect analysis (crawlers and sensors of other researchers) ----- */
+const ANALYSES = "/api/v1/analyses";
+const KIND_COLOR = { sensor: "#e0a458", crawler: "#e06c75" };
+function scoreBar(v) {
+  return el("span", { class: "score", title: String(v) },
+    el("span", { class: "track" }, el("span", { class: "fill", style: `width:${Math.round(Math.max(0, Math.min(1, v)) * 100)}%` })),
+    el("span", { class: "val", text: v.toFixed(2) }));
+}
+function addressOf(x) { return x.port === null || x.port === undefined ? x.ip : x.ip.includes(":") ? `[${x.ip}]:${x.port}` : `${x.ip}:${x.port}`; }
+
+VIEWS.monitors = function () {
+  const name = S.botnet;
+  const sus = panel(`${name}: suspected monitors of others`, "Addresses that look like another researcher's sensor (from the peer graph botmon's crawlers recorded: listed by many, lists none, outside the core) or crawler (from what botmon's sensors heard: never listed, periodic, busy, protocol deviations), scoring at least the threshold. botmon's own monitors are never listed here.", { wide: true, noChart: true, tableOpen: true, id: "suspects" });
+  const method = el("p", { class: "note method" });
+  sus.el.append(method);
+  const graph = panel(`${name}: who lists whom`, "Every address of the peer graph by in-degree (distinct peers listing it) and out-degree (distinct peers it listed); bubble size: how many addresses. A sensor sits at the bottom right: listed by many, listing none.", { id: "degrees" });
+  const self = panel("How visible is botmon", "botmon's own sensors (from their campaigns) and crawlers (setting analysis.own_monitors) scored by the same methods: rank among every scored address and whether others using these methods would flag it.", { noChart: true, id: "self" });
+  const cards = el("div", { class: "totals own" });
+  self.el.insertBefore(cards, self.el.querySelector(".tablewrap"));
+  return async function update() {
+    const p = query({ botnet: name });
+    const d = await getTable("/detect", p, ANALYSES);
+    sus.setCsv("/detect", p, ANALYSES);
+    self.setCsv("/detect", Object.assign(Object.fromEntries(p), { section: "self" }), ANALYSES);
+    const head = el("tr", {}, ...["kind", "address", "score", "rank", "evidence"].map((c) => el("th", { class: c === "rank" ? "num" : "", text: c })));
+    const body = el("tbody", {}, ...d.suspects.map((x) => el("tr", { "data-kind": x.kind, "data-address": addressOf(x) },
+      el("td", {}, el("span", { class: "dot", style: `background:${KIND_COLOR[x.kind]}` }), x.kind),
+      el("td", { "data-col": "address", text: addressOf(x) }),
+      el("td", { "data-col": "score" }, scoreBar(x.score)),
+      el("td", { class: "num", "data-col": "rank", text: `${x.rank} of ${d.ranked[x.kind]}` }),
+      el("td", { class: "why", "data-col": "why", text: x.why }))));
+    sus.el.querySelector(".tablewrap").replaceChildren(d.suspects.length
+      ? el("table", { "data-view": "detect" }, el("thead", {}, head), body)
+      : el("p", { class: "note", text: `No address scores ${d.params.threshold} or more (${d.ranked.sensor} scored as sensors, ${d.ranked.crawler} as crawlers).` }));
+    method.textContent = `Method: ${d.method} Threshold ${d.params.threshold}; vantage points: ${d.vantage_points.join(", ") || "none"}; computed ${fmtTime(d.computed_at)} UTC.`;
+    const own = d.self.filter((x) => x.seen && x.kind === "sensor");
+    const sensors = d.suspects.filter((x) => x.kind === "sensor");
+    const pt = (x) => [x.evidence.in_degree, x.evidence.out_degree, addressOf(x)];
+    graph.setTable({ view: "degrees", columns: ["in_degree", "out_degree", "addresses"], rows: d.degrees.map(([i, o, n]) => ({ in_degree: i, out_degree: o, addresses: n })) });
+    graph.draw({ legend: LEGEND, grid: GRID,
+      tooltip: { trigger: "item", formatter: (i) => (i.seriesIndex === 0 ? `in ${i.value[0]} · out ${i.value[1]}: ${i.value[2]} address(es)` : `${i.value[2]}<br>in ${i.value[0]} · out ${i.value[1]}`) },
+      xAxis: valueAxis("In-degree (listed by)"), yAxis: valueAxis("Out-degree (lists)"),
+      series: [
+        { name: "peers", type: "scatter", color: colorOf(name), data: d.degrees, symbolSize: (v) => Math.min(24, 4 + 2 * Math.sqrt(v[2])), itemStyle: { opacity: 0.6 } },
+        { name: "suspected sensors", type: "scatter", color: KIND_COLOR.sensor, symbol: "diamond", symbolSize: 14, data: sensors.map(pt) },
+        { name: "botmon's own", type: "scatter", color: "#98c379", symbol: "triangle", symbolSize: 14, data: own.map(pt) }] });
+    cards.replaceChildren(...(d.self.length ? d.self.map((x) => el("div", { class: "total", "data-kind": x.kind, "data-address": addressOf(x), "data-flagged": String(x.flagged),
+      style: `border-top-color:${x.flagged ? "var(--bad)" : "var(--good)"}` },
+      el("div", { class: "small", text: `own ${x.kind} ${addressOf(x)} (${x.origin})` }),
+      el("div", { class: "big" }, scoreBar(x.score)),
+      el("div", { class: "small", text: x.seen ? `rank ${x.rank} of ${x.of} · scores above ${x.percentile} % of them` : "not in the records of this range" }),
+      el("div", { class: `small verdict ${x.flagged ? "bad" : "good"}`, text: x.flagged ? `would be flagged (threshold ${d.params.threshold})` : "stays below the threshold" }),
+      el("div", { class: "small", text: x.why })))
+      : [el("p", { class: "note", text: "botmon knows none of its own monitors for this botnet: sensors need a campaign with listen addresses, crawlers the setting analysis.own_monitors." })]));
+    self.setTable({ view: "self", columns: ["kind", "ip", "port", "origin", "score", "rank", "of", "percentile", "flagged"], rows: d.self });
+  };
+};
+
 /* -- controls, routing, refresh ------------------------------------------------------------- */
+const ONE_BOTNET_VIEWS = ["botnet", "counting", "monitors"];
 function parseHash() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const view = VIEWS[parts[0]] ? parts[0] : "overview";
@@ -746,7 +805,7 @@ function setStatus(text, err = false) { const s = $("status"); s.textContent = t
 
 function showControls(view) {
   const pick = $("botnet-pick"), sel = $("botnet");
-  const needsOne = view === "botnet" || view === "counting";
+  const needsOne = ONE_BOTNET_VIEWS.includes(view);
   const allowsAll = view === "geo" || view === "ases";
   pick.hidden = !(needsOne || allowsAll);
   sel.replaceChildren(...(allowsAll ? [el("option", { value: "*", text: "all botnets" })] : []),
@@ -754,7 +813,7 @@ function showControls(view) {
   if (needsOne && (!S.botnet || S.botnet === "*")) S.botnet = S.botnets[0] || null;
   if (allowsAll && !S.botnet) S.botnet = "*";
   if (S.botnet) sel.value = S.botnet;
-  $("bucket").parentElement.hidden = view === "counting" || view === "geo" || view === "ases";
+  $("bucket").parentElement.hidden = view === "counting" || view === "geo" || view === "ases" || view === "monitors";
   const cmp = $("compare-pick");
   cmp.hidden = view !== "compare";
   if (view === "compare") {
@@ -780,7 +839,7 @@ function openView() {
   S.charts = [];
   $("view").replaceChildren();
   showControls(view);
-  if ((view === "botnet" || view === "counting") && !S.botnet) {
+  if (ONE_BOTNET_VIEWS.includes(view) && !S.botnet) {
     $("view").append(el("p", { class: "note", text: "No botnet yet: create one and start a crawler." }));
     S.update = null;
     return;
@@ -850,7 +909,7 @@ async function main() {
   $("bucket").addEventListener("change", refresh);
   $("botnet").addEventListener("change", () => {
     S.botnet = $("botnet").value;
-    if (S.view === "botnet" || S.view === "counting") location.hash = `#/${S.view}/${encodeURIComponent(S.botnet)}`;
+    if (ONE_BOTNET_VIEWS.includes(S.view)) location.hash = `#/${S.view}/${encodeURIComponent(S.botnet)}`;
     else refresh();
   });
   window.addEventListener("hashchange", openView);
