@@ -325,8 +325,6 @@ def build_command(analysis: Analysis) -> click.Command:
             raise UsageLine(str(exc)) from None
         except (AdminError, StoreError) as exc:
             raise CliError(one_line(exc)) from None
-        except OptionError as exc:  # a check only the data's range can make (graph windows)
-            raise UsageLine(str(exc)) from None
 
     params: list[click.Parameter] = [
         click.Option(["--botnet"], required=True, help="The botnet to analyse."),
