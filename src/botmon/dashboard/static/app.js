@@ -736,6 +736,126 @@ VIEWS.compare = function () {
   };
 };
 
+/* -- churn (GET /api/v1/analyses/churn): sessions, lifetimes, classes, joins and leaves ---- */
+async function analysisJson(name, params) {
+  /* The analyses' read API answers the result itself (not a table); same session, same
+     staleness rule as getTable. */
+  const seq = S.seq;
+  const res = await fetch(`/api/v1/analyses/${name}?${params}`, { headers: { Accept: "application/json" } });
+  if (seq !== S.seq) throw new Stale("stale");
+  if (res.status === 401) { location.href = "/login"; throw new Error("signed out"); }
+  if (!res.ok) {
+    let msg = `${res.status}`;
+    try { const b = await res.json(); msg = b.error || b.detail || msg; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  const body = await res.json();
+  if (seq !== S.seq) throw new Stale("stale");
+  return body;
+}
+function fmtSpan(s) {
+  if (s === null || s === undefined) return "–";
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${Math.round(s / 360) / 10} h`;
+  return `${Math.round(s / 8640) / 10} days`;
+}
+const CHURN_CLASS_COLORS = { offline: "#3a4656", "one-off": "#8b98a8", online: "#98c379", entered: "#5fb3b3", left: "#e06c75", dangling: "#e0a458" };
+const CHURN_SCHEDULED_RANGE_S = 7 * 86400;
+const CHURN_GROUP_COLUMNS = ["bots", "sessions", "joins", "leaves", "joins_per_hour", "leaves_per_hour", "median_session_s"];
+
+VIEWS.churn = function () {
+  const name = S.botnet;
+  const head = panel(`${name}: churn and lifetimes`, "", { wide: true, noChart: true, id: "churn-summary" });
+  const totals = el("div", { class: "totals churn-totals" });
+  head.el.insertBefore(totals, head.el.querySelector(".tablewrap"));
+  const surv = panel("Survival of sessions and lifetimes", "Kaplan–Meier: share of sessions (of peers) still going after a given time; sessions and peers still present at the range's end count as censored, those possibly begun before its start are left out. Dashed: the medians.", { id: "churn-survival" });
+  const classes = panel("Peer classes", "Every peer in exactly one class (first match wins): offline (failed tries only), one-off (one bucket), online (the whole range), entered (came and stayed), left (was there and went), dangling (came and went).", { id: "churn-classes" });
+  const rates = panel("Joins and leaves per hour", "First and last presence of each peer per UTC hour, away from the range's edges (a gap's width). Near the edges, a peer between two sessions looks like an arrival (start) or a departure (end): read the first and last hours with that in mind.", { wide: true, id: "churn-rates" });
+  const countries = panel("Per country", "Peers, sessions, joins and leaves of each country (a peer's first presence decides its country); bars: median session length (Kaplan–Meier), label: peers.", { id: "churn-countries", tableOpen: true, chartClass: "tall" });
+  const ases = panel("Per autonomous system", "The same for the 20 ASes with the most peers.", { id: "churn-ases", tableOpen: true, chartClass: "tall" });
+  const csvOf = (pnl, p, section) => {
+    const q = new URLSearchParams(p); q.set("format", "csv"); q.set("section", section);
+    pnl.el.querySelector("a.csv").href = `/api/v1/analyses/churn?${q}`;
+  };
+  return async function update() {
+    const p = query({ botnet: name });
+    /* "last 7 days" is churn's default range, which botmon serve recomputes on its schedule:
+       asked without start and end, the server answers from that result instead of
+       recomputing on every refresh while new batches arrive. */
+    const asked = new URLSearchParams(p);
+    if ($("range").value === String(CHURN_SCHEDULED_RANGE_S)) { asked.delete("start"); asked.delete("end"); }
+    const r = await analysisJson("churn", asked);
+    const pr = r.params || {};
+    head.el.querySelector(".note").textContent =
+      `Peers by ${r.by === "id" ? "bot ID" : "ip:port"}${pr.by_requested === "auto" ? " (auto)" : ""} · presence per ${fmtSpan(r.bucket_s)} bucket · session closed after ${fmtSpan(r.gap_s)} of silence · ${fmtTime(r.start)} – ${fmtTime(r.end)} UTC · sessions from ${pr.sessions_from === "all" ? "crawlers' and sensors'" : pr.sessions_from + "s'"} records: ${(r.vantage_points || []).join(", ") || "none"}` +
+      (pr.observed_from > r.start + r.bucket_s || pr.observed_until < r.end - r.bucket_s ? ` · records from ${fmtTime(pr.observed_from)} to ${fmtTime(pr.observed_until)}` : "") +
+      (r.without_id ? ` · ${r.without_id} replies without a bot ID left out` : "");
+    head.el.querySelector(".note").title = r.method;  /* the whole method on hover */
+    const total = (label, value, small) => el("div", { class: "total" }, el("div", { class: "small", text: label }), el("div", { class: "big", text: value }), el("div", { class: "small", text: small }));
+    totals.replaceChildren(
+      total("peers", String(r.bots), `${r.sessions} sessions`),
+      total("median session", fmtSpan(r.median_session_s), r.median_session_s === null ? "curve stays above 0.5" : `${r.censored_sessions} still running at the end`),
+      total("median lifetime", fmtSpan(r.median_lifetime_s), r.median_lifetime_s === null ? "curve stays above 0.5 in this range" : `${r.lifetimes} peers first seen in the range`),
+      total("joins / leaves per hour", `${r.joins_per_hour === null ? "–" : r.joins_per_hour.toFixed(1)} / ${r.leaves_per_hour === null ? "–" : r.leaves_per_hour.toFixed(1)}`, "away from the range's edges"));
+    head.setTable({ view: "churn", columns: ["by", "bots", "sessions", "censored_sessions", "median_session_s", "median_lifetime_s", "joins_per_hour", "leaves_per_hour", "bucket_s", "gap_s", "without_id"], rows: [r] });
+    csvOf(head, asked, "summary");
+
+    const curve = (pts) => pts.map(([t, v]) => [t / 3600, v]);
+    const medianLine = (m, color) => (m === null ? [] : [{ xAxis: m / 3600, lineStyle: { color, type: "dashed" }, label: { formatter: fmtSpan(m), color } }]);
+    surv.setTable({ view: "churn", columns: ["curve", "hours", "survival"],
+      rows: [...r.session_survival.map(([t, v]) => ({ curve: "sessions", hours: Math.round(t / 36) / 100, survival: v })),
+        ...r.lifetime_survival.map(([t, v]) => ({ curve: "lifetimes", hours: Math.round(t / 36) / 100, survival: v }))] });
+    csvOf(surv, asked, "summary");
+    surv.draw({ legend: LEGEND, grid: GRID, tooltip: { trigger: "axis", valueFormatter: (v) => (typeof v === "number" ? v.toFixed(3) : v) },
+      xAxis: Object.assign({ type: "value", name: "Hours", nameLocation: "middle", nameGap: 26, min: 0 }, AXIS),
+      yAxis: valueAxis("Still going", { minInterval: 0, min: 0, max: 1 }),
+      series: [
+        { name: "sessions", type: "line", step: "end", showSymbol: false, data: curve(r.session_survival), color: colorOf(name),
+          markLine: { symbol: "none", silent: true, data: medianLine(r.median_session_s, colorOf(name)) } },
+        { name: "lifetimes", type: "line", step: "end", showSymbol: false, data: curve(r.lifetime_survival), color: "#e0a458",
+          markLine: { symbol: "none", silent: true, data: medianLine(r.median_lifetime_s, "#e0a458") } }] });
+
+    const cls = Object.keys(CHURN_CLASS_COLORS);
+    classes.setTable({ view: "churn", columns: ["class", "peers"], rows: cls.map((c) => ({ class: c, peers: r.classes[c] })) });
+    csvOf(classes, asked, "classes");
+    classes.draw({ grid: { left: 80, right: 50, top: 10, bottom: 40 }, tooltip: { trigger: "axis" },
+      xAxis: valueAxis("Peers"),
+      yAxis: Object.assign({ type: "category", data: cls.slice().reverse() }, AXIS),
+      series: [{ type: "bar", name: "peers", barMaxWidth: 24,
+        data: cls.slice().reverse().map((c) => ({ value: r.classes[c], itemStyle: { color: CHURN_CLASS_COLORS[c] } })),
+        label: { show: true, position: "right", color: "#9aa7b6",
+          formatter: (i) => (r.bots ? `${Math.round((i.value / r.bots) * 1000) / 10} %` : "") } }] });
+
+    rates.setTable({ view: "churn", columns: ["t", "joins", "leaves"], rows: r.rates });
+    csvOf(rates, asked, "rates");
+    rates.draw({ legend: LEGEND, grid: GRID, tooltip: bucketTooltip(3600), xAxis: timeAxis("Time (UTC)"),
+      yAxis: valueAxis("Peers per hour"),
+      series: [
+        { name: "joins", type: "bar", data: barData(r.rates, "joins", 3600), color: "#5fb3b3", barMaxWidth: 14 },
+        { name: "leaves", type: "bar", data: barData(r.rates, "leaves", 3600), color: "#e06c75", barMaxWidth: 14 }] });
+
+    const groupPanel = (pnl, list, key, label, section) => {
+      /* Rates rounded and medians in hours for reading; the CSV keeps the API's values. */
+      const rows = list.map((x) => Object.assign({}, x, { [key]: label(x[key]),
+        joins_per_hour: x.joins_per_hour === null ? null : Math.round(x.joins_per_hour * 1000) / 1000,
+        leaves_per_hour: x.leaves_per_hour === null ? null : Math.round(x.leaves_per_hour * 1000) / 1000,
+        median_session_s: fmtSpan(x.median_session_s) }));
+      pnl.el.querySelector(".tablewrap").replaceChildren(renderTable({ view: "churn", rows }, [key, ...CHURN_GROUP_COLUMNS],
+        { joins_per_hour: "joins/h", leaves_per_hour: "leaves/h", median_session_s: "median session" }));
+      csvOf(pnl, asked, section);
+      const top = list.slice(0, 15).reverse();
+      pnl.draw({ grid: { left: 170, right: 60, top: 10, bottom: 40 }, tooltip: { trigger: "axis", valueFormatter: (v) => (v === null ? "–" : `${v} h`) },
+        xAxis: valueAxis("Median session (hours)", { minInterval: 0 }),
+        yAxis: Object.assign({ type: "category", data: top.map((x) => label(x[key])) }, AXIS),
+        series: [{ type: "bar", name: "median session", barMaxWidth: 20, color: colorOf(name),
+          data: top.map((x) => (x.median_session_s === null ? null : Math.round(x.median_session_s / 36) / 100)),
+          label: { show: true, position: "right", color: "#9aa7b6", formatter: (i) => `${top[i.dataIndex].bots} peers` } }] });
+    };
+    groupPanel(countries, r.by_country, "country", (c) => (c === null ? "??" : `${c} ${(S.countryNames[c] || "").slice(0, 18)}`.trim()), "by_country");
+    groupPanel(ases, r.by_as, "asn", (a) => (a === null ? "unknown AS" : `AS${a}`), "by_as");
+  };
+};
+
 /* -- monitors of others: the detect analysis (crawlers and sensors of other researchers) ----- */
 const ANALYSES = "/api/v1/analyses";
 const KIND_COLOR = { sensor: "#e0a458", crawler: "#e06c75" };
@@ -795,7 +915,7 @@ VIEWS.monitors = function () {
 };
 
 /* -- controls, routing, refresh ------------------------------------------------------------- */
-const ONE_BOTNET_VIEWS = ["botnet", "counting", "monitors"];
+const ONE_BOTNET_VIEWS = ["botnet", "counting", "monitors", "churn"];
 function parseHash() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const view = VIEWS[parts[0]] ? parts[0] : "overview";
@@ -813,7 +933,7 @@ function showControls(view) {
   if (needsOne && (!S.botnet || S.botnet === "*")) S.botnet = S.botnets[0] || null;
   if (allowsAll && !S.botnet) S.botnet = "*";
   if (S.botnet) sel.value = S.botnet;
-  $("bucket").parentElement.hidden = view === "counting" || view === "geo" || view === "ases" || view === "monitors";
+  $("bucket").parentElement.hidden = view === "counting" || view === "geo" || view === "ases" || view === "monitors" || view === "churn";
   const cmp = $("compare-pick");
   cmp.hidden = view !== "compare";
   if (view === "compare") {
