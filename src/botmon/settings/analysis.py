@@ -70,6 +70,25 @@ class AnalysisSettings(Settings, frozen=True, kw_only=True):
         ),
     ] = ()
 
+    # counting bots (analysis "count")
+    count_min_ids: Annotated[
+        int,
+        setting(
+            "Bot IDs an AS (else its country) needs in the calibration botnet before the "
+            "counting estimate uses its own addresses-per-bot figure instead of a wider one.",
+            ge=2,
+            le=1_000_000,
+        ),
+    ] = 20
+    count_bootstrap: Annotated[
+        int,
+        setting(
+            "Bootstrap resamples behind the counting estimate's confidence interval.",
+            ge=50,
+            le=20_000,
+        ),
+    ] = 1000
+
     def problems(self) -> Iterator[tuple[str, str]]:
         """Every own monitor must be an address, so a typo stops start-up rather than
         leaving a monitor unrecognised."""

@@ -654,15 +654,82 @@ VIEWS.ases = function () {
   };
 };
 
+function fmtSpan(s) {
+  if (s % 86400 === 0) return `${s / 86400} d`;
+  if (s % 3600 === 0) return `${s / 3600} h`;
+  return `${Math.round(s / 60)} min`;
+}
+/* IPs, IDs and ip:port beside the estimated bots with their interval as an error bar, the
+   method in one line under the title, and the result's summary as the table. */
+function countPanels(name) {
+  const est = panel(`${name}: estimated bots`,
+    "Distinct IPs, bot IDs and ip:port over the window beside the estimated number of bots behind the IPs (address reassignment accounted for) with its confidence interval.",
+    { id: "count-estimate", tableOpen: true });
+  const line = el("p", { class: "estimate", text: "" });
+  const method = el("p", { class: "note method", text: "" });
+  est.el.querySelector(".note").after(line, method);
+  const growth = panel(`${name}: addresses per bot ID by window length`,
+    "How many distinct addresses one bot ID shows as the window grows, overall and in the ASes with most IDs: how fast each network reassigns addresses. The estimate divides each AS's IPs by its figure.",
+    { id: "count-growth" });
+  return async function update() {
+    const p = query({ botnet: name });
+    /* The counting analysis (botmon analyze count): one JSON result, its sections as CSV. */
+    const d = await getTable("/count", p, ANALYSES);
+    est.setCsv("/count", p, ANALYSES);
+    growth.setCsv("/count", Object.assign(Object.fromEntries(p), { section: "ips_per_id" }), ANALYSES);
+    const interval = d.ci_low === null ? `at most ${d.ci_high}` : `${d.ci_low} – ${d.ci_high}`;
+    const cal = d.calibration;
+    const by = cal.botnet ? ` calibrated on ${cal.botnet} (${cal.ases_calibrated} ASes on their own figure, ${Math.round(cal.fallback_share * 100)} % of the addresses on their country's or the botnet's)` : "";
+    line.textContent = `Estimate ${d.estimate} bots (${Math.round(d.confidence * 100)} % interval ${interval}) behind ${d.ips} IPs over ${fmtSpan(d.window_s)},${by || " not calibrated"}.`;
+    Object.assign(line.dataset, { estimate: d.estimate, ciLow: d.ci_low === null ? "" : d.ci_low, ciHigh: d.ci_high });
+    method.textContent = `Method: ${d.method}.`;
+    est.setTable({ view: "count", columns: ["ips", "ids", "ip_ports", "estimate", "ci_low", "ci_high", "confidence", "calibration", "ases_calibrated", "fallback_share"],
+      rows: [{ ips: d.ips, ids: d.ids, ip_ports: d.ip_ports, estimate: d.estimate, ci_low: d.ci_low, ci_high: d.ci_high, confidence: d.confidence,
+        calibration: cal.botnet || "none", ases_calibrated: cal.ases_calibrated, fallback_share: cal.fallback_share }] });
+    const cats = ["IPs", "IDs", "ip:port", "Estimate"];
+    const colors = [colorOf(name), "#e0a458", "#6699cc", "#98c379"];
+    const low = d.ci_low === null ? 0 : d.ci_low;
+    est.draw({ grid: { left: 64, right: 24, top: 24, bottom: 40 }, tooltip: { trigger: "item" },
+      xAxis: Object.assign({ type: "category", data: cats }, AXIS), yAxis: valueAxis("Bots / distinct count"),
+      series: [
+        { name: "count", type: "bar", barWidth: "50%", label: { show: true, position: "insideBottom", color: "#10151c" },
+          data: [d.ips, d.ids, d.ip_ports, d.estimate].map((v, i) => ({ value: v, itemStyle: { color: colors[i] } })) },
+        { name: "interval", type: "custom", z: 5, data: [[3, low, d.ci_high]],
+          tooltip: { formatter: () => `${Math.round(d.confidence * 100)} % interval: ${interval}` },
+          renderItem: (params, api) => {
+            const lo = api.coord([api.value(0), api.value(1)]), hi = api.coord([api.value(0), api.value(2)]);
+            const w = api.size([1, 0])[0] * 0.15, st = { stroke: "#e8edf2", lineWidth: 2 };
+            return { type: "group", children: [
+              { type: "line", shape: { x1: lo[0], y1: lo[1], x2: hi[0], y2: hi[1] }, style: st },
+              { type: "line", shape: { x1: lo[0] - w, y1: lo[1], x2: lo[0] + w, y2: lo[1] }, style: st },
+              { type: "line", shape: { x1: hi[0] - w, y1: hi[1], x2: hi[0] + w, y2: hi[1] }, style: st }] };
+          } }] });
+    const curves = new Map();
+    for (const g of d.ips_per_id) {
+      const key = g.asn === null ? "all" : `AS${g.asn}`;
+      if (!curves.has(key)) curves.set(key, []);
+      curves.get(key).push([g.window_s / 3600, g.ips_per_id]);
+    }
+    const keys = [...curves.keys()].slice(0, 6);
+    growth.setTable({ view: "count-growth", columns: ["asn", "window_s", "windows", "ids", "ips_per_id"], rows: d.ips_per_id });
+    growth.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(),
+      title: keys.length ? undefined : { text: "no ID-bearing botnet to measure", left: "center", top: "middle", textStyle: { color: "#8b98a8", fontSize: 13 } },
+      xAxis: Object.assign({ type: "log", name: "Window (hours)", logBase: 2 }, AXIS), yAxis: valueAxis("IPs per ID", { minInterval: 0 }),
+      series: keys.map((k, i) => ({ name: k, type: "line", data: curves.get(k), color: k === "all" ? "#e8edf2" : PALETTE[i % PALETTE.length],
+        lineStyle: k === "all" ? { width: 3 } : { width: 1 } })) });
+  };
+}
+
 VIEWS.counting = function () {
   const name = S.botnet;
   const sizes = CFG.counting_buckets;
   const panels = sizes.map((b) => [b, panel(`${name}: IPs vs IDs per ${bucketLabel(b)}`,
     `Distinct IPs and distinct bot IDs per ${bucketLabel(b)} bucket (weeks: Monday to Sunday, UTC); ratio = IPs per ID (right axis). Longer buckets gather more IPs per ID when addresses change.`,
     { wide: b === sizes[0], id: `counting-${b}` })]);
+  const estimate = countPanels(name);
   return async function update() {
     const r = rangeParams();
-    await Promise.all(panels.map(async ([b, pnl]) => {
+    await Promise.all([estimate(), ...panels.map(async ([b, pnl]) => {
       const p = query({ botnet: name, bucket: b });
       const data = await getTable("/counting", p);
       pnl.setTable(data); pnl.setCsv("/counting", p);
@@ -676,7 +743,7 @@ VIEWS.counting = function () {
           { name: "IPs", type: bars ? "bar" : "line", showSymbol: false, data: pts("ips"), color: colorOf(name) },
           { name: "IDs", type: bars ? "bar" : "line", showSymbol: false, data: pts("ids"), color: "#e0a458" },
           { name: "IPs per ID", type: "line", yAxisIndex: 1, data: pts("ips_per_id"), color: "#c594c5", lineStyle: { type: "dashed" } }] });
-    }));
+    })]);
     void r;
   };
 };
