@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Run every benchmark in benchmarks/ against a throwaway PostgreSQL (when available).
+# benchmarks/analyses.py first writes 10 million replies and a million edges (about two
+# minutes) and then times every analysis; `benchmarks/analyses.py --replies N --edges M`
+# runs it smaller by hand.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pgdir=$(mktemp -d /tmp/botmon-pgbench.XXXXXX)

@@ -144,10 +144,16 @@ def test_analyses_on_a_live_crawl_and_sensor(duckdb_server: LiveServer, tmp_path
     # the crawler's actual pace on this machine (a round takes longer under load).
     failed = read_records(server, "hns", "failed_tries")
     tries: dict[str, list[float]] = {a: [] for a in crawled}
-    for r in replies + failed:
-        addr = f"{r['ip']}:{r['port']}"
-        if addr in tries and r["source"] == "live-crawler":
-            tries[addr].append(epoch(r["timestamp"]))
+    heard: dict[str, list[float]] = {a: [] for a in answered}  # the sensor answered too
+    for kind, records in (("reply", replies), ("failed", failed)):
+        for r in records:
+            addr = f"{r['ip']}:{r['port']}"
+            if r["source"] != "live-crawler":
+                continue
+            if addr in tries:
+                tries[addr].append(epoch(r["timestamp"]))
+            if kind == "reply":
+                heard[addr].append(epoch(r["timestamp"]))
     spacing = sorted(
         b - a for ts in tries.values() for a, b in zip(sorted(ts), sorted(ts)[1:], strict=False)
     )
@@ -168,15 +174,22 @@ def test_analyses_on_a_live_crawl_and_sensor(duckdb_server: LiveServer, tmp_path
     # Peers the crawler only failed to reach (NATed bots it learnt from peer lists) are
     # churn's offline class; every other peer answered.
     assert churn["bots"] - churn["classes"]["offline"] == len(answered)
-    # Tolerance 15 %: flips within the emulator's truth interval (SLACK_S) and the
-    # analysis's own censoring at the window's start make the two differ slightly.
-    assert churn["median_session_s"] == pytest.approx(true_median, rel=0.15), (
+    # Tolerance: 15 % or two of the crawler's tries of one bot (its pace on this machine),
+    # whichever is more: a session's ends are known only to the try, and a lost answer
+    # (the emulator drops some requests under load) splits a session.
+    pace = spacing[len(spacing) // 2]
+    tolerance = max(0.15 * true_median, 2 * pace)
+    assert abs(churn["median_session_s"] - true_median) <= tolerance, (
         churn["median_session_s"],
         true_median,
+        tolerance,
     )
-    assert churn["sessions"] - churn["left_censored_sessions"] == pytest.approx(
-        len(expected), rel=0.1
-    )
+    # Exactly the sessions of the stored replies (the analysis's arithmetic), and within
+    # 20 % of the truth's count: the emulator drops some requests under load (a lost answer
+    # splits a session the truth keeps whole), and flips are stamped up to SLACK_S late.
+    stored = [s for ts in heard.values() for s in _sessions_of(ts, gap_s, since, until)]
+    assert churn["sessions"] - churn["left_censored_sessions"] == len(stored)
+    assert len(stored) == pytest.approx(len(expected), rel=0.2)
     assert sum(churn["classes"].values()) == churn["bots"]
     assert (churn["gap_s"], churn["bucket_s"], churn["by"]) == (gap_s, BUCKET_S, "ip_port")
 
@@ -196,6 +209,17 @@ def test_analyses_on_a_live_crawl_and_sensor(duckdb_server: LiveServer, tmp_path
     ip, port = me.rsplit(":", 1)
     assert (ip, int(port)) in own, detect["self"]
     assert me not in {f"{s['ip']}:{s['port']}" for s in detect["suspects"]}
+    # Can botmon detect itself? Declared as its own, the crawler moves from the suspects to
+    # "self", with the same score and flagged: visible by the same methods.
+    ours = ",".join(sorted(sensed))
+    seen_as_self = _get(server, viewer, "detect", own=ours, **window)
+    crawler_self = [
+        o
+        for o in seen_as_self["self"]
+        if f"{o['ip']}:{o['port']}" in sensed and o["kind"] == "crawler"
+    ]
+    assert crawler_self and all(o["flagged"] for o in crawler_self), seen_as_self["self"]
+    assert not sensed & {f"{s['ip']}:{s['port']}" for s in seen_as_self["suspects"]}
 
     # -- graph: the stored peer lists, whole -----------------------------------------------
     edges = read_records(server, "hns", "edges")

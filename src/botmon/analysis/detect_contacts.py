@@ -15,6 +15,10 @@ different from a bot (BoobyTrap; Andriesse et al., IMC 2015):
   weighted by the share of the time it was heard, as a short burst is no rate);
 - **covering**: it reaches more of botmon's sensors than peers usually do (only tells
   something with more than one sensor);
+- **hammering**: it asks one sensor ten times as often as the median contacting peer
+  through most of the time the sensors listened; bots talk at the pace their protocol
+  sets, so the median peer is a bot, and a crawler enumerating at its own pace stands out
+  even in protocols where bots list whoever asks them (Hide'n'Seek);
 - **deviating**: a protocol plugin notes a request no real bot sends (``data.deviation``:
   wrong field, impossible sequence); any such note is strong evidence on its own.
 """
@@ -36,6 +40,12 @@ regularity next; together they pass the default threshold (0.6), one alone does 
 a listed bot scores at most 0.55 however regular, busy and widely heard it is."""
 BUSY_FACTOR = 4.0
 """Contacting this many times as often as the median contacting peer counts as fully busy."""
+HAMMER_FACTOR = 10.0
+"""Contacting this many times as often as the median contacting peer is hammering."""
+HAMMER_PRESENCE = 0.5
+"""...when kept up over at least this share of the time the sensors listened."""
+HAMMER_SCORE = 0.7
+"""The least score of a hammering peer: above the default threshold on its own."""
 DEVIATION_SCORE = 0.9
 """The least score of a peer whose requests deviated from the protocol."""
 MIN_GAPS = 3
@@ -83,6 +93,13 @@ def crawler_scores(
             + WEIGHTS["busy"] * busy
             + WEIGHTS["covering"] * covering
         )
+        hammering = bool(
+            med["rate_per_h"]
+            and rate[i] >= HAMMER_FACTOR * med["rate_per_h"]
+            and presence[i] >= HAMMER_PRESENCE
+        )
+        if hammering:
+            score = max(score, HAMMER_SCORE)
         deviations = int(per.deviations[i])
         if deviations:
             score = max(score, DEVIATION_SCORE)
@@ -98,6 +115,7 @@ def crawler_scores(
             "deviations": deviations,
             "regularity": round(float(regular), 4),
             "busyness": round(float(busy), 4),
+            "hammering": hammering,
         }
         out.append(
             PeerScore(key[0], key[1], round(float(score), 4), evidence, _words(evidence, med))
@@ -189,6 +207,8 @@ def _words(e: dict[str, Any], med: dict[str, float]) -> str:
             f"gaps vary by {e['gap_cv']:.0%} (periodic when small) over {e['presence']:.0%}"
             " of the time the sensors listened"
         )
+    if e["hammering"]:
+        parts.append(f"asks {HAMMER_FACTOR:g}× as often as the median peer or more")
     parts.append(f"reached {e['sensors']} sensor(s)")
     if e["deviations"]:
         parts.append(f"{e['deviations']} protocol deviation(s)")

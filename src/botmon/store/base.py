@@ -235,7 +235,7 @@ class Store(Protocol):
         """``measures`` per botnet id over the records of ``kind`` in [start, end)."""
 
     def source_counts(
-        self, kind: CountedKind, ids: Ids, start: float, end: float, source: SourceFilter = None
+        self, kind: SpanKind, ids: Ids, start: float, end: float, source: SourceFilter = None
     ) -> dict[str, int]:
         """Records of ``kind`` in [start, end) per source name."""
 

@@ -292,7 +292,7 @@ class ReadPort:
         return {int(r[0]): tuple(int(v) for v in r[1:]) for r in rows}
 
     def source_counts(
-        self, kind: CountedKind, ids: Ids, start: float, end: float, source: SourceFilter = None
+        self, kind: SpanKind, ids: Ids, start: float, end: float, source: SourceFilter = None
     ) -> dict[str, int]:
         """Records of ``kind`` in [start, end) per source (crawler or sensor) name."""
         sql = _Sql(self.backend)
