@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -19,13 +22,17 @@ from botmon.analysis.framework import Analysis
 from botmon.auth import hash_token, new_token, token_prefix
 from botmon.cli.admin import AdminError, ApiAdmin
 from botmon.cli.analyze import ApiRunner
+from botmon.cli.main import main
 from botmon.server.app import create_app
 from botmon.server.state import ServerState
 from botmon.settings import AnalysisSettings, ServerSettings
+from botmon.sim.trace import DAY, TraceModel, TraceTruth, generate_trace
 from botmon.store import open_store
 from botmon.store.base import Store
 from tests.analysis.probe import CALLS, probe_registry  # noqa: F401 - fixture
 from tests.dashboard.data import write
+from tests.fixtures.server import start_live_server
+from tests.server.helpers import client
 
 NOW = time.time()
 REPLIES = [
@@ -256,3 +263,150 @@ def test_the_command_through_a_server_gets_the_same_result(api: Api) -> None:
     request = runs.build_request(analysis, "nosuch", settings=AnalysisSettings())
     with pytest.raises(AdminError, match="404"):
         remote.result(analysis, request)
+
+
+# -- the real analyses, end to end ----------------------------------------------------------
+
+CONTRACT_KEYS = {
+    "churn": {
+        "by",
+        "bots",
+        "sessions",
+        "median_session_s",
+        "median_lifetime_s",
+        "classes",
+        "gap_s",
+        "bucket_s",
+    },
+    "diurnal": {"regions"},
+    "count": {"ips", "ids", "estimate", "ci_low", "ci_high", "confidence", "method"},
+    "detect": {"suspects", "self"},
+    "graph": set(),
+}
+"""The JSON keys issue 13 promises for each analysis (beyond the common ones)."""
+COMMON_KEYS = {
+    "analysis",
+    "botnet",
+    "start",
+    "end",
+    "method",
+    "params",
+    "vantage_points",
+    "computed_at",
+}
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, TraceTruth]:
+    """A DuckDB file holding a small generated trace that ends just now (so the schedule's
+    default ranges cover it)."""
+    path = str(tmp_path_factory.mktemp("traced") / "trace.duckdb")
+    store = open_store(path)
+    try:
+        store.migrate()
+        days = 1.0
+        model = TraceModel(
+            botnet="tr",
+            bots=80,
+            days=days,
+            start=time.time() - days * DAY - 600,
+            peers_per_reply=3,
+            foreign_crawlers=2,
+            foreign_sensors=2,
+        )
+        truth = generate_trace(store, model, seed=3)
+    finally:
+        store.close()
+    return path, truth
+
+
+def _numbers(body: dict[str, Any]) -> dict[str, Any]:
+    """A result without the time it was computed."""
+    return {k: v for k, v in body.items() if k != "computed_at"}
+
+
+def _botmon(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``botmon ARGS`` in this process: exit status, standard output and error."""
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_real_analyses_scheduled_served_and_run_by_the_command(
+    traced: tuple[str, TraceTruth], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``botmon serve --analysis-schedule 2`` computes every analysis of the trace without a
+    request; the API serves those results (JSON with the issue's keys, CSV); ``botmon
+    analyze`` through that server gives the API's numbers; graph exports GraphML."""
+    db, truth = traced
+    server = start_live_server(db, tmp_path, ["--analysis-schedule", "2"])
+    try:
+        viewer = server.token("viewer")
+        scheduled: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + 120
+        with client(server, viewer) as c:
+            while len(scheduled) < len(framework.ANALYSIS_NAMES) and time.monotonic() < deadline:
+                for name in framework.ANALYSIS_NAMES:
+                    if name in scheduled:
+                        continue
+                    r = c.get(f"/api/v1/analyses/{name}/tr")
+                    assert r.status_code == 200, (name, r.text)
+                    if r.headers["X-Botmon-Scheduled"] == "true":
+                        scheduled[name] = r.json()
+                time.sleep(0.5)
+            assert set(scheduled) == set(framework.ANALYSIS_NAMES), server._log_tail()
+            for name, body in scheduled.items():
+                assert COMMON_KEYS | CONTRACT_KEYS[name] <= body.keys(), name
+                assert body["analysis"] == name and body["botnet"] == "tr"
+                assert body["end"] >= truth.end - 60
+                csv_text = c.get(f"/api/v1/analyses/{name}/tr", params={"format": "csv"}).text
+                assert len(csv_text.splitlines()) >= 1, name
+                # the same range, asked explicitly, is the same computation
+                again = c.get(
+                    f"/api/v1/analyses/{name}",
+                    params={"botnet": "tr", "start": body["start"], "end": body["end"]},
+                )
+                assert again.headers["X-Botmon-Scheduled"] == "false"
+                assert _numbers(again.json()) == _numbers(body), name
+            for region in scheduled["diurnal"]["regions"]:
+                assert {
+                    "country",
+                    "strength",
+                    "peak_hour_utc",
+                    "peak_hour_local",
+                    "throttling_suspected",
+                } <= region.keys()
+            for suspect in scheduled["detect"]["suspects"]:
+                assert {"ip", "port", "kind", "score", "evidence"} <= suspect.keys()
+                assert suspect["kind"] in ("crawler", "sensor")
+            count = scheduled["count"]
+            window = ("--start", repr(count["start"]), "--end", repr(count["end"]))
+            base = ("analyze", "count", "--botnet", "tr", "--db", db)
+            code, out, err = _botmon(capsys, *base, "--format", "json", *window)
+            assert code == 0, err
+            assert _numbers(json.loads(out)) == _numbers(count)  # through the server
+            code, out, err = _botmon(capsys, *base, *window)
+            assert code == 0 and "count of botnet tr" in out, err
+            graphml = tmp_path / "tr.graphml"
+            code, out, err = _botmon(
+                capsys,
+                *("analyze", "graph", "--botnet", "tr", "--db", db, "--format", "graphml"),
+                *("-o", str(graphml)),
+            )
+            assert code == 0, err
+            root = ElementTree.parse(graphml).getroot()
+            assert root.tag.endswith("graphml") and len(root.findall(".//{*}node")) > 0
+            bad = c.get("/api/v1/analyses/detect/tr", params={"own": "not-an-address"})
+            assert bad.status_code == 422 and bad.json()["field"] == "own", bad.text
+            metrics = c.get("/metrics").text
+            for name in framework.ANALYSIS_NAMES:
+                assert f'botmon_analysis_runs_total{{analysis="{name}",outcome="ok"}}' in metrics
+            doc = c.get("/openapi.json").json()
+            for name in framework.ANALYSIS_NAMES:
+                assert f"/api/v1/analyses/{name}/{{botnet}}" in doc["paths"]
+    finally:
+        server.stop()
