@@ -56,3 +56,12 @@ class AnalysisSettings(Settings, frozen=True, kw_only=True):
             lt=1.0,
         ),
     ] = 0.95
+    # -- excluding monitors of others (helper "exclude": store/exclusions.py) --------------
+    exclude_monitors: Annotated[
+        bool,
+        setting(
+            "Leave the monitors excluded for a botnet (`botmon monitors exclude`) out of every "
+            "count and view unless a request says otherwise (`exclude_monitors=true|false`, "
+            'the dashboard\'s "hide suspected monitors" switch).',
+        ),
+    ] = False
