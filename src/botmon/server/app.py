@@ -30,7 +30,7 @@ from botmon.dashboard import api as dashboard_api
 from botmon.dashboard import configs_api
 from botmon.dashboard import web as dashboard_web
 from botmon.enrich.freshness import geo_status
-from botmon.server import admin, ingest, queries, schemas
+from botmon.server import admin, exclusions_api, ingest, queries, schemas
 from botmon.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from botmon.server.state import ServerState
 from botmon.settings import one_line
@@ -213,6 +213,7 @@ def create_app(state: ServerState) -> Starlette:
     all_routes.extend(queries.routes(state))
     all_routes.extend(dashboard_api.routes(state))
     all_routes.extend(configs_api.routes(state))
+    all_routes.extend(exclusions_api.routes(state))
     all_routes.extend(dashboard_web.routes(state))
 
     @asynccontextmanager
