@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.cli.helpers import botmon
 from tests.fixtures.server import LiveServer
 from tests.server.helpers import JSON, T0, batch, client, post_batch
 
@@ -122,3 +123,13 @@ def test_admins_exclude_monitors_and_every_read_can_leave_them_out(
         params = spec["paths"]["/api/v1/stats/botnets/{botnet}/population"]["get"]["parameters"]
         assert "exclude_monitors" in {p["name"] for p in params}
         assert "post" in spec["paths"]["/api/v1/admin/botnets/{botnet}/excluded-monitors"]
+
+    # The command line works while the server runs (through its admin API on DuckDB).
+    db = live_server.db
+    listed = botmon("monitors", "list", "--botnet", "hns", "--db", db)
+    assert listed.code == 0, listed.err
+    assert [line.split()[0] for line in listed.out.splitlines()] == ["127.9.0.2:5001"]
+    ran = botmon("monitors", "exclude", "--botnet", "hns", "127.9.0.1:5000", "--db", db)
+    assert ran.code == 0, ran.err
+    with client(live_server, viewer) as v:
+        assert ips(v, exclude_monitors="true") == [12, 12, 12]

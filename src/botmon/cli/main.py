@@ -29,6 +29,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "history": ("botmon.cli.history", "Generate weeks of demo history for three botnets."),
     "config": ("botmon.cli.config", "Show the settings in effect and where they come from."),
     "doctor": ("botmon.cli.doctor", "Check geo data, dashboard assets and the database."),
+    "monitors": (
+        "botmon.cli.monitors",
+        "Exclude monitors of others from every count and view, include them, list them.",
+    ),
 }
 """Sub-command name -> (module defining ``command``, one-line help)."""
 
