@@ -27,12 +27,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("botmon.cli.simulate", "Run an emulated botnet on loopback."),
     "demo": ("botmon.cli.demo", "Run server, emulated botnets and crawlers together."),
     "history": ("botmon.cli.history", "Generate weeks of demo history for three botnets."),
+    "trace": ("botmon.cli.trace", "Generate a monitoring trace with known truth into a store."),
     "config": ("botmon.cli.config", "Show the settings in effect and where they come from."),
     "doctor": ("botmon.cli.doctor", "Check geo data, dashboard assets and the database."),
     "monitors": (
         "botmon.cli.monitors",
         "Exclude monitors of others from every count and view, include them, list them.",
     ),
+    "analyze": ("botmon.cli.analyze", "Run an analysis: churn, diurnal, count, detect, graph."),
 }
 """Sub-command name -> (module defining ``command``, one-line help)."""
 

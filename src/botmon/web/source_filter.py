@@ -74,9 +74,9 @@ def parse_exclude(text: str | None, default: bool) -> bool:
 
 def exclude_default(access: Any) -> bool:
     """The server's ``analysis.exclude_monitors``: the settings ``botmon serve`` loaded when
-    it keeps them on its state (``analysis_settings``), else the environment's (read once,
-    when the routes are built; a bad value stops start-up like every setting)."""
-    found = getattr(access, "analysis_settings", None)
+    it keeps them on its state (``analysis``), else the environment's (read once, when the
+    routes are built; a bad value stops start-up like every setting)."""
+    found = getattr(access, "analysis", None)
     if found is None:
         found = load(AnalysisSettings).settings
     return bool(found.exclude_monitors)
