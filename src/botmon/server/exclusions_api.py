@@ -186,7 +186,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
                     tags=tag,
                 ),
             },
-            [ExcludeIn, MonitorIn, ExcludedMonitor],
+            [ExcludeIn, MonitorIn, ExcludedMonitor, ExcludedMonitors],
         ),
         describe(
             Route(PATH + "/{ip}/{port}", include, methods=["DELETE"]),
