@@ -8,8 +8,10 @@ model once (and ``botmon config show`` says which model the numbers on the dashb
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, ClassVar
 
+from botmon.ipaddr import parse_address
 from botmon.settings.loader import Settings, setting
 
 DEFAULT_BUCKET_S = 300
@@ -56,6 +58,18 @@ class AnalysisSettings(Settings, frozen=True, kw_only=True):
             lt=1.0,
         ),
     ] = 0.95
+    # detect (crawler and sensor detection)
+    own_monitors: Annotated[
+        tuple[str, ...],
+        setting(
+            "botmon's own monitors as other researchers would see them (`ip` or `ip:port`, "
+            "comma-separated; a crawler's public address): the detection analysis scores them "
+            "under `self` and never lists them as suspects. Sensors with a campaign are "
+            "known without this.",
+            max_length=1000,
+        ),
+    ] = ()
+
     # -- excluding monitors of others (helper "exclude": store/exclusions.py) --------------
     exclude_monitors: Annotated[
         bool,
@@ -65,3 +79,12 @@ class AnalysisSettings(Settings, frozen=True, kw_only=True):
             'the dashboard\'s "hide suspected monitors" switch).',
         ),
     ] = False
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        """Every own monitor must be an address, so a typo stops start-up rather than
+        leaving a monitor unrecognised."""
+        for text in self.own_monitors:
+            try:
+                parse_address(text)
+            except ValueError:
+                yield "own_monitors", f"{text[:60]!r} is not an ip, ip:port or [ipv6]:port"
