@@ -58,28 +58,52 @@ def suspects(result: dict[str, Any]) -> list[MonitorToExclude]:
     return out
 
 
-def detect_result(admin: Admin, botnet: str) -> dict[str, Any]:
-    """``botmon analyze detect``'s result for ``botnet`` over its default range: computed on
-    the store, or asked of the running server."""
+def detect_result(
+    admin: Admin, botnet: str, start: float | None = None, end: float | None = None
+) -> dict[str, Any]:
+    """``botmon analyze detect``'s result for ``botnet`` over [start, end) (default: its
+    default range up to now), with the configured defaults: computed on the store, or asked
+    of the running server."""
+    from botmon.analysis import framework, runs
+    from botmon.cli.loading import load_settings
+    from botmon.settings import AnalysisSettings
+
+    try:
+        analysis = framework.get("detect")
+    except (KeyError, ImportError):
+        raise CliError("the detect analysis is not available in this botmon") from None
+    try:
+        request = runs.build_request(
+            analysis, botnet, start, end, settings=load_settings(AnalysisSettings)
+        )
+    except framework.OptionError as exc:
+        raise CliError(str(exc)) from None
     store = getattr(admin, "store", None)
     if store is not None:
-        from botmon.analysis import framework
         from botmon.analysis.table import UnknownBotnet
 
         try:
-            analysis = framework.get("detect")
-        except (KeyError, ImportError):
-            raise CliError("the detect analysis is not available in this botmon") from None
-        try:
-            result = analysis.compute(store, analysis.request(botnet))
+            result = runs.compute(store, analysis, request)
         except UnknownBotnet:
             raise CliError(f"unknown botnet {botnet!r}: create it first") from None
         return framework.to_json(result)
     call = getattr(admin, "_call", None)
     if call is None:
         raise CliError("cannot run the detect analysis here")
-    found: dict[str, Any] = call("GET", "/api/v1/analyses/detect", params={"botnet": botnet}).json()
+    params = {"botnet": botnet, "start": repr(request.start), "end": repr(request.end)}
+    found: dict[str, Any] = call("GET", "/api/v1/analyses/detect", params=params).json()
     return found
+
+
+def _time(name: str, text: str | None) -> float | None:
+    from botmon.web.http import ApiError, parse_time
+
+    if not text:
+        return None
+    try:
+        return parse_time(name, text, 0.0)
+    except ApiError as exc:
+        raise CliError(f"--{exc.detail}") from None
 
 
 def show(monitors: list[ExcludedMonitor]) -> None:
@@ -109,9 +133,20 @@ def command() -> None:
     is_flag=True,
     help="Also exclude every current suspect of `botmon analyze detect` for the botnet.",
 )
+@click.option(
+    "--start", help="With --from-detect: the detection's range start (epoch or RFC 3339)."
+)
+@click.option("--end", help="With --from-detect: the detection's range end (default: now).")
 @db_option
 def exclude(
-    botnet: str, addresses: tuple[str, ...], kind: str | None, note: str, from_detect: bool, db: str
+    botnet: str,
+    addresses: tuple[str, ...],
+    kind: str | None,
+    note: str,
+    from_detect: bool,
+    start: str | None,
+    end: str | None,
+    db: str,
 ) -> None:
     """Leave ADDRESSES (IP:PORT, [IPv6]:PORT) out of the botnet's counts and views."""
     if len(note) > MAX_NOTE:
@@ -125,7 +160,9 @@ def exclude(
     try:
         with open_admin(db) as admin:
             if from_detect:
-                found = suspects(detect_result(admin, botnet))
+                found = suspects(
+                    detect_result(admin, botnet, _time("start", start), _time("end", end))
+                )
                 if not found:
                     click.echo("the detect analysis names no suspects")
                 monitors += found
