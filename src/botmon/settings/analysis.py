@@ -70,7 +70,6 @@ class AnalysisSettings(Settings, frozen=True, kw_only=True):
         ),
     ] = ()
 
-<<<<<<< HEAD
     # counting bots (analysis "count")
     count_min_ids: Annotated[
         int,
@@ -89,8 +88,7 @@ class AnalysisSettings(Settings, frozen=True, kw_only=True):
             le=20_000,
         ),
     ] = 1000
-=======
-    # -- excluding monitors of others (helper "exclude": store/exclusions.py) --------------
+    # excluding monitors of others (store/exclusions.py)
     exclude_monitors: Annotated[
         bool,
         setting(
@@ -99,7 +97,6 @@ class AnalysisSettings(Settings, frozen=True, kw_only=True):
             'the dashboard\'s "hide suspected monitors" switch).',
         ),
     ] = False
->>>>>>> exclude
 
     def problems(self) -> Iterator[tuple[str, str]]:
         """Every own monitor must be an address, so a typo stops start-up rather than
