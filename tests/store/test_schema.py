@@ -20,6 +20,7 @@ TABLES = [
     "day_ids",
     "day_ips",
     "edges",
+    "excluded_monitors",
     "failed_tries",
     "heartbeats",
     "hour_countries",

@@ -47,6 +47,7 @@ from botmon.analysis.framework import (
 from botmon.ipaddr import ip_to_int, parse_address
 from botmon.settings import AnalysisSettings, load
 from botmon.store.base import Store
+from botmon.store.reads import RecordFilter, excludes_monitors, record_filter, source_type
 
 DEFAULT_THRESHOLD = 0.6
 """Flag from this score up. Each side's score mixes independent signs whose weights are
@@ -198,17 +199,27 @@ def compute(store: Store, request: AnalysisRequest) -> DetectResult:
     own = own_addresses(store, request)
     start, end = request.start, request.end
     edges = store.edge_pairs(botnet, start, end, source=request.source)
+    side = source_type(request.source)
+    hide = excludes_monitors(request.source)
+    revision = request.source.revision if isinstance(request.source, RecordFilter) else ""
     scored: dict[str, list[PeerScore]] = {"sensor": [], "crawler": []}
     baseline: dict[str, dict[str, float]] = {"sensor": {}, "crawler": {}}
-    if request.source != "sensor":
+    if side != "sensor":
         replied = store.sightings(
-            botnet, "replies", start, end, max(1, int(np.ceil(end - start))), source="crawler"
+            botnet,
+            "replies",
+            start,
+            end,
+            max(1, int(np.ceil(end - start))),
+            source=record_filter("crawler", hide, revision),
         )
         answered = _addresses(replied, "ip", "port")
         scored["sensor"], baseline["sensor"] = detect_graph.sensor_scores(edges, answered)
-    if request.source != "crawler":
+    if side != "crawler":
         listed = _addresses(edges, "dst_ip", "dst_port") | _addresses(edges, "src_ip", "src_port")
-        contacts = store.contacts(botnet, start, end, source="sensor")
+        contacts = store.contacts(
+            botnet, start, end, source=record_filter("sensor", hide, revision)
+        )
         scored["crawler"], baseline["crawler"] = detect_contacts.crawler_scores(contacts, listed)
     ranks = {kind: _Ranks(scored[kind]) for kind in KINDS}
 
@@ -238,7 +249,8 @@ def compute(store: Store, request: AnalysisRequest) -> DetectResult:
             "threshold": threshold,
             "top": top,
             "own": [o.text() for o in own],
-            "source": request.source or "all",
+            "source": side or "all",
+            "exclude_monitors": hide,
             "sensor_weights": detect_graph.WEIGHTS,
             "sensor_silence_if_unasked": detect_graph.SILENT_IF_UNASKED,
             "crawler_weights": detect_contacts.WEIGHTS,

@@ -43,7 +43,7 @@ from botmon.analysis.cache import whole
 from botmon.analysis.scope import botnet_id, seen_bounds
 from botmon.analysis.table import Table
 from botmon.store.base import Store
-from botmon.store.reads import SourceFilter
+from botmon.store.reads import SourceFilter, source_type
 
 ID_SPACE = 2**160
 """Size of the DHT's node-ID space (160-bit IDs)."""
@@ -138,8 +138,8 @@ def size_estimate(
         observed = ids(start, end)
         rows: list[tuple[Any, ...]] = []
         kinds = store.batch_source_types([found], start, end).get(found, set())
-        if source is None and {"crawler", "sensor"} <= kinds:
-            c, s, both = store.source_overlap([found], start, end, None, "ids").get(
+        if source_type(source) is None and {"crawler", "sensor"} <= kinds:
+            c, s, both = store.source_overlap([found], start, end, None, "ids", source).get(
                 (found, 0), (0, 0, 0)
             )
             if both or c or s:

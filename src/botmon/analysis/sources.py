@@ -16,7 +16,7 @@ from botmon.analysis.scope import botnet_id
 from botmon.analysis.series import check_series, dense, ips_and_ids
 from botmon.analysis.table import Table
 from botmon.store.base import Store
-from botmon.store.reads import SourceFilter
+from botmon.store.reads import SourceFilter, excludes_monitors
 
 SOURCE_COLUMNS = (
     "t",
@@ -66,7 +66,7 @@ def sources(
     found = botnet_id(store, botnet)
     ids = [found]
     kinds = store.batch_source_types(ids, start, end).get(found, set())
-    if len(kinds) == 1:
+    if len(kinds) == 1 and not excludes_monitors(source):  # the summaries keep everyone
         return _one_kind(store, found, kinds.pop(), start, end, bucket_s, source)
 
     def compute(lo: float, hi: float) -> dict[tuple[int, int], Any]:

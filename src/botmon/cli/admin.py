@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ from botmon.auth import TokenRefused, issue_token
 from botmon.limits import Role
 from botmon.settings import one_line, redact, server_file_for
 from botmon.store.base import Botnet, Monitor, Store, StoreError
+from botmon.store.exclusions import ExcludedMonitor, MonitorToExclude
 from botmon.transfer.writers import writer_for
 from botmon.validation import ValidatedBatch
 
@@ -49,6 +51,11 @@ class Admin(Protocol):
         self, kind: str, botnet: str, fmt: str, start: float | None, end: float | None
     ) -> Iterator[bytes]: ...
     def counts(self, botnet: str | None) -> dict[str, int]: ...
+    def exclude_monitors(
+        self, botnet: str, monitors: list[MonitorToExclude]
+    ) -> list[ExcludedMonitor]: ...
+    def include_monitor(self, botnet: str, ip: str, port: int) -> bool: ...
+    def excluded_monitors(self, botnet: str) -> list[ExcludedMonitor]: ...
     def close(self) -> None: ...
 
 
@@ -121,6 +128,25 @@ class StoreAdmin:
 
     def counts(self, botnet: str | None) -> dict[str, int]:
         return self.store.count_records(botnet)
+
+    def exclude_monitors(
+        self, botnet: str, monitors: list[MonitorToExclude]
+    ) -> list[ExcludedMonitor]:
+        try:
+            return self.store.exclude_monitors(botnet, monitors, "cli", time.time())
+        except StoreError as exc:
+            raise AdminError(one_line(exc)) from None
+
+    def include_monitor(self, botnet: str, ip: str, port: int) -> bool:
+        try:
+            return self.store.include_monitor(botnet, ip, port)
+        except StoreError as exc:
+            raise AdminError(one_line(exc)) from None
+
+    def excluded_monitors(self, botnet: str) -> list[ExcludedMonitor]:
+        if self.store.get_botnet(botnet) is None:
+            raise AdminError(f"unknown botnet {botnet!r}: create it first (botmon botnet create)")
+        return self.store.excluded_monitors(botnet)
 
     def close(self) -> None:
         self.store.close()
@@ -216,6 +242,27 @@ class ApiAdmin:
         params = {"botnet": botnet} if botnet else {}
         data = self._call("GET", "/api/v1/admin/counts", params=params).json()
         return {k: int(v) for k, v in data["counts"].items()}
+
+    def exclude_monitors(
+        self, botnet: str, monitors: list[MonitorToExclude]
+    ) -> list[ExcludedMonitor]:
+        body = {"monitors": msgspec.to_builtins(monitors)}
+        data = self._call("POST", f"/api/v1/admin/botnets/{botnet}/excluded-monitors", json=body)
+        return msgspec.convert(data.json()["monitors"], list[ExcludedMonitor])
+
+    def include_monitor(self, botnet: str, ip: str, port: int) -> bool:
+        path = f"/api/v1/admin/botnets/{botnet}/excluded-monitors/{ip}/{port}"
+        try:
+            self._call("DELETE", path)
+        except AdminError as exc:
+            if "is not excluded" in str(exc):
+                return False
+            raise
+        return True
+
+    def excluded_monitors(self, botnet: str) -> list[ExcludedMonitor]:
+        data = self._call("GET", f"/api/v1/admin/botnets/{botnet}/excluded-monitors").json()
+        return msgspec.convert(data["monitors"], list[ExcludedMonitor])
 
     def close(self) -> None:
         self.client.close()

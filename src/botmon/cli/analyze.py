@@ -39,11 +39,28 @@ from botmon.cli.loading import load_settings
 from botmon.limits import BOTNET_NAME_PATTERN
 from botmon.settings import DEFAULT_DB, AnalysisSettings, one_line
 from botmon.store.base import StoreError
-from botmon.store.reads import SourceFilter
+from botmon.store.reads import (
+    RecordFilter,
+    SourceFilter,
+    excludes_monitors,
+    record_filter,
+    source_type,
+)
 from botmon.web.http import ApiError, parse_time
 from botmon.wire import SOURCE_TYPES
 
-COMMON = ("botnet", "start", "end", "source_type", "fmt", "output", "section", "db")
+COMMON = (
+    "botnet",
+    "start",
+    "end",
+    "source_type",
+    "exclude_monitors",
+    "exclude",
+    "fmt",
+    "output",
+    "section",
+    "db",
+)
 """Parameters every analysis command has; an option of the same name would be shadowed."""
 TABLE_ROWS = 40
 """Most rows of one section in table output; CSV and JSON always hold every row."""
@@ -62,13 +79,21 @@ class StoreRunner:
     def __init__(self, admin: StoreAdmin) -> None:
         self.store = admin.store
 
+    def _current(self, request: AnalysisRequest) -> AnalysisRequest:
+        """The request with the exclusion list's fingerprint when it excludes monitors."""
+        if not excludes_monitors(request.source):
+            return request
+        kind = source_type(request.source)
+        fresh = RecordFilter(kind, True, self.store.exclusion_revision())
+        return msgspec.structs.replace(request, source=fresh)
+
     def result(self, analysis: Analysis, request: AnalysisRequest) -> ResultBase:
-        return runs.compute(self.store, analysis, request)
+        return runs.compute(self.store, analysis, self._current(request))
 
     def export(
         self, analysis: Analysis, request: AnalysisRequest, fmt: str, out: IO[bytes]
     ) -> None:
-        runs.export(self.store, analysis, request, fmt, out)
+        runs.export(self.store, analysis, self._current(request), fmt, out)
 
 
 class ApiRunner:
@@ -79,8 +104,10 @@ class ApiRunner:
 
     def _params(self, request: AnalysisRequest, fmt: str) -> dict[str, str]:
         params = {"start": repr(request.start), "end": repr(request.end), "format": fmt}
-        if request.source is not None:
-            params["source_type"] = request.source
+        kind = source_type(request.source)
+        if kind is not None:
+            params["source_type"] = kind
+        params["exclude_monitors"] = "true" if excludes_monitors(request.source) else "false"
         for name, value in request.options.items():
             if value is not None:
                 params[name] = _text(value)
@@ -289,7 +316,10 @@ def build_command(analysis: Analysis) -> click.Command:
         start, end = _time("start", kw.pop("start")), _time("end", kw.pop("end"))
         if start is not None and end is not None and start >= end:
             raise UsageLine("--start must be before --end")
-        source = _source(kw.pop("source_type"))
+        hide = kw.pop("exclude_monitors")
+        hide = settings.exclude_monitors if hide is None else hide
+        source = record_filter(source_type(_source(kw.pop("source_type"))), bool(hide))
+        exclude_suspects = bool(kw.pop("exclude", False))
         exporting = fmt in analysis.exports
         if exporting and output in (None, "-"):
             raise UsageLine(f"--format {fmt} writes a file: name it with -o FILE")
@@ -317,6 +347,8 @@ def build_command(analysis: Analysis) -> click.Command:
             text = render(result, fmt, section)
             with _target(output, binary=False) as out:
                 out.write(text)
+            if exclude_suspects:
+                _exclude_suspects(db, botnet, result)
         except UnknownBotnet as exc:
             raise CliError(
                 f"unknown botnet {str(exc.args[0])!r} (botmon botnet list shows the botnets)"
@@ -348,17 +380,50 @@ def build_command(analysis: Analysis) -> click.Command:
             show_default=True,
             help="Output format" + (" (exports need -o FILE)." if analysis.exports else "."),
         ),
+        click.Option(
+            ["--exclude-monitors/--no-exclude-monitors", "exclude_monitors"],
+            default=None,
+            help="Leave out the monitors of others excluded for the botnet (botmon monitors "
+            f"exclude; default: {'yes' if settings.exclude_monitors else 'no'}, the setting "
+            "analysis.exclude_monitors).",
+        ),
         click.Option(["-o", "--output"], help="Write to this file (default: standard output)."),
         click.Option(["--section"], help="Only this section (table and csv; default csv: main)."),
         click.Option(["--db"], default=DEFAULT_DB, envvar="BOTMON_DB", help=DB_OPTION_HELP),
         *(_click_option(analysis, opt, settings) for opt in analysis.options),
     ]
+    if analysis.name == "detect":
+        params.append(
+            click.Option(
+                ["--exclude"],
+                is_flag=True,
+                help="Exclude every suspect found from the botnet's counts and views (as "
+                "botmon monitors exclude; botmon monitors include takes one back).",
+            )
+        )
     return _Command(
         analysis.name,
         callback=callback,
         params=params,
         help=f"{analysis.title}. {analysis.summary}",
         short_help=analysis.title,
+    )
+
+
+def _exclude_suspects(db: str, botnet: str, result: ResultBase) -> None:
+    """``--exclude`` of ``botmon analyze detect``: every suspect of ``result`` excluded."""
+    from botmon.cli.monitors import suspects
+
+    found = suspects(framework.to_json(result))
+    if not found:
+        click.echo("no suspects to exclude", err=True)
+        return
+    with open_admin(db) as admin:
+        stored = admin.exclude_monitors(botnet, found)
+    click.echo(
+        f"excluded {len(stored)} suspected monitor(s) from {botnet}'s counts and views"
+        " (botmon monitors list shows them)",
+        err=True,
     )
 
 

@@ -15,7 +15,7 @@ import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -37,7 +37,7 @@ from botmon.csvsafe import safe_cell
 from botmon.limits import BOTNET_NAME_PATTERN, MAX_BUCKETS
 from botmon.settings import one_line
 from botmon.store.base import StoreError
-from botmon.store.reads import SourceFilter
+from botmon.store.reads import SourceFilter, source_type
 from botmon.web.access import Access
 from botmon.web.http import (
     ApiError,
@@ -48,7 +48,14 @@ from botmon.web.http import (
     store_unavailable,
 )
 from botmon.web.openapi import describe, operation, path_param, query_param
-from botmon.web.source_filter import ALL, SOURCE_TYPE_PARAM, parse_source
+from botmon.web.source_filter import (
+    ALL,
+    EXCLUDE_MONITORS_PARAM,
+    SOURCE_TYPE_PARAM,
+    exclude_default,
+    parse_source,
+    read_filter,
+)
 
 log = logging.getLogger("botmon.dashboard")
 
@@ -85,7 +92,10 @@ class Params:
     fmt: str
     raw: dict[str, Any]
     source: SourceFilter
-    """Only crawler or sensor records (``source_type``); None: both."""
+    """Only crawler or sensor records (``source_type``); None: both; with
+    ``exclude_monitors``, a :class:`~botmon.store.reads.RecordFilter` without the excluded
+    monitors' records."""
+    excluding: bool = False
 
 
 _COMMON = [
@@ -93,6 +103,7 @@ _COMMON = [
     query_param("end", "Range end, exclusive: epoch seconds or RFC 3339 (default: now)."),
     query_param("format", "json (default) or csv.", {"type": "string", "enum": ["json", "csv"]}),
     SOURCE_TYPE_PARAM,
+    EXCLUDE_MONITORS_PARAM,
 ]
 _BUCKET = query_param(
     "bucket",
@@ -188,8 +199,11 @@ def render(view: str, table: Table, params: Params) -> Response:
     """The table as JSON (``ViewTable``) or CSV (attachment named after the view)."""
     if params.fmt == "csv":
         label = "-".join(str(params.raw[k]) for k in ("botnet",) if params.raw.get(k))
-        if params.source is not None:
-            label = f"{label}-{params.source}" if label else params.source
+        kind = source_type(params.source)
+        if kind is not None:
+            label = f"{label}-{kind}" if label else kind
+        if params.excluding:
+            label = f"{label}-without-excluded" if label else "without-excluded"
         name = f"botmon-{view}{'-' + label if label else ''}-{int(params.start)}-{int(params.end)}"
         return Response(
             _csv(table),
@@ -204,11 +218,16 @@ def render(view: str, table: Table, params: Params) -> Response:
 Handler = Callable[[Request, Params], Awaitable[Table]]
 
 
-def _endpoint(state: Access, view: str, handler: Handler, *, bucket: bool) -> Any:
+def _endpoint(
+    state: Access, view: str, handler: Handler, *, bucket: bool, exclude: bool = False
+) -> Any:
     async def endpoint(request: Request) -> Response:
         try:
             await state.authenticate(request, VIEWER_ROLES)
             params = _params(request, bucket=bucket)
+            source, excluding = await read_filter(state, request.query_params, exclude)
+            params = replace(params, source=source, excluding=excluding)
+            params.raw["exclude_monitors"] = excluding
             table = await handler(request, params)
             return render(view, table, params)
         except ApiError as exc:
@@ -229,6 +248,7 @@ def _endpoint(state: Access, view: str, handler: Handler, *, bucket: bool) -> An
 def routes(st: Access) -> list[BaseRoute]:
     """The read API's routes."""
     store = st.store
+    exclude = exclude_default(st)
 
     async def run(fn: Callable[..., Table], *args: Any) -> Table:
         return await st.run_read(fn, store, *args)
@@ -536,7 +556,8 @@ def routes(st: Access) -> list[BaseRoute]:
     ]
     out: list[BaseRoute] = []
     for path, view, handler, bucket, extra, summary in specs:
-        route = Route(PREFIX + path, _endpoint(st, view, handler, bucket=bucket), methods=["GET"])
+        endpoint = _endpoint(st, view, handler, bucket=bucket, exclude=exclude)
+        route = Route(PREFIX + path, endpoint, methods=["GET"])
         op = operation(
             summary.split(". ")[0] + ".",
             description=summary,

@@ -43,7 +43,11 @@ from botmon.web.http import (
     store_unavailable,
 )
 from botmon.web.openapi import describe, operation, path_param, query_param, ref
-from botmon.web.source_filter import SOURCE_TYPE_PARAM, parse_source
+from botmon.web.source_filter import (
+    EXCLUDE_MONITORS_PARAM,
+    SOURCE_TYPE_PARAM,
+    read_filter,
+)
 
 log = logging.getLogger("botmon.server")
 
@@ -52,7 +56,7 @@ VIEWER_ROLES = ("viewer",)
 MAX_RANGE_S = 400 * 86400
 """The longest range one request may cover (as the dashboard's tables)."""
 FORMATS = ("json", "csv")
-COMMON = ("botnet", "start", "end", "source_type", "format", "section")
+COMMON = ("botnet", "start", "end", "source_type", "exclude_monitors", "format", "section")
 """Query parameters every analysis route takes; any other must be one of its options."""
 _BOTNET_SCHEMA = {"type": "string", "pattern": BOTNET_NAME_PATTERN}
 SCHEDULED_HEADER = "X-Botmon-Scheduled"
@@ -154,7 +158,7 @@ def _endpoint(
             if fmt not in formats:
                 raise _invalid(f"format must be one of {', '.join(formats)}", "format")
             section = qp.get("section") or None
-            source = parse_source(qp.get("source_type"))
+            source, _ = await read_filter(st, qp, settings.exclude_monitors)
             options = _options(analysis, request)
             now = time.time()
             start = parse_time("start", qp.get("start"), 0.0) if qp.get("start") else None
@@ -235,6 +239,7 @@ def _params(analysis: Analysis, with_botnet_query: bool) -> list[dict[str, Any]]
             "end", "Range end, exclusive: epoch seconds or RFC 3339 (default: the next minute)."
         ),
         SOURCE_TYPE_PARAM,
+        EXCLUDE_MONITORS_PARAM,
         query_param(
             "format",
             "json (default: the whole result), csv (one section)"

@@ -22,6 +22,7 @@ from botmon.analysis.framework import Analysis, ResultBase
 from botmon.server.metrics import Metrics
 from botmon.settings import one_line
 from botmon.settings.analysis import AnalysisSettings
+from botmon.store.reads import SourceFilter, record_filter
 from botmon.web.access import Access
 
 log = logging.getLogger("botmon.server")
@@ -89,12 +90,22 @@ class Schedule:
             log.warning("analysis schedule: cannot list botnets: %s", one_line(exc))
             return
         self.forget_others(set(botnets))
+        # With analysis.exclude_monitors, plain requests exclude monitors of others: they are
+        # computed on request under the list's fingerprint, which this round warms.
+        source: SourceFilter = None
+        if self.settings.exclude_monitors:
+            try:
+                revision = await access.run_read(access.store.exclusion_revision)
+            except Exception as exc:
+                log.warning("analysis schedule: cannot read the exclusions: %s", one_line(exc))
+                return
+            source = record_filter(None, True, revision)
         for analysis in self.analyses:
             for botnet in botnets:
                 started = time.perf_counter()
                 try:
                     request = runs.build_request(
-                        analysis, botnet, settings=self.settings, now=time.time()
+                        analysis, botnet, source=source, settings=self.settings, now=time.time()
                     )
                     result = await access.run_read(runs.compute, access.store, analysis, request)
                     self.keep(analysis.name, botnet, result, time.time())

@@ -31,7 +31,7 @@ from botmon.dashboard import api as dashboard_api
 from botmon.dashboard import configs_api
 from botmon.dashboard import web as dashboard_web
 from botmon.enrich.freshness import geo_status
-from botmon.server import admin, analyses_api, ingest, queries, schemas
+from botmon.server import admin, analyses_api, exclusions_api, ingest, queries, schemas
 from botmon.server.analysis_schedule import Schedule
 from botmon.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from botmon.server.state import ServerState
@@ -208,6 +208,8 @@ def create_app(state: ServerState) -> Starlette:
     metrics = state.metrics
     if not state.started_at:
         state.started_at = time.time()
+    if state.analysis is None:  # before the read routes: exclude_monitors defaults from it
+        state.analysis = load(AnalysisSettings).settings
     all_routes: list[BaseRoute] = []
     all_routes.extend(_service_routes(state, all_routes))
     all_routes.extend(ingest.routes(state))
@@ -215,8 +217,7 @@ def create_app(state: ServerState) -> Starlette:
     all_routes.extend(queries.routes(state))
     all_routes.extend(dashboard_api.routes(state))
     all_routes.extend(configs_api.routes(state))
-    if state.analysis is None:
-        state.analysis = load(AnalysisSettings).settings
+    all_routes.extend(exclusions_api.routes(state))
     schedule = Schedule(state.analysis, runs.available())
     all_routes.extend(analyses_api.routes(state, state.analysis, schedule, schedule.analyses))
     all_routes.extend(dashboard_web.routes(state))

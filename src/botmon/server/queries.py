@@ -23,7 +23,12 @@ from botmon.transfer.formats import FORMATS, MEDIA_TYPES
 from botmon.transfer.writers import writer_for
 from botmon.web.http import ApiError, JsonResponse, parse_int, parse_time
 from botmon.web.openapi import describe, operation, path_param, query_param
-from botmon.web.source_filter import SOURCE_TYPE_PARAM, parse_source
+from botmon.web.source_filter import (
+    EXCLUDE_MONITORS_PARAM,
+    SOURCE_TYPE_PARAM,
+    exclude_default,
+    read_filter,
+)
 from botmon.wire import RECORD_KINDS
 
 VIEW = ("viewer",)
@@ -41,6 +46,7 @@ def _next_batch(it: Iterator[pa.RecordBatch]) -> pa.RecordBatch | None:
 def routes(state: ServerState) -> list[BaseRoute]:
     """The core read routes."""
     settings = state.settings
+    exclude = exclude_default(state)
 
     async def botnets(request: Request) -> Response:
         """Every botnet with first/last seen and recent counts."""
@@ -71,7 +77,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
                 "invalid_parameter",
                 field="bucket",
             )
-        source = parse_source(q.get("source_type"))
+        source, _ = await read_filter(state, q, exclude)
         await _botnet_or_404(state, name)
         series = await state.run_read(
             population_points, state.store, name, start, end, bucket, source
@@ -162,6 +168,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
                         query_param("start", time_doc),
                         query_param("end", time_doc),
                         SOURCE_TYPE_PARAM,
+                        EXCLUDE_MONITORS_PARAM,
                     ],
                     errors=(404, 422),
                     tags=tag,

@@ -88,6 +88,15 @@ class AnalysisSettings(Settings, frozen=True, kw_only=True):
             le=20_000,
         ),
     ] = 1000
+    # excluding monitors of others (store/exclusions.py)
+    exclude_monitors: Annotated[
+        bool,
+        setting(
+            "Leave the monitors excluded for a botnet (`botmon monitors exclude`) out of every "
+            "count and view unless a request says otherwise (`exclude_monitors=true|false`, "
+            'the dashboard\'s "hide suspected monitors" switch).',
+        ),
+    ] = False
 
     def problems(self) -> Iterator[tuple[str, str]]:
         """Every own monitor must be an address, so a typo stops start-up rather than

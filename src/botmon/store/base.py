@@ -22,6 +22,7 @@ from botmon.wire import Campaign, Command
 
 if TYPE_CHECKING:  # the read port's mixin builds on this module's types
     from botmon.store.configs import Config, ConfigAlert, ConfigBot, ConfigStats
+    from botmon.store.exclusions import ExcludedMonitor, MonitorToExclude
     from botmon.store.reads import (
         CountedKind,
         Dimension,
@@ -367,6 +368,22 @@ class Store(Protocol):
 
     def config_stats(self) -> ConfigStats:
         """Alert and configuration counts per botnet, for ``/metrics``."""
+
+    # -- monitors of others left out of counts and views (store/exclusions.py) -----------
+    def exclude_monitors(
+        self, botnet: str, monitors: Sequence[MonitorToExclude], by: str, at: float
+    ) -> list[ExcludedMonitor]:
+        """Exclude ip:port monitors from ``botnet``'s counts and views (upsert); the stored
+        rows. StoreError for an unknown botnet or a bad value."""
+
+    def include_monitor(self, botnet: str, ip: str, port: int) -> bool:
+        """Count ``ip:port`` in ``botnet``'s views again; False when it was not excluded."""
+
+    def excluded_monitors(self, botnet: str | None = None) -> list[ExcludedMonitor]:
+        """The excluded monitors of ``botnet`` (None: every botnet)."""
+
+    def exclusion_revision(self) -> str:
+        """A fingerprint of the whole exclusion list (changes with every change)."""
 
     # -- coordination ----------------------------------------------------------------------
     def record_heartbeat(self, source: str, at: float, status: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ from botmon.store.base import (
     StoreError,
     WriteResult,
 )
+from botmon.store.exclusions import ExclusionPort
 from botmon.store.group_commit import GroupCommit
 from botmon.store.prepared import PreparedBatch
 from botmon.store.reads import AnalysisPort, ReadPort, arrow_with_ips
@@ -210,7 +211,7 @@ def _ts(value: float) -> Any:
     return common.to_micros(value)
 
 
-class DuckDBStore(configs.ConfigPort, ReadPort, AnalysisPort):
+class DuckDBStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
     """A :class:`botmon.store.base.Store` on one DuckDB file (or ``:memory:``)."""
 
     backend = "duckdb"

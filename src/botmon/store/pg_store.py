@@ -35,6 +35,7 @@ from botmon.store.base import (
     StoreUnavailable,
     WriteResult,
 )
+from botmon.store.exclusions import ExclusionPort
 from botmon.store.outage import Breaker
 from botmon.store.prepared import PreparedBatch
 from botmon.store.reads import AnalysisPort, ReadPort, arrow_from_rows
@@ -84,7 +85,7 @@ def _ip_text(value: Any) -> str | None:
     return int_to_ip(int(value))
 
 
-class PostgresStore(configs.ConfigPort, ReadPort, AnalysisPort):
+class PostgresStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
     """A :class:`botmon.store.base.Store` on a PostgreSQL database."""
 
     backend = "postgresql"

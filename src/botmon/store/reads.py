@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -44,8 +45,54 @@ from botmon.wire import SOURCE_TYPES, SourceType
 Measure = Literal["rows", "ips", "ids", "ip_ports"]
 """What :meth:`ReadPort.bucket_counts` and :meth:`ReadPort.range_counts` count: records,
 distinct addresses, distinct bot IDs or distinct ``ip:port`` pairs."""
-SourceFilter = SourceType | None
-"""What a read sees: one kind of monitor's records, or (None) both."""
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    """What a read sees when it is more than one kind of monitor's records: ``source_type``
+    (None: both kinds) and, with ``exclude_monitors``, without the records of the monitors
+    excluded for the botnet (:mod:`botmon.store.exclusions`): replies and failed tries from
+    their ip:port, edges naming them at either end. ``revision`` is the exclusion list's
+    fingerprint the filter was made under (:func:`record_filter`), so an answer cached under
+    it is never reused once the list changed. Reads given one take the record path (the
+    summaries keep everyone)."""
+
+    source_type: SourceType | None = None
+    exclude_monitors: bool = False
+    revision: str = ""
+
+    def __str__(self) -> str:  # cache names (analysis/cache.seen_by) and labels
+        kind = self.source_type or "all"
+        return f"{kind}-excluding-{self.revision}" if self.exclude_monitors else kind
+
+
+SourceFilter = SourceType | RecordFilter | None
+"""What a read sees: one kind of monitor's records, or (None) both; a :class:`RecordFilter`
+for either without the excluded monitors."""
+
+
+def source_type(source: SourceFilter) -> SourceType | None:
+    """The kind of monitor a filter keeps (None: both)."""
+    return source.source_type if isinstance(source, RecordFilter) else source
+
+
+def excludes_monitors(source: SourceFilter) -> bool:
+    """True when a filter leaves out the excluded monitors' records."""
+    return isinstance(source, RecordFilter) and source.exclude_monitors
+
+
+def record_filter(
+    kind: SourceType | None, exclude_monitors: bool, revision: str = ""
+) -> SourceFilter:
+    """The filter for one kind of monitor (None: both), with or without the excluded
+    monitors: without, exactly today's plain value (the same SQL, the same summaries)."""
+    if not exclude_monitors:
+        return kind
+    return RecordFilter(kind, True, revision)
+
+
+EDGE_ENDS = ("src_", "dst_")
+"""The column prefixes of an edge's two ends: an excluded monitor at either removes it."""
 OverlapMeasure = Literal["ips", "ids"]
 CountedKind = Literal["replies", "failed_tries"]
 SpanKind = Literal["replies", "failed_tries", "edges"]
@@ -118,22 +165,43 @@ class _Sql:
             return ""
         return f"{column} IN (" + ", ".join(self.p(int(i)) for i in ids) + ") AND "
 
-    def source(self, source: SourceFilter, prefix: str = "") -> str:
-        """``source_type = ... AND `` for one kind of monitor, nothing for both."""
-        if source is None:
-            return ""
-        if source not in SOURCE_TYPES:
-            raise ValueError(f"unknown source type {source!r}")
-        return f"{prefix}source_type = {self.p(source)} AND "
+    def source(self, source: SourceFilter, prefix: str = "", ends: Sequence[str] = ("",)) -> str:
+        """``source_type = ... AND `` for one kind of monitor, nothing for both; with a
+        :class:`RecordFilter` excluding monitors, also ``NOT EXISTS (...) AND `` per end of
+        the record (``ends``: the prefixes of its ip/port columns, :data:`EDGE_ENDS` for
+        edges) whose ip:port is excluded for its botnet."""
+        out = ""
+        kind = source_type(source)
+        if kind is not None:
+            if kind not in SOURCE_TYPES:
+                raise ValueError(f"unknown source type {kind!r}")
+            out = f"{prefix}source_type = {self.p(kind)} AND "
+        if excludes_monitors(source):
+            for end in ends:
+                # Renamed columns: the record's own (unqualified when prefix is empty) stay
+                # visible inside the subquery.
+                out += (
+                    "NOT EXISTS (SELECT 1 FROM (SELECT botnet_id AS x_botnet, ip AS x_ip,"
+                    " port AS x_port FROM excluded_monitors) x"
+                    f" WHERE x_botnet = {prefix}botnet_id AND x_ip = {prefix}{end}ip"
+                    f" AND x_port = {prefix}{end}port) AND "
+                )
+        return out
 
     def where(
-        self, ids: Ids, start: float, end: float, prefix: str = "", source: SourceFilter = None
+        self,
+        ids: Ids,
+        start: float,
+        end: float,
+        prefix: str = "",
+        source: SourceFilter = None,
+        ends: Sequence[str] = ("",),
     ) -> str:
         """``botnet_id IN (...) AND [source_type = ... AND] ts in [start, end)``:
         ``botnet_id`` first, so PostgreSQL uses its (botnet_id, ts) indexes."""
         return (
             self.ids(ids, prefix + "botnet_id")
-            + self.source(source, prefix)
+            + self.source(source, prefix, ends)
             + self.range(start, end, prefix + "ts")
         )
 
@@ -315,7 +383,7 @@ class ReadPort:
             f"""
             SELECT dst_ip, dst_port, max(dst_id), count(*), sum(n) FROM (
                 SELECT dst_ip, dst_port, max(dst_id) AS dst_id, count(*) AS n FROM edges
-                WHERE {sql.where([botnet_id], start, end, source=source)}
+                WHERE {sql.where([botnet_id], start, end, source=source, ends=EDGE_ENDS)}
                 GROUP BY dst_ip, dst_port, src_ip, src_port
             ) d
             GROUP BY dst_ip, dst_port
@@ -355,7 +423,9 @@ class ReadPort:
         )
         return {int(b): (_seconds(lo), _seconds(hi)) for b, lo, hi in rows}
 
-    def _source_bounds(self, source: SourceType) -> dict[int, tuple[float | None, float | None]]:
+    def _source_bounds(
+        self, source: SourceType | RecordFilter
+    ) -> dict[int, tuple[float | None, float | None]]:
         """First and last reply of one kind per botnet id. Every reply lies in its batch's
         span and every batch of that kind with replies has one in its span, so the first
         reply is within [earliest first_ts, earliest last_ts] of those batches (the last
@@ -365,9 +435,12 @@ class ReadPort:
         spans = self._run(
             sql,
             f"SELECT botnet_id, min(first_ts), min(last_ts), max(first_ts), max(last_ts),"
-            f" count(*) - count(first_ts) FROM batches WHERE {sql.source(source)}replies > 0"
-            " GROUP BY 1",
+            f" count(*) - count(first_ts) FROM batches"
+            f" WHERE {sql.source(source_type(source))}replies > 0 GROUP BY 1",
         )
+        # An excluded monitor's replies may be the first or last in their batches' spans,
+        # so without them the extremes can lie anywhere: a scan of the kept replies.
+        scan = excludes_monitors(source)
         out: dict[int, tuple[float | None, float | None]] = {}
         for botnet_id, lo1, lo2, hi1, hi2, unspanned in spans:
             sql = _Sql(self.backend)
@@ -376,7 +449,7 @@ class ReadPort:
                 # Widened by a millisecond: a wider range still holds the extreme reply.
                 return sql.where([b], start - 1e-3, end + 1e-3, source=source)
 
-            if unspanned:
+            if unspanned or scan:
                 text = (
                     "SELECT min(ts), max(ts) FROM replies"
                     f" WHERE {sql.ids([int(botnet_id)])}{sql.source(source)}true"
@@ -631,7 +704,7 @@ class ReadPort:
         each bot listed, by ``src_id`` and at most ``limit`` edges (the bots with the
         smallest IDs: for random node IDs, a uniform sample; the last one's may be cut)."""
         sql = _Sql(self.backend)
-        where = sql.where([botnet_id], start, end, source=source)
+        where = sql.where([botnet_id], start, end, source=source, ends=EDGE_ENDS)
         rows = self._run(
             sql,
             f"SELECT src_id, dst_id FROM edges WHERE {where}"
@@ -812,7 +885,7 @@ class AnalysisPort:
         """Distinct (src, dst) pairs of one botnet's edges in [start, end)
         (:data:`EDGE_PAIRS_SCHEMA`): the peer graph."""
         sql = _Sql(self.backend)
-        where = sql.where([botnet_id], start, end, source=source)
+        where = sql.where([botnet_id], start, end, source=source, ends=EDGE_ENDS)
         text = (
             f"SELECT {sql.ip('src_ip')}, src_port, src_id, {sql.ip('dst_ip')}, dst_port, dst_id,"
             f" count(*), min({sql.us('ts')}), max({sql.us('ts')}) FROM edges WHERE {where}"

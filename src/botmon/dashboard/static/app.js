@@ -110,10 +110,40 @@ function sourceToUrl() {
   const q = p.toString();
   history.replaceState(null, "", `${location.pathname}${q ? "?" + q : ""}${location.hash}`);
 }
+/* "hide suspected monitors": every request asks the server to leave out the monitors of
+   others excluded for each botnet (?exclude_monitors=true, kept in the page's address). The
+   server's default (analysis.exclude_monitors) is what the first answer echoes; unticking
+   against a default of true asks for false. */
+function hideMonitors() { return $("exclude-monitors").checked; }
+function hideFromUrl() {
+  const v = new URLSearchParams(location.search).get("exclude_monitors");
+  /* An address that says false keeps asking for false (the server's default may be true). */
+  if (v !== null) { $("exclude-monitors").checked = v === "true"; S.hideExplicit = v === "false"; }
+  return v !== null;
+}
+function hideToUrl() {
+  const p = new URLSearchParams(location.search);
+  if (hideMonitors() !== Boolean(S.excludeDefault)) p.set("exclude_monitors", String(hideMonitors()));
+  else p.delete("exclude_monitors");
+  const q = p.toString();
+  history.replaceState(null, "", `${location.pathname}${q ? "?" + q : ""}${location.hash}`);
+}
+async function updateExcluded() {
+  /* How many monitors are excluded over every botnet, shown beside the switch. */
+  let n = 0;
+  for (const name of S.botnets) {
+    const res = await fetch(`/api/v1/admin/botnets/${encodeURIComponent(name)}/excluded-monitors`, { headers: { Accept: "application/json" } });
+    if (res.ok) n += (await res.json()).monitors.length;
+  }
+  $("excluded-count").textContent = `(${n} excluded)`;
+  $("excluded-count").dataset.count = String(n);
+}
 function query(extra = {}) {
   const r = rangeParams();
   const p = new URLSearchParams({ start: String(r.start), end: String(r.end) });
   if (sourceType()) p.set("source_type", sourceType());
+  if (hideMonitors()) p.set("exclude_monitors", "true");
+  else if (S.excludeDefault || S.hideExplicit) p.set("exclude_monitors", "false");
   for (const [k, v] of Object.entries(extra)) if (v !== null && v !== undefined && v !== "") p.set(k, String(v));
   return p;
 }
@@ -1048,8 +1078,9 @@ async function refresh() {
   }
 }
 
-async function loadBotnets() {
+async function loadBotnets(hideGiven = true) {
   const ov = await getTable("/overview", query({ window: CFG.window_s }));
+  if (!hideGiven) { S.excludeDefault = Boolean(ov.params.exclude_monitors); $("exclude-monitors").checked = S.excludeDefault; }
   S.botnets = ov.rows.map((x) => x.botnet);
   for (const r of ov.rows) S.descriptions[r.botnet] = r.description;
 }
@@ -1088,8 +1119,11 @@ async function main() {
   $("from").value = r; $("to").value = new Date().toISOString().slice(0, 16);
   fetch("/dashboard/session").then((x) => (x.ok ? x.json() : null)).then((w) => { if (w) $("who").textContent = `${w.name} (${w.role})`; }).catch(() => {});
   sourceFromUrl();
-  await Promise.all([loadAssets(), loadBotnets()]);
+  const hideGiven = hideFromUrl();
+  await Promise.all([loadAssets(), loadBotnets(hideGiven)]);
+  updateExcluded().catch(() => {});
   $("source").addEventListener("change", () => { sourceToUrl(); refresh(); });
+  $("exclude-monitors").addEventListener("change", () => { hideToUrl(); refresh(); updateExcluded().catch(() => {}); });
   $("range").addEventListener("change", () => { $("custom").hidden = $("range").value !== "custom"; refresh(); });
   $("from").addEventListener("change", refresh);
   $("to").addEventListener("change", refresh);
