@@ -707,10 +707,13 @@ function countPanels(name) {
     const d = await getTable("/count", p, ANALYSES);
     est.setCsv("/count", p, ANALYSES);
     growth.setCsv("/count", Object.assign(Object.fromEntries(p), { section: "ips_per_id" }), ANALYSES);
-    const interval = d.ci_low === null ? `at most ${d.ci_high}` : `${d.ci_low} – ${d.ci_high}`;
+    /* Bots are whole: the text rounds (the table, the CSV and the data attributes keep the
+       computed figures). */
+    const whole = (v) => Math.round(v).toLocaleString("en");
+    const interval = d.ci_low === null ? `at most ${whole(d.ci_high)}` : `${whole(d.ci_low)} – ${whole(d.ci_high)}`;
     const cal = d.calibration;
     const by = cal.botnet ? ` calibrated on ${cal.botnet} (${cal.ases_calibrated} ASes on their own figure, ${Math.round(cal.fallback_share * 100)} % of the addresses on their country's or the botnet's)` : "";
-    line.textContent = `Estimate ${d.estimate} bots (${Math.round(d.confidence * 100)} % interval ${interval}) behind ${d.ips} IPs over ${fmtSpan(d.window_s)},${by || " not calibrated"}.`;
+    line.textContent = `Estimate ${whole(d.estimate)} bots (${Math.round(d.confidence * 100)} % interval ${interval}) behind ${d.ips} IPs over ${fmtSpan(d.window_s)},${by || " not calibrated"}.`;
     Object.assign(line.dataset, { estimate: d.estimate, ciLow: d.ci_low === null ? "" : d.ci_low, ciHigh: d.ci_high });
     method.textContent = `Method: ${d.method}.`;
     est.setTable({ view: "count", columns: ["ips", "ids", "ip_ports", "estimate", "ci_low", "ci_high", "confidence", "calibration", "ases_calibrated", "fallback_share"],
@@ -722,7 +725,7 @@ function countPanels(name) {
     est.draw({ grid: { left: 64, right: 24, top: 24, bottom: 40 }, tooltip: { trigger: "item" },
       xAxis: Object.assign({ type: "category", data: cats }, AXIS), yAxis: valueAxis("Bots / distinct count"),
       series: [
-        { name: "count", type: "bar", barWidth: "50%", label: { show: true, position: "insideBottom", color: "#10151c" },
+        { name: "count", type: "bar", barWidth: "50%", label: { show: true, position: "insideBottom", color: "#10151c", formatter: (x) => whole(x.value) },
           data: [d.ips, d.ids, d.ip_ports, d.estimate].map((v, i) => ({ value: v, itemStyle: { color: colors[i] } })) },
         { name: "interval", type: "custom", z: 5, data: [[3, low, d.ci_high]],
           tooltip: { formatter: () => `${Math.round(d.confidence * 100)} % interval: ${interval}` },
