@@ -25,7 +25,6 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from botmon.ipaddr import V4_MAPPED_PREFIX
 from botmon.sim import trace_population
 from botmon.sim.history import Geo
 from botmon.sim.trace_population import Population, v4_text
@@ -155,6 +154,7 @@ class TruthBot:
     bot_id: str | None
     country: str
     asn: int | None
+    """The AS of the bot's first address: its addresses are reassigned at this AS's pace."""
     nat: bool
     join: float
     leave: float
@@ -319,12 +319,11 @@ def _truth_bots(pop: Population) -> list[TruthBot]:
             for a in range(starts[b], stops[b])
             if a_until[a] > start
         ]
-        first = next((a for a in range(starts[b], stops[b]) if a_until[a] > start), starts[b])
         bots.append(
             TruthBot(
                 bot_id=pop.bot_id[b],
                 country=pop.country[b],
-                asn=pop.addr_asn[first],
+                asn=pop.home_asn[b],
                 nat=bool(nat[b]),
                 join=join[b],
                 leave=leave[b],
@@ -339,8 +338,7 @@ def _columns(tables: Tables, ts: np.ndarray, addr: np.ndarray) -> tuple[list[int
     order = np.argsort(ts, kind="stable")
     ts, addr = ts[order], addr[order]
     ts_us = np.round(ts * 1_000_000).astype(np.int64).tolist()
-    ips = (tables.ip[addr] | 0).tolist()
-    return ts_us, [V4_MAPPED_PREFIX | ip for ip in ips], tables.port[addr].tolist(), addr.tolist()
+    return ts_us, tables.stored_ip[addr].tolist(), tables.port[addr].tolist(), addr.tolist()
 
 
 def _batches(
@@ -368,10 +366,10 @@ def _batches(
     )
     edges = EdgeColumns(
         e_ts,
-        [V4_MAPPED_PREFIX | ip for ip in tables.ip[e_src].tolist()],
+        tables.stored_ip[e_src].tolist(),
         tables.port[e_src].tolist(),
         ids[e_src].tolist(),
-        [V4_MAPPED_PREFIX | ip for ip in tables.ip[e_dst].tolist()],
+        tables.stored_ip[e_dst].tolist(),
         tables.port[e_dst].tolist(),
         ids[e_dst].tolist(),
     )

@@ -87,6 +87,8 @@ class Population:
     addr_until: np.ndarray
     addr_country: list[str | None]
     addr_asn: list[int | None]
+    home_asn: list[int | None]
+    """Per bot: the AS of its first address, whose reassignment period it follows."""
     # per span, sorted by (bot, start) and so by (address, start)
     span_addr: np.ndarray
     span_bot: np.ndarray
@@ -260,6 +262,7 @@ def build(model: object, geo: Geo, rng: random.Random) -> Population:
     s_start: list[float] = []
     s_end: list[float] = []
     kept: list[int] = []
+    home: list[int | None] = []
     for i in range(n):
         first = max(joins[i], start - WARMUP_S)
         last = min(leaves[i], end)
@@ -269,6 +272,7 @@ def build(model: object, geo: Geo, rng: random.Random) -> Population:
         b = len(kept)
         kept.append(i)
         cc, asn = addresses.geo_of(ip)
+        home.append(asn)
         bot_sessions = _sessions(
             rng,
             first,
@@ -339,6 +343,7 @@ def build(model: object, geo: Geo, rng: random.Random) -> Population:
         addr_until=np.array(a_until),
         addr_country=a_cc,
         addr_asn=a_asn,
+        home_asn=home,
         span_addr=np.array(s_addr, dtype=np.int64),
         span_bot=np.array(s_bot, dtype=np.int64),
         span_start=np.array(s_start),
