@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from botmon.cli.main import cli
-from botmon.sim.history import Geo
+from botmon.sim.geo import Geo
 from botmon.sim.trace import (
     CRAWLER_SOURCE,
     DAY,

@@ -26,7 +26,7 @@ import msgspec
 import numpy as np
 
 from botmon.sim import trace_population
-from botmon.sim.history import Geo
+from botmon.sim.geo import Geo
 from botmon.sim.trace_population import Population, v4_text
 from botmon.sim.trace_records import Tables, Window
 from botmon.store.base import Store, StoreError
@@ -89,6 +89,9 @@ class TraceModel:
     """Peers a bot lists per answer (edges)."""
     sensor: bool = True
     """Model botmon's own sensor (records the bots that contact it)."""
+    shared_share: float = 0.0
+    """Share of static bots on an address that a botnet generated before with the same
+    :class:`~botmon.sim.geo.Geo` uses (co-infection of one device)."""
     edges_every: int = 1
     """A bot's peer list is recorded with one in this many of its replies (1: every reply);
     large traces use more to keep the edge count in proportion."""
@@ -111,6 +114,7 @@ class TraceModel:
             ),
             (not 0 <= self.nat_share <= 1, "nat share must be in [0, 1]"),
             (not 0 <= self.dynamic_share <= 1, "dynamic share must be in [0, 1]"),
+            (not 0 <= self.shared_share <= 1, "shared share must be in [0, 1]"),
             (
                 not 0 < self.reassign_hours[0] <= self.reassign_hours[1],
                 "reassign hours must be 0 < low <= high",

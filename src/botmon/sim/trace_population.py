@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from botmon.sim.history import Geo
+from botmon.sim.geo import Geo
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -145,6 +145,14 @@ class _Addresses:
                 return ip
         return None
 
+    def shared(self, earlier: list[str]) -> int | None:
+        """An address another botnet generated before uses (one device, two infections)."""
+        ip = v4_int(self.rng.choice(earlier))
+        if ip in self.used:
+            return None
+        self.used.add(ip)
+        return ip
+
     def near(self, ip: int, asn: int | None, country: str) -> int | None:
         """A new address in the same /16 and AS (reassignment inside the ISP's pool)."""
         for _ in range(6):
@@ -263,10 +271,16 @@ def build(model: object, geo: Geo, rng: random.Random) -> Population:
     s_end: list[float] = []
     kept: list[int] = []
     home: list[int | None] = []
+    firsts: list[int] = []
     for i in range(n):
         first = max(joins[i], start - WARMUP_S)
         last = min(leaves[i], end)
-        ip = addresses.fresh(countries[i])
+        ip = None
+        earlier = geo.used.get(countries[i])
+        if earlier and not dynamic[i] and rng.random() < model.shared_share:
+            ip = addresses.shared(earlier)
+        if ip is None:
+            ip = addresses.fresh(countries[i])
         if ip is None or last <= first:
             continue
         b = len(kept)
@@ -295,6 +309,7 @@ def build(model: object, geo: Geo, rng: random.Random) -> Population:
                 t += period
         changes.append(last)
         first_addr = len(a_ip)
+        firsts.append(first_addr)
         for k in range(len(changes) - 1):
             if k:
                 moved = addresses.near(ip, asn, cc or countries[i])
@@ -321,6 +336,9 @@ def build(model: object, geo: Geo, rng: random.Random) -> Population:
                 s_end.append(cut)
                 s = cut
                 j += 1
+    for b, i in enumerate(kept):  # static addresses a later botnet may share (co-infection)
+        if not dynamic[i]:
+            geo.used.setdefault(countries[i], []).append(v4_text(a_ip[firsts[b]]))
     idx = np.array(kept, dtype=np.int64)
     return Population(
         start=start,
