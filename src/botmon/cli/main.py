@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "trace": ("botmon.cli.trace", "Generate a monitoring trace with known truth into a store."),
     "config": ("botmon.cli.config", "Show the settings in effect and where they come from."),
     "doctor": ("botmon.cli.doctor", "Check geo data, dashboard assets and the database."),
+    "analyze": ("botmon.cli.analyze", "Run an analysis: churn, diurnal, count, detect, graph."),
 }
 """Sub-command name -> (module defining ``command``, one-line help)."""
 

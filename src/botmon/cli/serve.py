@@ -6,7 +6,7 @@ import click
 
 from botmon.cli.admin import DB_OPTION_HELP, CliError, Command
 from botmon.cli.loading import default_help, load_settings
-from botmon.settings import ServerSettings
+from botmon.settings import AnalysisSettings, ServerSettings
 
 _MB = 1024 * 1024
 
@@ -42,6 +42,13 @@ _MB = 1024 * 1024
     "process only writes (0: none, all in the server; default: one per core beyond the "
     "first, at most 4).",
 )
+@click.option(
+    "--analysis-schedule",
+    type=float,
+    default=None,
+    help="Seconds between background recomputations of every analysis of every botnet "
+    f"(0: compute only on request; {default_help(AnalysisSettings, 'schedule_s')}).",
+)
 def command(
     db: str | None,
     host: str | None,
@@ -51,6 +58,7 @@ def command(
     max_body_mb: float | None,
     summary_refresh: float | None,
     ingest_workers: int | None,
+    analysis_schedule: float | None,
 ) -> None:
     """Run the API server and dashboard until Ctrl-C."""
     from botmon.server.run import ServeError, serve
@@ -68,7 +76,8 @@ def command(
             "ingest_workers": ingest_workers,
         },
     )
+    analysis = load_settings(AnalysisSettings, {"schedule_s": analysis_schedule})
     try:
-        serve(settings, echo=lambda line: click.echo(line, err=False))
+        serve(settings, echo=lambda line: click.echo(line, err=False), analysis=analysis)
     except ServeError as exc:
         raise CliError(str(exc)) from None

@@ -25,15 +25,17 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from botmon.analysis import runs
 from botmon.analysis.warmup import warm_up
 from botmon.dashboard import api as dashboard_api
 from botmon.dashboard import configs_api
 from botmon.dashboard import web as dashboard_web
 from botmon.enrich.freshness import geo_status
-from botmon.server import admin, ingest, queries, schemas
+from botmon.server import admin, analyses_api, ingest, queries, schemas
+from botmon.server.analysis_schedule import Schedule
 from botmon.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from botmon.server.state import ServerState
-from botmon.settings import one_line
+from botmon.settings import AnalysisSettings, load, one_line
 from botmon.web.http import ApiError, JsonResponse, error_response, store_unavailable
 from botmon.web.openapi import build_document, describe, operation
 
@@ -213,6 +215,10 @@ def create_app(state: ServerState) -> Starlette:
     all_routes.extend(queries.routes(state))
     all_routes.extend(dashboard_api.routes(state))
     all_routes.extend(configs_api.routes(state))
+    if state.analysis is None:
+        state.analysis = load(AnalysisSettings).settings
+    schedule = Schedule(state.analysis, runs.available())
+    all_routes.extend(analyses_api.routes(state, state.analysis, schedule, schedule.analyses))
     all_routes.extend(dashboard_web.routes(state))
 
     @asynccontextmanager
@@ -220,12 +226,14 @@ def create_app(state: ServerState) -> Starlette:
         state.ingest_pool.start()
         metrics.ingest_workers.set(state.ingest_pool.workers)
         refresher = asyncio.create_task(_refresh_summaries(state))
+        scheduler = asyncio.create_task(schedule.run(state, metrics))
         try:
             yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in (scheduler, refresher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             state.shutdown()
 
     app = Starlette(
@@ -241,4 +249,5 @@ def create_app(state: ServerState) -> Starlette:
     # request's Host header (an open redirect to any host a caller names): answer 404.
     app.router.redirect_slashes = False
     app.state.botmon = state
+    app.state.analysis_schedule = schedule
     return app

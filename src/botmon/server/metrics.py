@@ -87,6 +87,20 @@ class Metrics:
             "Times the ingest workers were replaced because one died.",
             registry=self.registry,
         )
+        self.analysis_runs = Counter(
+            "botmon_analysis_runs",
+            "Scheduled analysis runs (one analysis of one botnet), by analysis and outcome "
+            "(ok, failed).",
+            ["analysis", "outcome"],
+            registry=self.registry,
+        )
+        self.analysis_seconds = Histogram(
+            "botmon_analysis_run_duration_seconds",
+            "Time one scheduled analysis run took, by analysis.",
+            ["analysis"],
+            buckets=(*_LATENCY_BUCKETS, 30.0, 60.0, 300.0),
+            registry=self.registry,
+        )
         self._configs = _ConfigCollector()
         self.registry.register(self._configs)
         for outcome in ("merged", "idle", "failed"):
@@ -94,6 +108,11 @@ class Metrics:
         self._by_kind = {kind: self.ingested.labels(kind) for kind in RECORD_KINDS}
         for kind in RECORD_KINDS:
             self._by_kind[kind].inc(0)
+
+    def observe_analysis(self, analysis: str, outcome: str, seconds: float) -> None:
+        """Count one scheduled analysis run and the time it took."""
+        self.analysis_runs.labels(analysis, outcome).inc()
+        self.analysis_seconds.labels(analysis).observe(seconds)
 
     def watch_group_commit(self, group_commit: Any) -> None:
         """Export a store's group-commit counters (:mod:`botmon.store.group_commit`), read

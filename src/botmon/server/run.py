@@ -31,6 +31,7 @@ from botmon.server.app import create_app
 from botmon.server.http_timeouts import timed_protocol
 from botmon.server.state import ServerState
 from botmon.settings import (
+    AnalysisSettings,
     ServerSettings,
     SettingsError,
     one_line,
@@ -160,8 +161,13 @@ def _on_term(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
 
-def serve(settings: ServerSettings, echo: Callable[[str], None] = print) -> None:
-    """Serve until Ctrl-C or SIGTERM; raise :class:`ServeError` when start-up fails."""
+def serve(
+    settings: ServerSettings,
+    echo: Callable[[str], None] = print,
+    analysis: AnalysisSettings | None = None,
+) -> None:
+    """Serve until Ctrl-C or SIGTERM; raise :class:`ServeError` when start-up fails.
+    ``analysis``: the analyses' defaults and schedule (None: from the environment)."""
     try:
         settings.validate()
         geo = geo_status()
@@ -190,6 +196,7 @@ def serve(settings: ServerSettings, echo: Callable[[str], None] = print) -> None
             settings=settings,
             enricher=enricher,
             enricher_factory=default_enricher if enricher is not None else None,
+            analysis=analysis,
         )
         state.started_at = time.time()
         app = create_app(state)

@@ -62,6 +62,9 @@ class ServerState:
     started_at: float = 0.0
     metrics: Any | None = None
     """The app's :class:`botmon.server.metrics.Metrics` (its own Prometheus registry)."""
+    analysis: Any | None = None
+    """The ``analysis`` settings (:class:`botmon.settings.AnalysisSettings`): the analyses'
+    defaults and schedule; None: loaded from the environment when the app is built."""
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
     _read_executor: ThreadPoolExecutor | None = field(default=None, repr=False)
     _ingest_pool: IngestPool | None = field(default=None, repr=False)

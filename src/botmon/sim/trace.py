@@ -25,6 +25,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
+from botmon.limits import MIN_TIMESTAMP
 from botmon.sim import trace_population
 from botmon.sim.geo import Geo
 from botmon.sim.trace_population import Population, v4_text
@@ -135,7 +136,7 @@ class TraceModel:
             (not 0 <= self.loss < 1, "loss must be in [0, 1)"),
             (self.peers_per_reply < 0, "peers per reply must not be negative"),
             (self.edges_every < 1, "edges every must be at least 1"),
-            (self.start < 946_684_800, "start must be after 2000-01-01"),
+            (self.start < MIN_TIMESTAMP, "start must be after 2000-01-01"),
         ]
         if self.throttle is not None:
             country, h1, h2 = self.throttle
