@@ -5,9 +5,11 @@ measurements, and live emulation cannot produce weeks of it in seconds. This gen
 each botnet as a population of bots with lifetimes (churn), an online probability that follows
 the bot's *local* hour (diurnal patterns), optional bot IDs whose IP address changes every few
 hours or days (dynamic residential addresses), NATed bots that only ever appear as peers in
-others' peer lists, and, for ``mozi-history``, a regional daily dip: Chinese bots vanish for a
-few hours each evening, as in the talk's Mozi anomaly. Crawl rounds then turn that ground
-truth into replies, failed tries and edges.
+others' peer lists. Crawl rounds then turn that ground truth into replies, failed tries and
+edges. ``mozi-history`` is made by the trace generator (:mod:`botmon.sim.trace`) instead: its
+Chinese bots go unheard for a few hours each evening (throttling, as in the talk's Mozi
+anomaly), and other researchers' crawlers and sensors and botmon's own sensor are in it, so
+the demo's analysis views have monitors and a throttled region to show.
 
 Addresses are public IPs sampled from the default geolocation database so that countries and
 ASes look real; they are only data here and nothing is ever sent to them. Country and AS
