@@ -131,7 +131,7 @@ def _throttled(truth: TraceTruth, country: str | None, t: float) -> bool:
 
 
 def test_every_crawler_reply_comes_from_an_online_responsive_unthrottled_bot(
-    traced: tuple[Store, TraceTruth],
+    traced: tuple[Store, TraceTruth], geo: Geo
 ) -> None:
     store, truth = traced
     index = _Index(truth)
@@ -152,6 +152,11 @@ def test_every_crawler_reply_comes_from_an_online_responsive_unthrottled_bot(
         assert not _throttled(truth, bot.country, t)
         assert START <= t < truth.end
         from_bots += 1
+    # Country and AS as ingest's enrichment places the address.
+    seen = store.sightings(_botnet_id(store, MODEL.botnet), "replies", START, truth.end, 3600)
+    places = {(r["ip"], r["country"], r["asn"]) for r in seen.to_pylist()}
+    assert len(places) > 300
+    assert all(geo.lookup(ip) == (country, asn) for ip, country, asn in places)
     nat_online = sum(1 for b in truth.bots if b.nat and b.sessions)
     assert nat_online > 30  # NATed bots were online, yet none of them answered above
     assert from_bots > 0.9 * len(replies)
