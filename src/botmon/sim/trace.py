@@ -293,7 +293,7 @@ class TraceTruth:
 
 # -- generation --------------------------------------------------------------------------------
 
-ROWS_PER_BATCH = 250_000
+ROWS_PER_BATCH = 1_000_000
 
 
 def _model_tag(model: TraceModel) -> str:
