@@ -203,6 +203,9 @@ class TraceTruth:
     batches: int = 0
     duplicate_batches: int = 0
     """Batches the store had already (a second run of the same trace stores nothing)."""
+    _sessions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def start(self) -> float:
@@ -235,11 +238,23 @@ class TraceTruth:
     def active_bots(self, start: float, end: float, responsive: bool = True) -> int:
         """Distinct infections online at some instant of [start, end); ``responsive``: only
         those a crawler can reach (not behind NAT)."""
-        return sum(
-            1
-            for b in self.bots
-            if not (responsive and b.nat) and any(s < end and e > start for s, e in b.sessions)
-        )
+        owner, s, e = self._session_arrays()
+        hit = (s < end) & (e > start)
+        if responsive:
+            nat = np.array([b.nat for b in self.bots], dtype=bool)
+            hit &= ~nat[owner]
+        return len(np.unique(owner[hit]))
+
+    def _session_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(bot index, start, end) of every session, built once (counting analyses ask
+        for many windows)."""
+        if self._sessions is None:
+            owner = [i for i, b in enumerate(self.bots) for _ in b.sessions]
+            flat = [x for b in self.bots for x in b.sessions]
+            starts = np.array([x[0] for x in flat], dtype=np.float64)
+            ends = np.array([x[1] for x in flat], dtype=np.float64)
+            self._sessions = (np.array(owner, dtype=np.int64), starts, ends)
+        return self._sessions
 
     def foreign(self, kind: str) -> list[TruthMonitor]:
         """Other researchers' monitors of one kind (``crawler`` or ``sensor``)."""
