@@ -383,6 +383,13 @@ def test_same_seed_same_rows_other_seed_other_rows(tmp_path: Path, geo: Geo) -> 
         store.close()
     assert digests[0] == digests[1]
     assert digests[0] != digests[2]
+    # Another seed into the same store is another trace, not a re-run.
+    store = open_store(str(tmp_path / "0.duckdb"))
+    try:
+        other = generate_trace(store, small, seed=6, geo=geo)
+        assert other.duplicate_batches == 0 and other.batches > 0
+    finally:
+        store.close()
 
 
 def _digest(store: Store, botnet: str) -> tuple[object, ...]:

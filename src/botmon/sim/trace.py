@@ -362,9 +362,13 @@ def _columns(tables: Tables, ts: np.ndarray, addr: np.ndarray) -> tuple[list[int
 
 
 def _batches(
-    tables: Tables, window: Window, geo: Geo, tag: str
+    tables: Tables, window: Window, as_names: dict[int, str], tag: str
 ) -> Iterator[tuple[ValidatedBatch, str]]:
-    """The window's crawler batch and sensor batch (split when larger than ROWS_PER_BATCH)."""
+    """The window's crawler batch and (when it heard anyone) sensor batch.
+
+    Every batch names the trace's ASes: the store keeps each name once, and a store that
+    did not see an earlier trace made with the same :class:`Geo` still gets them all.
+    """
     model = tables.model
     r_ts, r_ip, r_port, r_addr = _columns(tables, window.reply_ts, window.reply_addr)
     f_ts, f_ip, f_port, f_addr = _columns(tables, window.fail_ts, window.fail_addr)
@@ -400,7 +404,7 @@ def _batches(
             replies=replies,
             failed_tries=failed,
             edges=edges,
-            as_names=geo.take_new_as_names(),
+            as_names=dict(as_names),
             source_type="crawler",
         ),
         CRAWLER_SOURCE,
@@ -428,7 +432,7 @@ def _batches(
                 replies=contacts,
                 failed_tries=FailedTryColumns(),
                 edges=EdgeColumns(),
-                as_names=geo.take_new_as_names(),
+                as_names=dict(as_names),
                 source_type="sensor",
             ),
             SENSOR_SOURCE,
@@ -512,11 +516,12 @@ def generate_trace(
     per_round = model.bots * (1.3 + 0.5 * model.peers_per_reply / model.edges_every)
     rounds_per_window = max(1, int(ROWS_PER_BATCH / per_round))
     windows = math.ceil(n_rounds / rounds_per_window)
-    tag = _model_tag(model)
+    tag = f"{_model_tag(model)}-s{seed}"
+    names = {a: geo.as_names[a] for a in set(tables.asn.tolist()) if a in geo.as_names}
     first = True
     for w in range(windows):
         window = tables.window(w, rounds_per_window, seed)
-        for batch, source in _batches(tables, window, geo, tag):
+        for batch, source in _batches(tables, window, names, tag):
             result = store.write_batch(batch, source)
             truth.batches += 1
             truth.duplicate_batches += result.duplicate
