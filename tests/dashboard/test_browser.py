@@ -279,7 +279,7 @@ def test_overview_says_how_old_the_geolocation_data_is(page: Any, site: Site) ->
 def test_single_botnet_follows_range_and_bucket(page: Any, site: Site) -> None:
     sign_in(page, site, "#/botnet/mozi-history")
     wait_loaded(page)
-    assert charts_drawn(page) == 5
+    assert charts_drawn(page) == 6  # five panels and the daily cycle
     rows_7d_hourly = len(panel_matches_api(page, site, "population")["rows"])
     assert 168 <= rows_7d_hourly <= 170
     panel_matches_api(page, site, "returning")
@@ -295,7 +295,7 @@ def test_single_botnet_follows_range_and_bucket(page: Any, site: Site) -> None:
     wait_rows(page, "population", 24, 25)
     wait_loaded(page)
     assert len(panel_matches_api(page, site, "population")["rows"]) in (24, 25)
-    assert charts_drawn(page) == 5
+    assert charts_drawn(page) == 6
     # CSV download equals the API's CSV.
     with page.expect_download() as download:
         page.click('section[data-panel="population"] a.csv')
@@ -383,7 +383,7 @@ def test_crawlers_vs_sensors_panel_source_filter_and_sensor_health(page: Any, si
         "both": total["ids_both"] if shown_by_id(body) else total["ips_both"],
         "sensor_only": total["ids_sensor_only"] if shown_by_id(body) else total["ips_sensor_only"],
     }
-    assert charts_drawn(page) == 5
+    assert charts_drawn(page) == 6
     page.locator('section[data-panel="sources"]').scroll_into_view_if_needed()
     shoot(page, "crawlers-vs-sensors")
 
@@ -590,7 +590,7 @@ def test_dht_and_device_panels(page: Any, site: Site) -> None:
     wait_loaded(page)
     page.wait_for_selector('section[data-panel="size-estimate"] [data-estimate]')
     assert _visible(page, "clients") and not _visible(page, "devices")
-    assert charts_drawn(page) == 7
+    assert charts_drawn(page) == 8  # with the daily cycle
     clients = panel_matches_api(page, site, "clients")
     assert {r["client"] for r in clients["rows"]} == {"LT", "UT", "unknown"}
     estimate = panel_matches_api(page, site, "size-estimate")["rows"][0]

@@ -27,10 +27,12 @@ on both engines.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute
 
 from botmon.buckets import BUCKET_ORIGIN
 from botmon.store import windows
@@ -642,10 +644,6 @@ def arrow_with_ips(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` (columns in ``schema``'s order) cast to ``schema``, each ``X__hi``/``X__lo``
     pair of UBIGINT halves folded into the canonical text of the address (each distinct
     address converted once)."""
-    import numpy as np
-
-    from botmon.ipaddr import int_to_ip
-
     columns: list[pa.Array | pa.ChunkedArray] = []
     names = table.column_names
     pos = 0
@@ -656,18 +654,51 @@ def arrow_with_ips(table: pa.Table, schema: pa.Schema) -> pa.Table:
             columns.append(table.column(pos))
             pos += 1
             continue
-        hi = table.column(pos).to_numpy().astype(np.uint64)
-        lo = table.column(pos + 1).to_numpy().astype(np.uint64)
+        hi = table.column(pos).to_numpy()
+        lo = table.column(pos + 1).to_numpy()
         pos += 2
-        pairs = np.stack([hi, lo], axis=1) if len(hi) else np.zeros((0, 2), np.uint64)
-        unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
-        texts = [int_to_ip((int(h) << 64) | int(lo_)) for h, lo_ in unique]
-        columns.append(
-            pa.DictionaryArray.from_arrays(
-                pa.array(inverse.reshape(-1), pa.int32()), pa.array(texts, pa.string())
-            ).cast(pa.string())
-        )
+        columns.append(_ip_texts(hi, lo))
     return pa.table(columns, names=schema.names).cast(schema)
+
+
+_V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+
+
+def _ip_texts(hi: Any, lo: Any) -> pa.Array:
+    """Canonical address texts of the 64-bit halves of 128-bit addresses: the addresses are
+    dictionary-encoded (hashing, one pass) and each distinct one is written once. Columns of
+    IPv4 addresses only (the common case) are encoded by their low half alone, several
+    times faster than the 16-byte form."""
+    import numpy as np
+
+    hi = np.asarray(hi, dtype=np.uint64)
+    lo = np.asarray(lo, dtype=np.uint64)
+    n = len(hi)
+    if n and not hi.any():
+        encoded = pa.array(lo, pa.uint64()).dictionary_encode()
+        values = [int(v) for v in encoded.dictionary.to_numpy()]
+        texts = [_ip_text_of(0, v) for v in values]
+    else:
+        packed = np.empty((n, 2), dtype=">u8")
+        packed[:, 0] = hi
+        packed[:, 1] = lo
+        raw = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(16), n, [None, pa.py_buffer(packed.tobytes())]
+        )
+        encoded = raw.dictionary_encode()
+        texts = [
+            socket.inet_ntop(socket.AF_INET, b[12:])
+            if b[:12] == _V4_MAPPED
+            else socket.inet_ntop(socket.AF_INET6, b)
+            for b in encoded.dictionary.to_pylist()
+        ]
+    return pa.compute.take(pa.array(texts, pa.string()), encoded.indices)
+
+
+def _ip_text_of(hi: int, lo: int) -> str:
+    from botmon.ipaddr import int_to_ip
+
+    return int_to_ip((hi << 64) | lo)
 
 
 def arrow_from_rows(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:

@@ -457,6 +457,105 @@ function devicesPanel(name) {
   };
 }
 
+/* Daily cycle: each region's presence by hour of day (UTC or the region's local time) from
+   the diurnal analysis (/api/v1/analyses/diurnal), its strength and peak hours, and a red
+   mark on a region whose dip local time does not explain (suspected throttling), with the
+   evidence. A cycle needs days of data: a range shorter than two days asks the analysis for
+   its own default range instead, and the note says which range is shown. */
+const THROTTLE_RED = "#ff4d5a";
+function diurnalPanel(name) {
+  const pnl = panel(`${name}: daily cycle`, "Mean distinct addresses per hour of day, per country (the most bots first).", { id: "diurnal", wide: true });
+  const clock = el("select", { class: "diurnal-clock", "aria-label": "clock", title: "Hours of day in UTC or in each country's own time zone" },
+    el("option", { value: "utc", text: "UTC hours" }), el("option", { value: "local", text: "local hours" }));
+  const summary = el("div", { class: "diurnal-summary" });
+  const table = el("div", { class: "diurnal-regions" });
+  pnl.el.querySelector(".tools").prepend(clock);
+  pnl.el.insertBefore(summary, pnl.el.querySelector(".chart"));
+  pnl.el.append(table);
+  let last = null;
+  const pct = (v) => (v === null || v === undefined ? "–" : `${Math.round(v * 100)} %`);
+  const hour = (v) => {
+    if (v === null || v === undefined) return "–";
+    const m = Math.round(v * 60) % 1440;
+    return `${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
+  };
+  const span = (w) => (w && w.length === 2 ? `${hour(w[0])}–${hour(w[1])}` : "–");
+  function draw() {
+    const d = last;
+    if (!d) return;
+    const local = clock.value === "local";
+    const regions = d.regions.filter((x) => (local ? x.profile_local.length : x.profile_utc.length));
+    pnl.draw({ legend: Object.assign({ type: "scroll" }, LEGEND), grid: GRID, tooltip: tooltipAxis(),
+      xAxis: Object.assign({ type: "category", name: local ? "Local hour" : "Hour (UTC)", data: [...Array(24).keys()].map((h) => String(h)) }, AXIS),
+      yAxis: valueAxis("Mean per hour"),
+      series: regions.map((x, i) => {
+        const bad = x.throttling_suspected;
+        const s = { name: bad ? `${x.country} ⚠ throttled?` : x.country, type: "line", showSymbol: bad, smooth: false,
+          data: local ? x.profile_local : x.profile_utc,
+          color: bad ? THROTTLE_RED : PALETTE[i % PALETTE.length], lineStyle: { width: bad ? 3 : 1.5, type: bad ? "solid" : "solid" } };
+        if (bad && x.evidence) {
+          const w = local ? x.evidence.window_local : x.evidence.window_utc;
+          const lo = Math.floor(w[0]), hi = Math.ceil(w[1]);
+          const areas = lo < hi ? [[lo, hi]] : [[lo, 24], [0, hi]];
+          s.markArea = { silent: true, itemStyle: { color: "rgba(255,77,90,0.16)" },
+            label: { color: THROTTLE_RED, formatter: `${x.country}: suspected throttling` },
+            data: areas.filter(([a, b]) => b > a).map(([a, b]) => [{ xAxis: String(a) }, { xAxis: String(Math.min(23, b - 1)) }]) };
+        }
+        return s;
+      }) });
+  }
+  clock.addEventListener("change", draw);
+  return async function update() {
+    const r = rangeParams();
+    const short = r.end - r.start < 2 * 86400;
+    const p = query({ botnet: name });
+    if (short) { p.delete("start"); p.delete("end"); }
+    const url = `/api/v1/analyses/diurnal?${p}`;
+    const seq = S.seq;
+    const res = await fetch(url, { headers: { Accept: "application/json" } });
+    if (seq !== S.seq) throw new Stale("stale");
+    if (!res.ok) {
+      let msg = `${res.status}`;
+      try { msg = (await res.json()).error || msg; } catch (e) { /* not JSON */ }
+      summary.replaceChildren(el("p", { class: "note warn", text: `Daily cycle not available: ${msg}` }));
+      return;
+    }
+    const d = await res.json();
+    if (seq !== S.seq) throw new Stale("stale");
+    last = d;
+    const csvParams = new URLSearchParams(p); csvParams.set("format", "csv");
+    pnl.el.querySelector("a.csv").href = `/api/v1/analyses/diurnal?${csvParams}`;
+    const flagged = d.regions.filter((x) => x.throttling_suspected);
+    summary.replaceChildren(
+      el("p", { class: "note", "data-range": `${d.start}-${d.end}`, text: `${fmtTime(d.start)} – ${fmtTime(d.end)} UTC (${d.days} days of data${short ? "; the view's range is too short for a daily cycle, so the analysis's own range is shown" : ""}). ` +
+        `Botnet: cycle strength ${pct(d.strength)} of the mean (0 = flat), peak ${hour(d.peak_hour_local)} local time, ${hour(d.peak_hour_utc)} UTC.` +
+        (d.notes.length ? ` ${d.notes.join(". ")}.` : "") }),
+      ...flagged.map((x) => el("p", { class: "throttle-alert", "data-country": x.country },
+        el("b", { text: `⚠ ${x.country}: suspected throttling or filtering. ` }),
+        x.evidence ? `Between ${span(x.evidence.window_utc)} UTC (${span(x.evidence.window_local)} local) presence fell to ${x.evidence.observed.toFixed(1)} per hour where the rest of the botnet's local-time cycle predicts ${x.evidence.expected.toFixed(1)} (${pct(x.evidence.ratio)}), on ${x.evidence.days_held} of ${x.evidence.days} days` +
+          (x.evidence.failed_share_window !== null ? `; failed tries: ${pct(x.evidence.failed_share_window)} of its records in the window vs ${pct(x.evidence.failed_share_outside)} outside.` : ".") : "")));
+    const t = el("table", { "data-view": "diurnal-regions" });
+    const cols = [["country", "country"], ["bots", "bots"], ["strength", "strength"], ["peak_hour_utc", "peak (UTC)"], ["peak_hour_local", "peak (local)"], ["explained", "explained"], ["throttling_suspected", "throttling"]];
+    t.append(el("thead", {}, el("tr", {}, ...cols.map(([c, label]) => el("th", { title: c, class: c === "country" || c === "throttling_suspected" ? "" : "num", text: label })))));
+    const body = el("tbody");
+    for (const x of d.regions) {
+      const tr = el("tr", { "data-country": x.country, class: x.throttling_suspected ? "throttled" : "" });
+      for (const [c] of cols) {
+        let v = x[c];
+        if (c === "strength" || c === "explained") v = pct(v);
+        else if (c.startsWith("peak")) v = hour(v);
+        else if (c === "throttling_suspected") v = v ? `⚠ suspected ${span(x.evidence && x.evidence.window_utc)} UTC` : "no";
+        tr.append(el("td", { "data-col": c, class: c === "country" || c === "throttling_suspected" ? "" : "num", text: String(v) }));
+      }
+      body.append(tr);
+    }
+    t.append(body);
+    table.replaceChildren(t);
+    pnl.el.querySelector(".tablewrap").replaceChildren(renderTable({ view: "diurnal", columns: ["country", "asn", "bots", "strength", "peak_hour_utc", "peak_hour_local", "explained", "throttling_suspected"], rows: d.regions.concat(d.ases) }));
+    draw();
+  };
+}
+
 VIEWS.botnet = function () {
   const name = S.botnet;
   const pop = panel(`${name}: population`, "Distinct IPs, bot IDs and ip:port pairs per bucket (UTC).", { id: "population" });
@@ -467,7 +566,9 @@ VIEWS.botnet = function () {
   const peers = panel(`${name}: top peers by in-degree`, "Peers listed by the most distinct bots in the range (from edges).", { id: "peers", chartClass: "tall" });
   const configs = configPanel(name);
   const devices = devicesPanel(name);
+  const daily = diurnalPanel(name);
   return async function update() {
+    const dailyDone = daily();
     const r = rangeParams();
     const b = bucketFor(r, $("bucket").value);
     const base = `/botnets/${encodeURIComponent(name)}`;
@@ -506,6 +607,7 @@ VIEWS.botnet = function () {
       xAxis: valueAxis("In-degree (distinct bots listing the peer)"),
       yAxis: Object.assign({ type: "category", data: rows.map((x) => `${x.ip}:${x.port}`) }, AXIS),
       series: [{ type: "bar", data: rows.map((x) => x.in_degree), color: colorOf(name), name: "in-degree" }] });
+    await dailyDone;
   };
 };
 
