@@ -123,6 +123,12 @@ class Population:
         return np.where(hit, idx, -1)
 
 
+def substream(rng: random.Random, name: str) -> random.Random:
+    """A generator of its own, derived from ``rng``'s state without drawing from it: a
+    feature drawing from it leaves every other draw of ``rng`` as it was."""
+    return random.Random(f"{name}:{zlib.crc32(repr(rng.getstate()).encode())}")
+
+
 def _lognormal(rng: random.Random, median: float) -> float:
     return max(MIN_SPAN_S, median * math.exp(rng.gauss(0.0, SESSION_SIGMA)))
 
@@ -276,7 +282,7 @@ def build(model: object, geo: Geo, rng: random.Random) -> Population:
     home: list[int | None] = []
     # Co-infections depend on what was generated before with ``geo``: their draws come from
     # a stream of their own, so everything else is the same whatever came before.
-    share_rng = random.Random(rng.random())
+    share_rng = substream(rng, "co-infection")
     firsts: list[int] = []
     for i in range(n):
         first = max(joins[i], start - WARMUP_S)
