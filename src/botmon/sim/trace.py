@@ -8,6 +8,13 @@ botmon's own sensor) and turns it into exactly the replies, failed tries and edg
 crawler polling every ``crawl_interval_s`` with packet loss ``loss`` and a sensor in the
 bots' peer lists would have recorded, together with the truth the analyses of
 :mod:`botmon.analysis` are checked against.
+
+The pieces: :mod:`~botmon.sim.trace_population` decides the population (who, where, when
+online, which address when); :mod:`~botmon.sim.trace_records` turns it into records window by
+window; this module holds the model, the truth and the writing. Deliberate simplifications,
+so the truth stays exact: the crawler learns an address a random few rounds after it comes
+online rather than by replaying peer-list propagation; peers are drawn by a fixed popularity
+per bot; the sensor hears every contact that is not throttled (no loss on its side).
 """
 
 from __future__ import annotations
