@@ -113,14 +113,25 @@ class Population:
     def span_at(
         self, keys: np.ndarray, owner: np.ndarray, t: np.ndarray, by_bot: bool
     ) -> np.ndarray:
-        """Index of the span of ``owner`` (bot or address) covering ``t``; -1 where none."""
+        """Index of the span of ``owner`` (bot or address) covering ``t``; -1 where none.
+
+        Keys have millisecond resolution: when ``t`` falls in the millisecond before a span
+        begins, the search lands on that span and the one before (which may still cover
+        ``t``) is checked too, so the answer is exact."""
         probe = (owner.astype(np.int64) << TIME_KEY_BITS) | self.time_key(t)
-        idx = np.searchsorted(keys, probe, side="right") - 1
-        safe = np.maximum(idx, 0)
+        found = np.searchsorted(keys, probe, side="right") - 1
         owners = self.span_bot if by_bot else self.span_addr
-        hit = (idx >= 0) & (owners[safe] == owner) & (t < self.span_end[safe])
+        safe = np.maximum(found, 0)
+        hit = (found >= 0) & (owners[safe] == owner) & (t < self.span_end[safe])
         hit &= t >= self.span_start[safe]
-        return np.where(hit, idx, -1)
+        out = np.where(hit, found, -1)
+        early = np.flatnonzero(~hit & (found >= 1) & (t < self.span_start[safe]))
+        if len(early):
+            before = found[early] - 1
+            ok = (owners[before] == owner[early]) & (t[early] < self.span_end[before])
+            ok &= t[early] >= self.span_start[before]
+            out[early[ok]] = before[ok]
+        return out
 
 
 def substream(rng: random.Random, name: str) -> random.Random:
