@@ -28,6 +28,9 @@ WARMUP_S = 2 * DAY
 """Simulated time before the trace: the online state at its start is then a steady one."""
 SESSION_SIGMA = 1.0
 """Spread (log scale) of the log-normal session and pause lengths: heavy-tailed as measured."""
+POPULARITY_SIGMA = 0.6
+"""Spread (log scale) of how often peer lists name a bot: some bots are popular, none as
+popular as a sensor announcing itself (SensorRank-style detectors rely on that gap)."""
 MIN_SPAN_S = 1.0
 """Shortest online session or pause (a log-normal draw can be arbitrarily small)."""
 MONITOR_COUNTRIES = ("US", "DE", "NL", "FR", "GB", "SG", "JP", "CA")
@@ -264,7 +267,7 @@ def build(model: object, geo: Geo, rng: random.Random) -> Population:
     ids: list[str | None] = [
         f"{rng.getrandbits(160):040x}" if model.with_ids else None for _ in range(n)
     ]
-    popularity = np.array([rng.lognormvariate(0.0, 1.0) for _ in range(n)])
+    popularity = np.array([rng.lognormvariate(0.0, POPULARITY_SIGMA) for _ in range(n)])
     sensor_growth = model.days * DAY / 2
     knows = np.array(
         [

@@ -22,7 +22,7 @@ import numpy as np
 from botmon.ipaddr import V4_MAPPED_PREFIX
 from botmon.sim.trace_population import DAY, HOUR, Monitor, Population
 
-SENSOR_PER_PEER = 0.04
+SENSOR_PER_PEER = 0.08
 """Chance per peer slot of a peer list that it names a given sensor (at most 0.9 per list):
 sensors announce themselves aggressively, so they are listed several times as often as the
 most popular bots whatever the list length. botmon's own sensor is named only by bots that
