@@ -48,3 +48,28 @@ def is_loopback(value: int) -> bool:
     if is_v4(value):
         return (value >> 24) & 0xFF == 127
     return value == 1
+
+
+def parse_address(text: str) -> tuple[str, int | None]:
+    """``ip``, ``ip:port``, ``[v6]:port`` or a bare IPv6 address as (canonical ip, port or
+    None); ValueError naming the text otherwise. How users name a monitor's address in
+    settings and options (``analysis.own_monitors``)."""
+    text = text.strip()
+    host, port = text, ""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else rest
+        if rest and not rest.startswith(":"):
+            raise ValueError(text)
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+        if not port:
+            raise ValueError(text)
+    try:
+        ip = normalise_ip(host)
+        number = int(port) if port else None
+    except ValueError:
+        raise ValueError(text) from None
+    if number is not None and not 0 <= number <= 65535:
+        raise ValueError(text)
+    return ip, number

@@ -467,8 +467,9 @@ def test_counting_comparison(page: Any, site: Site) -> None:
         "#range option[value='1209600']"
     ).count() else page.select_option("#range", "2419200")
     wait_loaded(page)
-    page.wait_for_function("() => document.querySelectorAll('main .chart canvas').length === 3")
-    assert charts_drawn(page) == 3
+    # Three bucket sizes, then the estimate with its interval and the addresses-per-ID curve.
+    page.wait_for_function("() => document.querySelectorAll('main .chart canvas').length === 5")
+    assert charts_drawn(page) == 5
     hourly = panel_matches_api(page, site, "counting-3600")
     daily = panel_matches_api(page, site, "counting-86400")
     weekly = panel_matches_api(page, site, "counting-604800")

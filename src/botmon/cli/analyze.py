@@ -321,6 +321,8 @@ def build_command(analysis: Analysis) -> click.Command:
             raise CliError(
                 f"unknown botnet {str(exc.args[0])!r} (botmon botnet list shows the botnets)"
             ) from None
+        except OptionError as exc:  # a value only the computation can check (an address)
+            raise UsageLine(str(exc)) from None
         except (AdminError, StoreError) as exc:
             raise CliError(one_line(exc)) from None
 

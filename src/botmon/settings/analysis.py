@@ -8,8 +8,10 @@ model once (and ``botmon config show`` says which model the numbers on the dashb
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, ClassVar
 
+from botmon.ipaddr import parse_address
 from botmon.settings.loader import Settings, setting
 
 DEFAULT_BUCKET_S = 300
@@ -56,3 +58,42 @@ class AnalysisSettings(Settings, frozen=True, kw_only=True):
             lt=1.0,
         ),
     ] = 0.95
+    # detect (crawler and sensor detection)
+    own_monitors: Annotated[
+        tuple[str, ...],
+        setting(
+            "botmon's own monitors as other researchers would see them (`ip` or `ip:port`, "
+            "comma-separated; a crawler's public address): the detection analysis scores them "
+            "under `self` and never lists them as suspects. Sensors with a campaign are "
+            "known without this.",
+            max_length=1000,
+        ),
+    ] = ()
+
+    # counting bots (analysis "count")
+    count_min_ids: Annotated[
+        int,
+        setting(
+            "Bot IDs an AS (else its country) needs in the calibration botnet before the "
+            "counting estimate uses its own addresses-per-bot figure instead of a wider one.",
+            ge=2,
+            le=1_000_000,
+        ),
+    ] = 20
+    count_bootstrap: Annotated[
+        int,
+        setting(
+            "Bootstrap resamples behind the counting estimate's confidence interval.",
+            ge=50,
+            le=20_000,
+        ),
+    ] = 1000
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        """Every own monitor must be an address, so a typo stops start-up rather than
+        leaving a monitor unrecognised."""
+        for text in self.own_monitors:
+            try:
+                parse_address(text)
+            except ValueError:
+                yield "own_monitors", f"{text[:60]!r} is not an ip, ip:port or [ipv6]:port"

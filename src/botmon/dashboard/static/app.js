@@ -118,11 +118,11 @@ function query(extra = {}) {
   return p;
 }
 class Stale extends Error {}
-async function getTable(path, params) {
+async function getTable(path, params, base = API) {
   /* A newer refresh started while this one waited: drop the answer so an older, slower
      response never overwrites a newer one. */
   const seq = S.seq;
-  const res = await fetch(`${API}${path}?${params}`, { headers: { Accept: "application/json" } });
+  const res = await fetch(`${base}${path}?${params}`, { headers: { Accept: "application/json" } });
   if (seq !== S.seq) throw new Stale("stale");
   if (res.status === 401) { location.href = "/login"; throw new Error("signed out"); }
   if (!res.ok) {
@@ -134,10 +134,10 @@ async function getTable(path, params) {
   if (seq !== S.seq) throw new Stale("stale");
   return body;
 }
-function csvUrl(path, params) {
+function csvUrl(path, params, base = API) {
   const p = new URLSearchParams(params);
   p.set("format", "csv");
-  return `${API}${path}?${p}`;
+  return `${base}${path}?${p}`;
 }
 
 /* -- panels: a chart, its table and its CSV ------------------------------------------------- */
@@ -163,7 +163,7 @@ function panel(title, note, opts = {}) {
     el: p, chart,
     show(on) { p.hidden = !on; if (on && chart) chart.resize(); },
     setTable(data, columns) { wrap.replaceChildren(renderTable(data, columns)); },
-    setCsv(path, params) { csv.href = csvUrl(path, params); },
+    setCsv(path, params, base = API) { csv.href = csvUrl(path, params, base); },
     draw(option) { if (chart) chart.setOption(Object.assign({ useUTC: true, backgroundColor: "transparent",
       textStyle: { color: "#c9d2dc" }, animation: false }, option), true); },
   };
@@ -654,15 +654,82 @@ VIEWS.ases = function () {
   };
 };
 
+function fmtSpan(s) {
+  if (s % 86400 === 0) return `${s / 86400} d`;
+  if (s % 3600 === 0) return `${s / 3600} h`;
+  return `${Math.round(s / 60)} min`;
+}
+/* IPs, IDs and ip:port beside the estimated bots with their interval as an error bar, the
+   method in one line under the title, and the result's summary as the table. */
+function countPanels(name) {
+  const est = panel(`${name}: estimated bots`,
+    "Distinct IPs, bot IDs and ip:port over the window beside the estimated number of bots behind the IPs (address reassignment accounted for) with its confidence interval.",
+    { id: "count-estimate", tableOpen: true });
+  const line = el("p", { class: "estimate", text: "" });
+  const method = el("p", { class: "note method", text: "" });
+  est.el.querySelector(".note").after(line, method);
+  const growth = panel(`${name}: addresses per bot ID by window length`,
+    "How many distinct addresses one bot ID shows as the window grows, overall and in the ASes with most IDs: how fast each network reassigns addresses. The estimate divides each AS's IPs by its figure.",
+    { id: "count-growth" });
+  return async function update() {
+    const p = query({ botnet: name });
+    /* The counting analysis (botmon analyze count): one JSON result, its sections as CSV. */
+    const d = await getTable("/count", p, ANALYSES);
+    est.setCsv("/count", p, ANALYSES);
+    growth.setCsv("/count", Object.assign(Object.fromEntries(p), { section: "ips_per_id" }), ANALYSES);
+    const interval = d.ci_low === null ? `at most ${d.ci_high}` : `${d.ci_low} – ${d.ci_high}`;
+    const cal = d.calibration;
+    const by = cal.botnet ? ` calibrated on ${cal.botnet} (${cal.ases_calibrated} ASes on their own figure, ${Math.round(cal.fallback_share * 100)} % of the addresses on their country's or the botnet's)` : "";
+    line.textContent = `Estimate ${d.estimate} bots (${Math.round(d.confidence * 100)} % interval ${interval}) behind ${d.ips} IPs over ${fmtSpan(d.window_s)},${by || " not calibrated"}.`;
+    Object.assign(line.dataset, { estimate: d.estimate, ciLow: d.ci_low === null ? "" : d.ci_low, ciHigh: d.ci_high });
+    method.textContent = `Method: ${d.method}.`;
+    est.setTable({ view: "count", columns: ["ips", "ids", "ip_ports", "estimate", "ci_low", "ci_high", "confidence", "calibration", "ases_calibrated", "fallback_share"],
+      rows: [{ ips: d.ips, ids: d.ids, ip_ports: d.ip_ports, estimate: d.estimate, ci_low: d.ci_low, ci_high: d.ci_high, confidence: d.confidence,
+        calibration: cal.botnet || "none", ases_calibrated: cal.ases_calibrated, fallback_share: cal.fallback_share }] });
+    const cats = ["IPs", "IDs", "ip:port", "Estimate"];
+    const colors = [colorOf(name), "#e0a458", "#6699cc", "#98c379"];
+    const low = d.ci_low === null ? 0 : d.ci_low;
+    est.draw({ grid: { left: 64, right: 24, top: 24, bottom: 40 }, tooltip: { trigger: "item" },
+      xAxis: Object.assign({ type: "category", data: cats }, AXIS), yAxis: valueAxis("Bots / distinct count"),
+      series: [
+        { name: "count", type: "bar", barWidth: "50%", label: { show: true, position: "insideBottom", color: "#10151c" },
+          data: [d.ips, d.ids, d.ip_ports, d.estimate].map((v, i) => ({ value: v, itemStyle: { color: colors[i] } })) },
+        { name: "interval", type: "custom", z: 5, data: [[3, low, d.ci_high]],
+          tooltip: { formatter: () => `${Math.round(d.confidence * 100)} % interval: ${interval}` },
+          renderItem: (params, api) => {
+            const lo = api.coord([api.value(0), api.value(1)]), hi = api.coord([api.value(0), api.value(2)]);
+            const w = api.size([1, 0])[0] * 0.15, st = { stroke: "#e8edf2", lineWidth: 2 };
+            return { type: "group", children: [
+              { type: "line", shape: { x1: lo[0], y1: lo[1], x2: hi[0], y2: hi[1] }, style: st },
+              { type: "line", shape: { x1: lo[0] - w, y1: lo[1], x2: lo[0] + w, y2: lo[1] }, style: st },
+              { type: "line", shape: { x1: hi[0] - w, y1: hi[1], x2: hi[0] + w, y2: hi[1] }, style: st }] };
+          } }] });
+    const curves = new Map();
+    for (const g of d.ips_per_id) {
+      const key = g.asn === null ? "all" : `AS${g.asn}`;
+      if (!curves.has(key)) curves.set(key, []);
+      curves.get(key).push([g.window_s / 3600, g.ips_per_id]);
+    }
+    const keys = [...curves.keys()].slice(0, 6);
+    growth.setTable({ view: "count-growth", columns: ["asn", "window_s", "windows", "ids", "ips_per_id"], rows: d.ips_per_id });
+    growth.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(),
+      title: keys.length ? undefined : { text: "no ID-bearing botnet to measure", left: "center", top: "middle", textStyle: { color: "#8b98a8", fontSize: 13 } },
+      xAxis: Object.assign({ type: "log", name: "Window (hours)", logBase: 2 }, AXIS), yAxis: valueAxis("IPs per ID", { minInterval: 0 }),
+      series: keys.map((k, i) => ({ name: k, type: "line", data: curves.get(k), color: k === "all" ? "#e8edf2" : PALETTE[i % PALETTE.length],
+        lineStyle: k === "all" ? { width: 3 } : { width: 1 } })) });
+  };
+}
+
 VIEWS.counting = function () {
   const name = S.botnet;
   const sizes = CFG.counting_buckets;
   const panels = sizes.map((b) => [b, panel(`${name}: IPs vs IDs per ${bucketLabel(b)}`,
     `Distinct IPs and distinct bot IDs per ${bucketLabel(b)} bucket (weeks: Monday to Sunday, UTC); ratio = IPs per ID (right axis). Longer buckets gather more IPs per ID when addresses change.`,
     { wide: b === sizes[0], id: `counting-${b}` })]);
+  const estimate = countPanels(name);
   return async function update() {
     const r = rangeParams();
-    await Promise.all(panels.map(async ([b, pnl]) => {
+    await Promise.all([estimate(), ...panels.map(async ([b, pnl]) => {
       const p = query({ botnet: name, bucket: b });
       const data = await getTable("/counting", p);
       pnl.setTable(data); pnl.setCsv("/counting", p);
@@ -676,7 +743,7 @@ VIEWS.counting = function () {
           { name: "IPs", type: bars ? "bar" : "line", showSymbol: false, data: pts("ips"), color: colorOf(name) },
           { name: "IDs", type: bars ? "bar" : "line", showSymbol: false, data: pts("ids"), color: "#e0a458" },
           { name: "IPs per ID", type: "line", yAxisIndex: 1, data: pts("ips_per_id"), color: "#c594c5", lineStyle: { type: "dashed" } }] });
-    }));
+    })]);
     void r;
   };
 };
@@ -736,7 +803,186 @@ VIEWS.compare = function () {
   };
 };
 
+/* -- churn (GET /api/v1/analyses/churn): sessions, lifetimes, classes, joins and leaves ---- */
+async function analysisJson(name, params) {
+  /* The analyses' read API answers the result itself (not a table); same session, same
+     staleness rule as getTable. */
+  const seq = S.seq;
+  const res = await fetch(`/api/v1/analyses/${name}?${params}`, { headers: { Accept: "application/json" } });
+  if (seq !== S.seq) throw new Stale("stale");
+  if (res.status === 401) { location.href = "/login"; throw new Error("signed out"); }
+  if (!res.ok) {
+    let msg = `${res.status}`;
+    try { const b = await res.json(); msg = b.error || b.detail || msg; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  const body = await res.json();
+  if (seq !== S.seq) throw new Stale("stale");
+  return body;
+}
+function fmtSpan(s) {
+  if (s === null || s === undefined) return "–";
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${Math.round(s / 360) / 10} h`;
+  return `${Math.round(s / 8640) / 10} days`;
+}
+const CHURN_CLASS_COLORS = { offline: "#3a4656", "one-off": "#8b98a8", online: "#98c379", entered: "#5fb3b3", left: "#e06c75", dangling: "#e0a458" };
+const CHURN_SCHEDULED_RANGE_S = 7 * 86400;
+const CHURN_GROUP_COLUMNS = ["bots", "sessions", "joins", "leaves", "joins_per_hour", "leaves_per_hour", "median_session_s"];
+
+VIEWS.churn = function () {
+  const name = S.botnet;
+  const head = panel(`${name}: churn and lifetimes`, "", { wide: true, noChart: true, id: "churn-summary" });
+  const totals = el("div", { class: "totals churn-totals" });
+  head.el.insertBefore(totals, head.el.querySelector(".tablewrap"));
+  const surv = panel("Survival of sessions and lifetimes", "Kaplan–Meier: share of sessions (of peers) still going after a given time; sessions and peers still present at the range's end count as censored, those possibly begun before its start are left out. Dashed: the medians.", { id: "churn-survival" });
+  const classes = panel("Peer classes", "Every peer in exactly one class (first match wins): offline (failed tries only), one-off (one bucket), online (the whole range), entered (came and stayed), left (was there and went), dangling (came and went).", { id: "churn-classes" });
+  const rates = panel("Joins and leaves per hour", "First and last presence of each peer per UTC hour, away from the range's edges (a gap's width). Near the edges, a peer between two sessions looks like an arrival (start) or a departure (end): read the first and last hours with that in mind.", { wide: true, id: "churn-rates" });
+  const countries = panel("Per country", "Peers, sessions, joins and leaves of each country (a peer's first presence decides its country); bars: median session length (Kaplan–Meier), label: peers.", { id: "churn-countries", tableOpen: true, chartClass: "tall" });
+  const ases = panel("Per autonomous system", "The same for the 20 ASes with the most peers.", { id: "churn-ases", tableOpen: true, chartClass: "tall" });
+  const csvOf = (pnl, p, section) => {
+    const q = new URLSearchParams(p); q.set("format", "csv"); q.set("section", section);
+    pnl.el.querySelector("a.csv").href = `/api/v1/analyses/churn?${q}`;
+  };
+  return async function update() {
+    const p = query({ botnet: name });
+    /* "last 7 days" is churn's default range, which botmon serve recomputes on its schedule:
+       asked without start and end, the server answers from that result instead of
+       recomputing on every refresh while new batches arrive. */
+    const asked = new URLSearchParams(p);
+    if ($("range").value === String(CHURN_SCHEDULED_RANGE_S)) { asked.delete("start"); asked.delete("end"); }
+    const r = await analysisJson("churn", asked);
+    const pr = r.params || {};
+    head.el.querySelector(".note").textContent =
+      `Peers by ${r.by === "id" ? "bot ID" : "ip:port"}${pr.by_requested === "auto" ? " (auto)" : ""} · presence per ${fmtSpan(r.bucket_s)} bucket · session closed after ${fmtSpan(r.gap_s)} of silence · ${fmtTime(r.start)} – ${fmtTime(r.end)} UTC · sessions from ${pr.sessions_from === "all" ? "crawlers' and sensors'" : pr.sessions_from + "s'"} records: ${(r.vantage_points || []).join(", ") || "none"}` +
+      (pr.observed_from > r.start + r.bucket_s || pr.observed_until < r.end - r.bucket_s ? ` · records from ${fmtTime(pr.observed_from)} to ${fmtTime(pr.observed_until)}` : "") +
+      (r.without_id ? ` · ${r.without_id} replies without a bot ID left out` : "");
+    head.el.querySelector(".note").title = r.method;  /* the whole method on hover */
+    const total = (label, value, small) => el("div", { class: "total" }, el("div", { class: "small", text: label }), el("div", { class: "big", text: value }), el("div", { class: "small", text: small }));
+    totals.replaceChildren(
+      total("peers", String(r.bots), `${r.sessions} sessions`),
+      total("median session", fmtSpan(r.median_session_s), r.median_session_s === null ? "curve stays above 0.5" : `${r.censored_sessions} still running at the end`),
+      total("median lifetime", fmtSpan(r.median_lifetime_s), r.median_lifetime_s === null ? "curve stays above 0.5 in this range" : `${r.lifetimes} peers first seen in the range`),
+      total("joins / leaves per hour", `${r.joins_per_hour === null ? "–" : r.joins_per_hour.toFixed(1)} / ${r.leaves_per_hour === null ? "–" : r.leaves_per_hour.toFixed(1)}`, "away from the range's edges"));
+    head.setTable({ view: "churn", columns: ["by", "bots", "sessions", "censored_sessions", "median_session_s", "median_lifetime_s", "joins_per_hour", "leaves_per_hour", "bucket_s", "gap_s", "without_id"], rows: [r] });
+    csvOf(head, asked, "summary");
+
+    const curve = (pts) => pts.map(([t, v]) => [t / 3600, v]);
+    const medianLine = (m, color) => (m === null ? [] : [{ xAxis: m / 3600, lineStyle: { color, type: "dashed" }, label: { formatter: fmtSpan(m), color } }]);
+    surv.setTable({ view: "churn", columns: ["curve", "hours", "survival"],
+      rows: [...r.session_survival.map(([t, v]) => ({ curve: "sessions", hours: Math.round(t / 36) / 100, survival: v })),
+        ...r.lifetime_survival.map(([t, v]) => ({ curve: "lifetimes", hours: Math.round(t / 36) / 100, survival: v }))] });
+    csvOf(surv, asked, "summary");
+    surv.draw({ legend: LEGEND, grid: GRID, tooltip: { trigger: "axis", valueFormatter: (v) => (typeof v === "number" ? v.toFixed(3) : v) },
+      xAxis: Object.assign({ type: "value", name: "Hours", nameLocation: "middle", nameGap: 26, min: 0 }, AXIS),
+      yAxis: valueAxis("Still going", { minInterval: 0, min: 0, max: 1 }),
+      series: [
+        { name: "sessions", type: "line", step: "end", showSymbol: false, data: curve(r.session_survival), color: colorOf(name),
+          markLine: { symbol: "none", silent: true, data: medianLine(r.median_session_s, colorOf(name)) } },
+        { name: "lifetimes", type: "line", step: "end", showSymbol: false, data: curve(r.lifetime_survival), color: "#e0a458",
+          markLine: { symbol: "none", silent: true, data: medianLine(r.median_lifetime_s, "#e0a458") } }] });
+
+    const cls = Object.keys(CHURN_CLASS_COLORS);
+    classes.setTable({ view: "churn", columns: ["class", "peers"], rows: cls.map((c) => ({ class: c, peers: r.classes[c] })) });
+    csvOf(classes, asked, "classes");
+    classes.draw({ grid: { left: 80, right: 50, top: 10, bottom: 40 }, tooltip: { trigger: "axis" },
+      xAxis: valueAxis("Peers"),
+      yAxis: Object.assign({ type: "category", data: cls.slice().reverse() }, AXIS),
+      series: [{ type: "bar", name: "peers", barMaxWidth: 24,
+        data: cls.slice().reverse().map((c) => ({ value: r.classes[c], itemStyle: { color: CHURN_CLASS_COLORS[c] } })),
+        label: { show: true, position: "right", color: "#9aa7b6",
+          formatter: (i) => (r.bots ? `${Math.round((i.value / r.bots) * 1000) / 10} %` : "") } }] });
+
+    rates.setTable({ view: "churn", columns: ["t", "joins", "leaves"], rows: r.rates });
+    csvOf(rates, asked, "rates");
+    rates.draw({ legend: LEGEND, grid: GRID, tooltip: bucketTooltip(3600), xAxis: timeAxis("Time (UTC)"),
+      yAxis: valueAxis("Peers per hour"),
+      series: [
+        { name: "joins", type: "bar", data: barData(r.rates, "joins", 3600), color: "#5fb3b3", barMaxWidth: 14 },
+        { name: "leaves", type: "bar", data: barData(r.rates, "leaves", 3600), color: "#e06c75", barMaxWidth: 14 }] });
+
+    const groupPanel = (pnl, list, key, label, section) => {
+      /* Rates rounded and medians in hours for reading; the CSV keeps the API's values. */
+      const rows = list.map((x) => Object.assign({}, x, { [key]: label(x[key]),
+        joins_per_hour: x.joins_per_hour === null ? null : Math.round(x.joins_per_hour * 1000) / 1000,
+        leaves_per_hour: x.leaves_per_hour === null ? null : Math.round(x.leaves_per_hour * 1000) / 1000,
+        median_session_s: fmtSpan(x.median_session_s) }));
+      pnl.el.querySelector(".tablewrap").replaceChildren(renderTable({ view: "churn", rows }, [key, ...CHURN_GROUP_COLUMNS],
+        { joins_per_hour: "joins/h", leaves_per_hour: "leaves/h", median_session_s: "median session" }));
+      csvOf(pnl, asked, section);
+      const top = list.slice(0, 15).reverse();
+      pnl.draw({ grid: { left: 170, right: 60, top: 10, bottom: 40 }, tooltip: { trigger: "axis", valueFormatter: (v) => (v === null ? "–" : `${v} h`) },
+        xAxis: valueAxis("Median session (hours)", { minInterval: 0 }),
+        yAxis: Object.assign({ type: "category", data: top.map((x) => label(x[key])) }, AXIS),
+        series: [{ type: "bar", name: "median session", barMaxWidth: 20, color: colorOf(name),
+          data: top.map((x) => (x.median_session_s === null ? null : Math.round(x.median_session_s / 36) / 100)),
+          label: { show: true, position: "right", color: "#9aa7b6", formatter: (i) => `${top[i.dataIndex].bots} peers` } }] });
+    };
+    groupPanel(countries, r.by_country, "country", (c) => (c === null ? "??" : `${c} ${(S.countryNames[c] || "").slice(0, 18)}`.trim()), "by_country");
+    groupPanel(ases, r.by_as, "asn", (a) => (a === null ? "unknown AS" : `AS${a}`), "by_as");
+  };
+};
+
+/* -- monitors of others: the detect analysis (crawlers and sensors of other researchers) ----- */
+const ANALYSES = "/api/v1/analyses";
+const KIND_COLOR = { sensor: "#e0a458", crawler: "#e06c75" };
+function scoreBar(v) {
+  return el("span", { class: "score", title: String(v) },
+    el("span", { class: "track" }, el("span", { class: "fill", style: `width:${Math.round(Math.max(0, Math.min(1, v)) * 100)}%` })),
+    el("span", { class: "val", text: v.toFixed(2) }));
+}
+function addressOf(x) { return x.port === null || x.port === undefined ? x.ip : x.ip.includes(":") ? `[${x.ip}]:${x.port}` : `${x.ip}:${x.port}`; }
+
+VIEWS.monitors = function () {
+  const name = S.botnet;
+  const sus = panel(`${name}: suspected monitors of others`, "Addresses that look like another researcher's sensor (from the peer graph botmon's crawlers recorded: listed by many, lists none, outside the core) or crawler (from what botmon's sensors heard: never listed, periodic, busy, protocol deviations), scoring at least the threshold. botmon's own monitors are never listed here.", { wide: true, noChart: true, tableOpen: true, id: "suspects" });
+  const method = el("p", { class: "note method" });
+  sus.el.append(method);
+  const graph = panel(`${name}: who lists whom`, "Every address of the peer graph by in-degree (distinct peers listing it) and out-degree (distinct peers it listed); bubble size: how many addresses. A sensor sits at the bottom right: listed by many, listing none.", { id: "degrees" });
+  const self = panel("How visible is botmon", "botmon's own sensors (from their campaigns) and crawlers (setting analysis.own_monitors) scored by the same methods: rank among every scored address and whether others using these methods would flag it.", { noChart: true, id: "self" });
+  const cards = el("div", { class: "totals own" });
+  self.el.insertBefore(cards, self.el.querySelector(".tablewrap"));
+  return async function update() {
+    const p = query({ botnet: name });
+    const d = await getTable("/detect", p, ANALYSES);
+    sus.setCsv("/detect", p, ANALYSES);
+    self.setCsv("/detect", Object.assign(Object.fromEntries(p), { section: "self" }), ANALYSES);
+    const head = el("tr", {}, ...["kind", "address", "score", "rank", "evidence"].map((c) => el("th", { class: c === "rank" ? "num" : "", text: c })));
+    const body = el("tbody", {}, ...d.suspects.map((x) => el("tr", { "data-kind": x.kind, "data-address": addressOf(x) },
+      el("td", {}, el("span", { class: "dot", style: `background:${KIND_COLOR[x.kind]}` }), x.kind),
+      el("td", { "data-col": "address", text: addressOf(x) }),
+      el("td", { "data-col": "score" }, scoreBar(x.score)),
+      el("td", { class: "num", "data-col": "rank", text: `${x.rank} of ${d.ranked[x.kind]}` }),
+      el("td", { class: "why", "data-col": "why", text: x.why }))));
+    sus.el.querySelector(".tablewrap").replaceChildren(d.suspects.length
+      ? el("table", { "data-view": "detect" }, el("thead", {}, head), body)
+      : el("p", { class: "note", text: `No address scores ${d.params.threshold} or more (${d.ranked.sensor} scored as sensors, ${d.ranked.crawler} as crawlers).` }));
+    method.textContent = `Method: ${d.method} Threshold ${d.params.threshold}; vantage points: ${d.vantage_points.join(", ") || "none"}; computed ${fmtTime(d.computed_at)} UTC.`;
+    const own = d.self.filter((x) => x.seen && x.kind === "sensor");
+    const sensors = d.suspects.filter((x) => x.kind === "sensor");
+    const pt = (x) => [x.evidence.in_degree, x.evidence.out_degree, addressOf(x)];
+    graph.setTable({ view: "degrees", columns: ["in_degree", "out_degree", "addresses"], rows: d.degrees.map(([i, o, n]) => ({ in_degree: i, out_degree: o, addresses: n })) });
+    graph.draw({ legend: LEGEND, grid: GRID,
+      tooltip: { trigger: "item", formatter: (i) => (i.seriesIndex === 0 ? `in ${i.value[0]} · out ${i.value[1]}: ${i.value[2]} address(es)` : `${i.value[2]}<br>in ${i.value[0]} · out ${i.value[1]}`) },
+      xAxis: valueAxis("In-degree (listed by)"), yAxis: valueAxis("Out-degree (lists)"),
+      series: [
+        { name: "peers", type: "scatter", color: colorOf(name), data: d.degrees, symbolSize: (v) => Math.min(24, 4 + 2 * Math.sqrt(v[2])), itemStyle: { opacity: 0.6 } },
+        { name: "suspected sensors", type: "scatter", color: KIND_COLOR.sensor, symbol: "diamond", symbolSize: 14, data: sensors.map(pt) },
+        { name: "botmon's own", type: "scatter", color: "#98c379", symbol: "triangle", symbolSize: 14, data: own.map(pt) }] });
+    cards.replaceChildren(...(d.self.length ? d.self.map((x) => el("div", { class: "total", "data-kind": x.kind, "data-address": addressOf(x), "data-flagged": String(x.flagged),
+      style: `border-top-color:${x.flagged ? "var(--bad)" : "var(--good)"}` },
+      el("div", { class: "small", text: `own ${x.kind} ${addressOf(x)} (${x.origin})` }),
+      el("div", { class: "big" }, scoreBar(x.score)),
+      el("div", { class: "small", text: x.seen ? `rank ${x.rank} of ${x.of} · scores above ${x.percentile} % of them` : "not in the records of this range" }),
+      el("div", { class: `small verdict ${x.flagged ? "bad" : "good"}`, text: x.flagged ? `would be flagged (threshold ${d.params.threshold})` : "stays below the threshold" }),
+      el("div", { class: "small", text: x.why })))
+      : [el("p", { class: "note", text: "botmon knows none of its own monitors for this botnet: sensors need a campaign with listen addresses, crawlers the setting analysis.own_monitors." })]));
+    self.setTable({ view: "self", columns: ["kind", "ip", "port", "origin", "score", "rank", "of", "percentile", "flagged"], rows: d.self });
+  };
+};
+
 /* -- controls, routing, refresh ------------------------------------------------------------- */
+const ONE_BOTNET_VIEWS = ["botnet", "counting", "monitors", "churn"];
 function parseHash() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const view = VIEWS[parts[0]] ? parts[0] : "overview";
@@ -746,7 +992,7 @@ function setStatus(text, err = false) { const s = $("status"); s.textContent = t
 
 function showControls(view) {
   const pick = $("botnet-pick"), sel = $("botnet");
-  const needsOne = view === "botnet" || view === "counting";
+  const needsOne = ONE_BOTNET_VIEWS.includes(view);
   const allowsAll = view === "geo" || view === "ases";
   pick.hidden = !(needsOne || allowsAll);
   sel.replaceChildren(...(allowsAll ? [el("option", { value: "*", text: "all botnets" })] : []),
@@ -754,7 +1000,7 @@ function showControls(view) {
   if (needsOne && (!S.botnet || S.botnet === "*")) S.botnet = S.botnets[0] || null;
   if (allowsAll && !S.botnet) S.botnet = "*";
   if (S.botnet) sel.value = S.botnet;
-  $("bucket").parentElement.hidden = view === "counting" || view === "geo" || view === "ases";
+  $("bucket").parentElement.hidden = view === "counting" || view === "geo" || view === "ases" || view === "monitors" || view === "churn";
   const cmp = $("compare-pick");
   cmp.hidden = view !== "compare";
   if (view === "compare") {
@@ -780,7 +1026,7 @@ function openView() {
   S.charts = [];
   $("view").replaceChildren();
   showControls(view);
-  if ((view === "botnet" || view === "counting") && !S.botnet) {
+  if (ONE_BOTNET_VIEWS.includes(view) && !S.botnet) {
     $("view").append(el("p", { class: "note", text: "No botnet yet: create one and start a crawler." }));
     S.update = null;
     return;
@@ -850,7 +1096,7 @@ async function main() {
   $("bucket").addEventListener("change", refresh);
   $("botnet").addEventListener("change", () => {
     S.botnet = $("botnet").value;
-    if (S.view === "botnet" || S.view === "counting") location.hash = `#/${S.view}/${encodeURIComponent(S.botnet)}`;
+    if (ONE_BOTNET_VIEWS.includes(S.view)) location.hash = `#/${S.view}/${encodeURIComponent(S.botnet)}`;
     else refresh();
   });
   window.addEventListener("hashchange", openView);
