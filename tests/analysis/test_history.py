@@ -13,6 +13,12 @@ from botmon.sim import history
 from botmon.store.base import Store
 
 
+def _chinese(contacts: list[dict[str, object]]) -> set[tuple[object, object]]:
+    """The (ip, port) of the contacts that enrichment places in China."""
+    enricher = enrich.Enricher.default()
+    return {(c["ip"], c["port"]) for c in contacts if enricher.lookup(str(c["ip"])).country == "CN"}
+
+
 def test_history_has_the_shapes_the_dashboard_shows(store: Store) -> None:
     now = time.time()
     made = history.generate(store, now, weeks=1, seed=11, scale=0.15)
@@ -63,6 +69,17 @@ def test_history_has_the_shapes_the_dashboard_shows(store: Store) -> None:
     dip = sum(hourly[h] for h in range(11, 14)) / 3
     normal = sum(hourly[h] for h in range(0, 6)) / 6
     assert dip < 0.2 * normal
+
+    # Mozi's history is a trace: botmon's sensor heard its bots too (not in the dip), and
+    # other researchers' crawlers, one with a protocol deviation; both runs are campaigns.
+    mozi_id = store.get_botnet("mozi-history").id  # type: ignore[union-attr]
+    heard = store.contacts(mozi_id, start, end).to_pylist()
+    assert len({(c["ip"], c["port"]) for c in heard}) > 100
+    assert any(c["deviation"] for c in heard)
+    throttled = [c for c in heard if 10 <= c["ts_us"] // 3_600_000_000 % 24 < 15]
+    assert not {(c["ip"], c["port"]) for c in throttled} & _chinese(heard)
+    sources = {c.source for c in store.latest_campaigns() if c.botnet == "mozi-history"}
+    assert sources == {"trace-crawler", "trace-sensor"}
 
     # Diurnal: Sality (office PCs) peaks in the afternoon of its bots' local time.
     hours = [r for r in compare.compare_hours(store, ["sality-history"], start, end).rows]

@@ -55,8 +55,20 @@ def _start(text: str | None, days: float, interval: int) -> float:
 @click.command("trace")
 @click.option("--db", required=True, help="DuckDB file or postgresql:// URL to write into.")
 @click.option("--botnet", required=True, help="Name of the botnet to create and fill.")
-@click.option("--bots", type=click.IntRange(1, 2_000_000), default=1000, show_default=True)
-@click.option("--days", type=click.FloatRange(0.01, 366), default=7.0, show_default=True)
+@click.option(
+    "--bots",
+    type=click.IntRange(1, 2_000_000),
+    default=1000,
+    show_default=True,
+    help="Infections alive at the start (arrivals keep the population about steady).",
+)
+@click.option(
+    "--days",
+    type=click.FloatRange(0.01, 366),
+    default=7.0,
+    show_default=True,
+    help="Length of the trace.",
+)
 @click.option(
     "--interval",
     type=click.IntRange(1, 86400),
@@ -71,7 +83,13 @@ def _start(text: str | None, days: float, interval: int) -> float:
     show_default=True,
     help="Chance that one try of an online bot gets no answer.",
 )
-@click.option("--nat", type=click.FloatRange(0, 1), default=0.3, show_default=True)
+@click.option(
+    "--nat",
+    type=click.FloatRange(0, 1),
+    default=0.3,
+    show_default=True,
+    help="Share of bots behind NAT (listed by others, heard by the sensor, never answering).",
+)
 @click.option("--no-ids", is_flag=True, help="Bots carry no bot IDs (like Hide'n'Seek).")
 @click.option(
     "--dynamic",
@@ -86,14 +104,26 @@ def _start(text: str | None, days: float, interval: int) -> float:
     show_default=True,
     help="CC:H1-H2: that country's packets are dropped daily in those UTC hours; or none.",
 )
-@click.option("--foreign-crawlers", type=click.IntRange(0, 100), default=3, show_default=True)
-@click.option("--foreign-sensors", type=click.IntRange(0, 100), default=5, show_default=True)
+@click.option(
+    "--foreign-crawlers",
+    type=click.IntRange(0, 100),
+    default=3,
+    show_default=True,
+    help="Other researchers' crawlers contacting botmon's sensor regularly.",
+)
+@click.option(
+    "--foreign-sensors",
+    type=click.IntRange(0, 100),
+    default=5,
+    show_default=True,
+    help="Other researchers' sensors: listed by many bots, listing no one.",
+)
 @click.option("--no-sensor", is_flag=True, help="Model no sensor of botmon's own.")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option(
     "--truth",
     type=click.Path(dir_okay=False, writable=True),
-    help="Write the truth here (JSON lines).",
+    help="Write the truth here: JSON lines, one bot (sessions, addresses) or monitor a line.",
 )
 @click.option(
     "--start",

@@ -5,9 +5,11 @@ measurements, and live emulation cannot produce weeks of it in seconds. This gen
 each botnet as a population of bots with lifetimes (churn), an online probability that follows
 the bot's *local* hour (diurnal patterns), optional bot IDs whose IP address changes every few
 hours or days (dynamic residential addresses), NATed bots that only ever appear as peers in
-others' peer lists, and, for ``mozi-history``, a regional daily dip: Chinese bots vanish for a
-few hours each evening, as in the talk's Mozi anomaly. Crawl rounds then turn that ground
-truth into replies, failed tries and edges.
+others' peer lists. Crawl rounds then turn that ground truth into replies, failed tries and
+edges. ``mozi-history`` is made by the trace generator (:mod:`botmon.sim.trace`) instead: its
+Chinese bots go unheard for a few hours each evening (throttling, as in the talk's Mozi
+anomaly), and other researchers' crawlers and sensors and botmon's own sensor are in it, so
+the demo's analysis views have monitors and a throttled region to show.
 
 Addresses are public IPs sampled from the default geolocation database so that countries and
 ASes look real; they are only data here and nothing is ever sent to them. Country and AS
@@ -26,6 +28,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from botmon.ipaddr import ip_to_int
+from botmon.sim.geo import Geo
+from botmon.sim.trace import TraceModel, generate_trace
 from botmon.store.base import Store, StoreError
 from botmon.validation import (
     EdgeColumns,
@@ -91,6 +95,10 @@ class Profile:
     """(country, first local hour, end local hour): those bots vanish in that window daily."""
     shared_share: float = 0.0
     """Share of bots on an address a botnet generated before also uses (co-infection)."""
+    traced: bool = False
+    """Made by the trace generator (:mod:`botmon.sim.trace`) instead of the rounds below:
+    with other researchers' crawlers and sensors and botmon's own sensor, and ``dip`` as a
+    throttling window (the bots stay online; the monitors do not hear them)."""
 
 
 PROFILES: tuple[Profile, ...] = (
@@ -148,6 +156,7 @@ PROFILES: tuple[Profile, ...] = (
         edge_every=8,
         dip=("CN", 18, 23),
         shared_share=0.08,
+        traced=True,
     ),
     Profile(
         name="sality-history",
@@ -188,56 +197,6 @@ PROFILES: tuple[Profile, ...] = (
 """The demo's three history botnets."""
 
 BOTNET_NAMES = tuple(p.name for p in PROFILES)
-
-
-# -- geolocation -------------------------------------------------------------------------------
-
-
-class Geo:
-    """Public addresses per country and their enrichment, from :mod:`botmon.enrich`.
-
-    Isolated here so the generator depends on the enrichment package at one place only.
-    """
-
-    def __init__(self) -> None:
-        from botmon import enrich
-
-        self._enrich = enrich
-        self.enricher = enrich.Enricher.default()
-        self._cache: dict[str, tuple[str | None, int | None]] = {}
-        self.as_names: dict[int, str] = {}
-        self._written: set[int] = set()
-        self.used: dict[str, list[str]] = {}
-        """Static addresses of botnets generated so far, per country (for co-infections)."""
-
-    def sample(self, country: str, n: int, rng: random.Random) -> list[str]:
-        """``n`` distinct public addresses located in ``country`` (fewer if it has few)."""
-        return list(self._enrich.sample_public_ips(country, n, rng))
-
-    def offset_hours(self, country: str, at: float) -> float:
-        """The country's UTC offset in hours at ``at`` (0 for unknown countries)."""
-        offset = self._enrich.utc_offset_hours(country, at)
-        return 0.0 if offset is None else offset
-
-    def take_new_as_names(self) -> dict[int, str]:
-        """AS names found since the last call (each is written to the store once)."""
-        new = {asn: name for asn, name in self.as_names.items() if asn not in self._written}
-        self._written.update(new)
-        return new
-
-    def lookup(self, ip: str) -> tuple[str | None, int | None]:
-        """(country, asn) of an address, as ingest would store them."""
-        hit = self._cache.get(ip)
-        if hit is None:
-            info = self.enricher.lookup(ip)
-            country = getattr(info, "country", None)
-            asn = getattr(info, "asn", None)
-            as_name = getattr(info, "as_name", None)
-            if asn is not None and as_name:
-                self.as_names[int(asn)] = str(as_name)
-            hit = (country, asn)
-            self._cache[ip] = hit
-        return hit
 
 
 # -- the model ---------------------------------------------------------------------------------
@@ -535,6 +494,8 @@ def generate_botnet(
         except StoreError:
             if store.get_botnet(profile.name) is None:
                 raise
+    if profile.traced:
+        return _traced(store, profile, start, end, seed, geo)
     bots = _population(profile, start, end, rng, geo)
     hours = math.ceil((end - start) / HOUR) + 1
     _sessions(profile, bots, start, hours, rng)
@@ -563,6 +524,59 @@ def generate_botnet(
         counts["edges"],
         batches,
         duplicates,
+    )
+
+
+def trace_model(profile: Profile, start: float, end: float, geo: Geo) -> TraceModel:
+    """The trace model that plays ``profile`` over [start, end).
+
+    The profile's mean online share becomes the ratio of session to pause lengths (pauses of
+    two hours), its answer rate the crawler's loss, and its regional dip (in local hours) a
+    throttling window in UTC hours.
+    """
+    throttle = None
+    if profile.dip is not None:
+        country, first, last = profile.dip
+        offset = geo.offset_hours(country, start)
+        h1, h2 = round(first - offset) % 24, round(last - offset) % 24
+        throttle = (country, h1, h2 or 24)
+    pause = 2 * HOUR
+    return TraceModel(
+        botnet=profile.name,
+        bots=profile.bots,
+        days=(end - start) / DAY,
+        start=start,
+        mean_lifetime_days=profile.mean_lifetime_days,
+        session_median_s=pause * profile.base_online / (1 - profile.base_online),
+        offline_median_s=pause,
+        with_ids=profile.id_hex_chars > 0,
+        nat_share=profile.nat_share,
+        dynamic_share=profile.dynamic_ip_share,
+        reassign_hours=profile.ip_period_h,
+        countries=dict(profile.countries),
+        diurnal_amplitude=profile.diurnal_amplitude,
+        peak_local_hour=profile.peak_local_hour,
+        throttle=throttle,
+        crawl_interval_s=profile.round_s,
+        loss=1 - profile.answer_rate,
+        peers_per_reply=profile.peers_per_reply,
+        edges_every=profile.edge_every,
+        shared_share=profile.shared_share,
+    )
+
+
+def _traced(
+    store: Store, profile: Profile, start: float, end: float, seed: int, geo: Geo
+) -> Generated:
+    truth = generate_trace(store, trace_model(profile, start, end, geo), seed, geo=geo)
+    return Generated(
+        profile.name,
+        len(truth.bots),
+        truth.replies + truth.sensor_contacts,  # the sensor's records are replies too
+        truth.failed_tries,
+        truth.edges,
+        truth.batches,
+        truth.duplicate_batches,
     )
 
 

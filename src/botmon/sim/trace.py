@@ -8,6 +8,13 @@ botmon's own sensor) and turns it into exactly the replies, failed tries and edg
 crawler polling every ``crawl_interval_s`` with packet loss ``loss`` and a sensor in the
 bots' peer lists would have recorded, together with the truth the analyses of
 :mod:`botmon.analysis` are checked against.
+
+The pieces: :mod:`~botmon.sim.trace_population` decides the population (who, where, when
+online, which address when); :mod:`~botmon.sim.trace_records` turns it into records window by
+window; this module holds the model, the truth and the writing. Deliberate simplifications,
+so the truth stays exact: the crawler learns an address a random few rounds after it comes
+online rather than by replaying peer-list propagation; peers are drawn by a fixed popularity
+per bot; the sensor hears every contact that is not throttled (no loss on its side).
 """
 
 from __future__ import annotations
@@ -25,10 +32,9 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from botmon.ipaddr import V4_MAPPED_PREFIX
 from botmon.limits import MIN_TIMESTAMP
 from botmon.sim import trace_population
-from botmon.sim.history import Geo
+from botmon.sim.geo import Geo
 from botmon.sim.trace_population import Population, v4_text
 from botmon.sim.trace_records import Tables, Window
 from botmon.store.base import Store, StoreError
@@ -91,6 +97,9 @@ class TraceModel:
     """Peers a bot lists per answer (edges)."""
     sensor: bool = True
     """Model botmon's own sensor (records the bots that contact it)."""
+    shared_share: float = 0.0
+    """Share of static bots on an address that a botnet generated before with the same
+    :class:`~botmon.sim.geo.Geo` uses (co-infection of one device)."""
     edges_every: int = 1
     """A bot's peer list is recorded with one in this many of its replies (1: every reply);
     large traces use more to keep the edge count in proportion."""
@@ -113,6 +122,7 @@ class TraceModel:
             ),
             (not 0 <= self.nat_share <= 1, "nat share must be in [0, 1]"),
             (not 0 <= self.dynamic_share <= 1, "dynamic share must be in [0, 1]"),
+            (not 0 <= self.shared_share <= 1, "shared share must be in [0, 1]"),
             (
                 not 0 < self.reassign_hours[0] <= self.reassign_hours[1],
                 "reassign hours must be 0 < low <= high",
@@ -156,6 +166,7 @@ class TruthBot:
     bot_id: str | None
     country: str
     asn: int | None
+    """The AS of the bot's first address: its addresses are reassigned at this AS's pace."""
     nat: bool
     join: float
     leave: float
@@ -199,6 +210,9 @@ class TraceTruth:
     batches: int = 0
     duplicate_batches: int = 0
     """Batches the store had already (a second run of the same trace stores nothing)."""
+    _sessions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def start(self) -> float:
@@ -231,11 +245,23 @@ class TraceTruth:
     def active_bots(self, start: float, end: float, responsive: bool = True) -> int:
         """Distinct infections online at some instant of [start, end); ``responsive``: only
         those a crawler can reach (not behind NAT)."""
-        return sum(
-            1
-            for b in self.bots
-            if not (responsive and b.nat) and any(s < end and e > start for s, e in b.sessions)
-        )
+        owner, s, e = self._session_arrays()
+        hit = (s < end) & (e > start)
+        if responsive:
+            nat = np.array([b.nat for b in self.bots], dtype=bool)
+            hit &= ~nat[owner]
+        return len(np.unique(owner[hit]))
+
+    def _session_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(bot index, start, end) of every session, built once (counting analyses ask
+        for many windows)."""
+        if self._sessions is None:
+            owner = [i for i, b in enumerate(self.bots) for _ in b.sessions]
+            flat = [x for b in self.bots for x in b.sessions]
+            starts = np.array([x[0] for x in flat], dtype=np.float64)
+            ends = np.array([x[1] for x in flat], dtype=np.float64)
+            self._sessions = (np.array(owner, dtype=np.int64), starts, ends)
+        return self._sessions
 
     def foreign(self, kind: str) -> list[TruthMonitor]:
         """Other researchers' monitors of one kind (``crawler`` or ``sensor``)."""
@@ -289,7 +315,7 @@ class TraceTruth:
 
 # -- generation --------------------------------------------------------------------------------
 
-ROWS_PER_BATCH = 250_000
+ROWS_PER_BATCH = 1_000_000
 
 
 def _model_tag(model: TraceModel) -> str:
@@ -320,12 +346,11 @@ def _truth_bots(pop: Population) -> list[TruthBot]:
             for a in range(starts[b], stops[b])
             if a_until[a] > start
         ]
-        first = next((a for a in range(starts[b], stops[b]) if a_until[a] > start), starts[b])
         bots.append(
             TruthBot(
                 bot_id=pop.bot_id[b],
                 country=pop.country[b],
-                asn=pop.addr_asn[first],
+                asn=pop.home_asn[b],
                 nat=bool(nat[b]),
                 join=join[b],
                 leave=leave[b],
@@ -340,14 +365,17 @@ def _columns(tables: Tables, ts: np.ndarray, addr: np.ndarray) -> tuple[list[int
     order = np.argsort(ts, kind="stable")
     ts, addr = ts[order], addr[order]
     ts_us = np.round(ts * 1_000_000).astype(np.int64).tolist()
-    ips = (tables.ip[addr] | 0).tolist()
-    return ts_us, [V4_MAPPED_PREFIX | ip for ip in ips], tables.port[addr].tolist(), addr.tolist()
+    return ts_us, tables.stored_ip[addr].tolist(), tables.port[addr].tolist(), addr.tolist()
 
 
 def _batches(
-    tables: Tables, window: Window, geo: Geo, tag: str
+    tables: Tables, window: Window, as_names: dict[int, str], tag: str
 ) -> Iterator[tuple[ValidatedBatch, str]]:
-    """The window's crawler batch and sensor batch (split when larger than ROWS_PER_BATCH)."""
+    """The window's crawler batch and (when it heard anyone) sensor batch.
+
+    Every batch names the trace's ASes: the store keeps each name once, and a store that
+    did not see an earlier trace made with the same :class:`Geo` still gets them all.
+    """
     model = tables.model
     r_ts, r_ip, r_port, r_addr = _columns(tables, window.reply_ts, window.reply_addr)
     f_ts, f_ip, f_port, f_addr = _columns(tables, window.fail_ts, window.fail_addr)
@@ -369,10 +397,10 @@ def _batches(
     )
     edges = EdgeColumns(
         e_ts,
-        [V4_MAPPED_PREFIX | ip for ip in tables.ip[e_src].tolist()],
+        tables.stored_ip[e_src].tolist(),
         tables.port[e_src].tolist(),
         ids[e_src].tolist(),
-        [V4_MAPPED_PREFIX | ip for ip in tables.ip[e_dst].tolist()],
+        tables.stored_ip[e_dst].tolist(),
         tables.port[e_dst].tolist(),
         ids[e_dst].tolist(),
     )
@@ -383,7 +411,7 @@ def _batches(
             replies=replies,
             failed_tries=failed,
             edges=edges,
-            as_names=geo.take_new_as_names(),
+            as_names=dict(as_names),
             source_type="crawler",
         ),
         CRAWLER_SOURCE,
@@ -411,7 +439,7 @@ def _batches(
                 replies=contacts,
                 failed_tries=FailedTryColumns(),
                 edges=EdgeColumns(),
-                as_names=geo.take_new_as_names(),
+                as_names=dict(as_names),
                 source_type="sensor",
             ),
             SENSOR_SOURCE,
@@ -495,11 +523,12 @@ def generate_trace(
     per_round = model.bots * (1.3 + 0.5 * model.peers_per_reply / model.edges_every)
     rounds_per_window = max(1, int(ROWS_PER_BATCH / per_round))
     windows = math.ceil(n_rounds / rounds_per_window)
-    tag = _model_tag(model)
+    tag = f"{_model_tag(model)}-s{seed}"
+    names = {a: geo.as_names[a] for a in set(tables.asn.tolist()) if a in geo.as_names}
     first = True
     for w in range(windows):
         window = tables.window(w, rounds_per_window, seed)
-        for batch, source in _batches(tables, window, geo, tag):
+        for batch, source in _batches(tables, window, names, tag):
             result = store.write_batch(batch, source)
             truth.batches += 1
             truth.duplicate_batches += result.duplicate

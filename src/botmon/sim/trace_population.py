@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from botmon.sim.history import Geo
+from botmon.sim.geo import Geo
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -28,6 +28,9 @@ WARMUP_S = 2 * DAY
 """Simulated time before the trace: the online state at its start is then a steady one."""
 SESSION_SIGMA = 1.0
 """Spread (log scale) of the log-normal session and pause lengths: heavy-tailed as measured."""
+POPULARITY_SIGMA = 0.6
+"""Spread (log scale) of how often peer lists name a bot: some bots are popular, none as
+popular as a sensor announcing itself (SensorRank-style detectors rely on that gap)."""
 MIN_SPAN_S = 1.0
 """Shortest online session or pause (a log-normal draw can be arbitrarily small)."""
 MONITOR_COUNTRIES = ("US", "DE", "NL", "FR", "GB", "SG", "JP", "CA")
@@ -87,6 +90,8 @@ class Population:
     addr_until: np.ndarray
     addr_country: list[str | None]
     addr_asn: list[int | None]
+    home_asn: list[int | None]
+    """Per bot: the AS of its first address, whose reassignment period it follows."""
     # per span, sorted by (bot, start) and so by (address, start)
     span_addr: np.ndarray
     span_bot: np.ndarray
@@ -111,14 +116,31 @@ class Population:
     def span_at(
         self, keys: np.ndarray, owner: np.ndarray, t: np.ndarray, by_bot: bool
     ) -> np.ndarray:
-        """Index of the span of ``owner`` (bot or address) covering ``t``; -1 where none."""
+        """Index of the span of ``owner`` (bot or address) covering ``t``; -1 where none.
+
+        Keys have millisecond resolution: when ``t`` falls in the millisecond before a span
+        begins, the search lands on that span and the one before (which may still cover
+        ``t``) is checked too, so the answer is exact."""
         probe = (owner.astype(np.int64) << TIME_KEY_BITS) | self.time_key(t)
-        idx = np.searchsorted(keys, probe, side="right") - 1
-        safe = np.maximum(idx, 0)
+        found = np.searchsorted(keys, probe, side="right") - 1
         owners = self.span_bot if by_bot else self.span_addr
-        hit = (idx >= 0) & (owners[safe] == owner) & (t < self.span_end[safe])
+        safe = np.maximum(found, 0)
+        hit = (found >= 0) & (owners[safe] == owner) & (t < self.span_end[safe])
         hit &= t >= self.span_start[safe]
-        return np.where(hit, idx, -1)
+        out = np.where(hit, found, -1)
+        early = np.flatnonzero(~hit & (found >= 1) & (t < self.span_start[safe]))
+        if len(early):
+            before = found[early] - 1
+            ok = (owners[before] == owner[early]) & (t[early] < self.span_end[before])
+            ok &= t[early] >= self.span_start[before]
+            out[early[ok]] = before[ok]
+        return out
+
+
+def substream(rng: random.Random, name: str) -> random.Random:
+    """A generator of its own, derived from ``rng``'s state without drawing from it: a
+    feature drawing from it leaves every other draw of ``rng`` as it was."""
+    return random.Random(f"{name}:{zlib.crc32(repr(rng.getstate()).encode())}")
 
 
 def _lognormal(rng: random.Random, median: float) -> float:
@@ -142,6 +164,14 @@ class _Addresses:
                 self.used.add(ip)
                 return ip
         return None
+
+    def shared(self, earlier: list[str], rng: random.Random) -> int | None:
+        """An address another botnet generated before uses (one device, two infections)."""
+        ip = v4_int(rng.choice(earlier))
+        if ip in self.used:
+            return None
+        self.used.add(ip)
+        return ip
 
     def near(self, ip: int, asn: int | None, country: str) -> int | None:
         """A new address in the same /16 and AS (reassignment inside the ISP's pool)."""
@@ -174,8 +204,11 @@ def _sessions(
 ) -> list[tuple[float, float]]:
     """Alternating online and offline spans in [first, last).
 
-    Each span's median is scaled by the diurnal factor at its expected middle (in the bot's
-    local time): sessions are longer and pauses shorter around the local peak hour.
+    Each span's median is scaled by the diurnal factor of the bot's local hour: sessions
+    are longer and pauses shorter around the local peak. The share online at an instant
+    reflects spans begun up to a session earlier, so the factor is read 1.5 medians after the
+    span's start; that puts the peak of the online share at the peak hour (measured within
+    about an hour, 1,000 bots over 7 days) instead of hours later.
     """
     out: list[tuple[float, float]] = []
     p_online = session_median / (session_median + offline_median)
@@ -184,8 +217,8 @@ def _sessions(
     two_pi_day = 2 * math.pi / 24
     while t < last:
         median = session_median if online else offline_median
-        mid_h = (t + median / 2) / HOUR + offset_h
-        swing = amplitude * math.cos(two_pi_day * (mid_h - peak))
+        ahead_h = (t + 1.5 * median) / HOUR + offset_h
+        swing = amplitude * math.cos(two_pi_day * (ahead_h - peak))
         span = _lognormal(rng, median * (1 + swing if online else 1 - swing))
         if online:
             out.append((t, min(t + span, last)))
@@ -234,7 +267,7 @@ def build(model: object, geo: Geo, rng: random.Random) -> Population:
     ids: list[str | None] = [
         f"{rng.getrandbits(160):040x}" if model.with_ids else None for _ in range(n)
     ]
-    popularity = np.array([rng.lognormvariate(0.0, 1.0) for _ in range(n)])
+    popularity = np.array([rng.lognormvariate(0.0, POPULARITY_SIGMA) for _ in range(n)])
     sensor_growth = model.days * DAY / 2
     knows = np.array(
         [
@@ -260,15 +293,26 @@ def build(model: object, geo: Geo, rng: random.Random) -> Population:
     s_start: list[float] = []
     s_end: list[float] = []
     kept: list[int] = []
+    home: list[int | None] = []
+    # Co-infections depend on what was generated before with ``geo``: their draws come from
+    # a stream of their own, so everything else is the same whatever came before.
+    share_rng = substream(rng, "co-infection")
+    firsts: list[int] = []
     for i in range(n):
         first = max(joins[i], start - WARMUP_S)
         last = min(leaves[i], end)
-        ip = addresses.fresh(countries[i])
+        ip = None
+        earlier = geo.used.get(countries[i])
+        if earlier and not dynamic[i] and share_rng.random() < model.shared_share:
+            ip = addresses.shared(earlier, share_rng)
+        if ip is None:
+            ip = addresses.fresh(countries[i])
         if ip is None or last <= first:
             continue
         b = len(kept)
         kept.append(i)
         cc, asn = addresses.geo_of(ip)
+        home.append(asn)
         bot_sessions = _sessions(
             rng,
             first,
@@ -291,6 +335,7 @@ def build(model: object, geo: Geo, rng: random.Random) -> Population:
                 t += period
         changes.append(last)
         first_addr = len(a_ip)
+        firsts.append(first_addr)
         for k in range(len(changes) - 1):
             if k:
                 moved = addresses.near(ip, asn, cc or countries[i])
@@ -317,6 +362,9 @@ def build(model: object, geo: Geo, rng: random.Random) -> Population:
                 s_end.append(cut)
                 s = cut
                 j += 1
+    for b, i in enumerate(kept):  # static addresses a later botnet may share (co-infection)
+        if not dynamic[i]:
+            geo.used.setdefault(countries[i], []).append(v4_text(a_ip[firsts[b]]))
     idx = np.array(kept, dtype=np.int64)
     return Population(
         start=start,
@@ -339,6 +387,7 @@ def build(model: object, geo: Geo, rng: random.Random) -> Population:
         addr_until=np.array(a_until),
         addr_country=a_cc,
         addr_asn=a_asn,
+        home_asn=home,
         span_addr=np.array(s_addr, dtype=np.int64),
         span_bot=np.array(s_bot, dtype=np.int64),
         span_start=np.array(s_start),

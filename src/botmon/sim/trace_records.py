@@ -19,12 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from botmon.ipaddr import V4_MAPPED_PREFIX
 from botmon.sim.trace_population import DAY, HOUR, Monitor, Population
 
-LIST_OWN_SENSOR = 0.5
-"""Chance that a bot knowing botmon's sensor lists it in one peer list."""
-LIST_FOREIGN_SENSOR = 0.3
-"""Chance that one peer list names a given foreign sensor (they are popular by design)."""
+SENSOR_PER_PEER = 0.08
+"""Chance per peer slot of a peer list that it names a given sensor (at most 0.9 per list):
+sensors announce themselves aggressively, so they are listed several times as often as the
+most popular bots whatever the list length. botmon's own sensor is named only by bots that
+know it."""
 OWN_SENSOR_PEERS = 3
 """Peers botmon's sensor lists when the crawler asks it (a sensor must look like a bot)."""
 CONTACT_JITTER = 0.1
@@ -67,6 +69,8 @@ class Tables:
         n_addr = len(pop.addr_ip)
         self.n_addr = n_addr
         self.ip = np.concatenate([pop.addr_ip, np.array([m.ip for m in mons], dtype=np.int64)])
+        self.stored_ip = self.ip | V4_MAPPED_PREFIX
+        """Addresses as the store holds them (IPv4-mapped 128-bit values; they fit int64)."""
         self.port = np.concatenate(
             [pop.port[pop.addr_bot], np.array([m.port for m in mons], dtype=np.int64)]
         )
@@ -199,13 +203,14 @@ class Tables:
         l_t, l_addr, l_bot = r_t[listing], r_addr[listing], r_bot[listing]
         rows, dst = self.online_peers(rng, l_t, l_bot, model.peers_per_reply)
         e_t, e_src, e_dst = [l_t[rows]], [l_addr[rows]], [dst]
+        listed = min(0.9, SENSOR_PER_PEER * model.peers_per_reply)
         if self.own_sensor >= 0:
-            lists = (l_t >= pop.knows_sensor[l_bot]) & (rng.random(len(l_t)) < LIST_OWN_SENSOR)
+            lists = (l_t >= pop.knows_sensor[l_bot]) & (rng.random(len(l_t)) < listed)
             e_t.append(l_t[lists])
             e_src.append(l_addr[lists])
             e_dst.append(np.full(int(lists.sum()), self.own_sensor, dtype=np.int64))
         for sensor in self.foreign_sensors.tolist():
-            lists = rng.random(len(l_t)) < LIST_FOREIGN_SENSOR
+            lists = rng.random(len(l_t)) < listed
             e_t.append(l_t[lists])
             e_src.append(l_addr[lists])
             e_dst.append(np.full(int(lists.sum()), sensor, dtype=np.int64))
