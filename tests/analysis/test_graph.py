@@ -385,7 +385,9 @@ def test_foreign_sensors_of_a_generated_trace_have_the_top_in_degree(tmp_path: A
     by_in_degree = sorted(g.vs, key=lambda v: -v["in_degree"])
     assert {v["name"] for v in by_in_degree[:k]} == sensors
     assert by_in_degree[k - 1]["in_degree"] > by_in_degree[k]["in_degree"]
-    assert g.vs.find(name=result.pagerank_top[0].node).indegree() == result.in_degree_max
+    # The top PageRank node is one of the sensors (which sensor leads depends on the draws:
+    # their in-degrees are close).
+    assert result.pagerank_top[0].node in sensors
 
 
 def test_whole_range_is_the_same_however_it_is_cut(store: Store) -> None:

@@ -368,7 +368,7 @@ class ReadPort:
         rows = self._run(
             sql,
             f"SELECT s.name, count(*) FROM {table} t JOIN sources s ON s.id = t.source_id"
-            f" WHERE {sql.where(ids, start, end, 't.', source)} GROUP BY s.name",
+            f" WHERE {sql.where(ids, start, end, 't.', source, _ends(table))} GROUP BY s.name",
         )
         return {str(name): int(n) for name, n in rows}
 
@@ -783,6 +783,11 @@ def arrow_from_rows(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
         [pa.array(list(col), type=field.type) for col, field in zip(columns, schema, strict=True)],
         schema=schema,
     )
+
+
+def _ends(table: str) -> Sequence[str]:
+    """The ip/port column prefixes of a record table's ends (an edge has two)."""
+    return EDGE_ENDS if table == "edges" else ("",)
 
 
 def _count_expr(measure: str) -> str:
