@@ -318,3 +318,53 @@ def test_folded_kaplan_meier_equals_lifelines_on_every_length() -> None:
     assert kaplan_meier(units[:0], observed[:0], 300) == (None, [])
     never, _ = kaplan_meier(units, np.zeros(5000, dtype=np.bool_), 300)
     assert never is None
+
+
+SPARSE = TraceModel(
+    botnet="sparse",
+    bots=120,
+    days=3.0,
+    throttle=None,
+    dynamic_share=0.0,
+    crawl_interval_s=1800,
+    loss=0.0,
+)
+"""The STEADY model crawled every 30 minutes, as the demo's history is: with the default
+15-minute gap every answer would be its own session."""
+
+
+def test_a_gap_shorter_than_the_crawl_pace_is_widened_and_said(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "sparse.duckdb"))
+    store.migrate()
+    try:
+        truth = generate_trace(store, SPARSE, seed=2)
+        widened = _trace_run(store, SPARSE)
+        kept = _trace_run(store, SPARSE, auto_gap="false")
+    finally:
+        store.close()
+    assert widened.reprobe_interval_s == kept.reprobe_interval_s == 1800
+    assert (widened.gap_s, widened.params["gap_s_requested"]) == (5400, 900)
+    assert widened.warnings and "widened to 5400 s" in widened.warnings[0]
+    assert kept.gap_s == 900 and "raise gap_s" in kept.warnings[0]
+    # Kept at 15 minutes, every answer is a one-bucket session. Widened, the sessions are
+    # the bots' as a 30-minute poll with a 90-minute gap sees them: pauses shorter than the
+    # gap bridged. That is the yardstick (the truth's sessions merged the same way); 15 %.
+    assert kept.median_session_s == 300
+    merged: list[float] = []
+    lo, hi = SPARSE.start + 5400, SPARSE.start + SPARSE.days * 86400 - 5400
+    for bot in truth.bots:
+        if bot.nat:
+            continue
+        runs: list[list[float]] = []
+        for a, b in sorted(bot.sessions):
+            if runs and a - runs[-1][1] < 5400:
+                runs[-1][1] = max(runs[-1][1], b)
+            else:
+                runs.append([a, b])
+        merged += [b - a for a, b in runs if a >= lo and b <= hi]
+    expected = float(np.median(merged))
+    assert widened.median_session_s is not None
+    assert abs(widened.median_session_s / expected - 1) <= 0.15, (
+        widened.median_session_s,
+        expected,
+    )

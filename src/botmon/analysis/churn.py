@@ -79,6 +79,14 @@ OPTIONS = (
         minimum=1,
         maximum=30 * 86_400,
     ),
+    Option(
+        "auto_gap",
+        "bool",
+        True,
+        "Widen the gap to three re-probe intervals when the monitors heard peers less often "
+        "than the gap (a crawl every 30 minutes with the 15-minute default would make every "
+        "answer its own session); the result says so under warnings.",
+    ),
 )
 
 METHOD = (
@@ -166,6 +174,10 @@ class ChurnResult(ResultBase, kw_only=True):
     replies: int
     without_id: int
     """Replies left out because they carry no bot ID (``by`` = ``id`` only)."""
+    reprobe_interval_s: float | None = None
+    """Median time between one peer's consecutive presences: the monitors' re-probe pace."""
+    warnings: list[str] = msgspec.field(default_factory=list)
+    """What makes the figures less than they seem (a gap shorter than the re-probe pace)."""
 
     def sections(self) -> list[Section]:
         summary = Section(
@@ -338,6 +350,7 @@ def compute(store: Store, request: AnalysisRequest) -> ChurnResult:
     """Sessions, lifetimes, classes and rates of ``request``'s botnet and window."""
     opts = request.options
     bucket_s, gap_s = int(opts["bucket_s"]), int(opts["gap_s"])
+    requested_gap_s = gap_s
     start, end = request.start, request.end
     found = botnet_id(store, request.botnet)
     replies, source = _polled(store, found, start, end, bucket_s, request.source)
@@ -347,6 +360,21 @@ def compute(store: Store, request: AnalysisRequest) -> ChurnResult:
     reply_keys, failed_keys = peer_keys(replies, by), peer_keys(failed, by)
     vocab = vocabulary(reply_keys, failed_keys)
     codes = encode(reply_keys, vocab)
+    pace_s = reprobe_interval(codes, replies.column("bucket").to_numpy(), bucket_s)
+    warnings: list[str] = []
+    if pace_s is not None and pace_s - bucket_s >= gap_s:
+        if opts.get("auto_gap", True):
+            gap_s = int(math.ceil(3 * pace_s / bucket_s) * bucket_s)
+            warnings.append(
+                f"peers were heard every {pace_s:g} s (median re-probe interval), so a"
+                f" {requested_gap_s} s gap would make every answer its own session: the gap"
+                f" was widened to {gap_s} s (three re-probe intervals; auto_gap)"
+            )
+        else:
+            warnings.append(
+                f"peers were heard every {pace_s:g} s (median re-probe interval), at least the"
+                f" {requested_gap_s} s gap: every answer is its own session; raise gap_s"
+            )
     without_id = 0
     if by == "id":
         without_id = int(
@@ -434,6 +462,9 @@ def compute(store: Store, request: AnalysisRequest) -> ChurnResult:
             "by_requested": opts["by"],
             "bucket_s": bucket_s,
             "gap_s": gap_s,
+            "gap_s_requested": requested_gap_s,
+            "auto_gap": bool(opts.get("auto_gap", True)),
+            "reprobe_interval_s": pace_s,
             "start": start,
             "end": end,
             "observed_from": seen_from,
@@ -465,7 +496,28 @@ def compute(store: Store, request: AnalysisRequest) -> ChurnResult:
         by_as=by_as,
         replies=int(pc.sum(replies.column("n")).as_py() or 0),
         without_id=without_id,
+        reprobe_interval_s=pace_s,
+        warnings=warnings,
     )
+
+
+def reprobe_interval(codes: Any, buckets: Any, bucket_s: int) -> float | None:
+    """The median time between one peer's consecutive present buckets (seconds): how often
+    the monitors heard a peer again. None when no peer was heard twice."""
+    keep = np.asarray(codes) >= 0
+    peer = np.asarray(codes)[keep].astype(np.int64)
+    bucket = np.asarray(buckets)[keep].astype(np.int64)
+    if len(peer) < 2:
+        return None
+    low = int(bucket.min())
+    span = int(bucket.max()) - low + 1
+    pairs = np.sort(peer * span + (bucket - low))
+    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
+    same = pairs[1:] // span == pairs[:-1] // span
+    steps = (pairs[1:] - pairs[:-1])[same]
+    if not len(steps):
+        return None
+    return float(np.median(steps)) * bucket_s
 
 
 def _observed(start: float, end: float, replies: pa.Table, failed: pa.Table) -> tuple[float, float]:

@@ -891,6 +891,12 @@ VIEWS.churn = function () {
       (pr.observed_from > r.start + r.bucket_s || pr.observed_until < r.end - r.bucket_s ? ` · records from ${fmtTime(pr.observed_from)} to ${fmtTime(pr.observed_until)}` : "") +
       (r.without_id ? ` · ${r.without_id} replies without a bot ID left out` : "");
     head.el.querySelector(".note").title = r.method;  /* the whole method on hover */
+    /* What makes the figures less than they seem (a session gap shorter than the re-probe
+       pace, widened automatically), said where the figures are. */
+    let warn = head.el.querySelector(".churn-warnings");
+    if (!warn) { warn = el("div", { class: "churn-warnings" }); totals.before(warn); }
+    warn.textContent = (r.warnings || []).map((w) => `⚠ ${w[0].toUpperCase()}${w.slice(1)}.`).join(" ");
+    warn.hidden = !(r.warnings || []).length;
     const total = (label, value, small) => el("div", { class: "total" }, el("div", { class: "small", text: label }), el("div", { class: "big", text: value }), el("div", { class: "small", text: small }));
     totals.replaceChildren(
       total("peers", String(r.bots), `${r.sessions} sessions`),
