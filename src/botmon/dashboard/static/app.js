@@ -599,6 +599,9 @@ VIEWS.botnet = function () {
   const daily = diurnalPanel(name);
   return async function update() {
     const dailyDone = daily();
+    /* Handled now: when a newer refresh makes an earlier await below throw, this panel's own
+       rejection (stale as well) must not surface as an unhandled page error. */
+    dailyDone.catch(() => {});
     const r = rangeParams();
     const b = bucketFor(r, $("bucket").value);
     const base = `/botnets/${encodeURIComponent(name)}`;
