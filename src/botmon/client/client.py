@@ -235,6 +235,8 @@ class ReportClient:
         self._stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
         self._sealed: deque[Batch] = deque()
         self._sealed_lock = threading.Lock()
+        self._writing = 0
+        """Batches the writer took from ``_sealed`` and is spooling right now."""
         self._backpressure: str | None = None
         self._backpressure_handler: Callable[[str | None], Any] | None = None
         try:
@@ -397,7 +399,12 @@ class ReportClient:
         self._seal_pending()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self._sealed and not len(self._spool) and not self._batcher.pending:
+            if (
+                not self._sealed
+                and not self._writing
+                and not len(self._spool)
+                and not self._batcher.pending
+            ):
                 return True
             if self._auth_error is not None:
                 return False
@@ -627,6 +634,9 @@ class ReportClient:
                     continue
                 await self._work.wait()
                 continue
+            # In transit between memory and disk: neither queue holds it, so flush() must
+            # not report done until the write settled (spooled, or back in the queue).
+            self._writing += 1
             try:
                 spooled = await asyncio.to_thread(self._persist, batch)
             except Exception:  # a bug; keep the writer alive for the batches after this one
@@ -640,6 +650,8 @@ class ReportClient:
                     self._journal.directory,
                 )
                 continue
+            finally:
+                self._writing -= 1
             self._spooled.set()
             if not spooled:
                 if self._closing:
