@@ -185,7 +185,8 @@ def test_records_survive_a_server_outage_and_are_stored_once(any_server: Any, sp
         client.add(replies=make_replies(23_000, start=4_000), edges=make_edges(50))
         # While the server is down the batches wait on disk, and retries keep going.
         assert await wait_for(lambda: client.stats["retries"] >= 3)
-        assert client.stats["spool_batches"] >= 3
+        # The writer spools the batches while the sender retries: wait for both.
+        assert await wait_for(lambda: client.stats["spool_batches"] >= 3)
         assert len(list((spool / "pending").glob("*.json"))) == client.stats["spool_batches"]
         server.start()
         assert await client.flush(timeout=30)
