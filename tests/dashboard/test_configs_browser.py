@@ -8,15 +8,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from tests.dashboard.guarded_page import guarded_page
 from tests.dashboard.test_browser import (
-    ARGS,
-    CHROMIUM,
-    TIMEOUT_MS,
     charts_drawn,
     pytestmark,
     shoot,
@@ -54,33 +51,8 @@ def _feed(server: LiveServer, crawler: str) -> None:
 
 @pytest.fixture
 def page(duckdb_server: LiveServer) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    errors: list[str] = []
-    outside: list[str] = []
-
-    def guard(route: Any) -> None:
-        url = urlsplit(route.request.url)
-        if url.scheme in ("data", "blob") or url.hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            context = b.new_context(viewport={"width": 1440, "height": 1000})
-            context.route("**/*", guard)
-            pg = context.new_page()
-            pg.set_default_timeout(TIMEOUT_MS)
-            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            pg.on("pageerror", lambda e: errors.append(str(e)))
-            yield pg
-        finally:
-            b.close()
-    assert not outside, f"the page made requests leaving 127.0.0.1: {outside}"
-    assert not errors, f"console errors: {errors}"
+    with guarded_page() as (pg, _):
+        yield pg
 
 
 def test_alert_banner_and_configurations_panel(page: Any, duckdb_server: LiveServer) -> None:

@@ -10,13 +10,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from botmon.store import open_store
 from tests.analysis.test_diurnal import write_cycle
-from tests.dashboard.test_browser import ARGS, CHROMIUM, TIMEOUT_MS, pytestmark, shoot, wait_loaded
+from tests.dashboard.guarded_page import guarded_page
+from tests.dashboard.test_browser import pytestmark, shoot, wait_loaded
 from tests.fixtures.server import LiveServer, start_live_server
 
 __all__ = ["pytestmark"]
@@ -44,33 +44,8 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def page(server: LiveServer) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    errors: list[str] = []
-    outside: list[str] = []
-
-    def guard(route: Any) -> None:
-        url = urlsplit(route.request.url)
-        if url.scheme in ("data", "blob") or url.hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            context = b.new_context(viewport={"width": 1440, "height": 1000})
-            context.route("**/*", guard)
-            pg = context.new_page()
-            pg.set_default_timeout(TIMEOUT_MS)
-            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            pg.on("pageerror", lambda e: errors.append(str(e)))
-            yield pg
-        finally:
-            b.close()
-    assert not outside, f"the page made requests leaving 127.0.0.1: {outside}"
-    assert not errors, f"console errors: {errors}"
+    with guarded_page() as (pg, _):
+        yield pg
 
 
 def panel_drawn(page: Any) -> bool:

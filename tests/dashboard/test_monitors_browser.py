@@ -22,11 +22,9 @@ import pytest
 from botmon.auth import hash_token, new_token, token_prefix
 from botmon.store import open_store
 from tests.analysis import detect_data as hand
+from tests.dashboard.guarded_page import guarded_page
 from tests.dashboard.test_browser import (
-    ARGS,
-    CHROMIUM,
     SHOTS,
-    TIMEOUT_MS,
     charts_drawn,
     pytestmark,
     wait_loaded,
@@ -60,35 +58,8 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Li
 
 @pytest.fixture
 def page(server: tuple[LiveServer, str]) -> Iterator[tuple[Any, list[str]]]:
-    from playwright.sync_api import sync_playwright
-
-    errors: list[str] = []
-    outside: list[str] = []
-    seen: list[str] = []
-
-    def guard(route: Any) -> None:
-        url = urlsplit(route.request.url)
-        seen.append(route.request.url)
-        if url.scheme in ("data", "blob") or url.hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            context = b.new_context(viewport={"width": 1440, "height": 1000})
-            context.route("**/*", guard)
-            pg = context.new_page()
-            pg.set_default_timeout(TIMEOUT_MS)
-            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            pg.on("pageerror", lambda e: errors.append(str(e)))
-            yield pg, seen
-        finally:
-            b.close()
-    assert not outside, f"the page made requests leaving 127.0.0.1: {outside}"
-    assert not errors, f"console errors: {errors}"
+    with guarded_page() as (pg, seen):
+        yield pg, seen
 
 
 def _address(ip: str, port: int) -> str:
