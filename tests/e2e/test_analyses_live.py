@@ -174,11 +174,13 @@ def test_analyses_on_a_live_crawl_and_sensor(duckdb_server: LiveServer, tmp_path
     # Peers the crawler only failed to reach (NATed bots it learnt from peer lists) are
     # churn's offline class; every other peer answered.
     assert churn["bots"] - churn["classes"]["offline"] == len(answered)
-    # Tolerance: 15 % or two of the crawler's tries of one bot (its pace on this machine),
-    # whichever is more: a session's ends are known only to the try, and a lost answer
-    # (the emulator drops some requests under load) splits a session.
+    # Tolerance: 15 % or, whichever is more, each end of a session off by one of the
+    # crawler's tries of one bot (its pace on this machine) and by one bucket (the stored
+    # timestamp and the truth's instant can fall in neighbouring buckets); a lost answer
+    # (the emulator drops some requests under load) splits a session. CI once saw 15 s
+    # against 13 s at a pace of 0.98 s, where two tries alone allowed 1.95 s.
     pace = spacing[len(spacing) // 2]
-    tolerance = max(0.15 * true_median, 2 * pace)
+    tolerance = max(0.15 * true_median, 2 * (pace + BUCKET_S))
     assert abs(churn["median_session_s"] - true_median) <= tolerance, (
         churn["median_session_s"],
         true_median,

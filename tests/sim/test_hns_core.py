@@ -6,7 +6,7 @@ import random
 import socket
 
 from botmon.settings.sim import HnsConfig
-from botmon.sim.antiabuse import AntiAbuse
+from botmon.sim.defences import Defences
 from botmon.sim.hns_core import HnsCore
 from botmon.sim.population import build_population, iter_peers
 from botmon.sim.stats import Stats
@@ -18,7 +18,7 @@ def _core(cfg: HnsConfig, online: int = 1) -> HnsCore:
         cfg,
         pop.bots,
         bytearray([online]) * cfg.bots,
-        AntiAbuse(cfg.rate_limit, cfg.rate_burst, cfg.blacklist_after),
+        Defences(cfg, pop),
         Stats(),
         random.Random(1),
     )

@@ -62,6 +62,8 @@ def _value_type(t: mi.Type) -> mi.Type:
 def _click_type(leaf: Leaf) -> dict[str, Any]:
     """How click reads the option of ``leaf``; the loader checks limits and choices."""
     t = _value_type(leaf.type)
+    if isinstance(t, mi.BoolType):
+        return {"type": bool}
     if isinstance(t, mi.IntType):
         return {"type": int}
     if isinstance(t, mi.FloatType):
@@ -115,6 +117,16 @@ def setting_options(cls: type[Settings]) -> tuple[list[click.Option], dict[str, 
             )
             continue
         (leaf,) = group
+        if _click_type(leaf)["type"] is bool:
+            # A switch: --x sets true, --no-x false, neither leaves the loader's value.
+            options.append(
+                click.Option(
+                    [f"{option}/--no-{option[2:]}", name],
+                    default=None,
+                    help=f"{leaf.description.rstrip('.')} ({default_help(cls, leaf.key)}).",
+                )
+            )
+            continue
         options.append(
             click.Option(
                 [option, name],

@@ -41,6 +41,7 @@ What v2 adds to the original's two functions (``peer_request`` / ``read_reply``)
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
@@ -257,6 +258,29 @@ class ProtocolDefaults:
     (libtorrent DHT nodes: 5 a second) need less than the engine's usual 10."""
 
 
+FACET_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+"""What a facet key looks like: it names a key of a reply's ``data`` and goes into SQL."""
+
+
+@dataclass(frozen=True, slots=True)
+class Facet:
+    """Something a protocol reveals about each bot, which the dashboard counts bots by.
+
+    The plugin's ``read_reply`` (or ``handle_request``) puts a short categorical text under
+    ``data[key]`` of a bot's replies (Sality's URL-pack version, a Hajime bot's CPU
+    architecture); the single-botnet view then shows, per facet, how many bots carry each
+    value (a bot counts once, by its latest reply in the range that has one). Values should
+    be few and categorical: bucket numbers (``"1-6 h"``) rather than send raw ones.
+    """
+
+    key: str
+    """The ``data`` key, matching :data:`FACET_KEY`."""
+    label: str
+    """A short title for the panel (``URL-pack version``)."""
+    doc: str
+    """One sentence saying what the value is and why it matters, shown beside the chart."""
+
+
 @dataclass(frozen=True, slots=True)
 class Hook:
     """One name a plugin module may define, whether it must, and what it is for."""
@@ -319,6 +343,12 @@ HOOKS: tuple[Hook, ...] = (
     ),
     Hook("DESCRIPTION", False, "One line naming the botnet, shown by `botmon protocols`."),
     Hook(
+        "FACETS",
+        False,
+        "A tuple of Facet: what the protocol reveals about each bot (a key of its replies' "
+        "data with a categorical value), which the dashboard counts bots by.",
+    ),
+    Hook(
         "SETTINGS",
         False,
         "A botmon.settings.Settings subclass of section protocol.<name>: the plugin's own "
@@ -366,6 +396,8 @@ class Plugin:
     settings: type[Settings] | None = None
     """The plugin's settings section (``protocol.<name>``), if it has one."""
     configure: Callable[[Settings], None] | None = None
+    facets: tuple[Facet, ...] = ()
+    """What the protocol reveals about each bot (``FACETS``), for the dashboard."""
 
     @property
     def can_sense(self) -> bool:

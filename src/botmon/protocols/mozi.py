@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from botmon.protocols import dht_sweep, krpc, mozi_config
 from botmon.protocols.contract import (
     CrawlResult,
+    Facet,
     Peer,
     ProtocolDefaults,
     Request,
@@ -60,6 +61,13 @@ from botmon.wire import Edge, JsonObject, Reply
 
 DESCRIPTION = "Mozi IoT botnet inside the BitTorrent DHT: find_node answered with a signed config"
 TRANSPORT = "udp"
+FACETS = (
+    Facet(
+        "arch",
+        "CPU architecture",
+        "The [cpu] tag of the bot's signed config: which devices the botnet lives on.",
+    ),
+)
 DEFAULTS = ProtocolDefaults(
     port=6881,
     timeouts=(3.0, 6.0, 12.0),

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 
 from botmon.entrypoints import EntryPointRegistry
-from botmon.protocols.contract import HOOKS, TRANSPORTS, Plugin, ProtocolDefaults
+from botmon.protocols.contract import FACET_KEY, HOOKS, TRANSPORTS, Facet, Plugin, ProtocolDefaults
 from botmon.settings.loader import Settings
 
 ENTRY_POINT_GROUP = "botmon.protocols"
@@ -92,6 +92,7 @@ def plugin_from_module(name: str, module: ModuleType) -> Plugin:
             f"plugin {name}: max_in_flight_per_peer > 1 needs reply_key to match answers"
         )
     settings, configure = _settings_hooks(name, module)
+    facets = _facets(name, getattr(module, "FACETS", ()))
     doc = (module.__doc__ or "").strip().splitlines()
     description = str(getattr(module, "DESCRIPTION", doc[0] if doc else ""))
     return Plugin(
@@ -104,8 +105,23 @@ def plugin_from_module(name: str, module: ModuleType) -> Plugin:
         module=module.__name__,
         settings=settings,
         configure=configure,
+        facets=facets,
         **optional,
     )
+
+
+def _facets(name: str, value: object) -> tuple[Facet, ...]:
+    """``FACETS`` checked: Facet objects with well-formed, distinct keys."""
+    if not isinstance(value, tuple | list):
+        raise PluginError(f"plugin {name}: FACETS must be a tuple of Facet")
+    keys: set[str] = set()
+    for facet in value:
+        if not isinstance(facet, Facet):
+            raise PluginError(f"plugin {name}: FACETS must be a tuple of Facet")
+        if not FACET_KEY.match(facet.key) or facet.key in keys:
+            raise PluginError(f"plugin {name}: facet key {facet.key!r} is malformed or repeated")
+        keys.add(facet.key)
+    return tuple(value)
 
 
 def _settings_hooks(

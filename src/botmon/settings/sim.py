@@ -18,6 +18,8 @@ from botmon.protocols import linenet as linenet_protocol
 from botmon.settings.loader import Settings, setting
 
 ChurnLevel = Literal["none", "light", "heavy"]
+PeerOrder = Literal["random", "recent"]
+NeighbourRestriction = Literal["none", "closest", "random"]
 
 MAX_BOTS = 100_000
 """Upper bound on bots per emulator: memory and start-up time stay small (50k is the goal)."""
@@ -143,6 +145,91 @@ class CommonConfig(Settings, frozen=True, kw_only=True):
                 "A bot ignores a source IP forever after this many requests from it; none: never.",
                 option="--blacklist-after",
                 ge=1,
+            ),
+        ]
+        | None
+    ) = None
+    budget_requests: (
+        Annotated[
+            int,
+            setting(
+                "Request budget: a source IP sending one bot more than this many requests "
+                "within budget_window_s is blacklisted by that bot (GameOver Zeus style); "
+                "none: no budget.",
+                option="--budget",
+                ge=1,
+            ),
+        ]
+        | None
+    ) = None
+    budget_window_s: Annotated[
+        float,
+        setting(
+            "Seconds over which the request budget is counted.", option="--budget-window", gt=0
+        ),
+    ] = 60.0
+    blacklist_period_s: Annotated[
+        float,
+        setting(
+            "Seconds a bot ignores a source that overspent its budget (0: for good).",
+            option="--blacklist-period",
+            ge=0,
+        ),
+    ] = 600.0
+    ignore_unknown: Annotated[
+        bool,
+        setting(
+            "Bots answer only sources they have heard of (listed, or that contacted them "
+            "before); a stranger's first request is remembered, never answered.",
+            option="--ignore-unknown",
+        ),
+    ] = False
+    peer_order: Annotated[
+        PeerOrder,
+        setting(
+            "Order a bot names its peers in: random, or recent (heard from most recently "
+            "first, as ZeroAccess).",
+            option="--peer-order",
+        ),
+    ] = "random"
+    peer_list_cap: (
+        Annotated[
+            int,
+            setting(
+                "Replies name only the first this many peers of a bot's list (in peer_order).",
+                option="--peer-list-cap",
+                ge=1,
+                le=10_000,
+            ),
+        ]
+        | None
+    ) = None
+    neighbour_restriction: Annotated[
+        NeighbourRestriction,
+        setting(
+            "none; closest: answer only the restrict_to peers closest to the requester's ID "
+            "(P2P Zeus; protocols without IDs act as random); random: restrict_to at random.",
+            option="--neighbour-restriction",
+        ),
+    ] = "none"
+    restrict_to: Annotated[
+        int,
+        setting(
+            "Peers a restricted reply is drawn from (neighbour_restriction).",
+            option="--restrict-to",
+            ge=1,
+            le=1000,
+        ),
+    ] = 10
+    reply_peers: (
+        Annotated[
+            int,
+            setting(
+                "Most peers one reply names (1: one peer per reply, as Sality); none: what "
+                "the protocol allows.",
+                option="--reply-peers",
+                ge=1,
+                le=1000,
             ),
         ]
         | None

@@ -11,7 +11,9 @@ starting with ``^``, or a ``^`` reply cut short); ``oversized`` pads a valid rep
 also holds TEST-NET addresses.
 
 When bots act (:mod:`botmon.sim.exchange`), an asked bot adds the asker to its list and names
-its oldest valid news first; otherwise one random peer of its list, as before.
+its oldest valid news first; otherwise one random peer of its list, as before. When the botnet
+fights back (:mod:`botmon.sim.defences`), its defences decide who is answered and which peers
+a reply may name.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import random
 
 from botmon.settings.sim import HnsConfig
-from botmon.sim.antiabuse import AntiAbuse
+from botmon.sim.defences import Defences
 from botmon.sim.exchange import PeerExchange
 from botmon.sim.population import ENTRY_BYTES, Bot
 from botmon.sim.stats import Stats
@@ -38,7 +40,7 @@ class HnsCore:
         cfg: HnsConfig,
         bots: list[Bot],
         online: bytearray,
-        antiabuse: AntiAbuse,
+        antiabuse: Defences,
         stats: Stats,
         rng: random.Random,
         exchange: PeerExchange | None = None,
@@ -93,8 +95,16 @@ class HnsCore:
         if verdict is not None:
             self.stats.drop(verdict, stats)
             return bot, []
+        defences = self.antiabuse
+        defences.heard(bot.index, src_ip, now)
         exchange = self.exchange
-        if exchange is None:
+        if defences.shapes_replies:
+            # The bot's defences pick what it may name (every peer it ever listed, ordered,
+            # capped, restricted); a reply names one of them.
+            chosen = defences.choose(bot.index, bot.peer_index)
+            entries = defences.population.entry_bytes
+            reply = REPLY_HEAD + entries[self.rng.choice(chosen)] if chosen else None
+        elif exchange is None:
             reply = self.random_reply(bot)
         else:
             asker = exchange.contacted_by(bot.index, src_ip, src_port, now)

@@ -632,6 +632,7 @@ class MoziBotnet(Emulator):
             "arch": self.archs[bot.index],
             "contacted": dict(self.contacted[bot.index] or {}),
         }
+        extras = self._defence_extras(bot, extras)
         if self.swarm is not None:
             node = self.mozi_bot(bot.index)
             extras["configs"] = [list(c) for c in node.configs]

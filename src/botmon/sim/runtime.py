@@ -17,8 +17,8 @@ from types import TracebackType
 from typing import Any
 
 from botmon.settings.sim import CommonConfig
-from botmon.sim.antiabuse import AntiAbuse
 from botmon.sim.churn import CHURN_PROFILES, ChurnModel
+from botmon.sim.defences import Defences
 from botmon.sim.exchange import PeerExchange
 from botmon.sim.population import Bot, Population, build_population
 from botmon.sim.stats import SourceStats, Stats
@@ -45,7 +45,9 @@ class Emulator:
         )
         self.population: Population = build_population(cfg, self.seed)
         self.stats = Stats()
-        self.antiabuse = AntiAbuse(cfg.rate_limit, cfg.rate_burst, cfg.blacklist_after)
+        self.defences = Defences(cfg, self.population)
+        self.antiabuse = self.defences
+        """Every core asks :meth:`Defences.check` (the older name is kept for its callers)."""
         # Answer randomness (which peer, garbage bytes) is seeded too, but apart from the
         # population so the botnet stays the same whatever traffic it gets.
         self.rng = random.Random(self.seed ^ 0x5EED)
@@ -78,8 +80,9 @@ class Emulator:
 
     @property
     def counters(self) -> dict[str, int]:
-        """Totals under the keys documented in :mod:`botmon.sim.stats`."""
-        return dict(self.stats.counters)
+        """Totals under the keys documented in :mod:`botmon.sim.stats`, and
+        ``defences/blacklistings``."""
+        return {**self.stats.counters, **self.defences.counters}
 
     @property
     def by_source(self) -> dict[str, SourceStats]:
@@ -195,7 +198,16 @@ class Emulator:
 
     def _truth_extras(self, bot: Bot) -> dict[str, Any]:
         """Fields of ``bot``'s truth line beyond the population's: outside peers contacted."""
-        return {"contacted": dict(self.exchange.contacted[bot.index] or {})}
+        extras: dict[str, Any] = {"contacted": dict(self.exchange.contacted[bot.index] or {})}
+        return self._defence_extras(bot, extras)
+
+    def _defence_extras(self, bot: Bot, extras: dict[str, Any]) -> dict[str, Any]:
+        """``extras`` with ``blacklisted`` (``[[source_ip, since, until|null], ...]``): every
+        blacklisting the bot made, when its botnet fights back (any emulator adds this)."""
+        found = self.defences.blacklistings_of(bot.index)
+        if found:
+            extras["blacklisted"] = [b.as_truth() for b in found]
+        return extras
 
     def _truth_stale(self) -> None:
         """Say that more than sessions changed (addresses), so the whole truth is re-rendered."""
@@ -215,6 +227,9 @@ class Emulator:
             if contacts:
                 self._send(contacts)
             touched = self.exchange.touched
+            if self.defences.touched:
+                touched.update(self.defences.touched)
+                self.defences.touched.clear()
             if touched:
                 if self._truth is not None:
                     self._truth.touch(touched)
