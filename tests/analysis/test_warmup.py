@@ -28,6 +28,7 @@ SCANS = (
     "top_peers",
     "ip_overlap",
     "data_values",
+    "facet_values",
     "listed_ids",
     "source_overlap",
 )

@@ -158,6 +158,7 @@ def _reads(store: Store, b: int, source: SourceFilter) -> dict[str, Any]:
     for m in ("ips", "ids"):
         out[f"source_overlap {m}"] = strip(store.source_overlap([b], T0, END, 3600, m, source))  # type: ignore[arg-type]
     out["data_values"] = strip(store.data_values([b], T0, END, "arch", source))
+    out["facet_values"] = strip(store.facet_values([b], T0, END, ["arch", "absent"], source))
     out["listed_ids"] = sorted(store.listed_ids(b, T0, END, 10_000, source))
     out["edge_pairs"] = _rows(store.edge_pairs(b, T0, END, source))
     if isinstance(source, RecordFilter):  # contacts default to the sensors' replies

@@ -121,7 +121,7 @@ def default_requests(
             ViewRequest.of(f"{base}/returning", bucket=bucket, by=by, **span),
             ViewRequest.of(f"{base}/top-peers", limit=TOP_PEERS, **span),
             ViewRequest.of(f"{base}/clients", **span),
-            ViewRequest.of(f"{base}/devices", **span),
+            ViewRequest.of(f"{base}/facets", **span),
         ]
         if name in dhts:
             out.append(ViewRequest.of(f"{base}/size-estimate", **span))

@@ -11,13 +11,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from botmon.analysis import compare, devices, geo, overview, peers, population, size, sources
+from botmon.analysis import (
+    compare,
+    devices,
+    facets,
+    geo,
+    overview,
+    peers,
+    population,
+    size,
+    sources,
+)
 from botmon.analysis.defaults import ViewRequest, default_requests
 from botmon.analysis.scope import botnet_ids
 from botmon.analysis.table import Table
 from botmon.store.base import Store
 
-View = Callable[[Store, dict[str, str], str | None], Table]
+View = Callable[[Store, dict[str, str], str | None], Table | list[facets.FacetCounts]]
 
 
 def _span(p: dict[str, str]) -> tuple[float, float]:
@@ -49,6 +59,7 @@ _VIEWS: dict[str, View] = {
     "compare/hours": lambda s, p, _: compare.compare_hours(s, p["botnets"].split(","), *_span(p)),
     "clients": lambda s, p, b: devices.clients(s, str(b), *_span(p)),
     "devices": lambda s, p, b: devices.devices(s, str(b), *_span(p)),
+    "facets": lambda s, p, b: facets.facets(s, str(b), *_span(p)),
     "size-estimate": lambda s, p, b: size.size_estimate(s, str(b), *_span(p)),
     "compare/devices": lambda s, p, _: devices.compare_devices(
         s, p["botnets"].split(","), *_span(p)
@@ -56,7 +67,7 @@ _VIEWS: dict[str, View] = {
 }
 
 
-def compute(store: Store, request: ViewRequest) -> Table:
+def compute(store: Store, request: ViewRequest) -> Table | list[facets.FacetCounts]:
     """Answer one of the page's default requests as the read API would."""
     path = request.path.strip("/")
     botnet: str | None = None
@@ -73,13 +84,17 @@ def planned(store: Store, now: float) -> list[ViewRequest]:
     names = list(botnet_ids(store))
     by_ip = default_requests(now, names)
 
+    def rows(request: ViewRequest) -> list[tuple[object, ...]]:
+        found = compute(store, request)
+        return found.rows if isinstance(found, Table) else []
+
     def having(view: str, column: int | None) -> list[str]:
         return [
             name
             for name in names
             for request in by_ip
             if request.path == f"/botnets/{name}/{view}"
-            and any(column is None or row[column] for row in compute(store, request).rows)
+            and any(column is None or row[column] for row in rows(request))
         ]
 
     return default_requests(now, names, having("population", 2), having("clients", None))

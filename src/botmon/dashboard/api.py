@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from botmon.analysis import compare as compare_views
 from botmon.analysis import defaults
 from botmon.analysis import devices as device_views
+from botmon.analysis import facets as facet_views
 from botmon.analysis import geo as geo_views
 from botmon.analysis import overview as overview_views
 from botmon.analysis import peers as peer_views
@@ -80,6 +81,20 @@ class ViewTable(msgspec.Struct):
     params: dict[str, Any]
     columns: list[str]
     rows: list[dict[str, Any]]
+
+
+class FacetsView(msgspec.Struct):
+    """What a botnet's protocol reveals about its bots: one entry per facet (a key of the
+    replies' data some installed plugin declares, that at least one bot tells in the
+    range), its values most bots first. ``params`` echoes the resolved query."""
+
+    view: str
+    params: dict[str, Any]
+    facets: list[facet_views.FacetCounts]
+
+
+Answer = Table | list[facet_views.FacetCounts]
+"""What a view computes: a table, or (the facets view) a list of facets."""
 
 
 @dataclass(frozen=True)
@@ -195,8 +210,10 @@ def _csv(table: Table) -> str:
     return out.getvalue()
 
 
-def render(view: str, table: Table, params: Params) -> Response:
-    """The table as JSON (``ViewTable``) or CSV (attachment named after the view)."""
+def render(view: str, answer: Answer, params: Params) -> Response:
+    """The table as JSON (``ViewTable``) or CSV (attachment named after the view); facets as
+    JSON ``FacetsView`` or the CSV of :func:`botmon.analysis.facets.facets_table`."""
+    table = answer if isinstance(answer, Table) else facet_views.facets_table(answer)
     if params.fmt == "csv":
         label = "-".join(str(params.raw[k]) for k in ("botnet",) if params.raw.get(k))
         kind = source_type(params.source)
@@ -210,12 +227,14 @@ def render(view: str, table: Table, params: Params) -> Response:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
+    if not isinstance(answer, Table):
+        return JsonResponse(FacetsView(view=view, params=params.raw, facets=answer))
     return JsonResponse(
         ViewTable(view=view, params=params.raw, columns=list(table.columns), rows=table.dicts())
     )
 
 
-Handler = Callable[[Request, Params], Awaitable[Table]]
+Handler = Callable[[Request, Params], Awaitable[Answer]]
 
 
 def _endpoint(
@@ -355,6 +374,13 @@ def routes(st: Access) -> list[BaseRoute]:
         name = one_botnet(r, p)
         return await run(device_views.clients, name, p.start, p.end, p.source)
 
+    async def facets(r: Request, p: Params) -> Answer:
+        name = one_botnet(r, p)
+        found: list[facet_views.FacetCounts] = await st.run_read(
+            facet_views.facets, store, name, p.start, p.end, p.source
+        )
+        return found
+
     async def size_estimate(r: Request, p: Params) -> Table:
         name = one_botnet(r, p)
         return await run(size_views.size_estimate, name, p.start, p.end, p.source)
@@ -465,6 +491,22 @@ def routes(st: Access) -> list[BaseRoute]:
             "version_text, bots, share.",
         ),
         (
+            B + "/facets",
+            "facets",
+            facets,
+            False,
+            [bp],
+            "What the botnet's protocol reveals about its bots: for every facet an installed "
+            "protocol plugin declares (FACETS: a key of the replies' data with a categorical "
+            "value, e.g. a CPU architecture or a URL-pack version) that at least one bot "
+            "tells in the range, distinct bots per value, each bot by its latest reply that "
+            "tells it, and the share of the bots telling the facet; a key several plugins "
+            "declare is one facet. JSON: FacetsView (facets: key, label, doc, protocols, "
+            "bots, unknown = bots with replies that never tell it, values: value, bots, "
+            "share; most bots first). CSV columns: key, label, value, bots, share (value "
+            "'unknown' with share 0 for the bots that never tell it).",
+        ),
+        (
             B + "/size-estimate",
             "size-estimate",
             size_estimate,
@@ -558,6 +600,7 @@ def routes(st: Access) -> list[BaseRoute]:
     for path, view, handler, bucket, extra, summary in specs:
         endpoint = _endpoint(st, view, handler, bucket=bucket, exclude=exclude)
         route = Route(PREFIX + path, endpoint, methods=["GET"])
+        schema = FacetsView if view == "facets" else ViewTable
         op = operation(
             summary.split(". ")[0] + ".",
             description=summary,
@@ -566,9 +609,9 @@ def routes(st: Access) -> list[BaseRoute]:
             errors=(404, 422) if "{botnet}" in path or view in ("counting", "sources") else (422,),
             tags=[TAG],
             content={
-                "application/json": {"schema": {"$ref": "#/components/schemas/ViewTable"}},
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{schema.__name__}"}},
                 "text/csv": {"schema": {"type": "string"}},
             },
         )
-        out.append(describe(route, {"get": op}, [ViewTable]))
+        out.append(describe(route, {"get": op}, [schema]))
     return out

@@ -312,10 +312,27 @@ class Store(Protocol):
         addresses or bot IDs seen by crawlers only, by sensors only, and by both."""
 
     def data_values(
-        self, ids: Ids, start: float, end: float, dimension: Dimension, source: SourceFilter = None
+        self,
+        ids: Ids,
+        start: float,
+        end: float,
+        dimension: Dimension | str,
+        source: SourceFilter = None,
     ) -> dict[tuple[int, str | None], int]:
         """Per (botnet id, value of ``dimension`` in the replies' data; None: none): distinct
-        bots, each counted by its latest reply in the range that has a value."""
+        bots, each counted by its latest reply in the range that has a value. ``dimension``
+        is a named dimension or a plugin's facet key."""
+
+    def facet_values(
+        self,
+        ids: Ids,
+        start: float,
+        end: float,
+        keys: Sequence[str],
+        source: SourceFilter = None,
+    ) -> dict[tuple[int, str, str | None], int]:
+        """Per (botnet id, facet key, value of ``data[key]``; None: none): distinct bots, each
+        counted by its latest reply in the range with a value of that key; in one pass."""
 
     def listed_ids(
         self, botnet_id: int, start: float, end: float, limit: int, source: SourceFilter = None

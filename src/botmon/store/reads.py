@@ -114,6 +114,26 @@ architecture) any protocol that reveals it puts in ``data["arch"]``, over every 
 ``data["client_version"]``) as ``code/version`` (``code/`` when the version is unknown), over
 the replies of DHT nodes (those with ``data["node_id"]``)."""
 
+MAX_FACET_KEYS = 64
+"""Most facet keys one :meth:`ReadPort.facet_values` pass counts (a column each)."""
+
+
+def facet_keys(keys: Sequence[str]) -> list[str]:
+    """``keys`` checked against :data:`botmon.protocols.contract.FACET_KEY` (they name a key
+    of the replies' ``data`` in SQL), repeats dropped, order kept."""
+    from botmon.protocols.contract import FACET_KEY
+
+    out: list[str] = []
+    for key in keys:
+        if not isinstance(key, str) or not FACET_KEY.fullmatch(key):
+            raise ValueError(f"not a facet key: {key!r}")
+        if key not in out:
+            out.append(key)
+    if len(out) > MAX_FACET_KEYS:
+        raise ValueError(f"at most {MAX_FACET_KEYS} facet keys in one read")
+    return out
+
+
 _DISTINCT: dict[str, tuple[str, str]] = {
     # measure -> (distinct columns, extra condition)
     "ips": ("ip", ""),
@@ -671,13 +691,22 @@ class ReadPort:
 
     # -- what the replies' data tell: device types, client versions, node IDs --------------
     def data_values(
-        self, ids: Ids, start: float, end: float, dimension: Dimension, source: SourceFilter = None
+        self,
+        ids: Ids,
+        start: float,
+        end: float,
+        dimension: Dimension | str,
+        source: SourceFilter = None,
     ) -> dict[tuple[int, str | None], int]:
         """Per (botnet id, value): distinct bots whose latest reply in [start, end) with a
-        value of ``dimension`` (:data:`DIMENSIONS`) carries that value; bots whose replies
-        (those the dimension counts) carry none count under None. A bot is its bot ID, or
-        its ``ip:port`` without one. The summaries keep no ``data``, so this reads the
-        replies of the range."""
+        value of ``dimension`` carries that value; bots whose replies (those the dimension
+        counts) carry none count under None. ``dimension`` is one of :data:`DIMENSIONS` or
+        a plugin's facet key (``data[key]`` over every reply, :meth:`facet_values`). A bot
+        is its bot ID, or its ``ip:port`` without one. The summaries keep no ``data``, so
+        this reads the replies of the range."""
+        if dimension not in DIMENSIONS:
+            found = self.facet_values(ids, start, end, [dimension], source)
+            return {(g, v): n for (g, _, v), n in found.items()}
         expr, only = DIMENSIONS[dimension]
         sql = _Sql(self.backend)
         # Each bot's values with their last reply first (a few per bot, not every reply),
@@ -696,6 +725,57 @@ class ReadPort:
             """,
         )
         return {(int(g), None if v is None else str(v)): int(n) for g, v, n in rows}
+
+    def facet_values(
+        self,
+        ids: Ids,
+        start: float,
+        end: float,
+        keys: Sequence[str],
+        source: SourceFilter = None,
+    ) -> dict[tuple[int, str, str | None], int]:
+        """Per (botnet id, facet key, value): distinct bots whose latest reply in [start, end)
+        with a value of ``data[key]`` carries that value; bots none of whose replies carries
+        one count under None (so a key no bot of a botnet carries has only a None count).
+        A bot is its bot ID, or its ``ip:port`` without one, as in :meth:`data_values`.
+
+        Every key is counted in one pass over the replies of the range: the dashboard asks
+        for every facet of every installed plugin at once, and the replies' ``data`` are
+        read once instead of once per key. Keys are checked (:func:`facet_keys`) and bound
+        as parameters, never written into the SQL."""
+        keys = facet_keys(keys)
+        if not keys:
+            return {}
+        sql = _Sql(self.backend)
+        text_type = "VARCHAR" if sql.duck else "text"
+        # Placeholders bind in text order: the values' keys first, then the range.
+        values = ", ".join(f"(data->>{sql.p(k)}::{text_type}) AS v{j}" for j, k in enumerate(keys))
+        where = sql.where(ids, start, end, source=source)
+        latest = ", ".join(f"{sql.latest(f'v{j}', 't')} AS v{j}" for j in range(len(keys)))
+        pick = " ".join(f"WHEN {j} THEN v{j}" for j in range(len(keys)))
+        which = ", ".join(f"({j})" for j in range(len(keys)))
+        columns = ", ".join(str(c) for c in range(1, 5 + len(keys)))
+        # Each bot's combinations of values with their last reply (a few per bot, not every
+        # reply), each bot's latest value per key, then one row per (bot, key) to count.
+        rows = self._run(
+            sql,
+            f"""
+            SELECT g, j, v, count(*) FROM (
+                SELECT g, k.j AS j, CASE k.j {pick} END AS v FROM (
+                    SELECT g, {latest} FROM (
+                        SELECT botnet_id AS g, bot_id AS b,
+                            CASE WHEN bot_id IS NULL THEN ip END AS i,
+                            CASE WHEN bot_id IS NULL THEN port END AS p, {values}, max(ts) AS t
+                        FROM replies WHERE {where}
+                        GROUP BY {columns}
+                    ) s GROUP BY g, b, i, p
+                ) bots CROSS JOIN (VALUES {which}) AS k(j)
+            ) d GROUP BY 1, 2, 3
+            """,
+        )
+        return {
+            (int(g), keys[int(j)], None if v is None else str(v)): int(n) for g, j, v, n in rows
+        }
 
     def listed_ids(
         self, botnet_id: int, start: float, end: float, limit: int, source: SourceFilter = None
