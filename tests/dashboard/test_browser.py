@@ -580,8 +580,9 @@ def _visible(page: Any, panel: str) -> bool:
 
 
 def test_dht_and_device_panels(page: Any, site: Site) -> None:
-    """A DHT's client versions and size estimate, the affected devices of botnets whose bots
-    tell their CPU, and the devices in the comparison (last: it adds botnets)."""
+    """A DHT's client versions and size estimate, the CPU of the bots of botnets whose bots
+    tell it (a facet of what the protocol reveals), and the devices in the comparison
+    (last: it adds botnets)."""
     data = dht_data.make(time.time())
     with site.as_crawler() as c:
         for batch in data.batches:
@@ -590,7 +591,7 @@ def test_dht_and_device_panels(page: Any, site: Site) -> None:
     sign_in(page, site, "#/botnet/dht")
     wait_loaded(page)
     page.wait_for_selector('section[data-panel="size-estimate"] [data-estimate]')
-    assert _visible(page, "clients") and not _visible(page, "devices")
+    assert _visible(page, "clients") and not _visible(page, "facets")
     assert charts_drawn(page) == 8  # with the daily cycle
     clients = panel_matches_api(page, site, "clients")
     assert {r["client"] for r in clients["rows"]} == {"LT", "UT", "unknown"}
@@ -607,11 +608,16 @@ def test_dht_and_device_panels(page: Any, site: Site) -> None:
         page.reload()
         wait_loaded(page)
         page.wait_for_function(
-            "() => !document.querySelector('section[data-panel=\"devices\"]').hidden"
+            "() => !document.querySelector('section[data-panel=\"facets\"]').hidden"
         )
         assert _visible(page, "size-estimate") is dht
-        devices = panel_matches_api(page, site, "devices")
-        assert {r["arch"]: r["bots"] for r in devices["rows"]} == {
+        shown = page.evaluate(
+            """() => [...document.querySelectorAll('section[data-panel="facets"] tbody tr')]
+                   .map((tr) => [tr.querySelector('[data-col="key"]').textContent,
+                                 tr.querySelector('[data-col="value"]').textContent,
+                                 Number(tr.querySelector('[data-col="bots"]').textContent)])"""
+        )
+        assert {v: n for k, v, n in shown if k == "arch"} == {
             "unknown" if k is None else k: n for k, n in data.arches[name].items()
         }
         shoot(page, f"devices-{name}")

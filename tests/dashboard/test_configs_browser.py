@@ -97,7 +97,8 @@ def test_alert_banner_and_configurations_panel(page: Any, duckdb_server: LiveSer
     )
     assert drawn > 1000
     # the five panels of every botnet, this one, and those the records' node IDs and [cpu]
-    # bring: DHT client versions, estimated size, affected devices; and the daily cycle
+    # bring: DHT client versions, estimated size, what the protocol reveals (the CPU); and
+    # the daily cycle
     assert charts_drawn(page) == 10
     assert page.locator("#alerts").is_visible()
     shoot(page, "config-panel")

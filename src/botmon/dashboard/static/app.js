@@ -466,24 +466,109 @@ function estimateMarks(best) {
     label: { formatter: `estimated total ≈ ${best.estimate}`, color: "#e0a458", position: "insideEndTop" }, data: [{ yAxis: best.estimate }] },
   markArea: { silent: true, itemStyle: { color: "rgba(224,164,88,0.10)" }, data: [[{ yAxis: best.low }, { yAxis: best.high }]] } };
 }
-/* Affected devices: the bots' CPU architectures, for every botnet whose replies tell them. */
-function devicesPanel(name) {
-  const pnl = panel(`${name}: affected devices`, "Distinct bots per CPU architecture in the range (the bots' own reports, e.g. Mozi's [cpu] tag); share of the bots whose architecture is known.", { id: "devices" });
+/* What the protocol reveals: one small chart per facet the botnet's bots tell (the installed
+   plugins' FACETS: a CPU architecture, a URL-pack version, how old a returned peer list is),
+   from GET .../facets. Values that are numbers or dates are drawn in their order (versions,
+   days), a few categories as a donut (their shares: the superpeer share), many as bars (the
+   most bots first, the rest summed). Bots that never tell a facet are said under its chart,
+   not drawn. Hidden for a botnet whose bots tell none. */
+const FACET_TOP = 12, FACET_ORDERED_MAX = 40, FACET_DONUT_MAX = 5;
+const FACET_OTHER = "#8b98a8";
+function facetOrder(values) {
+  const texts = values.map((v) => v.value);
+  if (texts.every((t) => /^-?\d+(\.\d+)?$/.test(t))) return (a, b) => Number(a.value) - Number(b.value);
+  if (texts.every((t) => /^\d{4}-\d{2}-\d{2}/.test(t))) return (a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0);
+  return null;
+}
+const pct1 = (share) => `${Math.round(share * 1000) / 10} %`;
+function facetOption(f, color) {
+  const base = { useUTC: true, backgroundColor: "transparent", textStyle: { color: "#c9d2dc" }, animation: false };
+  const tip = (v) => `${v.value}: ${v.bots.toLocaleString("en")} bots (${pct1(v.share)})`;
+  const order = facetOrder(f.values);
+  if (order) {
+    /* In their order; when there are too many, the highest (newest) ones. */
+    const rows = f.values.slice().sort(order).slice(-FACET_ORDERED_MAX);
+    return Object.assign(base, { grid: { left: 48, right: 16, top: 28, bottom: rows.length > 8 ? 56 : 28 },
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, formatter: (i) => tip(rows[i[0].dataIndex]) },
+      xAxis: Object.assign({ type: "category", data: rows.map((v) => v.value), axisLabel: { color: "#9aa7b6", rotate: rows.length > 8 ? 40 : 0 } }, { axisLine: AXIS.axisLine }),
+      yAxis: valueAxis("bots"),
+      series: [{ type: "bar", name: "bots", color, barMaxWidth: 28, data: rows.map((v) => v.bots) }] });
+  }
+  if (f.values.length <= FACET_DONUT_MAX) {
+    return Object.assign(base, { tooltip: { trigger: "item", formatter: (i) => tip(f.values[i.dataIndex]) },
+      legend: { orient: "vertical", right: 4, top: "middle", textStyle: { color: "#c9d2dc" },
+        formatter: (n) => { const v = f.values.find((x) => x.value === n); return v ? `${n}  ${pct1(v.share)}` : n; } },
+      series: [{ type: "pie", name: f.label, radius: ["42%", "70%"], center: ["34%", "50%"], avoidLabelOverlap: true,
+        label: { show: false }, itemStyle: { borderColor: "#161d26", borderWidth: 2 },
+        data: f.values.map((v, i) => ({ name: v.value, value: v.bots, itemStyle: { color: PALETTE[i % PALETTE.length] } })) }] });
+  }
+  /* Many categories: the most bots first, the rest as one bar. */
+  const top = f.values.slice(0, FACET_TOP);
+  const rest = f.values.slice(FACET_TOP);
+  if (rest.length) {
+    const bots = rest.reduce((n, v) => n + v.bots, 0);
+    top.push({ value: `other (${rest.length} values)`, bots, share: rest.reduce((n, v) => n + v.share, 0), other: true });
+  }
+  const rows = top.reverse();
+  return Object.assign(base, { grid: { left: 110, right: 56, top: 8, bottom: 24 },
+    tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, formatter: (i) => tip(rows[i[0].dataIndex]) },
+    xAxis: valueAxis(""), yAxis: Object.assign({ type: "category", data: rows.map((v) => v.value) }, AXIS),
+    series: [{ type: "bar", name: "bots", barMaxWidth: 18,
+      data: rows.map((v) => ({ value: v.bots, itemStyle: { color: v.other ? FACET_OTHER : color } })),
+      label: { show: true, position: "right", color: "#9aa7b6", formatter: (i) => pct1(rows[i.dataIndex].share) } }] });
+}
+function facetsPanel(name) {
+  const pnl = panel(`${name}: what the protocol reveals`, "What the bots' own messages tell, per facet the protocol plugins declare: distinct bots per value in the range, each bot by its latest reply that tells it; shares are of the bots that tell the facet.", { id: "facets", noChart: true });
+  const grid = el("div", { class: "facets" });
+  pnl.el.insertBefore(grid, pnl.el.querySelector(".tablewrap"));
   pnl.show(false);
+  const shown = new Map();  /* key -> { box, chart }: kept across refreshes, so live views do not flicker */
   return async function update() {
     const base = `/botnets/${encodeURIComponent(name)}`;
-    const pd = query();
-    const dd = await getTable(`${base}/devices`, pd);
-    const known = dd.rows.filter((x) => x.arch !== "unknown");
-    pnl.show(known.length > 0);
-    if (!known.length) return;
-    pnl.setTable(dd); pnl.setCsv(`${base}/devices`, pd);
-    const rows = dd.rows.slice(0, 15).reverse();
-    pnl.draw({ grid: { left: 110, right: 60, top: 10, bottom: 40 }, tooltip: { trigger: "axis" },
-      xAxis: valueAxis("Distinct bots"),
-      yAxis: Object.assign({ type: "category", data: rows.map((x) => x.arch) }, AXIS),
-      series: [{ type: "bar", name: "bots", barMaxWidth: 22, data: rows.map((x) => ({ value: x.bots, itemStyle: { color: x.arch === "unknown" ? "#3a4656" : PALETTE[(known.findIndex((k) => k.arch === x.arch) + 1) % PALETTE.length] } })),
-        label: { show: true, position: "right", color: "#9aa7b6", formatter: (i) => (rows[i.dataIndex].share ? `${Math.round(rows[i.dataIndex].share * 1000) / 10} %` : "") } }] });
+    const p = query();
+    const d = await getTable(`${base}/facets`, p);
+    pnl.show(d.facets.length > 0);
+    /* One facet fills half the page, several the whole width. */
+    pnl.el.classList.toggle("wide", d.facets.length > 1);
+    for (const [key, x] of shown) {
+      if (d.facets.some((f) => f.key === key)) continue;
+      x.chart.dispose(); S.charts.splice(S.charts.indexOf(x.chart), 1); x.box.remove(); shown.delete(key);
+    }
+    pnl.setCsv(`${base}/facets`, p);
+    const rows = [];
+    for (const f of d.facets) {
+      rows.push(...f.values.map((v) => ({ key: f.key, label: f.label, value: v.value, bots: v.bots, share: v.share })));
+      if (f.unknown) rows.push({ key: f.key, label: f.label, value: "unknown", bots: f.unknown, share: 0 });
+    }
+    pnl.setTable({ view: "facets", columns: ["key", "label", "value", "bots", "share"], rows });
+    /* Every box in place first (the API's order), then the charts: a chart takes its box's
+       size when drawn, and the grid's columns depend on how many boxes there are. */
+    const boxes = d.facets.map((f) => {
+      let x = shown.get(f.key);
+      if (!x) {
+        const chartEl = el("div", { class: "chart facet-chart" });
+        const box = el("div", { class: "facet", "data-facet": f.key },
+          el("h3", {}, el("span", { text: f.label }), el("code", { text: f.key })),
+          el("p", { class: "note doc" }), chartEl, el("p", { class: "note told" }));
+        grid.append(box);
+        x = { box, chart: echarts.init(chartEl, null, { renderer: "canvas" }) };
+        S.charts.push(x.chart); shown.set(f.key, x);
+      }
+      grid.append(x.box);
+      return x;
+    });
+    d.facets.forEach((f, i) => {
+      const x = boxes[i];
+      x.box.querySelector(".doc").textContent = f.doc;
+      x.box.querySelector(".doc").title = `declared by ${f.protocols.join(", ")}`;
+      const all = f.bots + f.unknown;
+      const told = x.box.querySelector(".told");
+      told.dataset.bots = String(f.bots); told.dataset.unknown = String(f.unknown);
+      told.textContent = `${f.bots.toLocaleString("en")} bots tell it (${f.values.length} value${f.values.length === 1 ? "" : "s"})` +
+        (f.unknown ? `; ${f.unknown.toLocaleString("en")} of the ${all.toLocaleString("en")} bots with replies in the range never do (unknown, not drawn).` : "; every bot with replies in the range does.");
+      x.chart.resize();
+      x.chart.setOption(facetOption(f, PALETTE[(S.botnets.indexOf(name) + i) % PALETTE.length]), true);
+    });
   };
 }
 
@@ -595,7 +680,7 @@ VIEWS.botnet = function () {
   const ret = panel(`${name}: new vs returning bots`, "New: first reply ever in that bucket; returning: seen before.", { id: "returning" });
   const peers = panel(`${name}: top peers by in-degree`, "Peers listed by the most distinct bots in the range (from edges).", { id: "peers", chartClass: "tall" });
   const configs = configPanel(name);
-  const devices = devicesPanel(name);
+  const facets = facetsPanel(name);
   const daily = diurnalPanel(name);
   return async function update() {
     const dailyDone = daily();
@@ -611,7 +696,7 @@ VIEWS.botnet = function () {
     const pr = query({ bucket: b, by: hasIds ? "id" : "ip" });
     const pt = query({ limit: CFG.top_peers });
     const [rt, tp, est] = await Promise.all([getTable(`${base}/returning`, pr), getTable(`${base}/top-peers`, pt),
-      dht(), devices(), sources(b), configs()]);
+      dht(), facets(), sources(b), configs()]);
     const ts = (k) => data.rows.map((x) => [x.t * 1000, x[k]]);
     pop.setTable(data); pop.setCsv(`${base}/population`, pp);
     pop.draw({ legend: LEGEND, grid: GRID, tooltip: tooltipAxis(), xAxis: timeAxis("Time (UTC)"),
