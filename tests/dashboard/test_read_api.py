@@ -274,6 +274,7 @@ def test_every_read_endpoint_is_documented_in_openapi(
             "botnets/{botnet}/devices",
             "botnets/{botnet}/clients",
             "botnets/{botnet}/size-estimate",
+            "botnets/{botnet}/facets",
             "countries",
             "ases",
             "counting",
