@@ -1,5 +1,6 @@
 """Latency of the DHT and device views (client versions, affected devices, size estimate,
-devices compared) over a few million replies, DuckDB and PostgreSQL.
+devices compared, what the protocol reveals) over a few million replies, DuckDB and
+PostgreSQL.
 
 Run: ``.venv/bin/python benchmarks/dht_views.py [--replies 3M] [--backends duckdb,postgresql]
 [--repeat 5]``. PostgreSQL runs when BOTMON_TEST_PG_DSN is set.
@@ -11,7 +12,9 @@ edge (a node listing another) per five replies; written by SQL inside the databa
 ``benchmarks/dashboard.py`` does. Each view is asked over the last 7 days (the page's default)
 through :mod:`botmon.analysis`: cold (cache cleared: every view reads the replies of its range,
 as the summaries keep no ``data``) and warm (the same request again: the cached answer, checked
-against the stored batches).
+against the stored batches). The facets are those of the installed plugins, and eight keys
+(``arch`` and seven more) counted in one pass beside the same eight read one key at a time:
+what counting every key in one pass saves.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from botmon.analysis import devices, size
+from botmon.analysis import devices, facets, size
 from botmon.analysis.cache import clear_cache
 from botmon.analysis.scope import botnet_ids
 from botmon.store import open_store
@@ -153,6 +156,20 @@ def fill_postgres(url: str, n: int, end: float) -> None:
         con.execute("VACUUM ANALYZE")
 
 
+EIGHT = [
+    facets.KnownFacet("arch", "CPU", "", ("bench",)),
+    *(facets.KnownFacet(f"key{i}", f"key {i}", "", ("bench",)) for i in range(1, 8)),
+]
+"""Eight facet keys, as many as the installed families declare together."""
+
+
+def _one_key_at_a_time(store: Store, start: float, end: float) -> list[Any]:
+    (found,) = [i for n, i in botnet_ids(store).items() if n == "bench-mozi"]
+    return [store.data_values([found], start, end, f.key) for f in EIGHT if f.key != "arch"] + [
+        store.facet_values([found], start, end, ["arch"])
+    ]
+
+
 VIEWS: dict[str, Callable[[Store, float, float], Any]] = {
     "clients (dht)": lambda s, a, b: devices.clients(s, "bench-dht", a, b),
     "devices (mozi)": lambda s, a, b: devices.devices(s, "bench-mozi", a, b),
@@ -160,6 +177,10 @@ VIEWS: dict[str, Callable[[Store, float, float], Any]] = {
     "compare devices": lambda s, a, b: devices.compare_devices(
         s, ["bench-dht", "bench-mozi"], a, b
     ),
+    "facets (mozi)": lambda s, a, b: facets.facets(s, "bench-mozi", a, b),
+    "facets (dht)": lambda s, a, b: facets.facets(s, "bench-dht", a, b),
+    "8 facet keys, 1 pass": lambda s, a, b: facets.facets(s, "bench-mozi", a, b, known=EIGHT),
+    "8 keys, 8 reads": _one_key_at_a_time,
 }
 
 
@@ -179,7 +200,7 @@ def measure(store: Store, end: float, repeat: int) -> None:
         print(
             f"  {name:22s} cold p50 {statistics.median(cold) * 1000:7.0f} ms"
             f"  max {max(cold) * 1000:7.0f} ms   warm p50 {statistics.median(warm) * 1000:5.1f} ms"
-            f"   ({len(table.rows)} rows)"
+            f"   ({len(table.rows) if hasattr(table, 'rows') else len(table)} rows)"
         )
         if name.startswith("size"):
             for row in table.dicts():
