@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from botmon.analysis.facets import facets, known_facets
+from botmon.analysis.facets import MAX_VALUES, facets, known_facets
 from botmon.protocols.contract import Facet, Plugin
 from botmon.protocols.registry import get_plugin
 from botmon.store.base import Store
@@ -55,3 +55,22 @@ def test_only_facets_the_bots_tell(store: Store) -> None:
     (arch,) = facets(store, "b", NOW, NOW + 60, known=known_facets(_plugins()))
     assert (arch.key, arch.bots, arch.unknown) == ("arch", 5, 1)
     assert [(v.value, v.bots, v.share) for v in arch.values] == [("mips", 3, 0.6), ("arm", 2, 0.4)]
+
+
+def test_values_from_many_bots_are_capped(store: Store) -> None:
+    """Hostile bots may each send a value of their own: the most told are listed, the rest
+    counted, and every bot still counts in the shares."""
+    store.create_botnet("b")
+    n = MAX_VALUES + 7
+    replies = [
+        Reply(NOW + i, f"127.4.{i // 200}.{i % 200 + 1}", 1, None, {"arch": f"v{i}"})
+        for i in range(n)
+    ]
+    replies += [Reply(NOW + 1, f"127.4.9.{i + 1}", 1, None, {"arch": "mips"}) for i in range(3)]
+    store.write_batch(make_batch("b", "b1", replies), "m")
+    (arch,) = facets(store, "b", NOW, NOW + 3600, known=known_facets(_plugins()))
+    assert arch.values[0].value == "mips" and arch.values[0].bots == 3
+    assert len(arch.values) == MAX_VALUES
+    left = n + 1 - MAX_VALUES  # every value but mips has one bot
+    assert (arch.more_values, arch.more_bots, arch.bots) == (left, left, n + 3)
+    assert arch.values[1].share == round(1 / (n + 3), 6)

@@ -82,7 +82,11 @@ def test_facets_of_each_botnet_from_the_registry(live_server: LiveServer) -> Non
         assert set(body) == {"view", "params", "facets"} and body["view"] == "facets"
         assert body["params"]["botnet"] == "mozi" and body["params"]["start"] == SPAN["start"]
         (arch,) = body["facets"]  # only the CPU: Mozi's replies carry no other facet
-        assert set(arch) == {"key", "label", "doc", "protocols", "bots", "unknown", "values"}
+        assert set(arch) == {
+            *("key", "label", "doc", "protocols", "bots", "unknown", "values"),
+            *("more_values", "more_bots"),
+        }
+        assert (arch["more_values"], arch["more_bots"]) == (0, 0)
         assert (arch["key"], arch["label"], arch["doc"]) == (
             "arch",
             known["arch"].label,

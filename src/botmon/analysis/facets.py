@@ -28,6 +28,10 @@ from botmon.store.reads import SourceFilter
 
 UNKNOWN = "unknown"
 """The value the CSV gives the bots that do not tell a facet."""
+MAX_VALUES = 100
+"""Most values listed per facet (most bots first). Values should be few, but they come from
+the bots: hostile ones could send a new one each, and the page draws the first dozen anyway;
+the rest are counted in ``more_values`` and ``more_bots``."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,11 @@ class FacetValue(msgspec.Struct, frozen=True):
 
 
 class FacetCounts(msgspec.Struct, frozen=True):
-    """One facet of a botnet. ``values`` come most bots first; ``bots`` is how many bots
-    tell it (the sum of ``values``), ``unknown`` how many bots with replies in the range
-    never did (they are in no share). ``protocols`` are the plugins declaring the key."""
+    """One facet of a botnet. ``values`` come most bots first, at most :data:`MAX_VALUES`
+    of them (``more_values`` more values with ``more_bots`` bots between them are left
+    out); ``bots`` is how many bots tell it (``values`` and ``more_bots`` together),
+    ``unknown`` how many bots with replies in the range never did (they are in no share).
+    ``protocols`` are the plugins declaring the key."""
 
     key: str
     label: str
@@ -61,6 +67,8 @@ class FacetCounts(msgspec.Struct, frozen=True):
     bots: int
     unknown: int
     values: list[FacetValue]
+    more_values: int = 0
+    more_bots: int = 0
 
 
 def known_facets(plugins: Iterable[Plugin] | None = None) -> list[KnownFacet]:
@@ -125,6 +133,7 @@ def facets(
             continue
         told = sum(values.values())
         ranked = sorted(values.items(), key=lambda item: (-item[1], item[0]))
+        shown, rest = ranked[:MAX_VALUES], ranked[MAX_VALUES:]
         out.append(
             FacetCounts(
                 key=facet.key,
@@ -133,15 +142,17 @@ def facets(
                 protocols=list(facet.protocols),
                 bots=told,
                 unknown=counted.get((found, facet.key, None), 0),
-                values=[FacetValue(v, n, round(n / told, 6)) for v, n in ranked],
+                values=[FacetValue(v, n, round(n / told, 6)) for v, n in shown],
+                more_values=len(rest),
+                more_bots=sum(n for _, n in rest),
             )
         )
     return out
 
 
 def facets_table(found: Sequence[FacetCounts]) -> Table:
-    """The facets as one table (the CSV): a row per (facet, value), then the facet's bots
-    that do not tell it as value ``unknown`` with share 0 when there are any."""
+    """The facets as one table (the CSV): a row per (facet, value) listed, then the facet's
+    bots that do not tell it as value ``unknown`` with share 0 when there are any."""
     rows = []
     for facet in found:
         rows += [(facet.key, facet.label, v.value, v.bots, v.share) for v in facet.values]

@@ -503,8 +503,9 @@ def routes(st: Access) -> list[BaseRoute]:
             "tells it, and the share of the bots telling the facet; a key several plugins "
             "declare is one facet. JSON: FacetsView (facets: key, label, doc, protocols, "
             "bots, unknown = bots with replies that never tell it, values: value, bots, "
-            "share; most bots first). CSV columns: key, label, value, bots, share (value "
-            "'unknown' with share 0 for the bots that never tell it).",
+            "share; most bots first, at most 100, more_values and more_bots count the "
+            "rest). CSV columns: key, label, value, bots, share (value 'unknown' with share "
+            "0 for the bots that never tell it).",
         ),
         (
             B + "/size-estimate",

@@ -485,7 +485,7 @@ function facetOption(f, color) {
   const base = { useUTC: true, backgroundColor: "transparent", textStyle: { color: "#c9d2dc" }, animation: false };
   const tip = (v) => `${v.value}: ${v.bots.toLocaleString("en")} bots (${pct1(v.share)})`;
   const order = facetOrder(f.values);
-  if (order) {
+  if (order && !f.more_values) {
     /* In their order; when there are too many, the highest (newest) ones. */
     const rows = f.values.slice().sort(order).slice(-FACET_ORDERED_MAX);
     return Object.assign(base, { grid: { left: 48, right: 16, top: 28, bottom: rows.length > 8 ? 56 : 28 },
@@ -494,25 +494,26 @@ function facetOption(f, color) {
       yAxis: valueAxis("bots"),
       series: [{ type: "bar", name: "bots", color, barMaxWidth: 28, data: rows.map((v) => v.bots) }] });
   }
-  if (f.values.length <= FACET_DONUT_MAX) {
+  if (f.values.length <= FACET_DONUT_MAX && !f.more_values) {
     return Object.assign(base, { tooltip: { trigger: "item", formatter: (i) => tip(f.values[i.dataIndex]) },
       legend: { orient: "vertical", right: 4, top: "middle", textStyle: { color: "#c9d2dc" },
-        formatter: (n) => { const v = f.values.find((x) => x.value === n); return v ? `${n}  ${pct1(v.share)}` : n; } },
+        formatter: (n) => { const v = f.values.find((x) => x.value === n); const t = n.length > 18 ? `${n.slice(0, 17)}…` : n; return v ? `${t}  ${pct1(v.share)}` : t; } },
       series: [{ type: "pie", name: f.label, radius: ["42%", "70%"], center: ["34%", "50%"], avoidLabelOverlap: true,
         label: { show: false }, itemStyle: { borderColor: "#161d26", borderWidth: 2 },
         data: f.values.map((v, i) => ({ name: v.value, value: v.bots, itemStyle: { color: PALETTE[i % PALETTE.length] } })) }] });
   }
-  /* Many categories: the most bots first, the rest as one bar. */
+  /* Many categories: the most bots first, the rest (and those the API left out) as one bar. */
   const top = f.values.slice(0, FACET_TOP);
   const rest = f.values.slice(FACET_TOP);
-  if (rest.length) {
-    const bots = rest.reduce((n, v) => n + v.bots, 0);
-    top.push({ value: `other (${rest.length} values)`, bots, share: rest.reduce((n, v) => n + v.share, 0), other: true });
+  if (rest.length || f.more_values) {
+    const bots = rest.reduce((n, v) => n + v.bots, 0) + f.more_bots;
+    top.push({ value: `other (${rest.length + f.more_values} values)`, bots, share: bots / f.bots, other: true });
   }
   const rows = top.reverse();
   return Object.assign(base, { grid: { left: 110, right: 56, top: 8, bottom: 24 },
     tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, formatter: (i) => tip(rows[i[0].dataIndex]) },
-    xAxis: valueAxis(""), yAxis: Object.assign({ type: "category", data: rows.map((v) => v.value) }, AXIS),
+    xAxis: valueAxis(""), yAxis: Object.assign({ type: "category", data: rows.map((v) => v.value) }, AXIS,
+      { axisLabel: { color: "#9aa7b6", formatter: (t) => (t.length > 18 ? `${t.slice(0, 17)}…` : t) } }),
     series: [{ type: "bar", name: "bots", barMaxWidth: 18,
       data: rows.map((v) => ({ value: v.bots, itemStyle: { color: v.other ? FACET_OTHER : color } })),
       label: { show: true, position: "right", color: "#9aa7b6", formatter: (i) => pct1(rows[i.dataIndex].share) } }] });
@@ -564,7 +565,8 @@ function facetsPanel(name) {
       const all = f.bots + f.unknown;
       const told = x.box.querySelector(".told");
       told.dataset.bots = String(f.bots); told.dataset.unknown = String(f.unknown);
-      told.textContent = `${f.bots.toLocaleString("en")} bots tell it (${f.values.length} value${f.values.length === 1 ? "" : "s"})` +
+      const nv = f.values.length + f.more_values;
+      told.textContent = `${f.bots.toLocaleString("en")} bots tell it (${nv} value${nv === 1 ? "" : "s"})` +
         (f.unknown ? `; ${f.unknown.toLocaleString("en")} of the ${all.toLocaleString("en")} bots with replies in the range never do (unknown, not drawn).` : "; every bot with replies in the range does.");
       x.chart.resize();
       x.chart.setOption(facetOption(f, PALETTE[(S.botnets.indexOf(name) + i) % PALETTE.length]), true);
