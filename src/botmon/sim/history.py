@@ -177,7 +177,7 @@ PROFILES: tuple[Profile, ...] = (
             "Sality v3 (generated history: Windows PCs on office hours; superpeers crawled, "
             "NATed clients heard by a sensor; URL packs spreading every few days)"
         ),
-        bots=1400,
+        bots=1100,
         mean_lifetime_days=45.0,
         growth=0.97,
         id_hex_chars=0,
@@ -217,7 +217,7 @@ PROFILES: tuple[Profile, ...] = (
             "ZeroAccess v2 (generated history: Windows PCs on the 2013 networks 16470 and "
             "16471 and the later variant's 32/64-bit ports; 16 peers per reply, newest first)"
         ),
-        bots=800,
+        bots=700,
         mean_lifetime_days=60.0,
         growth=1.0,
         id_hex_chars=0,
@@ -255,7 +255,7 @@ PROFILES: tuple[Profile, ...] = (
             "Hajime (generated history: IoT bots found under each day's DHT keys of their "
             "architecture's files, confirmed over uTP; high churn)"
         ),
-        bots=500,
+        bots=400,
         mean_lifetime_days=5.0,
         growth=1.0,
         id_hex_chars=0,

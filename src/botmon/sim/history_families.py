@@ -44,7 +44,7 @@ SALITY_PACK_EVERY_DAYS = (2.0, 5.0)
 SALITY_SPREAD_H = {"superpeer": (2.0, 0.8), "client": (5.0, 1.5)}
 """(median hours, logistic scale in hours) until a released pack reaches a bot: the 40-minute
 hello cycle spreads it from superpeers to the clients that ask them."""
-SALITY_SENSOR_SHARE = 0.65
+SALITY_SENSOR_SHARE = 0.5
 """Bots that have botmon's sensor in their peer list (it is handed out as a superpeer)."""
 SALITY_HELLO_PER_ROUND = 0.75
 """Chance that such a bot, online, says hello to the sensor in a 30-minute round (one
@@ -261,13 +261,19 @@ class ZeroAccess(Family):
 
     def data(self, bot: Bot, t: float, hour: int, rng: random.Random) -> str | None:
         tr = bot.traits
+        texts = tr.texts
         if not tr.arch:
-            first = tr.counter + int(t // 1800) % 0x10000
-            words = ",".join(map(str, range(first, first + ZA_PEERS)))
-            return (
-                f'{{"variant": "2013", "network": "{tr.group}", "list_age": "opaque", '
-                f'"peer_ts": [{words}]}}'
-            )
+            # An opaque word per record that moves on once a day (built once a day per bot).
+            day = int(t // DAY)
+            text = texts.get(day)
+            if text is None:
+                first = tr.counter + day % 0x10000
+                words = ",".join(map(str, range(first, first + ZA_PEERS)))
+                text = texts[day] = (
+                    f'{{"variant": "2013", "network": "{tr.group}", "list_age": "opaque", '
+                    f'"peer_ts": [{words}]}}'
+                )
+            return text
         # The newest record is the last peer heard from: minutes ago while the bot is up,
         # the time it was down when it has just come back.
         age = rng.expovariate(1 / 900)
@@ -277,14 +283,19 @@ class ZeroAccess(Family):
         if back < hour - 1:
             age += (hour - 1 - back) * HOUR
         newest_h = int((t - age) // HOUR)
-        words = ",".join(
-            str((((newest_h - g) & 0x3FFFF) << 14) | o)
-            for g, o in zip(tr.gaps_h, tr.offsets, strict=True)
-        )
-        return (
-            f'{{"variant": "2015", "network": "{bot.port}", "arch": "{tr.arch}", '
-            f'"list_age": "{list_age(age)}", "peer_ts": [{words}]}}'
-        )
+        bucket = list_age(age)
+        key = (newest_h, bucket)
+        text = texts.get(key)
+        if text is None:
+            words = ",".join(
+                str((((newest_h - g) & 0x3FFFF) << 14) | o)
+                for g, o in zip(tr.gaps_h, tr.offsets, strict=True)
+            )
+            text = texts[key] = (
+                f'{{"variant": "2015", "network": "{bot.port}", "arch": "{tr.arch}", '
+                f'"list_age": "{bucket}", "peer_ts": [{words}]}}'
+            )
+        return text
 
 
 class Hajime(Family):
@@ -294,18 +305,18 @@ class Hajime(Family):
     failed_tries = False
 
     def __init__(self) -> None:
-        self.texts: dict[tuple[int, str, str, str], str] = {}
-        self.files: dict[str, list[tuple[float, str]]] = {}
+        self.texts: dict[tuple[int, str, str], str] = {}
+        self.files: dict[str, tuple[list[float], list[str]]] = {}
+        """Per architecture: upper bounds of the file shares and the file names."""
 
     def prepare(self, bots: Sequence[Bot], rng: random.Random, start: float, end: float) -> None:
         archs = list(HAJIME_ARCHS)
         weights = list(HAJIME_ARCHS.values())
         for arch in archs:
-            total = 0.0
-            self.files[arch] = []
-            for name, share in HAJIME_FILES:
-                total += share
-                self.files[arch].append((total, name.format(arch=arch)))
+            bounds: list[float] = []
+            for _, share in HAJIME_FILES[:-1]:
+                bounds.append((bounds[-1] if bounds else 0.0) + share)
+            self.files[arch] = (bounds, [name.format(arch=arch) for name, _ in HAJIME_FILES])
         for bot in bots:
             bot.traits = Traits(
                 arch=rng.choices(archs, weights)[0],
@@ -321,10 +332,10 @@ class Hajime(Family):
     def _text(self, arch: str, t: float, rng: random.Random, utp: str) -> str:
         """The reply's data: the day's key and the file it was found under (a few hundred
         distinct texts over weeks, built once each)."""
-        r = rng.random()
-        file = next((name for bound, name in self.files[arch] if r < bound), "config")
+        bounds, names = self.files[arch]
+        file = names[bisect.bisect_right(bounds, rng.random())]
         day = int(t // DAY)
-        key = (day, arch, file, utp)
+        key = (day, file, utp)
         text = self.texts.get(key)
         if text is None:
             day_key = time.strftime("%Y-%m-%d", time.gmtime(day * DAY))
