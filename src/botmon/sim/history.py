@@ -73,7 +73,8 @@ class Profile:
     growth: float
     """Arrival rate relative to steady state (1.1 grows the botnet by churn alone)."""
     id_hex_chars: int
-    """Length of the bot ID in hex characters; 0 for a botnet whose bots have no ID."""
+    """Length of the bot ID in hex characters; 0 for a botnet whose bots have no ID or whose
+    family gives them one (Sality's server IDs, as decimal text)."""
     dynamic_ip_share: float
     """Share of bots whose address changes over time (one ID, several IPs)."""
     ip_period_h: tuple[float, float]
