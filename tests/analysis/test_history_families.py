@@ -38,6 +38,10 @@ def test_new_families_reveal_what_their_protocols_do(store: Store) -> None:
         counts = store.count_records(g.botnet)
         assert counts["replies"] == g.replies > 1000
         assert (counts["failed_tries"], counts["edges"]) == (g.failed_tries, g.edges)
+    # The demo's botnet list says what each one is.
+    for name, family in zip(NEW, ("Sality v3", "ZeroAccess v2", "Hajime"), strict=True):
+        found = store.get_botnet(name)
+        assert found is not None and found.description.startswith(f"{family} (generated history")
     start, end = now - 7 * DAY, now
     _check_sality(store)
     _check_zeroaccess(store)
