@@ -4,6 +4,7 @@ dashboard's devices view shows Hajime's architectures from it."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, defaultdict
 from typing import Any
@@ -157,10 +158,11 @@ def _check_hajime(store: Store, start: float, end: float) -> None:
         utp[data["utp"]] += 1
     assert utp["confirmed"] > 0.7 * len(replies) and utp["unconfirmed"] > 0
     assert store.count_records("hajime-history")["edges"] == 0  # DHT lookups, no peer lists
-    # The dashboard's devices view: every architecture, near its modelled share.
-    rows = {
-        arch: share for arch, _, share in devices.devices(store, "hajime-history", start, end).rows
-    }
-    assert set(rows) - {devices.UNKNOWN} == set(fam.HAJIME_ARCHS)
+    # The dashboard's devices view: every architecture, its share within four standard
+    # deviations of the modelled one (each bot draws its architecture independently).
+    table = devices.devices(store, "hajime-history", start, end).rows
+    rows = {arch: share for arch, _, share in table}
+    known = sum(n for arch, n, _ in table if arch != devices.UNKNOWN)
+    assert set(rows) - {devices.UNKNOWN} == set(fam.HAJIME_ARCHS) and known > 100
     for arch, share in fam.HAJIME_ARCHS.items():
-        assert abs(rows[arch] - share) < 0.07, (arch, rows[arch], share)
+        assert abs(rows[arch] - share) < 4 * math.sqrt(share * (1 - share) / known), arch
