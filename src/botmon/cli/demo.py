@@ -320,7 +320,7 @@ def _status_line(url: str, token: str, names: set[str]) -> str:
     "--history/--no-history",
     default=True,
     show_default=True,
-    help="Generate weeks of history for three more botnets on first run.",
+    help="Generate weeks of history for five more botnets on first run.",
 )
 @click.option("--weeks", type=click.IntRange(1, 12), default=4, show_default=True)
 @click.option(
@@ -454,7 +454,7 @@ def command(
         for name, sensor_port in sensors.items():
             click.echo(f"  sensor      a {labels[name]} sensor on 127.0.0.1:{sensor_port} (UDP)")
         if history:
-            click.echo(f"  history     {weeks} weeks for three more botnets, generated once")
+            click.echo(f"  history     {weeks} weeks for five more botnets, generated once")
         click.echo(f"  logs        {logs}/")
         click.echo(f"  admin token {tokens.admin}")
         click.echo("")

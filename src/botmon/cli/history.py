@@ -1,4 +1,4 @@
-"""``botmon history``: weeks of generated demo history for three botnets, written into a store."""
+"""``botmon history``: weeks of generated demo history for five botnets, written into a store."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from botmon.store.base import StoreError
     help="Multiply the number of bots (10 gives tens of millions of replies).",
 )
 def command(db: str, weeks: float, seed: int, scale: float) -> None:
-    """Generate weeks of demo history for three botnets into a store."""
+    """Generate weeks of demo history for five botnets into a store."""
     from botmon.store import open_store
 
     store = open_store(db)

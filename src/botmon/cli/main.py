@@ -26,7 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sensor": ("botmon.cli.sensor", "Run a sensor that bots contact; report to a server."),
     "simulate": ("botmon.cli.simulate", "Run an emulated botnet on loopback."),
     "demo": ("botmon.cli.demo", "Run server, emulated botnets and crawlers together."),
-    "history": ("botmon.cli.history", "Generate weeks of demo history for three botnets."),
+    "history": ("botmon.cli.history", "Generate weeks of demo history for five botnets."),
     "trace": ("botmon.cli.trace", "Generate a monitoring trace with known truth into a store."),
     "config": ("botmon.cli.config", "Show the settings in effect and where they come from."),
     "doctor": ("botmon.cli.doctor", "Check geo data, dashboard assets and the database."),

@@ -15,7 +15,8 @@
 - :mod:`botmon.sim.process` — run ``botmon simulate`` as a child process;
 - :mod:`botmon.sim.libtorrent_dht` — real libtorrent DHT nodes on loopback, and
   :mod:`botmon.sim.btdht`, the ``botmon simulate btdht`` emulator around them;
-- :mod:`botmon.sim.history` — generated history for the demo (a separate concern).
+- :mod:`botmon.sim.history` — generated history for the demo (a separate concern), with
+  :mod:`botmon.sim.history_families` deciding what each family's replies reveal.
 
 Importing this package imports none of them, so ``botmon.sim.history`` stays light.
 """

@@ -1,4 +1,4 @@
-"""Weeks of plausible monitoring history for three botnets, written straight into a store.
+"""Weeks of plausible monitoring history for five botnets, written straight into a store.
 
 The demo and the dashboard need data with the shapes researchers look for in real
 measurements, and live emulation cannot produce weeks of it in seconds. This generator models
@@ -9,7 +9,11 @@ others' peer lists. Crawl rounds then turn that ground truth into replies, faile
 edges. ``mozi-history`` is made by the trace generator (:mod:`botmon.sim.trace`) instead: its
 Chinese bots go unheard for a few hours each evening (throttling, as in the talk's Mozi
 anomaly), and other researchers' crawlers and sensors and botmon's own sensor are in it, so
-the demo's analysis views have monitors and a throttled region to show.
+the demo's analysis views have monitors and a throttled region to show. ``sality-history``,
+``zeroaccess-history`` and ``hajime-history`` carry what their protocols reveal in the
+replies' ``data`` (URL-pack versions and superpeer IDs with NATed clients heard by botmon's
+sensor; the networks and peer-list timestamps; the architectures and daily keys), with the
+same keys their crawlers and sensors record (:mod:`botmon.sim.history_families`).
 
 Addresses are public IPs sampled from the default geolocation database so that countries and
 ASes look real; they are only data here and nothing is ever sent to them. Country and AS
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 
 from botmon.ipaddr import ip_to_int
 from botmon.sim.geo import Geo
+from botmon.sim.history_families import FAMILIES, Family, Traits
 from botmon.sim.trace import TraceModel, generate_trace
 from botmon.store.base import Store, StoreError
 from botmon.validation import (
@@ -44,7 +49,9 @@ class HistoryError(RuntimeError):
 
 
 SOURCE = "history-generator"
-"""The ``source`` of every generated record, so history can be told from live data."""
+"""The ``source`` of every generated crawler record, so history can be told from live data."""
+SENSOR_SOURCE = "history-sensor"
+"""The ``source`` of the records botmon's modelled sensor made (source type ``sensor``)."""
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -66,7 +73,8 @@ class Profile:
     growth: float
     """Arrival rate relative to steady state (1.1 grows the botnet by churn alone)."""
     id_hex_chars: int
-    """Length of the bot ID in hex characters; 0 for a botnet whose bots have no ID."""
+    """Length of the bot ID in hex characters; 0 for a botnet whose bots have no ID or whose
+    family gives them one (Sality's server IDs, as decimal text)."""
     dynamic_ip_share: float
     """Share of bots whose address changes over time (one ID, several IPs)."""
     ip_period_h: tuple[float, float]
@@ -99,6 +107,12 @@ class Profile:
     """Made by the trace generator (:mod:`botmon.sim.trace`) instead of the rounds below:
     with other researchers' crawlers and sensors and botmon's own sensor, and ``dip`` as a
     throttling window (the bots stay online; the monitors do not hear them)."""
+    family: str = ""
+    """What the protocol reveals (:data:`botmon.sim.history_families.FAMILIES`): the replies'
+    ``data``, who is crawlable and listable, sensor contacts; empty: nothing."""
+    weekend_factor: float = 1.0
+    """Online probability on the bots' local Saturdays and Sundays relative to weekdays
+    (office PCs are switched off)."""
 
 
 PROFILES: tuple[Profile, ...] = (
@@ -160,14 +174,17 @@ PROFILES: tuple[Profile, ...] = (
     ),
     Profile(
         name="sality-history",
-        description="Sality v3 (generated history: Windows PCs, strong office-hours cycle)",
-        bots=900,
+        description=(
+            "Sality v3 (generated history: Windows PCs on office hours; superpeers crawled, "
+            "NATed clients heard by a sensor; URL packs spreading every few days)"
+        ),
+        bots=1100,
         mean_lifetime_days=45.0,
         growth=0.97,
-        id_hex_chars=8,
+        id_hex_chars=0,
         dynamic_ip_share=0.3,
         ip_period_h=(20.0, 96.0),
-        nat_share=0.3,
+        nat_share=0.8,
         countries={
             "IN": 16,
             "VN": 12,
@@ -192,9 +209,88 @@ PROFILES: tuple[Profile, ...] = (
         peers_per_reply=4,
         edge_every=6,
         shared_share=0.02,
+        family="sality",
+        weekend_factor=0.6,
+    ),
+    Profile(
+        name="zeroaccess-history",
+        description=(
+            "ZeroAccess v2 (generated history: Windows PCs on the 2013 networks 16470 and "
+            "16471 and the later variant's 32/64-bit ports; 16 peers per reply, newest first)"
+        ),
+        bots=700,
+        mean_lifetime_days=60.0,
+        growth=1.0,
+        id_hex_chars=0,
+        dynamic_ip_share=0.25,
+        ip_period_h=(24.0, 168.0),
+        nat_share=0.4,
+        countries={
+            "US": 30,
+            "JP": 9,
+            "IN": 7,
+            "DE": 6,
+            "GB": 6,
+            "CA": 5,
+            "IT": 5,
+            "BR": 5,
+            "FR": 4,
+            "ES": 4,
+            "RU": 4,
+            "MX": 3,
+            "AU": 3,
+        },
+        base_online=0.55,
+        diurnal_amplitude=0.2,
+        peak_local_hour=20.0,
+        round_s=1800,
+        answer_rate=0.95,
+        retry_offline=0.2,
+        peers_per_reply=16,
+        edge_every=48,
+        family="zeroaccess",
+    ),
+    Profile(
+        name="hajime-history",
+        description=(
+            "Hajime (generated history: IoT bots found under each day's DHT keys of their "
+            "architecture's files, confirmed over uTP; high churn)"
+        ),
+        bots=400,
+        mean_lifetime_days=5.0,
+        growth=1.0,
+        id_hex_chars=0,
+        dynamic_ip_share=0.2,
+        ip_period_h=(24.0, 120.0),
+        nat_share=0.12,
+        countries={
+            "IR": 14,
+            "BR": 12,
+            "VN": 10,
+            "RU": 8,
+            "TR": 8,
+            "IN": 7,
+            "CN": 6,
+            "TW": 6,
+            "TH": 5,
+            "KR": 4,
+            "IT": 4,
+            "UA": 4,
+            "EG": 3,
+            "MX": 3,
+        },
+        base_online=0.72,
+        diurnal_amplitude=0.08,
+        peak_local_hour=21.0,
+        round_s=1800,
+        answer_rate=0.93,
+        retry_offline=0.35,
+        peers_per_reply=0,
+        edge_every=1,
+        family="hajime",
     ),
 )
-"""The demo's three history botnets."""
+"""The demo's history botnets."""
 
 BOTNET_NAMES = tuple(p.name for p in PROFILES)
 
@@ -224,6 +320,8 @@ class Bot:
     """``ips`` as stored integers."""
     geos: list[tuple[str | None, int | None]] = field(default_factory=list)
     """(country, asn) of each of ``ips``, as enrichment places them."""
+    traits: Traits = field(default_factory=Traits)
+    """What the bot's protocol reveals (set by its profile's family)."""
 
     def ip_index(self, t: float) -> int:
         """Which of ``ips`` the bot uses at time ``t``."""
@@ -319,6 +417,18 @@ def online_probability(profile: Profile, country: str, local_hour: float) -> flo
     return min(0.99, max(0.01, profile.base_online + profile.diurnal_amplitude * swing))
 
 
+WEEK_H = 7 * 24
+
+
+def _weekday_factor(profile: Profile, local_t: float) -> float:
+    """``profile.weekend_factor`` on a local Saturday or Sunday (``local_t``: the local wall
+    clock as epoch seconds), else 1."""
+    if profile.weekend_factor == 1.0:
+        return 1.0
+    # 1970-01-01 was a Thursday: day 2 of a week counted from Saturday.
+    return profile.weekend_factor if (int(local_t // DAY) + 5) % 7 < 2 else 1.0
+
+
 def _sessions(
     profile: Profile, bots: list[Bot], start: float, hours: int, rng: random.Random
 ) -> None:
@@ -326,14 +436,16 @@ def _sessions(
     start_hour = start / HOUR
     tables: dict[tuple[str, float], list[float]] = {}
     random_ = rng.random
+    period = 24 if profile.weekend_factor == 1.0 else WEEK_H
     for bot in bots:
         key = (bot.country, bot.offset_h)
         table = tables.get(key)
         if table is None:
-            # Probability by hour index modulo 24 (the window starts at a fixed hour).
+            # Probability by hour index modulo the period (the window starts at a fixed hour).
             table = tables[key] = [
                 online_probability(profile, bot.country, (start_hour + h + bot.offset_h) % 24)
-                for h in range(24)
+                * _weekday_factor(profile, start + (h + bot.offset_h) * HOUR)
+                for h in range(period)
             ]
         first = max(0, int((bot.join - start) // HOUR))
         last = min(hours, math.ceil((bot.leave - start) / HOUR))
@@ -341,7 +453,7 @@ def _sessions(
         redraw_always = profile.dip is not None and bot.country == profile.dip[0]
         state = random_() < profile.base_online
         for h in range(first, last):
-            p = table[h % 24]
+            p = table[h % period]
             # Sticky sessions: most hours keep the previous state, the rest redraw from p.
             if redraw_always or random_() < 0.35:
                 state = random_() < p
@@ -353,39 +465,49 @@ def _sessions(
 
 @dataclass
 class _Columns:
-    replies: ReplyColumns = field(default_factory=ReplyColumns)
+    replies: ReplyColumns = field(default_factory=lambda: ReplyColumns(country=[], asn=[]))
     failed: FailedTryColumns = field(default_factory=FailedTryColumns)
     edges: EdgeColumns = field(default_factory=EdgeColumns)
+    contacts: ReplyColumns = field(default_factory=lambda: ReplyColumns(country=[], asn=[]))
+    """What botmon's sensor recorded (written as a ``sensor`` batch)."""
 
     def rows(self) -> int:
-        return len(self.replies) + len(self.failed) + len(self.edges)
+        return len(self.replies) + len(self.failed) + len(self.edges) + len(self.contacts)
+
+
+class _Peers:
+    """The bots other bots can name on one day, by group, drawn by popularity."""
+
+    def __init__(self, family: Family, alive: list[Bot]) -> None:
+        self.by_group: dict[str, tuple[list[Bot], list[float]]] = {}
+        members: dict[str, list[Bot]] = {}
+        for b in alive:
+            if family.listable(b):
+                members.setdefault(b.traits.group, []).append(b)
+        for group, listed in members.items():
+            self.by_group[group] = (listed, list(_accumulate(b.popularity for b in listed)))
 
 
 def _rounds(
-    profile: Profile, bots: list[Bot], start: float, end: float, rng: random.Random
+    profile: Profile,
+    family: Family,
+    bots: list[Bot],
+    start: float,
+    end: float,
+    rng: random.Random,
 ) -> Iterator[_Columns]:
     """Crawl rounds over the window: yields column chunks of about ROWS_PER_BATCH rows."""
     n_rounds = int((end - start) // profile.round_s)
     current_day = -1
     crawlable: list[Bot] = []
-    peers: list[Bot] = []
-    cum: list[float] = []
+    heard: list[Bot] = []
+    peers = _Peers(family, [])
     random_ = rng.random
     bisect_left = bisect.bisect_left
     answer_rate, retry_offline = profile.answer_rate, profile.retry_offline
-    r_ts: list[int] = []
-    r_ip: list[int] = []
-    r_port: list[int] = []
-    r_id: list[str | None] = []
-    r_cc: list[str | None] = []
-    r_asn: list[int | None] = []
-    f_ts: list[int] = []
-    f_ip: list[int] = []
-    f_port: list[int] = []
-    f_id: list[str | None] = []
-    edges = EdgeColumns()
-    e_ts, e_sip, e_sport, e_sid = edges.ts_us, edges.src_ip, edges.src_port, edges.src_id
-    e_dip, e_dport, e_did = edges.dst_ip, edges.dst_port, edges.dst_id
+    data_of, stale_of = family.data, family.stale
+    failed_tries = family.failed_tries
+    cols = _Columns()
     for r in range(n_rounds):
         t0 = start + r * profile.round_s
         hour = int((t0 - start) // HOUR)
@@ -394,10 +516,12 @@ def _rounds(
             # Bots alive at some time this day; the per-bot check below is then cheap.
             current_day = day
             day_start, day_end = start + day * DAY, start + (day + 1) * DAY
-            peers = [b for b in bots if b.join < day_end and b.leave > day_start]
-            crawlable = [b for b in peers if not b.nat]
-            cum = list(_accumulate(b.popularity for b in peers))
-        with_edges = r % profile.edge_every == 0 and bool(cum)
+            alive = [b for b in bots if b.join < day_end and b.leave > day_start]
+            crawlable = [b for b in alive if family.crawlable(b)]
+            heard = [b for b in alive if b.traits.sensor] if family.senses else []
+            peers = _Peers(family, alive)
+        with_edges = r % profile.edge_every == 0 and profile.peers_per_reply > 0
+        rep, fail, edges = cols.replies, cols.failed, cols.edges
         for bot in crawlable:
             if t0 < bot.join or t0 >= bot.leave:
                 continue
@@ -409,47 +533,85 @@ def _rounds(
                 continue
             i = 0 if len(bot.ips) == 1 else bot.ip_index(t)
             ts_us = int(t * 1_000_000)
-            if online and random_() < answer_rate:
+            answered = online and random_() < answer_rate
+            data = None
+            if answered:
+                data = data_of(bot, t, hour, rng)
+            elif not failed_tries:
+                if online:
+                    continue  # the lookup missed it this round
+                data = stale_of(bot, t, hour, rng)
+                if data is None:
+                    continue
+                answered = True
+            if answered:
                 ip_int = bot.ip_ints[i]
                 country, asn = bot.geos[i]
-                r_ts.append(ts_us)
-                r_ip.append(ip_int)
-                r_port.append(bot.port)
-                r_id.append(bot.bot_id)
-                r_cc.append(country)
-                r_asn.append(asn)
-                if with_edges:
+                rep.ts_us.append(ts_us)
+                rep.ip.append(ip_int)
+                rep.port.append(bot.port)
+                rep.bot_id.append(bot.bot_id)
+                rep.data.append(data)
+                rep.country.append(country)  # type: ignore[union-attr]
+                rep.asn.append(asn)  # type: ignore[union-attr]
+                group = peers.by_group.get(bot.traits.group) if with_edges and online else None
+                if group:
+                    listed, cum = group
                     total = cum[-1]
                     for _ in range(profile.peers_per_reply):
-                        peer = peers[bisect_left(cum, random_() * total)]
+                        peer = listed[bisect_left(cum, random_() * total)]
                         if peer is bot or not peer.join <= t < peer.leave:
                             continue
-                        e_ts.append(ts_us)
-                        e_sip.append(ip_int)
-                        e_sport.append(bot.port)
-                        e_sid.append(bot.bot_id)
-                        e_dip.append(peer.ip_ints[peer.ip_index(t)])
-                        e_dport.append(peer.port)
-                        e_did.append(peer.bot_id)
+                        edges.ts_us.append(ts_us)
+                        edges.src_ip.append(ip_int)
+                        edges.src_port.append(bot.port)
+                        edges.src_id.append(bot.bot_id)
+                        edges.dst_ip.append(peer.ip_ints[peer.ip_index(t)])
+                        edges.dst_port.append(peer.port)
+                        edges.dst_id.append(peer.bot_id)
             else:
-                f_ts.append(ts_us)
-                f_ip.append(bot.ip_ints[i])
-                f_port.append(bot.port)
-                f_id.append(bot.bot_id)
-        last = r == n_rounds - 1
-        if len(r_ts) + len(f_ts) + len(e_ts) >= ROWS_PER_BATCH or (last and (r_ts or f_ts or e_ts)):
-            yield _Columns(
-                ReplyColumns(r_ts, r_ip, r_port, r_id, [None] * len(r_ts), r_cc, r_asn),
-                FailedTryColumns(
-                    f_ts, f_ip, f_port, f_id, ["timeout"] * len(f_ts), [None] * len(f_ts)
-                ),
-                edges,
-            )
-            r_ts, r_ip, r_port, r_id, r_cc, r_asn = [], [], [], [], [], []
-            f_ts, f_ip, f_port, f_id = [], [], [], []
-            edges = EdgeColumns()
-            e_ts, e_sip, e_sport, e_sid = edges.ts_us, edges.src_ip, edges.src_port, edges.src_id
-            e_dip, e_dport, e_did = edges.dst_ip, edges.dst_port, edges.dst_id
+                fail.ts_us.append(ts_us)
+                fail.ip.append(bot.ip_ints[i])
+                fail.port.append(bot.port)
+                fail.bot_id.append(bot.bot_id)
+                fail.reason.append("timeout")
+                fail.data.append(None)
+        if heard:
+            _contacts(family, profile, heard, cols.contacts, t0, hour, end, random_)
+        if cols.rows() >= ROWS_PER_BATCH or (r == n_rounds - 1 and cols.rows()):
+            yield cols
+            cols = _Columns()
+
+
+def _contacts(
+    family: Family,
+    profile: Profile,
+    heard: list[Bot],
+    out: ReplyColumns,
+    t0: float,
+    hour: int,
+    end: float,
+    random_: Callable[[], float],
+) -> None:
+    """One round of contacts with botmon's sensor: online bots that list it say hello."""
+    half = profile.round_s / 2
+    for bot in heard:
+        if t0 < bot.join or t0 >= bot.leave or not bot.online[hour]:
+            continue
+        if random_() >= family.contacts_per_round:
+            continue
+        t = t0 + (bot.jitter_s + half) % profile.round_s
+        if t >= end or t >= bot.leave:
+            continue
+        i = 0 if len(bot.ips) == 1 else bot.ip_index(t)
+        country, asn = bot.geos[i]
+        out.ts_us.append(int(t * 1_000_000))
+        out.ip.append(bot.ip_ints[i])
+        out.port.append(bot.port)
+        out.bot_id.append(bot.bot_id)
+        out.data.append(family.contact(bot, t))
+        out.country.append(country)  # type: ignore[union-attr]
+        out.asn.append(asn)  # type: ignore[union-attr]
 
 
 def _accumulate(values: Iterator[float]) -> Iterator[float]:
@@ -497,23 +659,42 @@ def generate_botnet(
     if profile.traced:
         return _traced(store, profile, start, end, seed, geo)
     bots = _population(profile, start, end, rng, geo)
+    family = FAMILIES[profile.family]()
+    family.prepare(bots, rng, start, end)
     hours = math.ceil((end - start) / HOUR) + 1
     _sessions(profile, bots, start, hours, rng)
     counts = {"replies": 0, "failed_tries": 0, "edges": 0}
     batches = duplicates = 0
-    for i, cols in enumerate(_rounds(profile, bots, start, end, rng)):
-        batch = ValidatedBatch(
-            botnet=profile.name,
-            batch_id=f"history-{profile.name}-s{seed}-e{int(end)}-w{weeks}-{i}",
-            replies=cols.replies,
-            failed_tries=cols.failed,
-            edges=cols.edges,
-            as_names=geo.take_new_as_names(),
-        )
-        result = store.write_batch(batch, SOURCE)
-        batches += 1
-        duplicates += result.duplicate
-        counts["replies"] += len(cols.replies)
+    for i, cols in enumerate(_rounds(profile, family, bots, start, end, rng)):
+        batch_id = f"history-{profile.name}-s{seed}-e{int(end)}-w{weeks}-{i}"
+        written = [
+            (
+                ValidatedBatch(
+                    botnet=profile.name,
+                    batch_id=batch_id,
+                    replies=cols.replies,
+                    failed_tries=cols.failed,
+                    edges=cols.edges,
+                    as_names=geo.take_new_as_names(),
+                ),
+                SOURCE,
+            )
+        ]
+        if len(cols.contacts):
+            sensed = ValidatedBatch(
+                botnet=profile.name,
+                batch_id=f"{batch_id}-sensor",
+                replies=cols.contacts,
+                failed_tries=FailedTryColumns(),
+                edges=EdgeColumns(),
+                source_type="sensor",
+            )
+            written.append((sensed, SENSOR_SOURCE))
+        for batch, source in written:
+            result = store.write_batch(batch, source)
+            batches += 1
+            duplicates += result.duplicate
+        counts["replies"] += len(cols.replies) + len(cols.contacts)
         counts["failed_tries"] += len(cols.failed)
         counts["edges"] += len(cols.edges)
     return Generated(
