@@ -224,7 +224,7 @@ def _session(ctx: SensorContext) -> int:
     return own
 
 
-def _contact(msg: wire.Message, src: Peer, now: float, kind: str) -> JsonObject:
+def _contact(msg: wire.Message, src: Peer, kind: str) -> JsonObject:
     data: JsonObject = {"message": kind, "variant": msg.variant, "network": str(src.port)}
     if msg.variant == "2015":
         base = wire.port_base(src.port)
@@ -246,7 +246,7 @@ def handle_request(
     me = ctx.listen
     if msg.command == "getL":
         records: list[Reply | Edge] = [
-            Reply(now, src.ip, src.port, None, _contact(msg, src, now, "request")),
+            Reply(now, src.ip, src.port, None, _contact(msg, src, "request")),
             Edge(now, src.ip, src.port, me.ip, me.port),
         ]
         if msg.variant == "2015" and msg.opt2 & wire.FILE_LIST_FLAG:
@@ -258,7 +258,7 @@ def handle_request(
             answer = wire.retl_2015(_session(ctx), msg.opt2, own, key=_key)
         return answer, records
     if msg.command == "newL":
-        reply = Reply(now, src.ip, src.port, None, _contact(msg, src, now, "newL"))
+        reply = Reply(now, src.ip, src.port, None, _contact(msg, src, "newL"))
         ip = msg.advertised or "0.0.0.0"
         if not _usable(ip, src.port):
             return None, [reply]
