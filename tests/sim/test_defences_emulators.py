@@ -164,7 +164,8 @@ def test_mozi_bots_blacklist_a_source_that_overspends_on_queries() -> None:
     )
 
     async def scenario() -> None:
-        async with MoziBotnet(cfg, clock=clock) as net:
+        net = MoziBotnet(cfg, clock=clock)
+        async with net:
             bots = [b.address for b in net.bots[:5]]
             plain = [(n.ip, n.port) for n in net.plain_nodes()][:5]
             for k in range(4):
