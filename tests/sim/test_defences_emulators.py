@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
+import click
+import pytest
+from click.testing import CliRunner
+
+from botmon.cli.loading import load_settings
+from botmon.cli.simulate import setting_options, settings_given
 from botmon.protocols import krpc
 from botmon.settings.sim import HnsConfig, LinenetConfig
 from botmon.sim.hns import HnsBotnet
@@ -178,3 +185,30 @@ def test_mozi_bots_blacklist_a_source_that_overspends_on_queries() -> None:
             assert all(truth[a]["blacklisted"][0][0] == "127.0.0.1" for a in bots)
 
     run(scenario())
+
+
+def test_simulate_options_switch_the_defences(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``botmon simulate hns``'s options (and variables) reach the settings the emulator gets,
+    the ``--ignore-unknown/--no-ignore-unknown`` switch both ways."""
+    options, params = setting_options(HnsConfig)
+    got: list[HnsConfig] = []
+
+    def keep(**kw: Any) -> None:
+        got.append(load_settings(HnsConfig, settings_given(params, kw)))
+
+    command = click.Command("hns", params=list(options), callback=keep)
+    argv = ["--budget", "5", "--budget-window", "2.5", "--blacklist-period", "0"]
+    argv += ["--ignore-unknown", "--peer-order", "recent", "--peer-list-cap", "16"]
+    argv += ["--neighbour-restriction", "closest", "--restrict-to", "4", "--reply-peers", "1"]
+    CliRunner().invoke(command, argv, catch_exceptions=False)
+    cfg = got.pop()
+    assert (cfg.budget_requests, cfg.budget_window_s, cfg.blacklist_period_s) == (5, 2.5, 0.0)
+    assert cfg.ignore_unknown and cfg.peer_order == "recent" and cfg.peer_list_cap == 16
+    assert (cfg.neighbour_restriction, cfg.restrict_to, cfg.reply_peers) == ("closest", 4, 1)
+    monkeypatch.setenv("BOTMON_SIM_HNS_IGNORE_UNKNOWN", "true")
+    CliRunner().invoke(command, [], catch_exceptions=False)
+    assert got.pop().ignore_unknown  # the variable, no option
+    CliRunner().invoke(command, ["--no-ignore-unknown"], catch_exceptions=False)
+    assert not got.pop().ignore_unknown  # the option wins over the variable
+    result = CliRunner().invoke(command, ["--peer-order", "oldest"])
+    assert result.exit_code != 0 and not got
