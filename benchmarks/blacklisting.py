@@ -11,10 +11,11 @@ botmon's crawl engine in this process:
 
 For each: bots it got replies from / responsive bots of the truth, peers found / every peer
 the responsive bots list, how many bots blacklisted it (the truth's ``blacklisted``), the wall
-time, and the requests sent. Loopback only; every crawl is bounded in time.
+time, the requests sent and the tries that timed out. The crawler's settings are its defaults
+(HNS plugin) except the rate of run 3. Loopback only; every crawl is bounded in time.
 
 Usage: ``.venv/bin/python benchmarks/blacklisting.py [--bots 5000] [--budget 3]
-[--window 1] [--period 600] [--rounds 1]``
+[--window 1] [--period 600] [--rounds 1] [--timeouts 4,8,16,32]``
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class _Seen(CountingReporter):
     def __init__(self) -> None:
         super().__init__()
         self.answered: set[str] = set()
+        self.failed: set[str] = set()
         self.edges: set[tuple[str, str]] = set()
 
     def add(
@@ -61,6 +63,7 @@ class _Seen(CountingReporter):
         """Count, and keep each answering address and each edge."""
         super().add(replies=replies, failed_tries=failed_tries, edges=edges)
         self.answered.update(f"{r.ip}:{r.port}" for r in replies)
+        self.failed.update(f"{f.ip}:{f.port}" for f in failed_tries)
         self.edges.update((f"{e.src_ip}:{e.src_port}", f"{e.dst_ip}:{e.dst_port}") for e in edges)
 
 
@@ -72,7 +75,13 @@ def _free_udp_port() -> int:
 
 
 def _crawl_once(
-    tmp: Path, name: str, bots: int, budget: list[str], pace: float | None, rounds: int
+    tmp: Path,
+    name: str,
+    bots: int,
+    budget: list[str],
+    pace: float | None,
+    rounds: int,
+    timeouts: tuple[float, ...] | None = None,
 ) -> dict[str, Any]:
     """One emulator, one crawl, the emulator's final truth; the figures of that crawl."""
     seeds, truth = tmp / f"{name}-seeds.txt", tmp / f"{name}-truth.jsonl"
@@ -98,7 +107,8 @@ def _crawl_once(
         plugin = get_plugin("hns")
         s = CrawlSettings.for_protocol(plugin.defaults)
         s = s.replace("rounds", rounds=rounds, interval_s=0.0)
-        s = s.replace("retry", timeouts=(1.0, 2.0))  # a blacklisted bot never answers
+        if timeouts is not None:
+            s = s.replace("retry", timeouts=timeouts)
         if pace is not None:
             s = s.replace("rate", per_target_rate=pace)
         reporter = _Seen()
@@ -127,6 +137,10 @@ def _crawl_once(
         "blacklistings": sum(len(b.get("blacklisted") or ()) for b in lines),
         "seconds": elapsed,
         "sent": status.get("sent", 0),
+        "timeouts": status.get("timeouts", 0),
+        "unanswered": len(responsive - reporter.answered),
+        "unanswered_known": len((responsive - reporter.answered) & reporter.failed),
+        "status": status,
     }
 
 
@@ -135,8 +149,8 @@ def _line(label: str, r: dict[str, Any]) -> str:
         f"  {label:<34} bots {r['answered']:>6}/{r['responsive']:<6} "
         f"({r['answered'] / max(1, r['responsive']):6.1%})  peers {r['found']:>7}/{r['listed']:<7} "
         f"({r['found'] / max(1, r['listed']):6.1%})  blacklisted by {r['blacklisted_by']:>6} bots "
-        f"({r['blacklistings']} blacklistings)  {r['seconds']:6.1f} s  sent {r['sent']:,}"
-        + (f"  INVENTED {r['invented']}" if r["invented"] else "")
+        f"({r['blacklistings']} blacklistings)  {r['seconds']:6.1f} s  sent {r['sent']:,}  "
+        f"timeouts {r['timeouts']:,}" + (f"  INVENTED {r['invented']}" if r["invented"] else "")
     )
 
 
@@ -147,7 +161,14 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=1.0, help="budget window, seconds")
     ap.add_argument("--period", type=float, default=600.0, help="blacklisting period, seconds")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument(
+        "--timeouts",
+        default=None,
+        help="try deadlines for every crawl, e.g. 2,4 (default: the crawler's, 4,8,16,32: a "
+        "blacklisted bot then holds a crawl up to 32 s)",
+    )
     a = ap.parse_args()
+    timeouts = None if a.timeouts is None else tuple(float(t) for t in a.timeouts.split(","))
     if a.budget < 2:
         raise SystemExit("--budget must be at least 2 for a pace under it to exist")
     budget = ["--budget", str(a.budget), "--budget-window", str(a.window)]
@@ -164,7 +185,8 @@ def main() -> None:
         (f"budget, paced at {pace:.2f}/s per bot", budget, pace),
     ]
     for k, (label, args, rate) in enumerate(runs):
-        print(_line(label, _crawl_once(tmp, f"run{k}", a.bots, args, rate, a.rounds)), flush=True)
+        result = _crawl_once(tmp, f"run{k}", a.bots, args, rate, a.rounds, timeouts)
+        print(_line(label, result), flush=True)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,11 @@ class Coverage:
     """Most replies from one bot within any WINDOW_S: the crawler's measured pace."""
     median_gap_s: float
     """Median time between two replies of one bot."""
+    caught: set[str]
+    """Bots whose truth says they blacklisted someone."""
+    silent: set[str]
+    """Responsive bots the crawler recorded as never answering."""
+    answered_set: set[str]
 
     def line(self, name: str) -> str:
         return (
@@ -76,7 +81,10 @@ class Coverage:
 
 
 def coverage(
-    truth: list[dict[str, Any]], replies: list[dict[str, Any]], edges: list[dict[str, Any]]
+    truth: list[dict[str, Any]],
+    replies: list[dict[str, Any]],
+    edges: list[dict[str, Any]],
+    failed: list[dict[str, Any]],
 ) -> Coverage:
     """Compare one crawl's records with the truth of the botnet it crawled."""
     bots = {f"{b['ip']}:{b['port']}": b for b in truth}
@@ -110,6 +118,9 @@ def coverage(
         most_replies=max((len(t) for t in times.values()), default=0),
         most_in_window=most_in_window,
         median_gap_s=gaps[len(gaps) // 2] if gaps else float("inf"),
+        caught={a for a, b in bots.items() if b.get("blacklisted")},
+        silent={f"{f['ip']}:{f['port']}" for f in failed} & responsive,
+        answered_set=answered,
     )
 
 
@@ -150,7 +161,7 @@ def test_default_pacing_is_blacklisted_and_a_rate_under_the_budget_keeps_coverag
                 "--server", server.url,
                 "--token", token,
                 "--rounds", "1",
-                "--timeouts", "1,2",  # a blacklisted bot never answers: give up soon
+                "--timeouts", "2,4",  # a blacklisted bot never answers: give up soon
                 "--spool", str(tmp_path / name / "spool"),
                 "--progress", "plain",
                 *pacing[name],
@@ -167,6 +178,7 @@ def test_default_pacing_is_blacklisted_and_a_rate_under_the_budget_keeps_coverag
             truths[name],
             read_records(server, name, "replies"),
             read_records(server, name, "edges"),
+            read_records(server, name, "failed_tries"),
         )
         for name in names
     }
@@ -186,11 +198,14 @@ def test_default_pacing_is_blacklisted_and_a_rate_under_the_budget_keeps_coverag
     assert fast.sources and all(s.startswith("127.") for s in fast.sources), report
     assert fast.most_replies <= BUDGET, report
     assert fast.found <= BUDGET * fast.responsive < fast.listed, report
+    # What the crawler saw agrees with the truth: a bot blacklists only a source that it
+    # answered (up to the budget) and that asked again.
+    assert fast.caught <= fast.answered_set, report
 
     # Paced under the budget: never more than the budget in a window (measured), never caught,
     # every responsive bot found, and more of the botnet's peers than the fast crawler.
     assert paced.most_in_window <= BUDGET, report
-    assert paced.blacklisted_by == 0, report
+    assert paced.blacklisted_by == 0 and not paced.silent, report
     assert paced.answered == paced.responsive, report
     assert fast.answered < paced.answered, report
     assert fast.found < paced.found, report
