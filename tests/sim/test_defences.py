@@ -255,3 +255,10 @@ def test_reply_peers_caps_each_reply() -> None:
     assert ordered.choose(0, entries) == [entries[4], entries[0]]
     restricted = make(LinenetConfig, neighbour_restriction="closest", restrict_to=5, reply_peers=2)
     assert restricted.choose(0, entries, distance=lambda e: e) == sorted(entries)[:2]
+
+
+def test_nothing_is_remembered_when_no_defence_needs_it() -> None:
+    d = make(budget_requests=5)
+    for j in range(1000):
+        d.heard(j % 50, f"127.7.{j // 250}.{j % 250 + 1}", T0)
+    assert d._heard == {}

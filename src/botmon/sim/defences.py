@@ -82,6 +82,8 @@ class Defences:
         self.counters: dict[str, int] = {"defences/blacklistings": 0, "defences/untracked": 0}
         self._pruned_at = float("-inf")
         self._heard: dict[int, dict[str, float]] = {}
+        self._remembers = cfg.ignore_unknown or cfg.peer_order == "recent"
+        """Only these two defences need who a bot heard from; otherwise nothing is kept."""
         self._known: dict[int, tuple[int, frozenset[str]]] = {}
         self.touched: set[int] = set()
         """Bots whose truth changed (a new blacklisting) since the runtime last looked."""
@@ -187,6 +189,8 @@ class Defences:
 
     def heard(self, bot: int, ip: str, now: float) -> None:
         """``bot`` heard from ``ip`` now: it is no stranger, and ``recent`` puts it first."""
+        if not self._remembers:
+            return
         heard = self._heard.get(bot)
         if heard is None:
             heard = self._heard[bot] = {}
