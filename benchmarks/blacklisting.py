@@ -11,8 +11,10 @@ botmon's crawl engine in this process:
 
 For each: bots it got replies from / responsive bots of the truth, peers found / every peer
 the responsive bots list, how many bots blacklisted it (the truth's ``blacklisted``), the wall
-time, the requests sent and the tries that timed out. The crawler's settings are its defaults
-(HNS plugin) except the rate of run 3. Loopback only; every crawl is bounded in time.
+time, the requests sent, the tries that timed out and the median time between two replies of
+one bot (the crawler's real per-bot pace, which is what a budget sees). The crawler's settings
+are its defaults (HNS plugin) except the rate of run 3. Loopback only; every crawl is bounded
+in time.
 
 Usage: ``.venv/bin/python benchmarks/blacklisting.py [--bots 5000] [--budget 3]
 [--window 1] [--period 600] [--rounds 1] [--timeouts 4,8,16,32]``
@@ -51,6 +53,9 @@ class _Seen(CountingReporter):
         super().__init__()
         self.answered: set[str] = set()
         self.failed: set[str] = set()
+        self.last: dict[str, float] = {}
+        self.gaps: list[float] = []
+        """Time between two replies of one bot: the crawler's real per-bot pace."""
         self.edges: set[tuple[str, str]] = set()
 
     def add(
@@ -62,7 +67,13 @@ class _Seen(CountingReporter):
     ) -> None:
         """Count, and keep each answering address and each edge."""
         super().add(replies=replies, failed_tries=failed_tries, edges=edges)
-        self.answered.update(f"{r.ip}:{r.port}" for r in replies)
+        for r in replies:
+            key = f"{r.ip}:{r.port}"
+            before = self.last.get(key)
+            if before is not None:
+                self.gaps.append(r.timestamp - before)
+            self.last[key] = r.timestamp
+            self.answered.add(key)
         self.failed.update(f"{f.ip}:{f.port}" for f in failed_tries)
         self.edges.update((f"{e.src_ip}:{e.src_port}", f"{e.dst_ip}:{e.dst_port}") for e in edges)
 
@@ -138,6 +149,7 @@ def _crawl_once(
         "seconds": elapsed,
         "sent": status.get("sent", 0),
         "timeouts": status.get("timeouts", 0),
+        "median_gap_s": sorted(reporter.gaps)[len(reporter.gaps) // 2] if reporter.gaps else 0.0,
         "unanswered": len(responsive - reporter.answered),
         "unanswered_known": len((responsive - reporter.answered) & reporter.failed),
         "status": status,
@@ -150,7 +162,8 @@ def _line(label: str, r: dict[str, Any]) -> str:
         f"({r['answered'] / max(1, r['responsive']):6.1%})  peers {r['found']:>7}/{r['listed']:<7} "
         f"({r['found'] / max(1, r['listed']):6.1%})  blacklisted by {r['blacklisted_by']:>6} bots "
         f"({r['blacklistings']} blacklistings)  {r['seconds']:6.1f} s  sent {r['sent']:,}  "
-        f"timeouts {r['timeouts']:,}" + (f"  INVENTED {r['invented']}" if r["invented"] else "")
+        f"timeouts {r['timeouts']:,}  median gap between replies of a bot {r['median_gap_s']:.3f} s"
+        + (f"  INVENTED {r['invented']}" if r["invented"] else "")
     )
 
 
