@@ -35,6 +35,16 @@ DEMO = {"bots": 20}
 
 DHT_PORT = 6881
 _FIXED = "Fixed for libtorrent nodes: always online, reachable, answering everyone."
+_NO_DEFENCES = (
+    "rate_limit",
+    "rate_burst",
+    "blacklist_after",
+    "budget_requests",
+    "peer_list_cap",
+    "reply_peers",
+)
+"""Defences libtorrent nodes cannot take (:mod:`botmon.sim.defences` needs the emulator to
+see each request); the others are fixed to their values of a botnet that does not fight."""
 _UNUSED = "Not used by libtorrent nodes (they have their own tables, schedule and addresses)."
 
 
@@ -99,6 +109,15 @@ class BtdhtConfig(CommonConfig, frozen=True, kw_only=True):
     rate_limit: Annotated[float, setting(_FIXED, gt=0)] | None = None
     rate_burst: Annotated[float, setting(_FIXED, ge=1)] | None = None
     blacklist_after: Annotated[int, setting(_FIXED, ge=1)] | None = None
+    budget_requests: Annotated[int, setting(_FIXED, ge=1)] | None = None
+    budget_window_s: Annotated[float, setting(_FIXED, gt=0)] = 60.0
+    blacklist_period_s: Annotated[float, setting(_FIXED, ge=0)] = 600.0
+    ignore_unknown: Annotated[bool, setting(_FIXED)] = False
+    peer_order: Annotated[Literal["random"], setting(_FIXED)] = "random"
+    peer_list_cap: Annotated[int, setting(_FIXED, ge=1, le=10_000)] | None = None
+    neighbour_restriction: Annotated[Literal["none"], setting(_FIXED)] = "none"
+    restrict_to: Annotated[int, setting(_FIXED, ge=1, le=1000)] = 10
+    reply_peers: Annotated[int, setting(_FIXED, ge=1, le=1000)] | None = None
     exchange_interval_s: Annotated[float, setting(_UNUSED, ge=0)] = 0.0
     exchange_fanout: Annotated[int, setting(_UNUSED, ge=1, le=64)] = 8
 
@@ -108,9 +127,11 @@ class BtdhtConfig(CommonConfig, frozen=True, kw_only=True):
         problem = layout_problem(self.bots, self.first_address)
         if problem is not None:
             yield "first_address", problem
-        for name in ("rate_limit", "rate_burst", "blacklist_after"):
+        for name in _NO_DEFENCES:
             if getattr(self, name) is not None:
                 yield name, _FIXED
+        if self.ignore_unknown:
+            yield "ignore_unknown", _FIXED
 
 
 SETTINGS = BtdhtConfig

@@ -35,7 +35,9 @@ from botmon.sim.antiabuse import AntiAbuse
 from botmon.sim.population import Population
 
 MAX_TRACKED_SOURCES = 200_000
-"""(bot, source) pairs whose recent requests are counted; beyond that new pairs are not."""
+"""(bot, source) pairs whose recent requests are counted, and pairs blacklisted at once;
+beyond that new pairs are neither counted nor blacklisted (``defences/untracked``), so a scan
+from many sources cannot grow the emulator without bound."""
 MAX_BLACKLISTINGS = 100_000
 """Blacklistings kept for the truth; more are counted (``defences/blacklistings``) only."""
 MAX_HEARD_PER_BOT = 256
@@ -77,8 +79,11 @@ class Defences:
         self._banned: dict[tuple[int, str], float | None] = {}
         self.blacklistings: list[Blacklisting] = []
         self._by_bot: dict[int, list[Blacklisting]] = {}
-        self.counters: dict[str, int] = {"defences/blacklistings": 0}
+        self.counters: dict[str, int] = {"defences/blacklistings": 0, "defences/untracked": 0}
+        self._pruned_at = float("-inf")
         self._heard: dict[int, dict[str, float]] = {}
+        self._remembers = cfg.ignore_unknown or cfg.peer_order == "recent"
+        """Only these two defences need who a bot heard from; otherwise nothing is kept."""
         self._known: dict[int, tuple[int, frozenset[str]]] = {}
         self.touched: set[int] = set()
         """Bots whose truth changed (a new blacklisting) since the runtime last looked."""
@@ -120,20 +125,29 @@ class Defences:
                     self._prune(now)
                 if len(self._recent) < MAX_TRACKED_SOURCES:
                     times = self._recent[key] = deque()
+                else:
+                    self.counters["defences/untracked"] += 1
             if times is not None:
                 times.append(now)
                 while times and times[0] <= now - self.window:
                     times.popleft()
                 if len(times) > self.budget:
-                    times.clear()
-                    self._blacklist(bot, source, now)
-                    return "blacklisted"
+                    if self._blacklist(bot, source, now):
+                        times.clear()
+                        return "blacklisted"
+                    times.popleft()  # not banned (table full): the count stays bounded
         if self.cfg.ignore_unknown and not self.knows(bot, source):
             self.heard(bot, source, now)
             return "unknown"
         return None
 
-    def _blacklist(self, bot: int, source: str, now: float) -> None:
+    def _blacklist(self, bot: int, source: str, now: float) -> bool:
+        """Start a blacklisting; False when the table is full of live ones (not banned)."""
+        if len(self._banned) >= MAX_TRACKED_SOURCES:
+            self._prune(now)
+            if len(self._banned) >= MAX_TRACKED_SOURCES:
+                self.counters["defences/untracked"] += 1
+                return False
         until = None if self.period == 0 else now + self.period
         self._banned[(bot, source)] = until
         self.counters["defences/blacklistings"] += 1
@@ -142,12 +156,21 @@ class Defences:
             self.blacklistings.append(entry)
             self._by_bot.setdefault(bot, []).append(entry)
             self.touched.add(bot)
+        return True
 
     def _prune(self, now: float) -> None:
-        """Forget pairs with no request inside the window (bounded memory under scans)."""
+        """Forget pairs with no request inside the window and blacklistings that ended
+        (bounded memory under scans). A full pass costs one look at every pair, so it runs at
+        most once per half window however many new sources come."""
+        if now - self._pruned_at < self.window / 2:
+            return
+        self._pruned_at = now
         stale = [k for k, t in self._recent.items() if not t or t[-1] <= now - self.window]
         for key in stale:
             del self._recent[key]
+        ended = [k for k, until in self._banned.items() if until is not None and until <= now]
+        for key in ended:
+            del self._banned[key]
 
     def blacklisted(self, bot: int, source: str, now: float) -> bool:
         """Whether ``bot`` ignores ``source`` at ``now``."""
@@ -166,6 +189,8 @@ class Defences:
 
     def heard(self, bot: int, ip: str, now: float) -> None:
         """``bot`` heard from ``ip`` now: it is no stranger, and ``recent`` puts it first."""
+        if not self._remembers:
+            return
         heard = self._heard.get(bot)
         if heard is None:
             heard = self._heard[bot] = {}
@@ -187,6 +212,11 @@ class Defences:
             cached = self._known[bot] = (len(index), ips)
         return ip in cached[1]
 
+    def addresses_changed(self) -> None:
+        """Entries of :attr:`Population.entry_texts` changed (a bot moved): forget the peer
+        addresses :meth:`knows` cached."""
+        self._known.clear()
+
     # -- what a reply names -----------------------------------------------------------------
 
     def choose(
@@ -194,11 +224,17 @@ class Defences:
         bot: int,
         entries: Sequence[int],
         distance: Callable[[int], int] | None = None,
+        requester: str | None = None,
     ) -> list[int]:
         """The entries (indexes into :attr:`Population.entry_texts`) one reply of ``bot``
         names, in order, out of ``entries`` (the bot's list of the moment, as the protocol
         would answer it). ``distance`` maps an entry to its distance from the requester's ID
-        (``closest``; None: the protocol has no IDs, ``closest`` acts as ``random``)."""
+        (``closest``; None: the protocol has no IDs, ``closest`` acts as ``random``).
+
+        ``requester`` (its IP) makes the ``random`` restriction the same few peers for every
+        request of that requester while the list stays the same, as a bot that keeps a
+        neighbour set per contact would: asking again does not reveal more. Without it each
+        reply draws afresh."""
         cfg = self.cfg
         chosen = list(entries)
         if cfg.peer_order == "recent":
@@ -211,7 +247,10 @@ class Defences:
         if cfg.neighbour_restriction == "closest" and distance is not None:
             chosen = sorted(chosen, key=distance)[: cfg.restrict_to]
         elif cfg.neighbour_restriction != "none" and len(chosen) > cfg.restrict_to:
-            chosen = self.rng.sample(chosen, cfg.restrict_to)
+            rng = self.rng
+            if requester is not None:
+                rng = random.Random(f"{self.population.seed}:{bot}:{requester}")
+            chosen = rng.sample(chosen, cfg.restrict_to)
         if cfg.reply_peers is not None and len(chosen) > cfg.reply_peers:
             if cfg.neighbour_restriction == "none" and cfg.peer_order == "random":
                 chosen = self.rng.sample(chosen, cfg.reply_peers)

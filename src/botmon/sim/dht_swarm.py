@@ -41,6 +41,9 @@ RECEIVE_BYTES = 4096
 RECEIVE_BUFFER_BYTES = 64 * 1024 * 1024
 OFFLINE_RECHECK_S = 1.0
 
+_QUERY = b"1:y1:q"
+"""A KRPC query's type field (``y`` = ``q``); answers carry ``1:y1:r`` or ``1:y1:e``."""
+
 OutsideContact = Callable[[int, str, int, float], None]
 """``(node index, ip, port, now)``: a node sent to an address that is not the swarm's."""
 
@@ -56,7 +59,7 @@ class DhtSwarm:
         *,
         clock: Callable[[], float] = time.time,
         on_outside: OutsideContact | None = None,
-        admit: Callable[[int, str, float], str | None] | None = None,
+        admit: Callable[[int, str, float, bool], str | None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -64,8 +67,9 @@ class DhtSwarm:
         self.clock = clock
         self.on_outside = on_outside
         self.admit = admit
-        """``(node index, source ip, now)`` -> None to serve a query, else the drop reason
-        (an emulator's rate limit)."""
+        """``(node index, source ip, now, query)`` -> None to take a datagram, else the drop
+        reason (an emulator's defences). ``query`` is False for answers to the node's own
+        queries, which a bot takes from anyone it asked (it may only note who answered)."""
         self.nodes: list[DhtNode] = []
         self.by_address: dict[tuple[str, int], int] = {}
         self.online = bytearray()
@@ -138,7 +142,7 @@ class DhtSwarm:
                 continue
             unsolicited = not nat[index]
             if admit is not None and unsolicited and data[:1] == b"d":
-                reason = admit(index, src[0], now)
+                reason = admit(index, src[0], now, _QUERY in data)
                 if reason is not None:
                     stats.drop(reason, source)
                     continue

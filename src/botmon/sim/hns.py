@@ -26,7 +26,16 @@ from botmon.sim.udp import drain, open_socket, source_option
 PROTOCOL = "hns"
 SETTINGS = HnsConfig
 DESCRIPTION = "Hide'n'Seek"
-CAPABILITIES = ("nat", "churn", "hostile_modes", "anti_monitoring", "peer_exchange")
+CAPABILITIES = (
+    "nat",
+    "churn",
+    "hostile_modes",
+    "anti_monitoring",
+    "peer_exchange",
+    "blacklisting",
+    "ignore_unknown",
+    "reply_shaping",
+)
 DEMO = {"nat": 0.2, "churn": "light"}
 """The demo's Hide'n'Seek botnet: ``botmon demo --bots`` sizes it."""
 
@@ -114,7 +123,10 @@ class HnsBotnet(Emulator):
             return False
         ip = socket.inet_ntoa(data[4:8])
         named = int.from_bytes(data[2:4], "big")
-        return self.exchange.on_answer(bot.index, f"{src[0]}:{src[1]}", ip, named, now)
+        taken = self.exchange.on_answer(bot.index, f"{src[0]}:{src[1]}", ip, named, now)
+        if taken:
+            self.defences.heard(bot.index, src[0], now)  # a peer it asked answered: no stranger
+        return taken
 
     def _send(self, contacts: list[tuple[int, int]]) -> None:
         cfg, counters, texts = self.hns_cfg, self.stats.counters, self.population.entry_texts

@@ -101,7 +101,7 @@ class HnsCore:
         if defences.shapes_replies:
             # The bot's defences pick what it may name (every peer it ever listed, ordered,
             # capped, restricted); a reply names one of them.
-            chosen = defences.choose(bot.index, bot.peer_index)
+            chosen = defences.choose(bot.index, bot.peer_index, requester=src_ip)
             entries = defences.population.entry_bytes
             reply = REPLY_HEAD + entries[self.rng.choice(chosen)] if chosen else None
         elif exchange is None:

@@ -28,8 +28,10 @@ from botmon.sim.linenet_core import (
     bot_answer,
     hello_answer,
     hello_port,
+    id_distance,
     is_request,
     named_peers,
+    request_id,
 )
 from botmon.sim.population import Bot, new_address
 from botmon.sim.runtime import Emulator
@@ -37,7 +39,17 @@ from botmon.sim.runtime import Emulator
 PROTOCOL = "linenet"
 SETTINGS = LinenetConfig
 DESCRIPTION = "linenet test net"
-CAPABILITIES = ("bot_ids", "nat", "churn", "address_changes", "anti_monitoring", "peer_exchange")
+CAPABILITIES = (
+    "bot_ids",
+    "nat",
+    "churn",
+    "address_changes",
+    "anti_monitoring",
+    "peer_exchange",
+    "blacklisting",
+    "ignore_unknown",
+    "reply_shaping",
+)
 DEMO = {"bots": 300, "nat": 0.1, "ip_change": 0.2}
 
 MAX_CONNECTIONS = 2_000
@@ -70,6 +82,8 @@ class LinenetBotnet(Emulator):
         """For bots with ``ip_change``: ``[[since, "ip:port"], ...]`` (since = session start)."""
         self._used_ips = {b.ip for b in self.bots} | {ip for ip, _ in self.population.benign}
         self._moves = [0] * len(self.bots)
+        self._entry_ids = [b.bot_id for b in self.bots]
+        """Bot ID of each entry that is a bot (entries 0 .. bots-1), for ``closest``."""
 
     async def _open(self) -> None:
         cfg = self.linenet_cfg
@@ -133,6 +147,7 @@ class LinenetBotnet(Emulator):
         text = f"{ip}:{bot.port}"
         self.population.entry_texts[bot.index] = text
         self.exchange.moved(bot.index, old, text)
+        self.defences.addresses_changed()
         since = self.churn.sessions[bot.index][-1][0]
         self.address_history.setdefault(bot.index, []).append([since, text])
         self.stats.counters["ip_changes"] += 1
@@ -202,16 +217,29 @@ class LinenetBotnet(Emulator):
             writer.write(BENIGN_ANSWER)
             self.stats.counters["benign"] += 1
         elif announced is not None:
-            self.exchange.contacted_by(bot.index, src, announced, self.clock())
+            now = self.clock()
+            self.defences.heard(bot.index, src, now)
+            self.exchange.contacted_by(bot.index, src, announced, now)
             writer.write(hello_answer(bot))
             self.stats.answer(stats)
         else:
-            peers, texts = self.exchange.lists[bot.index], self.population.entry_texts
-            writer.write(bot_answer(bot, peers, texts, self.linenet_cfg.peers_per_reply, self.rng))
+            self.defences.heard(bot.index, src, self.clock())
+            writer.write(self._peers_answer(bot, src, request_id(line)))
             self.stats.answer(stats)
         await asyncio.wait_for(writer.drain(), CLOSE_TIMEOUT_S)
         writer.close()
         await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT_S)
+
+    def _peers_answer(self, bot: Bot, src: str, requester_id: int | None) -> bytes:
+        """The answer to ``PEERS``: the bot's list, or what its defences let it name."""
+        peers, texts = self.exchange.lists[bot.index], self.population.entry_texts
+        per_reply = self.linenet_cfg.peers_per_reply
+        defences = self.defences
+        if not defences.shapes_replies:
+            return bot_answer(bot, peers, texts, per_reply, self.rng)
+        distance = None if requester_id is None else id_distance(self._entry_ids, requester_id)
+        chosen = defences.choose(bot.index, peers, distance, requester=src)[:per_reply]
+        return bot_answer(bot, chosen, texts, per_reply, self.rng)
 
     def _send(self, contacts: list[tuple[int, int]]) -> None:
         texts = self.population.entry_texts
@@ -244,6 +272,8 @@ class LinenetBotnet(Emulator):
             if writer is not None:
                 writer.close()
         now = self.clock()
+        if answer:
+            self.defences.heard(bot.index, ip, now)  # the peer it asked answered: no stranger
         named = named_peers(answer)
         if answer.startswith(b"BOT ") and not named:  # a bot (a sensor) that names nobody
             self.exchange.answered(bot.index, f"{ip}:{port}", now)

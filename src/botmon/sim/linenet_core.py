@@ -5,14 +5,17 @@ answers ``BOT <16 hex>``, zero or more ``PEER <ipv4> <port>``, ``END`` (at most 
 at most 128 bytes, each ending in ``\\n``) and closes. A benign (non-bot) host answers
 ``HELLO``. A peer that sends ``HELLO <port>`` announces that it listens on ``<port>`` at the
 connection's source address (a sensor does): a bot adds it and answers ``BOT <id>``,
-``END``. Anything else gets no answer.
+``END``. A caller may give its own ID, ``PEERS <16 hex>``: a bot whose botnet restricts its
+neighbours (``--neighbour-restriction closest``) then names the peers whose IDs are nearest
+to it (XOR distance, as P2P Zeus); without an ID the restriction is random. Anything else
+gets no answer.
 """
 
 from __future__ import annotations
 
 import random
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from botmon.sim.population import Bot
 
@@ -23,9 +26,37 @@ HELLO = b"HELLO "
 MAX_ANSWER_LINES = 64
 
 
+ID_HEX = 16
+"""Hex digits of a linenet bot ID (64 bits)."""
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
 def is_request(line: bytes) -> bool:
-    """True for the one request a bot answers (trailing ``\\r`` tolerated)."""
-    return line.rstrip(b"\r\n") == REQUEST_LINE
+    """True for the one request a bot answers, with or without the caller's ID (trailing
+    ``\\r`` tolerated)."""
+    text = line.rstrip(b"\r\n")
+    return text == REQUEST_LINE or request_id(line) is not None
+
+
+def request_id(line: bytes) -> int | None:
+    """The caller's ID of a ``PEERS <16 hex>`` request, or None (no ID, or another line)."""
+    text = line.rstrip(b"\r\n")
+    head, _, digits = text.partition(b" ")
+    if head != REQUEST_LINE or len(digits) != ID_HEX or not _HEX.issuperset(digits):
+        return None
+    return int(digits, 16)
+
+
+def id_distance(entry_ids: Sequence[str | None], requester: int) -> Callable[[int], int]:
+    """``entry -> XOR distance`` of that entry's bot ID to ``requester``; entries without an
+    ID (benign hosts, outside peers) are farther than any bot."""
+    far = 1 << (4 * ID_HEX)
+
+    def distance(entry: int) -> int:
+        bot_id = entry_ids[entry] if entry < len(entry_ids) else None
+        return far if bot_id is None else int(bot_id, 16) ^ requester
+
+    return distance
 
 
 def hello_port(line: bytes) -> int | None:

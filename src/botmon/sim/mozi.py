@@ -58,7 +58,16 @@ from botmon.sim.runtime import Emulator
 
 PROTOCOL = "mozi"
 DESCRIPTION = "Mozi (inside a BitTorrent DHT)"
-CAPABILITIES = ("bot_ids", "nat", "churn", "address_changes", "anti_monitoring", "peer_exchange")
+CAPABILITIES = (
+    "bot_ids",
+    "nat",
+    "churn",
+    "address_changes",
+    "anti_monitoring",
+    "peer_exchange",
+    "blacklisting",
+    "ignore_unknown",
+)
 DEMO = {"bots": 300, "nat": 0.2, "benign": 200, "churn": "light"}
 """The demo's Mozi botnet: 300 bots among 200 plain DHT nodes."""
 
@@ -493,11 +502,19 @@ class MoziBotnet(Emulator):
         if self.swarm is not None:
             await self.swarm.close()
 
-    def _admit(self, index: int, src: str, now: float) -> str | None:
-        """Bots' rate limit and blacklist per source (plain nodes answer everyone)."""
+    def _admit(self, index: int, src: str, now: float, query: bool) -> str | None:
+        """Bots' defences per source (plain nodes answer everyone): a query counts against
+        its source's budget and may be refused (a stranger's, with ``ignore_unknown``); an
+        answer to the bot's own query is taken. Either way the bot has heard from ``src``."""
         if index >= len(self.bots):
             return None
-        return self.antiabuse.check(index, src, now)
+        defences = self.defences
+        if query:
+            verdict = defences.check(index, src, now)
+            if verdict is not None:
+                return verdict
+        defences.heard(index, src, now)
+        return None
 
     def _outside(self, index: int, ip: str, port: int, now: float) -> None:
         if index >= len(self.bots):
@@ -541,6 +558,7 @@ class MoziBotnet(Emulator):
         self.swarm.move(bot.index, ip)
         text = f"{ip}:{bot.port}"
         self.population.entry_texts[bot.index] = text
+        self.defences.addresses_changed()
         since = self.churn.sessions[bot.index][-1][0]
         self.address_history.setdefault(bot.index, []).append([since, text])
         self.stats.counters["ip_changes"] += 1

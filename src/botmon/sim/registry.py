@@ -37,8 +37,15 @@ CAPABILITIES = {
     "churn": "bots go on- and offline in sessions",
     "address_changes": "a bot takes a new address with a new session",
     "hostile_modes": "bots that answer garbage, oversized or flooding replies",
-    "anti_monitoring": "per-source rate limits and blacklisting",
+    "anti_monitoring": "per-source token-bucket rate limit and a blacklist for good after N "
+    "requests (--rate-limit, --rate-burst, --blacklist-after)",
     "peer_exchange": "bots exchange peers and contact the peers they learn (sensors see them)",
+    "blacklisting": "per-source request budget: a source asking one bot too fast is ignored "
+    "for a period (--budget, --budget-window, --blacklist-period; the truth's blacklisted)",
+    "ignore_unknown": "bots can ignore sources they have not heard from (--ignore-unknown)",
+    "reply_shaping": "replies can be shaped: recent-first order, list caps, neighbour "
+    "restriction, peers per reply (--peer-order, --peer-list-cap, --neighbour-restriction, "
+    "--reply-peers)",
 }
 """What an emulator may declare it models, with what each word means."""
 

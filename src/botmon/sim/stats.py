@@ -2,9 +2,12 @@
 
 Keys: ``requests`` (every datagram or connection received), ``answers`` (answers sent),
 ``dropped/<reason>`` (``not_loopback``, ``unknown_destination``, ``malformed``, ``offline``,
-``nat``, ``rate_limit``, ``blacklist``, ``busy``), ``hostile/<mode>`` (hostile answers sent,
+``nat``, ``rate_limit``, ``blacklist``, ``busy``; the defences of :mod:`botmon.sim.defences`
+add ``blacklisted`` and ``unknown``), ``hostile/<mode>`` (hostile answers sent,
 flood datagrams counted one by one), ``benign`` and ``send_errors``; the DHT emulator adds
-``sent`` (every datagram its nodes sent), ``config_pushes`` and ``ip_changes``.
+``sent`` (every datagram its nodes sent), ``config_pushes`` and ``ip_changes``. An emulator's
+``counters`` also hold ``defences/blacklistings`` (every blacklisting made) and
+``defences/untracked`` (sources too many to count or blacklist).
 """
 
 from __future__ import annotations
