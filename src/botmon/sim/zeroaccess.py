@@ -28,7 +28,15 @@ from botmon.sim.zeroaccess_core import ZaExchange, ZeroAccessCore
 PROTOCOL = "zeroaccess"
 SETTINGS = ZeroAccessConfig
 DESCRIPTION = "ZeroAccess v2 (getL/retL, 16 freshest peers)"
-CAPABILITIES = ("nat", "churn", "peer_exchange", "anti_monitoring")
+CAPABILITIES = (
+    "nat",
+    "churn",
+    "peer_exchange",
+    "anti_monitoring",
+    "blacklisting",
+    "ignore_unknown",
+    "reply_shaping",
+)
 DEMO = {"bots": 300, "nat": 0.3, "churn": "light"}
 """The demo's ZeroAccess botnet: a few hundred bots of the 2013 network on port 16471."""
 

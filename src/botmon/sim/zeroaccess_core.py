@@ -149,7 +149,7 @@ class ZeroAccessCore:
             entries.sort(key=stamps.__getitem__, reverse=True)
         else:
             self.rng.shuffle(entries)
-        chosen = self.defences.choose(i, entries)[: wire.PEERS]
+        chosen = self.defences.choose(i, entries, requester=asker_ip)[: wire.PEERS]
         records: list[tuple[str, int]] = []
         base = wire.port_base(bot.port)
         for e in chosen:
