@@ -144,4 +144,25 @@ def decode_header(content: bytes) -> FileHeader:
         dec, comp = _TIMES.unpack_from(content, HEADER)
         if comp > size or dec > 64 * MAX_MESSAGE:
             raise WireError("bad_size")
-    return FileHeader(name, bool(lz4), content[0x22], created, size, content[0x2C:HEADER], dec, comp)
+    return FileHeader(
+        name, bool(lz4), content[0x22], created, size, content[0x2C:HEADER], dec, comp
+    )
+
+
+def peek_file(buffer: bytes) -> tuple[int, FileHeader | None]:
+    """The type of the message starting ``buffer`` and, for file content whose payload
+    header is all there, that header. The message may go on in later packets: botmon reads
+    only the header, so it needs neither the rest nor reassembly."""
+    if len(buffer) < 5:
+        raise WireError("short")
+    length, kind = struct.unpack_from(">IB", buffer)
+    if length > MAX_MESSAGE:
+        raise WireError("oversized")
+    if kind not in TYPES:
+        raise WireError("bad_type")
+    if kind != FILE_CONTENT or length < HEADER:
+        return kind, None
+    body = buffer[5 : 5 + length]
+    if len(body) < HEADER:
+        return kind, None
+    return kind, decode_header(body)

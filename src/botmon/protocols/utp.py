@@ -101,7 +101,7 @@ def decode(data: bytes) -> Packet:
     if kind > ST_SYN:
         raise UtpError("bad_type")
     at = HEADER
-    extensions = []
+    extensions: list[tuple[int, bytes]] = []
     while ext:
         if len(extensions) >= MAX_EXTENSIONS:
             raise UtpError("too_many_extensions")
