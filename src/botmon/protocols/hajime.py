@@ -25,8 +25,9 @@ others with ``get_peers`` for the same keys (PROTOCOLS.md §3.3). So does botmon
   number for uTP, so a late answer to a previous round's SYN completes nothing.
 - **Sensor** (``announce`` / ``handle_request``): ``announce`` sends a DHT node ``get_peers``
   for one key; each answer's token is used at once for ``announce_peer`` (the sensor's own
-  port), whose answer brings the next key's ``get_peers``: one announcement chain per node
-  and pass through every key, 2 datagrams per key, starting at a key that rotates each
+  port) if the node is near the key (it lists fewer than K nodes nearer), and the answer
+  (or the skip) brings the next key's ``get_peers``: one announcement chain per node and
+  pass through every key, at most 2 datagrams per key, starting at a key that rotates each
   minute (a per-source rate limit that cuts a chain still lets every key through over a few
   passes). A bot that wants a file finds the sensor under its key and opens uTP: the ST_SYN
   is answered with ST_STATE and recorded (``message: syn``, ``utp: unconfirmed``); its file
@@ -80,17 +81,20 @@ DEFAULTS = ProtocolDefaults(
     requests_per_round=2,
     stale_replies=2,
     lookups_per_node=MAX_FILES,
-    max_in_flight_per_peer=1,
+    max_in_flight_per_peer=MAX_FILES,
     per_target_rate=2.0,
 )
-"""Two crawl requests a round (SYN, then the file request, which needs the SYN's answer:
-hence one request in flight per peer); 2 queries/s per node keeps under libtorrent's ban."""
+"""Two crawl requests a round (SYN, then the file request); a node's lookups need not wait
+for each other's answers (one at a time, a silent node, a NATed bot others list, would hold
+the round for 15 timeouts); 2 queries/s per node keeps under libtorrent's ban."""
 MAX_FOUND = 1_000_000
 """Peers whose key is remembered between the lookup that found them and their crawl."""
 UNKNOWN = "unknown"
 _LOOKUP, _SENSOR = ord("h"), ord("s")
 _EPOCH = dt.date(1970, 1, 1)
 _rng = random.Random()
+K = 8
+"""Nodes a DHT answer lists (BEP 5); an announcement goes to the K nodes nearest a key."""
 
 
 class HajimeSettings(Settings, frozen=True, kw_only=True):
@@ -272,10 +276,16 @@ def peer_request(peer: Peer, ctx: RequestContext) -> Request:
     """Attempt 0 (or after a lost handshake): ST_SYN; then ST_DATA with the file request."""
     st = _unpack(ctx.state)
     now = ctx.now
-    if ctx.attempt > 0 and st is not None and st[0] == b"A":
+    if ctx.attempt > 0 and st is not None and st[0] in (b"A", b"S"):
+        # After the SYN's answer (phase A) the file request acks the bot's seq_nr. A tracked
+        # bot gets its round's requests back to back (the engine does not wait for the
+        # answer: find-peers lookups need several in flight per address), so the file
+        # request may leave before the SYN is answered: it then acks 0. libutp drops such
+        # a packet; its retry, after the answer came, carries the right ack.
         _, conn, seq, theirs, day, file = st
         payload = hajime_wire.file_request(_settings.probe_file)
-        data = utp.data_packet(conn + 1, seq + 1, theirs, payload, now)
+        ack = theirs if st[0] == b"A" else 0
+        data = utp.data_packet(conn + 1, seq + 1, ack, payload, now)
         return Request(data, key=b"u" + struct.pack(">HH", conn, (seq + 1) & 0xFFFF))
     if ctx.try_ > 0 and st is not None and st[0] == b"S":
         _, conn, seq, _, day, file = st  # a retry: the same SYN
@@ -303,7 +313,7 @@ def read_reply(data: bytes, src: Peer, now: float, ctx: RequestContext) -> Crawl
     if st[0] == b"S" and packet.type == utp.ST_STATE:
         state = _pack(b"A", conn, seq, packet.seq_nr, day, file)
         return CrawlResult(Status.BOT_REPLY, state=state, more=True)
-    if st[0] != b"A" or packet.type != utp.ST_DATA:
+    if st[0] not in (b"A", b"S") or packet.type != utp.ST_DATA:
         return no_reply(f"utp_unexpected_{packet.type_name}")
     try:
         kind, header = hajime_wire.peek_file(packet.payload)
@@ -380,13 +390,26 @@ def _chain(msg: krpc.Message, ctx: SensorContext) -> bytes | None:
         token = msg.body.get(b"token") if msg.body is not None else None
         if not isinstance(token, bytes) or not 0 < len(token) <= krpc.MAX_TOKEN:
             return None
-        tid = _chain_tid(1, index, left, day)
-        port = ctx.listen.port
-        return krpc.announce_peer(tid, own, keys[index].info_hash, port, token)
+        if _near(msg, keys[index].info_hash):
+            tid = _chain_tid(1, index, left, day)
+            port = ctx.listen.port
+            return krpc.announce_peer(tid, own, keys[index].info_hash, port, token)
     if not left:
         return None
     nxt = (index + 1) % len(keys)
     return _get_peers(_chain_tid(0, nxt, left - 1, day), own, keys[nxt].info_hash, False)
+
+
+def _near(msg: krpc.Message, info_hash: bytes) -> bool:
+    """Whether the answering node may be among the K nodes closest to ``info_hash``: it
+    lists fewer than K nodes closer to the key than itself. Lookups for the key end at such
+    nodes; an announcement anywhere else is never found, so it is not sent."""
+    own = krpc.distance(msg.node_id, info_hash)
+    try:
+        closer = sum(krpc.distance(n.node_id, info_hash) < own for n in msg.nodes)
+    except krpc.KrpcError:
+        return True
+    return closer < K
 
 
 def _token(ctx: SensorContext, ip: str, now: float) -> bytes:

@@ -63,7 +63,7 @@ class HajimeConfig(CommonConfig, frozen=True, kw_only=True):
             "per bucket).",
             option="--tables",
         ),
-    ] = "converged"
+    ] = "random"
     known: Annotated[
         int,
         setting(

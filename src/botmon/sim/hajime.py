@@ -13,9 +13,10 @@ defences (``--budget`` and the rest), DHT queries too.
 
 Files: ``--peerlist`` (every reachable node, ``ip:port`` a line) and ``--truth``: one bot a
 line with ``node_id`` (its DHT ID; not a bot ID: Hajime bots have none), ``arch``, ``files``,
-``seeder``, ``fetched`` (``ip:port`` -> first time the bot opened uTP there), ``served``
-(files served), ``peers`` (nodes that were in its routing table) and the defences'
-``blacklisted``. Beside it ``<stem>.plain<suffix>`` lists the plain nodes.
+``seeder``, ``announced_at`` (when it last finished announcing its files), ``fetched``
+(``ip:port`` -> first time the bot opened uTP there), ``served`` (files served), ``peers``
+(nodes that were in its routing table) and the defences' ``blacklisted``. Beside it
+``<stem>.plain<suffix>`` lists the plain nodes.
 """
 
 from __future__ import annotations
@@ -191,14 +192,14 @@ class HajimeBotnet(Emulator):
 
     async def _watch_files(self) -> None:
         """The bootstrap file when it changes; the truth when bots fetched or served."""
-        seen = [(0, 0)] * len(self.bots)
+        seen: list[tuple[int, int, float | None]] = [(0, 0, None)] * len(self.bots)
         while True:
             await asyncio.sleep(min(FILES_CHECK_S, self.cfg.truth_interval_s or FILES_CHECK_S))
             self._bootstrap()
             changed = set()
             for i in range(len(self.bots)):
                 node = self.hajime_bot(i)
-                now_seen = (len(node.fetched), len(node.history or ()))
+                now_seen = (len(node.fetched), len(node.history or ()), node.announced_at)
                 if now_seen != seen[i]:
                     seen[i] = now_seen
                     changed.add(i)

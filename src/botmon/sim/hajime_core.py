@@ -35,9 +35,12 @@ from botmon.sim.dht_node import Address, Datagram, DhtNode, K
 
 ALPHA = 3
 """get_peers queries of one lookup in flight."""
-MAX_LOOKUP_QUERIES = 24
+MAX_LOOKUP_QUERIES = 16
 MAX_CANDIDATES = 48
 LOOKUP_TIMEOUT_S = 20.0
+LOOKUP_QUERY_TIMEOUT_S = 3.0
+"""A lookup's query unanswered this long no longer holds the lookup (nodes behind NAT are
+in tables too; the base node waits QUERY_TIMEOUT_S before it counts a failure)."""
 FETCH_PEERS = 8
 """Peers found under a key that a fetching bot opens uTP to."""
 MAX_CONNECTIONS = 128
@@ -94,13 +97,19 @@ class HajimeBot(DhtNode):
     """One emulated Hajime bot (see the module docstring)."""
 
     __slots__ = (
+        "_announcing",
+        "_check_at",
         "_clients",
+        "_day_ends",
         "_fetch_turn",
         "_gp",
         "_lookups",
         "_out",
         "_servers",
+        "_today",
+        "_weak",
         "admit",
+        "announced_at",
         "announced_day",
         "arch",
         "fetch_interval",
@@ -150,12 +159,19 @@ class HajimeBot(DhtNode):
         self.reannounce_s = reannounce_s
         self.admit: Admit | None = None
         self.announced_day: dt.date | None = None
-        self.next_announce = start + rng.random() * min(interval or 1.0, 2.0)
+        self.next_announce = start + rng.random() * (interval or 1.0)
+        self.announced_at: float | None = None
+        """When the bot last finished announcing all its files (truth: ``announced_at``)."""
+        self._announcing = 0
+        self._weak = False
         self.next_fetch = start + rng.random() * (fetch_interval or 1.0)
         self.fetched: dict[str, float] = {}
         """``ip:port`` -> when this bot first opened uTP to it (its leecher contacts)."""
         self.served = 0
         self._fetch_turn = False
+        self._check_at = float("inf")
+        self._today = hajime_keys.utc_day(start)
+        self._day_ends = 0.0
         self._out: list[Datagram] = []
         self._gp: dict[bytes, bytes] = {}
         """Own get_peers transaction id -> info-hash of its lookup."""
@@ -179,17 +195,20 @@ class HajimeBot(DhtNode):
             due = min(due, self.next_announce)
         elif self.fetch_interval > 0:
             due = min(due, self.next_fetch)
-        if self._lookups:
-            due = min(due, min(lk.started for lk in self._lookups.values()) + 1.0)
-        return due
+        return min(due, self._check_at)
 
     def tick(self, now: float) -> list[Datagram]:
         out = super().tick(now)
-        today = hajime_keys.utc_day(now)
+        if now >= self._day_ends:
+            self._today = hajime_keys.utc_day(now)
+            self._day_ends = (now // hajime_keys.DAY_S + 1) * hajime_keys.DAY_S
+        today = self._today
         if self.seeder and (now >= self.next_announce or today != self.announced_day):
             if self.table:
                 self.announced_day = today
                 self.next_announce = now + self.reannounce_s
+                self._announcing = len(self.files)
+                self._weak = False
                 for key in hajime_keys.day_keys(self.files, today):
                     self._start(key, True, now)
             else:
@@ -199,8 +218,15 @@ class HajimeBot(DhtNode):
             self._fetch_turn = not self._fetch_turn
             wanted = self.files[0] if self._fetch_turn else self.files[2]
             self._start(hajime_keys.day_keys((wanted,), today)[0], False, now)
+        if self._gp:
+            late = now - LOOKUP_QUERY_TIMEOUT_S
+            for tid in [t for t in self._gp if self._outstanding.get(t, (0, 0, 0.0))[2] <= late]:
+                del self._gp[tid]  # the lookup goes on without it (a late answer still helps)
         for lookup in list(self._lookups.values()):
             self._progress(lookup, now)
+        # Lookups move on with their answers; the tick only catches the ones whose queries
+        # all went unanswered (the base expires queries after QUERY_TIMEOUT_S).
+        self._check_at = now + LOOKUP_QUERY_TIMEOUT_S / 2 if self._lookups else float("inf")
         return self._flush(out)
 
     def _flush(self, out: list[Datagram]) -> list[Datagram]:
@@ -216,6 +242,7 @@ class HajimeBot(DhtNode):
         for entry in self.table.closest(key.info_hash, 2 * K):
             lookup.add(entry.node_id, entry.address)
         self._lookups[key.info_hash] = lookup
+        self._check_at = min(self._check_at, now + 1.0)
         self._progress(lookup, now)
 
     def _progress(self, lookup: Lookup, now: float) -> None:
@@ -229,7 +256,7 @@ class HajimeBot(DhtNode):
         if settled or (exhausted and not out_now) or now - lookup.started > LOOKUP_TIMEOUT_S:
             self._finish(lookup, now)
             return
-        for node_id in lookup.closest(ALPHA - out_now, only_unasked=True):
+        for node_id in lookup.closest(max(0, ALPHA - out_now), only_unasked=True):
             if len(lookup.asked) >= MAX_LOOKUP_QUERIES:
                 break
             lookup.asked[node_id] = False
@@ -247,9 +274,14 @@ class HajimeBot(DhtNode):
         for tid in [t for t, h in self._gp.items() if h == lookup.key.info_hash]:
             del self._gp[tid]
         if lookup.announce:
-            for node_id in lookup.closest(len(lookup.candidates)):
-                if node_id not in lookup.tokens:
-                    continue
+            with_token = [n for n in lookup.closest(len(lookup.candidates)) if n in lookup.tokens]
+            self._weak = self._weak or len(with_token) < K // 2
+            self._announcing -= 1
+            if self._announcing <= 0:
+                self.announced_at = now
+                if self._weak:  # few nodes answered (a loaded or young DHT): again soon
+                    self.next_announce = min(self.next_announce, now + max(self.interval, 2.0))
+            for node_id in with_token[:K]:
                 address, token = lookup.tokens[node_id]
                 self._tid = (self._tid + 1) & 0xFFFF
                 tid = b"a" + self._tid.to_bytes(2, "big")
@@ -257,8 +289,6 @@ class HajimeBot(DhtNode):
                     tid, self.node_id, lookup.key.info_hash, self.port, token, version=self.version
                 )
                 self._out.append((data, address))
-                if sum(1 for d, _ in self._out if d[:1] == b"d") >= 64:
-                    break
             return
         found = [a for a in lookup.values if a != (self.ip, self.port)]
         for address in self.rng.sample(found, min(FETCH_PEERS, len(found))):
@@ -372,4 +402,9 @@ class HajimeBot(DhtNode):
 
     def truth(self) -> dict[str, Any]:
         """What the bot adds to its truth line."""
-        return {"files": list(self.files), "seeder": self.seeder, "fetched": dict(self.fetched)}
+        return {
+            "files": list(self.files),
+            "seeder": self.seeder,
+            "announced_at": self.announced_at,
+            "fetched": dict(self.fetched),
+        }
