@@ -74,6 +74,15 @@ class HajimeConfig(CommonConfig, frozen=True, kw_only=True):
             le=64,
         ),
     ] = 8
+    preload: Annotated[
+        bool,
+        setting(
+            "At start the emulated DHT already holds the day's announcements of every "
+            "reachable bot, at the nodes nearest each key (a botnet running since midnight); "
+            "bots still announce themselves on their schedule.",
+            option="--preload",
+        ),
+    ] = True
     benign: Annotated[
         int,
         setting("Plain DHT nodes (not bots) in the same process.", option="--benign", ge=0,

@@ -14,9 +14,11 @@ defences (``--budget`` and the rest), DHT queries too.
 Files: ``--peerlist`` (every reachable node, ``ip:port`` a line) and ``--truth``: one bot a
 line with ``node_id`` (its DHT ID; not a bot ID: Hajime bots have none), ``arch``, ``files``,
 ``seeder``, ``announced_at`` (when it last finished announcing its files), ``fetched``
-(``ip:port`` -> first time the bot opened uTP there), ``served`` (files served), ``peers``
-(nodes that were in its routing table) and the defences' ``blacklisted``. Beside it
-``<stem>.plain<suffix>`` lists the plain nodes.
+(``ip:port`` -> first time the bot opened uTP there), ``contacted`` (the same for anything
+it sent outside the swarm: sensors, crawlers, libtorrent nodes), ``served`` (files served),
+``peers`` (nodes that were in its routing table or announced to it) and the defences'
+``blacklisted``. Beside it ``<stem>.plain<suffix>`` lists the plain nodes. ``--preload``
+(on by default) starts the DHT with the day's announcements already stored.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from botmon.protocols import hajime_keys
 from botmon.settings.sim_hajime import HajimeConfig
 from botmon.sim.dht_node import DhtNode, fill_tables, random_tables
 from botmon.sim.dht_swarm import DhtSwarm
-from botmon.sim.hajime_core import HajimeBot
+from botmon.sim.hajime_core import HajimeBot, preload
 from botmon.sim.population import Bot
 from botmon.sim.runtime import Emulator
 
@@ -50,6 +52,8 @@ SETTINGS = HajimeConfig
 BOOTSTRAP_PER_NODE = 2
 MAX_BOOTSTRAP = 1000
 FILES_CHECK_S = 0.25
+MAX_CONTACTED = 64
+"""Outside addresses recorded per bot in ``contacted``."""
 PLAIN_V = bytes.fromhex("424d0001")
 
 
@@ -81,6 +85,7 @@ class HajimeBotnet(Emulator):
                 used.add(ip)
                 self.plain.append((ip, rng.randbytes(20)))
         self._rng = rng
+        self.contacted: list[dict[str, float] | None] = [None] * len(self.bots)
         self.swarm: DhtSwarm | None = None
         self._files_task: asyncio.Task[None] | None = None
         self._bootstrap_seen: tuple[float, int] | None = None
@@ -117,7 +122,10 @@ class HajimeBotnet(Emulator):
     async def _open(self) -> None:
         cfg = self.hajime_cfg
         now = self.clock()
-        swarm = DhtSwarm(cfg.host, cfg.port, self.stats, clock=self.clock, admit=self._admit)
+        swarm = DhtSwarm(
+            cfg.host, cfg.port, self.stats, clock=self.clock, on_outside=self._outside,
+            admit=self._admit,
+        )  # fmt: skip
         secret = os.urandom(16)
         modules = hajime_keys.file_names(cfg.architectures)[1:]
         for bot, node_id, arch in zip(self.bots, self.node_ids, self.archs, strict=True):
@@ -155,6 +163,9 @@ class HajimeBotnet(Emulator):
             fill_tables(swarm.nodes, cfg.known, self._rng)
         else:
             random_tables(swarm.nodes, cfg.known, self._rng)
+        if cfg.preload:
+            online = [n for i, n in enumerate(swarm.nodes) if swarm.online[i]]
+            preload(online, hajime_keys.utc_day(now))
         self.swarm = swarm
         await swarm.open()
         try:
@@ -179,6 +190,22 @@ class HajimeBotnet(Emulator):
         if index >= len(self.bots):
             return None
         return self.defences.check(index, src, now)
+
+    def _outside(self, index: int, ip: str, port: int, now: float) -> None:
+        """A bot sent to an address outside the swarm (a sensor, a crawler, a libtorrent
+        node): the first time, per address, goes into its truth's ``contacted``."""
+        if index >= len(self.bots):
+            return
+        self.stats.counters["exchange/outside_contacts"] += 1
+        seen = self.contacted[index]
+        if seen is None:
+            seen = self.contacted[index] = {}
+        text = f"{ip}:{port}"
+        if text not in seen and len(seen) < MAX_CONTACTED:
+            seen[text] = now
+            self._truth_dirty = True
+            if self._truth is not None:
+                self._truth.touch({index})
 
     def _on_flips(self, flipped: list[int]) -> None:
         swarm = self.swarm
@@ -255,7 +282,8 @@ class HajimeBotnet(Emulator):
 
     def _truth_extras(self, bot: Bot) -> dict[str, Any]:
         extras: dict[str, Any] = {"node_id": self.node_ids[bot.index].hex(),
-                                  "arch": self.archs[bot.index]}  # fmt: skip
+                                  "arch": self.archs[bot.index],
+                                  "contacted": dict(self.contacted[bot.index] or {})}  # fmt: skip
         extras = self._defence_extras(bot, extras)
         if self.swarm is not None:
             node = self.hajime_bot(bot.index)

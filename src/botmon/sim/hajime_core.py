@@ -23,15 +23,17 @@ small LRU tables; nothing a peer sends can grow a bot beyond them.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import heapq
 import random
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from botmon.protocols import hajime_keys, hajime_wire, krpc, utp
 from botmon.protocols.krpc import Message
-from botmon.sim.dht_node import Address, Datagram, DhtNode, K
+from botmon.sim.dht_node import MAX_HISTORY, Address, Datagram, DhtNode, K
 
 ALPHA = 3
 """get_peers queries of one lookup in flight."""
@@ -63,6 +65,32 @@ def file_content(name: str, modules: tuple[str, ...]) -> bytes:
         body, kind = b"\x7fELF" + name.encode() + bytes(64), 2 if name.startswith("atk.") else 1
     header = hajime_wire.FileHeader(name, False, kind, FILE_CREATED, len(body), b"\xa5" * 128)
     return hajime_wire.frame(hajime_wire.FILE_CONTENT, hajime_wire.encode_file(header, body))
+
+
+def preload(nodes: Sequence[DhtNode], day: dt.date) -> int:
+    """Store every seeding bot's announcements of ``day`` at the K nodes nearest each key, as
+    a DHT that has run since midnight holds them (what :func:`fill_tables` is for routing):
+    a crawl may start at once. Nearest by XOR among the 4K nodes around the key in ID order
+    (the K nearest share its longest prefixes, so they sit there): 50,000 bots take about a
+    second. Returns the announcements stored."""
+    order = sorted(nodes, key=lambda n: n.node_id)
+    ids = [n.node_id for n in order]
+    stored = 0
+    for bot in nodes:
+        if not isinstance(bot, HajimeBot) or not bot.seeder:
+            continue
+        peer = krpc.encode_peer(bot.ip, bot.port)
+        for key in hajime_keys.day_keys(bot.files, day):
+            at = bisect.bisect_left(ids, key.info_hash)
+            window = order[max(0, at - 2 * K) : at + 2 * K]
+            target = int.from_bytes(key.info_hash, "big")
+            near = heapq.nsmallest(
+                K, window, key=lambda n: int.from_bytes(n.node_id, "big") ^ target
+            )
+            for node in near:
+                node._store(key.info_hash, peer)
+                stored += 1
+    return stored
 
 
 class Lookup:
@@ -399,6 +427,12 @@ class HajimeBot(DhtNode):
             return utp.state(back, ours, p.seq_nr, now)
         self.served += 1
         return utp.data_packet(back, ours + 1, p.seq_nr, file_content(name, self.modules), now)
+
+    def _store(self, info_hash: bytes, peer: bytes) -> None:
+        super()._store(info_hash, peer)
+        history = self.history  # a peer announced here is one this node may name
+        if history is not None and len(history) < MAX_HISTORY:
+            history[krpc.decode_peer(peer)] = None
 
     def truth(self) -> dict[str, Any]:
         """What the bot adds to its truth line."""
