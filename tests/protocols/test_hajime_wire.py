@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,6 +46,9 @@ def test_payload_header_round_trip_at_the_published_offsets() -> None:
     assert back.lz4 and back.compressed_size == 4 and back.type_name == "module"
     with pytest.raises(hw.WireError, match="short_header"):
         hw.decode_header(content[:100])
+    framed = hw.frame(hw.FILE_CONTENT, content)
+    assert hw.peek_file(framed[:200]) == (hw.FILE_CONTENT, got)  # the body may follow later
+    assert hw.peek_file(hw.file_request("config")) == (hw.FILE_REQUEST, None)
 
 
 def test_utp_header_layout() -> None:
@@ -79,7 +84,5 @@ def test_utp_extensions_are_chained_and_capped() -> None:
 @given(st.binary(max_size=300))
 def test_parsers_raise_only_their_own_errors(data: bytes) -> None:
     for parse in (utp.decode, hw.unframe, hw.decode_header, hw.request_name):
-        try:
+        with contextlib.suppress(utp.UtpError, hw.WireError):
             parse(data)  # type: ignore[operator]
-        except (utp.UtpError, hw.WireError):
-            pass

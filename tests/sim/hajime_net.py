@@ -15,7 +15,9 @@ START = 1_700_000_000.0
 class Net:
     """Nodes by address; datagrams delivered in order; outside addresses get a callback."""
 
-    def __init__(self, bots: int, nat: int, plain: int, seed: int = 1) -> None:
+    def __init__(
+        self, bots: int, nat: int, plain: int, seed: int = 1, start: float = START
+    ) -> None:
         rng = random.Random(seed)
         self.rng = rng
         self.nodes: dict[Address, DhtNode] = {}
@@ -28,17 +30,17 @@ class Net:
                 node: DhtNode = HajimeBot(
                     rng.randbytes(20), *address, arch=archs[i % len(archs)], modules=modules,
                     seeder=i >= nat, interval=2.0, fetch_interval=2.0, reannounce_s=900.0,
-                    secret=b"s", rng=rng, start=START,
+                    secret=b"s", rng=rng, start=start,
                 )  # fmt: skip
                 if i < nat:
                     self.nat.add(address)
             else:
                 node = DhtNode(rng.randbytes(20), *address, version=None, interval=2.0,
-                               secret=b"s", rng=rng, start=START)  # fmt: skip
+                               secret=b"s", rng=rng, start=start)  # fmt: skip
             self.nodes[address] = node
         fill_tables(list(self.nodes.values()), 8, rng)
         self.outside: dict[Address, list[tuple[bytes, Address]]] = {}
-        self.now = START
+        self.now = start
 
     def bots(self) -> list[HajimeBot]:
         return [n for n in self.nodes.values() if isinstance(n, HajimeBot)]
