@@ -1,21 +1,22 @@
-"""botmon's Hajime crawler and sensor against the Hajime emulator, end to end.
+"""botmon's Hajime crawler and sensor on a DHT of real libtorrent nodes and emulated bots.
 
-``botmon simulate hajime --bots 200 --nat 0.2 --benign 40`` runs 200 emulated Hajime bots (a
-fifth behind NAT) among 40 plain DHT nodes: reachable bots announce ``config`` and their
-architecture's modules under today's keys and serve them over uTP; NATed bots look keys up
-and open uTP to whoever is announced. ``botmon crawl hajime``, seeded with plain DHT nodes
-only, and ``botmon sensor hajime``, announced to every reachable node, report to a live
-``botmon serve``. Checked against the emulator's final ground truth:
+``botmon simulate btdht --nodes 10`` runs 10 real libtorrent DHT nodes on loopback;
+``botmon simulate hajime --bots 200 --nat 0.2 --benign 40`` joins them with 200 emulated
+Hajime bots (a fifth behind NAT) and 40 plain DHT nodes: reachable bots announce ``config``
+and their architecture's modules under today's keys (libtorrent nodes take announcements
+too) and serve them over uTP; NATed bots look keys up and open uTP to whoever is announced.
+``botmon crawl hajime``, seeded with the libtorrent nodes only, and ``botmon sensor hajime``,
+announced to every reachable node, report to a live ``botmon serve``. Checked against the
+emulators' final ground truth:
 
 - the crawler confirmed every reachable bot over uTP, with its architecture and today's
-  key, and recorded nothing else (no plain node, no NATed bot) as a reply;
+  key, and recorded nothing else (no libtorrent or plain node, no NATed bot) as a reply;
 - the sensor recorded the NATed bots that, by the truth, opened uTP to it, with the file
   they asked for (hence their architecture), and only bots.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from tests.sim.helpers import free_port
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
-BOTS, NAT, PLAIN = 200, 0.2, 40
+BOTS, NAT, PLAIN, LIBTORRENT = 200, 0.2, 40, 10
 
 
 def _wait_for(paths: list[Path], procs: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
@@ -63,13 +64,26 @@ def test_crawler_confirms_hajime_bots_and_sensor_sees_nated_ones(
     sensor_token = server.token(botnets=("hajime",), name="e2e-hajime-sensor")
     reachable, truth = tmp_path / "peers.txt", tmp_path / "truth.jsonl"
     plain_file = tmp_path / "truth.plain.jsonl"
+    lt_seeds, lt_truth = tmp_path / "lt-seeds.txt", tmp_path / "lt-truth.jsonl"
+    reachable.touch()  # libtorrent nodes ping whatever the emulator will write here
     procs: list[subprocess.Popen[bytes]] = []
     try:
+        procs.append(
+            spawn_fast(
+                [*BOTMON, "simulate", "btdht", "--nodes", str(LIBTORRENT),
+                 "--port", str(free_port()), "--seeds", str(LIBTORRENT),
+                 "--seeds-file", str(lt_seeds), "--truth", str(lt_truth),
+                 "--join", str(reachable)],
+                tmp_path / "btdht.log",
+            )
+        )  # fmt: skip
+        _wait_for([lt_seeds], procs, 30)
         procs.append(
             spawn_fast(
                 [*BOTMON, "simulate", "hajime", "--bots", str(BOTS), "--nat", str(NAT),
                  "--benign", str(PLAIN), "--churn", "none", "--seed-rng", "14",
                  "--port", str(free_port()), "--peerlist", str(reachable),
+                 "--bootstrap", str(lt_seeds),
                  "--truth", str(truth), "--truth-interval", "0.5",
                  "--exchange-interval", "5", "--fetch-interval", "4"],
                 tmp_path / "hajime-sim.log",
@@ -86,12 +100,9 @@ def test_crawler_confirms_hajime_bots_and_sensor_sees_nated_ones(
             tmp_path / "sensor.log",
         )  # fmt: skip
         procs.append(sensor)
-        seeds = tmp_path / "seeds.txt"
-        plain = read_truth(plain_file)
-        seeds.write_text("".join(f"{n['ip']}:{n['port']}\n" for n in plain[:5]))
         _wait_announced(truth, procs, 40)
         crawler = spawn_fast(
-            [*BOTMON, "crawl", "hajime", "--botnet", "hajime", "--peerlist", str(seeds),
+            [*BOTMON, "crawl", "hajime", "--botnet", "hajime", "--peerlist", str(lt_seeds),
              "--rounds", "2", "--interval", "6", "--per-target-rate", "50",
              "--timeouts", "2,4,8",
              "--server", server.url, "--token", crawler_token,
@@ -111,7 +122,9 @@ def test_crawler_confirms_hajime_bots_and_sensor_sees_nated_ones(
     natted = {a for a, b in bots.items() if b["nat"]}
     online = set(bots) - natted  # --churn none: every bot is online throughout
     assert len(bots) == BOTS and len(natted) == BOTS * NAT
-    not_bots = {n["ip"] for n in read_truth(plain_file)}
+    libtorrent = read_truth(lt_truth)
+    assert len(libtorrent) == LIBTORRENT
+    not_bots = {n["ip"] for n in read_truth(plain_file)} | {n["ip"] for n in libtorrent}
     today = {hajime_keys.utc_day(time.time() - d).isoformat() for d in (0, 180)}
 
     replies = read_records(server, "hajime", "replies")
@@ -119,7 +132,7 @@ def test_crawler_confirms_hajime_bots_and_sensor_sees_nated_ones(
     found = {f"{r['ip']}:{r['port']}" for r in crawled}
     print(f"crawler: {len(found & online)} of {len(online)} reachable bots confirmed over uTP")
     assert found == online, "every reachable bot, and nothing else, is confirmed"
-    assert not {r["ip"] for r in crawled} & not_bots, "a plain DHT node recorded as a bot"
+    assert not {r["ip"] for r in crawled} & not_bots, "a DHT node recorded as a Hajime bot"
     archs: dict[str, set[str]] = {}
     for r in crawled:
         bot = bots[f"{r['ip']}:{r['port']}"]
@@ -149,4 +162,3 @@ def test_crawler_confirms_hajime_bots_and_sensor_sees_nated_ones(
         assert r["data"]["utp"] == "confirmed" and r["data"]["file"] in bot["files"]
         assert r["data"]["arch"] in (bot["arch"], "unknown")
     assert {r["data"]["arch"] for r in asked} - {"unknown"}, "no architecture seen by the sensor"
-    _ = dt
