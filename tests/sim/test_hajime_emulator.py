@@ -3,11 +3,16 @@ end, fetch from the bots announced there, re-announce at UTC midnight, obey defe
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 
 from botmon.protocols import hajime_keys, krpc, utp
+from botmon.settings import load
+from botmon.settings.sim_hajime import HajimeConfig
+from botmon.sim.hajime import HajimeBotnet
 from botmon.sim.hajime_core import HajimeBot, preload
 from tests.sim.hajime_net import Net
+from tests.sim.helpers import free_port
 
 MIDNIGHT = 1_551_052_800.0  # 2019-02-25 00:00 UTC
 
@@ -78,3 +83,19 @@ def test_defences_silence_a_bot_towards_a_blacklisted_source() -> None:
     assert bot.handle(utp.syn(7, 1, net.now), me, net.now)
     bot.admit = lambda ip, now: "blacklisted"
     assert bot.handle(utp.syn(8, 1, net.now), me, net.now) == []
+
+
+def test_a_bot_that_ignores_strangers_still_hears_the_nodes_it_asked() -> None:
+    options = {"bots": 4, "port": free_port(), "ignore_unknown": True, "seed_rng": 3}
+    cfg = load(HajimeConfig, options=options, env={}).settings
+
+    async def main() -> None:
+        async with HajimeBotnet(cfg) as net:
+            assert net.swarm is not None
+            node = net.hajime_bot(0)
+            node._outstanding[b"zz"] = (("127.9.9.9", 1), None, 0.0, None)
+            assert net._admit(0, "127.9.9.9", 1.0) is None  # an answer it waits for
+            assert net._admit(0, "127.8.8.8", 1.0) == "unknown"  # a stranger's first query
+            assert net._admit(0, "127.8.8.8", 2.0) is None  # remembered: answered now
+
+    asyncio.run(main())

@@ -186,8 +186,14 @@ class HajimeBotnet(Emulator):
             await self.swarm.close()
 
     def _admit(self, index: int, src: str, now: float) -> str | None:
-        """Bots' defences per source on DHT queries (plain nodes answer everyone)."""
-        if index >= len(self.bots):
+        """Bots' defences per source on DHT datagrams (plain nodes answer everyone). An
+        answer from a node the bot is waiting on is no request: it passes, and the bot has
+        heard from that node (``--ignore-unknown`` then answers it)."""
+        if index >= len(self.bots) or self.swarm is None:
+            return None
+        node = self.swarm.nodes[index]
+        if any(q[0][0] == src for q in node._outstanding.values()):
+            self.defences.heard(index, src, now)
             return None
         return self.defences.check(index, src, now)
 
