@@ -87,8 +87,10 @@ DEFAULTS = ProtocolDefaults(
 """Two crawl requests a round (SYN, then the file request); a node's lookups need not wait
 for each other's answers (one at a time, a silent node, a NATed bot others list, would hold
 the round for 15 timeouts); 2 queries/s per node keeps under libtorrent's ban."""
-MAX_FOUND = 1_000_000
-"""Peers whose key is remembered between the lookup that found them and their crawl."""
+MAX_FOUND = 200_000
+"""Peers whose key is remembered between the lookup that found them and their crawl (about
+250 bytes each: 50 MB at the cap; beyond it the oldest are forgotten, and such a peer's
+reply says ``file: config``, ``arch: unknown`` until a lookup finds it again)."""
 UNKNOWN = "unknown"
 _LOOKUP, _SENSOR = ord("h"), ord("s")
 _EPOCH = dt.date(1970, 1, 1)
