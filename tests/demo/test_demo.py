@@ -12,7 +12,7 @@ import httpx
 
 from tests.demo.helpers import demo_env, free_port
 
-LIVE = ("hns", "linenet", "btdht", "mozi", "zeroaccess")
+LIVE = ("hns", "linenet", "btdht", "mozi", "zeroaccess", "hajime")
 """The demo's live botnets: every registered emulator that a plugin crawls."""
 
 
@@ -80,11 +80,11 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
         )
         assert answer.status_code == 200, answer.text
         rows = [r for r in answer.json()["rows"] if r["kind"] == "sensor"]
-        if len(rows) == 2:
+        if len(rows) == 3:
             break
         time.sleep(1)
     states = sorted((r["botnet"], r["state"]) for r in rows)
-    assert states == [("hns", "running"), ("mozi", "running")], rows
+    assert states == [("hajime", "running"), ("hns", "running"), ("mozi", "running")], rows
     # The Mozi crawler reads the emulated bots' signed configuration (verified with the
     # public keys the demo hands it) and the server keeps it.
     configs = httpx.get(

@@ -84,15 +84,18 @@ def _live_botnets(bots: int) -> list[LiveBotnet]:
     return out
 
 
-SENSED_BOTNETS = ("hns", "mozi")
+SENSED_BOTNETS = ("hns", "mozi", "hajime")
 """Live botnets that also get a sensor (announced to the emulated bots)."""
 
 DHT_HOST = "btdht"
 """The live BitTorrent DHT of real libtorrent nodes; botnets in :data:`DHT_GUESTS` join it."""
-DHT_GUESTS = ("mozi",)
+DHT_GUESTS = ("mozi", "hajime")
 """Emulated botnets that live inside the DHT: they bootstrap off the libtorrent nodes, which
-take them into their routing tables (``--join`` of the first guest: one is all the demo
-has), so the DHT crawler sees them among ordinary nodes."""
+take them into their routing tables (``--join`` of the first guest; the others are taken in
+as they query), so the DHT crawler sees them among ordinary nodes."""
+SIGNED_GUESTS = ("mozi",)
+"""Guests whose emulator signs with its own keys: it writes the public keys, and its crawler
+and sensor get them."""
 
 
 class _DhtLinks:
@@ -115,7 +118,9 @@ class _DhtLinks:
         if name == self.host:
             return ["--join", str(self._peers(self.guests[0]))] if self.guests else []
         if name in self.guests:
-            args = ["--peerlist", str(self._peers(name)), "--public-keys", str(self._keys(name))]
+            args = ["--peerlist", str(self._peers(name))]
+            if name in SIGNED_GUESTS:
+                args += ["--public-keys", str(self._keys(name))]
             if self.host is not None:
                 args += ["--bootstrap", str(seed_files[self.host])]
             return args
@@ -128,11 +133,11 @@ class _DhtLinks:
 
     def written_by(self, name: str) -> list[Path]:
         """Files emulator ``name`` writes that crawlers and sensors need before they start."""
-        return [self._keys(name)] if name in self.guests else []
+        return [self._keys(name)] if name in self.guests and name in SIGNED_GUESTS else []
 
     def plugin_args(self, name: str) -> list[str]:
         """The guest botnet's public keys for its crawler and sensor (signature checks)."""
-        if name not in self.guests:
+        if name not in self.guests or name not in SIGNED_GUESTS:
             return []
         keys = self._keys(name).read_text().split()
         return [
