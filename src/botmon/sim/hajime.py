@@ -45,7 +45,14 @@ from botmon.sim.runtime import Emulator
 
 PROTOCOL = "hajime"
 DESCRIPTION = "Hajime (daily keys in a BitTorrent DHT, files over uTP)"
-CAPABILITIES = ("nat", "churn", "peer_exchange", "anti_monitoring")
+CAPABILITIES = (
+    "nat",
+    "churn",
+    "peer_exchange",
+    "anti_monitoring",
+    "blacklisting",
+    "ignore_unknown",
+)
 DEMO = {"bots": 300, "nat": 0.3, "benign": 100, "churn": "light"}
 """The demo's Hajime botnet: 300 bots (a third NATed) among 100 plain DHT nodes."""
 SETTINGS = HajimeConfig
@@ -185,14 +192,14 @@ class HajimeBotnet(Emulator):
         if self.swarm is not None:
             await self.swarm.close()
 
-    def _admit(self, index: int, src: str, now: float) -> str | None:
-        """Bots' defences per source on DHT datagrams (plain nodes answer everyone). An
-        answer from a node the bot is waiting on is no request: it passes, and the bot has
-        heard from that node (``--ignore-unknown`` then answers it)."""
-        if index >= len(self.bots) or self.swarm is None:
+    def _admit(self, index: int, src: str, now: float, query: bool) -> str | None:
+        """Bots' defences per source on DHT datagrams (plain nodes answer everyone): a query
+        counts against its source's budget and may be refused; an answer to the bot's own
+        query passes, and the bot has heard from that node (``--ignore-unknown`` then
+        answers it)."""
+        if index >= len(self.bots):
             return None
-        node = self.swarm.nodes[index]
-        if any(q[0][0] == src for q in node._outstanding.values()):
+        if not query:
             self.defences.heard(index, src, now)
             return None
         return self.defences.check(index, src, now)
