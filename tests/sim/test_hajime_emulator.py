@@ -92,10 +92,9 @@ def test_a_bot_that_ignores_strangers_still_hears_the_nodes_it_asked() -> None:
     async def main() -> None:
         async with HajimeBotnet(cfg) as net:
             assert net.swarm is not None
-            node = net.hajime_bot(0)
-            node._outstanding[b"zz"] = (("127.9.9.9", 1), None, 0.0, None)
-            assert net._admit(0, "127.9.9.9", 1.0) is None  # an answer it waits for
-            assert net._admit(0, "127.8.8.8", 1.0) == "unknown"  # a stranger's first query
-            assert net._admit(0, "127.8.8.8", 2.0) is None  # remembered: answered now
+            assert net._admit(0, "127.9.9.9", 1.0, False) is None  # an answer to its query
+            assert net._admit(0, "127.9.9.9", 1.5, True) is None  # heard of: no stranger
+            assert net._admit(0, "127.8.8.8", 1.0, True) == "unknown"  # a stranger's query
+            assert net._admit(0, "127.8.8.8", 2.0, True) is None  # remembered: answered now
 
     asyncio.run(main())
