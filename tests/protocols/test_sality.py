@@ -73,8 +73,8 @@ def test_a_518_byte_hello_carrying_a_url_pack_round_trips() -> None:
 
 def test_every_packet_built_parses_back() -> None:
     cases = [
-        (wire.SERVER_TEST, wire.server_test_request(17_000_000, 5990), wire.read_server_test_request,
-         (17_000_000, 5990)),
+        (wire.SERVER_TEST, wire.server_test_request(17_000_000, 5990),
+         wire.read_server_test_request, (17_000_000, 5990)),
         (wire.SERVER_TEST, wire.server_test_reply(12_345), wire.read_server_test_reply, 12_345),
         (wire.PEER_EXCHANGE, wire.peer_request(3), wire.read_peer_request, 3),
         (wire.PEER_EXCHANGE, wire.peer_reply(None), wire.read_peer_reply, None),
