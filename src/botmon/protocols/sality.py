@@ -9,7 +9,8 @@ answer, and they name only superpeers, so NATed clients are never found by crawl
 What a reply reveals (``data``): ``url_pack``, the URL-pack version in the bot's header (how
 far a new pack has spread), and for a peer whose server ID is known ``server_id`` and
 ``peer_class``. A bot's own ID is not in its peer-exchange reply; edges carry the named
-peer's ID as ``dst_id``.
+peer's ID as ``dst_id``, from which the engine fills ``ctx.bot_id`` of the named peer, so
+replies of a bot some peer has named carry its server ID as ``bot_id``.
 
 Sensor (§5.5): bots contact a superpeer they learnt of with hellos (command 3) in their
 40-minute cycle; the sensor answers a hello with ``OK``, a server test with the tester's own
@@ -72,7 +73,7 @@ _REQUEST = wire.encode(CRAWLER_URL_PACK, wire.PEER_EXCHANGE, wire.peer_request(C
 
 
 def peer_request(peer: Peer, ctx: RequestContext) -> bytes:
-    """The same peer-exchange request every time (so its RC4 keystream is computed once)."""
+    """The same peer-exchange request every time: built once, at import."""
     return _REQUEST
 
 
@@ -107,19 +108,14 @@ def read_reply(data: bytes, src: Peer, now: float, ctx: RequestContext) -> Crawl
     if named is None:
         # A well-formed answer naming nobody (an empty peer exchange, or a hello or server
         # test answer): still a Sality bot.
-        return CrawlResult(Status.BOT_REPLY, "no_peer", replies=(reply,), bot_id=bot_id)
+        return CrawlResult(Status.BOT_REPLY, "no_peer", replies=(reply,))
     first = int(named.ip.split(".", 1)[0])
     if named.port == 0 or first == 0 or first >= 224:
-        return CrawlResult(Status.BOT_REPLY, "unusable_peer", replies=(reply,), bot_id=bot_id)
+        return CrawlResult(Status.BOT_REPLY, "unusable_peer", replies=(reply,))
     edge = Edge(now, src.ip, src.port, named.ip, named.port, bot_id, str(named.server_id))
-    return CrawlResult(
-        Status.BOT_REPLY,
-        None,
-        (_peer(named.ip, named.port),),
-        (reply,),
-        (edge,),
-        bot_id=bot_id,
-    )
+    # bot_id stays None in the result: the engine then learns IDs from the edges' dst_id
+    # (the reply carries the bot's ID only as others named it, in ctx.bot_id).
+    return CrawlResult(Status.BOT_REPLY, None, (_peer(named.ip, named.port),), (reply,), (edge,))
 
 
 # -- sensor side --------------------------------------------------------------------------------
