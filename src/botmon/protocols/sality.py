@@ -22,6 +22,7 @@ its pack version 0 makes bots push their pack back, which the sensor records too
 
 from __future__ import annotations
 
+import functools
 import socket
 
 from botmon.protocols import sality_wire as wire
@@ -86,22 +87,37 @@ def _id_data(data: dict[str, object], server_id: int) -> None:
     data["peer_class"] = wire.peer_class(server_id)
 
 
-def read_reply(data: bytes, src: Peer, now: float, ctx: RequestContext) -> CrawlResult:
-    """A peer-exchange reply: the bot, and the one peer it named (or none). Any other
-    well-formed Sality answer counts as the bot's, naming nobody."""
-    named: wire.PeerEntry | None = None
+@functools.lru_cache(maxsize=1 << 15)
+def _read(data: bytes) -> tuple[int, wire.PeerEntry | None] | str:
+    """``(url_pack, named peer)`` of an answer, or the reason it is not one.
+
+    Memoised (a pure function of the bytes): a bot names each of its peers many times with
+    the same bytes, and decrypting costs more than the rest of the engine's work per reply.
+    """
+    if len(data) > wire.MAX_PACKET:
+        return "oversized"  # never keep large inputs in the cache
     try:
         packet = wire.decode(data)
         if packet.command == wire.PEER_EXCHANGE:
-            named = wire.read_peer_reply(packet.body)
-        elif packet.command == wire.HELLO:
+            return packet.url_pack, wire.read_peer_reply(packet.body)
+        if packet.command == wire.HELLO:
             wire.read_hello(packet.body)
         else:
             wire.read_server_test_reply(packet.body)
     except wire.SalityError as exc:
-        return no_reply(exc.reason)
+        return exc.reason
+    return packet.url_pack, None
+
+
+def read_reply(data: bytes, src: Peer, now: float, ctx: RequestContext) -> CrawlResult:
+    """A peer-exchange reply: the bot, and the one peer it named (or none). Any other
+    well-formed Sality answer counts as the bot's, naming nobody."""
+    read = _read(data)
+    if isinstance(read, str):
+        return no_reply(read)
+    url_pack, named = read
     bot_id = ctx.bot_id
-    info: dict[str, object] = {"url_pack": str(packet.url_pack)}
+    info: dict[str, object] = {"url_pack": str(url_pack)}
     if bot_id is not None and bot_id.isdigit():
         _id_data(info, int(bot_id))
     reply = Reply(now, src.ip, src.port, bot_id, info)

@@ -35,6 +35,11 @@ from botmon.sim.stats import Stats
 
 MAX_OUTSIDE_IDS = 4096
 """Outside peers (sensors, crawlers) whose announced server ID is remembered."""
+DECODED_CACHE = 4096
+"""Distinct requests kept decoded: a crawler sends every bot the same bytes."""
+REPLY_CACHE = 1 << 18
+"""Peer-exchange replies kept encoded, by (bot, entry, pack version): a bot names each of its
+peers many times. ~100 bytes each; the cache starts over when full."""
 
 
 class SalityExchange(PeerExchange):
@@ -117,6 +122,8 @@ class SalityCore:
         """Outside entry -> the server ID it announced (a sensor's superpeer ID)."""
         self._fields: dict[int, bytes] = {}
         self._pack_cache: dict[int, bytes] = {}
+        self._decoded: dict[bytes, tuple[wire.Packet, wire.Hello | None] | None] = {}
+        self._replies: dict[tuple[int, int, int], bytes] = {}
 
     # -- what a reply may name ------------------------------------------------------------
 
@@ -174,7 +181,10 @@ class SalityCore:
 
             chosen = defences.choose(bot.index, candidates, distance)
             return self.rng.choice(chosen) if chosen else None
-        if exchange is not None:
+        if exchange is not None and asker is not None:
+            # News goes to outside peers the bot lists (they announced a superpeer ID); a
+            # client-ID stranger (a crawler) gets a random superpeer and uses up no news, as
+            # bots' own exchanges run in memory and would otherwise lose it to a fast asker.
             entry = exchange.answer_for(bot.index, asker, now)
             if entry is not None and self.nameable(entry):
                 return entry
@@ -238,12 +248,11 @@ class SalityCore:
         if bot is None:
             self.stats.drop("unknown_destination", stats)
             return None, []
-        try:
-            packet = wire.decode(data)
-            hello = wire.read_hello(packet.body) if packet.command == wire.HELLO else None
-        except wire.SalityError:
+        decoded = self._decode(data)
+        if decoded is None:
             self.stats.drop("malformed", stats)
             return bot, []
+        packet, hello = decoded
         if not self.online[bot.index]:
             self.stats.drop("offline", stats)
             return bot, []
@@ -275,6 +284,21 @@ class SalityCore:
         self.stats.answer(stats)
         return bot, [out]
 
+    def _decode(self, data: bytes) -> tuple[wire.Packet, wire.Hello | None] | None:
+        cache = self._decoded
+        if data in cache:
+            return cache[data]
+        try:
+            packet = wire.decode(data)
+            hello = wire.read_hello(packet.body) if packet.command == wire.HELLO else None
+            decoded: tuple[wire.Packet, wire.Hello | None] | None = (packet, hello)
+        except wire.SalityError:
+            decoded = None
+        if len(cache) >= DECODED_CACHE:
+            cache.clear()
+        cache[data] = decoded
+        return decoded
+
     def _answer(
         self,
         bot: Bot,
@@ -301,7 +325,17 @@ class SalityCore:
         sender = wire.read_peer_request(packet.body)
         asker = self._learn(bot, src_ip, src_port, sender, now)
         entry = self.choose(bot, asker, sender, now)
-        fields = None if entry is None else self._fields_of(entry)
-        if fields is None:
+        if entry is None:
             return None
-        return wire.encode(version, wire.PEER_EXCHANGE, fields, pad)
+        key = (bot.index, entry, version)
+        out = self._replies.get(key) if entry < self.n else None
+        if out is None:
+            fields = self._fields_of(entry)
+            if fields is None:
+                return None
+            out = wire.encode(version, wire.PEER_EXCHANGE, fields, pad)
+            if entry < self.n:  # outside peers may announce another ID later
+                if len(self._replies) >= REPLY_CACHE:
+                    self._replies.clear()
+                self._replies[key] = out
+        return out
