@@ -37,8 +37,9 @@ class SalityConfig(CommonConfig, frozen=True, kw_only=True):
             float,
             setting(
                 "Seconds after the start when a new URL-pack version (url_pack + 1) appears "
-                "at push_pack_bots superpeers; it spreads by hellos, one exchange interval "
-                "(the 40-minute cycle, scaled) per hop. none: never.",
+                "at push_pack_bots superpeers; it spreads as bots exchange (every "
+                "exchange_interval_s: the 40-minute cycle, scaled), a few cycles to reach "
+                "every bot. none: never.",
                 option="--push-pack-at",
                 ge=0,
             ),
