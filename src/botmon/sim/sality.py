@@ -32,8 +32,9 @@ PROTOCOL = "sality"
 SETTINGS = SalityConfig
 DESCRIPTION = "Sality v3"
 CAPABILITIES = ("bot_ids", "nat", "churn", "anti_monitoring", "peer_exchange")
-DEMO = {"nat": 0.5, "churn": "light", "push_pack_at_s": 120.0}
-"""The demo's Sality botnet: half clients behind NAT, a new URL pack after two minutes."""
+DEMO = {"bots": 400, "nat": 0.5, "churn": "light", "push_pack_at_s": 120.0}
+"""The demo's Sality botnet, kept light (each bot is asked many times per round): half
+clients behind NAT, a new URL pack after two minutes."""
 
 RECEIVE_BUFFER_BYTES = 64 * 1024 * 1024
 """Asked with SO_RCVBUFFORCE (root) or SO_RCVBUF; crawl bursts must not drop."""
