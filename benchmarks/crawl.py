@@ -15,7 +15,8 @@
     superpeer's list seen at least once as an edge, checked against the emulator's truth),
     beside the Hide'n'Seek botnet of the same size and list sizes in the same run; both times
     and their ratio are printed. Sality decrypts every packet (RC4) and bots name superpeers
-    only; the engine asks each bot until its list is enumerated (no staleness cut-off).
+    only. Each crawl runs with its plugin's defaults (requests per round, staleness cut-off),
+    rounds back to back, until the last entry is seen.
 
 Usage: ``.venv/bin/python benchmarks/crawl.py [--part a|b|s|both|all] [--seconds S]
 [--targets N] [--bots N] [--enum-bots N]`` (``both`` is a and b, ``all`` adds s)
@@ -496,8 +497,9 @@ def _enumerate(protocol: str, bots: int, nat: float, limit_s: float) -> dict[str
             os.sched_setaffinity(0, {0})
         plugin = get_plugin(protocol)
         s = CrawlSettings.for_protocol(plugin.defaults)
-        # Ask each bot until its list is whole: no staleness cut-off, ample requests.
-        s = s.replace("rounds", rounds=1, requests_per_round=1000, stale_replies=1000)
+        # botmon as configured for the protocol (requests per round, staleness cut-off),
+        # rounds back to back until every list is whole.
+        s = s.replace("rounds", rounds=1000, interval_s=0.0)
         reporter = _EnumReporter(lists)
         runner = CrawlRunner(plugin, s, reporter)
         reporter.runner = runner
@@ -536,6 +538,7 @@ def _enumerate(protocol: str, bots: int, nat: float, limit_s: float) -> dict[str
         "sent": status["sent"],
         "bot_replies": status["bot_replies"],
         "timeouts": status["timeouts"],
+        "rounds": status["round"],
     }
 
 
@@ -543,7 +546,7 @@ def part_s(bots: int, nat: float, limit_s: float = 600.0) -> dict[str, Any]:
     """Sality beside Hide'n'Seek: time to enumerate every answering bot's peer list."""
     print(
         f"(s) enumerate every peer list, one peer per reply: {bots} bots, {nat:.0%} NAT, "
-        f"one round, bound {limit_s:.0f} s each"
+        f"plugin defaults, rounds back to back, bound {limit_s:.0f} s each"
     )
     out = {}
     for protocol in ("hns", "sality"):
@@ -555,7 +558,7 @@ def part_s(bots: int, nat: float, limit_s: float = 600.0) -> dict[str, Any]:
             + f" to see {r['seen_share']:.2%} of {r['entries']:,} entries of "
             f"{r['answering']:,} answering bots' lists; sent {r['sent']:,}, bot replies "
             f"{r['bot_replies']:,} ({r['bot_replies'] / max(1, r['entries']):.1f} per entry), "
-            f"timeouts {r['timeouts']:,}, CPU {r['cpu_s']:.1f} s"
+            f"timeouts {r['timeouts']:,}, rounds {r['rounds']}, CPU {r['cpu_s']:.1f} s"
         )
     h, sal = out["hns"]["enumerated_s"], out["sality"]["enumerated_s"]
     if h and sal:
