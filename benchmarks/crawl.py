@@ -10,8 +10,16 @@
     same botnet, of a plain asyncio crawler as a new user writes it; the ratio is printed.
     Target: botmon no slower in wall time with >= 99.9 % coverage. Memory per known peer
     (target: < 1 KiB).
+(s) Slow crawl, one peer per reply: time for botmon to enumerate every peer list of an
+    emulated 20,000-bot Sality v3 botnet (30 % NATed clients; every entry of every answering
+    superpeer's list seen at least once as an edge, checked against the emulator's truth),
+    beside the Hide'n'Seek botnet of the same size and list sizes in the same run; both times
+    and their ratio are printed. Sality decrypts every packet (RC4) and bots name superpeers
+    only. Each crawl runs with its plugin's defaults (requests per round, staleness cut-off),
+    rounds back to back, until the last entry is seen.
 
-Usage: ``.venv/bin/python benchmarks/crawl.py [--part a|b|both] [--seconds S] [--targets N]``
+Usage: ``.venv/bin/python benchmarks/crawl.py [--part a|b|s|both|all] [--seconds S]
+[--targets N] [--bots N] [--enum-bots N]`` (``both`` is a and b, ``all`` adds s)
 """
 
 from __future__ import annotations
@@ -415,6 +423,150 @@ def part_b(bots: int, nat: float) -> None:
     )
 
 
+class _EnumReporter(CountingReporter):
+    """Stops the crawl once every entry of every answering bot's list came as an edge."""
+
+    def __init__(self, lists: dict[tuple[str, int], set[tuple[str, int]]]) -> None:
+        super().__init__()
+        self.missing = {bot: set(peers) for bot, peers in lists.items() if peers}
+        self.entries = sum(len(p) for p in self.missing.values())
+        self.runner: CrawlRunner | None = None
+        self.started = time.perf_counter()
+        self.done_after: float | None = None
+
+    def add(
+        self,
+        *,
+        replies: Sequence[Reply] = (),
+        failed_tries: Sequence[FailedTry] = (),
+        edges: Sequence[Edge] = (),
+    ) -> None:
+        """Count, and strike each edge off its bot's missing entries."""
+        super().add(replies=replies, failed_tries=failed_tries, edges=edges)
+        missing = self.missing
+        for e in edges:
+            left = missing.get((e.src_ip, e.src_port))
+            if left is not None:
+                left.discard((e.dst_ip, e.dst_port))
+                if not left:
+                    del missing[(e.src_ip, e.src_port)]
+        if not missing and self.done_after is None:
+            self.done_after = time.perf_counter() - self.started
+            if self.runner is not None:
+                self.runner.stop()
+
+    @property
+    def seen_share(self) -> float:
+        """Share of all list entries seen so far."""
+        left = sum(len(p) for p in self.missing.values())
+        return 1.0 - left / max(1, self.entries)
+
+
+def _enumerate(protocol: str, bots: int, nat: float, limit_s: float) -> dict[str, Any]:
+    """Run ``botmon simulate PROTOCOL`` and crawl it until every list is enumerated."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"botmon-bench-enum-{protocol}-"))
+    seeds, truth = tmp / "seeds.txt", tmp / "truth.jsonl"
+    argv = [
+        sys.executable, "-m", "botmon", "simulate", protocol, "--bots", str(bots),
+        "--nat", str(nat), "--seed-rng", "7", "--seeds-file", str(seeds), "--truth", str(truth),
+        "--duration", str(int(limit_s) + 120), "--port", str(_free_udp_port()),
+        "--exchange-interval", "0",  # static lists: the enumeration has a fixed target
+    ]  # fmt: skip
+    log = open(tmp / "sim.log", "wb")  # noqa: SIM115
+    sim = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_pin_core1)
+    try:
+        deadline = time.monotonic() + 120
+        while not (seeds.exists() and truth.exists()) and time.monotonic() < deadline:
+            if sim.poll() is not None:
+                raise SystemExit(f"simulator stopped: {(tmp / 'sim.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        time.sleep(0.5)
+        lines = [json.loads(x) for x in truth.read_text().splitlines() if x.strip()]
+        lists: dict[tuple[str, int], set[tuple[str, int]]] = {}
+        for x in lines:
+            if not x["nat"]:
+                lists[(x["ip"], x["port"])] = {
+                    (p.rpartition(":")[0], int(p.rpartition(":")[2])) for p in x["peers"]
+                }
+        seed_peers = [
+            Peer(line.rpartition(":")[0], int(line.rpartition(":")[2]))
+            for line in seeds.read_text().split()
+            if ":" in line
+        ]
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setaffinity(0, {0})
+        plugin = get_plugin(protocol)
+        s = CrawlSettings.for_protocol(plugin.defaults)
+        # botmon as configured for the protocol (requests per round, staleness cut-off),
+        # rounds back to back until every list is whole.
+        s = s.replace("rounds", rounds=1000, interval_s=0.0)
+        reporter = _EnumReporter(lists)
+        runner = CrawlRunner(plugin, s, reporter)
+        reporter.runner = runner
+        runner.add_seeds(seed_peers)
+
+        def crawl() -> dict[str, Any]:
+            reporter.started = time.perf_counter()
+
+            async def bounded() -> dict[str, Any]:
+                task = asyncio.ensure_future(runner.run())
+                done, _ = await asyncio.wait({task}, timeout=limit_s)
+                if not done:
+                    runner.stop()
+                return await task
+
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as r:
+                return r.run(bounded())
+
+        status, elapsed, cpu = _measure(crawl)
+    finally:
+        sim.terminate()
+        try:
+            sim.wait(30)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+        log.close()
+    return {
+        "protocol": protocol,
+        "bots": len(lines),
+        "answering": len(lists),
+        "entries": reporter.entries,
+        "seen_share": reporter.seen_share,
+        "enumerated_s": reporter.done_after,
+        "elapsed_s": elapsed,
+        "cpu_s": cpu,
+        "sent": status["sent"],
+        "bot_replies": status["bot_replies"],
+        "timeouts": status["timeouts"],
+        "rounds": status["round"],
+    }
+
+
+def part_s(bots: int, nat: float, limit_s: float = 600.0) -> dict[str, Any]:
+    """Sality beside Hide'n'Seek: time to enumerate every answering bot's peer list."""
+    print(
+        f"(s) enumerate every peer list, one peer per reply: {bots} bots, {nat:.0%} NAT, "
+        f"plugin defaults, rounds back to back, bound {limit_s:.0f} s each"
+    )
+    out = {}
+    for protocol in ("hns", "sality"):
+        r = out[protocol] = _enumerate(protocol, bots, nat, limit_s)
+        took = r["enumerated_s"]
+        print(
+            f"    {protocol:<7}: "
+            + (f"{took:6.1f} s" if took is not None else f"not done in {r['elapsed_s']:.0f} s")
+            + f" to see {r['seen_share']:.2%} of {r['entries']:,} entries of "
+            f"{r['answering']:,} answering bots' lists; sent {r['sent']:,}, bot replies "
+            f"{r['bot_replies']:,} ({r['bot_replies'] / max(1, r['entries']):.1f} per entry), "
+            f"timeouts {r['timeouts']:,}, rounds {r['rounds']}, CPU {r['cpu_s']:.1f} s"
+        )
+    h, sal = out["hns"]["enumerated_s"], out["sality"]["enumerated_s"]
+    if h and sal:
+        print(f"    sality / hns: {sal / h:.2f} by time to enumerate every list")
+    print("    " + json.dumps(out))
+    return out
+
+
 def _table_bytes(runner: CrawlRunner) -> int:
     """Deep size of the peer table (dict, keys, states and their attributes)."""
     seen: set[int] = set()
@@ -448,16 +600,20 @@ def _pin_core1() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=["a", "b", "both"], default="both")
+    ap.add_argument("--part", choices=["a", "b", "s", "both", "all"], default="both")
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--targets", type=int, default=60_000)
     ap.add_argument("--bots", type=int, default=50_000)
     ap.add_argument("--nat", type=float, default=0.3)
+    ap.add_argument("--enum-bots", type=int, default=20_000, help="bots of part s")
+    ap.add_argument("--enum-limit", type=float, default=600.0, help="seconds per crawl, part s")
     args = ap.parse_args()
-    if args.part in ("a", "both"):
+    if args.part in ("a", "both", "all"):
         part_a(args.targets, args.seconds)
-    if args.part in ("b", "both"):
+    if args.part in ("b", "both", "all"):
         part_b(args.bots, args.nat)
+    if args.part in ("s", "all"):
+        part_s(args.enum_bots, args.nat, args.enum_limit)
 
 
 if __name__ == "__main__":

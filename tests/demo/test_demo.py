@@ -12,7 +12,7 @@ import httpx
 
 from tests.demo.helpers import demo_env, free_port
 
-LIVE = ("hns", "linenet", "btdht", "mozi", "zeroaccess", "hajime")
+LIVE = ("hns", "linenet", "btdht", "mozi", "zeroaccess", "hajime", "sality")
 """The demo's live botnets: every registered emulator that a plugin crawls."""
 
 

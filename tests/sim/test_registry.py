@@ -99,7 +99,10 @@ def test_every_installed_emulator_is_crawled_end_to_end(name: str) -> None:
     if "nat" in spec.capabilities:
         assert natted
     if "bot_ids" in spec.capabilities:
-        assert {r.bot_id for r in reporter.replies} <= {b["bot_id"] for b in truth}
+        # A reply may not know its bot's ID yet (Sality: only once a peer named the bot);
+        # every ID given is a real bot's, and IDs are given.
+        ids = {r.bot_id for r in reporter.replies} - {None}
+        assert ids and ids <= {b["bot_id"] for b in truth}
     for edge in reporter.edges:  # every peer a bot named was on its list (the truth's peers)
         assert f"{edge.dst_ip}:{edge.dst_port}" in bots[f"{edge.src_ip}:{edge.src_port}"]["peers"]
     assert all(isinstance(b["contacted"], dict) for b in truth)

@@ -37,7 +37,7 @@ import heapq
 import math
 from array import array
 from collections import deque
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 from botmon.crawl.counters import Counters
@@ -823,6 +823,7 @@ class CrawlCore:
             seen = self.enumerated.get(st.peer)
             if seen is None:
                 seen = self.enumerated[st.peer] = array("q")
+        edges = res.edges
         for p in res.peers[: self.max_peers_per_reply]:
             if p not in peers:
                 self._add_peer(p, now)
@@ -831,6 +832,8 @@ class CrawlCore:
                 if h not in seen:
                     seen.append(h)
                     fresh = True
+        if edges and res.bot_id is None and edges[0].dst_id is not None:
+            self._learn_ids(edges)
         if seen is None:
             return
         if res.more and st.stale < _DONE:
@@ -841,6 +844,18 @@ class CrawlCore:
             self._ask_again(st, now)
         elif not st.n_out:
             del self.enumerated[st.peer]
+
+    def _learn_ids(self, edges: Sequence[Edge]) -> None:
+        """A bot's ID as its peers name it, for protocols whose replies do not carry the
+        answering bot's own ID (``res.bot_id`` None) but name peers with theirs (Sality: a
+        peer's server ID); ``ctx.bot_id`` then has it. The first name sticks, so one lying
+        bot cannot relabel a peer already known."""
+        peers = self.peers
+        for e in edges:
+            if e.dst_id is not None:
+                named = peers.get(tuple.__new__(Peer, (e.dst_ip, e.dst_port)))
+                if named is not None and named.bot_id is None:
+                    named.bot_id = e.dst_id
 
     def _ask_again(self, st: PeerState, now: float) -> None:
         """Queue another request to bot ``st`` this round, paced by the per-target rate."""
