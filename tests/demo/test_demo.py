@@ -42,64 +42,75 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
         text=True,
         env=demo_env(),
     )
-    output: list[str] = []
-    login_url = None
-    assert process.stdout is not None
-    deadline = time.monotonic() + 90
-    for line in process.stdout:
-        output.append(line)
-        match = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", line)
-        if match:
-            login_url = match.group(1)
-            break
-        assert time.monotonic() < deadline, "".join(output)
-    assert login_url, "".join(output)
-    viewer_token = login_url.split("token=", 1)[1]
-    base = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Bearer {viewer_token}"}
-    seen: dict[str, int] = {}
-    deadline = time.monotonic() + 45
-    while time.monotonic() < deadline and not all(seen.get(b) for b in LIVE):
-        time.sleep(2)
-        now = time.time()
-        for botnet in LIVE:
+    try:
+        output: list[str] = []
+        login_url = None
+        assert process.stdout is not None
+        deadline = time.monotonic() + 90
+        for line in process.stdout:
+            output.append(line)
+            match = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", line)
+            if match:
+                login_url = match.group(1)
+                break
+            assert time.monotonic() < deadline, "".join(output)
+        assert login_url, "".join(output)
+        viewer_token = login_url.split("token=", 1)[1]
+        base = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {viewer_token}"}
+        seen: dict[str, int] = {}
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline and not all(seen.get(b) for b in LIVE):
+            time.sleep(2)
+            now = time.time()
+            for botnet in LIVE:
+                answer = httpx.get(
+                    f"{base}/api/v1/botnets/{botnet}/population",
+                    params={"bucket": 3600, "start": now - 7200, "end": now + 60},
+                    headers=headers,
+                    timeout=5,
+                )
+                assert answer.status_code == 200, answer.text
+                seen[botnet] = sum(point["replies"] for point in answer.json()["series"])
+        # The demo's Hide'n'Seek sensor reports beside the crawlers (the health table's rows).
+        rows: list[dict[str, object]] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             answer = httpx.get(
-                f"{base}/api/v1/botnets/{botnet}/population",
-                params={"bucket": 3600, "start": now - 7200, "end": now + 60},
-                headers=headers,
-                timeout=5,
+                f"{base}/api/v1/stats/monitors", params={"window": 3600}, headers=headers, timeout=5
             )
             assert answer.status_code == 200, answer.text
-            seen[botnet] = sum(point["replies"] for point in answer.json()["series"])
-    # The demo's Hide'n'Seek sensor reports beside the crawlers (the health table's rows).
-    rows: list[dict[str, object]] = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        answer = httpx.get(
-            f"{base}/api/v1/stats/monitors", params={"window": 3600}, headers=headers, timeout=5
-        )
-        assert answer.status_code == 200, answer.text
-        rows = [r for r in answer.json()["rows"] if r["kind"] == "sensor"]
-        if len(rows) == 3:
-            break
-        time.sleep(1)
-    states = sorted((r["botnet"], r["state"]) for r in rows)
-    assert states == [("hajime", "running"), ("hns", "running"), ("mozi", "running")], rows
-    # The Mozi crawler reads the emulated bots' signed configuration (verified with the
-    # public keys the demo hands it) and the server keeps it.
-    configs = httpx.get(
-        f"{base}/api/v1/stats/botnets/mozi/configs", headers=headers, timeout=5
-    ).json()["configs"]
-    assert configs and {c["signatures"] for c in configs} == {"valid"}, configs
-    with httpx.Client(base_url=base, timeout=5, follow_redirects=True) as browser:
-        page = browser.get(login_url)
-        assert page.status_code == 200
-        assert "text/html" in page.headers["content-type"]
-    # The demo runs for its --duration (60 s from its start), then stops its children within
-    # its own bound (15 s, then a kill): wait for both, not for the duration alone.
-    rest, _ = process.communicate(timeout=120)
-    output.append(rest)
-    assert process.returncode == 0, "".join(output)
-    for botnet in LIVE:
-        assert seen.get(botnet, 0) > 0, (botnet, seen, "".join(output))
-    assert "stopped" in "".join(output)
+            rows = [r for r in answer.json()["rows"] if r["kind"] == "sensor"]
+            if len(rows) == 3:
+                break
+            time.sleep(1)
+        states = sorted((r["botnet"], r["state"]) for r in rows)
+        assert states == [("hajime", "running"), ("hns", "running"), ("mozi", "running")], rows
+        # The Mozi crawler reads the emulated bots' signed configuration (verified with the
+        # public keys the demo hands it) and the server keeps it.
+        configs = httpx.get(
+            f"{base}/api/v1/stats/botnets/mozi/configs", headers=headers, timeout=5
+        ).json()["configs"]
+        assert configs and {c["signatures"] for c in configs} == {"valid"}, configs
+        with httpx.Client(base_url=base, timeout=5, follow_redirects=True) as browser:
+            page = browser.get(login_url)
+            assert page.status_code == 200
+            assert "text/html" in page.headers["content-type"]
+        # The demo runs for its --duration (60 s from its start), then stops its children within
+        # its own bound (15 s, then a kill): wait for both, not for the duration alone.
+        rest, _ = process.communicate(timeout=120)
+        output.append(rest)
+        assert process.returncode == 0, "".join(output)
+        for botnet in LIVE:
+            assert seen.get(botnet, 0) > 0, (botnet, seen, "".join(output))
+        assert "stopped" in "".join(output)
+    finally:
+        # A failed check must not leave the demo (and its emulators on fixed ports) running:
+        # SIGTERM lets it stop its children within its own bound, then a kill.
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
