@@ -8,7 +8,8 @@ from the budget crawls the other. From the emulators' truth and the stored recor
 - the fast crawler is blacklisted by most responsive bots (the truth's ``blacklisted``), gets
   at most N answers from any bot, and its coverage (bots it got replies from / responsive
   bots; peers found / every peer the responsive bots list) drops;
-- the paced crawler is blacklisted by none, finds every responsive bot and more peers.
+- the paced crawler is blacklisted by none, gets an answer from every responsive bot it
+  learns of (nearly all of them in one round) and finds more peers.
 
 Both crawlers' pace is measured from their replies' timestamps, not assumed. The numbers are
 printed (run with ``-s``) and are the baseline for coordinated crawling;
@@ -69,6 +70,8 @@ class Coverage:
     silent: set[str]
     """Responsive bots the crawler recorded as never answering."""
     answered_set: set[str]
+    learned: set[str]
+    """Responsive bots some stored edge names: the ones the crawler learned of."""
 
     def line(self, name: str) -> str:
         return (
@@ -121,6 +124,7 @@ def coverage(
         caught={a for a, b in bots.items() if b.get("blacklisted")},
         silent={f"{f['ip']}:{f['port']}" for f in failed} & responsive,
         answered_set=answered,
+        learned={f"{e['dst_ip']}:{e['dst_port']}" for e in edges} & responsive,
     )
 
 
@@ -206,6 +210,10 @@ def test_default_pacing_is_blacklisted_and_a_rate_under_the_budget_keeps_coverag
     # every responsive bot found, and more of the botnet's peers than the fast crawler.
     assert paced.most_in_window <= BUDGET, report
     assert paced.blacklisted_by == 0 and not paced.silent, report
-    assert paced.answered == paced.responsive, report
+    # Every responsive bot it learned of answered it; one round that stops asking a bot after
+    # 3 answers with nothing new may leave a bot that few list unlearned (CI once saw 269 of
+    # 270, with no failed try and no blacklisting), which no budget causes.
+    assert paced.learned <= paced.answered_set, report
+    assert paced.answered >= 0.97 * paced.responsive, report
     assert fast.answered < paced.answered, report
     assert fast.found < paced.found, report
