@@ -13,7 +13,6 @@ their NAT). Usage::
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from collections.abc import Callable
 from botmon.settings.sim import HnsConfig
 from botmon.sim.hns_core import REPLY_BYTES, REPLY_HEAD, REQUEST, HnsCore
 from botmon.sim.runtime import Emulator
-from botmon.sim.udp import drain, open_socket, source_option
+from botmon.sim.udp import PortSockets, drain
 
 PROTOCOL = "hns"
 SETTINGS = HnsConfig
@@ -56,38 +55,24 @@ class HnsBotnet(Emulator):
         cfg.validate()
         super().__init__(cfg, clock=clock)
         self.hns_cfg = cfg
-        self.sockets: list[socket.socket] = []
+        self.ports = PortSockets(RECEIVE_BUFFER_BYTES)
+        self.sockets = self.ports.sockets
         self.core: HnsCore | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._options: dict[bytes, list[tuple[int, int, bytes]]] = {}
 
     async def _open(self) -> None:
         cfg = self.hns_cfg
-        self._loop = asyncio.get_running_loop()
         self.core = HnsCore(
             cfg, self.bots, self.churn.online, self.antiabuse, self.stats, self.rng, self.exchange
         )
-        try:
-            for port in range(cfg.port, cfg.port + cfg.ports):
-                sock = open_socket(cfg.host, port, RECEIVE_BUFFER_BYTES)
-                self.sockets.append(sock)
-                self._loop.add_reader(sock.fileno(), self._on_readable, sock, port)
-        except BaseException:
-            await self._close()
-            raise
+        self.ports.open(cfg.host, cfg.port, cfg.ports, self._on_readable)
 
     async def _close(self) -> None:
-        for sock in self.sockets:
-            if self._loop is not None and sock.fileno() >= 0:
-                self._loop.remove_reader(sock.fileno())
-            sock.close()
-        self.sockets.clear()
+        self.ports.close()
 
     def _on_readable(self, sock: socket.socket, port: int) -> None:
         core = self.core
         assert core is not None
         counters = self.stats.counters
-        options = self._options
         now = self.clock()
         for data, dst, address in drain(sock, READ_BATCH, RECEIVE_BYTES, counters):
             if dst is None:
@@ -99,9 +84,7 @@ class HnsBotnet(Emulator):
             bot, out = core.handle(address[0], dst, port, data, now, address[1])
             if not out or bot is None:
                 continue
-            option = options.get(bot.ip4)
-            if option is None:
-                option = options[bot.ip4] = source_option(bot.ip4)
+            option = self.ports.option(bot.ip4)
             for payload in out:
                 try:
                     sock.sendmsg([payload], option, 0, address)
@@ -136,9 +119,7 @@ class HnsBotnet(Emulator):
             if not ip.startswith("127."):  # the exchange refuses these already; never send
                 counters["exchange/refused_not_loopback"] += 1
                 continue
-            option = self._options.get(bot.ip4)
-            if option is None:
-                option = self._options[bot.ip4] = source_option(bot.ip4)
+            option = self.ports.option(bot.ip4)
             try:
                 self.sockets[bot.port - cfg.port].sendmsg([REQUEST], option, 0, (ip, int(port)))
             except OSError:

@@ -14,7 +14,6 @@ Usage::
 from __future__ import annotations
 
 import array
-import asyncio
 import random
 import socket
 import time
@@ -26,7 +25,7 @@ from botmon.settings.sim_sality import SalityConfig
 from botmon.sim.population import Bot
 from botmon.sim.runtime import Emulator
 from botmon.sim.sality_core import SalityCore, SalityExchange
-from botmon.sim.udp import drain, open_socket, source_option
+from botmon.sim.udp import PortSockets, drain
 
 PROTOCOL = "sality"
 SETTINGS = SalityConfig
@@ -107,10 +106,9 @@ class SalityBotnet(Emulator):
         self.exchange = SalityExchange(
             cfg, self.population, self.churn.online, self.stats, self.seed, self.packs, first
         )
-        self.sockets: list[socket.socket] = []
+        self.ports = PortSockets(RECEIVE_BUFFER_BYTES)
+        self.sockets = self.ports.sockets
         self.core: SalityCore | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._options: dict[bytes, list[tuple[int, int, bytes]]] = {}
 
     def _truth_extras(self, bot: Bot) -> dict[str, Any]:
         """Outside peers contacted, the URL-pack version the bot holds, its blacklistings."""
@@ -129,7 +127,6 @@ class SalityBotnet(Emulator):
 
     async def _open(self) -> None:
         cfg = self.sality_cfg
-        self._loop = asyncio.get_running_loop()
         self.core = SalityCore(
             cfg,
             self.population,
@@ -141,27 +138,10 @@ class SalityBotnet(Emulator):
             self.rng,
             self.exchange,
         )
-        try:
-            for port in range(cfg.port, cfg.port + cfg.ports):
-                sock = open_socket(cfg.host, port, RECEIVE_BUFFER_BYTES)
-                self.sockets.append(sock)
-                self._loop.add_reader(sock.fileno(), self._on_readable, sock, port)
-        except BaseException:
-            await self._close()
-            raise
+        self.ports.open(cfg.host, cfg.port, cfg.ports, self._on_readable)
 
     async def _close(self) -> None:
-        for sock in self.sockets:
-            if self._loop is not None and sock.fileno() >= 0:
-                self._loop.remove_reader(sock.fileno())
-            sock.close()
-        self.sockets.clear()
-
-    def _option(self, bot: Bot) -> list[tuple[int, int, bytes]]:
-        option = self._options.get(bot.ip4)
-        if option is None:
-            option = self._options[bot.ip4] = source_option(bot.ip4)
-        return option
+        self.ports.close()
 
     def _on_readable(self, sock: socket.socket, port: int) -> None:
         core = self.core
@@ -176,7 +156,7 @@ class SalityBotnet(Emulator):
             bot, out = core.handle(address[0], dst, port, data, now, address[1])
             if not out or bot is None:
                 continue
-            option = self._option(bot)
+            option = self.ports.option(bot.ip4)
             for payload in out:
                 try:
                     sock.sendmsg([payload], option, 0, address)
@@ -198,7 +178,7 @@ class SalityBotnet(Emulator):
                 continue
             try:
                 self.sockets[bot.port - cfg.port].sendmsg(
-                    [core.hello(bot)], self._option(bot), 0, (ip, int(port))
+                    [core.hello(bot)], self.ports.option(bot.ip4), 0, (ip, int(port))
                 )
             except OSError:
                 counters["send_errors"] += 1

@@ -8,10 +8,11 @@ socket per bot would hit the open-file limit (20,000 here, NOTES.md).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
@@ -76,3 +77,48 @@ def drain(
             counters["receive_errors"] += 1
             return
         yield data, destination_of(ancdata), source
+
+
+class PortSockets:
+    """The sockets of an emulator whose bots share ports ``first .. first+count-1``: one
+    socket per port, each read by ``on_readable(sock, port)`` on the running loop, and the
+    ``sendmsg`` option per bot address (built once per address, used on every answer)."""
+
+    def __init__(self, buffer_bytes: int) -> None:
+        self.buffer_bytes = buffer_bytes
+        self.sockets: list[socket.socket] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._options: dict[bytes, list[tuple[int, int, bytes]]] = {}
+
+    def open(
+        self,
+        host: str,
+        first: int,
+        count: int,
+        on_readable: Callable[[socket.socket, int], None],
+    ) -> None:
+        """Bind every port and start reading it; on a failure close what was opened."""
+        self._loop = asyncio.get_running_loop()
+        try:
+            for port in range(first, first + count):
+                sock = open_socket(host, port, self.buffer_bytes)
+                self.sockets.append(sock)
+                self._loop.add_reader(sock.fileno(), on_readable, sock, port)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop reading and close every socket (idempotent)."""
+        for sock in self.sockets:
+            if self._loop is not None and sock.fileno() >= 0:
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self.sockets.clear()
+
+    def option(self, ip4: bytes) -> list[tuple[int, int, bytes]]:
+        """The ``sendmsg`` ancillary data that sends from ``ip4``."""
+        option = self._options.get(ip4)
+        if option is None:
+            option = self._options[ip4] = source_option(ip4)
+        return option

@@ -15,14 +15,13 @@ truth is the emulators' JSON lines (``contacted``, ``blacklisted`` included). Us
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from collections.abc import Callable
 
 from botmon.settings.sim_zeroaccess import ZeroAccessConfig
 from botmon.sim.runtime import Emulator
-from botmon.sim.udp import drain, open_socket, source_option
+from botmon.sim.udp import PortSockets, drain
 from botmon.sim.zeroaccess_core import ZaExchange, ZeroAccessCore
 
 PROTOCOL = "zeroaccess"
@@ -58,14 +57,12 @@ class ZeroAccessBotnet(Emulator):
         self.za_cfg = cfg
         # The shared exchange, telling the core whenever a bot hears from a peer (stamps).
         self.exchange = ZaExchange(cfg, self.population, self.churn.online, self.stats, self.seed)
-        self.sockets: list[socket.socket] = []
+        self.ports = PortSockets(RECEIVE_BUFFER_BYTES)
+        self.sockets = self.ports.sockets
         self.core: ZeroAccessCore | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._options: dict[bytes, list[tuple[int, int, bytes]]] = {}
 
     async def _open(self) -> None:
         cfg = self.za_cfg
-        self._loop = asyncio.get_running_loop()
         exchange = self.exchange
         assert isinstance(exchange, ZaExchange)
         core = self.core = ZeroAccessCore(
@@ -79,27 +76,10 @@ class ZeroAccessBotnet(Emulator):
             self.clock(),
         )
         exchange.on_heard = core.heard
-        try:
-            for port in range(cfg.port, cfg.port + cfg.ports):
-                sock = open_socket(cfg.host, port, RECEIVE_BUFFER_BYTES)
-                self.sockets.append(sock)
-                self._loop.add_reader(sock.fileno(), self._on_readable, sock, port)
-        except BaseException:
-            await self._close()
-            raise
+        self.ports.open(cfg.host, cfg.port, cfg.ports, self._on_readable)
 
     async def _close(self) -> None:
-        for sock in self.sockets:
-            if self._loop is not None and sock.fileno() >= 0:
-                self._loop.remove_reader(sock.fileno())
-            sock.close()
-        self.sockets.clear()
-
-    def _option(self, ip4: bytes) -> list[tuple[int, int, bytes]]:
-        option = self._options.get(ip4)
-        if option is None:
-            option = self._options[ip4] = source_option(ip4)
-        return option
+        self.ports.close()
 
     def _on_readable(self, sock: socket.socket, port: int) -> None:
         core = self.core
@@ -115,7 +95,7 @@ class ZeroAccessBotnet(Emulator):
             if answer is None or bot is None:
                 continue
             try:
-                sock.sendmsg([answer], self._option(bot.ip4), 0, address)
+                sock.sendmsg([answer], self.ports.option(bot.ip4), 0, address)
             except OSError:
                 counters["send_errors"] += 1
 
@@ -132,7 +112,7 @@ class ZeroAccessBotnet(Emulator):
                 continue
             try:
                 self.sockets[bot.port - cfg.port].sendmsg(
-                    [core.request(index)], self._option(bot.ip4), 0, (ip, int(port))
+                    [core.request(index)], self.ports.option(bot.ip4), 0, (ip, int(port))
                 )
             except OSError:
                 counters["send_errors"] += 1
