@@ -26,6 +26,7 @@ TABLES = [
     "hour_countries",
     "hour_counts",
     "monitors",
+    "public_views",
     "replies",
     "schema_version",
     "seen_ids",
@@ -48,8 +49,8 @@ def _tables(store: Store) -> list[str]:
 def test_migrations_are_numbered_from_one_for_both_backends() -> None:
     for backend in ("duckdb", "postgresql"):
         versions = [v for v, _ in migrations(backend)]
-        assert versions == list(range(1, len(versions) + 1))
-    assert len(migrations("duckdb")) == len(migrations("postgresql"))
+        assert versions[0] == 1 and versions == sorted(set(versions))
+    assert [v for v, _ in migrations("duckdb")] == [v for v, _ in migrations("postgresql")]
 
 
 def test_migrate_creates_every_table_and_records_each_version(store: Store) -> None:
@@ -57,7 +58,7 @@ def test_migrate_creates_every_table_and_records_each_version(store: Store) -> N
     assert store.schema_version() == newest
     assert _tables(store) == TABLES
     versions = store.query("SELECT version FROM schema_version ORDER BY version")
-    assert [v for (v,) in versions] == list(range(1, newest + 1))
+    assert [v for (v,) in versions] == [v for v, _ in migrations(store.backend)]
 
 
 def test_migrate_is_idempotent_and_keeps_data(store: Store) -> None:
@@ -66,7 +67,9 @@ def test_migrate_is_idempotent_and_keeps_data(store: Store) -> None:
     assert store.migrate() == version
     assert store.migrate() == version
     assert [b.name for b in store.list_botnets()] == ["hns"]
-    assert len(store.query("SELECT version FROM schema_version")) == version
+    assert len(store.query("SELECT version FROM schema_version")) == len(
+        migrations(store.backend)
+    )
 
 
 def test_a_reopened_store_keeps_its_version(store_url: str) -> None:
@@ -108,7 +111,9 @@ def test_concurrent_migrations_migrate_once(store_url: str) -> None:
         assert not errors
         newest = migrations(stores[0].backend)[-1][0]
         assert results == [newest] * len(stores)
-        assert len(stores[0].query("SELECT version FROM schema_version")) == newest
+        assert len(stores[0].query("SELECT version FROM schema_version")) == len(
+            migrations(stores[0].backend)
+        )
     finally:
         for s in {id(s): s for s in stores}.values():
             s.close()

@@ -29,13 +29,22 @@ from botmon.analysis import runs
 from botmon.analysis.warmup import warm_up
 from botmon.dashboard import api as dashboard_api
 from botmon.dashboard import configs_api
+from botmon.dashboard import public as public_web
 from botmon.dashboard import web as dashboard_web
 from botmon.enrich.freshness import geo_status
-from botmon.server import admin, analyses_api, exclusions_api, ingest, queries, schemas
+from botmon.server import (
+    admin,
+    analyses_api,
+    exclusions_api,
+    ingest,
+    public_admin,
+    queries,
+    schemas,
+)
 from botmon.server.analysis_schedule import Schedule
 from botmon.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from botmon.server.state import ServerState
-from botmon.settings import AnalysisSettings, load, one_line
+from botmon.settings import AnalysisSettings, PublicSettings, load, one_line
 from botmon.web.http import ApiError, JsonResponse, error_response, store_unavailable
 from botmon.web.openapi import build_document, describe, operation
 
@@ -210,6 +219,8 @@ def create_app(state: ServerState) -> Starlette:
         state.started_at = time.time()
     if state.analysis is None:  # before the read routes: exclude_monitors defaults from it
         state.analysis = load(AnalysisSettings).settings
+    if state.public is None:
+        state.public = load(PublicSettings).settings
     all_routes: list[BaseRoute] = []
     all_routes.extend(_service_routes(state, all_routes))
     all_routes.extend(ingest.routes(state))
@@ -218,6 +229,8 @@ def create_app(state: ServerState) -> Starlette:
     all_routes.extend(dashboard_api.routes(state))
     all_routes.extend(configs_api.routes(state))
     all_routes.extend(exclusions_api.routes(state))
+    all_routes.extend(public_admin.routes(state))
+    all_routes.extend(public_web.routes(state))
     schedule = Schedule(state.analysis, runs.available())
     all_routes.extend(analyses_api.routes(state, state.analysis, schedule, schedule.analyses))
     all_routes.extend(dashboard_web.routes(state))

@@ -65,6 +65,9 @@ class ServerState:
     analysis: Any | None = None
     """The ``analysis`` settings (:class:`botmon.settings.AnalysisSettings`): the analyses'
     defaults and schedule; None: loaded from the environment when the app is built."""
+    public: Any | None = None
+    """The ``public`` settings (:class:`botmon.settings.PublicSettings`): cache and rate limit
+    of the public views; None: loaded from the environment when the app is built."""
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
     _read_executor: ThreadPoolExecutor | None = field(default=None, repr=False)
     _ingest_pool: IngestPool | None = field(default=None, repr=False)

@@ -9,6 +9,7 @@ client     ClientSettings        the report client of crawlers and sensors
 sensor     SensorSettings        ``botmon sensor`` (passive sensors)
 geo        GeoSettings           enrichment (server, ingest workers, import, doctor)
 analysis   AnalysisSettings      ``botmon analyze`` and the analyses ``botmon serve`` schedules
+public     PublicSettings        the public views of ``botmon serve`` (cache, rate limit)
 sim.hns    HnsConfig             ``botmon simulate hns``
 sim.linenet LinenetConfig        ``botmon simulate linenet``
 ========== ===================== ==================================================
@@ -34,6 +35,7 @@ from botmon.settings.loader import (
     load,
     setting,
 )
+from botmon.settings.public import PublicSettings
 from botmon.settings.sensor import SensorSettings
 from botmon.settings.server import (
     DEFAULT_DB,
@@ -54,6 +56,7 @@ SECTIONS: tuple[type[Settings], ...] = (
     SensorSettings,
     GeoSettings,
     AnalysisSettings,
+    PublicSettings,
     HnsConfig,
     LinenetConfig,
 )
@@ -71,6 +74,7 @@ __all__ = [
     "Leaf",
     "LinenetConfig",
     "Loaded",
+    "PublicSettings",
     "SensorSettings",
     "ServerSettings",
     "Settings",

@@ -23,6 +23,7 @@ from botmon.wire import Campaign, Command
 if TYPE_CHECKING:  # the read port's mixin builds on this module's types
     from botmon.store.configs import Config, ConfigAlert, ConfigBot, ConfigStats
     from botmon.store.exclusions import ExcludedMonitor, MonitorToExclude
+    from botmon.store.public_views import PublicView
     from botmon.store.reads import (
         CountedKind,
         Dimension,
@@ -401,6 +402,16 @@ class Store(Protocol):
 
     def exclusion_revision(self) -> str:
         """A fingerprint of the whole exclusion list (changes with every change)."""
+
+    # -- dashboard views served without a token (store/public_views.py) -------------------
+    def publish_view(self, botnet: str, view: str, by: str, at: float) -> PublicView:
+        """Serve ``view`` of ``botnet`` publicly (upsert); StoreError for an unknown botnet."""
+
+    def unpublish_view(self, botnet: str, view: str) -> bool:
+        """Stop serving ``view`` of ``botnet`` publicly; False when it was not public."""
+
+    def public_views(self, botnet: str | None = None) -> list[PublicView]:
+        """The public views of ``botnet`` (None: every botnet), by botnet and view."""
 
     # -- coordination ----------------------------------------------------------------------
     def record_heartbeat(self, source: str, at: float, status: dict[str, Any]) -> None:

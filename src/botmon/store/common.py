@@ -86,7 +86,8 @@ def migrations(backend: str) -> list[tuple[int, str]]:
     """The ordered ``(version, sql)`` migrations shipped for a backend.
 
     Files are ``migrations/<backend>/NNNN_name.sql``; the number is the schema version the
-    file brings the database to, so adding a file is all a schema change needs.
+    file brings the database to, so adding a file is all a schema change needs. Numbers
+    rise and may skip (parts developed side by side reserve theirs), never repeat.
     """
     folder = resources.files("botmon.store").joinpath("migrations", backend)
     found: list[tuple[int, str]] = []
@@ -96,8 +97,10 @@ def migrations(backend: str) -> list[tuple[int, str]]:
             found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
     found.sort()
     versions = [v for v, _ in found]
-    if versions != list(range(1, len(versions) + 1)):
-        raise StoreError(f"{backend} migrations are not numbered 1..n: {versions}")
+    if not versions or versions[0] != 1 or len(set(versions)) != len(versions):
+        raise StoreError(
+            f"{backend} migrations are not numbered from 1 without repeats: {versions}"
+        )
     return found
 
 

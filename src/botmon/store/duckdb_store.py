@@ -37,6 +37,7 @@ from botmon.store.base import (
 from botmon.store.exclusions import ExclusionPort
 from botmon.store.group_commit import GroupCommit
 from botmon.store.prepared import PreparedBatch
+from botmon.store.public_views import PublicViewPort
 from botmon.store.reads import AnalysisPort, ReadPort, arrow_with_ips
 from botmon.validation import ValidatedBatch
 from botmon.wire import RECORD_KINDS, Campaign, Command
@@ -211,7 +212,7 @@ def _ts(value: float) -> Any:
     return common.to_micros(value)
 
 
-class DuckDBStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
+class DuckDBStore(configs.ConfigPort, ExclusionPort, PublicViewPort, ReadPort, AnalysisPort):
     """A :class:`botmon.store.base.Store` on one DuckDB file (or ``:memory:``)."""
 
     backend = "duckdb"

@@ -38,6 +38,7 @@ from botmon.store.base import (
 from botmon.store.exclusions import ExclusionPort
 from botmon.store.outage import Breaker
 from botmon.store.prepared import PreparedBatch
+from botmon.store.public_views import PublicViewPort
 from botmon.store.reads import AnalysisPort, ReadPort, arrow_from_rows
 from botmon.validation import ValidatedBatch
 from botmon.wire import RECORD_KINDS, Campaign, Command
@@ -85,7 +86,7 @@ def _ip_text(value: Any) -> str | None:
     return int_to_ip(int(value))
 
 
-class PostgresStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
+class PostgresStore(configs.ConfigPort, ExclusionPort, PublicViewPort, ReadPort, AnalysisPort):
     """A :class:`botmon.store.base.Store` on a PostgreSQL database."""
 
     backend = "postgresql"
