@@ -35,6 +35,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "Exclude monitors of others from every count and view, include them, list them.",
     ),
     "analyze": ("botmon.cli.analyze", "Run an analysis: churn, diurnal, count, detect, graph."),
+    "public": (
+        "botmon.cli.public",
+        "Serve dashboard views of a botnet publicly, or stop; list them.",
+    ),
 }
 """Sub-command name -> (module defining ``command``, one-line help)."""
 
