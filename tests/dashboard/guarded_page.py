@@ -13,9 +13,10 @@ from tests.dashboard.test_browser import ARGS, CHROMIUM, TIMEOUT_MS
 
 
 @contextlib.contextmanager
-def guarded_page() -> Iterator[tuple[Any, list[str]]]:
+def guarded_page(expected_errors: tuple[str, ...] = ()) -> Iterator[tuple[Any, list[str]]]:
     """(page, every URL it requested); checks on exit that none left loopback and that the
-    page logged no error."""
+    page logged no error but those containing one of ``expected_errors`` (a page a test
+    opens to see it answer 404 logs that)."""
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []
@@ -44,4 +45,5 @@ def guarded_page() -> Iterator[tuple[Any, list[str]]]:
         finally:
             browser.close()
     assert not outside, f"the page made requests leaving 127.0.0.1: {outside}"
+    errors = [e for e in errors if not any(x in e for x in expected_errors)]
     assert not errors, f"console errors: {errors}"

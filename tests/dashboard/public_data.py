@@ -52,7 +52,7 @@ def make(now: float, botnets: tuple[str, ...] = ("pubnet", "hidden"), seed: int 
         for k, ip in enumerate(v4 + v6):
             out.ips.add(ip)
             arch = HOSTILE_FACET if k == 0 else ("arm7", "mips", "x86")[k % 3]
-            for h in range(0, 48, 2):
+            for h in range(48):
                 t = now - 48 * HOUR + h * HOUR + 17 * k + b
                 if (h + k) % 7 == 0:
                     crawler["failed_tries"].append(
@@ -60,12 +60,12 @@ def make(now: float, botnets: tuple[str, ...] = ("pubnet", "hidden"), seed: int 
                     )
                     continue
                 crawler["replies"].append(Reply(t, ip, 4000 + k, ids[k], {"arch": arch}))
-                if h % 6 == 0:
+                if h % 12 == 0:
                     peer = (k + 1) % len(ids)
                     crawler["edges"].append(
                         Edge(t, ip, 4000 + k, (v4 + v6)[peer], 4000 + peer, ids[k], ids[peer])
                     )
-                if k % 2 == 0 and h % 4 == 0:  # bots behind NAT only reach sensors
+                if k % 2 == 0 and h % 3 == 0:  # bots behind NAT only reach sensors
                     sensor["replies"].append(Reply(t + 30, ip, 5000 + k, ids[k], {"arch": arch}))
         for role, body in (("crawler", crawler), ("sensor", sensor)):
             out.batches.append(

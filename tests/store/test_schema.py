@@ -67,9 +67,7 @@ def test_migrate_is_idempotent_and_keeps_data(store: Store) -> None:
     assert store.migrate() == version
     assert store.migrate() == version
     assert [b.name for b in store.list_botnets()] == ["hns"]
-    assert len(store.query("SELECT version FROM schema_version")) == len(
-        migrations(store.backend)
-    )
+    assert len(store.query("SELECT version FROM schema_version")) == len(migrations(store.backend))
 
 
 def test_a_reopened_store_keeps_its_version(store_url: str) -> None:

@@ -130,8 +130,9 @@ def routes(st: Access) -> list[BaseRoute]:
         hit = marks.get("all", time.monotonic())
         if hit is not None:
             return hit[0]
-        known = catalogue.catalogue()
-        found = [v for v in await st.run_read(st.store.public_views) if v.view in known]
+        order = {name: i for i, name in enumerate(catalogue.catalogue())}
+        found = [v for v in await st.run_read(st.store.public_views) if v.view in order]
+        found.sort(key=lambda v: (v.botnet, order[v.view]))
         marks.put("all", found, time.monotonic())
         return found
 

@@ -151,7 +151,7 @@ DRAW.facets = function (p, d) {
   p.el.append(grid);
   d.data.facets.forEach((f, i) => {
     const box = el("div", { class: "facet", "data-facet": f.key });
-    box.append(el("h3", { text: f.label }), el("p", { class: "note", text: `${num(f.bots)} bots tell it` + (f.unknown ? `, ${num(f.unknown)} never did` : "") + (f.more_values ? `; ${f.more_values} rarer values (${f.more_bots} bots) not shown` : "") }));
+    box.append(el("h3", { text: f.label }), el("p", { class: "note", text: `${num(f.bots)} bots tell it` + (f.unknown ? `, ${num(f.unknown)} never did` : "") + (f.more_bots ? `; ${num(f.more_bots)} with rarer or withheld values not shown` : "") }));
     const chartBox = el("div", { class: "chart small" });
     box.append(chartBox);
     grid.append(box);
@@ -175,10 +175,16 @@ DRAW.churn = function (p, d) {
     ["median lifetime", fmtSpan(r.median_lifetime_s), "first to last sighting"],
     ["joins / leaves per hour", `${r.joins_per_hour === null ? "–" : r.joins_per_hour.toFixed(1)} / ${r.leaves_per_hour === null ? "–" : r.leaves_per_hour.toFixed(1)}`, ""],
   ]);
-  p.chart().draw({ legend: LEGEND, grid: GRID, tooltip: { trigger: "axis", valueFormatter: (v) => (typeof v === "number" ? v.toFixed(3) : v) },
-    xAxis: Object.assign({ type: "value", name: "Hours online", nameLocation: "middle", nameGap: 26, min: 0 }, AXIS),
-    yAxis: Object.assign({ type: "value", name: "Sessions still going", min: 0, max: 1 }, AXIS),
-    series: [{ name: "sessions", type: "line", step: "end", showSymbol: false, color: PALETTE[0], data: r.session_survival.map(([t, v]) => [t / 3600, v]) }] });
+  if (r.session_survival.length) {
+    p.message("Share of sessions still going after a given time online (Kaplan–Meier).");
+    p.chart().draw({ legend: LEGEND, grid: GRID, tooltip: { trigger: "axis", valueFormatter: (v) => (typeof v === "number" ? v.toFixed(3) : v) },
+      xAxis: Object.assign({ type: "value", name: "Hours online", nameLocation: "middle", nameGap: 26, min: 0 }, AXIS),
+      yAxis: Object.assign({ type: "value", name: "Sessions still going", min: 0, max: 1 }, AXIS),
+      series: [{ name: "sessions", type: "line", step: "end", showSymbol: false, color: PALETTE[0], data: r.session_survival.map(([t, v]) => [t / 3600, v]) }] });
+  } else {
+    p.message("No session began inside the period, so there is no session length to show yet.");
+  }
+  p.message("Bots by class: online the whole period, entered (came and stayed), left (was there and went), dangling (came and went), one-off (seen once), offline (never answered).");
   const cls = Object.keys(CLASS_COLORS);
   p.chart("small").draw({ grid: { left: 80, right: 60, top: 10, bottom: 30 }, tooltip: { trigger: "axis" },
     xAxis: Object.assign({ type: "value", name: "Bots", minInterval: 1 }, AXIS),
@@ -220,6 +226,7 @@ async function showBotnet(name, range) {
   if (seq !== S.seq) return;
   const failed = results.filter((x) => x.status === "rejected");
   setStatus(failed.length ? `Some views could not be loaded: ${failed.map((x) => x.reason.message).join("; ")}` : "", failed.length > 0);
+  document.body.dataset.loaded = `${name}:${range}`;  /* for tests and screenshots: drawn */
 }
 
 function showListing() {
@@ -236,6 +243,7 @@ function showListing() {
   }
   box.append(cards);
   $("view").replaceChildren(box);
+  document.body.dataset.loaded = "listing";
 }
 
 async function loadAssets() {
