@@ -6,7 +6,7 @@ import click
 
 from botmon.cli.admin import DB_OPTION_HELP, CliError, Command
 from botmon.cli.loading import default_help, load_settings
-from botmon.settings import AnalysisSettings, ServerSettings
+from botmon.settings import AnalysisSettings, PublicSettings, ServerSettings
 
 _MB = 1024 * 1024
 
@@ -77,7 +77,13 @@ def command(
         },
     )
     analysis = load_settings(AnalysisSettings, {"schedule_s": analysis_schedule})
+    public = load_settings(PublicSettings)
     try:
-        serve(settings, echo=lambda line: click.echo(line, err=False), analysis=analysis)
+        serve(
+            settings,
+            echo=lambda line: click.echo(line, err=False),
+            analysis=analysis,
+            public=public,
+        )
     except ServeError as exc:
         raise CliError(str(exc)) from None

@@ -32,6 +32,7 @@ from botmon.server.http_timeouts import timed_protocol
 from botmon.server.state import ServerState
 from botmon.settings import (
     AnalysisSettings,
+    PublicSettings,
     ServerSettings,
     SettingsError,
     one_line,
@@ -165,9 +166,11 @@ def serve(
     settings: ServerSettings,
     echo: Callable[[str], None] = print,
     analysis: AnalysisSettings | None = None,
+    public: PublicSettings | None = None,
 ) -> None:
     """Serve until Ctrl-C or SIGTERM; raise :class:`ServeError` when start-up fails.
-    ``analysis``: the analyses' defaults and schedule (None: from the environment)."""
+    ``analysis``: the analyses' defaults and schedule, ``public``: the public views' cache
+    and rate limit (None: from the environment)."""
     try:
         settings.validate()
         geo = geo_status()
@@ -197,6 +200,7 @@ def serve(
             enricher=enricher,
             enricher_factory=default_enricher if enricher is not None else None,
             analysis=analysis,
+            public=public,
         )
         state.started_at = time.time()
         app = create_app(state)
