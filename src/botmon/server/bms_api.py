@@ -25,7 +25,7 @@ from typing import Any
 import grpc
 import msgspec
 
-from botmon.auth import hash_token
+from botmon.auth import hash_token, token_from_bytes
 from botmon.bms import bms_storage_pb2 as pb
 from botmon.bms.convert import KINDS, _Bad, _ip, _port, bms_batch_id, bms_rejection, wire_body
 from botmon.server.bms_sessions import BmsSession, BmsSessions, TooManySessions
@@ -85,13 +85,6 @@ class _Refused(Exception):
 def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str | bytes]:
     """The call's metadata; a key given twice keeps its last value (as BMS reads it)."""
     return {key: value for key, value in context.invocation_metadata() or ()}
-
-
-def token_from_bytes(raw: bytes) -> str:
-    """The botmon token whose 32 bytes a BMS client sends (URL-safe base64, no padding)."""
-    import base64
-
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _timestamp(seconds: float | None) -> pb.Timestamp | None:
