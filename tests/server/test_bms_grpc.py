@@ -5,6 +5,7 @@ the real gRPC server on loopback and a real store (DuckDB and PostgreSQL)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +30,7 @@ from tests.server.bms_helpers import (
     v4,
     v6,
 )
+from tests.server.test_pg_outage import Cluster
 
 
 @pytest.fixture
@@ -352,3 +354,64 @@ def test_a_registration_with_a_bad_address_port_or_config_is_refused(bms: BmsSer
         assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert message in (refused.details() or "")
     assert bms.store.latest_campaigns() == []
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL cluster of this test alone, so it can crash it."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.fixtures.server import free_port
+
+    root = Path(tempfile.mkdtemp(prefix="botmon-bms-outage-"))
+    cluster = Cluster(root, free_port())
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.pg("stop", str(root), "immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.postgres
+def test_store_away_answers_unavailable_and_the_resent_batch_is_stored_once(
+    own_cluster: Cluster,
+) -> None:
+    """PostgreSQL crashes while a monitor streams: the batch gets UNAVAILABLE (the monitor
+    keeps it), and once the database is back its re-send is stored, once."""
+    from botmon.store import open_store
+
+    cluster = own_cluster
+    store = open_store(cluster.url)
+    try:
+        store.migrate()
+        store.create_botnet("hns")
+        with running_bms(store) as bms:
+            meta = session(bms.register())
+            first = replies_batch(1, [reply(i) for i in range(20)])
+            list(bms.stub.StoreDatedBotReplyBatch(iter([first]), metadata=meta))
+            cluster.crash()
+            during = replies_batch(2, [reply(i) for i in range(30)])
+            away = _refused(
+                lambda: list(
+                    bms.stub.StoreDatedBotReplyBatch(iter([during]), metadata=meta, timeout=30)
+                )
+            )
+            assert away.code() == grpc.StatusCode.UNAVAILABLE, away.details()
+            cluster.start()
+            deadline = time.monotonic() + 30
+            while True:  # the store's breaker probes every second
+                try:
+                    acks = list(
+                        bms.stub.StoreDatedBotReplyBatch(iter([during, during]), metadata=meta)
+                    )
+                    break
+                except grpc.RpcError as exc:
+                    assert exc.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline
+                    time.sleep(0.3)
+            assert [a.batch_id for a in acks] == [2, 2]
+            assert store.count_records("hns")["replies"] == 50
+    finally:
+        store.close()
