@@ -415,3 +415,104 @@ def test_store_away_answers_unavailable_and_the_resent_batch_is_stored_once(
             assert store.count_records("hns")["replies"] == 50
     finally:
         store.close()
+
+
+def test_bms_records_are_stored_as_the_same_records_sent_over_http(store: Store) -> None:
+    """The records of a BMS batch, written by hand as botmon's wire records and posted to
+    ``/api/v1/ingest`` by the same monitor, export exactly as the gRPC ones do."""
+    from starlette.testclient import TestClient
+
+    from botmon.server.app import create_app
+    from botmon.server.state import ServerState
+    from botmon.settings import AnalysisSettings, ServerSettings
+
+    store.create_botnet("hns")
+    store.create_botnet("hns-http")
+    v6_bot = bytes.fromhex("20010db8000000000000000000000042")
+    replies = [reply(i) for i in range(30)] + [
+        reply(30, ip=v6(v6_bot), bot_id="", other_data=pb.JSON(json_string=" {} ")),
+        pb.DatedBotReply(timestamp=ts(NOW + 31, 999_999_999), ip=v4("0.0.0.1"), port=port(0)),
+    ]
+    tries = [failed_try(i) for i in range(5)] + [failed_try(5, bot_id="b", reason=None)]
+    edges = [edge(i) for i in range(6)]
+    with running_bms(store) as bms:
+        meta = session(bms.register())
+        list(bms.stub.StoreDatedBotReplyBatch(iter([replies_batch(1, replies)]), metadata=meta))
+        list(
+            bms.stub.StoreDatedFailedTryBatch(
+                iter([pb.StoreDatedFailedTryBatchRequest(batch_id=1, tries=tries)]), metadata=meta
+            )
+        )
+        list(
+            bms.stub.StoreDatedEdgeBatch(
+                iter([pb.StoreDatedEdgeBatchRequest(batch_id=1, edges=edges)]), metadata=meta
+            )
+        )
+        token = bms.tokens["vantage"]
+
+    def when(t: pb.Timestamp) -> float:
+        return t.unix_seconds + t.unix_nano_seconds // 1000 / 1e6
+
+    def address(a: pb.IPAddress) -> str:
+        if a.WhichOneof("address") == "v6":
+            return "2001:db8::42"
+        n = a.v4.address
+        return ".".join(str(n >> s & 255) for s in (24, 16, 8, 0))
+
+    def extra(item: Any, name: str) -> Any:
+        return json.loads(getattr(item, name).json_string) if item.HasField(name) else None
+
+    body = {
+        "botnet": "hns-http",
+        "batch_id": "http-1",
+        "replies": [
+            {
+                "timestamp": when(r.timestamp),
+                "ip": address(r.ip),
+                "port": r.port.port,
+                "bot_id": r.bot_id if r.HasField("bot_id") else None,
+                "data": extra(r, "other_data"),
+            }
+            for r in replies
+        ],
+        "failed_tries": [
+            {
+                "timestamp": when(f.timestamp),
+                "ip": address(f.ip),
+                "port": f.port.port,
+                "bot_id": f.bot_id if f.HasField("bot_id") else None,
+                "reason": f.reason if f.HasField("reason") else None,
+            }
+            for f in tries
+        ],
+        "edges": [
+            {
+                "timestamp": when(e.timestamp),
+                "src_ip": address(e.src_ip),
+                "src_port": e.src_port.port,
+                "src_id": e.src_bot_id if e.HasField("src_bot_id") else None,
+                "dst_ip": f"::{e.dst_ip.v6.address[-1]:x}",
+                "dst_port": e.dst_port.port,
+            }
+            for e in edges
+        ],
+    }
+    state = ServerState(
+        store=store,
+        settings=ServerSettings(db="unused", ingest_workers=0),
+        analysis=AnalysisSettings(schedule_s=0),
+    )
+    with TestClient(create_app(state)) as http:
+        answer = http.post(
+            "/api/v1/ingest", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 200, answer.text
+    for kind in ("replies", "failed_tries", "edges"):
+        over_grpc = _rows(store, kind, "hns")
+        over_http = _rows(store, kind, "hns-http")
+        assert len(over_grpc) == len(body[kind]) > 0  # type: ignore[arg-type]
+        for row in over_grpc + over_http:
+            del row["botnet"]
+            if row.get("data") is not None:  # JSON as sent (DuckDB) or as jsonb (PostgreSQL)
+                row["data"] = json.loads(row["data"])
+        assert over_grpc == over_http, kind
