@@ -516,3 +516,22 @@ def test_bms_records_are_stored_as_the_same_records_sent_over_http(store: Store)
             if row.get("data") is not None:  # JSON as sent (DuckDB) or as jsonb (PostgreSQL)
                 row["data"] = json.loads(row["data"])
         assert over_grpc == over_http, kind
+
+
+def test_revoking_the_token_ends_its_sessions(store: Store) -> None:
+    store.create_botnet("hns")
+    with running_bms(store, token_cache_s=0.0) as bms:
+        meta = session(bms.register())
+        batch = replies_batch(1, [reply(1)])
+        list(bms.stub.StoreDatedBotReplyBatch(iter([batch]), metadata=meta))
+        assert store.revoke_monitor("vantage")
+        revoked = _refused(
+            lambda: list(
+                bms.stub.StoreDatedBotReplyBatch(
+                    iter([replies_batch(2, [reply(2)])]), metadata=meta
+                )
+            )
+        )
+        assert revoked.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "was revoked" in (revoked.details() or "")
+        assert store.count_records("hns")["replies"] == 1

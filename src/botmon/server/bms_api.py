@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import grpc
 import msgspec
@@ -37,6 +37,8 @@ from botmon.store.base import Monitor, StoreError, StoreUnavailable
 from botmon.validation import BatchRejected
 from botmon.web.http import ApiError
 from botmon.wire import Campaign
+
+T = TypeVar("T")
 
 SERVICE = "grpc_api.BMSStorageService"
 TOKEN_BYTES = 32
@@ -137,7 +139,8 @@ class BmsService:
         self._clock = clock
 
     # -- authentication --------------------------------------------------------------------
-    async def _monitor(self, context: grpc.aio.ServicerContext) -> Monitor:
+    async def _monitor(self, context: grpc.aio.ServicerContext) -> tuple[Monitor, str]:
+        """The registering monitor and its token's hash."""
         meta = _metadata(context)
         name, raw = meta.get("auth-monitor-id"), meta.get("auth-token-bin")
         if not isinstance(name, str) or not name:
@@ -148,7 +151,8 @@ class BmsService:
                 grpc.StatusCode.UNAUTHENTICATED,
                 f"metadata auth-token-bin must be the token's {TOKEN_BYTES} bytes ({got})",
             )
-        monitor = await self.state._monitor_for_hash(hash_token(token_from_bytes(raw)))
+        digest = hash_token(token_from_bytes(raw))
+        monitor = await self._guard(self.state.monitor_for_hash(digest))
         if monitor is None or monitor.name != name:
             raise _Refused(
                 grpc.StatusCode.UNAUTHENTICATED,
@@ -159,7 +163,7 @@ class BmsService:
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"role {monitor.role!r} may not report; it needs one of: admin, crawler",
             )
-        return monitor
+        return monitor, digest
 
     def _session(self, context: grpc.aio.ServicerContext) -> BmsSession:
         raw = _metadata(context).get("session-token-bin")
@@ -182,7 +186,7 @@ class BmsService:
     ) -> pb.RegisterSessionResponse:
         """Open a session (and a campaign, or resume the monitor's open one)."""
         try:
-            monitor = await self._monitor(context)
+            monitor, digest = await self._monitor(context)
             botnet = request.botnet_id
             if monitor.role != "admin" and monitor.botnets and botnet not in monitor.botnets:
                 raise _Refused(
@@ -192,7 +196,7 @@ class BmsService:
                 )
             bms = _bms_settings(request)
             campaign, last = await self._run(self._begin, monitor, botnet, bms)
-            session = self.sessions.open(monitor, botnet, campaign.id, self._clock())
+            session = self.sessions.open(monitor, digest, botnet, campaign.id, self._clock())
         except TooManySessions as exc:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except _Refused as exc:
@@ -288,6 +292,13 @@ class BmsService:
 
     async def _store(self, kind: str, session: BmsSession, raw: bytes) -> int:
         state, metrics = self.state, self.state.metrics
+        holder = await self._guard(state.monitor_for_hash(session.token_hash))
+        if holder is None or holder.name != session.monitor.name:
+            self.sessions.close(session.token)
+            raise _Refused(
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"the token of monitor {session.monitor.name!r} was revoked; the session ended",
+            )
         convert = functools.partial(wire_body, kind, session.botnet, session.batch_prefix)
         try:
             try:
@@ -310,8 +321,15 @@ class BmsService:
         return bms_batch_id(batch.batch_id)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in a store thread, a store failure as a gRPC status."""
+        return await self._guard(self.state.run_store(fn, *args))
+
+    @staticmethod
+    async def _guard(call: Awaitable[T]) -> T:
+        """Await a store call; a store failure becomes a gRPC status (UNAVAILABLE: the
+        monitor keeps its batch and comes back)."""
         try:
-            return await self.state.run_store(fn, *args)
+            return await call
         except ApiError as exc:  # the store is away (503)
             code = _STATUS_OF_HTTP.get(exc.status_code, grpc.StatusCode.INTERNAL)
             raise _Refused(code, str(exc.detail)) from None
