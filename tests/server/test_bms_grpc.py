@@ -147,36 +147,40 @@ def test_a_batch_resent_after_a_lost_acknowledgement_is_stored_once(bms: BmsServ
     assert bms.store.count_records("hns")["replies"] == 100
 
 
-@pytest.mark.parametrize(
-    ("reason", "ends"),
-    [
-        (pb.DISCONNECT_REASON_UNSPECIFIED, True),
-        (pb.DISCONNECT_REASON_FINISHED, True),
-        (pb.DISCONNECT_REASON_BE_RIGHT_BACK, False),
-        (pb.DISCONNECT_REASON_BE_RIGHT_BACK_WITH_NEW_CONFIG, False),
-        (pb.DISCONNECT_REASON_CLIENT_ERROR, True),
-        (pb.DISCONNECT_REASON_OTHER, True),
-    ],
-)
-def test_disconnect_with_each_reason(store: Store, reason: int, ends: bool) -> None:
-    store.create_botnet("hns")
-    with running_bms(store) as bms:
-        first = bms.register(campaign_id="run-1")
-        meta = session(first)
+REASONS = [
+    (pb.DISCONNECT_REASON_UNSPECIFIED, True),
+    (pb.DISCONNECT_REASON_FINISHED, True),
+    (pb.DISCONNECT_REASON_BE_RIGHT_BACK, False),
+    (pb.DISCONNECT_REASON_BE_RIGHT_BACK_WITH_NEW_CONFIG, False),
+    (pb.DISCONNECT_REASON_CLIENT_ERROR, True),
+    (pb.DISCONNECT_REASON_OTHER, True),
+]
+"""Each disconnect reason and whether it ends the campaign (BE_RIGHT_BACK* keep it open)."""
+
+
+def test_disconnect_with_each_reason(bms: BmsServer) -> None:
+    def campaigns(name: str) -> list[Any]:
+        return [c for c in bms.store.latest_campaigns() if c.source == name]
+
+    for reason, ends in REASONS:
+        name = f"monitor-{reason}"
+        meta = session(bms.register(name=name, campaign_id="run-1"))
         bms.stub.Disconnect(pb.DisconnectRequest(reason=reason), metadata=meta)  # type: ignore[arg-type]
-        (campaign,) = store.latest_campaigns()
-        assert (campaign.ended_at is not None) == ends
+        (campaign,) = campaigns(name)
+        assert (campaign.ended_at is not None) == ends, reason
         # The session is over whatever the reason.
-        gone = _refused(lambda: bms.stub.Disconnect(pb.DisconnectRequest(), metadata=meta))
+        gone = _refused(
+            lambda meta=meta: bms.stub.Disconnect(pb.DisconnectRequest(), metadata=meta)
+        )  # type: ignore[misc]
         assert gone.code() == grpc.StatusCode.UNAUTHENTICATED
         # Back with the same parameters: an open campaign resumes, an ended one is not reused.
-        bms.register(campaign_id="run-1")
-        latest = store.latest_campaigns()[-1]
-        assert (latest.id == campaign.id) == (not ends) and latest.ended_at is None
+        bms.register(name=name, campaign_id="run-1")
+        (latest,) = campaigns(name)
+        assert (latest.id == campaign.id) == (not ends) and latest.ended_at is None, reason
         # New parameters: the open campaign ends and a new one starts.
-        bms.register(campaign_id="run-2")
-        campaigns = {c.id: c for c in store.latest_campaigns()}
-        assert len(campaigns) == 1 and latest.id not in campaigns
+        bms.register(name=name, campaign_id="run-2")
+        (newest,) = campaigns(name)
+        assert newest.id != latest.id and newest.settings["bms"] == {"campaign_id": "run-2"}
 
 
 def _count(bms: BmsServer) -> dict[str, int]:
@@ -212,24 +216,25 @@ BAD_REPLIES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_REPLIES))
-def test_a_bad_reply_refuses_the_whole_batch(bms: BmsServer, case: str) -> None:
-    bad, message = BAD_REPLIES[case]
-    meta = session(bms.register())
-    good = replies_batch(1, [reply(i) for i in range(5)])
-    items = [reply(i) for i in range(40)]
-    items[17] = bad
-    before = _count(bms)
-    refused = _refused(
-        lambda: list(
-            bms.stub.StoreDatedBotReplyBatch(iter([good, replies_batch(2, items)]), metadata=meta)
+def test_a_bad_reply_refuses_the_whole_batch(bms: BmsServer) -> None:
+    for case, (bad, message) in BAD_REPLIES.items():
+        meta = session(bms.register())
+        good = replies_batch(1, [reply(i) for i in range(5)])
+        items = [reply(i) for i in range(40)]
+        items[17] = bad
+        before = _count(bms)
+        refused = _refused(
+            lambda meta=meta, items=items, good=good: list(  # type: ignore[misc]
+                bms.stub.StoreDatedBotReplyBatch(
+                    iter([good, replies_batch(2, items)]), metadata=meta
+                )
+            )
         )
-    )
-    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert message in (refused.details() or "")
-    after = _count(bms)
-    assert after["replies"] == before["replies"] + 5  # the good batch before it, nothing of it
-    assert after["batches"] == before["batches"] + 1
+        assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT, case
+        assert message in (refused.details() or ""), case
+        after = _count(bms)
+        assert after["replies"] == before["replies"] + 5, case  # the good batch, none of it
+        assert after["batches"] == before["batches"] + 1, case
 
 
 def test_bad_failed_tries_and_edges_are_named_in_bms_words(bms: BmsServer) -> None:
