@@ -95,6 +95,13 @@ def test_a_monitor_registers_streams_all_three_kinds_and_finishes(bms: BmsServer
         "monitor_port": 4444,
         "config": {"seeds": 12},
     }
+    from botmon.analysis.overview import monitors
+
+    (row,) = [r for r in monitors(bms.store, NOW + 3600, 7200).dicts() if r["source"] == "vantage"]
+    assert row["replies"] == 300 and row["failed_tries"] == 7  # the health table
+    assert (
+        row["campaign_settings"] == "BMS monitor: campaign c-17, from 192.0.2.7:4444, frequency 300"
+    )
     bms.stub.Disconnect(pb.DisconnectRequest(reason=pb.DISCONNECT_REASON_FINISHED), metadata=meta)
     (ended,) = [c for c in bms.store.latest_campaigns() if c.source == "vantage"]
     assert ended.id == campaign.id and ended.ended_at is not None
