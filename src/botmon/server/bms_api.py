@@ -28,7 +28,15 @@ import msgspec
 
 from botmon.auth import hash_token, token_from_bytes
 from botmon.bms import bms_storage_pb2 as pb
-from botmon.bms.convert import KINDS, _Bad, _ip, _port, bms_batch_id, bms_rejection, wire_body
+from botmon.bms.convert import (
+    KINDS,
+    BadValue,
+    bms_batch_id,
+    bms_rejection,
+    ip_text,
+    port_number,
+    wire_body,
+)
 from botmon.server.bms_sessions import BmsSession, BmsSessions, TooManySessions
 from botmon.server.ingest import BotnetCache, store_batch
 from botmon.server.state import ServerState
@@ -108,10 +116,10 @@ def _bms_settings(request: pb.RegisterSessionRequest) -> dict[str, Any]:
         out["frequency"] = request.frequency
     try:
         if request.HasField("public_ip"):
-            out["public_ip"] = _ip(request.public_ip, "public_ip")
+            out["public_ip"] = ip_text(request.public_ip, "public_ip")
         if request.HasField("monitor_port"):
-            out["monitor_port"] = _port(request.monitor_port, "monitor_port")
-    except _Bad as bad:
+            out["monitor_port"] = port_number(request.monitor_port, "monitor_port")
+    except BadValue as bad:
         raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, f"{bad.field}: {bad.message}") from None
     if request.HasField("config_json"):
         text = request.config_json.json_string
