@@ -113,6 +113,9 @@ class FeedContext(msgspec.Struct, frozen=True, kw_only=True):
     """The token holder the feed is made for (None: an admin's own export)."""
     tlp: Tlp = "amber"
     scope: FeedScope = FeedScope()
+    contact: str | None = None
+    """An e-mail address recipients can answer (X-ARF's ``Reported-From``); None: the
+    formats name ``botmon@localhost``, which nobody can answer."""
 
 
 class FeedFormat(Protocol):

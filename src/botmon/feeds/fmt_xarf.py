@@ -1,0 +1,209 @@
+"""The feed as X-ARF ``bot-infection`` reports: an mbox with one abuse mail per bot.
+
+An abuse desk's tools (AbuseIO, IntelMQ's mail collectors, a plain mail client) read each
+message as X-ARF 0.2 (header ``X-XARF: PLAIN``) with three MIME parts:
+
+1. ``text/plain``: what happened, for a person;
+2. ``text/plain; name="report.txt"``: the machine-readable report, YAML with the keys of the
+   ``abuse_bot-infection_0.2.0`` schema (:data:`SCHEMA_URL`; required: Reported-From,
+   Report-ID, User-Agent, Category, Report-Type, Date, Source, Source-Type, Attachment,
+   Schema-URL; botmon adds Source-Port, Source-ASN, Malware-Name, the IntelMQ
+   classification, Occurrences, TLP and Version). That schema has ``Source-Port`` where the
+   login-attack schema has ``Service``/``Port``; a bot with several ports reports its lowest
+   there and lists all in parts 1 and 3;
+3. ``text/plain; name="evidence.txt"``: the feed row botmon's store returned, as JSON.
+
+The messages have no ``To``: whoever sends them (the network owner's or CERT's mail tooling)
+addresses them. Free text in headers and YAML is flattened to one line (a newline in a
+hostile botnet or AS name cannot forge a header, a YAML key or an mbox ``From`` line), and
+``From`` lines in bodies are escaped as mbox requires. One message at a time is built, so
+memory holds one bot however long the feed.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import io
+import time
+from collections.abc import Iterable, Iterator
+from email.generator import BytesGenerator
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import Any
+
+import msgspec
+import yaml
+
+from botmon import __version__
+from botmon.feeds.fmt_shared import (
+    TLP1,
+    chunked_bytes,
+    contact_domain,
+    contact_of,
+    derived_uuid,
+    html_safe_json,
+    ip_version,
+    iso,
+    one_line,
+    ports_text,
+    utc,
+)
+from botmon.feeds.model import FeedContext, FeedRow
+
+SCHEMA_URL = (
+    "https://raw.githubusercontent.com/Intevation/xarf-schemata/master/"
+    "abuse_bot-infection_0.2.0_unstable.json"
+)
+"""The published X-ARF bot-infection schema (0.2.0) IntelMQ's mail generator also names."""
+
+XARF_VERSION = 0.2
+USER_AGENT = f"botmon {__version__}"
+
+POLICY = email.policy.default.clone(linesep="\n", max_line_length=78)
+"""mbox files use bare newlines; headers are folded at 78 columns and encoded (RFC 2047)
+when they carry non-ASCII text."""
+
+
+def report_fields(row: FeedRow, context: FeedContext) -> dict[str, Any]:
+    """The machine-readable X-ARF report of one bot, in the schema's key order."""
+    fields: dict[str, Any] = {
+        "Reported-From": contact_of(context),
+        "Category": "abuse",
+        "Report-Type": "bot-infection",
+        "Report-ID": f"{report_uuid(row)}@{contact_domain(context)}",
+        "User-Agent": USER_AGENT,
+        "Date": iso(max(row.first_seen, row.last_seen)),
+        "Source": row.ip,
+        "Source-Type": f"ipv{ip_version(row.ip)}",
+    }
+    if row.ports:
+        fields["Source-Port"] = min(row.ports)
+    if row.asn is not None:
+        fields["Source-ASN"] = row.asn
+    malware = one_line(row.botnet, 64)
+    fields.update(
+        {
+            "Malware-Name": malware,
+            "Classification-Taxonomy": "malicious-code",
+            "Classification-Type": "infected-system",
+            "Classification-Identifier": malware,
+            "Occurrences": row.observations,
+            "TLP": TLP1[context.tlp],
+            "Version": XARF_VERSION,
+            "Attachment": "text/plain",
+            "Schema-URL": SCHEMA_URL,
+        }
+    )
+    return fields
+
+
+def report_uuid(row: FeedRow) -> str:
+    """The same bot with the same first sighting is the same report (a re-fetch repeats it,
+    and an abuse desk can drop the duplicate by Report-ID)."""
+    return str(derived_uuid("xarf-report", row.botnet, row.ip, str(int(row.first_seen))))
+
+
+def human_text(row: FeedRow, context: FeedContext) -> str:
+    """Part 1: what botmon saw, for the person who reads the abuse mailbox."""
+    botnet = one_line(row.botnet, 64)
+    network = []
+    if row.asn is not None:
+        network.append(f"AS{row.asn}" + (f" ({one_line(row.as_name)})" if row.as_name else ""))
+    if row.country:
+        network.append(f"country {one_line(row.country, 8)}")
+    lines = [
+        "Hello,",
+        "",
+        f"the host {row.ip} in your network takes part in the peer-to-peer",
+        f"botnet {botnet}: it answered that botnet's protocol to botmon, a monitor",
+        "of P2P botnets, so it runs the bot and is very likely infected.",
+        "",
+        f"  Botnet:        {botnet}",
+        f"  Address:       {row.ip}",
+        f"  Ports:         {ports_text(row.ports)}",
+        f"  First seen:    {iso(row.first_seen)}",
+        f"  Last seen:     {iso(row.last_seen)}",
+        f"  Observations:  {row.observations} on {row.days} day(s) "
+        f"by {row.vantage_points} vantage point(s)",
+        f"  Origin:        {', '.join(row.origins) or 'unknown'}",
+        f"  Confidence:    {row.confidence}",
+    ]
+    if row.bot_ids:
+        lines.append(f"  Bot IDs:       {', '.join(one_line(b, 80) for b in row.bot_ids)}")
+    if network:
+        lines.append(f"  Network:       {', '.join(network)}")
+    lines += [
+        "",
+        "Please let the owner of the host know, so the infection is cleaned up.",
+        f"This report is shared under TLP:{context.tlp.upper()}.",
+        "",
+        "The machine-readable report (X-ARF bot-infection) is attached as",
+        "report.txt, the evidence as evidence.txt.",
+        "",
+        f"-- {one_line(context.producer, 100)} ({USER_AGENT})",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def message(row: FeedRow, context: FeedContext) -> EmailMessage:
+    """One X-ARF mail for one bot."""
+    contact = contact_of(context)
+    fields = report_fields(row, context)
+    msg = EmailMessage(policy=POLICY)
+    msg["From"] = formataddr((one_line(context.producer, 64), contact))
+    msg["Subject"] = f"[botmon] bot-infection: {row.ip} in {one_line(row.botnet, 64)}"
+    msg["Date"] = format_datetime(utc(context.generated_at))
+    msg["Message-ID"] = f"<{fields['Report-ID']}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-XARF"] = "PLAIN"
+    msg.set_content(human_text(row, context), charset="utf-8", cte="quoted-printable")
+    report = yaml.safe_dump(
+        fields, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000
+    )
+    evidence = (
+        "# The feed row of botmon's store for this bot (JSON; times in epoch seconds)\n"
+        + html_safe_json(msgspec.json.encode(row).decode())
+        + "\n"
+    )
+    for name, text in (("report.txt", report), ("evidence.txt", evidence)):
+        msg.add_attachment(
+            text,
+            subtype="plain",
+            charset="utf-8",
+            cte="quoted-printable",
+            disposition="inline",
+            filename=name,
+            params={"name": name},
+        )
+    return msg
+
+
+def mbox_entry(msg: EmailMessage, sender: str, when: float) -> bytes:
+    """The message as one mbox entry: the ``From`` separator line, the message with body
+    lines starting ``From `` escaped, and the blank line that ends it."""
+    out = io.BytesIO()
+    out.write(f"From {sender} {time.asctime(time.gmtime(int(when)))}\n".encode())
+    BytesGenerator(out, mangle_from_=True, policy=POLICY).flatten(msg)
+    out.write(b"\n")
+    return out.getvalue()
+
+
+class XarfFormat:
+    """``format=xarf``: an mbox of X-ARF bot-infection mails (``application/mbox``)."""
+
+    name = "xarf"
+    media_type = "application/mbox"
+    extension = "mbox"
+    description = (
+        "X-ARF 0.2 bot-infection reports: an mbox with one mail per bot (human text, "
+        "YAML report, evidence)."
+    )
+
+    def write(self, rows: Iterable[FeedRow], context: FeedContext) -> Iterator[bytes]:
+        sender = contact_of(context)
+        return chunked_bytes(
+            mbox_entry(message(row, context), sender, context.generated_at) for row in rows
+        )
+
+
+FORMAT = XarfFormat()
