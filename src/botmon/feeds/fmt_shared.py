@@ -11,6 +11,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 
 from botmon.feeds.model import FeedContext, FeedRow, Tlp
 
@@ -99,7 +101,16 @@ def ip_version(ip: str) -> int:
 
 
 def contact_of(context: FeedContext) -> str:
-    return one_line(context.contact or DEFAULT_CONTACT, 254).replace(" ", "")
+    """The contact address, or :data:`DEFAULT_CONTACT` when none is set or it is not a plain
+    ``user@domain`` address (a mail header and X-ARF's Reported-From need one)."""
+    contact = context.contact or DEFAULT_CONTACT
+    try:
+        address = Address(addr_spec=contact)
+    except (ValueError, IndexError, HeaderParseError):
+        return DEFAULT_CONTACT
+    if not address.username or not address.domain or address.addr_spec != contact:
+        return DEFAULT_CONTACT
+    return contact
 
 
 def contact_domain(context: FeedContext) -> str:

@@ -27,8 +27,9 @@ import io
 import time
 from collections.abc import Iterable, Iterator
 from email.generator import BytesGenerator
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from typing import Any
 
 import msgspec
@@ -150,7 +151,7 @@ def message(row: FeedRow, context: FeedContext) -> EmailMessage:
     contact = contact_of(context)
     fields = report_fields(row, context)
     msg = EmailMessage(policy=POLICY)
-    msg["From"] = formataddr((one_line(context.producer, 64), contact))
+    msg["From"] = Address(display_name=one_line(context.producer, 64), addr_spec=contact)
     msg["Subject"] = f"[botmon] bot-infection: {row.ip} in {one_line(row.botnet, 64)}"
     msg["Date"] = format_datetime(utc(context.generated_at))
     msg["Message-ID"] = f"<{fields['Report-ID']}>"
