@@ -1,8 +1,8 @@
 """The feed as one MISP event (JSON, ``{"Event": {...}}``), built with ``pymisp``.
 
-pymisp builds the whole event in memory before it writes a byte (about 1.6 kB and 0.5 ms
-per attribute, measured with 10,000), so unlike the streamed formats this one holds every
-row: at most :data:`MAX_ATTRIBUTES` of them. A feed with more bots ends the event at the
+pymisp builds the whole event in memory before it writes a byte (about 4 kB of peak memory
+and 0.2 ms per attribute, benchmarks/feed_formats.py), so unlike the streamed formats this
+one holds every row: at most :data:`MAX_ATTRIBUTES` of them. A feed with more bots ends the event at the
 limit and says so in the event's ``info`` and in a ``text`` attribute that names the cursor
 (``botnet,ip`` of the last bot included) to continue from; ask for fewer rows (``limit=``,
 a narrower ``asn=``/``cidr=``/``botnet=``) or use a streamed format for the rest.
@@ -32,8 +32,8 @@ from pymisp import MISPAttribute, MISPEvent
 from botmon.feeds.fmt_shared import derived_uuid, describe, html_safe_json, iso, one_line, utc
 from botmon.feeds.model import FeedContext, FeedRow, Tlp
 
-MAX_ATTRIBUTES = 50_000
-"""Bots in one event: about 80 MB and 30 s of pymisp work (see the module docstring)."""
+MAX_ATTRIBUTES = 25_000
+"""Bots in one event: about 100 MB and 5 s of pymisp work (see the module docstring)."""
 
 DISTRIBUTION: dict[Tlp, int] = {
     "red": 0,

@@ -22,14 +22,15 @@ memory holds one bot however long the feed.
 
 from __future__ import annotations
 
-import email.policy
 import io
 import time
 from collections.abc import Iterable, Iterator
+from email.charset import QP, Charset
 from email.generator import BytesGenerator
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.utils import format_datetime, formataddr
 from typing import Any
 
 import msgspec
@@ -60,9 +61,14 @@ SCHEMA_URL = (
 XARF_VERSION = 0.2
 USER_AGENT = f"botmon {__version__}"
 
-POLICY = email.policy.default.clone(linesep="\n", max_line_length=78)
-"""mbox files use bare newlines; headers are folded at 78 columns and encoded (RFC 2047)
-when they carry non-ASCII text."""
+UTF8_QP = Charset("utf-8")
+UTF8_QP.header_encoding = QP
+UTF8_QP.body_encoding = QP
+"""UTF-8 as quoted-printable, in headers and bodies: readable in a raw mbox, safe in 7 bits."""
+
+YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's safe dumper when PyYAML was built with it (five times faster), else the pure
+Python one; both write the same YAML for these flat reports."""
 
 
 def report_fields(row: FeedRow, context: FeedContext) -> dict[str, Any]:
@@ -146,45 +152,59 @@ def human_text(row: FeedRow, context: FeedContext) -> str:
     return "\n".join(lines) + "\n"
 
 
-def message(row: FeedRow, context: FeedContext) -> EmailMessage:
-    """One X-ARF mail for one bot."""
-    contact = contact_of(context)
+def message(row: FeedRow, context: FeedContext) -> Message:
+    """One X-ARF mail for one bot.
+
+    Built with the ``email.mime`` classes rather than :class:`email.message.EmailMessage`:
+    the newer API parses every header it is given again, which made a mail cost 4.4 ms;
+    these cost about a third of that (benchmarks/feed_formats.py)."""
     fields = report_fields(row, context)
-    msg = EmailMessage(policy=POLICY)
-    msg["From"] = Address(display_name=one_line(context.producer, 64), addr_spec=contact)
-    msg["Subject"] = f"[botmon] bot-infection: {row.ip} in {one_line(row.botnet, 64)}"
+    msg = MIMEMultipart("mixed")
+    msg["From"] = formataddr((one_line(context.producer, 64), contact_of(context)), "utf-8")
+    subject = f"[botmon] bot-infection: {row.ip} in {one_line(row.botnet, 64)}"
+    if subject.isascii():
+        msg["Subject"] = subject
+    else:  # encoded words (RFC 2047); compat32 messages take a Header as a value
+        msg["Subject"] = Header(subject, UTF8_QP)  # type: ignore[assignment]
     msg["Date"] = format_datetime(utc(context.generated_at))
     msg["Message-ID"] = f"<{fields['Report-ID']}>"
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-XARF"] = "PLAIN"
-    msg.set_content(human_text(row, context), charset="utf-8", cte="quoted-printable")
-    report = yaml.safe_dump(
-        fields, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000
+    report = yaml.dump(
+        fields,
+        Dumper=YAML_DUMPER,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=1000,
     )
     evidence = (
         "# The feed row of botmon's store for this bot (JSON; times in epoch seconds)\n"
         + html_safe_json(msgspec.json.encode(row).decode())
         + "\n"
     )
+    msg.attach(text_part(human_text(row, context)))
     for name, text in (("report.txt", report), ("evidence.txt", evidence)):
-        msg.add_attachment(
-            text,
-            subtype="plain",
-            charset="utf-8",
-            cte="quoted-printable",
-            disposition="inline",
-            filename=name,
-            params={"name": name},
-        )
+        part = text_part(text)
+        part.set_param("name", name)
+        part.add_header("Content-Disposition", "inline", filename=name)
+        msg.attach(part)
     return msg
 
 
-def mbox_entry(msg: EmailMessage, sender: str, when: float) -> bytes:
+def text_part(text: str) -> Message:
+    """A ``text/plain; charset="utf-8"`` part, quoted-printable."""
+    part = Message()
+    part.set_payload(text, UTF8_QP)
+    return part
+
+
+def mbox_entry(msg: Message, sender: str, when: float) -> bytes:
     """The message as one mbox entry: the ``From`` separator line, the message with body
     lines starting ``From `` escaped, and the blank line that ends it."""
     out = io.BytesIO()
     out.write(f"From {sender} {time.asctime(time.gmtime(int(when)))}\n".encode())
-    BytesGenerator(out, mangle_from_=True, policy=POLICY).flatten(msg)
+    BytesGenerator(out, mangle_from_=True, maxheaderlen=78).flatten(msg)
     out.write(b"\n")
     return out.getvalue()
 
