@@ -3,9 +3,10 @@
 pymisp builds the whole event in memory before it writes a byte (about 4 kB of peak memory
 and 0.2 ms per attribute, benchmarks/feed_formats.py), so unlike the streamed formats this
 one holds every row: at most :data:`MAX_ATTRIBUTES` of them. A feed with more bots ends the
-event at the limit and says so in the event's ``info`` and in a ``text`` attribute that names the cursor
-(``botnet,ip`` of the last bot included) to continue from; ask for fewer rows (``limit=``,
-a narrower ``asn=``/``cidr=``/``botnet=``) or use a streamed format for the rest.
+event at the limit and says so in the event's ``info`` and in a ``text`` attribute that
+names the cursor (``botnet,ip`` of the last bot included) to continue from; ask for fewer
+rows (``limit=``, a narrower ``asn=``/``cidr=``/``botnet=``) or use a streamed format for
+the rest.
 
 The event: ``info`` names the botnets and the period, ``date`` the period's first day,
 threat level medium (an infected host, not an attack on the recipient), analysis completed
