@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import msgspec
 import pyarrow as pa
 
+from botmon.feeds.model import FeedScope
 from botmon.limits import Role
 from botmon.store.prepared import PreparedBatch
 from botmon.validation import ValidatedBatch
@@ -78,6 +79,8 @@ class Monitor(msgspec.Struct, frozen=True):
     revoked: bool
     token_prefix: str
     """The first characters of the token, to tell tokens apart in listings."""
+    scope: FeedScope = FeedScope()
+    """The networks a ``feed`` token covers (at least one entry); empty for other roles."""
 
 
 class WriteResult(msgspec.Struct, frozen=True):
@@ -146,9 +149,16 @@ class Store(Protocol):
 
     # -- monitors and tokens ---------------------------------------------------------------
     def create_monitor(
-        self, name: str, role: Role, botnets: Sequence[str], token_hash: str, token_prefix: str
+        self,
+        name: str,
+        role: Role,
+        botnets: Sequence[str],
+        token_hash: str,
+        token_prefix: str,
+        scope: FeedScope | None = None,
     ) -> Monitor:
-        """Store a new token holder; StoreError when the name is taken or a botnet unknown."""
+        """Store a new token holder; StoreError when the name is taken or a botnet unknown,
+        or when ``scope`` does not fit the role (a feed token needs one, others none)."""
 
     def list_monitors(self) -> list[Monitor]:
         """Every monitor, revoked ones included."""

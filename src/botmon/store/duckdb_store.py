@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from botmon.feeds.model import FeedScope
 from botmon.ipaddr import int_to_ip
 from botmon.limits import Role
 from botmon.store import common, configs, duckdb_rows, summaries, windows
@@ -404,12 +405,22 @@ class DuckDBStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
         return [common.botnet_from_row(r) for r in rows]
 
     # -- monitors --------------------------------------------------------------------------
-    _MONITOR_COLUMNS = "id, name, role, botnets, epoch(created_at), revoked, token_prefix"
+    _MONITOR_COLUMNS = (
+        "id, name, role, botnets, epoch(created_at), revoked, token_prefix, "
+        + common.MONITOR_SCOPE_COLUMNS
+    )
 
     def create_monitor(
-        self, name: str, role: Role, botnets: Sequence[str], token_hash: str, token_prefix: str
+        self,
+        name: str,
+        role: Role,
+        botnets: Sequence[str],
+        token_hash: str,
+        token_prefix: str,
+        scope: FeedScope | None = None,
     ) -> Monitor:
-        wanted = common.check_monitor(name, role, botnets, token_hash, token_prefix)
+        wanted = common.check_monitor(name, role, botnets, token_hash, token_prefix, scope)
+        scope = scope or FeedScope()
         try:
             with self._write() as cur:
                 for b in wanted:
@@ -417,9 +428,20 @@ class DuckDBStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
                 row = _first(
                     cur.execute(
                         "INSERT INTO monitors (name, role, token_hash, token_prefix, botnets, "
-                        "created_at) VALUES (?, ?, ?, ?, ?::VARCHAR[], make_timestamp(?)) "
-                        f"RETURNING {self._MONITOR_COLUMNS}",
-                        [name, role, token_hash, token_prefix, wanted, _ts(time.time())],
+                        f"created_at, {common.MONITOR_SCOPE_COLUMNS}) VALUES (?, ?, ?, ?, "
+                        "?::VARCHAR[], make_timestamp(?), ?::BIGINT[], ?::VARCHAR[], "
+                        f"?::VARCHAR[]) RETURNING {self._MONITOR_COLUMNS}",
+                        [
+                            name,
+                            role,
+                            token_hash,
+                            token_prefix,
+                            wanted,
+                            _ts(time.time()),
+                            list(scope.asns),
+                            list(scope.cidrs),
+                            list(scope.countries),
+                        ],
                     )
                 )
         except duckdb.ConstraintException as exc:

@@ -22,6 +22,7 @@ import pyarrow as pa
 from psycopg import errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from botmon.feeds.model import FeedScope
 from botmon.ipaddr import int_to_ip
 from botmon.limits import Role
 from botmon.store import common, configs, pg_copy, pg_export_data, summaries, windows
@@ -251,22 +252,41 @@ class PostgresStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
 
     # -- monitors --------------------------------------------------------------------------
     _MONITOR_COLUMNS = (
-        "id, name, role, botnets, extract(epoch FROM created_at)::float8, revoked, token_prefix"
+        "id, name, role, botnets, extract(epoch FROM created_at)::float8, revoked, token_prefix, "
+        + common.MONITOR_SCOPE_COLUMNS
     )
 
     def create_monitor(
-        self, name: str, role: Role, botnets: Sequence[str], token_hash: str, token_prefix: str
+        self,
+        name: str,
+        role: Role,
+        botnets: Sequence[str],
+        token_hash: str,
+        token_prefix: str,
+        scope: FeedScope | None = None,
     ) -> Monitor:
-        wanted = common.check_monitor(name, role, botnets, token_hash, token_prefix)
+        wanted = common.check_monitor(name, role, botnets, token_hash, token_prefix, scope)
+        scope = scope or FeedScope()
         try:
             with self._conn() as conn:
                 for b in wanted:
                     self._botnet_id(conn, b)
                 row = conn.execute(
                     "INSERT INTO monitors (name, role, token_hash, token_prefix, botnets, "
-                    "created_at) VALUES (%s, %s, %s, %s, %s::text[], to_timestamp(%s)) "
+                    f"created_at, {common.MONITOR_SCOPE_COLUMNS}) VALUES (%s, %s, %s, %s, "
+                    "%s::text[], to_timestamp(%s), %s::bigint[], %s::text[], %s::text[]) "
                     f"RETURNING {self._MONITOR_COLUMNS}",
-                    [name, role, token_hash, token_prefix, wanted, time.time()],
+                    [
+                        name,
+                        role,
+                        token_hash,
+                        token_prefix,
+                        wanted,
+                        time.time(),
+                        list(scope.asns),
+                        list(scope.cidrs),
+                        list(scope.countries),
+                    ],
                 ).fetchone()
         except StoreError as exc:
             cause = exc.__cause__
