@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import msgspec
 import pyarrow as pa
 
-from botmon.feeds.model import FeedScope
+from botmon.feeds.model import FeedQuery, FeedRow, FeedScope
 from botmon.limits import Role
 from botmon.store.prepared import PreparedBatch
 from botmon.validation import ValidatedBatch
@@ -24,6 +24,7 @@ from botmon.wire import Campaign, Command
 if TYPE_CHECKING:  # the read port's mixin builds on this module's types
     from botmon.store.configs import Config, ConfigAlert, ConfigBot, ConfigStats
     from botmon.store.exclusions import ExcludedMonitor, MonitorToExclude
+    from botmon.store.feeds import FeedDelivery
     from botmon.store.reads import (
         CountedKind,
         Dimension,
@@ -411,6 +412,20 @@ class Store(Protocol):
 
     def exclusion_revision(self) -> str:
         """A fingerprint of the whole exclusion list (changes with every change)."""
+
+    # -- feeds for network owners (store/feeds.py) -----------------------------------------
+    def feed_rows(self, query: FeedQuery) -> Iterator[list[FeedRow]]:
+        """The bots in ``query``'s scope seen in ``[since, until)``, one row per (botnet,
+        ip), ordered by (botnet, ip), in pages of ``query.page_size`` (bounded memory);
+        scope filtered in SQL, paged after ``query.after``, at most ``query.limit`` rows."""
+
+    def record_feed_delivery(self, delivery: FeedDelivery) -> None:
+        """Log one feed answer (the delivery log admins read)."""
+
+    def feed_deliveries(
+        self, *, since: float | None = None, monitor: str | None = None, limit: int = 1000
+    ) -> list[FeedDelivery]:
+        """Logged feed answers, newest first."""
 
     # -- coordination ----------------------------------------------------------------------
     def record_heartbeat(self, source: str, at: float, status: dict[str, Any]) -> None:

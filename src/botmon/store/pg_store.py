@@ -37,6 +37,7 @@ from botmon.store.base import (
     WriteResult,
 )
 from botmon.store.exclusions import ExclusionPort
+from botmon.store.feeds import FeedPort
 from botmon.store.outage import Breaker
 from botmon.store.prepared import PreparedBatch
 from botmon.store.reads import AnalysisPort, ReadPort, arrow_from_rows
@@ -86,7 +87,7 @@ def _ip_text(value: Any) -> str | None:
     return int_to_ip(int(value))
 
 
-class PostgresStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
+class PostgresStore(configs.ConfigPort, ExclusionPort, FeedPort, ReadPort, AnalysisPort):
     """A :class:`botmon.store.base.Store` on a PostgreSQL database."""
 
     backend = "postgresql"
@@ -510,6 +511,23 @@ class PostgresStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
     def _select_arrow(self, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
         """One read-only SELECT as Arrow (:meth:`AnalysisPort._select_arrow`)."""
         return arrow_from_rows(self._select(sql, params), schema)
+
+    def _stream(
+        self, sql: str, params: Sequence[Any], size: int
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows of one SELECT, ``size`` at a time, from a named (server-side) cursor
+        (:meth:`FeedPort._stream`); the pooled connection is held until the last row."""
+        values = common.check_params(params)
+        with self._conn() as conn:
+            conn.execute("SET TRANSACTION READ ONLY")
+            with conn.cursor(name="botmon_feed") as cur:
+                cur.itersize = size
+                cur.execute(sql, values)
+                while True:
+                    rows = cur.fetchmany(size)
+                    if not rows:
+                        break
+                    yield rows
 
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read-only query in a READ ONLY transaction, results made engine-neutral:
