@@ -6,6 +6,7 @@ the loopback addresses their countries and ASes."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,11 +14,14 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from botmon.auth import hash_token, new_token, token_prefix
+from botmon.cli.admin import ApiAdmin
+from botmon.cli.main import cli
 from botmon.enrich.enricher import Enricher
 from botmon.feeds.formats import FORMAT_NAMES, feed_format
 from botmon.feeds.model import FeedScope
@@ -39,6 +43,8 @@ OWN = net(2)
 class Api:
     client: TestClient
     tokens: dict[str, str]
+    app: Any
+    db: str
 
     def get(self, path: str, token: str | None, **params: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.tokens.get(token, token)}"} if token else {}
@@ -73,8 +79,9 @@ def api(store_url: str) -> Iterator[Api]:
         analysis=AnalysisSettings(schedule_s=0),
     )
     try:
-        with TestClient(create_app(state), raise_server_exceptions=False) as client:
-            api = Api(client, {"admin": admin})
+        app = create_app(state)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            api = Api(client, {"admin": admin}, app, store_url)
             for name in ("hns", "mozi"):
                 client.post(
                     "/api/v1/admin/botnets",
@@ -217,6 +224,18 @@ def test_every_answer_is_logged_for_admins(api: Api) -> None:
     served = log[1]
     assert served["rows"] == len(ok.json()) and served["bytes"] == len(ok.content)
     assert served["parameters"]["tlp"] == "green" and served["role"] == "feed"
+    # The CLI reads the same log from the store and through a server's admin API.
+    printed = CliRunner().invoke(
+        cli, ["feeds", "deliveries", "--db", api.db, "--monitor", "owner", "--json"]
+    )
+    assert printed.exit_code == 0, printed.output
+    assert [json.loads(line) for line in printed.output.splitlines()] == log
+    remote = ApiAdmin("http://testserver", api.tokens["admin"])
+    remote.client.close()
+    remote.client = TestClient(api.app, headers={"Authorization": f"Bearer {api.tokens['admin']}"})
+    assert msgspec.to_builtins(remote.feed_deliveries(None, "owner", 10)) == log
+    table = CliRunner().invoke(cli, ["feeds", "deliveries", "--db", api.db])
+    assert "owner" in table.output and "n6" in table.output
 
 
 def test_the_schema_lists_every_field_of_every_format(api: Api) -> None:
