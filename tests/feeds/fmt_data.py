@@ -67,64 +67,7 @@ def located(store: Store, batch: ValidatedBatch, source: str) -> None:
 def store_rows(store: Store) -> list[FeedRow]:
     """Every row the store answers for the test period, across its pages."""
     query = FeedQuery(since=SINCE, until=UNTIL, page_size=3)
-    if not hasattr(store, "feed_rows"):  # INTERIM until the feeds branch's store method
-        return _interim_rows(store)
     return [row for page in store.feed_rows(query) for row in page]
-
-
-def _interim_rows(store: Store) -> list[FeedRow]:
-    """INTERIM: what the store's feed_rows will answer for :func:`ingest`."""
-    from botmon.feeds.model import confidence_of
-
-    def row(
-        botnet: str,
-        ip: str,
-        times: list[float],
-        ports: tuple[int, ...],
-        ids: tuple[str, ...],
-        origins: tuple[str, ...] = ("p2p-crawler",),
-        vp: int = 1,
-        asn: int = 64_500,
-        cc: str = "DE",
-        name: str = "Lab AS One",
-    ) -> FeedRow:
-        days = len({int(t // DAY) for t in times})
-        return FeedRow(
-            botnet=botnet,
-            ip=ip,
-            first_seen=min(times),
-            last_seen=max(times),
-            observations=len(times),
-            ports=ports,
-            bot_ids=ids,
-            asn=asn,
-            as_name=name,
-            country=cc,
-            origins=origins,
-            vantage_points=vp,
-            days=days,  # type: ignore[arg-type]
-            confidence=confidence_of(origins, vp, days),
-        )
-
-    if store.query("SELECT count(*) FROM replies")[0][0] == 1:
-        return [row("hns", "127.0.9.9", [NOW], (1234,), (HOSTILE,), asn=64_666, name=HOSTILE)]
-    return [
-        row(
-            "hns",
-            "127.0.1.1",
-            [NOW + 1, NOW + DAY + 1, NOW + 50],
-            (4001, 4999),
-            ("hns-0001",),
-            ("p2p-crawler", "p2p-sensor"),
-            vp=2,
-        ),
-        row("hns", "127.0.1.2", [NOW + 2, NOW + DAY + 2], (4002,), ("hns-0002",)),
-        row("hns", "127.0.1.3", [NOW + 3, NOW + 60], (4003,), ("hns-0003",), vp=2),
-        row("hns", "127.0.1.4", [NOW + 4], (4004,), ("hns-0004",)),
-        row("hns", "127.0.1.5", [NOW + 5], (4005,), ("hns-0005",)),
-        row("mozi", "127.0.2.1", [NOW + 5], (6881,), ()),
-        row("mozi", "::1", [NOW + 6], (6882,), ("mozi-1",), asn=64_501, cc="NL", name="Lab AS Two"),
-    ]
 
 
 def context(**changes: object) -> FeedContext:

@@ -166,3 +166,9 @@ def test_the_bundle_streams_while_rows_are_still_coming() -> None:
     assert 0 < pulled < 300
     rest = b"".join(chunks)
     assert pulled == 300 and rest.endswith(b"]}")
+
+
+def test_the_schema_endpoint_lists_every_object_type(rows: list[FeedRow]) -> None:
+    kinds = {o["type"] for o in json.loads(bundle_text(rows))["objects"]}
+    listed = {k for f in FORMAT.fields for k in f.name.split(" / ")}
+    assert kinds == listed

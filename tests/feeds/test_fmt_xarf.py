@@ -50,6 +50,7 @@ BOT_INFECTION_SCHEMA: dict[str, Any] = {
         "Schema-URL": {"type": "string", "format": "uri", "required": True},
         "Source-Port": {"type": "integer"},
         "Source-ASN": {"type": "integer"},
+        "Transport-Protocol": {"type": "string"},
         "Malware-Name": {"type": "string"},
         "Classification-Taxonomy": {"type": "string"},
         "Classification-Type": {"type": "string"},
@@ -120,6 +121,7 @@ def test_one_xarf_mail_per_bot(rows: list[FeedRow], tmp_path: Path) -> None:
         assert report["Source-Port"] == min(row.ports)
         assert report["Source-ASN"] == row.asn
         assert report["Malware-Name"] == row.botnet
+        assert report["Transport-Protocol"] == "udp"  # Hide'n'Seek and Mozi speak UDP
         assert report["Occurrences"] == row.observations
         assert report["TLP"] == "amber" and report["Schema-URL"] == SCHEMA_URL
         assert report["Report-ID"].endswith("@cert.example")
@@ -193,3 +195,9 @@ def test_without_a_usable_contact_the_reports_name_botmon_at_localhost(
     check_schema(report)
     assert report["Reported-From"] == "botmon@localhost" == msg["From"].addresses[0].addr_spec
     assert "Bcc" not in msg
+
+
+def test_the_schema_endpoint_lists_every_report_key(rows: list[FeedRow], tmp_path: Path) -> None:
+    raw = b"".join(FORMAT.write(iter(rows), context()))
+    keys = {key for msg in mails(raw, tmp_path) for key in parts(msg)[1]}
+    assert keys == {f.name for f in FORMAT.fields}

@@ -30,8 +30,9 @@ from collections.abc import Iterable, Iterator
 import msgspec
 from pymisp import MISPAttribute, MISPEvent
 
-from botmon.feeds.fmt_shared import derived_uuid, describe, html_safe_json, iso, one_line, utc
-from botmon.feeds.model import FeedContext, FeedRow, Tlp
+from botmon.feeds.common import iso_utc
+from botmon.feeds.fmt_shared import derived_uuid, describe, html_safe_json, one_line, utc
+from botmon.feeds.model import FeedContext, FeedField, FeedRow, Tlp
 
 MAX_ATTRIBUTES = 25_000
 """Bots in one event: about 100 MB and 5 s of pymisp work (see the module docstring)."""
@@ -45,6 +46,49 @@ DISTRIBUTION: dict[Tlp, int] = {
 }
 """TLP → MISP distribution: red and amber+strict stay in the receiving organisation (0),
 amber in its community (1), green in connected communities (2), clear everywhere (3)."""
+
+FIELDS: tuple[FeedField, ...] = (
+    FeedField(
+        name="Event.uuid",
+        type="string",
+        meaning="Stable per feed (producer, recipient, "
+        "period, scope, botnets): a re-import updates the event",
+    ),
+    FeedField(name="Event.info", type="string", meaning="The botnets and the period"),
+    FeedField(name="Event.date", type="string", meaning="The period's first day"),
+    FeedField(name="Event.threat_level_id", type="string", meaning="2 (medium)"),
+    FeedField(
+        name="Event.analysis",
+        type="string",
+        meaning="2 (completed) once the period is over, else 1 (ongoing)",
+    ),
+    FeedField(
+        name="Event.distribution",
+        type="string",
+        meaning="From TLP: red, amber+strict 0; amber 1; green 2; clear 3",
+    ),
+    FeedField(
+        name="Event.Tag",
+        type="array",
+        meaning='tlp:<label>, malware_classification:malware-category="Botnet", '
+        'botmon:botnet="<name>" per botnet',
+    ),
+    FeedField(name="Attribute.type", type="string", meaning="ip-src, one attribute per bot"),
+    FeedField(name="Attribute.value", type="string", meaning="The bot's IP address"),
+    FeedField(name="Attribute.first_seen", type="string", meaning="First sighting"),
+    FeedField(name="Attribute.last_seen", type="string", meaning="Last sighting"),
+    FeedField(
+        name="Attribute.to_ids", type="boolean", meaning="true for medium and high confidence"
+    ),
+    FeedField(
+        name="Attribute.comment",
+        type="string",
+        meaning="Observations, days, vantage points, ports, origins, confidence, bot IDs, "
+        "AS and country",
+    ),
+    FeedField(name="Attribute.Tag", type="array", meaning='botmon:botnet="<name>"'),
+)
+"""The event's fields, for the schema endpoint."""
 
 THREAT_LEVEL_MEDIUM = 2
 ANALYSIS_ONGOING, ANALYSIS_COMPLETED = 1, 2
@@ -65,6 +109,7 @@ class MispFormat:
         "MISP event JSON: one event for the period, an ip-src attribute per bot with "
         f"first/last seen and a comment; TLP and botnet tags; at most {MAX_ATTRIBUTES} bots."
     )
+    fields = FIELDS
     max_rows = MAX_ATTRIBUTES
     """The most rows one answer can hold (the route may set the query's ``limit`` to it)."""
 
@@ -87,7 +132,7 @@ class MispFormat:
             [context.producer, context.recipient, context.since, context.until, context.scope]
         ).decode()
         event.uuid = str(derived_uuid("misp-event", key, *botnets))
-        period = f"{iso(context.since)} to {iso(context.until)}"
+        period = f"{iso_utc(context.since)} to {iso_utc(context.until)}"
         names = ", ".join(one_line(b, 64) for b in botnets) or "no botnet"
         event.info = f"botmon: bots of {names} seen {period}"
         if more:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 
+from botmon.feeds.common import iso_utc
 from botmon.feeds.model import FeedContext, FeedRow, Tlp
 
 BOTMON_NAMESPACE = uuid.UUID("5d1f4c3e-8b8a-5b0e-9a61-6f3b2c1d0e7a")
@@ -53,11 +54,6 @@ def utc(ts: float) -> datetime:
     return datetime.fromtimestamp(int(ts), tz=UTC)
 
 
-def iso(ts: float) -> str:
-    """RFC 3339 in UTC with a ``Z``, as STIX, X-ARF and people read it."""
-    return utc(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def one_line(text: str, limit: int = 200) -> str:
     """``text`` with control characters (newlines, tabs, escapes) as spaces, cut to
     ``limit`` characters: for mail headers and free-text lines, where a newline would start
@@ -81,7 +77,7 @@ def describe(row: FeedRow) -> str:
         where.append(f"country {one_line(row.country, 8)}")
     parts = [
         f"{row.ip} answered the {one_line(row.botnet, 64)} P2P botnet protocol",
-        f"first seen {iso(row.first_seen)}, last seen {iso(row.last_seen)}",
+        f"first seen {iso_utc(row.first_seen)}, last seen {iso_utc(row.last_seen)}",
         f"{row.observations} observations on {row.days} day(s) by "
         f"{row.vantage_points} vantage point(s)",
         f"ports {ports_text(row.ports)}",
@@ -129,7 +125,7 @@ def html_safe_json(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def chunked(pieces: Iterable[str], size: int = CHUNK_BYTES) -> Iterator[bytes]:
+def chunked_text(pieces: Iterable[str], size: int = CHUNK_BYTES) -> Iterator[bytes]:
     """The pieces, UTF-8 encoded, gathered into chunks of about ``size`` bytes."""
     return chunked_bytes((piece.encode() for piece in pieces), size)
 

@@ -27,8 +27,8 @@ from typing import Any
 import msgspec
 from stix2 import v21
 
-from botmon.feeds.fmt_shared import TLP1, chunked, derived_uuid, describe, html_safe_json, utc
-from botmon.feeds.model import Confidence, FeedContext, FeedRow
+from botmon.feeds.fmt_shared import TLP1, chunked_text, derived_uuid, describe, html_safe_json, utc
+from botmon.feeds.model import Confidence, FeedContext, FeedField, FeedRow
 
 CONFIDENCE: dict[Confidence, int] = {"low": 15, "medium": 50, "high": 85}
 """botmon's levels as the middle of STIX 2.1's "Low/Med/High" scale (its appendix on
@@ -41,6 +41,42 @@ TLP_MARKINGS: dict[str, v21.MarkingDefinition] = {
     "amber": v21.TLP_AMBER,
     "red": v21.TLP_RED,
 }
+
+FIELDS: tuple[FeedField, ...] = (
+    FeedField(
+        name="marking-definition",
+        type="object",
+        meaning="The TLP marking (TLP 1.0: "
+        "clear is white, amber+strict is amber), named by every other object",
+    ),
+    FeedField(name="identity", type="object", meaning="The producer (created_by_ref)"),
+    FeedField(
+        name="malware",
+        type="object",
+        meaning="Per botnet: name, is_family true, malware_types [bot]",
+    ),
+    FeedField(
+        name="indicator",
+        type="object",
+        meaning="Per bot: pattern on ipv4-addr/ipv6-addr "
+        "value, valid_from = first seen, confidence 15/50/85 (low/medium/high), labels "
+        "(origins, port:N), description (observations, ports, origins, bot IDs, AS, "
+        "country)",
+    ),
+    FeedField(
+        name="relationship",
+        type="object",
+        meaning="Per bot: indicates, from its indicator to its botnet's malware",
+    ),
+    FeedField(name="ipv4-addr / ipv6-addr", type="object", meaning="Per bot: the address"),
+    FeedField(
+        name="observed-data",
+        type="object",
+        meaning="Per bot: first_observed, "
+        "last_observed, number_observed = observations, object_refs = the address",
+    ),
+)
+"""The bundle's objects, for the schema endpoint. IDs are UUIDv5 of botnet and address."""
 
 MAX_NUMBER_OBSERVED = 999_999_999
 """STIX's upper bound for ``number_observed``."""
@@ -67,9 +103,10 @@ class StixFormat:
         "STIX 2.1 bundle: per bot an Indicator, an indicates Relationship to the botnet's "
         "Malware, the address and an Observed-Data; TLP marking; stable IDs."
     )
+    fields = FIELDS
 
     def write(self, rows: Iterable[FeedRow], context: FeedContext) -> Iterator[bytes]:
-        return chunked(self._pieces(rows, context))
+        return chunked_text(self._pieces(rows, context))
 
     def _pieces(self, rows: Iterable[FeedRow], context: FeedContext) -> Iterator[str]:
         bundle_id = f"bundle--{derived_uuid('bundle', msgspec.json.encode(context).decode())}"

@@ -7,8 +7,8 @@ message as X-ARF 0.2 (header ``X-XARF: PLAIN``) with three MIME parts:
 2. ``text/plain; name="report.txt"``: the machine-readable report, YAML with the keys of the
    ``abuse_bot-infection_0.2.0`` schema (:data:`SCHEMA_URL`; required: Reported-From,
    Report-ID, User-Agent, Category, Report-Type, Date, Source, Source-Type, Attachment,
-   Schema-URL; botmon adds Source-Port, Source-ASN, Malware-Name, the IntelMQ
-   classification, Occurrences, TLP and Version). That schema has ``Source-Port`` where the
+   Schema-URL; botmon adds Source-Port, Source-ASN, Transport-Protocol, Malware-Name, the
+   IntelMQ classification, Occurrences, TLP and Version). That schema has ``Source-Port`` where the
    login-attack schema has ``Service``/``Port``; a bot with several ports reports its lowest
    there and lists all in parts 1 and 3;
 3. ``text/plain; name="evidence.txt"``: the feed row botmon's store returned, as JSON.
@@ -37,6 +37,7 @@ import msgspec
 import yaml
 
 from botmon import __version__
+from botmon.feeds.common import iso_utc, transport
 from botmon.feeds.fmt_shared import (
     TLP1,
     chunked_bytes,
@@ -45,12 +46,11 @@ from botmon.feeds.fmt_shared import (
     derived_uuid,
     html_safe_json,
     ip_version,
-    iso,
     one_line,
     ports_text,
     utc,
 )
-from botmon.feeds.model import FeedContext, FeedRow
+from botmon.feeds.model import FeedContext, FeedField, FeedRow
 
 SCHEMA_URL = (
     "https://raw.githubusercontent.com/Intevation/xarf-schemata/master/"
@@ -71,6 +71,50 @@ YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 Python one; both write the same YAML for these flat reports."""
 
 
+FIELDS: tuple[FeedField, ...] = (
+    FeedField(name="Reported-From", type="string", meaning="The contact address (e-mail)"),
+    FeedField(name="Category", type="string", meaning="Always 'abuse'"),
+    FeedField(name="Report-Type", type="string", meaning="Always 'bot-infection'"),
+    FeedField(
+        name="Report-ID",
+        type="string",
+        meaning="<uuid>@<contact domain>, stable per bot and first sighting; the Message-ID",
+    ),
+    FeedField(name="User-Agent", type="string", meaning="botmon and its version"),
+    FeedField(name="Date", type="string", meaning="Last sighting, RFC 3339 UTC"),
+    FeedField(name="Source", type="string", meaning="The bot's IP address"),
+    FeedField(name="Source-Type", type="string", meaning="ipv4 or ipv6"),
+    FeedField(
+        name="Source-Port",
+        type="integer",
+        meaning="The lowest port the bot was seen on (all ports are in the text and evidence)",
+    ),
+    FeedField(
+        name="Source-ASN", type="integer", meaning="The AS of the address", presence="sometimes"
+    ),
+    FeedField(
+        name="Transport-Protocol",
+        type="string",
+        meaning="udp or tcp (the botnet protocol's transport)",
+        presence="sometimes",
+    ),
+    FeedField(name="Malware-Name", type="string", meaning="The botnet (malware family)"),
+    FeedField(name="Classification-Taxonomy", type="string", meaning="'malicious-code'"),
+    FeedField(name="Classification-Type", type="string", meaning="'infected-system'"),
+    FeedField(name="Classification-Identifier", type="string", meaning="The botnet"),
+    FeedField(name="Occurrences", type="integer", meaning="Observations in the period"),
+    FeedField(
+        name="TLP",
+        type="string",
+        meaning="white, green, amber or red (clear is white, amber+strict is amber)",
+    ),
+    FeedField(name="Version", type="number", meaning="The X-ARF version, 0.2"),
+    FeedField(name="Attachment", type="string", meaning="'text/plain': the evidence part"),
+    FeedField(name="Schema-URL", type="string", meaning="The bot-infection 0.2.0 schema's URL"),
+)
+"""The keys of each mail's YAML report (part 2), for the schema endpoint."""
+
+
 def report_fields(row: FeedRow, context: FeedContext) -> dict[str, Any]:
     """The machine-readable X-ARF report of one bot, in the schema's key order."""
     fields: dict[str, Any] = {
@@ -79,7 +123,7 @@ def report_fields(row: FeedRow, context: FeedContext) -> dict[str, Any]:
         "Report-Type": "bot-infection",
         "Report-ID": f"{report_uuid(row)}@{contact_domain(context)}",
         "User-Agent": USER_AGENT,
-        "Date": iso(max(row.first_seen, row.last_seen)),
+        "Date": iso_utc(max(row.first_seen, row.last_seen)),
         "Source": row.ip,
         "Source-Type": f"ipv{ip_version(row.ip)}",
     }
@@ -87,6 +131,9 @@ def report_fields(row: FeedRow, context: FeedContext) -> dict[str, Any]:
         fields["Source-Port"] = min(row.ports)
     if row.asn is not None:
         fields["Source-ASN"] = row.asn
+    proto = transport(row.botnet)
+    if proto:
+        fields["Transport-Protocol"] = proto
     malware = one_line(row.botnet, 64)
     fields.update(
         {
@@ -128,8 +175,8 @@ def human_text(row: FeedRow, context: FeedContext) -> str:
         f"  Botnet:        {botnet}",
         f"  Address:       {row.ip}",
         f"  Ports:         {ports_text(row.ports)}",
-        f"  First seen:    {iso(row.first_seen)}",
-        f"  Last seen:     {iso(row.last_seen)}",
+        f"  First seen:    {iso_utc(row.first_seen)}",
+        f"  Last seen:     {iso_utc(row.last_seen)}",
         f"  Observations:  {row.observations} on {row.days} day(s) "
         f"by {row.vantage_points} vantage point(s)",
         f"  Origin:        {', '.join(row.origins) or 'unknown'}",
@@ -219,6 +266,7 @@ class XarfFormat:
         "X-ARF 0.2 bot-infection reports: an mbox with one mail per bot (human text, "
         "YAML report, evidence)."
     )
+    fields = FIELDS
 
     def write(self, rows: Iterable[FeedRow], context: FeedContext) -> Iterator[bytes]:
         sender = contact_of(context)
