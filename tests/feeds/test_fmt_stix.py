@@ -172,3 +172,18 @@ def test_the_schema_endpoint_lists_every_object_type(rows: list[FeedRow]) -> Non
     kinds = {o["type"] for o in json.loads(bundle_text(rows))["objects"]}
     listed = {k for f in FORMAT.fields for k in f.name.split(" / ")}
     assert kinds == listed
+
+
+def test_an_address_in_two_botnets_is_two_bots_of_one_address() -> None:
+    shared = [
+        FeedRow(botnet=b, ip="127.0.5.5", first_seen=1.75e9, last_seen=1.75e9, observations=1,
+                ports=(7,))
+        for b in ("hns", "mozi")
+    ]  # fmt: skip
+    text = bundle_text(shared)
+    assert_valid(text)
+    bundle = stix2.parse(text, allow_custom=False)
+    indicators = by_type(bundle, "indicator")
+    assert len({i.id for i in indicators}) == 2
+    refs = {o.object_refs[0] for o in by_type(bundle, "observed-data")}
+    assert len(refs) == 1  # STIX names an address by its value: one identity for both
