@@ -1,7 +1,7 @@
 """The feed as one MISP event (JSON, ``{"Event": {...}}``), built with ``pymisp``.
 
-pymisp builds the whole event in memory before it writes a byte (about 4 kB of peak memory
-and 0.2 ms per attribute, benchmarks/feed_formats.py), so unlike the streamed formats this
+pymisp builds the whole event in memory before it writes a byte (about 3 kB of peak memory
+and 0.16 ms per attribute, benchmarks/feed_formats.py), so unlike the streamed formats this
 one holds every row: at most :data:`MAX_ATTRIBUTES` of them. A feed with more bots ends the
 event at the limit and says so in the event's ``info`` and in a ``text`` attribute that
 names the cursor (``botnet,ip`` of the last bot included) to continue from; ask for fewer
@@ -35,7 +35,7 @@ from botmon.feeds.fmt_shared import derived_uuid, describe, html_safe_json, one_
 from botmon.feeds.model import FeedContext, FeedField, FeedRow, Tlp
 
 MAX_ATTRIBUTES = 25_000
-"""Bots in one event: about 100 MB and 5 s of pymisp work (see the module docstring)."""
+"""Bots in one event: about 75 MB and 4 s of pymisp work (see the module docstring)."""
 
 DISTRIBUTION: dict[Tlp, int] = {
     "red": 0,
