@@ -5,7 +5,6 @@ the loopback addresses their countries and ASes."""
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from botmon.server.app import create_app
 from botmon.server.state import ServerState
 from botmon.settings import AnalysisSettings, ServerSettings
 from botmon.store import open_store
-from botmon.wire import Batch
+from tests.feeds.conftest import batches
 from tests.feeds.data import DAY, T0, expected, net, sightings
 from tests.feeds.extract import EXTRACTORS, csv_rows
 from tests.feeds.sinkhole import parse_sinkhole_csv
@@ -66,22 +65,22 @@ class Api:
         return token
 
 
-@pytest.fixture
-def api(store_url: str) -> Iterator[Api]:
-    store = open_store(store_url)
+@pytest.fixture(scope="module")
+def api(module_db: str) -> Iterator[Api]:
+    store = open_store(module_db)
     store.migrate()
     admin = new_token()
     store.create_monitor("admin", "admin", [], hash_token(admin), token_prefix(admin))
     state = ServerState(
         store=store,
-        settings=ServerSettings(db=store_url, ingest_workers=0),
+        settings=ServerSettings(db=module_db, ingest_workers=0),
         enricher=Enricher.open(use_default=False),
         analysis=AnalysisSettings(schedule_s=0),
     )
     try:
         app = create_app(state)
         with TestClient(app, raise_server_exceptions=False) as client:
-            api = Api(client, {"admin": admin}, app, store_url)
+            api = Api(client, {"admin": admin}, app, module_db)
             for name in ("hns", "mozi"):
                 client.post(
                     "/api/v1/admin/botnets",
@@ -92,11 +91,7 @@ def api(store_url: str) -> Iterator[Api]:
                 api.token(name, role="crawler")
             api.token("viewer", role="viewer")
             api.token("owner", role="feed", asns=[OWN.asn])
-            key = lambda s: (s.botnet, s.source, s.source_type)  # noqa: E731
-            for n, ((botnet, source, kind), group) in enumerate(
-                itertools.groupby(sorted(sightings(), key=key), key=key)
-            ):
-                body = Batch(botnet, f"b{n}", [s.reply for s in group], [], [], kind)
+            for source, body in batches():
                 got = client.post(
                     "/api/v1/ingest",
                     content=msgspec.json.encode(body),
@@ -205,37 +200,40 @@ def test_cursor_pages_give_every_row_exactly_once(api: Api) -> None:
 
 
 def test_a_revoked_feed_token_gets_401(api: Api) -> None:
-    assert api.feed("owner").status_code == 200
+    api.token("owner-revoked", role="feed", countries=[OWN.country])
+    assert api.feed("owner-revoked").status_code == 200
     revoked = api.client.delete(
-        "/api/v1/admin/tokens/owner", headers={"Authorization": f"Bearer {api.tokens['admin']}"}
+        "/api/v1/admin/tokens/owner-revoked",
+        headers={"Authorization": f"Bearer {api.tokens['admin']}"},
     )
     assert revoked.status_code == 200
-    assert api.feed("owner").status_code == 401
+    assert api.feed("owner-revoked").status_code == 401
 
 
 def test_every_answer_is_logged_for_admins(api: Api) -> None:
-    ok = api.feed("owner", format="n6", tlp="green")
+    api.token("owner-logged", role="feed", asns=[OWN.asn])
+    ok = api.feed("owner-logged", format="n6", tlp="green")
     assert ok.status_code == 200 and ok.headers["x-botmon-tlp"] == "GREEN"
     assert all(e["restriction"] == "need-to-know" for e in ok.json())
-    assert api.feed("owner", asn=net(5).asn).status_code == 403
-    assert api.get("/api/v1/feeds/deliveries", "owner").status_code == 403
-    log = api.get("/api/v1/feeds/deliveries", "admin", monitor="owner").json()["deliveries"]
+    assert api.feed("owner-logged", asn=net(5).asn).status_code == 403
+    assert api.get("/api/v1/feeds/deliveries", "owner-logged").status_code == 403
+    log = api.get("/api/v1/feeds/deliveries", "admin", monitor="owner-logged").json()["deliveries"]
     assert [(d["status"], d["format"]) for d in log] == [(403, "csv"), (200, "n6")]
     served = log[1]
     assert served["rows"] == len(ok.json()) and served["bytes"] == len(ok.content)
     assert served["parameters"]["tlp"] == "green" and served["role"] == "feed"
     # The CLI reads the same log from the store and through a server's admin API.
     printed = CliRunner().invoke(
-        cli, ["feeds", "deliveries", "--db", api.db, "--monitor", "owner", "--json"]
+        cli, ["feeds", "deliveries", "--db", api.db, "--monitor", "owner-logged", "--json"]
     )
     assert printed.exit_code == 0, printed.output
     assert [json.loads(line) for line in printed.output.splitlines()] == log
     remote = ApiAdmin("http://testserver", api.tokens["admin"])
     remote.client.close()
     remote.client = TestClient(api.app, headers={"Authorization": f"Bearer {api.tokens['admin']}"})
-    assert msgspec.to_builtins(remote.feed_deliveries(None, "owner", 10)) == log
+    assert msgspec.to_builtins(remote.feed_deliveries(None, "owner-logged", 10)) == log
     table = CliRunner().invoke(cli, ["feeds", "deliveries", "--db", api.db])
-    assert "owner" in table.output and "n6" in table.output
+    assert "owner-logged" in table.output and "n6" in table.output
 
 
 def test_the_schema_lists_every_field_of_every_format(api: Api) -> None:
