@@ -5,6 +5,7 @@ the loopback addresses their countries and ASes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -295,3 +296,42 @@ def test_any_parameters_answer_200_403_or_422_never_a_crash(
         elif token == "owner" and got.headers["content-type"].startswith("text/csv"):
             for row in csv_rows(got.content):
                 assert row["src_asn"] == str(OWN.asn)
+
+
+def test_a_client_that_leaves_mid_stream_is_logged_as_499(api: Api) -> None:
+    """The route cleans up and logs what it sent when the client disconnects."""
+    api.token("owner-leaves", role="feed", asns=[OWN.asn])
+    sent: list[dict[str, Any]] = []
+
+    async def call() -> None:
+        async def receive() -> dict[str, Any]:  # the client is gone at once
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        query = "&".join(f"{k}={v}" for k, v in PERIOD.items())
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/api/v1/feeds/infected",
+            "raw_path": b"/api/v1/feeds/infected",
+            "query_string": query.encode(),
+            "root_path": "",
+            "headers": [(b"authorization", f"Bearer {api.tokens['owner-leaves']}".encode())],
+            "client": ("127.0.0.1", 5000),
+            "server": ("testserver", 80),
+            "state": {},
+        }
+        await asyncio.wait_for(api.app(scope, receive, send), timeout=30)
+
+    asyncio.run(call())
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    log = api.get("/api/v1/feeds/deliveries", "admin", monitor="owner-leaves").json()
+    (entry,) = log["deliveries"]
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert (entry["status"], entry["bytes"]) == (499, len(body))
+    assert entry["rows"] < len(api.feed("owner").text.splitlines()) - 1

@@ -10,6 +10,7 @@ Every answer, refused ones included, is logged in ``feed_deliveries``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import time
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -185,7 +187,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
             "X-Botmon-TLP": req.tlp.upper(),
             "Cache-Control": "no-store",
         }
-        pages = iter(state.store.feed_rows(req.query))
+        pages = state.store.feed_rows(req.query)
         try:
             first = await state.run_read(next, pages, [])
         except StoreError as exc:
@@ -228,10 +230,16 @@ def routes(state: ServerState) -> list[BaseRoute]:
                 log.warning("feed stream failed after %d bytes: %s", size, one_line(exc))
                 raise
             finally:
-                close = getattr(pages, "close", None)
-                if close is not None:
-                    await state.run_read(close)
-                await log_delivery(monitor, req.format, params, counted.count, size, status)
+                # Shielded: a client that went away cancels this generator, and the log
+                # line (status 499) and the cursor's release must still happen.
+                with anyio.CancelScope(shield=True):
+                    close = getattr(pages, "close", None)
+                    # ValueError: a read of it still runs in a thread (the client left
+                    # meanwhile); the generator then closes when it is freed.
+                    with contextlib.suppress(ValueError, ApiError):
+                        if close is not None:
+                            await state.run_read(close)
+                    await log_delivery(monitor, req.format, params, counted.count, size, status)
 
         return StreamingResponse(body(), media_type=fmt.media_type, headers=headers)
 
