@@ -218,9 +218,12 @@ def test_every_answer_is_logged_for_admins(api: Api) -> None:
     assert all(e["restriction"] == "need-to-know" for e in ok.json())
     assert api.feed("owner-logged", asn=net(5).asn).status_code == 403
     assert api.get("/api/v1/feeds/deliveries", "owner-logged").status_code == 403
+    assert api.get("/api/v1/feeds/deliveries", "admin", monitor="a\x00").status_code == 422
+    assert api.feed("owner-logged", **{"odd\x00": "x"}).status_code == 422
     log = api.get("/api/v1/feeds/deliveries", "admin", monitor="owner-logged").json()["deliveries"]
-    assert [(d["status"], d["format"]) for d in log] == [(403, "csv"), (200, "n6")]
-    served = log[1]
+    assert [(d["status"], d["format"]) for d in log] == [(422, "csv"), (403, "csv"), (200, "n6")]
+    assert log[0]["parameters"]["odd\ufffd"] == "x"
+    served = log[2]
     assert served["rows"] == len(ok.json()) and served["bytes"] == len(ok.content)
     assert served["parameters"]["tlp"] == "green" and served["role"] == "feed"
     # The CLI reads the same log from the store and through a server's admin API.

@@ -129,6 +129,12 @@ class _Counted:
             yield row
 
 
+def _printable(text: str) -> str:
+    """Parameters as logged: control characters (a NUL, which PostgreSQL cannot store)
+    become U+FFFD, so an odd request is still logged."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
+
+
 def _params(request: Request) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
@@ -152,7 +158,9 @@ def routes(state: ServerState) -> list[BaseRoute]:
             monitor=monitor.name,
             role=monitor.role,
             format=fmt,
-            parameters={k: ",".join(v)[:512] for k, v in params.items()},
+            parameters={
+                _printable(k)[:64]: _printable(",".join(v))[:512] for k, v in params.items()
+            },
             rows=rows,
             bytes=size,
             status=status,
@@ -255,9 +263,12 @@ def routes(state: ServerState) -> list[BaseRoute]:
         since = parse_time("since", q.get("since"), 0.0) if q.get("since") else None
         limit = parse_int("limit", q.get("limit"), 1000, 1, 100_000)
         name = q.get("monitor") or None
-        found = await state.run_read(
-            lambda: state.store.feed_deliveries(since=since, monitor=name, limit=limit)
-        )
+        try:
+            found = await state.run_read(
+                lambda: state.store.feed_deliveries(since=since, monitor=name, limit=limit)
+            )
+        except StoreError as exc:
+            raise ApiError(422, str(exc), "invalid_parameter", field="monitor") from None
         return JsonResponse(DeliveryList(found))
 
     time_doc = "Epoch seconds or RFC 3339 (2024-05-01T00:00:00Z)"
