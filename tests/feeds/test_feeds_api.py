@@ -5,7 +5,7 @@ the loopback addresses their countries and ASes."""
 
 from __future__ import annotations
 
-import itertools
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +29,7 @@ from botmon.server.app import create_app
 from botmon.server.state import ServerState
 from botmon.settings import AnalysisSettings, ServerSettings
 from botmon.store import open_store
-from botmon.wire import Batch
+from tests.feeds.conftest import batches
 from tests.feeds.data import DAY, T0, expected, net, sightings
 from tests.feeds.extract import EXTRACTORS, csv_rows
 from tests.feeds.sinkhole import parse_sinkhole_csv
@@ -66,22 +66,22 @@ class Api:
         return token
 
 
-@pytest.fixture
-def api(store_url: str) -> Iterator[Api]:
-    store = open_store(store_url)
+@pytest.fixture(scope="module")
+def api(module_db: str) -> Iterator[Api]:
+    store = open_store(module_db)
     store.migrate()
     admin = new_token()
     store.create_monitor("admin", "admin", [], hash_token(admin), token_prefix(admin))
     state = ServerState(
         store=store,
-        settings=ServerSettings(db=store_url, ingest_workers=0),
+        settings=ServerSettings(db=module_db, ingest_workers=0),
         enricher=Enricher.open(use_default=False),
         analysis=AnalysisSettings(schedule_s=0),
     )
     try:
         app = create_app(state)
         with TestClient(app, raise_server_exceptions=False) as client:
-            api = Api(client, {"admin": admin}, app, store_url)
+            api = Api(client, {"admin": admin}, app, module_db)
             for name in ("hns", "mozi"):
                 client.post(
                     "/api/v1/admin/botnets",
@@ -92,11 +92,7 @@ def api(store_url: str) -> Iterator[Api]:
                 api.token(name, role="crawler")
             api.token("viewer", role="viewer")
             api.token("owner", role="feed", asns=[OWN.asn])
-            key = lambda s: (s.botnet, s.source, s.source_type)  # noqa: E731
-            for n, ((botnet, source, kind), group) in enumerate(
-                itertools.groupby(sorted(sightings(), key=key), key=key)
-            ):
-                body = Batch(botnet, f"b{n}", [s.reply for s in group], [], [], kind)
+            for source, body in batches():
                 got = client.post(
                     "/api/v1/ingest",
                     content=msgspec.json.encode(body),
@@ -205,37 +201,43 @@ def test_cursor_pages_give_every_row_exactly_once(api: Api) -> None:
 
 
 def test_a_revoked_feed_token_gets_401(api: Api) -> None:
-    assert api.feed("owner").status_code == 200
+    api.token("owner-revoked", role="feed", countries=[OWN.country])
+    assert api.feed("owner-revoked").status_code == 200
     revoked = api.client.delete(
-        "/api/v1/admin/tokens/owner", headers={"Authorization": f"Bearer {api.tokens['admin']}"}
+        "/api/v1/admin/tokens/owner-revoked",
+        headers={"Authorization": f"Bearer {api.tokens['admin']}"},
     )
     assert revoked.status_code == 200
-    assert api.feed("owner").status_code == 401
+    assert api.feed("owner-revoked").status_code == 401
 
 
 def test_every_answer_is_logged_for_admins(api: Api) -> None:
-    ok = api.feed("owner", format="n6", tlp="green")
+    api.token("owner-logged", role="feed", asns=[OWN.asn])
+    ok = api.feed("owner-logged", format="n6", tlp="green")
     assert ok.status_code == 200 and ok.headers["x-botmon-tlp"] == "GREEN"
     assert all(e["restriction"] == "need-to-know" for e in ok.json())
-    assert api.feed("owner", asn=net(5).asn).status_code == 403
-    assert api.get("/api/v1/feeds/deliveries", "owner").status_code == 403
-    log = api.get("/api/v1/feeds/deliveries", "admin", monitor="owner").json()["deliveries"]
-    assert [(d["status"], d["format"]) for d in log] == [(403, "csv"), (200, "n6")]
-    served = log[1]
+    assert api.feed("owner-logged", asn=net(5).asn).status_code == 403
+    assert api.get("/api/v1/feeds/deliveries", "owner-logged").status_code == 403
+    assert api.get("/api/v1/feeds/deliveries", "admin", monitor="a\x00").status_code == 422
+    assert api.feed("owner-logged", **{"odd\x00": "x"}).status_code == 422
+    log = api.get("/api/v1/feeds/deliveries", "admin", monitor="owner-logged").json()["deliveries"]
+    assert [(d["status"], d["format"]) for d in log] == [(422, "csv"), (403, "csv"), (200, "n6")]
+    assert log[0]["parameters"]["odd\ufffd"] == "x"
+    served = log[2]
     assert served["rows"] == len(ok.json()) and served["bytes"] == len(ok.content)
     assert served["parameters"]["tlp"] == "green" and served["role"] == "feed"
     # The CLI reads the same log from the store and through a server's admin API.
     printed = CliRunner().invoke(
-        cli, ["feeds", "deliveries", "--db", api.db, "--monitor", "owner", "--json"]
+        cli, ["feeds", "deliveries", "--db", api.db, "--monitor", "owner-logged", "--json"]
     )
     assert printed.exit_code == 0, printed.output
     assert [json.loads(line) for line in printed.output.splitlines()] == log
     remote = ApiAdmin("http://testserver", api.tokens["admin"])
     remote.client.close()
     remote.client = TestClient(api.app, headers={"Authorization": f"Bearer {api.tokens['admin']}"})
-    assert msgspec.to_builtins(remote.feed_deliveries(None, "owner", 10)) == log
+    assert msgspec.to_builtins(remote.feed_deliveries(None, "owner-logged", 10)) == log
     table = CliRunner().invoke(cli, ["feeds", "deliveries", "--db", api.db])
-    assert "owner" in table.output and "n6" in table.output
+    assert "owner-logged" in table.output and "n6" in table.output
 
 
 def test_the_schema_lists_every_field_of_every_format(api: Api) -> None:
@@ -297,3 +299,42 @@ def test_any_parameters_answer_200_403_or_422_never_a_crash(
         elif token == "owner" and got.headers["content-type"].startswith("text/csv"):
             for row in csv_rows(got.content):
                 assert row["src_asn"] == str(OWN.asn)
+
+
+def test_a_client_that_leaves_mid_stream_is_logged_as_499(api: Api) -> None:
+    """The route cleans up and logs what it sent when the client disconnects."""
+    api.token("owner-leaves", role="feed", asns=[OWN.asn])
+    sent: list[dict[str, Any]] = []
+
+    async def call() -> None:
+        async def receive() -> dict[str, Any]:  # the client is gone at once
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        query = "&".join(f"{k}={v}" for k, v in PERIOD.items())
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/api/v1/feeds/infected",
+            "raw_path": b"/api/v1/feeds/infected",
+            "query_string": query.encode(),
+            "root_path": "",
+            "headers": [(b"authorization", f"Bearer {api.tokens['owner-leaves']}".encode())],
+            "client": ("127.0.0.1", 5000),
+            "server": ("testserver", 80),
+            "state": {},
+        }
+        await asyncio.wait_for(api.app(scope, receive, send), timeout=30)
+
+    asyncio.run(call())
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    log = api.get("/api/v1/feeds/deliveries", "admin", monitor="owner-leaves").json()
+    (entry,) = log["deliveries"]
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert (entry["status"], entry["bytes"]) == (499, len(body))
+    assert entry["rows"] < len(api.feed("owner").text.splitlines()) - 1

@@ -10,6 +10,7 @@ Every answer, refused ones included, is logged in ``feed_deliveries``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import time
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -127,6 +129,12 @@ class _Counted:
             yield row
 
 
+def _printable(text: str) -> str:
+    """Parameters as logged: control characters (a NUL, which PostgreSQL cannot store)
+    become U+FFFD, so an odd request is still logged."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
+
+
 def _params(request: Request) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
@@ -150,7 +158,9 @@ def routes(state: ServerState) -> list[BaseRoute]:
             monitor=monitor.name,
             role=monitor.role,
             format=fmt,
-            parameters={k: ",".join(v)[:512] for k, v in params.items()},
+            parameters={
+                _printable(k)[:64]: _printable(",".join(v))[:512] for k, v in params.items()
+            },
             rows=rows,
             bytes=size,
             status=status,
@@ -185,7 +195,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
             "X-Botmon-TLP": req.tlp.upper(),
             "Cache-Control": "no-store",
         }
-        pages = iter(state.store.feed_rows(req.query))
+        pages = state.store.feed_rows(req.query)
         try:
             first = await state.run_read(next, pages, [])
         except StoreError as exc:
@@ -228,10 +238,16 @@ def routes(state: ServerState) -> list[BaseRoute]:
                 log.warning("feed stream failed after %d bytes: %s", size, one_line(exc))
                 raise
             finally:
-                close = getattr(pages, "close", None)
-                if close is not None:
-                    await state.run_read(close)
-                await log_delivery(monitor, req.format, params, counted.count, size, status)
+                # Shielded: a client that went away cancels this generator, and the log
+                # line (status 499) and the cursor's release must still happen.
+                with anyio.CancelScope(shield=True):
+                    close = getattr(pages, "close", None)
+                    # ValueError: a read of it still runs in a thread (the client left
+                    # meanwhile); the generator then closes when it is freed.
+                    with contextlib.suppress(ValueError, ApiError):
+                        if close is not None:
+                            await state.run_read(close)
+                    await log_delivery(monitor, req.format, params, counted.count, size, status)
 
         return StreamingResponse(body(), media_type=fmt.media_type, headers=headers)
 
@@ -247,9 +263,12 @@ def routes(state: ServerState) -> list[BaseRoute]:
         since = parse_time("since", q.get("since"), 0.0) if q.get("since") else None
         limit = parse_int("limit", q.get("limit"), 1000, 1, 100_000)
         name = q.get("monitor") or None
-        found = await state.run_read(
-            lambda: state.store.feed_deliveries(since=since, monitor=name, limit=limit)
-        )
+        try:
+            found = await state.run_read(
+                lambda: state.store.feed_deliveries(since=since, monitor=name, limit=limit)
+            )
+        except StoreError as exc:
+            raise ApiError(422, str(exc), "invalid_parameter", field="monitor") from None
         return JsonResponse(DeliveryList(found))
 
     time_doc = "Epoch seconds or RFC 3339 (2024-05-01T00:00:00Z)"
