@@ -20,10 +20,12 @@ import httpx
 import msgspec
 
 from botmon.auth import TokenRefused, issue_token
+from botmon.feeds.model import FeedScope
 from botmon.limits import Role
 from botmon.settings import one_line, redact, server_file_for
 from botmon.store.base import Botnet, Monitor, Store, StoreError
 from botmon.store.exclusions import ExcludedMonitor, MonitorToExclude
+from botmon.store.feeds import FeedDelivery
 from botmon.transfer.writers import writer_for
 from botmon.validation import ValidatedBatch
 
@@ -38,7 +40,9 @@ class Admin(Protocol):
     via: str
     """``store`` or the server URL."""
 
-    def create_token(self, name: str, role: Role, botnets: list[str]) -> tuple[str, Monitor]: ...
+    def create_token(
+        self, name: str, role: Role, botnets: list[str], scope: FeedScope | None = None
+    ) -> tuple[str, Monitor]: ...
     def list_tokens(self) -> list[Monitor]: ...
     def revoke_token(self, name: str) -> bool: ...
     def create_botnet(self, name: str, description: str) -> Botnet: ...
@@ -56,6 +60,9 @@ class Admin(Protocol):
     ) -> list[ExcludedMonitor]: ...
     def include_monitor(self, botnet: str, ip: str, port: int) -> bool: ...
     def excluded_monitors(self, botnet: str) -> list[ExcludedMonitor]: ...
+    def feed_deliveries(
+        self, since: float | None, monitor: str | None, limit: int
+    ) -> list[FeedDelivery]: ...
     def close(self) -> None: ...
 
 
@@ -79,9 +86,11 @@ class StoreAdmin:
         if self._enricher is not None:
             self._enricher.enrich_batch(batch)
 
-    def create_token(self, name: str, role: Role, botnets: list[str]) -> tuple[str, Monitor]:
+    def create_token(
+        self, name: str, role: Role, botnets: list[str], scope: FeedScope | None = None
+    ) -> tuple[str, Monitor]:
         try:
-            return issue_token(self.store, name, role, botnets)
+            return issue_token(self.store, name, role, botnets, scope)
         except TokenRefused as exc:
             raise AdminError(one_line(exc)) from None
 
@@ -148,6 +157,14 @@ class StoreAdmin:
             raise AdminError(f"unknown botnet {botnet!r}: create it first (botmon botnet create)")
         return self.store.excluded_monitors(botnet)
 
+    def feed_deliveries(
+        self, since: float | None, monitor: str | None, limit: int
+    ) -> list[FeedDelivery]:
+        try:
+            return self.store.feed_deliveries(since=since, monitor=monitor, limit=limit)
+        except StoreError as exc:
+            raise AdminError(one_line(exc)) from None
+
     def close(self) -> None:
         self.store.close()
         if self._enricher is not None:
@@ -176,8 +193,14 @@ class ApiAdmin:
             raise AdminError(_error_text(response))
         return response
 
-    def create_token(self, name: str, role: Role, botnets: list[str]) -> tuple[str, Monitor]:
-        body = {"name": name, "role": role, "botnets": botnets}
+    def create_token(
+        self, name: str, role: Role, botnets: list[str], scope: FeedScope | None = None
+    ) -> tuple[str, Monitor]:
+        body: dict[str, Any] = {"name": name, "role": role, "botnets": botnets}
+        if scope is not None:
+            body.update(
+                asns=list(scope.asns), cidrs=list(scope.cidrs), countries=list(scope.countries)
+            )
         data = self._call("POST", "/api/v1/admin/tokens", json=body).json()
         return data["token"], msgspec.convert(data["monitor"], Monitor)
 
@@ -263,6 +286,17 @@ class ApiAdmin:
     def excluded_monitors(self, botnet: str) -> list[ExcludedMonitor]:
         data = self._call("GET", f"/api/v1/admin/botnets/{botnet}/excluded-monitors").json()
         return msgspec.convert(data["monitors"], list[ExcludedMonitor])
+
+    def feed_deliveries(
+        self, since: float | None, monitor: str | None, limit: int
+    ) -> list[FeedDelivery]:
+        params: dict[str, str] = {"limit": str(limit)}
+        if since is not None:
+            params["since"] = repr(since)
+        if monitor:
+            params["monitor"] = monitor
+        data = self._call("GET", "/api/v1/feeds/deliveries", params=params).json()
+        return msgspec.convert(data["deliveries"], list[FeedDelivery])
 
     def close(self) -> None:
         self.client.close()

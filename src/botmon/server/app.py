@@ -36,6 +36,7 @@ from botmon.server import (
     admin,
     analyses_api,
     exclusions_api,
+    feeds_api,
     ingest,
     public_admin,
     queries,
@@ -231,6 +232,7 @@ def create_app(state: ServerState) -> Starlette:
     all_routes.extend(exclusions_api.routes(state))
     all_routes.extend(public_admin.routes(state))
     all_routes.extend(public_web.routes(state))
+    all_routes.extend(feeds_api.routes(state))
     schedule = Schedule(state.analysis, runs.available())
     all_routes.extend(analyses_api.routes(state, state.analysis, schedule, schedule.analyses))
     all_routes.extend(dashboard_web.routes(state))

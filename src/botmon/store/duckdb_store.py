@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from botmon.feeds.model import FeedScope
 from botmon.ipaddr import int_to_ip
 from botmon.limits import Role
 from botmon.store import common, configs, duckdb_rows, summaries, windows
@@ -35,6 +36,7 @@ from botmon.store.base import (
     WriteResult,
 )
 from botmon.store.exclusions import ExclusionPort
+from botmon.store.feeds import FeedPort
 from botmon.store.group_commit import GroupCommit
 from botmon.store.prepared import PreparedBatch
 from botmon.store.public_views import PublicViewPort
@@ -212,7 +214,9 @@ def _ts(value: float) -> Any:
     return common.to_micros(value)
 
 
-class DuckDBStore(configs.ConfigPort, ExclusionPort, PublicViewPort, ReadPort, AnalysisPort):
+class DuckDBStore(
+    configs.ConfigPort, ExclusionPort, PublicViewPort, FeedPort, ReadPort, AnalysisPort
+):
     """A :class:`botmon.store.base.Store` on one DuckDB file (or ``:memory:``)."""
 
     backend = "duckdb"
@@ -405,12 +409,22 @@ class DuckDBStore(configs.ConfigPort, ExclusionPort, PublicViewPort, ReadPort, A
         return [common.botnet_from_row(r) for r in rows]
 
     # -- monitors --------------------------------------------------------------------------
-    _MONITOR_COLUMNS = "id, name, role, botnets, epoch(created_at), revoked, token_prefix"
+    _MONITOR_COLUMNS = (
+        "id, name, role, botnets, epoch(created_at), revoked, token_prefix, "
+        + common.MONITOR_SCOPE_COLUMNS
+    )
 
     def create_monitor(
-        self, name: str, role: Role, botnets: Sequence[str], token_hash: str, token_prefix: str
+        self,
+        name: str,
+        role: Role,
+        botnets: Sequence[str],
+        token_hash: str,
+        token_prefix: str,
+        scope: FeedScope | None = None,
     ) -> Monitor:
-        wanted = common.check_monitor(name, role, botnets, token_hash, token_prefix)
+        wanted = common.check_monitor(name, role, botnets, token_hash, token_prefix, scope)
+        scope = scope or FeedScope()
         try:
             with self._write() as cur:
                 for b in wanted:
@@ -418,9 +432,20 @@ class DuckDBStore(configs.ConfigPort, ExclusionPort, PublicViewPort, ReadPort, A
                 row = _first(
                     cur.execute(
                         "INSERT INTO monitors (name, role, token_hash, token_prefix, botnets, "
-                        "created_at) VALUES (?, ?, ?, ?, ?::VARCHAR[], make_timestamp(?)) "
-                        f"RETURNING {self._MONITOR_COLUMNS}",
-                        [name, role, token_hash, token_prefix, wanted, _ts(time.time())],
+                        f"created_at, {common.MONITOR_SCOPE_COLUMNS}) VALUES (?, ?, ?, ?, "
+                        "?::VARCHAR[], make_timestamp(?), ?::BIGINT[], ?::VARCHAR[], "
+                        f"?::VARCHAR[]) RETURNING {self._MONITOR_COLUMNS}",
+                        [
+                            name,
+                            role,
+                            token_hash,
+                            token_prefix,
+                            wanted,
+                            _ts(time.time()),
+                            list(scope.asns),
+                            list(scope.cidrs),
+                            list(scope.countries),
+                        ],
                     )
                 )
         except duckdb.ConstraintException as exc:
@@ -754,6 +779,24 @@ class DuckDBStore(configs.ConfigPort, ExclusionPort, PublicViewPort, ReadPort, A
             rows = result.fetchall()
         convert = [_converter(k) for k in kinds]
         return [tuple(f(v) for f, v in zip(convert, row, strict=True)) for row in rows]
+
+    def _stream(
+        self, sql: str, params: Sequence[Any], size: int
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows of one SELECT, ``size`` at a time (:meth:`FeedPort._stream`), through an
+        Arrow reader: it streams, and turns rows into Python values several times faster
+        than ``fetchmany`` (200,000 feed rows: 4 s against 13 s)."""
+        values = common.check_params(params)
+        cur = self._cursor()
+        try:
+            reader = cur.sql(sql, params=values).to_arrow_reader(size)
+            for batch in reader:
+                columns = [column.to_pylist() for column in batch.columns]
+                yield list(zip(*columns, strict=True))
+        except duckdb.Error as exc:
+            raise StoreError(f"DuckDB read failed: {str(exc).strip().splitlines()[0]}") from exc
+        finally:
+            cur.close()
 
     def _select_arrow(self, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
         """One read-only SELECT as Arrow (:meth:`AnalysisPort._select_arrow`)."""
