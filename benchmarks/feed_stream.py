@@ -1,14 +1,17 @@
 """Streaming a large feed: time to the first chunk, the whole answer, and the memory it
 takes, beside a plain ``GROUP BY ip`` over the same rows in the same run (DuckDB).
 
-Run: ``.venv/bin/python benchmarks/feed_stream.py [--replies 5000000] [--bots 1000000]``.
+Run: ``.venv/bin/python benchmarks/feed_stream.py [--replies 2000000] [--bots 400000]
+[--memory-mb 128]``.
 
 Data: ``--replies`` replies of one botnet over one day from ``--bots`` distinct addresses
 (each with an AS of 50 and a country of 10), written by SQL inside DuckDB (what is measured
 is the read side). The feed is the unlimited CSV feed of the whole day (every bot, no scope)
 through the real format writer, read the way the route reads it (chunk by chunk), and
 one AS's feed (a network owner's daily feed). Peak RSS growth is measured in a child process
-per case, so one case's memory does not hide another's.
+per case, so one case's memory does not hide another's. Most of it is DuckDB's working memory
+for the aggregation and sort, which it spills beyond its limit (``--memory-mb``, the server's
+``duckdb_memory_mb``): botmon itself holds one page of rows.
 """
 
 from __future__ import annotations
@@ -56,9 +59,11 @@ def build(path: str, replies: int, bots: int) -> None:
     con.close()
 
 
-def case(path: str, scope: FeedScope, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def case(path: str, scope: FeedScope, memory_mb: int | None, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    from botmon.store.duckdb_store import open_duckdb
+
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    store = open_store(path)
+    store = open_duckdb(path, memory_mb)
     fmt = feed_format("csv")
     query = FeedQuery(since=T0, until=T0 + DAY, scope=scope)
     context = FeedContext(generated_at=time.time(), since=T0, until=T0 + DAY, scope=scope)
@@ -93,8 +98,9 @@ def baseline(path: str) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--replies", type=int, default=5_000_000)
-    parser.add_argument("--bots", type=int, default=1_000_000)
+    parser.add_argument("--replies", type=int, default=2_000_000)
+    parser.add_argument("--bots", type=int, default=400_000)
+    parser.add_argument("--memory-mb", type=int, default=None, help="DuckDB's memory limit")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "bench.duckdb")
@@ -112,7 +118,7 @@ def main() -> None:
             ("one AS (a network owner's daily feed)", FeedScope(asns=(64512,))),
         ):
             queue: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
-            proc = ctx.Process(target=case, args=(path, scope, queue))
+            proc = ctx.Process(target=case, args=(path, scope, args.memory_mb, queue))
             proc.start()
             first, total, rows, size, grown = queue.get(timeout=3600)
             proc.join()
