@@ -49,6 +49,20 @@ _MB = 1024 * 1024
     help="Seconds between background recomputations of every analysis of every botnet "
     f"(0: compute only on request; {default_help(AnalysisSettings, 'schedule_s')}).",
 )
+@click.option(
+    "--grpc-port",
+    type=int,
+    default=None,
+    help="Also serve the BMS gRPC storage API on this port, for monitors written for the "
+    "original BMS (off by default; TLS with --tls-cert/--tls-key, or --grpc-plaintext).",
+)
+@click.option(
+    "--grpc-plaintext",
+    is_flag=True,
+    default=None,
+    help="Serve the BMS gRPC API without TLS, as BMS clients connect today (trusted "
+    "networks only: tokens cross it readable).",
+)
 def command(
     db: str | None,
     host: str | None,
@@ -59,6 +73,8 @@ def command(
     summary_refresh: float | None,
     ingest_workers: int | None,
     analysis_schedule: float | None,
+    grpc_port: int | None,
+    grpc_plaintext: bool | None,
 ) -> None:
     """Run the API server and dashboard until Ctrl-C."""
     from botmon.server.run import ServeError, serve
@@ -74,6 +90,8 @@ def command(
             "max_body_bytes": None if max_body_mb is None else int(max_body_mb * _MB),
             "summary_refresh_s": summary_refresh,
             "ingest_workers": ingest_workers,
+            "grpc_port": grpc_port,
+            "grpc_plaintext": grpc_plaintext or None,
         },
     )
     analysis = load_settings(AnalysisSettings, {"schedule_s": analysis_schedule})

@@ -38,7 +38,7 @@ from botmon.wire import (
 )
 
 
-class _BotnetCache:
+class BotnetCache:
     """Botnet names known to exist, each trusted for a short time (botnets are never deleted)."""
 
     def __init__(self, state: ServerState, ttl: float) -> None:
@@ -80,8 +80,8 @@ def _check_botnet_allowed(monitor: Monitor, botnet: str) -> None:
         )
 
 
-def _store_batch(
-    state: ServerState, cache: _BotnetCache, batch: PreparedBatch, monitor: Monitor, source: str
+def store_batch(
+    state: ServerState, cache: BotnetCache, batch: PreparedBatch, monitor: Monitor, source: str
 ) -> schemas.IngestResult:
     """Authorise and store one prepared batch; runs in a store thread."""
     _check_botnet_allowed(monitor, batch.botnet)
@@ -119,7 +119,7 @@ def _unknown_botnet(name: str) -> ApiError:
 def routes(state: ServerState) -> list[BaseRoute]:
     """The ingest and heartbeat routes."""
     settings = state.settings
-    cache = _BotnetCache(state, settings.botnet_cache_s)
+    cache = BotnetCache(state, settings.botnet_cache_s)
     metrics = state.metrics
 
     async def ingest(request: Request) -> Response:
@@ -145,7 +145,7 @@ def routes(state: ServerState) -> list[BaseRoute]:
                 # A value the checks let through but a converter refuses (a NUL in an
                 # address): the batch's fault, so 422 and the reporter sets it aside.
                 raise ApiError(422, f"invalid batch: {one_line(exc)}", "invalid_batch") from None
-            result = await state.run_store(_store_batch, state, cache, batch, monitor, source)
+            result = await state.run_store(store_batch, state, cache, batch, monitor, source)
         except ApiError as exc:
             if metrics is not None:
                 metrics.count_rejected(exc.reason)

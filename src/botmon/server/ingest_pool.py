@@ -36,6 +36,10 @@ from botmon.validation import validate_batch
 
 log = logging.getLogger("botmon.server")
 
+BodyConverter = Callable[[bytes], bytes]
+"""Turns another transport's batch into an ingest JSON body (the BMS gRPC API's batches);
+picklable (a module-level function or a partial of one), as it runs in the workers."""
+
 PARENT_CHECK_S = 0.5
 """How often a worker checks that the server that started it is still there."""
 
@@ -98,9 +102,11 @@ def _start_worker(setup: WorkerSetup) -> None:
             log.exception("an ingest worker could not load enrichment; it stores without")
 
 
-def _prepare_in_worker(body: bytes) -> PreparedBatch:
+def _prepare_in_worker(body: bytes, convert: BodyConverter | None = None) -> PreparedBatch:
     setup = _worker_setup
     assert setup is not None, "worker started without its setup"
+    if convert is not None:
+        body = convert(body)
     return prepare_body(body, setup.backend, setup.future_skew_s, _worker_enricher)
 
 
@@ -160,24 +166,27 @@ class IngestPool:
         processes = getattr(pool, "_processes", None) or {}
         return sorted(p.pid for p in processes.values() if p.pid is not None and p.is_alive())
 
-    async def prepare(self, body: bytes) -> PreparedBatch:
-        """The prepared batch for ``body``; raises BatchRejected for a bad batch."""
+    async def prepare(self, body: bytes, convert: BodyConverter | None = None) -> PreparedBatch:
+        """The prepared batch for ``body``; raises BatchRejected for a bad batch.
+
+        ``convert``: first turn ``body`` into an ingest JSON body (in the worker too, so a
+        batch of another transport costs the server process no more than an HTTP one)."""
         loop = asyncio.get_running_loop()
         if self.workers:
             pool = self._process_pool()
             try:
-                return await loop.run_in_executor(pool, _prepare_in_worker, body)
+                return await loop.run_in_executor(pool, _prepare_in_worker, body, convert)
             except BrokenProcessPool:
                 self._replace(pool)
         return await loop.run_in_executor(
-            self._threads,
-            functools.partial(
-                prepare_body,
-                body,
-                self._setup.backend,
-                self._setup.future_skew_s,
-                self._local_enricher,
-            ),
+            self._threads, functools.partial(self._prepare_here, body, convert)
+        )
+
+    def _prepare_here(self, body: bytes, convert: BodyConverter | None) -> PreparedBatch:
+        if convert is not None:
+            body = convert(body)
+        return prepare_body(
+            body, self._setup.backend, self._setup.future_skew_s, self._local_enricher
         )
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:

@@ -28,6 +28,7 @@ from botmon.auth import issue_token
 from botmon.enrich.enricher import default_enricher
 from botmon.enrich.freshness import geo_status, stale_warning
 from botmon.server.app import create_app
+from botmon.server.grpc_server import GrpcStartError, HttpAndGrpcServer
 from botmon.server.http_timeouts import timed_protocol
 from botmon.server.state import ServerState
 from botmon.settings import (
@@ -214,7 +215,7 @@ def serve(
             timeout_graceful_shutdown=5,
             server_header=False,
         )
-        server = uvicorn.Server(config)
+        server = HttpAndGrpcServer(config, state, echo)
         if server_file is not None:
             info = {
                 "url": url,
@@ -232,6 +233,8 @@ def serve(
             server.run(sockets=[sock])
         except (KeyboardInterrupt, _Stop):
             pass
+        except GrpcStartError as exc:
+            raise ServeError(str(exc)) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
         echo("botmon: stopped")

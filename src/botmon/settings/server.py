@@ -237,6 +237,37 @@ class ServerSettings(Settings, frozen=True, kw_only=True):
             "Write ``<db>.server.json`` so the CLI can administer a DuckDB file the server holds."
         ),
     ] = True
+    grpc_port: (
+        Annotated[
+            int,
+            setting(
+                "TCP port of the BMS gRPC API, for monitors written for the original BMS "
+                "(none: off; 0: any free port). TLS with tls_cert and tls_key, or plaintext "
+                "with grpc_plaintext.",
+                option="--grpc-port",
+                ge=0,
+                le=65535,
+            ),
+        ]
+        | None
+    ) = None
+    grpc_plaintext: Annotated[
+        bool,
+        setting(
+            "Serve the BMS gRPC API without TLS, as BMS clients connect today (only on a "
+            "network you trust: the auth tokens cross it readable).",
+            option="--grpc-plaintext",
+        ),
+    ] = False
+    bms_session_timeout_s: Annotated[
+        int,
+        setting(
+            "A BMS session unused for this long ends (its monitor registers again); told to "
+            "the monitor when it registers.",
+            ge=10,
+            le=7 * 24 * 3600,
+        ),
+    ] = 600
 
     @property
     def tls(self) -> bool:
@@ -262,6 +293,12 @@ class ServerSettings(Settings, frozen=True, kw_only=True):
                 yield "db", f"directory {str(parent)!r} is not writable"
         if (self.tls_cert is None) != (self.tls_key is None):
             yield "tls_key", "tls_cert and tls_key must be given together"
+        if self.grpc_port is not None and not self.tls and not self.grpc_plaintext:
+            yield (
+                "grpc_port",
+                "the BMS gRPC API needs TLS (--tls-cert and --tls-key) or, on a trusted "
+                "network, --grpc-plaintext",
+            )
         for name, file in (("tls_cert", self.tls_cert), ("tls_key", self.tls_key)):
             if file is not None and not os.access(file, os.R_OK):
                 yield name, f"cannot read {file!r}"

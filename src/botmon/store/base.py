@@ -425,5 +425,9 @@ class Store(Protocol):
         """Mark a running campaign of ``source`` ended; None when it has no such running
         campaign (unknown, another monitor's, or ended before)."""
 
+    def last_record_times(self, botnet: str, source: str) -> dict[str, float | None]:
+        """Per record kind (:data:`botmon.wire.RECORD_KINDS`): the latest timestamp
+        ``source`` stored on ``botnet`` (None: none), so a restarted monitor resumes."""
+
     def latest_campaigns(self) -> list[Campaign]:
         """The newest campaign of every monitor that registered one, running or ended."""

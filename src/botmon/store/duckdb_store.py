@@ -855,6 +855,28 @@ class DuckDBStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
             ).fetchall()
         return self._campaigns("c.id = ?", [campaign_id])[0] if ended else None
 
+    def last_record_times(self, botnet: str, source: str) -> dict[str, float | None]:
+        source_id = self._source_id(source, create=False)
+        botnet_id = self._botnet_ids.get(botnet)
+        if botnet_id is None:
+            with self._read() as cur:
+                row = _first(cur.execute("SELECT id FROM botnets WHERE name = ?", [botnet]))
+            botnet_id = None if row is None else int(row[0])
+        if source_id is None or botnet_id is None:
+            return dict.fromkeys(RECORD_KINDS)
+        out: dict[str, float | None] = {}
+        with self._read() as cur:
+            for kind in RECORD_KINDS:
+                row = _first(
+                    cur.execute(
+                        f"SELECT epoch_us(max(ts)) FROM {kind} "
+                        "WHERE botnet_id = ? AND source_id = ?",
+                        [botnet_id, source_id],
+                    )
+                )
+                out[kind] = None if row is None or row[0] is None else row[0] / 1_000_000
+        return out
+
     def latest_campaigns(self) -> list[Campaign]:
         return self._campaigns("c.id IN (SELECT max(id) FROM campaigns GROUP BY source_id)", [])
 

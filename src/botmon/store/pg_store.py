@@ -614,6 +614,24 @@ class PostgresStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
             ).fetchall()
         return self._campaigns("c.id = %s", [campaign_id])[0] if ended else None
 
+    def last_record_times(self, botnet: str, source: str) -> dict[str, float | None]:
+        source_id = self._source_id(source, create=False)
+        if source_id is None:
+            return dict.fromkeys(RECORD_KINDS)
+        out: dict[str, float | None] = {}
+        with self._conn() as conn:
+            found = conn.execute("SELECT id FROM botnets WHERE name = %s", [botnet]).fetchone()
+            if found is None:
+                return dict.fromkeys(RECORD_KINDS)
+            for kind in RECORD_KINDS:
+                row = conn.execute(
+                    f"SELECT extract(epoch FROM max(ts))::float8 FROM {kind} "
+                    "WHERE botnet_id = %s AND source_id = %s",
+                    [found[0], source_id],
+                ).fetchone()
+                out[kind] = None if row is None else row[0]
+        return out
+
     def latest_campaigns(self) -> list[Campaign]:
         return self._campaigns("c.id IN (SELECT max(id) FROM campaigns GROUP BY source_id)", [])
 
