@@ -12,8 +12,6 @@ print.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,40 +26,15 @@ from botmon.protocols.registry import get_plugin
 from botmon.settings import CrawlSettings
 from botmon.settings.loader import load
 from botmon.sim.registry import default_registry
-from botmon.wire import Edge, FailedTry, Reply
-from tests.e2e.conftest import read_records
+from tests.e2e.grpc_support import KINDS, Both, export
 from tests.fixtures.server import LiveServer, free_port, start_live_server
 
 pytestmark = pytest.mark.timeout(180)
 
-KINDS = ("replies", "failed_tries", "edges")
 MONITOR = "crawler-eq"
 """The token's name on both servers: it is the records' source, and exports show it."""
 BOTNETS = ("sality", "hns")
 FAST = ClientSettings(flush_interval_s=0.2, retry_base_s=0.2, retry_max_s=1.0, batch_size=500)
-
-
-class Both:
-    """Hands every record the crawler reports to each client."""
-
-    def __init__(self, clients: Sequence[ReportClient]) -> None:
-        self.clients = clients
-
-    def add(
-        self,
-        *,
-        replies: Sequence[Reply] = (),
-        failed_tries: Sequence[FailedTry] = (),
-        edges: Sequence[Edge] = (),
-    ) -> None:
-        for client in self.clients:
-            client.add(replies=list(replies), failed_tries=list(failed_tries), edges=list(edges))
-
-
-def export(server: LiveServer, botnet: str, kind: str) -> list[dict[str, Any]]:
-    """The JSON-lines export of one kind, in a stable order: what ``botmon export`` fetches
-    from a running server (``GET /api/v1/botnets/B/records/KIND?format=jsonl``)."""
-    return sorted(read_records(server, botnet, kind), key=json.dumps)
 
 
 def _clients(
