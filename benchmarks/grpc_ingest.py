@@ -83,7 +83,6 @@ class Server:
         raise RuntimeError("botmon serve did not start")
 
     def stop(self) -> None:
-        import signal
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
