@@ -268,3 +268,31 @@ def test_crawl_command_says_why_when_the_token_is_wrong(
     assert b"Traceback" not in wrong.stderr
     unnamed = subprocess.run(base, capture_output=True, env=env)
     assert unnamed.returncode == 1 and b"--monitor-id" in unnamed.stderr, unnamed.stderr
+
+
+def test_records_over_the_servers_message_limit_go_in_halves(tmp_path: Path) -> None:
+    """A server that takes at most 20 kB a message refuses a 1,000-reply batch (about 30 kB);
+    the client sends it in parts, each under its own batch id, and stores all of it."""
+    recorder = Recorder()
+
+    async def main() -> dict[str, int]:
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", 20_000)])
+        pb_grpc.add_BMSStorageServiceServicer_to_server(recorder, server)  # type: ignore[no-untyped-call]
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            client = ReportClient(
+                f"grpc://127.0.0.1:{port}", URLSAFE, "hns", tmp_path / "spool", settings=FAST,
+                monitor_id="m",
+            )  # fmt: skip
+            await client.start()
+            client.add(replies=make_replies(1000))
+            assert await client.flush(10), client.stats
+            await client.close(timeout=5)
+            return client.stats
+        finally:
+            await server.stop(None)
+
+    stats = asyncio.run(main())
+    assert sum(recorder.batches) == 1000 and len(recorder.batches) >= 2, recorder.batches
+    assert stats["stored_replies"] == 1000 and stats["rejected"] == 0, stats

@@ -14,13 +14,15 @@ unchanged, and translates each request into the BMS protocol::
 
 Answers come back as the HTTP statuses the client's policy already knows: a dead server or
 a broken stream is a :class:`TransportFailure` (retried with back-off, the batch stays
-spooled), a refused token 401, a refused batch 422 (set aside in ``rejected/``), a message
-over the server's size limit 413 (the client splits the batch). A session the server no
-longer knows (it restarted, or the session timed out) is registered again and the request
-repeated once. A batch keeps its BMS batch id while its session lives, so a batch resent
-after a lost acknowledgement is stored once; the protocol has no way to say the same across
-sessions, so a batch whose acknowledgement was lost *and* whose session expired is sent
-again under a new id (the server may then keep it twice).
+spooled), a refused token 401, a refused batch 422 (set aside in ``rejected/``). A kind's
+records the server finds over its message size limit are sent in halves, each under a BMS
+batch id of its own, until they fit; parts already acknowledged are not sent again.
+
+A session the server no longer knows (it restarted, or the session timed out) is registered
+again and the request repeated once. A batch keeps its BMS batch id while its session lives,
+so a batch resent after a lost acknowledgement is stored once; the protocol has no way to say
+the same across sessions, so a batch whose acknowledgement was lost *and* whose session
+expired is sent again under a new id (the server may then keep it twice).
 """
 
 from __future__ import annotations
@@ -129,6 +131,10 @@ def _answer(status: int, message: str) -> Answer:
     return Answer(status, _encode({"detail": message}))
 
 
+class _TooBig(Exception):
+    """The server refused a message over its size limit: send the records in two parts."""
+
+
 class _SessionLost(Exception):
     """The server no longer knows the session (restarted, timed out): register again."""
 
@@ -169,7 +175,9 @@ class GrpcTransport:
         self._session_lock = asyncio.Lock()
         self._ids: dict[tuple[str, str], int] = {}
         self._next_id = 1
-        self._acked: dict[str, set[str]] = {}
+        self._acked: dict[str, dict[str, int]] = {}
+        """Per botmon batch: its parts acknowledged so far (``replies/``; ``replies/ab`` is the
+        second half of the first half after two splits) and their record counts."""
         self._end_reason: pb.DisconnectReason = pb.DISCONNECT_REASON_FINISHED
         self.sessions = 0
         """Sessions registered so far (a reconnect after a server restart adds one)."""
@@ -291,8 +299,7 @@ class GrpcTransport:
         if code is grpc.StatusCode.PERMISSION_DENIED:
             return _answer(403, message)
         if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
-            too_big = "larger than" in (exc.details() or "")
-            return _answer(413 if too_big else 429, message)
+            return _answer(429, message)
         if code in (
             grpc.StatusCode.INVALID_ARGUMENT,
             grpc.StatusCode.NOT_FOUND,
@@ -356,39 +363,64 @@ class GrpcTransport:
 
     # -- batches ---------------------------------------------------------------------------
     async def _ingest(self, body: bytes, timeout: float) -> Answer:
+        """Send each kind of the batch (in parts, if the server finds one too large); the
+        answer says stored once every part is acknowledged."""
         try:
             batch = _batch_decoder.decode(body)
         except msgspec.DecodeError as exc:
             return _answer(422, f"batch: {exc}")
-        acked = self._acked.setdefault(batch.batch_id, set())
-        stored: dict[str, int] = {}
+        acked = self._acked.setdefault(batch.batch_id, {})
         for kind in RECORD_KINDS:
-            records = getattr(batch, kind)
-            if not records or kind in acked:
-                continue
-            for again in (False, True):
-                refused = await self._ensure_session(timeout)
+            pending: list[tuple[str, list[Any]]] = [(f"{kind}/", getattr(batch, kind))]
+            while pending:
+                part, records = pending.pop(0)
+                if not records or part in acked:
+                    continue
+                try:
+                    refused = await self._send_part(batch.batch_id, part, kind, records, timeout)
+                except _TooBig as exc:
+                    if len(records) == 1:
+                        return _answer(422, f"one {kind} record is too large: {exc}")
+                    # Halves under ids of their own; acknowledged parts are never sent again.
+                    cut = (len(records) + 1) // 2
+                    pending[:0] = [(part + "a", records[:cut]), (part + "b", records[cut:])]
+                    continue
                 if refused is not None:
                     return refused
-                try:
-                    await self._send(batch.batch_id, kind, records, timeout)
-                    break
-                except _SessionLost as lost:
-                    await self._forget_session()
-                    if again:
-                        raise TransportFailure(str(lost)) from None
-                except grpc.aio.AioRpcError as exc:
-                    await self._forget_streams()
-                    return self._refusal(exc)
-            acked.add(kind)
-            stored[kind] = len(records)
-        self._acked.pop(batch.batch_id, None)
+                acked[part] = len(records)
+        stored = {kind: 0 for kind in RECORD_KINDS}
+        for part, n in self._acked.pop(batch.batch_id, {}).items():
+            stored[part.partition("/")[0]] += n
         while len(self._acked) > _MAX_TRACKED:
             self._acked.pop(next(iter(self._acked)))
         return Answer(200, _encode({"batch_id": batch.batch_id, "stored": stored}))
 
-    def _bms_id(self, batch_id: str, kind: str) -> int:
-        key = (batch_id, kind)
+    async def _send_part(
+        self, batch_id: str, part: str, kind: str, records: list[Any], timeout: float
+    ) -> Answer | None:
+        """One part on its stream, registering (again, once) when the session is gone."""
+        for again in (False, True):
+            refused = await self._ensure_session(timeout)
+            if refused is not None:
+                return refused
+            try:
+                await self._send(batch_id, part, kind, records, timeout)
+                return None
+            except _SessionLost as lost:
+                await self._forget_session()
+                if again:
+                    raise TransportFailure(str(lost)) from None
+            except grpc.aio.AioRpcError as exc:
+                await self._forget_streams()
+                if exc.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than" in (
+                    exc.details() or ""
+                ):
+                    raise _TooBig(_status(exc)) from None
+                return self._refusal(exc)
+        return None  # not reached: the second pass returns or raises
+
+    def _bms_id(self, batch_id: str, part: str) -> int:
+        key = (batch_id, part)
         bms_id = self._ids.get(key)
         if bms_id is None:
             bms_id = self._next_id
@@ -398,9 +430,11 @@ class GrpcTransport:
                 self._ids.pop(next(iter(self._ids)))
         return bms_id
 
-    async def _send(self, batch_id: str, kind: str, records: list[Any], timeout: float) -> None:
+    async def _send(
+        self, batch_id: str, part: str, kind: str, records: list[Any], timeout: float
+    ) -> None:
         """One batch of one kind on its stream, until its acknowledgement arrives."""
-        bms_id = self._bms_id(batch_id, kind)
+        bms_id = self._bms_id(batch_id, part)
         request = await asyncio.to_thread(BATCH_BUILDERS[kind], bms_id, records)
         call = self._streams.get(kind)
         if call is None or call.done():
@@ -417,7 +451,7 @@ class GrpcTransport:
                     if response.batch_id == bms_id:
                         break
                     log.debug("stray acknowledgement %d on the %s stream", response.batch_id, kind)
-            self._ids.pop((batch_id, kind), None)
+            self._ids.pop((batch_id, part), None)
         except TimeoutError:
             await self._forget_streams()
             raise TransportFailure(
