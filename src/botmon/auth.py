@@ -7,6 +7,8 @@ here because the input is uniformly random and far too long to guess, unlike a p
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 import secrets
@@ -31,6 +33,25 @@ def new_token() -> str:
 def hash_token(token: str) -> str:
     """The SHA-256 hex digest the store keeps and looks tokens up by."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_bytes(token: str) -> bytes:
+    """A token's random bytes (32 for every token botmon makes): what a BMS client sends as
+    ``auth-token-bin``. ``ValueError`` for text that is not URL-safe base64."""
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("not a botmon token (URL-safe base64)") from None
+
+
+def token_from_bytes(raw: bytes) -> str:
+    """The token whose bytes are ``raw`` (inverse of :func:`token_bytes`)."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def bms_base64(token: str) -> str:
+    """A token's bytes in standard base64: how BMS monitors are configured with it."""
+    return base64.b64encode(token_bytes(token)).decode()
 
 
 def token_prefix(token: str) -> str:

@@ -180,6 +180,16 @@ def wire_body(kind: str, botnet: str, prefix: str, raw: bytes) -> bytes:
         raise _rejected(
             kind, None, None, f"{len(items)} items; a batch holds at most {MAX_RECORDS_PER_KIND}"
         )
+    records = _one_by_one(kind, items)
+    body: dict[str, Any] = {
+        "botnet": botnet,
+        "batch_id": batch_id_for(prefix, kind, request.batch_id),
+    }
+    body[kind] = records
+    return _encode(body)
+
+
+def _one_by_one(kind: str, items: Any) -> list[dict[str, Any]]:
     convert = _CONVERT[kind]
     records = []
     for index, item in enumerate(items):
@@ -187,12 +197,7 @@ def wire_body(kind: str, botnet: str, prefix: str, raw: bytes) -> bytes:
             records.append(convert(item))
         except _Bad as bad:
             raise _rejected(kind, index, bad.field, bad.message) from None
-    body: dict[str, Any] = {
-        "botnet": botnet,
-        "batch_id": batch_id_for(prefix, kind, request.batch_id),
-    }
-    body[kind] = records
-    return _encode(body)
+    return records
 
 
 def bms_rejection(exc: BatchRejected, kind: str) -> str:

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from botmon.auth import check_monitor_name
+from botmon.auth import bms_base64, check_monitor_name
 from botmon.cli.admin import DB_OPTION_HELP, AdminError, CliError, Group, open_admin
 from botmon.limits import ROLES
 from botmon.settings import DEFAULT_DB
@@ -27,7 +27,8 @@ def command() -> None:
 )
 @db_option
 def create(name: str, role: str, botnets: tuple[str, ...], db: str) -> None:
-    """Create a token; it is printed once, as the last line."""
+    """Create a token; it is printed once, as the last line (before it: the same token as a
+    BMS monitor is configured with, the standard base64 of its 32 bytes)."""
     try:
         check_monitor_name(name)
         with open_admin(db) as admin:
@@ -37,6 +38,9 @@ def create(name: str, role: str, botnets: tuple[str, ...], db: str) -> None:
     scope = f" for botnets {', '.join(monitor.botnets)}" if monitor.botnets else ""
     click.echo(f"created {monitor.role} token for {monitor.name!r}{scope} (via {admin.via})")
     click.echo("store it now: it is shown only once")
+    click.echo(
+        f"BMS auth token (base64, for BMS monitors; monitor ID {monitor.name}): {bms_base64(token)}"
+    )
     click.echo(token)
 
 

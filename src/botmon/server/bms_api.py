@@ -17,6 +17,7 @@ starts.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -25,7 +26,7 @@ from typing import Any
 import grpc
 import msgspec
 
-from botmon.auth import hash_token
+from botmon.auth import hash_token, token_from_bytes
 from botmon.bms import bms_storage_pb2 as pb
 from botmon.bms.convert import KINDS, _Bad, _ip, _port, bms_batch_id, bms_rejection, wire_body
 from botmon.server.bms_sessions import BmsSession, BmsSessions, TooManySessions
@@ -43,6 +44,8 @@ TOKEN_BYTES = 32
 MAX_CONFIG_BYTES = 64 * 1024
 """Largest ``config_json`` of a registration (kept in the campaign's settings)."""
 
+PIPELINE = 4
+"""Batches of one stream prepared and stored at once (beyond them the stream waits)."""
 _REPORTING_ROLES = ("crawler", "admin")
 """Who may report records (as on ``POST /api/v1/ingest``)."""
 _ENDING_REASONS = frozenset(
@@ -85,13 +88,6 @@ class _Refused(Exception):
 def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str | bytes]:
     """The call's metadata; a key given twice keeps its last value (as BMS reads it)."""
     return {key: value for key, value in context.invocation_metadata() or ()}
-
-
-def token_from_bytes(raw: bytes) -> str:
-    """The botmon token whose 32 bytes a BMS client sends (URL-safe base64, no padding)."""
-    import base64
-
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _timestamp(seconds: float | None) -> pb.Timestamp | None:
@@ -254,17 +250,41 @@ class BmsService:
     async def store_stream(
         self, kind: str, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[Any]:
-        """Store each batch of the stream and answer its ``batch_id``; the first refused
-        batch ends the stream with its status (nothing of it stored)."""
+        """Store each batch of the stream and answer its ``batch_id``, in the order sent; the
+        first refused batch ends the stream with its status (nothing of it stored).
+
+        Up to :data:`PIPELINE` batches of one stream are prepared and stored at once (a
+        monitor keeps sending until its acknowledgements lag), so one monitor keeps the
+        ingest workers and the writer busy together. A batch stored but not acknowledged
+        when the stream ends is stored once when the monitor re-sends it in this session.
+        """
         response = _RESPONSES[kind]
+        pending: asyncio.Queue[asyncio.Future[int] | None] = asyncio.Queue(PIPELINE)
+
+        async def read() -> None:
+            try:
+                async for raw in requests:
+                    session = self._session(context)  # still open; its timeout starts again
+                    await pending.put(asyncio.ensure_future(self._store(kind, session, raw)))
+            finally:
+                await pending.put(None)
+
+        reader: asyncio.Task[None] | None = None
         try:
             self._session(context)
-            async for raw in requests:
-                session = self._session(context)  # still open; its timeout starts again
-                batch_id = await self._store(kind, session, raw)
-                yield response(batch_id=batch_id)
+            reader = asyncio.create_task(read())
+            while (stored := await pending.get()) is not None:
+                yield response(batch_id=await stored)
+            await reader  # a session that ended while the stream ran
         except _Refused as exc:
             await context.abort(exc.code, exc.message)
+        finally:
+            if reader is not None:
+                reader.cancel()
+            while not pending.empty():
+                left = pending.get_nowait()
+                if left is not None and not left.cancel() and not left.cancelled():
+                    left.exception()  # finished already: its outcome is not answered
 
     async def _store(self, kind: str, session: BmsSession, raw: bytes) -> int:
         state, metrics = self.state, self.state.metrics

@@ -8,6 +8,7 @@ API's certificate; plaintext only when asked (``--grpc-plaintext``).
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,8 +30,11 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def start_grpc(state: ServerState) -> tuple[grpc.aio.Server, int]:
-    """Start the BMS API on ``settings.grpc_port`` in the running loop; (server, its port)."""
+async def start_grpc(
+    state: ServerState, clock: Callable[[], float] = time.time
+) -> tuple[grpc.aio.Server, int]:
+    """Start the BMS API on ``settings.grpc_port`` in the running loop; (server, its port).
+    ``clock``: the sessions' clock (tests move it to expire a session)."""
     settings = state.settings
     message_bytes = int(settings.max_body_bytes)
     server = grpc.aio.server(
@@ -39,7 +43,7 @@ async def start_grpc(state: ServerState) -> tuple[grpc.aio.Server, int]:
             ("grpc.so_reuseport", 0),
         ]
     )
-    service = BmsService(state)
+    service = BmsService(state, clock)
     server.add_generic_rpc_handlers((service.handler(),))
     address = _address(settings.host, settings.grpc_port)
     try:
