@@ -26,7 +26,7 @@ from botmon.protocols.registry import get_plugin
 from botmon.settings import CrawlSettings
 from botmon.settings.loader import load
 from botmon.sim.registry import default_registry
-from tests.e2e.grpc_support import KINDS, Both, export
+from tests.e2e.grpc_support import KINDS, QUICK, Both, export
 from tests.fixtures.server import LiveServer, free_port, start_live_server
 
 pytestmark = pytest.mark.timeout(180)
@@ -104,13 +104,16 @@ def test_crawl_reported_over_grpc_is_stored_as_over_http(tmp_path: Path) -> None
     with ThreadPoolExecutor(2) as pool:  # two server starts at once: half the wait
         started = [
             pool.submit(
-                start_live_server, str(tmp_path / "http" / "botmon.duckdb"), tmp_path / "http"
+                start_live_server,
+                str(tmp_path / "http" / "botmon.duckdb"),
+                tmp_path / "http",
+                QUICK,
             ),
             pool.submit(
                 start_live_server,
                 str(tmp_path / "grpc" / "botmon.duckdb"),
                 tmp_path / "grpc",
-                ("--grpc-port", str(grpc_port), "--grpc-plaintext"),
+                (*QUICK, "--grpc-port", str(grpc_port), "--grpc-plaintext"),
             ),
         ]
         servers = [f.exception() or f.result() for f in started]
