@@ -171,6 +171,7 @@ class GrpcTransport:
         self._streams: dict[str, Any] = {}
         self._settings: CampaignSettings | None = None
         self._campaign_id = ""
+        self._registered_with: CampaignSettings | None = None
         self._session: bytes | None = None
         self._session_lock = asyncio.Lock()
         self._ids: dict[tuple[str, str], int] = {}
@@ -283,6 +284,7 @@ class GrpcTransport:
         if len(token) != 4:
             return _answer(502, f"server gave a {len(token)}-byte session token, not 4")
         self._session = token
+        self._registered_with = self._settings
         self._ids.clear()  # BMS batch ids are the session's: a new session counts anew
         self.sessions += 1
         self.resume_from = answer
@@ -324,9 +326,11 @@ class GrpcTransport:
                     f"{start.settings.protocol}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
                 )
             self._settings = start.settings
-            if self._session is not None:  # a session without the campaign: register anew
-                await self._disconnect_locked(timeout, pb.DISCONNECT_REASON_BE_RIGHT_BACK)
-            refused = await self._register(timeout)
+            refused = None
+            if self._session is None or self._registered_with != start.settings:
+                if self._session is not None:  # registered without this campaign: anew
+                    await self._disconnect_locked(timeout, pb.DISCONNECT_REASON_BE_RIGHT_BACK)
+                refused = await self._register(timeout)
         if refused is not None:
             return refused
         campaign = Campaign(
