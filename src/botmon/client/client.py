@@ -39,13 +39,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from botmon.client.batcher import Batcher
 from botmon.client.errors import ReportClientError, SpoolError, SpoolFull
-from botmon.client.grpc_transport import GRPC_SCHEMES, GrpcTransport
 from botmon.client.journal import Journal
 from botmon.client.retry import (
     Outcome,
@@ -75,7 +74,13 @@ from botmon.wire import (
     SourceType,
 )
 
+if TYPE_CHECKING:
+    from botmon.client.grpc_transport import GrpcTransport
+
 log = logging.getLogger("botmon.client")
+
+GRPC_SCHEMES = ("grpc://", "grpcs://")
+"""Servers reached over the BMS gRPC protocol (grpcio is imported only for them)."""
 
 INGEST_PATH = "/api/v1/ingest"
 HEARTBEAT_PATH = "/api/v1/heartbeat"
@@ -276,6 +281,8 @@ class ReportClient:
         self._outage_attempts = 0
 
     def _grpc_transport(self) -> GrpcTransport:
+        from botmon.client.grpc_transport import GrpcTransport
+
         return GrpcTransport(
             self.server_url,
             self.monitor_id,
@@ -435,8 +442,9 @@ class ReportClient:
     def report_crash(self) -> None:
         """The run ends on an error: a BMS server is told CLIENT_ERROR at the disconnect
         (an HTTP server learns it from the last heartbeat's state)."""
-        if isinstance(self._transport, GrpcTransport):
-            self._transport.set_end_reason("client_error")
+        set_end_reason = getattr(self._transport, "set_end_reason", None)
+        if set_end_reason is not None:
+            set_end_reason("client_error")
 
     async def close(self, timeout: float = 10.0) -> None:
         """Seal and spool what is pending, send what can be sent within ``timeout``.

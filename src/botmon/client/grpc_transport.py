@@ -54,7 +54,6 @@ from botmon.wire import RECORD_KINDS, Batch, Campaign, CampaignSettings, Campaig
 
 log = logging.getLogger("botmon.client.grpc")
 
-GRPC_SCHEMES = ("grpc://", "grpcs://")
 TOKEN_BYTES = 32
 END_REASONS: dict[str, pb.DisconnectReason] = {
     "finished": pb.DISCONNECT_REASON_FINISHED,
