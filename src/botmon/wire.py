@@ -368,6 +368,9 @@ class Campaign(msgspec.Struct, frozen=True, kw_only=True):
     def summary(self) -> str:
         """One line for the health table (``hns: 2 rounds every 5 s, 2000 seeds, scope
         127.0.0.0/8``); never raises, whatever version stored the settings."""
+        bms = self.settings.get("bms")
+        if self.settings.get("protocol") == "bms" and isinstance(bms, dict):
+            return _bms_summary(bms)
         try:
             s = msgspec.convert(self.settings, CampaignSettings)
         except msgspec.ValidationError:
@@ -387,6 +390,20 @@ class Campaign(msgspec.Struct, frozen=True, kw_only=True):
             more = " ..." if len(s.scope) > 3 else ""
             parts.append("scope " + " ".join(s.scope[:3]) + more)
         return f"{s.protocol}: " + ", ".join(parts) if parts else s.protocol
+
+
+def _bms_summary(bms: JsonObject) -> str:
+    """``BMS monitor: campaign c-17, from 192.0.2.7:4444, frequency 300``: a monitor of
+    the original BMS (:mod:`botmon.server.bms_api`), from what it registered with."""
+    parts = []
+    if "campaign_id" in bms:
+        parts.append(f"campaign {str(bms['campaign_id'])[:64]}")
+    if "public_ip" in bms:
+        port = f":{bms['monitor_port']}" if "monitor_port" in bms else ""
+        parts.append(f"from {bms['public_ip']}{port}")
+    if "frequency" in bms:
+        parts.append(f"frequency {bms['frequency']}")
+    return "BMS monitor" + (": " + ", ".join(parts) if parts else "")
 
 
 def _sensor_summary(s: CampaignSettings) -> str:

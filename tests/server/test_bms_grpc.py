@@ -5,6 +5,7 @@ the real gRPC server on loopback and a real store (DuckDB and PostgreSQL)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +30,7 @@ from tests.server.bms_helpers import (
     v4,
     v6,
 )
+from tests.server.test_pg_outage import Cluster
 
 
 @pytest.fixture
@@ -93,6 +95,13 @@ def test_a_monitor_registers_streams_all_three_kinds_and_finishes(bms: BmsServer
         "monitor_port": 4444,
         "config": {"seeds": 12},
     }
+    from botmon.analysis.overview import monitors
+
+    (row,) = [r for r in monitors(bms.store, NOW + 3600, 7200).dicts() if r["source"] == "vantage"]
+    assert row["replies"] == 300 and row["failed_tries"] == 7  # the health table
+    assert (
+        row["campaign_settings"] == "BMS monitor: campaign c-17, from 192.0.2.7:4444, frequency 300"
+    )
     bms.stub.Disconnect(pb.DisconnectRequest(reason=pb.DISCONNECT_REASON_FINISHED), metadata=meta)
     (ended,) = [c for c in bms.store.latest_campaigns() if c.source == "vantage"]
     assert ended.id == campaign.id and ended.ended_at is not None
@@ -145,36 +154,40 @@ def test_a_batch_resent_after_a_lost_acknowledgement_is_stored_once(bms: BmsServ
     assert bms.store.count_records("hns")["replies"] == 100
 
 
-@pytest.mark.parametrize(
-    ("reason", "ends"),
-    [
-        (pb.DISCONNECT_REASON_UNSPECIFIED, True),
-        (pb.DISCONNECT_REASON_FINISHED, True),
-        (pb.DISCONNECT_REASON_BE_RIGHT_BACK, False),
-        (pb.DISCONNECT_REASON_BE_RIGHT_BACK_WITH_NEW_CONFIG, False),
-        (pb.DISCONNECT_REASON_CLIENT_ERROR, True),
-        (pb.DISCONNECT_REASON_OTHER, True),
-    ],
-)
-def test_disconnect_with_each_reason(store: Store, reason: int, ends: bool) -> None:
-    store.create_botnet("hns")
-    with running_bms(store) as bms:
-        first = bms.register(campaign_id="run-1")
-        meta = session(first)
+REASONS = [
+    (pb.DISCONNECT_REASON_UNSPECIFIED, True),
+    (pb.DISCONNECT_REASON_FINISHED, True),
+    (pb.DISCONNECT_REASON_BE_RIGHT_BACK, False),
+    (pb.DISCONNECT_REASON_BE_RIGHT_BACK_WITH_NEW_CONFIG, False),
+    (pb.DISCONNECT_REASON_CLIENT_ERROR, True),
+    (pb.DISCONNECT_REASON_OTHER, True),
+]
+"""Each disconnect reason and whether it ends the campaign (BE_RIGHT_BACK* keep it open)."""
+
+
+def test_disconnect_with_each_reason(bms: BmsServer) -> None:
+    def campaigns(name: str) -> list[Any]:
+        return [c for c in bms.store.latest_campaigns() if c.source == name]
+
+    for reason, ends in REASONS:
+        name = f"monitor-{reason}"
+        meta = session(bms.register(name=name, campaign_id="run-1"))
         bms.stub.Disconnect(pb.DisconnectRequest(reason=reason), metadata=meta)  # type: ignore[arg-type]
-        (campaign,) = store.latest_campaigns()
-        assert (campaign.ended_at is not None) == ends
+        (campaign,) = campaigns(name)
+        assert (campaign.ended_at is not None) == ends, reason
         # The session is over whatever the reason.
-        gone = _refused(lambda: bms.stub.Disconnect(pb.DisconnectRequest(), metadata=meta))
+        gone = _refused(
+            lambda meta=meta: bms.stub.Disconnect(pb.DisconnectRequest(), metadata=meta)
+        )  # type: ignore[misc]
         assert gone.code() == grpc.StatusCode.UNAUTHENTICATED
         # Back with the same parameters: an open campaign resumes, an ended one is not reused.
-        bms.register(campaign_id="run-1")
-        latest = store.latest_campaigns()[-1]
-        assert (latest.id == campaign.id) == (not ends) and latest.ended_at is None
+        bms.register(name=name, campaign_id="run-1")
+        (latest,) = campaigns(name)
+        assert (latest.id == campaign.id) == (not ends) and latest.ended_at is None, reason
         # New parameters: the open campaign ends and a new one starts.
-        bms.register(campaign_id="run-2")
-        campaigns = {c.id: c for c in store.latest_campaigns()}
-        assert len(campaigns) == 1 and latest.id not in campaigns
+        bms.register(name=name, campaign_id="run-2")
+        (newest,) = campaigns(name)
+        assert newest.id != latest.id and newest.settings["bms"] == {"campaign_id": "run-2"}
 
 
 def _count(bms: BmsServer) -> dict[str, int]:
@@ -210,24 +223,25 @@ BAD_REPLIES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_REPLIES))
-def test_a_bad_reply_refuses_the_whole_batch(bms: BmsServer, case: str) -> None:
-    bad, message = BAD_REPLIES[case]
-    meta = session(bms.register())
-    good = replies_batch(1, [reply(i) for i in range(5)])
-    items = [reply(i) for i in range(40)]
-    items[17] = bad
-    before = _count(bms)
-    refused = _refused(
-        lambda: list(
-            bms.stub.StoreDatedBotReplyBatch(iter([good, replies_batch(2, items)]), metadata=meta)
+def test_a_bad_reply_refuses_the_whole_batch(bms: BmsServer) -> None:
+    for case, (bad, message) in BAD_REPLIES.items():
+        meta = session(bms.register())
+        good = replies_batch(1, [reply(i) for i in range(5)])
+        items = [reply(i) for i in range(40)]
+        items[17] = bad
+        before = _count(bms)
+        refused = _refused(
+            lambda meta=meta, items=items, good=good: list(  # type: ignore[misc]
+                bms.stub.StoreDatedBotReplyBatch(
+                    iter([good, replies_batch(2, items)]), metadata=meta
+                )
+            )
         )
-    )
-    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert message in (refused.details() or "")
-    after = _count(bms)
-    assert after["replies"] == before["replies"] + 5  # the good batch before it, nothing of it
-    assert after["batches"] == before["batches"] + 1
+        assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT, case
+        assert message in (refused.details() or ""), case
+        after = _count(bms)
+        assert after["replies"] == before["replies"] + 5, case  # the good batch, none of it
+        assert after["batches"] == before["batches"] + 1, case
 
 
 def test_bad_failed_tries_and_edges_are_named_in_bms_words(bms: BmsServer) -> None:
@@ -352,3 +366,184 @@ def test_a_registration_with_a_bad_address_port_or_config_is_refused(bms: BmsSer
         assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert message in (refused.details() or "")
     assert bms.store.latest_campaigns() == []
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL cluster of this test alone, so it can crash it."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.fixtures.server import free_port
+
+    root = Path(tempfile.mkdtemp(prefix="botmon-bms-outage-"))
+    cluster = Cluster(root, free_port())
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.pg("stop", str(root), "immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.postgres
+def test_store_away_answers_unavailable_and_the_resent_batch_is_stored_once(
+    own_cluster: Cluster,
+) -> None:
+    """PostgreSQL crashes while a monitor streams: the batch gets UNAVAILABLE (the monitor
+    keeps it), and once the database is back its re-send is stored, once."""
+    from botmon.store import open_store
+
+    cluster = own_cluster
+    store = open_store(cluster.url)
+    try:
+        store.migrate()
+        store.create_botnet("hns")
+        with running_bms(store) as bms:
+            meta = session(bms.register())
+            first = replies_batch(1, [reply(i) for i in range(20)])
+            list(bms.stub.StoreDatedBotReplyBatch(iter([first]), metadata=meta))
+            cluster.crash()
+            during = replies_batch(2, [reply(i) for i in range(30)])
+            away = _refused(
+                lambda: list(
+                    bms.stub.StoreDatedBotReplyBatch(iter([during]), metadata=meta, timeout=30)
+                )
+            )
+            assert away.code() == grpc.StatusCode.UNAVAILABLE, away.details()
+            cluster.start()
+            deadline = time.monotonic() + 30
+            while True:  # the store's breaker probes every second
+                try:
+                    acks = list(
+                        bms.stub.StoreDatedBotReplyBatch(iter([during, during]), metadata=meta)
+                    )
+                    break
+                except grpc.RpcError as exc:
+                    assert exc.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline
+                    time.sleep(0.3)
+            assert [a.batch_id for a in acks] == [2, 2]
+            assert store.count_records("hns")["replies"] == 50
+    finally:
+        store.close()
+
+
+def test_bms_records_are_stored_as_the_same_records_sent_over_http(store: Store) -> None:
+    """The records of a BMS batch, written by hand as botmon's wire records and posted to
+    ``/api/v1/ingest`` by the same monitor, export exactly as the gRPC ones do."""
+    from starlette.testclient import TestClient
+
+    from botmon.server.app import create_app
+    from botmon.server.state import ServerState
+    from botmon.settings import AnalysisSettings, ServerSettings
+
+    store.create_botnet("hns")
+    store.create_botnet("hns-http")
+    v6_bot = bytes.fromhex("20010db8000000000000000000000042")
+    replies = [reply(i) for i in range(30)] + [
+        reply(30, ip=v6(v6_bot), bot_id="", other_data=pb.JSON(json_string=" {} ")),
+        pb.DatedBotReply(timestamp=ts(NOW + 31, 999_999_999), ip=v4("0.0.0.1"), port=port(0)),
+    ]
+    tries = [failed_try(i) for i in range(5)] + [failed_try(5, bot_id="b", reason=None)]
+    edges = [edge(i) for i in range(6)]
+    with running_bms(store) as bms:
+        meta = session(bms.register())
+        list(bms.stub.StoreDatedBotReplyBatch(iter([replies_batch(1, replies)]), metadata=meta))
+        list(
+            bms.stub.StoreDatedFailedTryBatch(
+                iter([pb.StoreDatedFailedTryBatchRequest(batch_id=1, tries=tries)]), metadata=meta
+            )
+        )
+        list(
+            bms.stub.StoreDatedEdgeBatch(
+                iter([pb.StoreDatedEdgeBatchRequest(batch_id=1, edges=edges)]), metadata=meta
+            )
+        )
+        token = bms.tokens["vantage"]
+
+    def when(t: pb.Timestamp) -> float:
+        return t.unix_seconds + t.unix_nano_seconds // 1000 / 1e6
+
+    def address(a: pb.IPAddress) -> str:
+        if a.WhichOneof("address") == "v6":
+            return "2001:db8::42"
+        n = a.v4.address
+        return ".".join(str(n >> s & 255) for s in (24, 16, 8, 0))
+
+    def extra(item: Any, name: str) -> Any:
+        return json.loads(getattr(item, name).json_string) if item.HasField(name) else None
+
+    body = {
+        "botnet": "hns-http",
+        "batch_id": "http-1",
+        "replies": [
+            {
+                "timestamp": when(r.timestamp),
+                "ip": address(r.ip),
+                "port": r.port.port,
+                "bot_id": r.bot_id if r.HasField("bot_id") else None,
+                "data": extra(r, "other_data"),
+            }
+            for r in replies
+        ],
+        "failed_tries": [
+            {
+                "timestamp": when(f.timestamp),
+                "ip": address(f.ip),
+                "port": f.port.port,
+                "bot_id": f.bot_id if f.HasField("bot_id") else None,
+                "reason": f.reason if f.HasField("reason") else None,
+            }
+            for f in tries
+        ],
+        "edges": [
+            {
+                "timestamp": when(e.timestamp),
+                "src_ip": address(e.src_ip),
+                "src_port": e.src_port.port,
+                "src_id": e.src_bot_id if e.HasField("src_bot_id") else None,
+                "dst_ip": f"::{e.dst_ip.v6.address[-1]:x}",
+                "dst_port": e.dst_port.port,
+            }
+            for e in edges
+        ],
+    }
+    state = ServerState(
+        store=store,
+        settings=ServerSettings(db="unused", ingest_workers=0),
+        analysis=AnalysisSettings(schedule_s=0),
+    )
+    with TestClient(create_app(state)) as http:
+        answer = http.post(
+            "/api/v1/ingest", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 200, answer.text
+    for kind in ("replies", "failed_tries", "edges"):
+        over_grpc = _rows(store, kind, "hns")
+        over_http = _rows(store, kind, "hns-http")
+        assert len(over_grpc) == len(body[kind]) > 0  # type: ignore[arg-type]
+        for row in over_grpc + over_http:
+            del row["botnet"]
+            if row.get("data") is not None:  # JSON as sent (DuckDB) or as jsonb (PostgreSQL)
+                row["data"] = json.loads(row["data"])
+        assert over_grpc == over_http, kind
+
+
+def test_revoking_the_token_ends_its_sessions(store: Store) -> None:
+    store.create_botnet("hns")
+    with running_bms(store, token_cache_s=0.0) as bms:
+        meta = session(bms.register())
+        batch = replies_batch(1, [reply(1)])
+        list(bms.stub.StoreDatedBotReplyBatch(iter([batch]), metadata=meta))
+        assert store.revoke_monitor("vantage")
+        revoked = _refused(
+            lambda: list(
+                bms.stub.StoreDatedBotReplyBatch(
+                    iter([replies_batch(2, [reply(2)])]), metadata=meta
+                )
+            )
+        )
+        assert revoked.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "was revoked" in (revoked.details() or "")
+        assert store.count_records("hns")["replies"] == 1

@@ -122,3 +122,27 @@ def test_a_grpc_port_in_use_stops_start_up_with_one_line(tmp_path: Path) -> None
     assert len(errors) == 1 and f"cannot listen for gRPC on 127.0.0.1:{port}" in errors[0], (
         done.stderr
     )
+
+
+def test_grpc_plaintext_beside_an_https_api(tmp_path: Path) -> None:
+    """BMS clients connect in plaintext today: --grpc-plaintext serves them so even when the
+    HTTP API has a certificate."""
+    from botmon.store import open_store
+    from tests.server.bms_helpers import running_bms
+
+    cert, key = _self_signed(tmp_path)
+    store = open_store(str(tmp_path / "mixed.duckdb"))
+    try:
+        store.migrate()
+        store.create_botnet("hns")
+        with running_bms(store, tls_cert=str(cert), tls_key=str(key)) as bms:
+            meta = session(bms.register())
+            acks = list(
+                bms.stub.StoreDatedBotReplyBatch(
+                    iter([replies_batch(4, [reply(1)])]), metadata=meta
+                )
+            )
+            assert [a.batch_id for a in acks] == [4]
+        assert store.count_records("hns")["replies"] == 1
+    finally:
+        store.close()

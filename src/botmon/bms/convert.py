@@ -44,8 +44,8 @@ _encode = msgspec.json.Encoder().encode
 _decode_json = msgspec.json.Decoder().decode
 
 
-class _Bad(Exception):
-    """One item's problem: the BMS field and what is wrong with it."""
+class BadValue(Exception):
+    """A value only the BMS encoding can get wrong: its BMS field and what is wrong."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -80,14 +80,15 @@ def _time(ts: Any, field: str) -> float:
     seconds: int = ts.unix_seconds
     nanos: int = ts.unix_nano_seconds
     if seconds < 0 or nanos < 0:
-        raise _Bad(field, f"negative time ({seconds} s, {nanos} ns)")
+        raise BadValue(field, f"negative time ({seconds} s, {nanos} ns)")
     if nanos >= _NANOS:
-        raise _Bad(field, f"{nanos} ns is not below one second")
+        raise BadValue(field, f"{nanos} ns is not below one second")
     # BMS keeps microseconds; whole microseconds as a float round-trip exactly.
     return seconds + (nanos // 1000) / 1_000_000
 
 
-def _ip(address: Any, field: str) -> str:
+def ip_text(address: Any, field: str) -> str:
+    """An ``IPAddress`` as botmon's address text; :class:`BadValue` naming ``field``."""
     which = address.WhichOneof("address")
     if which == "v4":
         n = address.v4.address
@@ -95,15 +96,16 @@ def _ip(address: Any, field: str) -> str:
     if which == "v6":
         raw = address.v6.address
         if len(raw) != 16:
-            raise _Bad(field, f"an IPv6 address is 16 bytes, not {len(raw)}")
+            raise BadValue(field, f"an IPv6 address is 16 bytes, not {len(raw)}")
         return _ntop(_AF_INET6, raw)
-    raise _Bad(field, "no address (neither v4 nor v6)")
+    raise BadValue(field, "no address (neither v4 nor v6)")
 
 
-def _port(port: Any, field: str) -> int:
+def port_number(port: Any, field: str) -> int:
+    """A ``Port``'s number; :class:`BadValue` naming ``field`` when it is not a port."""
     number: int = port.port
     if number > 65535:
-        raise _Bad(field, f"{number} is not a port")
+        raise BadValue(field, f"{number} is not a port")
     return number
 
 
@@ -115,19 +117,19 @@ def _json(holder: Any, name: str) -> msgspec.Raw | None:
     try:
         value = _decode_json(text)
     except msgspec.DecodeError as exc:
-        raise _Bad(name, f"not valid JSON ({exc})") from None
+        raise BadValue(name, f"not valid JSON ({exc})") from None
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _Bad(name, f"must be a JSON object, not {type(value).__name__}")
+        raise BadValue(name, f"must be a JSON object, not {type(value).__name__}")
     return msgspec.Raw(text.encode())
 
 
 def _reply(item: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "timestamp": _time(item.timestamp, "timestamp"),
-        "ip": _ip(item.ip, "ip"),
-        "port": _port(item.port, "port"),
+        "ip": ip_text(item.ip, "ip"),
+        "port": port_number(item.port, "port"),
     }
     if item.HasField("bot_id"):
         out["bot_id"] = item.bot_id
@@ -147,10 +149,10 @@ def _failed_try(item: Any) -> dict[str, Any]:
 def _edge(item: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "timestamp": _time(item.timestamp, "timestamp"),
-        "src_ip": _ip(item.src_ip, "src_ip"),
-        "src_port": _port(item.src_port, "src_port"),
-        "dst_ip": _ip(item.dst_ip, "dst_ip"),
-        "dst_port": _port(item.dst_port, "dst_port"),
+        "src_ip": ip_text(item.src_ip, "src_ip"),
+        "src_port": port_number(item.src_port, "src_port"),
+        "dst_ip": ip_text(item.dst_ip, "dst_ip"),
+        "dst_port": port_number(item.dst_port, "dst_port"),
     }
     if item.HasField("src_bot_id"):
         out["src_id"] = item.src_bot_id
@@ -195,7 +197,7 @@ def _one_by_one(kind: str, items: Any) -> list[dict[str, Any]]:
     for index, item in enumerate(items):
         try:
             records.append(convert(item))
-        except _Bad as bad:
+        except BadValue as bad:
             raise _rejected(kind, index, bad.field, bad.message) from None
     return records
 

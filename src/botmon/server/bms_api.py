@@ -20,15 +20,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import grpc
 import msgspec
 
 from botmon.auth import hash_token, token_from_bytes
 from botmon.bms import bms_storage_pb2 as pb
-from botmon.bms.convert import KINDS, _Bad, _ip, _port, bms_batch_id, bms_rejection, wire_body
+from botmon.bms.convert import (
+    KINDS,
+    BadValue,
+    bms_batch_id,
+    bms_rejection,
+    ip_text,
+    port_number,
+    wire_body,
+)
 from botmon.server.bms_sessions import BmsSession, BmsSessions, TooManySessions
 from botmon.server.ingest import BotnetCache, store_batch
 from botmon.server.state import ServerState
@@ -37,6 +45,8 @@ from botmon.store.base import Monitor, StoreError, StoreUnavailable
 from botmon.validation import BatchRejected
 from botmon.web.http import ApiError
 from botmon.wire import Campaign
+
+T = TypeVar("T")
 
 SERVICE = "grpc_api.BMSStorageService"
 TOKEN_BYTES = 32
@@ -106,10 +116,10 @@ def _bms_settings(request: pb.RegisterSessionRequest) -> dict[str, Any]:
         out["frequency"] = request.frequency
     try:
         if request.HasField("public_ip"):
-            out["public_ip"] = _ip(request.public_ip, "public_ip")
+            out["public_ip"] = ip_text(request.public_ip, "public_ip")
         if request.HasField("monitor_port"):
-            out["monitor_port"] = _port(request.monitor_port, "monitor_port")
-    except _Bad as bad:
+            out["monitor_port"] = port_number(request.monitor_port, "monitor_port")
+    except BadValue as bad:
         raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, f"{bad.field}: {bad.message}") from None
     if request.HasField("config_json"):
         text = request.config_json.json_string
@@ -137,7 +147,8 @@ class BmsService:
         self._clock = clock
 
     # -- authentication --------------------------------------------------------------------
-    async def _monitor(self, context: grpc.aio.ServicerContext) -> Monitor:
+    async def _monitor(self, context: grpc.aio.ServicerContext) -> tuple[Monitor, str]:
+        """The registering monitor and its token's hash."""
         meta = _metadata(context)
         name, raw = meta.get("auth-monitor-id"), meta.get("auth-token-bin")
         if not isinstance(name, str) or not name:
@@ -148,7 +159,8 @@ class BmsService:
                 grpc.StatusCode.UNAUTHENTICATED,
                 f"metadata auth-token-bin must be the token's {TOKEN_BYTES} bytes ({got})",
             )
-        monitor = await self.state._monitor_for_hash(hash_token(token_from_bytes(raw)))
+        digest = hash_token(token_from_bytes(raw))
+        monitor = await self._guard(self.state.monitor_for_hash(digest))
         if monitor is None or monitor.name != name:
             raise _Refused(
                 grpc.StatusCode.UNAUTHENTICATED,
@@ -159,7 +171,7 @@ class BmsService:
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"role {monitor.role!r} may not report; it needs one of: admin, crawler",
             )
-        return monitor
+        return monitor, digest
 
     def _session(self, context: grpc.aio.ServicerContext) -> BmsSession:
         raw = _metadata(context).get("session-token-bin")
@@ -182,7 +194,7 @@ class BmsService:
     ) -> pb.RegisterSessionResponse:
         """Open a session (and a campaign, or resume the monitor's open one)."""
         try:
-            monitor = await self._monitor(context)
+            monitor, digest = await self._monitor(context)
             botnet = request.botnet_id
             if monitor.role != "admin" and monitor.botnets and botnet not in monitor.botnets:
                 raise _Refused(
@@ -192,7 +204,7 @@ class BmsService:
                 )
             bms = _bms_settings(request)
             campaign, last = await self._run(self._begin, monitor, botnet, bms)
-            session = self.sessions.open(monitor, botnet, campaign.id, self._clock())
+            session = self.sessions.open(monitor, digest, botnet, campaign.id, self._clock())
         except TooManySessions as exc:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except _Refused as exc:
@@ -288,6 +300,13 @@ class BmsService:
 
     async def _store(self, kind: str, session: BmsSession, raw: bytes) -> int:
         state, metrics = self.state, self.state.metrics
+        holder = await self._guard(state.monitor_for_hash(session.token_hash))
+        if holder is None or holder.name != session.monitor.name:
+            self.sessions.close(session.token)
+            raise _Refused(
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"the token of monitor {session.monitor.name!r} was revoked; the session ended",
+            )
         convert = functools.partial(wire_body, kind, session.botnet, session.batch_prefix)
         try:
             try:
@@ -310,8 +329,15 @@ class BmsService:
         return bms_batch_id(batch.batch_id)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in a store thread, a store failure as a gRPC status."""
+        return await self._guard(self.state.run_store(fn, *args))
+
+    @staticmethod
+    async def _guard(call: Awaitable[T]) -> T:
+        """Await a store call; a store failure becomes a gRPC status (UNAVAILABLE: the
+        monitor keeps its batch and comes back)."""
         try:
-            return await self.state.run_store(fn, *args)
+            return await call
         except ApiError as exc:  # the store is away (503)
             code = _STATUS_OF_HTTP.get(exc.status_code, grpc.StatusCode.INTERNAL)
             raise _Refused(code, str(exc.detail)) from None

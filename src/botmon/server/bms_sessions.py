@@ -30,6 +30,8 @@ class BmsSession:
     token: bytes
     monitor: Monitor
     """The token's monitor; its name is the source of every record of the session."""
+    token_hash: str
+    """Of the monitor's auth token: each batch checks it is still valid (not revoked)."""
     botnet: str
     campaign_id: int
     expires_at: float
@@ -52,7 +54,9 @@ class BmsSessions:
     def __len__(self) -> int:
         return len(self._open)
 
-    def open(self, monitor: Monitor, botnet: str, campaign_id: int, now: float) -> BmsSession:
+    def open(
+        self, monitor: Monitor, token_hash: str, botnet: str, campaign_id: int, now: float
+    ) -> BmsSession:
         """A new session with a fresh token; :class:`TooManySessions` when none is free."""
         if len(self._open) >= self._limit:
             self._drop_expired(now)
@@ -61,7 +65,7 @@ class BmsSessions:
         token = secrets.token_bytes(TOKEN_BYTES)
         while token in self._open:  # 1 in 4 billion per open session; never loops long
             token = secrets.token_bytes(TOKEN_BYTES)
-        session = BmsSession(token, monitor, botnet, campaign_id, now + self.timeout_s)
+        session = BmsSession(token, monitor, token_hash, botnet, campaign_id, now + self.timeout_s)
         self._open[token] = session
         return session
 

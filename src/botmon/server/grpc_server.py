@@ -47,13 +47,13 @@ async def start_grpc(
     server.add_generic_rpc_handlers((service.handler(),))
     address = _address(settings.host, settings.grpc_port)
     try:
-        if settings.tls:
+        if settings.grpc_plaintext:  # asked for: also beside an HTTPS API, for BMS clients
+            port = server.add_insecure_port(address)
+        elif settings.tls:
             credentials = grpc.ssl_server_credentials(
                 [(Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())]
             )
             port = server.add_secure_port(address, credentials)
-        elif settings.grpc_plaintext:
-            port = server.add_insecure_port(address)
         else:
             raise GrpcStartError(
                 "the BMS gRPC API needs TLS (--tls-cert and --tls-key) or --grpc-plaintext"
@@ -88,7 +88,7 @@ class HttpAndGrpcServer(uvicorn.Server):
         settings = self._state.settings
         if settings.grpc_port is not None:
             self._grpc, port = await start_grpc(self._state)
-            mode = "TLS" if settings.tls else "plaintext"
+            mode = "plaintext" if settings.grpc_plaintext else "TLS"
             self._echo(f"botmon: BMS gRPC API on {_address(settings.host, port)} ({mode})")
         try:
             await super().serve(sockets)

@@ -152,6 +152,11 @@ class ServerState:
             return None
         return await self._monitor_for_hash(hash_token(token))
 
+    async def monitor_for_hash(self, digest: str) -> Monitor | None:
+        """The active monitor whose token hashes to ``digest`` (cached like a token): how a
+        BMS session checks, batch by batch, that its token was not revoked meanwhile."""
+        return await self._monitor_for_hash(digest)
+
     def open_session(self, token: str) -> str:
         """A dashboard session for ``token`` (already checked); returns the cookie's id."""
         return self._sessions.open(hash_token(token), time.time())

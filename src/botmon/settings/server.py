@@ -254,8 +254,8 @@ class ServerSettings(Settings, frozen=True, kw_only=True):
     grpc_plaintext: Annotated[
         bool,
         setting(
-            "Serve the BMS gRPC API without TLS, as BMS clients connect today (only on a "
-            "network you trust: the auth tokens cross it readable).",
+            "Serve the BMS gRPC API without TLS (also beside HTTPS), as BMS clients connect "
+            "today (only on a network you trust: the auth tokens cross it readable).",
             option="--grpc-plaintext",
         ),
     ] = False
