@@ -131,7 +131,11 @@ async def _crawl(
     default=None,
     help="Bootstrap file, one ip:port per line (bad lines reported and skipped).",
 )
-@click.option("--server", default=None, help="botmon server URL, e.g. http://127.0.0.1:8470.")
+@click.option(
+    "--server",
+    default=None,
+    help="botmon server URL, e.g. http://127.0.0.1:8470, or a BMS server grpc://HOST:PORT.",
+)
 @click.option("--token", default=None, envvar="BOTMON_TOKEN", help="Crawler API token.")
 @click.option("--rounds", type=int, default=None, help="Stop after N rounds.")
 @click.option("--interval", type=float, default=None, help="Seconds between round starts.")
@@ -212,6 +216,7 @@ def command(
         ca_file,
         campaign_settings(plugin, settings, len(peers)),
         "crawler",
+        opts.get("monitor_id"),
     )
     start, close = client_hooks(client)
     status = run_reporting(

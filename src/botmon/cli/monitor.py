@@ -55,7 +55,8 @@ class Runner(Protocol):
 
 
 def reporting_options(verb: str) -> Callable[[F], F]:
-    """The options every monitor command has: ``--spool``, ``--ca-file``, ``--dry-run``,
+    """The options every monitor command has: ``--spool``, ``--ca-file``, ``--monitor-id``,
+    ``--dry-run``,
     ``--progress`` and ``--progress-interval`` (``verb``: "Crawl", "Sense")."""
     options = [
         click.option(
@@ -65,7 +66,15 @@ def reporting_options(verb: str) -> Callable[[F], F]:
             help="Spool directory (default: $XDG_STATE_HOME/botmon/spool-BOTNET).",
         ),
         click.option(
-            "--ca-file", type=click.Path(path_type=Path), default=None, help="CA for https."
+            "--ca-file",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="CA for https:// and grpcs://.",
+        ),
+        click.option(
+            "--monitor-id",
+            default=None,
+            help="Monitor name for a grpc:// or grpcs:// server: the token's name.",
         ),
         click.option(
             "--dry-run", is_flag=True, help=f"{verb} without a server; records are counted."
@@ -123,6 +132,11 @@ async def run_monitor(
     watch = asyncio.create_task(_watch_reporter(reporter, runner))
     try:
         status = await runner.run()
+    except Exception:
+        crashed = getattr(reporter, "report_crash", None)
+        if crashed is not None:
+            crashed()  # a BMS server hears CLIENT_ERROR, not FINISHED
+        raise
     finally:
         for task in (shown, watch):
             task.cancel()
@@ -155,13 +169,14 @@ def open_client(
     ca_file: Path | None,
     campaign: CampaignSettings,
     source_type: SourceType,
+    monitor_id: str | None = None,
 ) -> ReportClient:
     """The report client for a monitor run; bad arguments are one-line errors."""
     if not server or not token:
         raise click.ClickException("--server and --token are required (or use --dry-run)")
     from botmon.client import ReportClient, ReportClientError
 
-    client_settings = load_settings(ClientSettings)
+    client_settings = load_settings(ClientSettings, {"monitor_id": monitor_id})
     try:
         return ReportClient(
             server,

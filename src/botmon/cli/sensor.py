@@ -100,7 +100,11 @@ async def _sense(
     metavar="HOST:PORT",
     help="Address to listen on (repeatable; default 127.0.0.1 and the plugin's port).",
 )
-@click.option("--server", default=None, help="botmon server URL, e.g. http://127.0.0.1:8470.")
+@click.option(
+    "--server",
+    default=None,
+    help="botmon server URL, e.g. http://127.0.0.1:8470, or a BMS server grpc://HOST:PORT.",
+)
 @click.option("--token", default=None, envvar="BOTMON_TOKEN", help="Crawler-role API token.")
 @click.option(
     "--announce-peerlist",
@@ -195,6 +199,7 @@ def command(
         ca_file,
         campaign_settings(plugin, settings, listens, len(targets) - outside),
         "sensor",
+        opts.get("monitor_id"),
     )
     start, close = client_hooks(client)
     status = run_reporting(

@@ -39,7 +39,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -74,7 +74,13 @@ from botmon.wire import (
     SourceType,
 )
 
+if TYPE_CHECKING:
+    from botmon.client.grpc_transport import GrpcTransport
+
 log = logging.getLogger("botmon.client")
+
+GRPC_SCHEMES = ("grpc://", "grpcs://")
+"""Servers reached over the BMS gRPC protocol (grpcio is imported only for them)."""
 
 INGEST_PATH = "/api/v1/ingest"
 HEARTBEAT_PATH = "/api/v1/heartbeat"
@@ -198,6 +204,7 @@ class ReportClient:
         transport: Transport | None = None,
         campaign: CampaignSettings | None = None,
         source_type: SourceType = "crawler",
+        monitor_id: str | None = None,
     ) -> None:
         # Explicit arguments override ``settings`` (defaults: batches of 10,000, flush every
         # 2 s, heartbeat every 10 s, see ClientSettings).
@@ -210,8 +217,11 @@ class ReportClient:
         self.settings = (settings or ClientSettings()).replace(
             **{k: v for k, v in overrides.items() if v is not None}
         )
-        if not server_url.startswith(("http://", "https://")):
-            raise ReportClientError(f"server URL must start with http:// or https://: {server_url}")
+        if not server_url.startswith(("http://", "https://", *GRPC_SCHEMES)):
+            raise ReportClientError(
+                "server URL must start with http://, https://, grpc:// or grpcs://: "
+                f"{server_url[:120]}"
+            )
         if not token:
             raise ReportClientError("an API token is required")
         if not all(33 <= ord(ch) < 127 for ch in token):
@@ -224,8 +234,12 @@ class ReportClient:
         self.server_url = server_url.rstrip("/")
         self.botnet = botnet
         self._token = token
+        self.monitor_id = monitor_id if monitor_id is not None else self.settings.monitor_id
+        """The monitor's name a grpc:// server is told (the token's name)."""
         self._ca_file = str(ca_file) if ca_file is not None else None
         self._transport = transport
+        if transport is None and server_url.startswith(GRPC_SCHEMES):
+            self._transport = self._grpc_transport()  # a bad URL, token or name fails here
         self.source_type: SourceType = source_type
         """Stamped on every batch: ``crawler`` or ``sensor`` (what saw the records)."""
         self._batcher = Batcher(botnet, self.settings.batch_size, source_type=source_type)
@@ -265,6 +279,20 @@ class ReportClient:
         self._closed = False
         self._auth_error: str | None = None
         self._outage_attempts = 0
+
+    def _grpc_transport(self) -> GrpcTransport:
+        from botmon.client.grpc_transport import GrpcTransport
+
+        return GrpcTransport(
+            self.server_url,
+            self.monitor_id,
+            self._token,
+            self.botnet,
+            ca_file=self._ca_file,
+            request_timeout_s=self.settings.request_timeout_s,
+            connect_timeout_s=self.settings.connect_timeout_s,
+            server_scope=self.settings.server_scope,
+        )
 
     # -- public surface --------------------------------------------------------------------
     @property
@@ -410,6 +438,13 @@ class ReportClient:
                 return False
             await asyncio.sleep(0.02)
         return False
+
+    def report_crash(self) -> None:
+        """The run ends on an error: a BMS server is told CLIENT_ERROR at the disconnect
+        (an HTTP server learns it from the last heartbeat's state)."""
+        set_end_reason = getattr(self._transport, "set_end_reason", None)
+        if set_end_reason is not None:
+            set_end_reason("client_error")
 
     async def close(self, timeout: float = 10.0) -> None:
         """Seal and spool what is pending, send what can be sent within ``timeout``.

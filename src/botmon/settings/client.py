@@ -8,6 +8,7 @@ within seconds of being measured.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,11 +93,34 @@ class ClientSettings(Settings, frozen=True, kw_only=True):
         int,
         setting("A status larger than this (encoded) is replaced by a short error note.", ge=1),
     ] = 60_000
+    monitor_id: Annotated[
+        str,
+        setting(
+            "The monitor's name for a grpc:// or grpcs:// server (BMS metadata "
+            "auth-monitor-id): the name of the botmon token, which the token itself does not "
+            "carry. Not used over HTTP.",
+            option="--monitor-id",
+            max_length=64,
+        ),
+    ] = ""
+    server_scope: Annotated[
+        tuple[str, ...],
+        setting(
+            "CIDR ranges a grpc:// or grpcs:// server may resolve to; the client refuses "
+            "to connect anywhere else (tests and lab set-ups pin it to loopback).",
+            min_length=1,
+        ),
+    ] = ("0.0.0.0/0", "::/0")
 
     def problems(self) -> Iterator[tuple[str, str]]:
-        """The longest back-off cannot be shorter than the first."""
+        """The longest back-off cannot be shorter than the first; the server scope is CIDRs."""
         if self.retry_max_s < self.retry_base_s:
             yield "retry_max_s", f"must be at least retry_base_s ({self.retry_base_s})"
+        for cidr in self.server_scope:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                yield "server_scope", f"{cidr!r} is not a CIDR network"
 
     def replace(self, **changes: object) -> ClientSettings:
         """A copy with some settings changed, validated again."""
