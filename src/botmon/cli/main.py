@@ -35,6 +35,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "Exclude monitors of others from every count and view, include them, list them.",
     ),
     "analyze": ("botmon.cli.analyze", "Run an analysis: churn, diurnal, count, detect, graph."),
+    "report": ("botmon.cli.report", "Write or verify a botnet's daily or weekly report."),
 }
 """Sub-command name -> (module defining ``command``, one-line help)."""
 

@@ -31,7 +31,15 @@ from botmon.dashboard import api as dashboard_api
 from botmon.dashboard import configs_api
 from botmon.dashboard import web as dashboard_web
 from botmon.enrich.freshness import geo_status
-from botmon.server import admin, analyses_api, exclusions_api, ingest, queries, schemas
+from botmon.server import (
+    admin,
+    analyses_api,
+    exclusions_api,
+    ingest,
+    queries,
+    reports_api,
+    schemas,
+)
 from botmon.server.analysis_schedule import Schedule
 from botmon.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from botmon.server.state import ServerState
@@ -218,6 +226,7 @@ def create_app(state: ServerState) -> Starlette:
     all_routes.extend(dashboard_api.routes(state))
     all_routes.extend(configs_api.routes(state))
     all_routes.extend(exclusions_api.routes(state))
+    all_routes.extend(reports_api.routes(state))
     schedule = Schedule(state.analysis, runs.available())
     all_routes.extend(analyses_api.routes(state, state.analysis, schedule, schedule.analyses))
     all_routes.extend(dashboard_web.routes(state))
