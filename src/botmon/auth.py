@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from botmon.feeds.model import FeedScope
     from botmon.store.base import Monitor, Store
 
 from botmon.limits import MONITOR_NAME_PATTERN, ROLES, Role
@@ -71,15 +72,34 @@ class TokenRefused(ValueError):
 
 
 def issue_token(
-    store: Store, name: str, role: Role, botnets: Sequence[str] = ()
+    store: Store,
+    name: str,
+    role: Role,
+    botnets: Sequence[str] = (),
+    scope: FeedScope | None = None,
 ) -> tuple[str, Monitor]:
     """Create a monitor holding a fresh token; return the token (shown once) and the monitor.
 
     Every path that makes a token (the API, the CLI, ``serve``'s own admin token, the demo)
     goes through here, so the rules (known botnets, only crawler tokens limited to botnets,
-    only the hash kept) hold everywhere."""
+    feed tokens and only they limited to networks, only the hash kept) hold everywhere.
+    ``scope`` is parsed here again, so a caller may hand in what a person typed."""
+    from botmon.feeds.scope import ScopeError, parse_scope
     from botmon.store.base import StoreError
 
+    if scope is not None:
+        try:
+            scope = parse_scope(scope.asns, scope.cidrs, scope.countries)
+        except ScopeError as exc:
+            raise TokenRefused(str(exc), "invalid_request", exc.field) from None
+    if role == "feed" and (scope is None or scope.is_empty()):
+        raise TokenRefused(
+            "a feed token needs at least one network: --asn, --cidr or --country",
+            "invalid_request",
+            "scope",
+        )
+    if role != "feed" and scope is not None and not scope.is_empty():
+        raise TokenRefused("only feed tokens are limited to networks", "invalid_request", "scope")
     for botnet in botnets:
         if store.get_botnet(botnet) is None:
             raise TokenRefused(f"unknown botnet {botnet!r}", "unknown_botnet", "botnets")
@@ -88,7 +108,7 @@ def issue_token(
     token = new_token()
     try:
         monitor = store.create_monitor(
-            name, role, list(botnets), hash_token(token), token_prefix(token)
+            name, role, list(botnets), hash_token(token), token_prefix(token), scope
         )
     except StoreError as exc:
         raise TokenRefused(str(exc), "conflict", "name") from None

@@ -23,8 +23,9 @@ MONITOR_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}(?!\n)$"
 """Monitor (token) names become the ``source`` of stored records, so they are short and plain."""
 MonitorName = Annotated[str, msgspec.Meta(pattern=MONITOR_NAME_PATTERN)]
 
-Role = Literal["admin", "crawler", "viewer"]
-"""admin: everything; crawler: ingest and heartbeat (optionally some botnets); viewer: read."""
+Role = Literal["admin", "crawler", "viewer", "feed"]
+"""admin: everything; crawler: ingest and heartbeat (optionally some botnets); viewer: read;
+feed: a network owner's token, reading only the feed of its networks (its scope)."""
 ROLES: tuple[Role, ...] = get_args(Role)
 
 MIN_TIMESTAMP = 946_684_800.0

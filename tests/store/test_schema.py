@@ -22,6 +22,7 @@ TABLES = [
     "edges",
     "excluded_monitors",
     "failed_tries",
+    "feed_deliveries",
     "heartbeats",
     "hour_countries",
     "hour_counts",

@@ -20,6 +20,7 @@ import httpx
 import msgspec
 
 from botmon.auth import TokenRefused, issue_token
+from botmon.feeds.model import FeedScope
 from botmon.limits import Role
 from botmon.settings import one_line, redact, server_file_for
 from botmon.store.base import Botnet, Monitor, Store, StoreError
@@ -38,7 +39,9 @@ class Admin(Protocol):
     via: str
     """``store`` or the server URL."""
 
-    def create_token(self, name: str, role: Role, botnets: list[str]) -> tuple[str, Monitor]: ...
+    def create_token(
+        self, name: str, role: Role, botnets: list[str], scope: FeedScope | None = None
+    ) -> tuple[str, Monitor]: ...
     def list_tokens(self) -> list[Monitor]: ...
     def revoke_token(self, name: str) -> bool: ...
     def create_botnet(self, name: str, description: str) -> Botnet: ...
@@ -79,9 +82,11 @@ class StoreAdmin:
         if self._enricher is not None:
             self._enricher.enrich_batch(batch)
 
-    def create_token(self, name: str, role: Role, botnets: list[str]) -> tuple[str, Monitor]:
+    def create_token(
+        self, name: str, role: Role, botnets: list[str], scope: FeedScope | None = None
+    ) -> tuple[str, Monitor]:
         try:
-            return issue_token(self.store, name, role, botnets)
+            return issue_token(self.store, name, role, botnets, scope)
         except TokenRefused as exc:
             raise AdminError(one_line(exc)) from None
 
@@ -176,8 +181,14 @@ class ApiAdmin:
             raise AdminError(_error_text(response))
         return response
 
-    def create_token(self, name: str, role: Role, botnets: list[str]) -> tuple[str, Monitor]:
-        body = {"name": name, "role": role, "botnets": botnets}
+    def create_token(
+        self, name: str, role: Role, botnets: list[str], scope: FeedScope | None = None
+    ) -> tuple[str, Monitor]:
+        body: dict[str, Any] = {"name": name, "role": role, "botnets": botnets}
+        if scope is not None:
+            body.update(
+                asns=list(scope.asns), cidrs=list(scope.cidrs), countries=list(scope.countries)
+            )
         data = self._call("POST", "/api/v1/admin/tokens", json=body).json()
         return data["token"], msgspec.convert(data["monitor"], Monitor)
 

@@ -127,3 +127,17 @@ class FeedFormat(Protocol):
         """The encoded answer in chunks, reading ``rows`` lazily (memory bounded by a page,
         except where the format's own library needs the whole document)."""
         ...
+
+
+class FeedField(msgspec.Struct, frozen=True, kw_only=True):
+    """One field of a format, as the schema endpoint (``GET /api/v1/feeds/schema``) lists
+    it. A format module gives its list as the ``fields`` attribute of its format object."""
+
+    name: str
+    type: str
+    """``string``, ``integer``, ``number``, ``array`` or ``object`` (JSON's names)."""
+    meaning: str
+    presence: Literal["always", "sometimes", "never"] = "always"
+    """``always``: botmon fills it for every row; ``sometimes``: when known (the AS of an
+    address the GeoIP data does not know, for example); ``never``: a column of the layout
+    botmon has nothing for, left empty so parsers of the layout read the file unchanged."""

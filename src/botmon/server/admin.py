@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from botmon.auth import TokenRefused, issue_token
+from botmon.feeds.model import FeedScope
 from botmon.server import schemas
 from botmon.server.state import ServerState
 from botmon.store.base import Botnet, Monitor, StoreError
@@ -26,7 +27,10 @@ ADMIN = ("admin",)
 
 def _create_token(state: ServerState, spec: schemas.TokenIn) -> schemas.TokenCreated:
     try:
-        token, monitor = issue_token(state.store, spec.name, spec.role, spec.botnets)
+        scope = FeedScope(
+            asns=tuple(spec.asns), cidrs=tuple(spec.cidrs), countries=tuple(spec.countries)
+        )
+        token, monitor = issue_token(state.store, spec.name, spec.role, spec.botnets, scope)
     except TokenRefused as exc:
         status = 409 if exc.kind == "conflict" else 422
         raise ApiError(status, str(exc), exc.kind, field=exc.field) from None

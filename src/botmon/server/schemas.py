@@ -64,9 +64,20 @@ class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A token to create; ``botnets`` limits a crawler token, ``asns``/``cidrs``/``countries``
+    are a feed token's networks (at least one; ASN 1..4294967295, CIDR such as
+    ``198.51.100.0/24``, ISO 3166-1 alpha-2 country)."""
+
     name: MonitorName
     role: Role
     botnets: list[BotnetName] = []
+    asns: Annotated[list[int], msgspec.Meta(max_length=256)] = []
+    cidrs: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=256)
+    ] = []
+    countries: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=2, min_length=2)]], msgspec.Meta(max_length=256)
+    ] = []
 
 
 class TokenCreated(msgspec.Struct):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import msgspec
 import pyarrow as pa
 
+from botmon.feeds.model import FeedQuery, FeedRow, FeedScope
 from botmon.limits import Role
 from botmon.store.prepared import PreparedBatch
 from botmon.validation import ValidatedBatch
@@ -23,6 +24,7 @@ from botmon.wire import Campaign, Command
 if TYPE_CHECKING:  # the read port's mixin builds on this module's types
     from botmon.store.configs import Config, ConfigAlert, ConfigBot, ConfigStats
     from botmon.store.exclusions import ExcludedMonitor, MonitorToExclude
+    from botmon.store.feeds import FeedDelivery
     from botmon.store.reads import (
         CountedKind,
         Dimension,
@@ -78,6 +80,8 @@ class Monitor(msgspec.Struct, frozen=True):
     revoked: bool
     token_prefix: str
     """The first characters of the token, to tell tokens apart in listings."""
+    scope: FeedScope = FeedScope()
+    """The networks a ``feed`` token covers (at least one entry); empty for other roles."""
 
 
 class WriteResult(msgspec.Struct, frozen=True):
@@ -146,9 +150,16 @@ class Store(Protocol):
 
     # -- monitors and tokens ---------------------------------------------------------------
     def create_monitor(
-        self, name: str, role: Role, botnets: Sequence[str], token_hash: str, token_prefix: str
+        self,
+        name: str,
+        role: Role,
+        botnets: Sequence[str],
+        token_hash: str,
+        token_prefix: str,
+        scope: FeedScope | None = None,
     ) -> Monitor:
-        """Store a new token holder; StoreError when the name is taken or a botnet unknown."""
+        """Store a new token holder; StoreError when the name is taken or a botnet unknown,
+        or when ``scope`` does not fit the role (a feed token needs one, others none)."""
 
     def list_monitors(self) -> list[Monitor]:
         """Every monitor, revoked ones included."""
@@ -401,6 +412,20 @@ class Store(Protocol):
 
     def exclusion_revision(self) -> str:
         """A fingerprint of the whole exclusion list (changes with every change)."""
+
+    # -- feeds for network owners (store/feeds.py) -----------------------------------------
+    def feed_rows(self, query: FeedQuery) -> Iterator[list[FeedRow]]:
+        """The bots in ``query``'s scope seen in ``[since, until)``, one row per (botnet,
+        ip), ordered by (botnet, ip), in pages of ``query.page_size`` (bounded memory);
+        scope filtered in SQL, paged after ``query.after``, at most ``query.limit`` rows."""
+
+    def record_feed_delivery(self, delivery: FeedDelivery) -> None:
+        """Log one feed answer (the delivery log admins read)."""
+
+    def feed_deliveries(
+        self, *, since: float | None = None, monitor: str | None = None, limit: int = 1000
+    ) -> list[FeedDelivery]:
+        """Logged feed answers, newest first."""
 
     # -- coordination ----------------------------------------------------------------------
     def record_heartbeat(self, source: str, at: float, status: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ import msgspec
 import pyarrow as pa
 
 from botmon import auth
+from botmon.feeds.model import FeedScope
 from botmon.limits import BOTNET_NAME_PATTERN, MAX_TIMESTAMP
 from botmon.store.base import Botnet, BotnetSummary, Monitor, RecordKind, StoreError
 from botmon.store.prepared import PreparedBatch, prepare_batch
@@ -270,7 +271,13 @@ def botnet_summary_from_row(row: Sequence[Any], recent_window_s: int) -> BotnetS
 
 
 def monitor_from_row(row: Sequence[Any]) -> Monitor:
-    """A :class:`Monitor` from ``id, name, role, botnets, created_at, revoked, token_prefix``."""
+    """A :class:`Monitor` from ``id, name, role, botnets, created_at, revoked, token_prefix,
+    feed_asns, feed_cidrs, feed_countries``."""
+    scope = FeedScope(
+        asns=tuple(int(a) for a in row[7] or ()),
+        cidrs=tuple(row[8] or ()),
+        countries=tuple(row[9] or ()),
+    )
     return Monitor(
         id=int(row[0]),
         name=row[1],
@@ -279,18 +286,49 @@ def monitor_from_row(row: Sequence[Any]) -> Monitor:
         created_at=float(row[4]),
         revoked=bool(row[5]),
         token_prefix=row[6],
+        scope=scope,
     )
 
 
+MONITOR_SCOPE_COLUMNS = "feed_asns, feed_cidrs, feed_countries"
+"""The columns of a monitor's feed scope, selected after :func:`monitor_from_row`'s first
+seven."""
+
+
 def check_monitor(
-    name: str, role: str, botnets: Sequence[str], token_hash: str, token_prefix: str
+    name: str,
+    role: str,
+    botnets: Sequence[str],
+    token_hash: str,
+    token_prefix: str,
+    scope: FeedScope | None = None,
 ) -> list[str]:
     """Check a new monitor's fields (both backends alike); its botnets, sorted and unique."""
     check_name("monitor name", name)
     check_role(role)
+    check_scope(role, scope)
     check_name("token hash", token_hash)
     check_text("token prefix", token_prefix, max_length=MAX_NAME_LENGTH)
     wanted = sorted(set(botnets))
     for b in wanted:
         check_text("botnet", b)
     return wanted
+
+
+def check_scope(role: str, scope: FeedScope | None) -> FeedScope:
+    """A feed token's scope, checked again here (callers parse it with
+    :func:`botmon.feeds.scope.parse_scope`): a feed token needs one, other roles none."""
+    from botmon.feeds.scope import ScopeError, parse_scope
+
+    scope = scope or FeedScope()
+    if role == "feed" and scope.is_empty():
+        raise StoreError("a feed token needs at least one ASN, CIDR or country")
+    if role != "feed" and not scope.is_empty():
+        raise StoreError("only feed tokens are limited to networks")
+    try:
+        again = parse_scope(scope.asns, scope.cidrs, scope.countries)
+    except ScopeError as exc:
+        raise StoreError(str(exc)) from None
+    if again != scope:
+        raise StoreError("a scope must be normalised (botmon.feeds.scope.parse_scope)")
+    return scope

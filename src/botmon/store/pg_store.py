@@ -22,6 +22,7 @@ import pyarrow as pa
 from psycopg import errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from botmon.feeds.model import FeedScope
 from botmon.ipaddr import int_to_ip
 from botmon.limits import Role
 from botmon.store import common, configs, pg_copy, pg_export_data, summaries, windows
@@ -36,6 +37,7 @@ from botmon.store.base import (
     WriteResult,
 )
 from botmon.store.exclusions import ExclusionPort
+from botmon.store.feeds import FeedPort
 from botmon.store.outage import Breaker
 from botmon.store.prepared import PreparedBatch
 from botmon.store.reads import AnalysisPort, ReadPort, arrow_from_rows
@@ -85,7 +87,7 @@ def _ip_text(value: Any) -> str | None:
     return int_to_ip(int(value))
 
 
-class PostgresStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
+class PostgresStore(configs.ConfigPort, ExclusionPort, FeedPort, ReadPort, AnalysisPort):
     """A :class:`botmon.store.base.Store` on a PostgreSQL database."""
 
     backend = "postgresql"
@@ -251,22 +253,41 @@ class PostgresStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
 
     # -- monitors --------------------------------------------------------------------------
     _MONITOR_COLUMNS = (
-        "id, name, role, botnets, extract(epoch FROM created_at)::float8, revoked, token_prefix"
+        "id, name, role, botnets, extract(epoch FROM created_at)::float8, revoked, token_prefix, "
+        + common.MONITOR_SCOPE_COLUMNS
     )
 
     def create_monitor(
-        self, name: str, role: Role, botnets: Sequence[str], token_hash: str, token_prefix: str
+        self,
+        name: str,
+        role: Role,
+        botnets: Sequence[str],
+        token_hash: str,
+        token_prefix: str,
+        scope: FeedScope | None = None,
     ) -> Monitor:
-        wanted = common.check_monitor(name, role, botnets, token_hash, token_prefix)
+        wanted = common.check_monitor(name, role, botnets, token_hash, token_prefix, scope)
+        scope = scope or FeedScope()
         try:
             with self._conn() as conn:
                 for b in wanted:
                     self._botnet_id(conn, b)
                 row = conn.execute(
                     "INSERT INTO monitors (name, role, token_hash, token_prefix, botnets, "
-                    "created_at) VALUES (%s, %s, %s, %s, %s::text[], to_timestamp(%s)) "
+                    f"created_at, {common.MONITOR_SCOPE_COLUMNS}) VALUES (%s, %s, %s, %s, "
+                    "%s::text[], to_timestamp(%s), %s::bigint[], %s::text[], %s::text[]) "
                     f"RETURNING {self._MONITOR_COLUMNS}",
-                    [name, role, token_hash, token_prefix, wanted, time.time()],
+                    [
+                        name,
+                        role,
+                        token_hash,
+                        token_prefix,
+                        wanted,
+                        time.time(),
+                        list(scope.asns),
+                        list(scope.cidrs),
+                        list(scope.countries),
+                    ],
                 ).fetchone()
         except StoreError as exc:
             cause = exc.__cause__
@@ -490,6 +511,23 @@ class PostgresStore(configs.ConfigPort, ExclusionPort, ReadPort, AnalysisPort):
     def _select_arrow(self, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
         """One read-only SELECT as Arrow (:meth:`AnalysisPort._select_arrow`)."""
         return arrow_from_rows(self._select(sql, params), schema)
+
+    def _stream(
+        self, sql: str, params: Sequence[Any], size: int
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows of one SELECT, ``size`` at a time, from a named (server-side) cursor
+        (:meth:`FeedPort._stream`); the pooled connection is held until the last row."""
+        values = common.check_params(params)
+        with self._conn() as conn:
+            conn.execute("SET TRANSACTION READ ONLY")
+            with conn.cursor(name="botmon_feed") as cur:
+                cur.itersize = size
+                cur.execute(sql, values)
+                while True:
+                    rows = cur.fetchmany(size)
+                    if not rows:
+                        break
+                    yield rows
 
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read-only query in a READ ONLY transaction, results made engine-neutral:
