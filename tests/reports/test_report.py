@@ -71,7 +71,9 @@ def test_per_as_files_hold_exactly_that_as_bots(store: Store, tmp_path: Path) ->
     method = (out / "methodology.md").read_text()
     assert "crawler-a" in method and "sensor-b" in method and "300 s" in method
     html = (out / "summary.html").read_text()
-    assert "<svg" in html and "http://" not in html.replace("http://www.w3.org", "")
+    assert html.count("<svg") == 5
+    for remote in ("<script", "<link", 'src="http', 'href="http', "url(http"):
+        assert remote not in html
 
     for name in ("bots_per_hour", "top_asns", "top_countries", "origins", "confidence"):
         with Image.open(out / f"{name}.png") as img:

@@ -8,6 +8,7 @@ of CSS in the page, so it opens offline and in mail clients that block remote co
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -135,7 +136,8 @@ def _svg(chart: Chart) -> str:
     """The chart's SVG without its XML prolog, to sit inside the page."""
     text = chart.svg.read_text(encoding="utf-8")
     start = text.find("<svg")
-    return text[start:] if start >= 0 else ""
+    text = text[start:] if start >= 0 else ""
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
 
 
 def _table(head: list[str], rows: list[list[str]], numeric: set[int]) -> str:
