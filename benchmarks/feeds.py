@@ -138,9 +138,9 @@ def generate(path: str, n: int) -> float:
         config={
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
-            "enable_progress_bar": False,
         },
     )
+    con.execute("SET enable_progress_bar = false")
     # b: the botnet; k: the bot; u in [0, 1) skews the AS: few large providers, many small
     bot = f"""
         SELECT i, (i % {len(BOTNETS)}) AS b, (hash(i) % {pool})::BIGINT AS k,

@@ -13,9 +13,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
+from botmon.feeds.model import FeedQuery
 from botmon.reports import manifest
 from botmon.reports.build import ReportError, ReportRequest, make_report
 from botmon.reports.period import period_for
+from botmon.reports.rows import split_rows, spooled
 from botmon.store.base import Store
 from botmon.wire import CampaignSettings
 from tests.reports.data import DAY, DAY_START, csv_ips, populate
@@ -136,3 +138,18 @@ def test_refusals(store: Store, tmp_path: Path) -> None:
             tmp_path / "s",
             tmp_path / "k.pem",
         )
+
+
+def test_spool_keeps_each_network_in_order_across_flushes(store: Store, tmp_path: Path) -> None:
+    populate(store)
+    query = FeedQuery(since=DAY_START, until=DAY_START + 86400, botnets=("hns",), page_size=4)
+    direct = [row for page in store.feed_rows(query) for row in page]
+    tally = split_rows(store, query, "country", tmp_path, flush_bytes=1)
+    assert tally.spool is not None
+    with tally.spool.open("rb") as spool:
+        for key, net in tally.networks.items():
+            back = list(spooled(spool, net))
+            assert back == [r for r in direct if r.country == key]
+    assert sum(n.bots for n in tally.networks.values()) == len(direct) == tally.bots
+    # a flush after every page: networks of more bots than a page came in several segments
+    assert max(len(n.segments) for n in tally.networks.values()) > 1

@@ -31,10 +31,8 @@ from botmon.cli.admin import (
 from botmon.feeds.model import Tlp
 from botmon.reports import manifest
 from botmon.reports.archive import ArchiveError, unpack
-from botmon.reports.build import ReportError, ReportRequest, make_report
+from botmon.reports.options import PERS, TLPS, Per, ReportError, ReportRequest
 from botmon.reports.period import Kind, PeriodError, parse_day, period_for
-from botmon.reports.rows import PERS, Per
-from botmon.server.reports_api import TLPS
 from botmon.settings import DEFAULT_DB, one_line
 from botmon.store.base import StoreError
 
@@ -125,6 +123,8 @@ def _make(kind: Kind, **kw: Any) -> None:
         else:
             with open_admin(kw["db"]) as admin:
                 if isinstance(admin, StoreAdmin):
+                    from botmon.reports.build import make_report
+
                     make_report(admin.store, req, out, key)
                     where = "the store"
                 elif isinstance(admin, ApiAdmin):

@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from botmon.reports.build import ReportRequest, write_report
+from botmon.reports.options import ReportRequest
 from botmon.store.base import Store
 
 _MEMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}")
@@ -33,6 +33,8 @@ def zip_name(req: ReportRequest) -> str:
 
 def build_zip(store: Store, req: ReportRequest) -> Path:
     """The report of ``req`` as a zip in a temporary file; the caller removes it."""
+    from botmon.reports.build import write_report  # matplotlib: only when a report is made
+
     work = Path(tempfile.mkdtemp(prefix="botmon-report-"))
     try:
         write_report(store, req, work)

@@ -19,33 +19,20 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from botmon.buckets import DAY, HOUR, bucket_start, buckets_between
 from botmon.feeds.formats import feed_format
-from botmon.feeds.model import FeedContext, FeedQuery, FeedScope, Tlp
+from botmon.feeds.model import FeedContext, FeedFormat, FeedQuery, FeedScope
 from botmon.reports import charts, manifest, methodology, summary
-from botmon.reports.period import Period
-from botmon.reports.rows import Network, Per, Tally, split_rows, spooled
+from botmon.reports.options import Per, ReportError, ReportRequest
+from botmon.reports.rows import Network, Tally, split_rows, spooled
 from botmon.store.base import Store, StoreError
 from botmon.store.reads import record_filter
 
 TOP = 15
 _COUNTRY = re.compile(r"[A-Z]{2}")
-
-
-class ReportError(Exception):
-    """A report that cannot be made (unknown botnet, unusable directory): one line."""
-
-
-@dataclass(frozen=True)
-class ReportRequest:
-    botnet: str
-    period: Period
-    per: Per = "asn"
-    tlp: Tlp = "amber"
-    producer: str = "botmon"
 
 
 def network_file(per: Per, key: int | str | None) -> str:
@@ -105,24 +92,38 @@ def _write_networks(
     directory: Path, req: ReportRequest, tally: Tally, generated_at: float
 ) -> list[summary.NetworkFile]:
     fmt = feed_format("csv")
-    files = []
+    files: list[summary.NetworkFile] = []
     order = sorted(tally.networks.values(), key=lambda n: (n.key is None, -n.bots, str(n.key)))
-    for net in order:
-        name = network_file(req.per, net.key)
-        context = FeedContext(
-            generated_at=generated_at,
-            since=req.period.start,
-            until=req.period.end,
-            producer=req.producer,
-            recipient=_network_label(req.per, net),
-            tlp=req.tlp,
-            scope=_scope(req.per, net.key),
-        )
-        with (directory / name).open("wb") as out:
-            for chunk in fmt.write(spooled(net), context):
-                out.write(chunk)
-        files.append(summary.NetworkFile(_network_label(req.per, net), name, net.bots))
+    if tally.spool is None:
+        return files
+    with tally.spool.open("rb") as spool:
+        for net in order:
+            files.append(_write_network(directory, req, fmt, spool, net, generated_at))
     return files
+
+
+def _write_network(
+    directory: Path,
+    req: ReportRequest,
+    fmt: FeedFormat,
+    spool: BinaryIO,
+    net: Network,
+    generated_at: float,
+) -> summary.NetworkFile:
+    name = network_file(req.per, net.key)
+    context = FeedContext(
+        generated_at=generated_at,
+        since=req.period.start,
+        until=req.period.end,
+        producer=req.producer,
+        recipient=_network_label(req.per, net),
+        tlp=req.tlp,
+        scope=_scope(req.per, net.key),
+    )
+    with (directory / name).open("wb") as out:
+        for chunk in fmt.write(spooled(spool, net), context):
+            out.write(chunk)
+    return summary.NetworkFile(_network_label(req.per, net), name, net.bots)
 
 
 def _charts(directory: Path, s: summary.Summary) -> list[charts.Chart]:

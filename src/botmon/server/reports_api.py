@@ -14,18 +14,15 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import get_args
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from botmon.feeds.model import Tlp
 from botmon.limits import BOTNET_NAME_PATTERN
 from botmon.reports.archive import build_zip, zip_name
-from botmon.reports.build import ReportError, ReportRequest
+from botmon.reports.options import PERS, TLPS, Per, ReportError, ReportRequest
 from botmon.reports.period import Kind, PeriodError, parse_day, period_for
-from botmon.reports.rows import PERS, Per
 from botmon.settings import one_line
 from botmon.store.base import StoreError
 from botmon.web.access import Access
@@ -38,7 +35,6 @@ PREFIX = "/api/v1/reports"
 VIEW = ("viewer",)
 CONCURRENT_BUILDS = 2
 CHUNK = 256 * 1024
-TLPS: tuple[str, ...] = get_args(Tlp)
 
 
 def _invalid(message: str, field: str) -> ApiError:
