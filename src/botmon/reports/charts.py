@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 INK = "#1f2933"
 MUTED = "#7b8794"
@@ -100,6 +101,7 @@ def time_series(
         times = [datetime.fromtimestamp(t, UTC) for t, _, _ in points]
         ips = [p[1] for p in points]
         ids = [p[2] for p in points]
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         if bars:
             ax.bar(times, ips, width=0.8, color=BLUE, label="IP addresses", align="edge")
             if any(ids):
@@ -113,15 +115,18 @@ def time_series(
                 )
             ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d %b"))  # type: ignore[no-untyped-call]
         else:
-            ax.fill_between(times, ips, step="post", color=BLUE, alpha=0.18, linewidth=0)
-            ax.step(times, ips, where="post", color=BLUE, linewidth=1.6, label="IP addresses")
+            # the last bucket drawn to its end, not stopped at its start
+            step = points[1][0] - points[0][0] if len(points) > 1 else 3600.0
+            edges = [*times, datetime.fromtimestamp(points[-1][0] + step, UTC)]
+            ax.fill_between(edges, [*ips, ips[-1]], step="post", color=BLUE, alpha=0.18, lw=0)
+            ax.step(edges, [*ips, ips[-1]], where="post", color=BLUE, lw=1.6, label="IP addresses")
             if any(ids):
-                ax.step(times, ids, where="post", color=ORANGE, linewidth=1.4, label="bot IDs")
+                ax.step(edges, [*ids, ids[-1]], where="post", color=ORANGE, lw=1.4, label="bot IDs")
             locator = mdates.AutoDateLocator(minticks=4, maxticks=10)  # type: ignore[no-untyped-call]
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
         ax.set_ylabel(f"distinct per {step_label}")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max(*ips, *ids) * 1.2)  # room for the legend above the highest value
         ax.grid(axis="x", visible=False)
         ax.legend(frameon=False, loc="upper left", ncols=2)
         ax.text(
@@ -146,7 +151,7 @@ def top_bars(
     """A horizontal bar chart of the largest ``items`` (label, bots), largest on top."""
     shown = list(items[:TOP])
     with plt.rc_context(_STYLE):
-        fig, ax = _figure(8, 1.2 + 0.34 * max(len(shown), 3))
+        fig, ax = _figure(6.5, 1.2 + 0.34 * max(len(shown), 3))
         ax.set_title(title)
         if not shown:
             _empty(ax)
@@ -156,8 +161,9 @@ def top_bars(
         bars = ax.barh(labels, values, color=color, height=0.65)
         ax.bar_label(bars, padding=3, color=INK, fontsize=9)
         ax.set_xlabel("bots")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(axis="y", visible=False)
-        ax.set_xlim(0, max(values) * 1.12)
+        ax.set_xlim(0, max(values) * 1.15)
         return _save(fig, directory, name, title)
 
 
@@ -187,6 +193,7 @@ def categories(
             fontsize=9,
         )
         ax.set_xlim(0, max(values) * 1.35)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("bots")
         ax.grid(axis="y", visible=False)
         return _save(fig, directory, name, title)

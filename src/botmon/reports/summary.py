@@ -166,11 +166,12 @@ def page(s: Summary, charts: list[Chart]) -> str:
     ]
     wide = [c for c in charts if c.name.startswith("bots_per")]
     small = [c for c in charts if c not in wide]
+    # each chart carries its title (the PNG is shown on its own too)
     for chart in wide:
-        parts.append(f"<h2>{html.escape(chart.title)}</h2><figure>{_svg(chart)}</figure>")
+        parts.append(f"<figure>{_svg(chart)}</figure>")
     parts.append('<div class="grid">')
     for chart in small:
-        parts.append(f"<figure><h2>{html.escape(chart.title)}</h2>{_svg(chart)}</figure>")
+        parts.append(f"<figure>{_svg(chart)}</figure>")
     parts.append("</div>")
     parts.append('<div class="grid"><div><h2>Top ASes</h2>')
     parts.append(_table(["AS", "bots"], [[as_label(a, n), str(b)] for a, n, b in s.top_asns], {1}))
