@@ -50,6 +50,7 @@ def test_per_as_files_hold_exactly_that_as_bots(store: Store, tmp_path: Path) ->
     settings = msgspec.to_builtins(CampaignSettings(protocol="hns", rounds=0, interval_s=300))
     campaign = store.start_campaign("hns", "crawler-a", settings, DAY_START - 7200)
     store.end_campaign(campaign.id, "crawler-a", DAY_START + 3600)
+    store.start_campaign("hns", "late-crawler", settings, DAY_START + 86400)  # the next day
     key = _key(tmp_path / "key.pem")
     out = tmp_path / "report"
     req = ReportRequest("hns", period_for("daily", DAY), "asn")
@@ -72,6 +73,7 @@ def test_per_as_files_hold_exactly_that_as_bots(store: Store, tmp_path: Path) ->
 
     method = (out / "methodology.md").read_text()
     assert "crawler-a" in method and "sensor-b" in method and "300 s" in method
+    assert "late-crawler" not in method
     html = (out / "summary.html").read_text()
     assert html.count("<svg") == 5
     for remote in ("<script", "<link", 'src="http', 'href="http', "url(http"):
