@@ -14,6 +14,7 @@ failed run leaves no half report that a recipient could mistake for a whole one:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -120,10 +121,12 @@ def _write_network(
         tlp=req.tlp,
         scope=_scope(req.per, net.key),
     )
+    digest = hashlib.sha256()
     with (directory / name).open("wb") as out:
         for chunk in fmt.write(spooled(spool, net), context):
             out.write(chunk)
-    return summary.NetworkFile(_network_label(req.per, net), name, net.bots)
+            digest.update(chunk)
+    return summary.NetworkFile(_network_label(req.per, net), name, net.bots, digest.hexdigest())
 
 
 def _charts(directory: Path, s: summary.Summary) -> list[charts.Chart]:
@@ -224,7 +227,7 @@ def write_report(
         ),
         encoding="utf-8",
     )
-    manifest.write_manifest(directory)
+    manifest.write_manifest(directory, {f.file: f.sha256 for f in files})
     return s
 
 

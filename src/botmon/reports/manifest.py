@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,9 +46,13 @@ def _listed(directory: Path) -> list[Path]:
     )
 
 
-def write_manifest(directory: Path) -> Path:
-    """Write ``SHA256SUMS`` over every other file of ``directory`` (flat, names sorted)."""
-    lines = [f"{file_digest(p)}  {p.name}\n" for p in _listed(directory)]
+def write_manifest(directory: Path, known: Mapping[str, str] | None = None) -> Path:
+    """Write ``SHA256SUMS`` over every other file of ``directory`` (flat, names sorted).
+
+    ``known`` gives digests taken while files were written (name -> hex), so thousands of
+    per-network files are not opened a second time."""
+    known = known or {}
+    lines = [f"{known.get(p.name) or file_digest(p)}  {p.name}\n" for p in _listed(directory)]
     out = directory / MANIFEST
     out.write_text("".join(lines), encoding="utf-8")
     return out

@@ -24,6 +24,8 @@ class NetworkFile(msgspec.Struct, frozen=True):
     """``AS64512 (Lab Net Berlin)``, ``DE``, or ``unknown``."""
     file: str
     bots: int
+    sha256: str = ""
+    """The file's SHA-256 (hex) as written, the same as in ``SHA256SUMS``."""
 
 
 class Summary(msgspec.Struct, frozen=True, kw_only=True):
