@@ -81,8 +81,8 @@ def issue_token(
     """Create a monitor holding a fresh token; return the token (shown once) and the monitor.
 
     Every path that makes a token (the API, the CLI, ``serve``'s own admin token, the demo)
-    goes through here, so the rules (known botnets, only crawler tokens limited to botnets,
-    feed tokens and only they limited to networks, only the hash kept) hold everywhere.
+    goes through here, so the rules (known botnets, only crawler and feed tokens limited to
+    botnets, only feed tokens limited to networks, only the hash kept) hold everywhere.
     ``scope`` is parsed here again, so a caller may hand in what a person typed."""
     from botmon.feeds.scope import ScopeError, parse_scope
     from botmon.store.base import StoreError
@@ -103,8 +103,8 @@ def issue_token(
     for botnet in botnets:
         if store.get_botnet(botnet) is None:
             raise TokenRefused(f"unknown botnet {botnet!r}", "unknown_botnet", "botnets")
-    if botnets and role != "crawler":
-        raise TokenRefused("only crawler tokens are limited to botnets", "invalid_request")
+    if botnets and role not in ("crawler", "feed"):
+        raise TokenRefused("only crawler and feed tokens are limited to botnets", "invalid_request")
     token = new_token()
     try:
         monitor = store.create_monitor(

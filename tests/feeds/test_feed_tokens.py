@@ -6,8 +6,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
 from botmon.auth import TokenRefused, hash_token, issue_token
+from botmon.cli.main import cli
 from botmon.feeds.model import FeedScope
 from botmon.feeds.scope import ScopeError, parse_scope
 from botmon.store import open_store
@@ -89,5 +91,31 @@ def test_upgrading_keeps_every_token_and_allows_feed_tokens(tmp_path: Path) -> N
         assert store.monitor_by_token_hash("hash-old") == old
         _, feed = issue_token(store, "cert", "feed", scope=FeedScope(countries=("DE",)))
         assert feed.id > old.id
+    finally:
+        store.close()
+
+
+def test_the_cli_makes_feed_tokens_and_lists_their_networks(tmp_path: Path) -> None:
+    db = str(tmp_path / "cli.duckdb")
+    runner = CliRunner()
+    networks = ["--asn", "AS64500", "--cidr", "198.51.100.0/24", "--country", "de"]
+    made = runner.invoke(
+        cli, ["token", "create", "--name", "cert-de", "--role", "feed", *networks, "--db", db]
+    )
+    assert made.exit_code == 0, made.output
+    assert "for networks AS64500,198.51.100.0/24,DE" in made.output
+    listed = runner.invoke(cli, ["token", "list", "--db", db])
+    (line,) = [row for row in listed.output.splitlines() if row.startswith("cert-de")]
+    assert line.split()[1] == "feed" and line.endswith("AS64500,198.51.100.0/24,DE")
+    for bad in (
+        ["--role", "feed"],
+        ["--role", "viewer", "--asn", "1"],
+        ["--role", "feed", "--asn", "0"],
+    ):
+        refused = runner.invoke(cli, ["token", "create", "--name", "x", *bad, "--db", db])
+        assert refused.exit_code != 0
+    store = open_store(db)
+    try:
+        assert [m.name for m in store.list_monitors()] == ["cert-de"]
     finally:
         store.close()

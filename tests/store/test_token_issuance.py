@@ -29,7 +29,7 @@ def test_issuing_refuses_unknown_botnets_limited_non_crawlers_and_taken_names(
     with pytest.raises(auth.TokenRefused, match="unknown botnet 'mozi'") as unknown:
         auth.issue_token(store, "a", "crawler", ["mozi"])
     assert (unknown.value.kind, unknown.value.field) == ("unknown_botnet", "botnets")
-    with pytest.raises(auth.TokenRefused, match="only crawler tokens") as limited:
+    with pytest.raises(auth.TokenRefused, match="only crawler and feed tokens") as limited:
         auth.issue_token(store, "b", "viewer", ["hns"])
     assert limited.value.kind == "invalid_request"
     auth.issue_token(store, "c", "viewer")

@@ -25,6 +25,7 @@ from botmon.limits import Role
 from botmon.settings import one_line, redact, server_file_for
 from botmon.store.base import Botnet, Monitor, Store, StoreError
 from botmon.store.exclusions import ExcludedMonitor, MonitorToExclude
+from botmon.store.feeds import FeedDelivery
 from botmon.transfer.writers import writer_for
 from botmon.validation import ValidatedBatch
 
@@ -59,6 +60,9 @@ class Admin(Protocol):
     ) -> list[ExcludedMonitor]: ...
     def include_monitor(self, botnet: str, ip: str, port: int) -> bool: ...
     def excluded_monitors(self, botnet: str) -> list[ExcludedMonitor]: ...
+    def feed_deliveries(
+        self, since: float | None, monitor: str | None, limit: int
+    ) -> list[FeedDelivery]: ...
     def close(self) -> None: ...
 
 
@@ -152,6 +156,14 @@ class StoreAdmin:
         if self.store.get_botnet(botnet) is None:
             raise AdminError(f"unknown botnet {botnet!r}: create it first (botmon botnet create)")
         return self.store.excluded_monitors(botnet)
+
+    def feed_deliveries(
+        self, since: float | None, monitor: str | None, limit: int
+    ) -> list[FeedDelivery]:
+        try:
+            return self.store.feed_deliveries(since=since, monitor=monitor, limit=limit)
+        except StoreError as exc:
+            raise AdminError(one_line(exc)) from None
 
     def close(self) -> None:
         self.store.close()
@@ -274,6 +286,17 @@ class ApiAdmin:
     def excluded_monitors(self, botnet: str) -> list[ExcludedMonitor]:
         data = self._call("GET", f"/api/v1/admin/botnets/{botnet}/excluded-monitors").json()
         return msgspec.convert(data["monitors"], list[ExcludedMonitor])
+
+    def feed_deliveries(
+        self, since: float | None, monitor: str | None, limit: int
+    ) -> list[FeedDelivery]:
+        params: dict[str, str] = {"limit": str(limit)}
+        if since is not None:
+            params["since"] = repr(since)
+        if monitor:
+            params["monitor"] = monitor
+        data = self._call("GET", "/api/v1/feeds/deliveries", params=params).json()
+        return msgspec.convert(data["deliveries"], list[FeedDelivery])
 
     def close(self) -> None:
         self.client.close()

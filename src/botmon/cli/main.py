@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "botmon.cli.monitors",
         "Exclude monitors of others from every count and view, include them, list them.",
     ),
+    "feeds": ("botmon.cli.feeds", "Show the log of feeds delivered to network owners."),
     "analyze": ("botmon.cli.analyze", "Run an analysis: churn, diurnal, count, detect, graph."),
     "report": ("botmon.cli.report", "Write or verify a botnet's daily or weekly report."),
 }

@@ -24,7 +24,10 @@ def command() -> None:
 @click.option("--name", required=True, help="The token holder (crawler, sensor or person).")
 @click.option("--role", required=True, type=click.Choice(ROLES), help="What the token may do.")
 @click.option(
-    "--botnet", "botnets", multiple=True, help="Limit a crawler token to this botnet (repeatable)."
+    "--botnet",
+    "botnets",
+    multiple=True,
+    help="Limit a crawler or feed token to this botnet (repeatable).",
 )
 @click.option(
     "--asn", "asns", multiple=True, help="A feed token's AS number, 64500 or AS64500 (repeatable)."

@@ -6,7 +6,8 @@ present, in its order; what botmon does not know (region, city, hostname, sector
 the destination) is an empty string. A row is one bot of one botnet in the period:
 ``timestamp`` is its last sighting, ``src_port`` the lowest port it was seen on (all ports
 are in the other formats), ``tag`` its origins and confidence, ``event_id`` a stable hash
-of the sighting (:func:`botmon.feeds.common.event_id`).
+of the sighting (:func:`botmon.feeds.common.event_id`). CSV cells a spreadsheet would run
+as a formula get a leading ``'`` (:mod:`botmon.csvsafe`), as in every botmon CSV.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from botmon.csvsafe import safe_cell
 from botmon.feeds.common import chunked, event_id, iso_utc, json_array, transport
 from botmon.feeds.model import FeedContext, FeedField, FeedRow
 
@@ -127,7 +129,7 @@ class _Csv:
             writer = csv.writer(buf, lineterminator="\r\n")
             for row in chunk:
                 values = record(row, context)
-                writer.writerow([values[c] for c in COLUMNS])
+                writer.writerow([safe_cell(values[c]) for c in COLUMNS])
             return buf.getvalue().encode()
 
         yield (",".join(COLUMNS) + "\r\n").encode()

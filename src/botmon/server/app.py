@@ -35,6 +35,7 @@ from botmon.server import (
     admin,
     analyses_api,
     exclusions_api,
+    feeds_api,
     ingest,
     queries,
     reports_api,
@@ -227,6 +228,7 @@ def create_app(state: ServerState) -> Starlette:
     all_routes.extend(configs_api.routes(state))
     all_routes.extend(exclusions_api.routes(state))
     all_routes.extend(reports_api.routes(state))
+    all_routes.extend(feeds_api.routes(state))
     schedule = Schedule(state.analysis, runs.available())
     all_routes.extend(analyses_api.routes(state, state.analysis, schedule, schedule.analyses))
     all_routes.extend(dashboard_web.routes(state))

@@ -97,9 +97,20 @@ class _Dialect:
             return f"CAST({column} AS DATE)"
         return f"({column} AT TIME ZONE 'UTC')::date"
 
-    def ip_text(self, value: Any) -> str:
+    def ip_select(self, column: str) -> str:
+        """The address as two columns: DuckDB's UHUGEINT as UBIGINT halves (Arrow, which
+        the DuckDB store reads results through, has no 128-bit integer), PostgreSQL's inet
+        and a NULL."""
         if self.backend == "duckdb":
-            return int_to_ip(int(value))
+            return (
+                f"({column} >> 64)::UBIGINT AS ip_hi, "
+                f"({column} & {(1 << 64) - 1}::UHUGEINT)::UBIGINT AS ip_lo"
+            )
+        return f"{column}, NULL"
+
+    def ip_text(self, value: Any, low: Any) -> str:
+        if self.backend == "duckdb":
+            return int_to_ip((int(value) << 64) | int(low))
         from botmon.store.pg_store import _ip_text
 
         text = _ip_text(value)
@@ -231,7 +242,7 @@ class FeedPort:
                 WHERE {where}
                 GROUP BY r.ip
             )
-            SELECT per.ip, {d.epoch("per.first_ts")}, {d.epoch("per.last_ts")},
+            SELECT {d.ip_select("per.ip")}, {d.epoch("per.first_ts")}, {d.epoch("per.last_ts")},
                 per.observations, per.ports, per.bot_ids, per.asn, a.name, per.country,
                 per.by_crawler, per.by_sensor, per.vantage_points, per.days
             FROM per LEFT JOIN ases a ON a.asn = per.asn
@@ -301,14 +312,14 @@ class FeedPort:
 
 
 def _row(d: _Dialect, botnet: str, raw: Sequence[Any]) -> FeedRow:
-    (ip, first, last, observations, ports, bot_ids, asn, as_name, country) = raw[:9]
-    by_crawler, by_sensor, vantage_points, days = raw[9:]
+    (ip, low, first, last, observations, ports, bot_ids, asn, as_name, country) = raw[:10]
+    by_crawler, by_sensor, vantage_points, days = raw[10:]
     kinds: tuple[tuple[Origin, Any], ...] = (("p2p-crawler", by_crawler), ("p2p-sensor", by_sensor))
     origins = tuple(o for o, seen in kinds if seen)
     vantage_points, days = int(vantage_points), int(days)
     return FeedRow(
         botnet=botnet,
-        ip=d.ip_text(ip),
+        ip=d.ip_text(ip, low),
         first_seen=float(first),
         last_seen=float(last),
         observations=int(observations),
