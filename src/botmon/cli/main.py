@@ -40,6 +40,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "botmon.cli.public",
         "Serve dashboard views of a botnet publicly, or stop; list them.",
     ),
+    "report": ("botmon.cli.report", "Write or verify a botnet's daily or weekly report."),
 }
 """Sub-command name -> (module defining ``command``, one-line help)."""
 

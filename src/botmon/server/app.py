@@ -40,6 +40,7 @@ from botmon.server import (
     ingest,
     public_admin,
     queries,
+    reports_api,
     schemas,
 )
 from botmon.server.analysis_schedule import Schedule
@@ -232,6 +233,7 @@ def create_app(state: ServerState) -> Starlette:
     all_routes.extend(exclusions_api.routes(state))
     all_routes.extend(public_admin.routes(state))
     all_routes.extend(public_web.routes(state))
+    all_routes.extend(reports_api.routes(state))
     all_routes.extend(feeds_api.routes(state))
     schedule = Schedule(state.analysis, runs.available())
     all_routes.extend(analyses_api.routes(state, state.analysis, schedule, schedule.analyses))

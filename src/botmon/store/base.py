@@ -467,3 +467,7 @@ class Store(Protocol):
 
     def latest_campaigns(self) -> list[Campaign]:
         """The newest campaign of every monitor that registered one, running or ended."""
+
+    def campaigns_between(self, botnet: str, start: float, end: float) -> list[Campaign]:
+        """The campaigns of ``botnet`` that ran during part of [start, end) (started before
+        ``end``, not ended before ``start``), oldest first: a report's vantage points."""

@@ -924,6 +924,13 @@ class DuckDBStore(
     def latest_campaigns(self) -> list[Campaign]:
         return self._campaigns("c.id IN (SELECT max(id) FROM campaigns GROUP BY source_id)", [])
 
+    def campaigns_between(self, botnet: str, start: float, end: float) -> list[Campaign]:
+        return self._campaigns(
+            "b.name = ? AND c.started_at < make_timestamp(?) "
+            "AND (c.ended_at IS NULL OR c.ended_at >= make_timestamp(?))",
+            [botnet, _ts(end), _ts(start)],
+        )
+
     def _campaigns(self, where: str, params: list[Any]) -> list[Campaign]:
         with self._read() as cur:
             rows = cur.execute(

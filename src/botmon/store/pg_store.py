@@ -676,6 +676,13 @@ class PostgresStore(
     def latest_campaigns(self) -> list[Campaign]:
         return self._campaigns("c.id IN (SELECT max(id) FROM campaigns GROUP BY source_id)", [])
 
+    def campaigns_between(self, botnet: str, start: float, end: float) -> list[Campaign]:
+        return self._campaigns(
+            "b.name = %s AND c.started_at < to_timestamp(%s) "
+            "AND (c.ended_at IS NULL OR c.ended_at >= to_timestamp(%s))",
+            [botnet, end, start],
+        )
+
     def _campaigns(self, where: str, params: list[Any]) -> list[Campaign]:
         with self._conn() as conn:
             rows = conn.execute(
