@@ -92,6 +92,21 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
             f"{base}/api/v1/stats/botnets/mozi/configs", headers=headers, timeout=5
         ).json()["configs"]
         assert configs and {c["signatures"] for c in configs} == {"valid"}, configs
+        # The demo serves some views publicly: without a token, aggregates only.
+        public = httpx.get(f"{base}/api/v1/public/views", timeout=5)
+        assert public.status_code == 200, public.text
+        assert "hns" in public.text and "overview" in public.text, public.text
+        # A network owner's feed (here the viewer's, every network) names the live bots.
+        feed = httpx.get(
+            f"{base}/api/v1/feeds/infected",
+            params={"botnet": "hns", "format": "csv"},
+            headers=headers,
+            timeout=30,
+        )
+        assert feed.status_code == 200, feed.text
+        header, *bots = feed.text.splitlines()
+        assert header.startswith("timestamp,src_ip,src_port"), header
+        assert bots and all(",127." in row for row in bots), bots[:3]
         with httpx.Client(base_url=base, timeout=5, follow_redirects=True) as browser:
             page = browser.get(login_url)
             assert page.status_code == 200

@@ -210,6 +210,20 @@ def _ensure_tokens(store: Store, folder: Path, names: list[str]) -> DemoTokens:
     return tokens
 
 
+PUBLIC_VIEWS = ("overview", "geo", "ases", "facets")
+"""The views the demo serves without a token (``/public``), for its live botnets."""
+
+
+def _publish_views(store: Store, botnets: list[str]) -> None:
+    """Mark the demo's public views once; a view an admin removed since stays removed."""
+    if store.public_views():
+        return
+    now = time.time()
+    for botnet in botnets:
+        for view in PUBLIC_VIEWS:
+            store.publish_view(botnet, view, "demo-admin", now)
+
+
 def _prepare(
     db: Path, folder: Path, history: bool, weeks: int, live: list[LiveBotnet]
 ) -> DemoTokens:
@@ -220,6 +234,7 @@ def _prepare(
             if store.get_botnet(botnet.name) is None:
                 store.create_botnet(botnet.name, botnet.description)
         tokens = _ensure_tokens(store, folder, [b.name for b in live])
+        _publish_views(store, [b.name for b in live])
         marker = folder / "history.done"
         if history and not marker.exists():
             from botmon.sim import history as demo_history
@@ -462,6 +477,11 @@ def command(
             click.echo(f"  history     {weeks} weeks for five more botnets, generated once")
         click.echo(f"  logs        {logs}/")
         click.echo(f"  admin token {tokens.admin}")
+        click.echo(f"  public      {url}/public  (aggregates only, no token)")
+        click.echo(
+            f"  feeds       curl -H 'Authorization: Bearer {tokens.viewer}' "
+            f"'{url}/api/v1/feeds/infected?botnet=hns&format=csv'"
+        )
         click.echo("")
         click.echo("Open the dashboard (already signed in):")
         click.echo(f"  {url}/login?token={tokens.viewer}")
