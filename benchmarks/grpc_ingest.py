@@ -26,8 +26,6 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import queue as queue_module
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,10 +37,9 @@ import grpc
 import httpx
 import msgspec
 
-from botmon.auth import hash_token, new_token, token_prefix
+import ingest
 from botmon.bms import bms_storage_pb2 as pb
 from botmon.client.bms_records import reply_batch
-from botmon.store import open_store
 from botmon.wire import Reply
 from ingest import BATCH, body, cpu_s, free_port, record_payloads
 
@@ -51,46 +48,14 @@ TEMPLATES = 4
 _METHOD = "/grpc_api.BMSStorageService/StoreDatedBotReplyBatch"
 
 
-class Server:
+class Server(ingest.Server):
     """``botmon serve`` with the BMS API in plaintext, a crawler token and botnet ``bench``."""
 
     def __init__(self, db: str, workdir: Path) -> None:
-        self.token = new_token()
-        store = open_store(db)
-        try:
-            store.migrate()
-            store.create_botnet("bench")
-            store.create_monitor(
-                MONITOR, "crawler", [], hash_token(self.token), token_prefix(self.token)
-            )
-        finally:
-            store.close()
-        self.port, self.grpc_port = free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        exe = Path(sys.executable).with_name("botmon")
-        argv = [str(exe), "serve", "--db", db, "--port", str(self.port), "--max-body-mb", "64"]
-        argv += ["--grpc-port", str(self.grpc_port), "--grpc-plaintext"]
-        self.log = open(workdir / "server.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1, trust_env=False).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("botmon serve did not start")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.close()
+        self.grpc_port = free_port()
+        grpc_args = ("--grpc-port", str(self.grpc_port), "--grpc-plaintext")
+        super().__init__(db, workdir, extra_args=grpc_args, startup_s=60)
+        self.token = self.crawler
 
 
 def _varint(n: int) -> bytes:

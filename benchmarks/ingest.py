@@ -124,7 +124,14 @@ def rss_kb(pid: int) -> int:
 class Server:
     """A ``botmon serve`` subprocess with a crawler token and the botnet ``bench``."""
 
-    def __init__(self, db: str, workdir: Path, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        db: str,
+        workdir: Path,
+        workers: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        startup_s: float = 30,
+    ) -> None:
         self.db = db
         self.crawler = new_token()
         store = open_store(db)
@@ -142,9 +149,10 @@ class Server:
         argv = [str(exe), "serve", "--db", db, "--port", str(self.port), "--max-body-mb", "64"]
         if workers is not None:
             argv += ["--ingest-workers", str(workers)]
+        argv += extra_args
         self.log = open(workdir / f"server-{self.port}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + startup_s
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1, trust_env=False).status_code == 200:
