@@ -68,7 +68,9 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
                     f"{base}/api/v1/botnets/{botnet}/population",
                     params={"bucket": 3600, "start": now - 7200, "end": now + 60},
                     headers=headers,
-                    timeout=5,
+                    # The demo's seven emulators, crawlers and sensors share two cores with
+                    # the server while it starts; a read may wait longer than a quiet one.
+                    timeout=20,
                 )
                 assert answer.status_code == 200, answer.text
                 seen[botnet] = sum(point["replies"] for point in answer.json()["series"])
