@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from botmon.bms import bms_storage_pb2 as pb
-from botmon.bms.convert import batch_id_for, bms_batch_id, bms_rejection, wire_body
+from botmon.bms.convert import bms_rejection, request_batch_id, wire_body
 from botmon.validation import BatchRejected, validate_batch
 
 
@@ -24,7 +24,7 @@ def _reply(**fields: object) -> pb.DatedBotReply:
 
 def _body(kind: str, request: object) -> dict[str, object]:
     raw = request.SerializeToString()  # type: ignore[attr-defined]
-    decoded: dict[str, object] = msgspec.json.decode(wire_body(kind, "hns", "bms-1-0a0b0c0d-", raw))
+    decoded: dict[str, object] = msgspec.json.decode(wire_body(kind, "hns", raw))
     return decoded
 
 
@@ -41,8 +41,8 @@ def test_values_at_the_edges_of_their_ranges() -> None:
         ],
     )
     body = _body("replies", request)
-    assert body["batch_id"] == "bms-1-0a0b0c0d-replies-4294967295"
-    assert bms_batch_id(str(body["batch_id"])) == 4_294_967_295
+    assert str(body["batch_id"]).startswith("bms-hns-replies-")
+    assert request_batch_id("replies", request.SerializeToString()) == 4_294_967_295
     first, second, third = body["replies"]  # type: ignore[misc]
     # Microseconds kept, nanoseconds below them dropped (BMS keeps microseconds).
     assert first == {"timestamp": 1_700_000_000.999999, "ip": "255.255.255.255", "port": 65535}
@@ -57,10 +57,40 @@ def test_values_at_the_edges_of_their_ranges() -> None:
     assert len(checked.replies) == 3
 
 
-def test_a_batch_id_names_its_session_and_kind() -> None:
-    assert batch_id_for("bms-3-01020304-", "edges", 7) == "bms-3-01020304-edges-7"
-    assert batch_id_for("bms-3-01020304-", "edges", 7) != batch_id_for(
-        "bms-3-01020305-", "edges", 7
+def _edges(batch_id: int, port: int = 1) -> pb.StoreDatedEdgeBatchRequest:
+    stamp = pb.Timestamp(unix_seconds=1_700_000_000, unix_nano_seconds=5_000)
+    address = pb.IPAddress(v4=pb.IPv4Address(address=0x7F000001))
+    edge = pb.DatedEdge(
+        timestamp=stamp, src_ip=address, src_port=pb.Port(port=port), dst_ip=address
+    )
+    return pb.StoreDatedEdgeBatchRequest(batch_id=batch_id, edges=[edge, edge])
+
+
+@pytest.mark.parametrize("first_id", [0, 1, 127, 128, 300_000, 4_294_967_295])
+def test_a_batch_is_known_by_its_items_not_its_bms_id(first_id: int) -> None:
+    """A re-sent batch (same items) is the same botmon batch whatever BMS id it carries now
+    (a monitor that registered anew may number again from 0); other items, another batch."""
+    ids = {
+        str(_body("edges", _edges(batch_id))["batch_id"])
+        for batch_id in (first_id, 0, 1, 2**21, 4_294_967_295)
+    }
+    assert len(ids) == 1 and ids.pop().startswith("bms-hns-edges-")
+    assert (
+        _body("edges", _edges(first_id))["batch_id"]
+        != _body("edges", _edges(first_id, 2))["batch_id"]
+    )
+    assert request_batch_id("edges", _edges(first_id).SerializeToString()) == first_id
+
+
+def test_a_batch_id_written_after_the_items_is_read_too() -> None:
+    """Protobuf allows fields in any order: the id after the items still counts, and the
+    batch is still the same botmon batch."""
+    items = _edges(0).SerializeToString()
+    reordered = items + _edges(77, port=0).SerializeToString()[:2]  # field 1: 0x08 0x4d
+    assert request_batch_id("edges", reordered) == 77
+    assert (
+        _body("edges", _edges(77))["batch_id"]
+        == (msgspec.json.decode(wire_body("edges", "hns", reordered))["batch_id"])
     )
 
 
@@ -104,7 +134,7 @@ def test_hostile_bytes_are_refused_or_converted_never_a_crash(kind: str) -> None
         if rng.random() < 0.2:
             raw = bytearray(rng.randbytes(rng.randint(0, 64)))
         try:
-            body = wire_body(kind, "hns", "p-", bytes(raw))
+            body = wire_body(kind, "hns", bytes(raw))
         except BatchRejected as exc:
             assert exc.message
             outcomes["refused"] += 1

@@ -24,7 +24,7 @@ import pytest
 
 from botmon.bms import bms_storage_pb2 as pb
 from botmon.bms import bms_storage_pb2_grpc as pb_grpc
-from botmon.bms.convert import wire_body
+from botmon.bms.convert import request_batch_id, wire_body
 from botmon.client import ClientSettings, ReportClient, ReportClientError
 from botmon.client.bms_records import BATCH_BUILDERS
 from botmon.client.grpc_transport import split_target, token_bytes
@@ -67,8 +67,9 @@ def test_records_cross_as_botmons_bms_server_reads_them() -> None:
     }  # fmt: skip
     for kind, records in sent.items():
         raw = BATCH_BUILDERS[kind](7, records).SerializeToString()
-        got = msgspec.json.decode(wire_body(kind, "hns", "p-", raw), type=Batch)
-        assert got.batch_id.endswith("-7")
+        got = msgspec.json.decode(wire_body(kind, "hns", raw), type=Batch)
+        assert got.batch_id.startswith(f"bms-hns-{kind}-")
+        assert request_batch_id(kind, raw) == 7
         back = getattr(got, kind)
         assert len(back) == len(records)
         for before, after in zip(records, back, strict=True):

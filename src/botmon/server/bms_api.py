@@ -31,10 +31,10 @@ from botmon.bms import bms_storage_pb2 as pb
 from botmon.bms.convert import (
     KINDS,
     BadValue,
-    bms_batch_id,
     bms_rejection,
     ip_text,
     port_number,
+    request_batch_id,
     wire_body,
 )
 from botmon.server.bms_sessions import BmsSession, BmsSessions, TooManySessions
@@ -268,7 +268,8 @@ class BmsService:
         Up to :data:`PIPELINE` batches of one stream are prepared and stored at once (a
         monitor keeps sending until its acknowledgements lag), so one monitor keeps the
         ingest workers and the writer busy together. A batch stored but not acknowledged
-        when the stream ends is stored once when the monitor re-sends it in this session.
+        when the stream ends is stored once when the monitor re-sends it, in this session or a
+        later one (:func:`botmon.bms.convert.batch_id_for`).
         """
         response = _RESPONSES[kind]
         pending: asyncio.Queue[asyncio.Future[int] | None] = asyncio.Queue(PIPELINE)
@@ -307,7 +308,7 @@ class BmsService:
                 grpc.StatusCode.UNAUTHENTICATED,
                 f"the token of monitor {session.monitor.name!r} was revoked; the session ended",
             )
-        convert = functools.partial(wire_body, kind, session.botnet, session.batch_prefix)
+        convert = functools.partial(wire_body, kind, session.botnet)
         try:
             try:
                 batch = await state.ingest_pool.prepare(raw, convert)
@@ -326,7 +327,7 @@ class BmsService:
             raise _Refused(code, str(exc.detail)) from None
         if metrics is not None:
             metrics.count_stored(result.stored, result.duplicate)
-        return bms_batch_id(batch.batch_id)
+        return request_batch_id(kind, raw)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` in a store thread, a store failure as a gRPC status."""

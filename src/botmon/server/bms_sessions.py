@@ -36,12 +36,6 @@ class BmsSession:
     campaign_id: int
     expires_at: float
 
-    @property
-    def batch_prefix(self) -> str:
-        """Start of the botmon batch id of each batch (:func:`botmon.bms.convert.batch_id_for`):
-        the campaign and the session, so only a re-send in the same session is a duplicate."""
-        return f"bms-{self.campaign_id}-{self.token.hex()}-"
-
 
 class BmsSessions:
     """Open sessions by token, each ending ``timeout_s`` after its last use."""
