@@ -56,6 +56,8 @@ def test_export_then_import_gives_the_same_records(
     ran = botmon("import", str(source), "--botnet", "first", "--kind", kind, "--db", db)
     assert ran.code == 0, ran.err
     assert f"imported 1199 {kind}" in ran.out
+    # Sensor rows every third row: one batch per source type, not one per change of type.
+    assert "in 2 batches" in ran.out, ran.out
 
     out = tmp_path / f"out.{fmt}"
     ran = botmon("export", "--botnet", "first", "--kind", kind, "-o", str(out), "--db", db)

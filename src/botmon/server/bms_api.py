@@ -30,6 +30,7 @@ from botmon.auth import hash_token, token_from_bytes
 from botmon.bms import bms_storage_pb2 as pb
 from botmon.bms.convert import (
     KINDS,
+    RESPONSES,
     BadValue,
     bms_rejection,
     ip_text,
@@ -73,11 +74,6 @@ _STATUS_OF_HTTP = {
     404: grpc.StatusCode.NOT_FOUND,
     422: grpc.StatusCode.INVALID_ARGUMENT,
     503: grpc.StatusCode.UNAVAILABLE,
-}
-_RESPONSES: dict[str, Any] = {
-    "replies": pb.StoreDatedBotReplyBatchResponse,
-    "failed_tries": pb.StoreDatedFailedTryBatchResponse,
-    "edges": pb.StoreDatedEdgeBatchResponse,
 }
 _METHODS = {
     "replies": "StoreDatedBotReplyBatch",
@@ -271,7 +267,7 @@ class BmsService:
         when the stream ends is stored once when the monitor re-sends it, in this session or a
         later one (:func:`botmon.bms.convert.batch_id_for`).
         """
-        response = _RESPONSES[kind]
+        response = RESPONSES[kind]
         pending: asyncio.Queue[asyncio.Future[int] | None] = asyncio.Queue(PIPELINE)
 
         async def read() -> None:
@@ -361,7 +357,7 @@ class BmsService:
                     yield answer
 
             return grpc.stream_stream_rpc_method_handler(
-                call, response_serializer=_RESPONSES[kind].SerializeToString
+                call, response_serializer=RESPONSES[kind].SerializeToString
             )
 
         handlers: dict[str, grpc.RpcMethodHandler] = {

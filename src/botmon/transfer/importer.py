@@ -95,31 +95,30 @@ def check_batches(
 ) -> Iterator[CheckedBatch]:
     """Group rows into validated batches; ``BatchRejected`` only for batch-wide problems.
 
-    A batch holds rows of one source type: a row of the other type closes the batch."""
-    pending: list[SourceRow] = []
+    A batch holds rows of one source type. Crawler and sensor rows fill batches of their
+    own side by side, so an export that interleaves both (sorted by time) still imports in
+    full batches, not in one batch per change of type."""
+    pending: dict[SourceType, list[SourceRow]] = {}
     early_bad: list[BadRow] = []
 
-    def flush() -> CheckedBatch:
-        source_type = pending[0].source_type
-        encoded = [_encode(r.record) for r in pending]
+    def flush(source_type: SourceType) -> CheckedBatch:
+        rows = pending.pop(source_type)
+        encoded = [_encode(r.record) for r in rows]
         body = _body(botnet, kind, encoded, source_type)
         bad = list(early_bad)
+        early_bad.clear()
         try:
             checked = validate_batch(body, now=now)
         except BatchRejected as exc:
             if exc.index is None and exc.reason != "invalid_record":
                 raise
-            good, more = _check_rows(botnet, kind, pending, now, source_type)
+            good, more = _check_rows(botnet, kind, rows, now, source_type)
             bad.extend(more)
             bad.sort(key=_position)
             body = _body(botnet, kind, good, source_type)
             again = validate_batch(body, now=now) if good else None
-            out = CheckedBatch(body, again, len(good), bad)
-        else:
-            out = CheckedBatch(body, checked, len(pending), bad)
-        pending.clear()
-        early_bad.clear()
-        return out
+            return CheckedBatch(body, again, len(good), bad)
+        return CheckedBatch(body, checked, len(rows), bad)
 
     for row in rows:
         if row.record is None:
@@ -127,13 +126,11 @@ def check_batches(
             message = problem.message if problem is not None else "unreadable row"
             early_bad.append(BadRow(row.where, problem.field if problem else None, message))
             continue
-        if pending and row.source_type != pending[0].source_type:
-            yield flush()
-        pending.append(row)
-        if len(pending) >= batch_size:
-            yield flush()
-    if pending or early_bad:
-        if pending:
-            yield flush()
-        else:
-            yield CheckedBatch(b"", None, 0, list(early_bad))
+        side = pending.setdefault(row.source_type, [])
+        side.append(row)
+        if len(side) >= batch_size:
+            yield flush(row.source_type)
+    for source_type in list(pending):
+        yield flush(source_type)
+    if early_bad:
+        yield CheckedBatch(b"", None, 0, list(early_bad))
