@@ -17,10 +17,18 @@ ROOT = Path(__file__).resolve().parents[2]
 PG_TEST = "tests/store/test_postgres.py::test_ips_are_inet_with_ipv4_stored_plainly"
 
 
+DROPPED = (
+    "BOTMON_TEST_PG_DSN",
+    "BOTMON_TEST_PG_DSNS",
+    "BOTMON_REQUIRE_PG",
+    "BOTMON_TEST_WORKERS",
+    "PYTEST_XDIST_WORKER",
+)
+"""What this suite's own run sets: the runs below start without it."""
+
+
 def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("BOTMON_TEST_PG_DSN", "BOTMON_REQUIRE_PG")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in DROPPED}
     return {**env, **extra}
 
 

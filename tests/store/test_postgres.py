@@ -22,6 +22,7 @@ def test_the_store_recovers_when_its_connections_are_killed(pg_database_url: str
             killed = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE application_name = 'botmon' AND pid <> pg_backend_pid()"
+                " AND datname = current_database()"
             ).fetchone()
         assert killed is not None and killed[0] >= 1
         assert [b.name for b in store.list_botnets()] == ["hns"]
