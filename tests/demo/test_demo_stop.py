@@ -45,6 +45,22 @@ def _children_gone(folder: Path) -> None:
             assert str(log) not in fds, f"process {proc.name} still writes {log.name}"
 
 
+def _kill_leftovers(folder: Path) -> None:
+    """SIGKILL every process whose command line names ``folder``: when a demo is killed
+    because it did not stop in time, its emulators, crawlers and sensors (each in a process
+    group of its own) must not outlive the test, hold the emulators' ports and load the
+    machine under the tests that follow."""
+    mark = str(folder).encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if mark in (proc / "cmdline").read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
+        except OSError:
+            continue
+
+
 def test_ctrl_c_stops_the_demo_with_status_0(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     demo = subprocess.Popen(
@@ -62,6 +78,7 @@ def test_ctrl_c_stops_the_demo_with_status_0(tmp_path: Path) -> None:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait()
+            _kill_leftovers(folder)
     text = (output + rest).decode(errors="replace")
     assert demo.returncode == 0, text
     assert text.rstrip().endswith("botmon demo: stopped"), text
@@ -138,6 +155,7 @@ def test_ctrl_c_on_the_terminal_stops_make_demo_with_status_0(tmp_path: Path) ->
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
             make.wait()
+            _kill_leftovers(folder)
         os.close(primary)
     text = output.decode(errors="replace")
     assert make.returncode == 0, text
