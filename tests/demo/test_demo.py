@@ -79,7 +79,10 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             answer = httpx.get(
-                f"{base}/api/v1/stats/monitors", params={"window": 3600}, headers=headers, timeout=5
+                f"{base}/api/v1/stats/monitors",
+                params={"window": 3600},
+                headers=headers,
+                timeout=20,
             )
             assert answer.status_code == 200, answer.text
             rows = [r for r in answer.json()["rows"] if r["kind"] == "sensor"]
@@ -91,11 +94,11 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
         # The Mozi crawler reads the emulated bots' signed configuration (verified with the
         # public keys the demo hands it) and the server keeps it.
         configs = httpx.get(
-            f"{base}/api/v1/stats/botnets/mozi/configs", headers=headers, timeout=5
+            f"{base}/api/v1/stats/botnets/mozi/configs", headers=headers, timeout=20
         ).json()["configs"]
         assert configs and {c["signatures"] for c in configs} == {"valid"}, configs
         # The demo serves some views publicly: without a token, aggregates only.
-        public = httpx.get(f"{base}/api/v1/public/views", timeout=5)
+        public = httpx.get(f"{base}/api/v1/public/views", timeout=20)
         assert public.status_code == 200, public.text
         assert "hns" in public.text and "overview" in public.text, public.text
         # A network owner's feed (here the viewer's, every network) names the live bots.
@@ -109,7 +112,7 @@ def test_demo_runs_the_whole_system_and_feeds_the_server(tmp_path: Path) -> None
         header, *bots = feed.text.splitlines()
         assert header.startswith("timestamp,src_ip,src_port"), header
         assert bots and all(",127." in row for row in bots), bots[:3]
-        with httpx.Client(base_url=base, timeout=5, follow_redirects=True) as browser:
+        with httpx.Client(base_url=base, timeout=20, follow_redirects=True) as browser:
             page = browser.get(login_url)
             assert page.status_code == 200
             assert "text/html" in page.headers["content-type"]
