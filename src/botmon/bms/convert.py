@@ -83,7 +83,7 @@ def batch_id_for(botnet: str, kind: str, raw: bytes, request: Any) -> str:
     for an old one.
     """
     lead = _id_field(request.batch_id)
-    if raw.startswith(lead):  # every protobuf writer puts field 1 first, once
+    if raw.startswith(lead):  # protobuf writers (C++, Go, Python) put field 1 first
         items = raw[len(lead) :]
     else:
         copy = type(request)()
